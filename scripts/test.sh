@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what the tests need (pinned Python packages; Debian's PostgreSQL server when missing),
+# check style and types, then run the whole suite twice: on SQLite and on PostgreSQL.
+# The PostgreSQL server is started by the test run itself on a loopback port and removed after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh dev
+
+have_pg_server() {
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null
+}
+if ! have_pg_server; then
+  echo "Installing PostgreSQL (Debian package 'postgresql')..."
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
+  # We start our own throwaway server; the packaged cluster is not needed.
+  $sudo_cmd service postgresql stop >/dev/null 2>&1 || true
+fi
+
+echo "== ruff"; .venv/bin/ruff check src tests bench scripts
+echo "== mypy"; .venv/bin/mypy
+
+status=0
+for backend in sqlite postgresql; do
+  echo "== pytest on $backend"
+  SAILPLANE_TEST_DATABASE=$backend .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
+done
+exit $status

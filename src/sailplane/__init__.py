@@ -1,0 +1,1 @@
+"""Sailplane: a self-hostable control plane for Sail."""

@@ -1,0 +1,281 @@
+"""The caller's own account, and the organization-admin operations on user accounts.
+
+An admin of one organization manages a user's membership there; the global identity (profile,
+password) is theirs to change only while that organization is the user's only one, so no
+organization can take over an account that others rely on.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from sailplane.accounts.schemas import CreateUserRequest, UpdateMeRequest, UpdateUserRequest
+from sailplane.audit import service as audit
+from sailplane.auth import catalog
+from sailplane.auth.models import Login, User
+from sailplane.auth.passwords import check_password_rules, hash_password, verify_password
+from sailplane.auth.principal import Principal
+from sailplane.kit.clock import utcnow
+from sailplane.kit.context import RequestContext
+from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
+from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
+from sailplane.org.models import Member, MemberRole, Organization
+from sailplane.org.service import add_member, owner_count
+from sailplane.teams.models import Team, TeamMemberRole
+
+
+def require_user(principal: Principal) -> User:
+    if principal.user is None:
+        raise ApiError(400, "not_a_user", "This operation is for user accounts, not API keys.")
+    return principal.user
+
+
+def preferences_of(user: User) -> dict[str, Any]:
+    try:
+        value = json.loads(user.preferences or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def memberships(db: Session, user_id: str) -> list[tuple[Member, Organization, list[str]]]:
+    rows = db.execute(
+        select(Member, Organization)
+        .join(Organization, Organization.id == Member.organization_id)
+        .where(Member.user_id == user_id, Member.status == "active")
+        .order_by(Member.created_at)
+    ).all()
+    result = []
+    for member, org in rows:
+        roles = sorted(db.scalars(select(MemberRole.role_id).where(MemberRole.member_id == member.id)))
+        result.append((member, org, roles))
+    return result
+
+
+def update_me(db: Session, principal: Principal, body: UpdateMeRequest, ctx: RequestContext) -> User:
+    user = require_user(principal)
+    if body.display_name is not None:
+        user.display_name = body.display_name
+    if body.preferences is not None:
+        encoded = json.dumps(body.preferences)
+        if len(encoded) > 4000:
+            raise invalid("preferences", "must encode to at most 4000 characters of JSON")
+        user.preferences = encoded
+    if body.default_organization_id is not None:
+        member_orgs = {m.organization_id for m, _o, _r in memberships(db, user.id)}
+        if body.default_organization_id not in member_orgs:
+            raise invalid("defaultOrganizationId", "you are not a member of that organization")
+        user.default_organization_id = body.default_organization_id
+    user.updated_by = principal.actor_id
+    audit.record(db, ctx, principal, "user.update_self", "user", user.id)
+    db.commit()
+    return user
+
+
+def list_logins(db: Session, principal: Principal) -> list[Login]:
+    user = require_user(principal)
+    now = utcnow()
+    return list(db.scalars(
+        select(Login)
+        .where(Login.user_id == user.id, Login.revoked_at.is_(None), Login.expires_at > now)
+        .order_by(Login.created_at.desc())
+    ))
+
+
+def revoke_login(db: Session, principal: Principal, login_id: str, ctx: RequestContext) -> None:
+    user = require_user(principal)
+    login = db.get(Login, login_id)
+    if login is None or login.user_id != user.id or login.revoked_at is not None:
+        raise not_found("login")
+    login.revoked_at = utcnow()
+    audit.record(db, ctx, principal, "login.revoke", "login", login.id)
+    db.commit()
+
+
+def my_teams(db: Session, principal: Principal) -> list[tuple[Team, list[str]]]:
+    if principal.member is None:
+        return []
+    teams = db.scalars(
+        select(Team).where(Team.id.in_(principal.team_ids), Team.organization_id == principal.organization_id)
+        .order_by(Team.name)
+    )
+    return [(t, sorted(principal.team_roles[t.id])) for t in teams]
+
+
+# --- organization admin operations on users -------------------------------------------------
+
+
+def org_user(db: Session, org_id: str, user_id: str) -> tuple[User, Member]:
+    row = db.execute(
+        select(User, Member).join(Member, Member.user_id == User.id)
+        .where(User.id == user_id, Member.organization_id == org_id)
+    ).first()
+    if row is None:
+        raise not_found("user")
+    return row[0], row[1]
+
+
+def role_ids_of(db: Session, member_id: str) -> list[str]:
+    return sorted(db.scalars(select(MemberRole.role_id).where(MemberRole.member_id == member_id)))
+
+
+def _other_org_count(db: Session, user_id: str, org_id: str) -> int:
+    return db.scalar(
+        select(func.count()).select_from(Member).where(Member.user_id == user_id, Member.organization_id != org_id)
+    ) or 0
+
+
+def _guard_owner(db: Session, principal: Principal, member: Member) -> None:
+    """Only those who may manage owners may act on an Owner's account."""
+    if catalog.OWNER in role_ids_of(db, member.id) and not principal.has("CanManageOwners"):
+        raise forbidden("Only an Owner can change another Owner's account.")
+
+
+def _guard_sole_org(db: Session, user: User, org_id: str, what: str) -> None:
+    if _other_org_count(db, user.id, org_id):
+        raise conflict("user_in_other_organizations",
+                       f"The user belongs to other organizations, so {what} is theirs to change.")
+
+
+def list_users(db: Session, principal: Principal, page: MarkerPage) -> tuple[list[tuple[User, Member]], str | None]:
+    stmt = (
+        select(User, Member).join(Member, Member.user_id == User.id)
+        .where(Member.organization_id == principal.organization_id)
+    )
+    rows = [(u, m) for u, m in db.execute(apply_marker(stmt, User.id, page)).all()]
+    return split_marker(rows, page, key=lambda r: r[0].id)
+
+
+def create_user(
+    db: Session, principal: Principal, body: CreateUserRequest, ctx: RequestContext
+) -> tuple[User, Member, str | None]:
+    email = body.email.strip().lower()
+    role_ids = list(dict.fromkeys(body.role_ids or [catalog.MEMBER]))
+    for role_id in role_ids:
+        if role_id not in catalog.ORG_ROLES:
+            raise invalid("roleIds", f"unknown organization role {role_id}")
+    if catalog.OWNER in role_ids and not principal.has("CanManageOwners"):
+        raise forbidden("Only an Owner can create another Owner.")
+    if db.scalar(select(User.id).where(User.email == email)) is not None:
+        raise conflict("email_taken",
+                       "An account with this email already exists; invite it with createInvitation instead.")
+    temporary = None
+    if body.password is None:
+        temporary = secrets.token_urlsafe(12)
+        password = temporary
+    else:
+        check_password_rules(body.password)
+        password = body.password
+    user = User(
+        email=email,
+        display_name=body.display_name,
+        password_hash=hash_password(password),
+        must_change_password=temporary is not None,
+        account_type=body.account_type,
+        default_organization_id=principal.organization_id,
+        created_by=principal.actor_id,
+        updated_by=principal.actor_id,
+    )
+    db.add(user)
+    db.flush()
+    member = add_member(db, principal.organization_id, user, role_ids, created_by=principal.actor_id)
+    audit.record(db, ctx, principal, "user.create", "user", user.id, details={"roleIds": role_ids})
+    db.commit()
+    return user, member, temporary
+
+
+def update_user(
+    db: Session, principal: Principal, user_id: str, body: UpdateUserRequest, ctx: RequestContext
+) -> tuple[User, Member]:
+    user, member = org_user(db, principal.organization_id, user_id)
+    _guard_owner(db, principal, member)
+    changes = body.model_dump(exclude_none=True)
+    if body.display_name is not None or body.account_type is not None:
+        _guard_sole_org(db, user, principal.organization_id, "the profile")
+        if body.display_name is not None:
+            user.display_name = body.display_name
+        if body.account_type is not None:
+            user.account_type = body.account_type
+        user.updated_by = principal.actor_id
+    if body.status is not None and body.status != member.status:
+        if body.status != "active" and catalog.OWNER in role_ids_of(db, member.id) \
+                and owner_count(db, principal.organization_id) <= 1:
+            raise conflict("last_owner", "The organization's last Owner cannot be deactivated.")
+        member.status = body.status
+        member.updated_by = principal.actor_id
+    audit.record(db, ctx, principal, "user.update", "user", user.id, details={"fields": sorted(changes)})
+    db.commit()
+    return user, member
+
+
+def remove_membership(db: Session, principal: Principal, member: Member, ctx: RequestContext, action: str) -> None:
+    """Shared by deleteUser and removeMember: roles and team memberships go with the member."""
+    _guard_owner(db, principal, member)
+    if catalog.OWNER in role_ids_of(db, member.id) and owner_count(db, principal.organization_id) <= 1:
+        raise conflict("last_owner", "The organization's last Owner cannot be removed.")
+    user = db.get(User, member.user_id)
+    db.execute(delete(TeamMemberRole).where(TeamMemberRole.member_id == member.id))
+    db.execute(delete(MemberRole).where(MemberRole.member_id == member.id))
+    db.delete(member)
+    db.flush()
+    if user is not None:
+        if _other_org_count(db, user.id, principal.organization_id) == 0:
+            db.delete(user)
+        elif user.default_organization_id == principal.organization_id:
+            user.default_organization_id = None
+    audit.record(db, ctx, principal, action, "member", member.id, details={"userId": member.user_id})
+    db.commit()
+
+
+def delete_user(db: Session, principal: Principal, user_id: str, ctx: RequestContext) -> None:
+    _user, member = org_user(db, principal.organization_id, user_id)
+    remove_membership(db, principal, member, ctx, "user.delete")
+
+
+def change_password(
+    db: Session, principal: Principal, user_id: str, current: str, new: str, ctx: RequestContext
+) -> None:
+    caller = require_user(principal)
+    user, _member = org_user(db, principal.organization_id, user_id)
+    if user.id != caller.id:
+        raise forbidden("You can change only your own password; admins use resetUserPassword.")
+    if not verify_password(user.password_hash, current):
+        audit.record(db, ctx, principal, "user.change_password", "user", user.id, outcome="failure")
+        db.commit()
+        raise ApiError(400, "invalid_current_password", "The current password is incorrect.",
+                       field_errors={"currentPassword": "is incorrect"})
+    check_password_rules(new, "newPassword")
+    if new == current:
+        raise invalid("newPassword", "must differ from the current password")
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    user.updated_by = principal.actor_id
+    # Every other login ends: a password change is how people lock out a stolen session.
+    current_login = principal.identity.login.id if principal.identity.login else None
+    db.execute(
+        update(Login).where(Login.user_id == user.id, Login.id != current_login, Login.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    audit.record(db, ctx, principal, "user.change_password", "user", user.id)
+    db.commit()
+
+
+def reset_password(db: Session, principal: Principal, user_id: str, ctx: RequestContext) -> str:
+    user, member = org_user(db, principal.organization_id, user_id)
+    _guard_owner(db, principal, member)
+    _guard_sole_org(db, user, principal.organization_id, "the password")
+    if user.account_type == "external":
+        raise conflict("external_account", "This account signs in through SSO; it has no password to reset.")
+    temporary = secrets.token_urlsafe(12)
+    user.password_hash = hash_password(temporary)
+    user.must_change_password = True
+    user.updated_by = principal.actor_id
+    db.execute(update(Login).where(Login.user_id == user.id, Login.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    audit.record(db, ctx, principal, "user.reset_password", "user", user.id)
+    db.commit()
+    return temporary

@@ -1,0 +1,90 @@
+"""The ASGI application: routers, error handlers, and the service endpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from sailplane.config import Settings, get_settings
+from sailplane.kit.db import Database
+from sailplane.kit.errors import error_body, install_error_handlers
+from sailplane.kit.requests import RequestIdMiddleware
+from sailplane.mailer.service import Mailer
+from sailplane.migrations.runner import is_current, upgrade
+
+API_PREFIX = "/api/v1"
+log = logging.getLogger("sailplane")
+
+
+def _routers() -> list[APIRouter]:
+    from sailplane.accounts.router import me_router, users_router
+    from sailplane.audit.router import router as audit_router
+    from sailplane.auth.router import router as auth_router
+    from sailplane.invites.router import org_router as invites_org_router
+    from sailplane.invites.router import public_router as invites_public_router
+    from sailplane.org.router import router as org_router
+    from sailplane.policies.router import router as policies_router
+    from sailplane.service_accounts.router import router as service_accounts_router
+    from sailplane.teams.router import router as teams_router
+
+    return [
+        auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
+        invites_public_router, policies_router, service_accounts_router, audit_router,
+    ]
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            upgrade(settings.database_url)
+        yield
+        app.state.db.dispose()
+
+    app = FastAPI(
+        title="Sailplane",
+        version="0.1.0",
+        description="A self-hostable implementation of the LakeSail platform API.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings.database_url)
+    app.state.mailer = Mailer(settings)
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    for router in _routers():
+        app.include_router(router, prefix=API_PREFIX)
+    _service_endpoints(app)
+    return app
+
+
+def _service_endpoints(app: FastAPI) -> None:
+    @app.get("/healthz", operation_id="health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", operation_id="ready", tags=["service"])
+    def ready(request: Request) -> JSONResponse:
+        """Readiness: the database answers and its schema is at the latest migration."""
+        db: Database = request.app.state.db
+        try:
+            current = is_current(db.engine)
+        except Exception:  # noqa: BLE001 - any database failure means "not ready"
+            log.warning("readiness check: database unreachable")
+            body = error_body(503, "database_unreachable", "The database is unreachable.", request, retryable=True)
+            return JSONResponse(body, status_code=503)
+        if not current:
+            body = error_body(503, "migrations_pending", "Database migrations are not applied.", request,
+                              retryable=True)
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ready"})

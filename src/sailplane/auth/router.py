@@ -1,0 +1,59 @@
+"""HTTP routes for sign-up, sign-in, sign-out and the permission catalog."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from sailplane.auth import catalog, service
+from sailplane.auth.deps import AppSettings, Db, current_identity
+from sailplane.auth.principal import Identity
+from sailplane.auth.schemas import (
+    LoginRequest,
+    LoginResponse,
+    PermissionItem,
+    PermissionList,
+    SignupRequest,
+    SignupResponse,
+)
+from sailplane.kit.context import RequestContext, request_context
+from sailplane.kit.schemas import DONE, Message
+
+router = APIRouter(prefix="/auth", tags=["authentication"])
+Ctx = Annotated[RequestContext, Depends(request_context)]
+
+
+@router.post("/signup", operation_id="signup", status_code=201, response_model=SignupResponse)
+def signup(body: SignupRequest, db: Db, settings: AppSettings, ctx: Ctx) -> SignupResponse:
+    """Create an account and a new organization whose Owner it is; answers a bearer token."""
+    user, org, member, login, token = service.signup(db, settings, body, ctx)
+    return SignupResponse(token=token, login_id=login.id, user_id=user.id, expires_at=login.expires_at,
+                          organization_id=org.id, member_id=member.id)
+
+
+@router.post("/login", operation_id="login", response_model=LoginResponse)
+def login(body: LoginRequest, db: Db, settings: AppSettings, ctx: Ctx) -> LoginResponse:
+    """Password sign-in. Repeated failures per account or per IP answer 429 with Retry-After."""
+    user, login_row, token = service.login(db, settings, body, ctx)
+    return LoginResponse(token=token, login_id=login_row.id, user_id=user.id, expires_at=login_row.expires_at,
+                         must_change_password=user.must_change_password)
+
+
+@router.post("/logout", operation_id="logout", response_model=Message)
+def logout(db: Db, ctx: Ctx, identity: Annotated[Identity, Depends(current_identity)]) -> dict[str, str]:
+    """Revoke the login whose token made this call; the token fails at once afterwards."""
+    service.logout(db, identity, ctx)
+    return DONE
+
+
+@router.get("/permissions", operation_id="listPermissions", response_model=PermissionList)
+def list_permissions(identity: Annotated[Identity, Depends(current_identity)]) -> PermissionList:
+    """Every permission with its description and the object types it applies to."""
+    return PermissionList(
+        items=[
+            PermissionItem(relation=p.relation, description=p.description,
+                           valid_object_types=list(p.object_types), system_only=p.system_only)
+            for p in catalog.PERMISSIONS
+        ]
+    )

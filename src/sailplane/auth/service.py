@@ -1,0 +1,101 @@
+"""Sign-up, password sign-in and sign-out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sailplane.audit import service as audit
+from sailplane.auth import throttle
+from sailplane.auth.models import Login, User
+from sailplane.auth.passwords import check_password_rules, hash_password, verify_password
+from sailplane.auth.principal import LOGIN_PREFIX, Identity
+from sailplane.auth.schemas import LoginRequest, SignupRequest
+from sailplane.config import Settings
+from sailplane.kit.clock import utcnow
+from sailplane.kit.context import RequestContext
+from sailplane.kit.crypto import random_token, token_hash
+from sailplane.kit.errors import ApiError, conflict
+from sailplane.org.models import Member, Organization
+from sailplane.org.service import create_organization
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def issue_login(
+    db: Session, settings: Settings, user: User, ctx: RequestContext, *, method: str, device: str | None = None
+) -> tuple[Login, str]:
+    """Create a login row and return it with the clear token (the only time it exists)."""
+    token = random_token(LOGIN_PREFIX)
+    now = utcnow()
+    login = Login(
+        user_id=user.id,
+        token_hash=token_hash(token),
+        method=method,
+        ip_address=ctx.ip_address,
+        user_agent=ctx.user_agent,
+        device=device,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.login_ttl_seconds),
+    )
+    db.add(login)
+    return login, token
+
+
+def signup(db: Session, settings: Settings, body: SignupRequest, ctx: RequestContext) -> tuple[
+    User, Organization, Member, Login, str
+]:
+    email = normalize_email(body.email)
+    check_password_rules(body.password)
+    if db.scalar(select(User.id).where(User.email == email)) is not None:
+        raise conflict("email_taken", "An account with this email already exists; sign in instead.")
+    user = User(email=email, display_name=body.display_name, password_hash=hash_password(body.password))
+    db.add(user)
+    db.flush()
+    org, member = create_organization(db, body.organization_name, user)
+    user.default_organization_id = org.id
+    login, token = issue_login(db, settings, user, ctx, method="password")
+    audit.record(db, ctx, None, "auth.signup", "user", user.id, organization_id=org.id,
+                 actor_type="member", actor_id=member.id)
+    db.commit()
+    return user, org, member, login, token
+
+
+def login(db: Session, settings: Settings, body: LoginRequest, ctx: RequestContext) -> tuple[User, Login, str]:
+    email = normalize_email(body.email)
+    throttle.check_not_locked(db, email, ctx.ip_address)
+    user = db.scalar(select(User).where(User.email == email))
+    ok = verify_password(user.password_hash if user else None, body.password)
+    if not ok or user is None:
+        throttle.record_failure(db, settings, email, ctx.ip_address)
+        audit.record(db, ctx, None, "auth.login", "user", user.id if user else None,
+                     organization_id=user.default_organization_id if user else None,
+                     outcome="failure", details={"reason": "invalid_credentials"})
+        db.commit()
+        raise ApiError(401, "invalid_credentials", "The email or password is incorrect.")
+    if user.status != "active":
+        db.commit()
+        raise ApiError(403, "account_deactivated", "This account is deactivated; contact your administrator.")
+    throttle.record_success(db, email)
+    login_row, token = issue_login(db, settings, user, ctx, method="password", device=body.device_name)
+    audit.record(db, ctx, None, "auth.login", "user", user.id, organization_id=user.default_organization_id,
+                 actor_type="user", actor_id=user.id)
+    db.commit()
+    return user, login_row, token
+
+
+def logout(db: Session, identity: Identity, ctx: RequestContext) -> None:
+    if identity.login is None:
+        raise ApiError(400, "not_a_login", "API keys are not signed out; revoke the key with revokeApiKey.")
+    login_row = db.get(Login, identity.login.id)
+    if login_row is not None and login_row.revoked_at is None:
+        login_row.revoked_at = utcnow()
+    assert identity.user is not None
+    audit.record(db, ctx, None, "auth.logout", "login", identity.login.id,
+                 organization_id=identity.user.default_organization_id, actor_type="user",
+                 actor_id=identity.user.id)
+    db.commit()

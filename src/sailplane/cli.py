@@ -1,0 +1,115 @@
+"""The `sailplane` command: serve the API, apply migrations, bootstrap an owner."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sailplane.config import get_settings
+
+app = typer.Typer(help="Sailplane: a self-hostable control plane for Sail.", no_args_is_help=True,
+                  add_completion=False)
+admin = typer.Typer(help="Administrative tasks for automation.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+console = Console()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port for the API.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Apply migrations and run the API server (SQLite in the data directory unless
+    SAILPLANE_DATABASE_URL points elsewhere)."""
+    import uvicorn
+
+    from sailplane.app import create_app
+    from sailplane.migrations.runner import upgrade
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("SAILPLANE_PUBLIC_URL", f"http://{host}:{port}")
+    settings = get_settings()
+    upgrade(settings.database_url)
+    base = f"http://{host}:{port}"
+    console.print(f"[bold]Sailplane[/bold] data directory: {settings.data_dir}")
+    console.print(f"API docs:  {base}/api/v1/docs")
+    console.print(f"OpenAPI:   {base}/api/v1/openapi.json")
+    console.print(
+        "Sign up:   curl -s -X POST "
+        f"{base}/api/v1/auth/signup -H 'Content-Type: application/json' "
+        "-d '{\"email\":\"you@example.com\",\"password\":\"a-long-password\","
+        "\"displayName\":\"You\",\"organizationName\":\"Acme\"}'"
+    )
+    if not settings.smtp_host:
+        console.print(f"Mail:      no SMTP configured; messages are written to {settings.data_dir / 'outbox'}")
+    uvicorn.run(create_app(settings, migrate=False), host=host, port=port, log_level=log_level,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every pending database migration and exit."""
+    from sailplane.migrations.runner import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    console.print("Database is at the latest migration.")
+
+
+@admin.command("create-owner")
+def create_owner(
+    email: Annotated[str, typer.Option(help="The owner's email address.")],
+    organization: Annotated[str, typer.Option(help="Name of the organization to create.")],
+    display_name: Annotated[str, typer.Option(help="The owner's display name.")] = "Owner",
+    password_env: Annotated[
+        str, typer.Option(help="Name of the environment variable holding the password (never a flag).")
+    ] = "SAILPLANE_OWNER_PASSWORD",
+) -> None:
+    """Create an organization and its Owner without prompting (for automation). Idempotent on
+    the email: an existing account is left as it is and the command exits 0."""
+    from sqlalchemy import select
+
+    from sailplane.auth.models import User
+    from sailplane.auth.passwords import check_password_rules, hash_password
+    from sailplane.kit.db import Database
+    from sailplane.kit.errors import ApiError
+    from sailplane.migrations.runner import upgrade
+    from sailplane.org.service import create_organization
+
+    password = os.environ.get(password_env)
+    if not password:
+        console.print(f"[red]Set the password in the {password_env} environment variable.[/red]")
+        raise typer.Exit(2)
+    try:
+        check_password_rules(password)
+    except ApiError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            normalized = email.strip().lower()
+            existing = session.scalar(select(User).where(User.email == normalized))
+            if existing is not None:
+                console.print(f"An account for {normalized} already exists; nothing changed.")
+                return
+            user = User(email=normalized, display_name=display_name, password_hash=hash_password(password))
+            session.add(user)
+            session.flush()
+            org, member = create_organization(session, organization, user)
+            user.default_organization_id = org.id
+            session.commit()
+            console.print(f"Created organization {org.id} with Owner {normalized} (member {member.id}).")
+    finally:
+        db.dispose()
+
+
+if __name__ == "__main__":
+    app()

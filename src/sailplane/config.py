@@ -1,0 +1,83 @@
+"""Runtime configuration, read once from SAILPLANE_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    public_url: str = "http://127.0.0.1:8000"
+    login_ttl_seconds: int = 24 * 3600
+    invite_ttl_seconds: int = 7 * 24 * 3600
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 900
+    login_lockout_seconds: int = 300
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Sailplane <no-reply@sailplane.local>"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _load_secret_key(data_dir: Path) -> str:
+    """Keep a stable key in the data directory so encrypted columns survive restarts."""
+    explicit = os.environ.get("SAILPLANE_SECRET_KEY")
+    if explicit:
+        return explicit
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("SAILPLANE_DATA_DIR", "data")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database_url = os.environ.get("SAILPLANE_DATABASE_URL") or f"sqlite:///{data_dir / 'sailplane.db'}"
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_key=_load_secret_key(data_dir),
+        public_url=os.environ.get("SAILPLANE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+        login_ttl_seconds=_env_int("SAILPLANE_LOGIN_TTL_SECONDS", 24 * 3600),
+        invite_ttl_seconds=_env_int("SAILPLANE_INVITE_TTL_SECONDS", 7 * 24 * 3600),
+        login_max_failures=_env_int("SAILPLANE_LOGIN_MAX_FAILURES", 5),
+        login_failure_window_seconds=_env_int("SAILPLANE_LOGIN_FAILURE_WINDOW_SECONDS", 900),
+        login_lockout_seconds=_env_int("SAILPLANE_LOGIN_LOCKOUT_SECONDS", 300),
+        smtp_host=os.environ.get("SAILPLANE_SMTP_HOST") or None,
+        smtp_port=_env_int("SAILPLANE_SMTP_PORT", 25),
+        smtp_username=os.environ.get("SAILPLANE_SMTP_USERNAME") or None,
+        smtp_password=os.environ.get("SAILPLANE_SMTP_PASSWORD") or None,
+        smtp_starttls=os.environ.get("SAILPLANE_SMTP_STARTTLS", "").lower() in {"1", "true", "yes"},
+        mail_from=os.environ.get("SAILPLANE_MAIL_FROM", "Sailplane <no-reply@sailplane.local>"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,75 @@
+"""The two pagination styles of the contract: limit+marker, and page+limit+sortBy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Query
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from sailplane.kit.errors import ApiError
+from sailplane.kit.ids import ID_PATTERN
+
+Limit = Annotated[int, Query(ge=0, le=100, description="The maximum number of items to list.")]
+Marker = Annotated[
+    str | None,
+    Query(pattern=ID_PATTERN, description="The pagination token returned from the previous list operation."),
+]
+Page = Annotated[int, Query(ge=1, description="The page number to retrieve (1-indexed).")]
+SortDirection = Annotated[Literal["asc", "desc"], Query(description="The direction to sort.")]
+
+
+@dataclass(frozen=True)
+class MarkerPage:
+    limit: int = 100
+    marker: str | None = None
+
+
+def marker_params(limit: Limit = 100, marker: Marker = None) -> MarkerPage:
+    return MarkerPage(limit=limit, marker=marker)
+
+
+def apply_marker(stmt: Select, id_column, page: MarkerPage, *, newest_first: bool = False) -> Select:  # type: ignore[type-arg,no-untyped-def]
+    """IDs are time-ordered, so 'after the marker' is 'ID greater than the marker' (or less, newest first)."""
+    if page.marker:
+        stmt = stmt.where(id_column < page.marker if newest_first else id_column > page.marker)
+    order = id_column.desc() if newest_first else id_column
+    return stmt.order_by(order).limit(page.limit + 1)
+
+
+def split_marker(rows: list, page: MarkerPage, key=lambda r: r.id) -> tuple[list, str | None]:  # type: ignore[no-untyped-def,type-arg]
+    """Fetch limit+1 rows; when there are more, the marker is the last ID returned."""
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        return rows, (key(rows[-1]) if rows else None)
+    return rows, None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page: int
+    limit: int
+    sort_by: str
+    direction: str
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+def page_request(page: int, limit: int, sort_by: str | None, direction: str, allowed: tuple[str, ...]) -> PageRequest:
+    chosen = sort_by or allowed[0]
+    if chosen not in allowed:
+        raise ApiError(
+            400,
+            "invalid_sort_field",
+            f"sortBy must be one of: {', '.join(allowed)}.",
+            field_errors={"sortBy": f"must be one of: {', '.join(allowed)}"},
+        )
+    return PageRequest(page=page, limit=limit, sort_by=chosen, direction=direction)
+
+
+def count(db: Session, stmt: Select) -> int:  # type: ignore[type-arg]
+    return db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0

@@ -1,0 +1,130 @@
+"""Shared fixtures: one real database (SQLite or PostgreSQL, by SAILPLANE_TEST_DATABASE), a real
+SMTP server on loopback, and a real Sailplane server speaking HTTP on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from sailplane.config import Settings
+from tests.support.postgres import TempPostgres
+from tests.support.server import LiveServer
+
+BACKEND = os.environ.get("SAILPLANE_TEST_DATABASE", "sqlite")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"sailplane test database: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'sailplane.db'}"
+        return
+    if BACKEND != "postgresql":
+        raise RuntimeError(f"unknown SAILPLANE_TEST_DATABASE {BACKEND!r}")
+    explicit = os.environ.get("SAILPLANE_TEST_POSTGRES_URL")
+    if explicit:
+        yield explicit
+        return
+    pg = TempPostgres()
+    pg.start()
+    try:
+        yield pg.create_database("sailplane_test")
+    finally:
+        pg.stop()
+
+
+@dataclass
+class Mailbox:
+    """Messages received by the loopback SMTP server."""
+
+    messages: list[Message] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, to: str, timeout: float = 10.0, subject_contains: str = "") -> Message:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                for msg in self.messages:
+                    if to.lower() in str(msg["To"]).lower() and subject_contains in str(msg["Subject"]):
+                        return msg
+            time.sleep(0.05)
+        raise AssertionError(f"no mail to {to} within {timeout}s")
+
+    def to(self, address: str) -> list[Message]:
+        with self.lock:
+            return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+
+class _Handler:
+    def __init__(self, box: Mailbox) -> None:
+        self.box = box
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001, ANN201 - aiosmtpd API
+        with self.box.lock:
+            self.box.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    controller = Controller(_Handler(box), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def mailbox(smtp: tuple[Mailbox, int]) -> Mailbox:
+    return smtp[0]
+
+
+def make_settings(data_dir: Path, database_url: str, smtp_port: int | None, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_key="test-secret-key-for-encryption-at-rest",
+        public_url="http://127.0.0.1:8000",
+        smtp_host="127.0.0.1" if smtp_port else None,
+        smtp_port=smtp_port or 25,
+    )
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str, smtp: tuple[Mailbox, int]) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("data"), database_url, smtp[1])
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings) -> Iterator[LiveServer]:
+    live = LiveServer(settings)
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="session")
+def api_url(server: LiveServer) -> str:
+    return f"{server.url}/api/v1"
