@@ -1,0 +1,158 @@
+"""Spark Connect gateway overhead, measured against talking to Sail directly in the same run.
+
+    python bench/gateway_bench.py [--latency-runs 300] [--megabytes 100]
+
+Prints: median `spark.sql("select 1").collect()` latency (target ≤ 1.3× direct), time to pull
+~100 MB of Arrow with `toArrow()` (target ≤ 1.05× direct), and the RSS of an idle Sail instance.
+The gateway runs in its own process, as in production, so it does not share a GIL with the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from sailplane.compute.backend import InstanceSpec
+from sailplane.compute.local import LocalSailBackend
+from sailplane.gateway.spark_connect import TOKEN_HEADER
+from sailplane.gateway.tokens import SigningKeys
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve_gateway(upstream: str, key_dir: str) -> None:
+    """Child process: a gateway that routes every valid token to `upstream`; prints its port."""
+    from sailplane.gateway.spark_connect import Claims, SparkConnectGateway
+
+    async def resolve(claims: Claims, method: str) -> str:
+        return upstream
+
+    async def main() -> None:
+        activity: dict[str, float] = {}
+        gateway = SparkConnectGateway(
+            SigningKeys.load_or_create(key_dir),
+            resolve,
+            on_activity=lambda sid: activity.__setitem__(sid, time.monotonic()),
+        )
+        port = await gateway.start("127.0.0.1", 0)
+        print(json.dumps({"port": port}), flush=True)
+        await asyncio.to_thread(sys.stdin.read)  # run until the parent closes our stdin
+        await gateway.stop(1)
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def session(url: str) -> Iterator[SparkSession]:
+    spark = SparkSession.builder.remote(url).create()
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency-runs", type=int, default=300)
+    parser.add_argument("--megabytes", type=int, default=100)
+    parser.add_argument("--transfer-runs", type=int, default=5)
+    parser.add_argument("--serve-gateway", nargs=2, metavar=("UPSTREAM", "KEY_DIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_gateway:
+        serve_gateway(*args.serve_gateway)
+        return
+
+    data_dir = Path(tempfile.mkdtemp(prefix="sailplane-bench-"))
+    backend = LocalSailBackend(data_dir)
+    handle = asyncio.run(backend.start(InstanceSpec("BENCH1")))
+    time.sleep(2)  # let the fresh server settle before reading its footprint
+    idle_rss_fresh = rss_mib(handle.pid)
+    gateway_proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-gateway", handle.address, str(data_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert gateway_proc.stdout is not None
+        gateway_port = json.loads(gateway_proc.stdout.readline())["port"]
+        token = SigningKeys.load_or_create(data_dir).issue("BENCH", "bench", 3600)
+        # "direct+token" sends the same bearer token straight to Sail (which ignores it): PySpark's
+        # token= goes through gRPC call credentials, a client-side cost the gateway cannot change.
+        urls = {
+            "direct": f"sc://localhost:{handle.port}",
+            "direct+token": f"sc://localhost:{handle.port}/;token={token}",
+            "gateway": f"sc://localhost:{gateway_port}/;token={token}",
+            "gateway+header": f"sc://localhost:{gateway_port}/;{TOKEN_HEADER}={token}",
+        }
+        with contextlib.ExitStack() as stack:
+            spark = {name: stack.enter_context(session(url)) for name, url in urls.items()}
+
+            # Latency: interleave the paths so drift on the machine hits all alike.
+            for s in spark.values():
+                for _ in range(30):
+                    s.sql("select 1").collect()
+            latency: dict[str, list[float]] = {name: [] for name in spark}
+            for _ in range(args.latency_runs):
+                for name, s in spark.items():
+                    latency[name].append(timed(lambda s=s: s.sql("select 1").collect()))
+
+            # Throughput: ~100 bytes a row, pulled as Arrow (no per-row Python objects to hide behind).
+            rows = args.megabytes * 1024 * 1024 // 100
+            query = f"SELECT id, repeat('x', 92) AS s FROM range({rows})"
+            pull = {name: spark[name] for name in ("direct", "gateway")}
+            sizes = {name: s.sql(query).toArrow().nbytes for name, s in pull.items()}  # also warms up
+            transfer: dict[str, list[float]] = {name: [] for name in pull}
+            for _ in range(args.transfer_runs):
+                for name, s in pull.items():
+                    transfer[name].append(timed(lambda s=s: s.sql(query).toArrow()))
+        time.sleep(2)
+        idle_rss_used = rss_mib(handle.pid)
+        gateway_rss = rss_mib(gateway_proc.pid)
+    finally:
+        if gateway_proc.stdin:
+            gateway_proc.stdin.close()
+        gateway_proc.wait(30)
+        asyncio.run(backend.stop(handle))
+
+    lat = {k: statistics.median(v) * 1000 for k, v in latency.items()}
+    xfer = {k: statistics.median(v) for k, v in transfer.items()}
+    mb = sizes["direct"] / 1e6
+    print("select 1 median latency (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in lat.items()))
+    print(f"  ratio gateway/direct: {lat['gateway'] / lat['direct']:.2f}x (target <= 1.30x)")
+    print(f"  ratio gateway+header/direct: {lat['gateway+header'] / lat['direct']:.2f}x")
+    print(f"  ratio gateway/direct+token (same client credentials): {lat['gateway'] / lat['direct+token']:.2f}x")
+    print(
+        f"Arrow pull of {mb:.0f} MB: direct {xfer['direct']:.2f} s ({mb / xfer['direct']:.0f} MB/s), "
+        f"gateway {xfer['gateway']:.2f} s ({mb / xfer['gateway']:.0f} MB/s)"
+    )
+    print(f"  ratio gateway/direct: {xfer['gateway'] / xfer['direct']:.3f}x (target <= 1.05x)")
+    print(f"idle Sail RSS: {idle_rss_fresh:.0f} MiB fresh, {idle_rss_used:.0f} MiB after the runs")
+    print(f"gateway process RSS after the runs: {gateway_rss:.0f} MiB")
+    assert sizes["direct"] == sizes["gateway"], sizes
+
+
+if __name__ == "__main__":
+    main()
