@@ -26,6 +26,7 @@ from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_fou
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
 from sailplane.org.models import Member, MemberRole, Organization
 from sailplane.org.service import add_member, owner_count
+from sailplane.policies.models import Policy
 from sailplane.teams.models import Team, TeamMemberRole
 
 
@@ -216,11 +217,15 @@ def update_user(
 def remove_membership(db: Session, principal: Principal, member: Member, ctx: RequestContext, action: str) -> None:
     """Shared by deleteUser and removeMember: roles and team memberships go with the member."""
     _guard_owner(db, principal, member)
-    if catalog.OWNER in role_ids_of(db, member.id) and owner_count(db, principal.organization_id) <= 1:
+    is_active_owner = member.status == "active" and catalog.OWNER in role_ids_of(db, member.id)
+    if is_active_owner and owner_count(db, principal.organization_id) <= 1:
         raise conflict("last_owner", "The organization's last Owner cannot be removed.")
     user = db.get(User, member.user_id)
     db.execute(delete(TeamMemberRole).where(TeamMemberRole.member_id == member.id))
     db.execute(delete(MemberRole).where(MemberRole.member_id == member.id))
+    # A grant must not outlive the membership: rejoining later starts from the roles given then.
+    db.execute(delete(Policy).where(Policy.organization_id == principal.organization_id,
+                                    Policy.principal_type == "user", Policy.principal_id == member.user_id))
     db.delete(member)
     db.flush()
     if user is not None:

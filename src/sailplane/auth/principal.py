@@ -200,6 +200,10 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
 
 
 def _policy_permissions(db: Session, org_id: str, principals: list[tuple[str, str]]) -> frozenset[str]:
-    clauses = [(Policy.principal_type == t) & (Policy.principal_id == i) for t, i in principals]
+    # One IN per principal type (not one clause per principal): a member of many teams stays one cached statement.
+    ids_by_type: dict[str, list[str]] = {}
+    for principal_type, principal_id in principals:
+        ids_by_type.setdefault(principal_type, []).append(principal_id)
+    clauses = [(Policy.principal_type == t) & Policy.principal_id.in_(ids) for t, ids in ids_by_type.items()]
     rows = db.scalars(select(Policy.permissions).where(Policy.organization_id == org_id, or_(*clauses)))
     return frozenset(p for perms in rows for p in (perms or []) if p in catalog.GRANTABLE)

@@ -1,8 +1,91 @@
-"""HTTP routes (being built)."""
+"""HTTP routes for invitations: creating one (organization admins) and the public describe/accept
+operations, whose path parameter is the invitation token from the email."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+from typing import Annotated
 
-org_router = APIRouter()
-public_router = APIRouter()
+from fastapi import APIRouter, Depends, Path, Request
+
+from sailplane.auth.deps import AppSettings, Db, optional_identity, require
+from sailplane.auth.principal import Identity, Principal
+from sailplane.invites import service
+from sailplane.invites.models import Invitation
+from sailplane.invites.schemas import (
+    AcceptedInvitation,
+    AcceptedInvitationWithLogin,
+    AcceptInvitationRequest,
+    CreateInvitationRequest,
+    InvitationDetails,
+    InvitationView,
+)
+from sailplane.kit.context import RequestContext, request_context
+from sailplane.kit.ids import ID_PATTERN
+from sailplane.mailer.service import Mailer
+
+log = logging.getLogger("sailplane.invites")
+org_router = APIRouter(prefix="/org/invites", tags=["invitations"])
+public_router = APIRouter(prefix="/invites", tags=["invitations"])
+Ctx = Annotated[RequestContext, Depends(request_context)]
+Invite = Annotated[Principal, Depends(require("CanInviteMembers"))]
+InviteToken = Annotated[str, Path(alias="invite", pattern=ID_PATTERN,
+                                  description="The invitation token from the invitation email.")]
+
+
+def get_mailer(request: Request) -> Mailer:
+    return request.app.state.mailer  # type: ignore[no-any-return]
+
+
+def invitation_view(invitation: Invitation) -> InvitationView:
+    return InvitationView(
+        id=invitation.id, organization_id=invitation.organization_id, email=invitation.email,
+        role_ids=list(invitation.role_ids or []), team_ids=list(invitation.team_ids or []),
+        status=service.status_of(invitation), expires_at=invitation.expires_at, created_at=invitation.created_at,
+        created_by=invitation.created_by, updated_at=invitation.updated_at, updated_by=invitation.updated_by,
+    )
+
+
+@org_router.post("", operation_id="createInvitation", status_code=201, response_model=InvitationView)
+def create_invitation(body: CreateInvitationRequest, db: Db, settings: AppSettings, principal: Invite, ctx: Ctx,
+                      mailer: Annotated[Mailer, Depends(get_mailer)]) -> InvitationView:
+    """Invite an email address to join with the given roles and teams; the link is sent by email only."""
+    invitation, token = service.create_invitation(db, settings, principal, body, ctx)
+    try:
+        service.send_invitation_email(mailer, settings, invitation, token, principal.organization.name,
+                                      service.inviter_name(principal))
+    except Exception as exc:  # noqa: BLE001 - any delivery failure: undo, and say so
+        log.warning("invitation email not sent: %s", type(exc).__name__)
+        service.withdraw_unsent(db, principal, invitation.id, ctx)
+        raise service.mail_failure() from exc
+    return invitation_view(invitation)
+
+
+@public_router.get("/{invite}", operation_id="describeInvitation", response_model=InvitationDetails)
+def describe_invitation(token: InviteToken, db: Db) -> InvitationDetails:
+    """Public: what the invitation link offers (organization, inviter, status), shown before accepting."""
+    found = service.describe(db, token)
+    invitation = found.invitation
+    return InvitationDetails(
+        id=invitation.id, organization_id=invitation.organization_id, organization_name=found.organization.name,
+        email=invitation.email, role_ids=list(invitation.role_ids or []), status=service.status_of(invitation),
+        expires_at=invitation.expires_at, invited_by=found.invited_by,
+    )
+
+
+@public_router.post("/{invite}/accept", operation_id="acceptInvitation",
+                    response_model=AcceptedInvitationWithLogin | AcceptedInvitation)
+def accept_invitation(
+    token: InviteToken, db: Db, settings: AppSettings, ctx: Ctx,
+    identity: Annotated[Identity | None, Depends(optional_identity)],
+    body: AcceptInvitationRequest | None = None,
+) -> AcceptedInvitationWithLogin | AcceptedInvitation:
+    """Join the organization: signed in as the invited email, or anonymously with displayName and password,
+    which creates the account (its email counts as verified) and answers a login token too. Single use."""
+    accepted = service.accept(db, settings, token, identity, body or AcceptInvitationRequest(), ctx)
+    base = AcceptedInvitation(organization_id=accepted.invitation.organization_id, member_id=accepted.member.id,
+                              user_id=accepted.user.id)
+    if accepted.login is None or accepted.token is None:
+        return base
+    return AcceptedInvitationWithLogin(**base.model_dump(), token=accepted.token, login_id=accepted.login.id,
+                                       expires_at=accepted.login.expires_at)

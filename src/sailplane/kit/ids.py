@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -19,9 +20,28 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_lock = threading.Lock()
+_last = (0, 0)
+
+
 def new_id() -> str:
-    """20 characters: 48-bit millisecond time (10) + 50 random bits (10)."""
-    return _encode(int(time.time() * 1000), 10) + _encode(secrets.randbits(50), 10)
+    """20 characters: 48-bit millisecond time (10) + 50 random bits (10).
+
+    Within one millisecond the random part only increases, so IDs made by one process sort in
+    creation order (what "newest first" listings and markers rely on).
+    """
+    global _last
+    with _lock:
+        ms = int(time.time() * 1000)
+        last_ms, last_rand = _last
+        if ms <= last_ms:
+            ms, rand = last_ms, last_rand + 1 + secrets.randbits(16)
+            if rand >= 1 << 50:
+                ms, rand = last_ms + 1, secrets.randbits(49)
+        else:
+            rand = secrets.randbits(49)
+        _last = (ms, rand)
+    return _encode(ms, 10) + _encode(rand, 10)
 
 
 def is_valid_id(value: str) -> bool:

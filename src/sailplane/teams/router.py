@@ -1,7 +1,131 @@
-"""HTTP routes (being built)."""
+"""HTTP routes for teams and team membership (/org/teams)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Body, Depends, Path, Query
+
+from sailplane.auth import catalog
+from sailplane.auth.deps import CurrentPrincipal, Db, require, require_team
+from sailplane.auth.principal import Principal
+from sailplane.kit.context import RequestContext, request_context
+from sailplane.kit.ids import ID_PATTERN
+from sailplane.kit.pagination import Limit, Page, PageRequest, page_request
+from sailplane.kit.schemas import DONE, Message
+from sailplane.org.service import member_status
+from sailplane.teams import service
+from sailplane.teams.schemas import (
+    AddTeamMemberRequest,
+    CreateTeamRequest,
+    TeamItem,
+    TeamList,
+    TeamMemberItem,
+    TeamMemberList,
+    TeamMemberRef,
+    TeamMemberRolesRequest,
+    TeamRoleRef,
+    TeamView,
+    UpdateTeamRequest,
+)
+
+router = APIRouter(prefix="/org/teams", tags=["teams"])
+Ctx = Annotated[RequestContext, Depends(request_context)]
+CreateTeams = Annotated[Principal, Depends(require("CanCreateTeams"))]
+ViewTeam = Annotated[Principal, Depends(require_team("CanViewTeam"))]
+ManageTeam = Annotated[Principal, Depends(require_team("CanManageTeam"))]
+TeamId = Annotated[str, Path(pattern=ID_PATTERN, description="The team ID.")]
+MemberId = Annotated[str, Path(pattern=ID_PATTERN, description="The organization member ID.")]
+
+SORTABLE = ("name", "email")
+
+
+def sorted_page(
+    page: Page = 1,
+    limit: Limit = 100,
+    sort_by: Annotated[str | None, Query(alias="sortBy", description="The field to sort by: name or email.")] = None,
+    sort_direction: Annotated[
+        Literal["asc", "desc"], Query(alias="sortDirection", description="The direction to sort.")
+    ] = "asc",
+) -> PageRequest:
+    return page_request(page, limit, sort_by, sort_direction, SORTABLE)
+
+
+Paging = Annotated[PageRequest, Depends(sorted_page)]
+
+
+def team_item(record: service.TeamRecord) -> TeamItem:
+    return TeamItem(team=TeamView.model_validate(record.team), member_count=record.member_count)
+
+
+def team_member_item(record: service.TeamMemberRecord) -> TeamMemberItem:
+    m, u = record.member, record.user
+    return TeamMemberItem(
+        member=TeamMemberRef(id=m.id, user_id=u.id, email=u.email, display_name=m.display_name or u.display_name,
+                             status=member_status(m, u)),
+        role_ids=record.role_ids,
+        roles=[TeamRoleRef(id=r, name=catalog.TEAM_ROLES[r].name) for r in record.role_ids if r in catalog.TEAM_ROLES],
+    )
+
+
+@router.get("", operation_id="listTeams", response_model=TeamList)
+def list_teams(db: Db, principal: CurrentPrincipal, paging: Paging) -> TeamList:
+    """Teams with member counts: every team for org admins (and CanViewTeam holders), else the caller's own."""
+    total, records = service.list_teams(db, principal, paging)
+    return TeamList(total=total, items=[team_item(r) for r in records])
+
+
+@router.post("", operation_id="createTeam", status_code=201, response_model=TeamItem)
+def create_team(body: CreateTeamRequest, db: Db, principal: CreateTeams, ctx: Ctx) -> TeamItem:
+    """Create a team; the creating member joins it with the highest team role."""
+    return team_item(service.create_team(db, principal, body.model_dump(), ctx))
+
+
+@router.get("/{team}", operation_id="describeTeam", response_model=TeamItem)
+def describe_team(team: TeamId, db: Db, principal: ViewTeam) -> TeamItem:
+    """One team with its member count; 404 when the caller cannot see it."""
+    return team_item(service.describe_team(db, principal, team))
+
+
+@router.patch("/{team}", operation_id="updateTeam", response_model=TeamItem)
+def update_team(team: TeamId, body: UpdateTeamRequest, db: Db, principal: ManageTeam, ctx: Ctx) -> TeamItem:
+    """Rename the team or change its description, email or default role (names stay unique)."""
+    changes = body.model_dump(include=body.model_fields_set)
+    return team_item(service.update_team(db, principal, team, changes, ctx))
+
+
+@router.delete("/{team}", operation_id="deleteTeam", response_model=Message)
+def delete_team(team: TeamId, db: Db, principal: ManageTeam, ctx: Ctx) -> dict[str, str]:
+    """Delete the team and every member assignment; its resources stay reachable only through other teams."""
+    service.delete_team(db, principal, team, ctx)
+    return DONE
+
+
+@router.get("/{team}/members", operation_id="listTeamMembers", response_model=TeamMemberList)
+def list_team_members(team: TeamId, db: Db, principal: ViewTeam, paging: Paging) -> TeamMemberList:
+    """The team's members with their team roles."""
+    total, records = service.list_team_members(db, principal, team, paging)
+    return TeamMemberList(total=total, items=[team_member_item(r) for r in records])
+
+
+@router.put("/{team}/members/{member}", operation_id="addTeamMember", response_model=TeamMemberItem)
+def add_team_member(team: TeamId, member: MemberId, db: Db, principal: ManageTeam, ctx: Ctx,
+                    body: Annotated[AddTeamMemberRequest | None, Body()] = None) -> TeamMemberItem:
+    """Add an active member of this organization to the team (or replace their team roles if already in it)."""
+    role_ids = body.role_ids if body is not None else None
+    return team_member_item(service.add_team_member(db, principal, team, member, role_ids, ctx))
+
+
+@router.delete("/{team}/members/{member}", operation_id="removeTeamMember", response_model=Message)
+def remove_team_member(team: TeamId, member: MemberId, db: Db, principal: ManageTeam, ctx: Ctx) -> dict[str, str]:
+    """Take the member out of the team; their organization membership is untouched."""
+    service.remove_team_member(db, principal, team, member, ctx)
+    return DONE
+
+
+@router.put("/{team}/members/{member}/roles", operation_id="updateTeamMemberRoles", response_model=Message)
+def update_team_member_roles(team: TeamId, member: MemberId, body: TeamMemberRolesRequest, db: Db,
+                             principal: ManageTeam, ctx: Ctx) -> dict[str, str]:
+    """Replace a team member's roles (at least one); use removeTeamMember to take them out."""
+    service.update_team_member_roles(db, principal, team, member, body.role_ids, ctx)
+    return DONE

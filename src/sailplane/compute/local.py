@@ -1,0 +1,327 @@
+"""Local compute backend: each instance is a Sail Spark Connect server process on this machine.
+
+Processes are started in their own session (so a stop reaches everything they spawned) and carry
+two environment markers, the instance id and the data directory of the backend that started them.
+`/proc/<pid>/environ` then tells, after a control-plane restart, whether a pid is still the
+instance we think it is, and which Sail processes nobody knows about any more (orphans).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Collection, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sailplane.compute.backend import ComputeError, InstanceHandle, InstanceSpec, InstanceStartError
+
+INSTANCE_MARKER = "SAILPLANE_INSTANCE_ID"
+OWNER_MARKER = "SAILPLANE_COMPUTE_DIR"
+SPARK_CONNECT_SERVICE = "spark.connect.SparkConnectService"
+
+_INSTANCE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Sail logs this line (sail_cli::spark::server, INFO) once it has bound the port, also for --port 0.
+_LISTENING_RE = re.compile(rb"Spark Connect server on (\S+):(\d+)")
+# Our own configuration must never reach user compute (secrets, database URL) and the server's own
+# Sail settings must not leak into an instance whose settings come from its spec.
+_STRIPPED_ENV_PREFIXES = ("SAILPLANE_", "SAIL_")
+_STRIPPED_ENV_NAMES = {"SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED"}
+_LOG_TAIL_BYTES = 4000
+
+
+def sail_env_name(key: str) -> str:
+    """`catalog.list` → `SAIL_CATALOG__LIST`; names already spelled `SAIL_*` pass through."""
+    if key.startswith("SAIL_"):
+        return key
+    return "SAIL_" + key.replace(".", "__").replace("-", "_").upper()
+
+
+def sail_settings_env(spec: InstanceSpec) -> dict[str, str]:
+    """The `SAIL_*` variables for a spec: execution mode first, explicit settings on top."""
+    env: dict[str, str] = {}
+    if spec.execution_mode == "standalone":
+        env["SAIL_MODE"] = "local"
+    elif spec.execution_mode == "cluster":
+        if spec.workers < 1:
+            raise ComputeError("cluster execution needs at least one worker")
+        env["SAIL_MODE"] = "local-cluster"
+        env["SAIL_CLUSTER__WORKER_INITIAL_COUNT"] = str(spec.workers)
+        env["SAIL_CLUSTER__WORKER_MAX_COUNT"] = str(spec.workers)
+    else:
+        raise ComputeError(f"unknown execution mode {spec.execution_mode!r}")
+    for key, value in spec.settings.items():
+        env[sail_env_name(key)] = str(value)
+    return env
+
+
+def _ensure_listen_log(rust_log: str | None) -> str:
+    """Keep the 'listening on' line visible whatever log level the spec asks for: we read the port from it."""
+    directive = "sail_cli=info"
+    if not rust_log:
+        return "info"
+    return rust_log if directive in rust_log else f"{rust_log},{directive}"
+
+
+def _read_proc(pid: int, name: str) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read()
+    except OSError:  # gone, a kernel thread (ESRCH), or not ours to read
+        return None
+
+
+def _process_state(pid: int) -> str | None:
+    """The one-letter state from /proc/<pid>/stat, or None when there is no such process."""
+    stat = _read_proc(pid, "stat")
+    if not stat:
+        return None
+    # The command name is in parentheses and may itself contain spaces or parentheses.
+    after = stat[stat.rfind(b")") + 2 :]
+    return after[:1].decode() or None
+
+
+def _is_running(pid: int) -> bool:
+    state = _process_state(pid)
+    return state is not None and state not in {"Z", "X"}
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = _read_proc(pid, "environ") or b""
+    env: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[key.decode(errors="replace")] = value.decode(errors="replace")
+    return env
+
+
+def _pids() -> Iterator[int]:
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            yield int(name)
+
+
+def _tail(path: Path, offset: int = 0, limit: int = _LOG_TAIL_BYTES) -> str:
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(offset, size - limit))
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+async def grpc_health_check(address: str, *, timeout: float = 5.0) -> bool:
+    """Standard grpc.health.v1 check (Sail implements it); True only for SERVING."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in (SPARK_CONNECT_SERVICE, ""):
+            try:
+                response = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.NOT_FOUND and service:
+                    continue  # a server that only reports overall health
+                return False
+            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+    return False
+
+
+class LocalSailBackend:
+    """Sail Spark Connect servers as child processes, logs under `<data_dir>/instances/<id>.log`."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", python: str | None = None):
+        self.data_dir = Path(data_dir).resolve()
+        self.instances_dir = self.data_dir / "instances"
+        self.host = host
+        # `python -m pysail` instead of the `sail` script: the same interpreter as ours is always there.
+        self.python = python or sys.executable
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    # -- paths and process set-up ---------------------------------------------------------------
+
+    def log_path(self, instance_id: str) -> Path:
+        return self.instances_dir / f"{instance_id}.log"
+
+    def work_dir(self, instance_id: str) -> Path:
+        """The instance's current directory, so relative paths (e.g. spark-warehouse) stay per instance."""
+        return self.instances_dir / instance_id
+
+    def command(self) -> list[str]:
+        return [self.python, "-m", "pysail", "spark", "server", "--ip", self.host, "--port", "0"]
+
+    def environment(self, spec: InstanceSpec) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(_STRIPPED_ENV_PREFIXES) and k not in _STRIPPED_ENV_NAMES
+        }
+        env.update(spec.extra_env)
+        env.update(sail_settings_env(spec))
+        env["RUST_LOG"] = _ensure_listen_log(env.get("RUST_LOG"))
+        env[INSTANCE_MARKER] = spec.instance_id
+        env[OWNER_MARKER] = str(self.data_dir)
+        return env
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, spec: InstanceSpec, *, timeout: float = 60.0) -> InstanceHandle:
+        if not _INSTANCE_ID_RE.match(spec.instance_id):
+            raise ComputeError(f"invalid instance id {spec.instance_id!r}")
+        running = [pid for iid, pid in self.scan() if iid == spec.instance_id]
+        if running:
+            raise ComputeError(f"instance {spec.instance_id} is already running (pid {running[0]})")
+        env = self.environment(spec)
+        log_path = self.log_path(spec.instance_id)
+        work_dir = self.work_dir(spec.instance_id)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        started_at = datetime.now(UTC)
+        with open(log_path, "ab") as log:
+            log.write(f"--- sailplane: starting instance {spec.instance_id} at {started_at.isoformat()}\n".encode())
+            log.flush()
+            offset = log.tell()
+            proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=work_dir,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self._children[proc.pid] = proc
+        try:
+            port = await self._wait_ready(proc, log_path, offset, timeout)
+        except BaseException:
+            await asyncio.to_thread(self._stop_pid, spec.instance_id, proc.pid, 2.0)
+            raise
+        return InstanceHandle(
+            instance_id=spec.instance_id, pid=proc.pid, host=self.host, port=port, started_at=started_at
+        )
+
+    async def _wait_ready(self, proc: subprocess.Popen[bytes], log_path: Path, offset: int, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        port: int | None = None
+        delay = 0.02
+        while True:
+            code = proc.poll()
+            if code is not None:
+                raise InstanceStartError(
+                    f"Sail exited with code {code} before it was ready; log {log_path}:\n{_tail(log_path, offset)}"
+                )
+            if port is None:
+                port = self._port_from_log(log_path, offset)
+            remaining = deadline - time.monotonic()
+            if port is not None and await grpc_health_check(
+                f"{self.host}:{port}", timeout=max(0.1, min(2.0, remaining))
+            ):
+                return port
+            if time.monotonic() >= deadline:
+                where = f"port {port} not SERVING" if port else "it never reported its port"
+                raise InstanceStartError(
+                    f"Sail did not become ready within {timeout:.0f}s ({where}); log {log_path}:\n"
+                    f"{_tail(log_path, offset)}"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    @staticmethod
+    def _port_from_log(log_path: Path, offset: int) -> int | None:
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            match = _LISTENING_RE.search(f.read(64 * 1024))
+        return int(match.group(2)) if match else None
+
+    async def check_health(self, handle: InstanceHandle, *, timeout: float = 5.0) -> bool:
+        if not await self.find(handle.instance_id, handle.pid):
+            return False
+        return await grpc_health_check(handle.address, timeout=timeout)
+
+    async def stop(self, handle: InstanceHandle, *, grace: float = 10.0) -> None:
+        await asyncio.to_thread(self._stop_pid, handle.instance_id, handle.pid, grace)
+
+    async def find(self, instance_id: str, pid: int) -> bool:
+        return self._is_instance(instance_id, pid)
+
+    async def stop_orphans(self, known_ids: Collection[str]) -> list[str]:
+        known = set(known_ids)
+        orphans = [(iid, pid) for iid, pid in self.scan() if iid not in known]
+        await asyncio.gather(*(asyncio.to_thread(self._stop_pid, iid, pid, 5.0) for iid, pid in orphans))
+        return [iid for iid, _ in orphans]
+
+    def scan(self) -> list[tuple[str, int]]:
+        """(instance id, pid) of every live process started by a backend with this data directory."""
+        found = []
+        me = os.getpid()
+        for pid in _pids():
+            if pid == me or not _is_running(pid):
+                continue
+            env = _environ(pid)
+            iid = env.get(INSTANCE_MARKER)
+            if iid and env.get(OWNER_MARKER) == str(self.data_dir):
+                found.append((iid, pid))
+        return found
+
+    # -- internals (blocking; run in a thread) --------------------------------------------------
+
+    def _is_instance(self, instance_id: str, pid: int) -> bool:
+        """A live process whose environment carries our markers: a reused pid never matches."""
+        if pid <= 0 or not _is_running(pid):
+            return False
+        env = _environ(pid)
+        return env.get(INSTANCE_MARKER) == instance_id and env.get(OWNER_MARKER) == str(self.data_dir)
+
+    def _exited(self, pid: int) -> bool:
+        """Whether the process has exited, without reaping our own child (so its pid stays reserved)."""
+        proc = self._children.get(pid)
+        if proc is not None:
+            if proc.returncode is not None:
+                return True
+            try:
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return True
+            return info is not None
+        return not _is_running(pid)
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while not self._exited(pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return True
+
+    def _stop_pid(self, instance_id: str, pid: int, grace: float) -> None:
+        """SIGTERM the process group, SIGKILL it after `grace`, then reap."""
+        proc = self._children.get(pid)
+        if proc is None and not self._is_instance(instance_id, pid):
+            return  # already gone, or the pid now belongs to someone else
+        if not self._exited(pid):
+            _signal_group(pid, signal.SIGTERM)
+            if not self._wait_exit(pid, grace):
+                _signal_group(pid, signal.SIGKILL)
+                if not self._wait_exit(pid, 30.0):
+                    raise ComputeError(f"instance {instance_id} (pid {pid}) did not die after SIGKILL")
+        if proc is not None:
+            # Our child is gone but not reaped yet, so its group id cannot have been reused: clear stragglers.
+            _signal_group(pid, signal.SIGKILL)
+            proc.wait()
+            self._children.pop(pid, None)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
