@@ -32,11 +32,12 @@ from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import MarkerPage, marker_params
+from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.org.models import Member
 
-me_router = APIRouter(prefix="/me", tags=["users"])
-users_router = APIRouter(prefix="/users", tags=["users"])
+me_router = APIRouter(route_class=JsonRoute, prefix="/me", tags=["users"])
+users_router = APIRouter(route_class=JsonRoute, prefix="/users", tags=["users"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 AnyPrincipal = Annotated[Principal, Depends(principal_even_if_password_expired)]
 ManageUsers = Annotated[Principal, Depends(require("CanManageUsers"))]

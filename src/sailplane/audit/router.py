@@ -12,8 +12,9 @@ from sailplane.auth.deps import Db, require
 from sailplane.auth.principal import Principal
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import MarkerPage, marker_params
+from sailplane.kit.routing import JsonRoute
 
-router = APIRouter(prefix="/org/audit-events", tags=["audit"])
+router = APIRouter(route_class=JsonRoute, prefix="/org/audit-events", tags=["audit"])
 ViewAuditLog = Annotated[Principal, Depends(require("CanViewAuditLog"))]
 ACTION_PATTERN = r"^[A-Za-z0-9_.:-]{1,80}$"
 RESOURCE_TYPE_PATTERN = r"^[A-Za-z0-9_.-]{1,40}$"

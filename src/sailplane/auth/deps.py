@@ -1,8 +1,12 @@
-"""FastAPI dependencies: the database session, the caller, and the permission checks routes declare."""
+"""FastAPI dependencies: the database session, the caller, and the permission checks routes declare.
+
+Only the dependency that queries the database is synchronous (it runs in the threadpool); the
+rest are `async def` so a request makes one thread hop for authentication, not one per check.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -14,11 +18,16 @@ from sailplane.kit.errors import ApiError, forbidden, not_found, unauthorized
 from sailplane.kit.ids import is_valid_id
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    yield from request.app.state.db.iter_session()
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """Sessions connect lazily, so opening one here does no I/O; closing returns the connection."""
+    session: Session = request.app.state.db.session()
+    try:
+        yield session
+    finally:
+        session.close()
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
@@ -36,26 +45,25 @@ def optional_identity(db: Db, authorization: AuthorizationHeader = None) -> Iden
     return authenticate(db, authorization)
 
 
-def current_identity(identity: Annotated[Identity | None, Depends(optional_identity)]) -> Identity:
+async def current_identity(identity: Annotated[Identity | None, Depends(optional_identity)]) -> Identity:
     if identity is None:
         raise unauthorized()
     return identity
 
 
-def _principal(db: Session, identity: Identity, organization_id: str | None) -> Principal:
+def principal_even_if_password_expired(
+    db: Db,
+    authorization: AuthorizationHeader = None,
+    organization_id: OrganizationHeader = None,
+) -> Principal:
+    """Used directly only by the routes a user needs to get out of 'must change password'."""
+    identity = authenticate(db, authorization)
+    if identity is None:
+        raise unauthorized()
     return resolve_principal(db, identity, organization_id)
 
 
-def principal_even_if_password_expired(
-    db: Db,
-    identity: Annotated[Identity, Depends(current_identity)],
-    organization_id: OrganizationHeader = None,
-) -> Principal:
-    """Used only by the routes a user needs to get out of 'must change password'."""
-    return _principal(db, identity, organization_id)
-
-
-def current_principal(
+async def current_principal(
     principal: Annotated[Principal, Depends(principal_even_if_password_expired)],
 ) -> Principal:
     user = principal.user
@@ -68,10 +76,10 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require(permission: str) -> Callable[[Principal], Principal]:
+def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
     """An organization-wide permission check, declared on the route."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.has(permission):
             raise forbidden(f"This operation needs the {permission} permission.")
         return principal
@@ -80,10 +88,10 @@ def require(permission: str) -> Callable[[Principal], Principal]:
     return check
 
 
-def require_team(permission: str, param: str = "team") -> Callable[[Request, Principal], Principal]:
+def require_team(permission: str, param: str = "team") -> Callable[[Request, Principal], Awaitable[Principal]]:
     """A team-scoped check: 404 when the caller cannot see the team, 403 when they may not act in it."""
 
-    def check(request: Request, principal: CurrentPrincipal) -> Principal:
+    async def check(request: Request, principal: CurrentPrincipal) -> Principal:
         team_id = request.path_params.get(param, "")
         if not is_valid_id(team_id):
             raise ApiError(400, "validation_failed", f"{param} must match ^[A-Z0-9]{{1,20}}$.",

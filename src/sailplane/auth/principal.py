@@ -6,11 +6,14 @@ principal itself and of every team it belongs to (organization-wide).
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, event, or_, select
 from sqlalchemy.orm import Session
 
 from sailplane.auth import catalog
@@ -23,6 +26,93 @@ from sailplane.org.models import Member, MemberRole, Organization
 from sailplane.policies.models import Policy
 from sailplane.service_accounts.models import ApiKey, ServiceAccount
 from sailplane.teams.models import TeamMemberRole
+
+# Statements built once: constructing a select() costs more than running it on a warm connection.
+_LOGIN_BY_HASH = select(Login, User).join(User, User.id == Login.user_id).where(Login.token_hash == bindparam("h"))
+_KEY_BY_HASH = (
+    select(ApiKey, ServiceAccount)
+    .join(ServiceAccount, ServiceAccount.id == ApiKey.service_account_id)
+    .where(ApiKey.token_hash == bindparam("h"))
+)
+_MEMBERSHIPS = (
+    select(Member, Organization)
+    .join(Organization, Organization.id == Member.organization_id)
+    .where(Member.user_id == bindparam("user_id"), Member.status == "active")
+)
+_MEMBERSHIP_IN_ORG = _MEMBERSHIPS.where(Member.organization_id == bindparam("org_id"))
+_ALL_MEMBERSHIPS = _MEMBERSHIPS.order_by(Member.created_at).limit(50)
+_ROLE_IDS = select(MemberRole.role_id).where(MemberRole.member_id == bindparam("member_id"))
+_TEAM_ROLES = select(TeamMemberRole.team_id, TeamMemberRole.role_id).where(
+    TeamMemberRole.member_id == bindparam("member_id")
+)
+_MEMBER_POLICIES = select(Policy.permissions).where(
+    Policy.organization_id == bindparam("org_id"),
+    or_(
+        (Policy.principal_type == "user") & (Policy.principal_id == bindparam("user_id")),
+        (Policy.principal_type == "team")
+        & Policy.principal_id.in_(
+            select(TeamMemberRole.team_id).where(TeamMemberRole.member_id == bindparam("member_id"))
+        ),
+    ),
+)
+_ACCOUNT_POLICIES = select(Policy.permissions).where(
+    Policy.organization_id == bindparam("org_id"),
+    Policy.principal_type == "service_account",
+    Policy.principal_id == bindparam("account_id"),
+)
+
+
+class GrantsCache:
+    """Per-process cache of a member's roles, team roles and policy grants.
+
+    Tokens and memberships are still checked on every request (revocation is immediate); only
+    the grants are reused. Any commit in this process clears the cache, so a change made here is
+    seen at once; another replica's change is seen within `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 3.0) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._data: dict[str, tuple[float, Grants]] = {}
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def get(self, key: str) -> Grants | None:
+        hit = self._data.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return None
+        return hit[1]
+
+    def put(self, key: str, value: Grants, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:  # nothing committed since we read: safe to keep
+                if len(self._data) > 10_000:
+                    self._data.clear()
+                self._data[key] = (time.monotonic(), value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._data.clear()
+
+
+@dataclass(frozen=True)
+class Grants:
+    org_role_ids: frozenset[str]
+    team_roles: dict[str, frozenset[str]]
+    policy_permissions: frozenset[str]
+
+
+GRANTS = GrantsCache()
+
+
+@event.listens_for(Session, "after_commit")
+def _grants_may_have_changed(_session: Session) -> None:
+    GRANTS.clear()
+
 
 LOGIN_PREFIX = "spl_"
 API_KEY_PREFIX = "spk_"
@@ -114,11 +204,7 @@ def authenticate(db: Session, authorization: str | None) -> Identity | None:
     now = utcnow()
     digest = token_hash(token)
     if token.startswith(API_KEY_PREFIX):
-        row = db.execute(
-            select(ApiKey, ServiceAccount)
-            .join(ServiceAccount, ServiceAccount.id == ApiKey.service_account_id)
-            .where(ApiKey.token_hash == digest)
-        ).first()
+        row = db.execute(_KEY_BY_HASH, {"h": digest}).first()
         if row is None:
             raise unauthorized("The API key is not valid.")
         key, account = row
@@ -128,9 +214,7 @@ def authenticate(db: Session, authorization: str | None) -> Identity | None:
             key.last_used_at = now
             db.commit()
         return Identity(kind="service_account", service_account=account, api_key=key)
-    found = db.execute(
-        select(Login, User).join(User, User.id == Login.user_id).where(Login.token_hash == digest)
-    ).first()
+    found = db.execute(_LOGIN_BY_HASH, {"h": digest}).first()
     if found is None:
         raise unauthorized("The token is not valid.")
     login, user = found
@@ -161,49 +245,58 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
         org = db.get(Organization, account.organization_id)
         if org is None:
             raise _org_not_found()
-        perms = _policy_permissions(db, org.id, [("service_account", account.id)])
-        return Principal(identity=identity, organization=org, member=None, policy_permissions=perms)
+        generation = GRANTS.generation
+        grants = GRANTS.get(account.id)
+        if grants is None:
+            perms = _grantable(db.scalars(_ACCOUNT_POLICIES, {"org_id": org.id, "account_id": account.id}))
+            grants = Grants(frozenset(), {}, perms)
+            GRANTS.put(account.id, grants, generation)
+        return Principal(identity=identity, organization=org, member=None,
+                         policy_permissions=grants.policy_permissions)
 
     user = identity.user
     assert user is not None
-    stmt = select(Member).where(Member.user_id == user.id, Member.status == "active")
     if organization_id is not None:
-        member = db.scalar(stmt.where(Member.organization_id == organization_id))
+        found = db.execute(_MEMBERSHIP_IN_ORG, {"user_id": user.id, "org_id": organization_id}).first()
     else:
-        members = list(db.scalars(stmt.order_by(Member.created_at).limit(50)))
-        preferred = [m for m in members if m.organization_id == user.default_organization_id]
-        member = preferred[0] if preferred else (members[0] if len(members) == 1 else None)
-        if member is None and members:
+        rows = db.execute(_ALL_MEMBERSHIPS, {"user_id": user.id}).all()
+        preferred = [r for r in rows if r[0].organization_id == user.default_organization_id]
+        found = preferred[0] if preferred else (rows[0] if len(rows) == 1 else None)
+        if found is None and rows:
             raise ApiError(400, "organization_required",
                            "You belong to several organizations; choose one with the LakeSail-Organization-Id header.")
-    if member is None:
+    if found is None:
         raise _org_not_found()
-    org = db.get(Organization, member.organization_id)
-    if org is None:
-        raise _org_not_found()
-    role_ids = frozenset(db.scalars(select(MemberRole.role_id).where(MemberRole.member_id == member.id)))
-    team_roles: dict[str, set[str]] = {}
-    for team_id, role_id in db.execute(
-        select(TeamMemberRole.team_id, TeamMemberRole.role_id).where(TeamMemberRole.member_id == member.id)
-    ):
-        team_roles.setdefault(team_id, set()).add(role_id)
-    principals = [("user", user.id)] + [("team", t) for t in team_roles]
-    perms = _policy_permissions(db, org.id, principals)
+    member, org = found
+    grants = _member_grants(db, member, user.id)
     return Principal(
         identity=identity,
         organization=org,
         member=member,
-        org_role_ids=role_ids,
-        team_roles={k: frozenset(v) for k, v in team_roles.items()},
-        policy_permissions=perms,
+        org_role_ids=grants.org_role_ids,
+        team_roles=grants.team_roles,
+        policy_permissions=grants.policy_permissions,
     )
 
 
-def _policy_permissions(db: Session, org_id: str, principals: list[tuple[str, str]]) -> frozenset[str]:
-    # One IN per principal type (not one clause per principal): a member of many teams stays one cached statement.
-    ids_by_type: dict[str, list[str]] = {}
-    for principal_type, principal_id in principals:
-        ids_by_type.setdefault(principal_type, []).append(principal_id)
-    clauses = [(Policy.principal_type == t) & Policy.principal_id.in_(ids) for t, ids in ids_by_type.items()]
-    rows = db.scalars(select(Policy.permissions).where(Policy.organization_id == org_id, or_(*clauses)))
+def _member_grants(db: Session, member: Member, user_id: str) -> Grants:
+    generation = GRANTS.generation
+    cached = GRANTS.get(member.id)
+    if cached is not None:
+        return cached
+    role_ids = frozenset(db.scalars(_ROLE_IDS, {"member_id": member.id}))
+    team_roles: dict[str, set[str]] = {}
+    for team_id, role_id in db.execute(_TEAM_ROLES, {"member_id": member.id}):
+        team_roles.setdefault(team_id, set()).add(role_id)
+    params = {"org_id": member.organization_id, "user_id": user_id, "member_id": member.id}
+    grants = Grants(
+        org_role_ids=role_ids,
+        team_roles={k: frozenset(v) for k, v in team_roles.items()},
+        policy_permissions=_grantable(db.scalars(_MEMBER_POLICIES, params)),
+    )
+    GRANTS.put(member.id, grants, generation)
+    return grants
+
+
+def _grantable(rows: Iterable[list[str] | None]) -> frozenset[str]:
     return frozenset(p for perms in rows for p in (perms or []) if p in catalog.GRANTABLE)

@@ -18,9 +18,10 @@ from sailplane.auth.schemas import (
     SignupResponse,
 )
 from sailplane.kit.context import RequestContext, request_context
+from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 
-router = APIRouter(prefix="/auth", tags=["authentication"])
+router = APIRouter(route_class=JsonRoute, prefix="/auth", tags=["authentication"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 
 

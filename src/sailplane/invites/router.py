@@ -22,11 +22,12 @@ from sailplane.invites.schemas import (
 )
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
+from sailplane.kit.routing import JsonRoute
 from sailplane.mailer.service import Mailer
 
 log = logging.getLogger("sailplane.invites")
-org_router = APIRouter(prefix="/org/invites", tags=["invitations"])
-public_router = APIRouter(prefix="/invites", tags=["invitations"])
+org_router = APIRouter(route_class=JsonRoute, prefix="/org/invites", tags=["invitations"])
+public_router = APIRouter(route_class=JsonRoute, prefix="/invites", tags=["invitations"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 Invite = Annotated[Principal, Depends(require("CanInviteMembers"))]
 InviteToken = Annotated[str, Path(alias="invite", pattern=ID_PATTERN,

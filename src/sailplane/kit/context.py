@@ -14,7 +14,7 @@ class RequestContext:
     request_id: str | None
 
 
-def request_context(request: Request) -> RequestContext:
+async def request_context(request: Request) -> RequestContext:
     client = request.client.host if request.client else None
     return RequestContext(
         ip_address=client,

@@ -27,7 +27,7 @@ class MarkerPage:
     marker: str | None = None
 
 
-def marker_params(limit: Limit = 100, marker: Marker = None) -> MarkerPage:
+async def marker_params(limit: Limit = 100, marker: Marker = None) -> MarkerPage:
     return MarkerPage(limit=limit, marker=marker)
 
 

@@ -12,6 +12,7 @@ from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import Limit, Page, PageRequest, page_request
+from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.org import service
 from sailplane.org.schemas import (
@@ -30,7 +31,7 @@ from sailplane.org.schemas import (
     UpdateOrganizationRequest,
 )
 
-router = APIRouter(prefix="/org")
+router = APIRouter(route_class=JsonRoute, prefix="/org")
 Ctx = Annotated[RequestContext, Depends(request_context)]
 ManageOrganization = Annotated[Principal, Depends(require("CanManageOrganization"))]
 ViewMembers = Annotated[Principal, Depends(require("CanViewMembers"))]

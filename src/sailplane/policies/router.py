@@ -10,12 +10,13 @@ from sailplane.auth.deps import Db, require
 from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.pagination import MarkerPage, marker_params
+from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.policies import service
 from sailplane.policies.models import Policy
 from sailplane.policies.schemas import PolicyList, PolicyView, PrincipalRef, SetPolicyRequest
 
-router = APIRouter(prefix="/org/policies", tags=["authorization-policies"])
+router = APIRouter(route_class=JsonRoute, prefix="/org/policies", tags=["authorization-policies"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 ManagePolicies = Annotated[Principal, Depends(require("CanManagePolicies"))]
 PrincipalPath = Annotated[str, Path(

@@ -11,6 +11,7 @@ from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import MarkerPage, marker_params
+from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.service_accounts import service
 from sailplane.service_accounts.models import ApiKey, ServiceAccount
@@ -25,7 +26,7 @@ from sailplane.service_accounts.schemas import (
     UpdateServiceAccountRequest,
 )
 
-router = APIRouter(prefix="/org/service-accounts", tags=["service-accounts"])
+router = APIRouter(route_class=JsonRoute, prefix="/org/service-accounts", tags=["service-accounts"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 Manage = Annotated[Principal, Depends(require("CanManageServiceAccounts"))]
 Page = Annotated[MarkerPage, Depends(marker_params)]

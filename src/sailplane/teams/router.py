@@ -12,6 +12,7 @@ from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import Limit, Page, PageRequest, page_request
+from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.org.service import member_status
 from sailplane.teams import service
@@ -29,7 +30,7 @@ from sailplane.teams.schemas import (
     UpdateTeamRequest,
 )
 
-router = APIRouter(prefix="/org/teams", tags=["teams"])
+router = APIRouter(route_class=JsonRoute, prefix="/org/teams", tags=["teams"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 CreateTeams = Annotated[Principal, Depends(require("CanCreateTeams"))]
 ViewTeam = Annotated[Principal, Depends(require_team("CanViewTeam"))]
@@ -40,7 +41,7 @@ MemberId = Annotated[str, Path(pattern=ID_PATTERN, description="The organization
 SORTABLE = ("name", "email")
 
 
-def sorted_page(
+async def sorted_page(
     page: Page = 1,
     limit: Limit = 100,
     sort_by: Annotated[str | None, Query(alias="sortBy", description="The field to sort by: name or email.")] = None,

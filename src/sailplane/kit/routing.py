@@ -1,0 +1,51 @@
+"""A route class that serializes the response model once, inside the endpoint's own thread hop.
+
+Stock FastAPI validates a sync endpoint's return value again in a second threadpool hop before
+serializing it. Our endpoints already build their response models, so this route dumps them to
+JSON directly (validating only when the returned object is not already the response model), and
+the OpenAPI document still comes from `response_model`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, TypeAdapter
+
+
+class JsonRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        model = kwargs.get("response_model")
+        status = kwargs.get("status_code") or 200
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            endpoint = _wrap(endpoint, model, status)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _render(result: Any, model: type[BaseModel], adapter: TypeAdapter[Any], status: int) -> Any:
+    if isinstance(result, Response):
+        return result
+    value = result if type(result) is model else adapter.validate_python(result, from_attributes=True)
+    return Response(adapter.dump_json(value, by_alias=True), status_code=status, media_type="application/json")
+
+
+def _wrap(endpoint: Callable[..., Any], model: type[BaseModel], status: int) -> Callable[..., Any]:
+    adapter: TypeAdapter[Any] = TypeAdapter(model)
+    if inspect.iscoroutinefunction(endpoint):
+
+        @functools.wraps(endpoint)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            return _render(await endpoint(*args, **kwargs), model, adapter, status)
+
+        return async_wrapper
+
+    @functools.wraps(endpoint)
+    def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+        return _render(endpoint(*args, **kwargs), model, adapter, status)
+
+    return sync_wrapper
