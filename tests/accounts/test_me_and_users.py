@@ -174,3 +174,22 @@ def test_created_user_without_password_gets_a_temporary_one(api_url: str) -> Non
     assert body["mustChangePassword"] is True and body["temporaryPassword"]
     again = owner.get(f"/users/{body['id']}").json()
     assert "temporaryPassword" not in again
+
+
+def test_the_header_or_the_default_organization_chooses_where_a_request_acts(api_url: str, mailbox) -> None:  # noqa: ANN001
+    import re
+
+    first, second = signup(api_url, org_name="First"), signup(api_url, org_name="Second")
+    r = second.post("/org/invites", json={"email": first.email})
+    assert r.status_code == 201, r.text
+    body = mailbox.wait_for(first.email or "").get_payload(decode=True).decode()
+    token = re.search(r"/invites/([A-Z0-9]{20})\b", body).group(1)  # type: ignore[union-attr]
+    assert first.post(f"/invites/{token}/accept").status_code == 200
+    no_header = Actor(api_url, first.token)
+    assert no_header.get("/me").json()["organizationId"] == first.org_id  # the default: where they signed up
+    assert no_header.as_org(second.org_id or "").get("/me").json()["organizationId"] == second.org_id
+    assert no_header.patch("/me", json={"defaultOrganizationId": second.org_id}).status_code == 200
+    assert no_header.get("/me").json()["organizationId"] == second.org_id
+    assert {o["name"] for o in no_header.get("/me").json()["organizations"]} == {"First", "Second"}
+    assert_error(no_header.as_org("NOSUCHORG").get("/me"), 404, "organization_not_found")
+    assert_error(no_header.as_org("bad id!").get("/me"), 400)
