@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Row, Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
@@ -31,7 +31,7 @@ from sailplane.teams.models import Team, TeamMemberRole
 
 @dataclass
 class TeamRecord:
-    team: Team
+    team: Team | Row[Any]  # listings read plain rows (same attribute names): half the cost of ORM objects
     member_count: int
 
 
@@ -84,17 +84,17 @@ def get_team(db: Session, principal: Principal, team_id: str) -> Team:
 
 
 def list_teams(db: Session, principal: Principal, pr: PageRequest) -> tuple[int, list[TeamRecord]]:
-    stmt: Select[Any] = select(Team).where(Team.organization_id == principal.organization_id)
+    stmt: Select[Any] = select(Team.id).where(Team.organization_id == principal.organization_id)
     if not _sees_all_teams(principal):
         stmt = stmt.where(Team.id.in_(principal.team_ids))
-    with_counts = stmt.add_columns(_member_count())
+    with_counts = stmt.with_only_columns(*Team.__table__.c, _member_count())
     if pr.sort_by == "email":
         # Teams without an email come last in either direction, on SQLite and PostgreSQL alike.
         with_counts = ordered(with_counts.order_by(Team.email.is_(None)), pr, Team.email, Team.id)
     else:
         with_counts = ordered(with_counts, pr, func.lower(Team.name), Team.id)
     rows = db.execute(paged(with_counts, pr)).all()
-    return page_total(db, stmt, pr, len(rows)), [TeamRecord(t, n) for t, n in rows]
+    return page_total(db, stmt, pr, len(rows)), [TeamRecord(row, row[-1]) for row in rows]
 
 
 def describe_team(db: Session, principal: Principal, team_id: str) -> TeamRecord:
