@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sailplane.config import Settings, get_settings
+from sailplane.gateway.tokens import SigningKeys
 from sailplane.kit.db import Database
 from sailplane.kit.errors import error_body, install_error_handlers
 from sailplane.kit.requests import RequestIdMiddleware
@@ -24,16 +26,19 @@ def _routers() -> list[APIRouter]:
     from sailplane.accounts.router import me_router, users_router
     from sailplane.audit.router import router as audit_router
     from sailplane.auth.router import router as auth_router
+    from sailplane.clusters.router import router as my_clusters_router
     from sailplane.invites.router import org_router as invites_org_router
     from sailplane.invites.router import public_router as invites_public_router
     from sailplane.org.router import router as org_router
     from sailplane.policies.router import router as policies_router
     from sailplane.service_accounts.router import router as service_accounts_router
     from sailplane.teams.router import router as teams_router
+    from sailplane.workloads.router import router as workloads_router
 
     return [
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
+        my_clusters_router, workloads_router,
     ]
 
 
@@ -44,8 +49,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             upgrade(settings.database_url)
-        yield
-        app.state.db.dispose()
+        runtime = None
+        if settings.compute_enabled:
+            # Compute backend, session controller and Spark Connect gateway (their own loop and thread).
+            from sailplane.workloads.runtime import WorkloadRuntime
+
+            runtime = WorkloadRuntime(settings, app.state.db, app.state.signing_keys)
+            await asyncio.to_thread(runtime.start)
+            app.state.workloads = runtime
+            log.info("Spark Connect gateway: %s (%s)", runtime.grpc_endpoint, "TLS" if runtime.tls else "plaintext")
+        try:
+            yield
+        finally:
+            if runtime is not None:
+                app.state.workloads = None
+                await asyncio.to_thread(runtime.stop)
+            app.state.db.dispose()
 
     app = FastAPI(
         title="Sailplane",
@@ -59,6 +78,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.db = Database(settings.database_url)
     app.state.mailer = Mailer(settings)
+    app.state.signing_keys = SigningKeys.from_config(settings.gateway_signing_key, settings.data_dir)
+    app.state.workloads = None
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     for router in _routers():
@@ -72,6 +93,12 @@ def _service_endpoints(app: FastAPI) -> None:
     def health() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/.well-known/jwks.json", operation_id="jwks", tags=["service"])
+    def jwks(request: Request) -> dict[str, list[dict[str, str]]]:
+        """Public keys of the session proxy tokens, so anyone can verify a token without our secrets."""
+        keys: SigningKeys = request.app.state.signing_keys
+        return keys.jwks()
 
     @app.get("/readyz", operation_id="ready", tags=["service"])
     def ready(request: Request) -> JSONResponse:

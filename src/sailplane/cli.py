@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from sailplane.config import get_settings
+from sailplane.config import Settings, get_settings
 
 app = typer.Typer(help="Sailplane: a self-hostable control plane for Sail.", no_args_is_help=True,
                   add_completion=False)
@@ -23,9 +25,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port for the API.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    gateway_tls: Annotated[bool, typer.Option(
+        help="Serve the Spark Connect gateway over TLS; without a configured certificate "
+             "(SAILPLANE_GATEWAY_TLS_CERT/KEY) a self-signed one is made in the data directory.")] = True,
 ) -> None:
-    """Apply migrations and run the API server (SQLite in the data directory unless
-    SAILPLANE_DATABASE_URL points elsewhere)."""
+    """Apply migrations and run the API server and the Spark Connect gateway (SQLite in the data
+    directory unless SAILPLANE_DATABASE_URL points elsewhere)."""
     import uvicorn
 
     from sailplane.app import create_app
@@ -35,6 +40,7 @@ def serve(
     os.environ.setdefault("SAILPLANE_PUBLIC_URL", f"http://{host}:{port}")
     settings = get_settings()
     upgrade(settings.database_url)
+    settings = _gateway_tls(settings, gateway_tls)
     base = f"http://{host}:{port}"
     console.print(f"[bold]Sailplane[/bold] data directory: {settings.data_dir}")
     console.print(f"API docs:  {base}/api/v1/docs")
@@ -47,8 +53,45 @@ def serve(
     )
     if not settings.smtp_host:
         console.print(f"Mail:      no SMTP configured; messages are written to {settings.data_dir / 'outbox'}")
+    _print_gateway(settings)
     uvicorn.run(create_app(settings, migrate=False), host=host, port=port, log_level=log_level,
                 proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+
+
+def _gateway_tls(settings: Settings, enabled: bool) -> Settings:
+    """The configured certificate, or a self-signed one kept in the data directory (reused across
+    restarts so clients keep trusting it)."""
+    if not enabled:
+        return replace(settings, gateway_tls_cert=None, gateway_tls_key=None)
+    if settings.gateway_tls_cert and settings.gateway_tls_key:
+        return settings
+    from sailplane.gateway.spark_connect import generate_self_signed_cert
+
+    tls_dir = settings.data_dir / "tls"
+    cert, key = tls_dir / "gateway-cert.pem", tls_dir / "gateway-key.pem"
+    if not (cert.exists() and key.exists()):
+        names = list(dict.fromkeys([settings.gateway_public_host, "localhost", "127.0.0.1", socket.gethostname()]))
+        cert, key = generate_self_signed_cert(tls_dir, names)
+    return replace(settings, gateway_tls_cert=cert, gateway_tls_key=key)
+
+
+def _print_gateway(settings: Settings) -> None:
+    if not settings.compute_enabled:
+        return
+    endpoint = f"sc://{settings.gateway_public_host}:{settings.gateway_port}"
+    if not settings.gateway_tls_cert:
+        console.print(f"Gateway:   {endpoint} (plaintext; connect with {endpoint}/;token=<session token>)",
+                      soft_wrap=True)
+        return
+    console.print(f"Gateway:   {endpoint} (TLS, certificate {settings.gateway_tls_cert})", soft_wrap=True)
+    if settings.gateway_tls_cert.parent == settings.data_dir / "tls":
+        console.print(
+            "Trust it:  the certificate is self-signed; for PySpark set "
+            f"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={settings.gateway_tls_cert} in the client's environment",
+            soft_wrap=True,
+        )
+    console.print(f"Connect:   SparkSession.builder.remote(\"{endpoint}/;use_ssl=true;token=<session token>\")",
+                  soft_wrap=True)
 
 
 @app.command()

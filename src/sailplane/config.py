@@ -14,6 +14,19 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw).expanduser().resolve() if raw else None
+
+
+DEFAULT_GATEWAY_PORT = 50051
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -31,6 +44,28 @@ class Settings:
     smtp_password: str | None = None
     smtp_starttls: bool = False
     mail_from: str = "Sailplane <no-reply@sailplane.local>"
+    # Spark Connect gateway. Port 0 lets the OS choose (the bound port is then on the runtime);
+    # with gateway_port_fallback a taken port falls back to an OS-chosen one instead of failing.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 0
+    gateway_port_fallback: bool = False
+    gateway_public_host: str = "localhost"
+    gateway_tls_cert: Path | None = None
+    gateway_tls_key: Path | None = None
+    gateway_signing_key: Path | None = None
+    # Sessions: proxy token lifetime and the lifecycle defaults/limits a request may ask for.
+    session_token_default_seconds: int = 28800
+    session_token_max_seconds: int = 86400
+    session_idle_timeout_seconds: int = 1800
+    session_idle_close_delay_seconds: int = 1800
+    session_max_duration_seconds: int = 28800
+    session_max_duration_limit_seconds: int = 7 * 24 * 3600
+    # The session controller's loop period (activity flush, timeouts, instance health).
+    controller_interval_seconds: float = 5.0
+    compute_start_timeout_seconds: float = 120.0
+    local_max_workers: int = 8
+    # Start the compute backend, session controller and gateway with the app (off: API only).
+    compute_enabled: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -75,6 +110,22 @@ def load_settings() -> Settings:
         smtp_password=os.environ.get("SAILPLANE_SMTP_PASSWORD") or None,
         smtp_starttls=os.environ.get("SAILPLANE_SMTP_STARTTLS", "").lower() in {"1", "true", "yes"},
         mail_from=os.environ.get("SAILPLANE_MAIL_FROM", "Sailplane <no-reply@sailplane.local>"),
+        gateway_host=os.environ.get("SAILPLANE_GATEWAY_HOST", "127.0.0.1"),
+        gateway_port=_env_int("SAILPLANE_GATEWAY_PORT", DEFAULT_GATEWAY_PORT),
+        gateway_port_fallback=not os.environ.get("SAILPLANE_GATEWAY_PORT"),
+        gateway_public_host=os.environ.get("SAILPLANE_GATEWAY_PUBLIC_HOST", "localhost"),
+        gateway_tls_cert=_env_path("SAILPLANE_GATEWAY_TLS_CERT"),
+        gateway_tls_key=_env_path("SAILPLANE_GATEWAY_TLS_KEY"),
+        gateway_signing_key=_env_path("SAILPLANE_GATEWAY_SIGNING_KEY"),
+        session_token_default_seconds=_env_int("SAILPLANE_SESSION_TOKEN_DEFAULT_SECONDS", 28800),
+        session_token_max_seconds=_env_int("SAILPLANE_SESSION_TOKEN_MAX_SECONDS", 86400),
+        session_idle_timeout_seconds=_env_int("SAILPLANE_SESSION_IDLE_TIMEOUT_SECONDS", 1800),
+        session_idle_close_delay_seconds=_env_int("SAILPLANE_SESSION_IDLE_CLOSE_DELAY_SECONDS", 1800),
+        session_max_duration_seconds=_env_int("SAILPLANE_SESSION_MAX_DURATION_SECONDS", 28800),
+        session_max_duration_limit_seconds=_env_int("SAILPLANE_SESSION_MAX_DURATION_LIMIT_SECONDS", 7 * 24 * 3600),
+        controller_interval_seconds=_env_float("SAILPLANE_CONTROLLER_INTERVAL_SECONDS", 5.0),
+        compute_start_timeout_seconds=_env_float("SAILPLANE_COMPUTE_START_TIMEOUT_SECONDS", 120.0),
+        local_max_workers=_env_int("SAILPLANE_LOCAL_MAX_WORKERS", 8),
     )
 
 

@@ -476,8 +476,14 @@ class GatewayThread:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="spark-connect-gateway", daemon=True)
 
+    def start_loop(self) -> None:
+        """Start the thread's event loop without binding the gateway yet (idempotent), so a caller can
+        run its own set-up on the loop first (e.g. the session controller's reconciliation)."""
+        if not self._thread.is_alive():
+            self._thread.start()
+
     def start(self, host: str = "127.0.0.1", port: int = 0, *, timeout: float = 30.0) -> int:
-        self._thread.start()
+        self.start_loop()
         return self.run(self.gateway.start(host, port), timeout=timeout)
 
     def run(self, coro: Awaitable[Any], *, timeout: float | None = None) -> Any:

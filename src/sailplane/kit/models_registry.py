@@ -12,6 +12,7 @@ MODEL_MODULES = (
     "sailplane.policies.models",
     "sailplane.invites.models",
     "sailplane.audit.models",
+    "sailplane.workloads.models",
 )
 
 

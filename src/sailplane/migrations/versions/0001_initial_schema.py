@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 18:02:20.906962
+Create Date: 2026-11-23 19:06:56.131261
 """
 from __future__ import annotations
 
@@ -218,11 +218,119 @@ def upgrade() -> None:
     with op.batch_alter_table('team_member_roles', schema=None) as batch_op:
         batch_op.create_index('ix_team_member_roles_member_id', ['member_id'], unique=False)
 
+    op.create_table('workload_configs',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('team_id', sa.String(length=20), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('inline', sa.Boolean(), nullable=False),
+    sa.Column('workload_type', sa.String(length=40), nullable=False),
+    sa.Column('cluster_id', sa.String(length=20), nullable=False),
+    sa.Column('config', sa.JSON(), nullable=False),
+    sa.Column('endpoint_limits', sa.JSON(), nullable=False),
+    sa.Column('content_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_workload_configs_organization_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_workload_configs_team_id_teams'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_workload_configs')),
+    sa.UniqueConstraint('team_id', 'name', name=op.f('uq_workload_configs_team_id_name'))
+    )
+    with op.batch_alter_table('workload_configs', schema=None) as batch_op:
+        batch_op.create_index('ix_workload_configs_inline', ['team_id', 'content_hash'], unique=False)
+        batch_op.create_index('ix_workload_configs_org_team', ['organization_id', 'team_id'], unique=False)
+
+    op.create_table('compute_instances',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('workload_config_id', sa.String(length=20), nullable=False),
+    sa.Column('cluster_id', sa.String(length=20), nullable=False),
+    sa.Column('backend', sa.String(length=40), nullable=False),
+    sa.Column('node', sa.String(length=255), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('shared', sa.Boolean(), nullable=False),
+    sa.Column('shutdown_policy', sa.String(length=40), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('port', sa.Integer(), nullable=True),
+    sa.Column('started_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cleaned_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_activity_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('status_message', sa.String(length=2000), nullable=True),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_compute_instances_organization_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workload_config_id'], ['workload_configs.id'], name=op.f('fk_compute_instances_workload_config_id_workload_configs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_compute_instances'))
+    )
+    with op.batch_alter_table('compute_instances', schema=None) as batch_op:
+        batch_op.create_index('ix_compute_instances_config', ['workload_config_id', 'status'], unique=False)
+        batch_op.create_index('ix_compute_instances_node_status', ['node', 'status'], unique=False)
+
+    op.create_table('sessions',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('team_id', sa.String(length=20), nullable=False),
+    sa.Column('member_id', sa.String(length=20), nullable=True),
+    sa.Column('service_account_id', sa.String(length=20), nullable=True),
+    sa.Column('notebook_id', sa.String(length=20), nullable=True),
+    sa.Column('workload_config_id', sa.String(length=20), nullable=False),
+    sa.Column('compute_instance_id', sa.String(length=20), nullable=False),
+    sa.Column('relaunched_from_id', sa.String(length=20), nullable=True),
+    sa.Column('endpoint_type', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('allow_shared', sa.Boolean(), nullable=False),
+    sa.Column('termination_reason', sa.String(length=40), nullable=True),
+    sa.Column('status_message', sa.String(length=2000), nullable=True),
+    sa.Column('idle_timeout_seconds', sa.Integer(), nullable=False),
+    sa.Column('idle_close_delay_seconds', sa.Integer(), nullable=False),
+    sa.Column('max_duration_seconds', sa.Integer(), nullable=False),
+    sa.Column('metadata', sa.JSON(), nullable=False),
+    sa.Column('last_activity_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('idle_since', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('timeout_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['compute_instance_id'], ['compute_instances.id'], name=op.f('fk_sessions_compute_instance_id_compute_instances'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_sessions_organization_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_sessions_team_id_teams'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workload_config_id'], ['workload_configs.id'], name=op.f('fk_sessions_workload_config_id_workload_configs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sessions'))
+    )
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.create_index('ix_sessions_instance_status', ['compute_instance_id', 'status'], unique=False)
+        batch_op.create_index('ix_sessions_org_id', ['organization_id', 'id'], unique=False)
+        batch_op.create_index('ix_sessions_status', ['status'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.drop_index('ix_sessions_status')
+        batch_op.drop_index('ix_sessions_org_id')
+        batch_op.drop_index('ix_sessions_instance_status')
+
+    op.drop_table('sessions')
+    with op.batch_alter_table('compute_instances', schema=None) as batch_op:
+        batch_op.drop_index('ix_compute_instances_node_status')
+        batch_op.drop_index('ix_compute_instances_config')
+
+    op.drop_table('compute_instances')
+    with op.batch_alter_table('workload_configs', schema=None) as batch_op:
+        batch_op.drop_index('ix_workload_configs_org_team')
+        batch_op.drop_index('ix_workload_configs_inline')
+
+    op.drop_table('workload_configs')
     with op.batch_alter_table('team_member_roles', schema=None) as batch_op:
         batch_op.drop_index('ix_team_member_roles_member_id')
 

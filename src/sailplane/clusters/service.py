@@ -1,0 +1,73 @@
+"""Which clusters a caller may run workloads on.
+
+Every organization has the built-in cluster `local` (ID `LOCAL`, compute backend `local`: Sail
+servers as processes on the control plane's machine). It is shared with all of the organization's
+teams, so anyone who works in a team (and organization admins) can use it. Provisioned and
+registered Kubernetes clusters join this list when the infrastructure domain lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sailplane.auth.principal import Principal
+from sailplane.kit.errors import not_found
+from sailplane.kit.pagination import PageRequest
+
+LOCAL_CLUSTER_ID = "LOCAL"
+LOCAL_CLUSTER_NAME = "local"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    backend: str
+    region: str | None
+    status: str
+    created_at: datetime
+    created_by: str | None = None
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+    external_cluster_id: str | None = None
+    connection_id: str | None = None
+    network_id: str | None = None
+    operation_id: str | None = None
+
+
+def local_cluster(principal: Principal) -> Cluster:
+    """The built-in cluster as this organization sees it (it has existed since the organization did)."""
+    org = principal.organization
+    return Cluster(id=LOCAL_CLUSTER_ID, name=LOCAL_CLUSTER_NAME, backend="local", region="local", status="active",
+                   created_at=org.created_at, updated_at=org.created_at)
+
+
+def _works_in_a_team(principal: Principal) -> bool:
+    return principal.all_teams or bool(principal.team_ids) or principal.has("CanUseClusters")
+
+
+def accessible_clusters(principal: Principal) -> list[Cluster]:
+    """Clusters shared with a team the caller belongs to (organization admins: all of them)."""
+    return [local_cluster(principal)] if _works_in_a_team(principal) else []
+
+
+def list_my_clusters(principal: Principal, pr: PageRequest) -> tuple[int, list[Cluster]]:
+    clusters = sorted(accessible_clusters(principal), key=lambda c: (c.name.lower(), c.id),
+                      reverse=pr.direction == "desc")
+    return len(clusters), clusters[pr.offset: pr.offset + pr.limit]
+
+
+def describe_my_cluster(principal: Principal, cluster_id: str) -> Cluster:
+    for cluster in accessible_clusters(principal):
+        if cluster.id == cluster_id:
+            return cluster
+    raise not_found("cluster")
+
+
+def cluster_for_team(principal: Principal, cluster_id: str, team_id: str) -> Cluster:
+    """The cluster a workload config of `team_id` may target; 404 when it does not exist or is not
+    shared with that team."""
+    if cluster_id == LOCAL_CLUSTER_ID:
+        return local_cluster(principal)
+    raise not_found("cluster")

@@ -1,0 +1,1 @@
+"""Workload configs, compute instances and interactive Spark Connect sessions."""

@@ -1,0 +1,149 @@
+"""Workload configs (the UI's compute profiles): one team's recipe for a Sail compute instance.
+
+Visibility: organization admins see every config; everyone else sees the configs of the teams
+they belong to (team admins and members alike). Inline configs, made for a single session
+request, are never listed but can be described by whoever can see their team.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from sailplane.audit import service as audit
+from sailplane.auth.principal import Principal
+from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_team
+from sailplane.compute.backend import InstanceSpec
+from sailplane.config import Settings
+from sailplane.kit.context import RequestContext
+from sailplane.kit.errors import conflict, forbidden, invalid, not_found
+from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
+from sailplane.teams.service import get_team
+from sailplane.workloads.models import WorkloadConfig
+from sailplane.workloads.schemas import (
+    CreateWorkloadConfigRequest,
+    EndpointLimits,
+    InlineWorkloadConfig,
+    SailConfig,
+    WorkloadConfigBody,
+)
+
+
+def sees_all_configs(principal: Principal) -> bool:
+    return principal.all_teams or "CanViewTeam" in principal.org_permissions or principal.has(
+        "CanManageWorkloadConfigs")
+
+
+def _visible_stmt(principal: Principal) -> Select[Any]:
+    stmt = select(WorkloadConfig).where(WorkloadConfig.organization_id == principal.organization_id)
+    if not sees_all_configs(principal):
+        stmt = stmt.where(WorkloadConfig.team_id.in_(principal.team_ids))
+    return stmt
+
+
+def list_configs(db: Session, principal: Principal, team_id: str | None,
+                 page: MarkerPage) -> tuple[list[WorkloadConfig], str | None]:
+    stmt = _visible_stmt(principal).where(WorkloadConfig.inline.is_(False))
+    if team_id is not None:
+        stmt = stmt.where(WorkloadConfig.team_id == team_id)
+    rows = list(db.scalars(apply_marker(stmt, WorkloadConfig.id, page)))
+    return split_marker(rows, page)
+
+
+def get_config(db: Session, principal: Principal, config_id: str) -> WorkloadConfig:
+    """The config if the caller can see it; 404 otherwise (also for other organizations)."""
+    found: WorkloadConfig | None = db.scalar(_visible_stmt(principal).where(WorkloadConfig.id == config_id))
+    if found is None:
+        raise not_found("workload config")
+    return found
+
+
+def _content_hash(workload_type: str, cluster_id: str, config: dict[str, Any], limits: dict[str, int]) -> str:
+    canonical = json.dumps([workload_type, cluster_id, config, limits], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_for_cluster(cluster: Cluster, sail: SailConfig, settings: Settings, prefix: str) -> None:
+    """What a cluster can run: the local backend runs workers as processes on this machine."""
+    if cluster.backend == "local" and sail.worker_count() > settings.local_max_workers:
+        raise invalid(f"{prefix}.sail.compute.worker.maxNodes",
+                      f"the local cluster runs at most {settings.local_max_workers} workers")
+
+
+def _normalized(body: WorkloadConfigBody, limits: EndpointLimits | None) -> tuple[dict[str, Any], dict[str, int]]:
+    config = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    endpoint_limits = limits.model_dump(by_alias=True, exclude_none=True) if limits else {}
+    return config, endpoint_limits
+
+
+def create_config(db: Session, principal: Principal, body: CreateWorkloadConfigRequest, ctx: RequestContext,
+                  settings: Settings) -> WorkloadConfig:
+    get_team(db, principal, body.team_id)
+    if not principal.has("CanManageWorkloadConfigs", body.team_id):
+        raise forbidden("This operation needs the CanManageWorkloadConfigs permission in this team.")
+    cluster = cluster_for_team(principal, body.cluster_id or LOCAL_CLUSTER_ID, body.team_id)
+    _check_for_cluster(cluster, body.config.sail, settings, "config")
+    taken = db.scalar(select(WorkloadConfig.id).where(WorkloadConfig.team_id == body.team_id,
+                                                       WorkloadConfig.name == body.name).limit(1))
+    if taken is not None:
+        raise conflict("workload_config_name_taken", "A workload config with this name already exists in the team.")
+    config, limits = _normalized(body.config, body.endpoint_limits)
+    row = WorkloadConfig(
+        organization_id=principal.organization_id, team_id=body.team_id, name=body.name, inline=False,
+        workload_type=body.workload_type, cluster_id=cluster.id, config=config, endpoint_limits=limits,
+        content_hash=_content_hash(body.workload_type, cluster.id, config, limits),
+        created_by=principal.actor_id, updated_by=principal.actor_id,
+    )
+    db.add(row)
+    db.flush()
+    audit.record(db, ctx, principal, "workload_config.create", "workload_config", row.id,
+                 details={"name": row.name, "teamId": row.team_id, "clusterId": row.cluster_id})
+    db.commit()
+    return row
+
+
+def resolve_inline_config(db: Session, principal: Principal, team_id: str, inline: InlineWorkloadConfig | None,
+                          settings: Settings) -> WorkloadConfig:
+    """The team's anonymous config with this exact content, created (not committed) when new.
+
+    Reusing identical inline configs is what lets `allowShared` find a running instance for them.
+    """
+    inline = inline or InlineWorkloadConfig()
+    cluster = cluster_for_team(principal, inline.cluster_id or LOCAL_CLUSTER_ID, team_id)
+    _check_for_cluster(cluster, inline.config.sail, settings, "workloadConfig.config")
+    config, limits = _normalized(inline.config, inline.endpoint_limits)
+    digest = _content_hash(inline.workload_type, cluster.id, config, limits)
+    found = db.scalar(select(WorkloadConfig).where(
+        WorkloadConfig.team_id == team_id, WorkloadConfig.inline.is_(True), WorkloadConfig.content_hash == digest,
+    ).order_by(WorkloadConfig.id).limit(1))
+    if found is not None:
+        return found
+    row = WorkloadConfig(
+        organization_id=principal.organization_id, team_id=team_id, name=None, inline=True,
+        workload_type=inline.workload_type, cluster_id=cluster.id, config=config, endpoint_limits=limits,
+        content_hash=digest, created_by=principal.actor_id, updated_by=principal.actor_id,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def sail_config(config: WorkloadConfig) -> SailConfig:
+    return WorkloadConfigBody.model_validate(config.config).sail
+
+
+def instance_spec(config: WorkloadConfig, instance_id: str) -> InstanceSpec:
+    """What the compute backend runs for this config: execution mode, workers, extra environment."""
+    sail = sail_config(config)
+    return InstanceSpec(instance_id=instance_id, execution_mode=sail.execution_mode, workers=sail.worker_count(),
+                        extra_env=dict(sail.extra_env))
+
+
+def session_limit(config: WorkloadConfig) -> int:
+    """Most open sessions on one shared instance of this config (0: no limit)."""
+    return int(config.endpoint_limits.get("spark_connect") or 0)
+

@@ -1,0 +1,590 @@
+"""The session lifecycle controller: starts and stops compute instances and moves sessions along
+pending → active → idle → closed (or failed), and tells the gateway where each session lives.
+
+It runs on the gateway's event loop. The gateway asks it two things on every call, and both are
+answered from memory: `resolve` (where is this session's Sail server; waits while it starts) and
+`on_activity` (a call happened). Activity is written to the database in batches, once per tick,
+never once per call. Everything else (timeouts, health, cleanup) is decided each tick from the
+database, which stays the source of truth; memory is only the gateway's routing table.
+
+Each control-plane node owns the instances its compute backend started (`ComputeInstance.node`):
+on start it adopts the ones still running, marks the ones whose process is gone (failing their
+sessions), and stops processes that no record owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy.orm import Session
+
+from sailplane.audit import service as audit
+from sailplane.compute.backend import ComputeBackend, InstanceHandle, InstanceSpec
+from sailplane.gateway.spark_connect import Claims, GatewayDenied
+from sailplane.kit.clock import utcnow
+from sailplane.kit.db import Database
+from sailplane.workloads.models import (
+    ACTIVE,
+    CLOSED,
+    FAILED,
+    IDLE,
+    INSTANCE_FAILED,
+    OPEN_STATES,
+    PENDING,
+    PROVISIONING,
+    RUNNING,
+    STOPPED,
+    STOPPING,
+    ComputeInstance,
+    InteractiveSession,
+)
+
+log = logging.getLogger(__name__)
+
+# Why a session ended (`terminationReason`).
+CLOSED_BY_USER = "closed_by_user"
+IDLE_TIMEOUT = "idle_timeout"
+MAX_DURATION = "max_duration"
+START_FAILED = "instance_start_failed"
+INSTANCE_DIED = "instance_failed"
+INSTANCE_LOST = "instance_lost"
+
+STARTING, READY, BROKEN, RELEASING = "starting", "ready", "failed", "stopping"
+_ENDED_MEMORY = 10_000
+_MESSAGE_LIMIT = 2000
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _dt(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= _MESSAGE_LIMIT else message[: _MESSAGE_LIMIT - 1] + "…"
+
+
+@dataclass
+class LiveSession:
+    id: str
+    instance_id: str
+    status: str
+    last_call: float | None = None
+    idle_since: float | None = None
+
+
+@dataclass
+class LiveInstance:
+    id: str
+    state: str
+    handle: InstanceHandle | None = None
+    ready_at: float | None = None
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """The freshest state of an open session (memory is ahead of the database by at most one tick)."""
+
+    status: str
+    last_activity_at: datetime | None
+    idle_since: datetime | None
+
+
+def handle_of(row: ComputeInstance) -> InstanceHandle | None:
+    if row.pid is None or row.port is None or row.host is None or row.started_at is None:
+        return None
+    return InstanceHandle(instance_id=row.id, pid=row.pid, host=row.host, port=row.port, started_at=row.started_at)
+
+
+class SessionController:
+    def __init__(self, db: Database, backend: ComputeBackend, *, node: str, interval: float,
+                 start_timeout: float) -> None:
+        self.db = db
+        self.backend = backend
+        self.node = node
+        self.interval = interval
+        self.start_timeout = start_timeout
+        self.forget_upstream: Callable[[str], Awaitable[None]] | None = None
+        self._lock = threading.Lock()
+        self._sessions: dict[str, LiveSession] = {}
+        self._instances: dict[str, LiveInstance] = {}
+        self._ended: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
+        self._dirty: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._ready_events: dict[str, asyncio.Event] = {}
+        self._starts: set[asyncio.Task[None]] = set()
+        self._stops: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[None] | None = None
+        self._running = False
+
+    # -- called from request threads (thread-safe) ----------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        return self._running and self._loop is not None and not self._loop.is_closed()
+
+    def instance_usable(self, instance_id: str) -> bool:
+        """Whether a session can still be attached to this instance (it is starting or serving)."""
+        with self._lock:
+            inst = self._instances.get(instance_id)
+            return inst is not None and inst.state in (STARTING, READY)
+
+    def session_opened(self, session_id: str, instance_id: str, spec: InstanceSpec | None) -> None:
+        """A session was committed; `spec` is given when its instance is new and must be started."""
+        with self._lock:
+            self._sessions[session_id] = LiveSession(session_id, instance_id, PENDING)
+            if spec is not None:
+                self._instances[instance_id] = LiveInstance(instance_id, STARTING)
+        if spec is not None:
+            self._call_soon(self._spawn_start, instance_id, spec)
+
+    def session_ended(self, session_id: str, status: str, message: str | None = None) -> None:
+        """A session was closed through the API: refuse its calls now, clean up on the next tick."""
+        self._forget_sessions([(session_id, status, message)])
+        self._call_soon(self._nudge)
+
+    def live_view(self, session_id: str) -> LiveView | None:
+        with self._lock:
+            s = self._sessions.get(session_id)
+            if s is None:
+                return None
+            return LiveView(s.status, _dt(s.last_call), _dt(s.idle_since))
+
+    def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+                loop.call_soon_threadsafe(fn, *args)
+
+    def _forget_sessions(self, ended: list[tuple[str, str, str | None]]) -> None:
+        with self._lock:
+            for sid, status, message in ended:
+                self._sessions.pop(sid, None)
+                self._dirty.discard(sid)
+                self._ended[sid] = (status, message)
+                self._ended.move_to_end(sid)
+            while len(self._ended) > _ENDED_MEMORY:
+                self._ended.popitem(last=False)
+
+    # -- the gateway's hooks (on the loop, per call, memory only) -------------------------------
+
+    async def resolve(self, claims: Claims, method: str) -> str:
+        sid = claims["sid"]
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            with self._lock:
+                session = self._sessions.get(sid)
+                ended = self._ended.get(sid) if session is None else None
+                inst = self._instances.get(session.instance_id) if session is not None else None
+            if session is None:
+                if ended is not None:
+                    status, message = ended
+                    what = "has failed" if status == FAILED else "was closed"
+                    detail = f" ({message})" if message else ""
+                    raise GatewayDenied.unauthenticated(f"session {sid} {what}{detail}; create a new session")
+                raise GatewayDenied.unauthenticated(f"session {sid} is not open (closed or unknown)")
+            if inst is None or inst.state in (BROKEN, RELEASING):
+                raise GatewayDenied.unavailable(f"session {sid} has no running compute instance")
+            if inst.state == READY and inst.handle is not None:
+                return inst.handle.address
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise GatewayDenied.unavailable(f"session {sid} is still starting; retry shortly")
+            event = self._ready_events.setdefault(inst.id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+
+    def on_activity(self, session_id: str) -> None:
+        now = time.time()
+        with self._lock:
+            s = self._sessions.get(session_id)
+            if s is None:
+                return
+            s.last_call = now
+            self._dirty.add(session_id)
+            changed = s.status != ACTIVE
+            if changed:
+                s.status, s.idle_since = ACTIVE, None
+        if changed and self._wake is not None:
+            self._wake.set()  # persist pending/idle → active now rather than at the next tick
+
+    # -- lifecycle (on the loop) ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Adopt or clean up this node's instances, stop orphans, then run the loop."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        await self._reconcile()
+        self._running = True
+        self._main = asyncio.create_task(self._run(), name="session-controller")
+
+    async def stop(self) -> None:
+        """Stop deciding things; instances keep running so the next start can adopt them."""
+        self._running = False
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+        for task in list(self._starts):
+            task.cancel()  # the backend stops a half-started process; the next start marks it lost
+        pending = [*self._starts, *self._stops]
+        if pending:
+            await asyncio.wait(pending, timeout=30)
+        with contextlib.suppress(Exception):
+            await self._flush_activity()
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("session controller tick failed")
+
+    async def tick(self) -> None:
+        await self._flush_activity()
+        await self._check_health()
+        await self._apply_timeouts()
+        await self._release_unused()
+
+    def _nudge(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _spawn(self, tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def _spawn_start(self, instance_id: str, spec: InstanceSpec) -> None:
+        self._spawn(self._starts, self._start_instance(instance_id, spec))
+
+    def _ready(self, instance_id: str) -> None:
+        event = self._ready_events.pop(instance_id, None)
+        if event is not None:
+            event.set()
+
+    # -- starting, watching and stopping instances ----------------------------------------------
+
+    async def _start_instance(self, instance_id: str, spec: InstanceSpec) -> None:
+        try:
+            handle = await self.backend.start(spec, timeout=self.start_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("compute instance %s failed to start: %s", instance_id, exc)
+            await self._fail_instance(instance_id, f"The Sail server could not start. {exc}", START_FAILED)
+            return
+        recorded = await asyncio.to_thread(self._db_instance_running, instance_id, handle)
+        if not recorded:  # the record vanished (its team was deleted): nobody may use this process
+            await self.backend.stop(handle)
+            with self._lock:
+                self._instances.pop(instance_id, None)
+            self._ready(instance_id)
+            return
+        with self._lock:
+            self._instances[instance_id] = LiveInstance(instance_id, READY, handle, time.time())
+        self._ready(instance_id)
+        log.info("compute instance %s ready at %s (pid %s)", instance_id, handle.address, handle.pid)
+
+    async def _fail_instance(self, instance_id: str, message: str, reason: str) -> None:
+        message = _clip(message)
+        failed = await asyncio.to_thread(self._db_instance_failed, instance_id, message, reason)
+        self._forget_sessions([(sid, FAILED, message) for sid in failed])
+        with self._lock:
+            inst = self._instances.pop(instance_id, None)
+        self._ready(instance_id)
+        if inst is not None and inst.handle is not None:
+            with contextlib.suppress(Exception):
+                await self.backend.stop(inst.handle, grace=2.0)  # reap it and anything it left behind
+            if self.forget_upstream is not None:
+                await self.forget_upstream(inst.handle.address)
+
+    async def _check_health(self) -> None:
+        with self._lock:
+            ready = [i for i in self._instances.values() if i.state == READY and i.handle is not None]
+        for inst in ready:
+            assert inst.handle is not None
+            if not await self.backend.find(inst.id, inst.handle.pid):
+                log.warning("compute instance %s (pid %s) is gone", inst.id, inst.handle.pid)
+                await self._fail_instance(inst.id, "The Sail server of this session stopped unexpectedly.",
+                                          INSTANCE_DIED)
+
+    async def _release_unused(self) -> None:
+        with self._lock:
+            known = [iid for iid, i in self._instances.items() if i.state == READY]
+        claimed, vanished = await asyncio.to_thread(self._db_claim_unused, known)
+        for row_id in vanished:  # its record was deleted (e.g. with its team): nobody may use it any more
+            with self._lock:
+                inst = self._instances.get(row_id)
+                gone = [sid for sid, s in self._sessions.items() if s.instance_id == row_id]
+                if inst is not None:
+                    inst.state = RELEASING
+            self._forget_sessions([(sid, CLOSED, "its records were deleted") for sid in gone])
+            if inst is not None:
+                self._spawn(self._stops, self._stop_instance(row_id, inst.handle, record=False))
+        for row_id, handle in claimed:
+            with self._lock:
+                inst = self._instances.get(row_id)
+                if inst is None:
+                    inst = self._instances[row_id] = LiveInstance(row_id, RELEASING, handle)
+                inst.state = RELEASING
+                handle = inst.handle or handle
+            self._spawn(self._stops, self._stop_instance(row_id, handle))
+
+    async def _stop_instance(self, instance_id: str, handle: InstanceHandle | None, *, record: bool = True) -> None:
+        try:
+            if handle is not None:
+                await self.backend.stop(handle)
+        except Exception:
+            log.exception("stopping compute instance %s failed", instance_id)
+        if record:
+            await asyncio.to_thread(self._db_instance_stopped, instance_id)
+        if handle is not None and self.forget_upstream is not None:
+            await self.forget_upstream(handle.address)
+        with self._lock:
+            self._instances.pop(instance_id, None)
+        log.info("compute instance %s stopped", instance_id)
+
+    # -- activity and timeouts ------------------------------------------------------------------
+
+    async def _flush_activity(self) -> None:
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            batch = [(sid, s.instance_id, s.last_call) for sid in dirty
+                     if (s := self._sessions.get(sid)) is not None and s.last_call is not None]
+        if batch:
+            await asyncio.to_thread(self._db_flush, batch)
+
+    async def _apply_timeouts(self) -> None:
+        with self._lock:
+            calls = {sid: (s.status, s.last_call) for sid, s in self._sessions.items()}
+            ready = {iid: i.ready_at for iid, i in self._instances.items() if i.state == READY}
+        idled, closed = await asyncio.to_thread(self._db_timeouts, calls, ready)
+        now = time.time()
+        with self._lock:
+            for sid in idled:
+                s = self._sessions.get(sid)
+                if s is not None and s.last_call == calls.get(sid, (None, None))[1]:
+                    s.status, s.idle_since = IDLE, now
+        self._forget_sessions([(sid, CLOSED, reason) for sid, reason in closed])
+        if closed:
+            self._nudge()  # release their instances without waiting a whole interval
+
+    # -- start-up reconciliation ----------------------------------------------------------------
+
+    async def _reconcile(self) -> None:
+        rows = await asyncio.to_thread(self._db_node_instances)
+        adopted: list[tuple[str, InstanceHandle, float | None]] = []
+        lost: list[tuple[str, str]] = []
+        for row_id, status, handle in rows:
+            # A `stopping` instance is not adopted: stop_orphans below finishes stopping it.
+            if handle is not None and status == RUNNING and await self.backend.find(row_id, handle.pid):
+                adopted.append((row_id, handle, _epoch(handle.started_at)))
+            else:
+                lost.append((row_id, status))
+        if lost:
+            failed = await asyncio.to_thread(self._db_mark_lost, lost)
+            self._forget_sessions([(sid, FAILED, message) for sid, message in failed])
+        stopped = await self.backend.stop_orphans([row_id for row_id, _, _ in adopted])
+        if stopped:
+            log.warning("stopped %d Sail process(es) no record owns: %s", len(stopped), ", ".join(stopped))
+        sessions = await asyncio.to_thread(self._db_open_sessions, [row_id for row_id, _, _ in adopted])
+        with self._lock:
+            for row_id, handle, ready_at in adopted:
+                self._instances[row_id] = LiveInstance(row_id, READY, handle, ready_at)
+            for sid, instance_id, status, last_activity, idle_since in sessions:
+                self._sessions[sid] = LiveSession(sid, instance_id, status, _epoch(last_activity), _epoch(idle_since))
+        if adopted or lost:
+            log.info("adopted %d running compute instance(s); %d were gone", len(adopted), len(lost))
+
+    # -- database work (blocking; runs in a worker thread) --------------------------------------
+
+    def _session(self) -> Session:
+        return self.db.session()
+
+    def _audit_end(self, db: Session, org_id: str, sid: str, action: str, details: dict[str, Any]) -> None:
+        audit.record(db, None, None, action, "session", sid, organization_id=org_id, actor_type="system",
+                     details=details)
+
+    def _fail_open_sessions(self, db: Session, instance_ids: list[str], reason: str, message: str,
+                            now: datetime) -> list[str]:
+        rows = db.execute(select(InteractiveSession.id, InteractiveSession.organization_id).where(
+            InteractiveSession.compute_instance_id.in_(instance_ids), InteractiveSession.status.in_(OPEN_STATES))).all()
+        failed = []
+        for sid, org_id in rows:
+            result = db.execute(update(InteractiveSession).where(
+                InteractiveSession.id == sid, InteractiveSession.status.in_(OPEN_STATES)).values(
+                status=FAILED, termination_reason=reason, status_message=message, closed_at=now, updated_at=now))
+            if result.rowcount:  # type: ignore[attr-defined]
+                failed.append(sid)
+                self._audit_end(db, org_id, sid, "session.fail", {"reason": reason})
+        return failed
+
+    def _db_instance_running(self, instance_id: str, handle: InstanceHandle) -> bool:
+        with self._session() as db:
+            now = utcnow()
+            result = db.execute(update(ComputeInstance).where(
+                ComputeInstance.id == instance_id, ComputeInstance.status == PROVISIONING).values(
+                status=RUNNING, pid=handle.pid, host=handle.host, port=handle.port, started_at=handle.started_at,
+                updated_at=now))
+            db.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _db_instance_failed(self, instance_id: str, message: str, reason: str) -> list[str]:
+        with self._session() as db:
+            now = utcnow()
+            db.execute(update(ComputeInstance).where(ComputeInstance.id == instance_id).values(
+                status=INSTANCE_FAILED, status_message=message, cleaned_at=now, updated_at=now))
+            failed = self._fail_open_sessions(db, [instance_id], reason, message, now)
+            db.commit()
+            return failed
+
+    def _db_instance_stopped(self, instance_id: str) -> None:
+        with self._session() as db:
+            now = utcnow()
+            db.execute(update(ComputeInstance).where(ComputeInstance.id == instance_id).values(
+                status=STOPPED, cleaned_at=now, updated_at=now))
+            db.commit()
+
+    def _db_claim_unused(self, known: list[str]) -> tuple[list[tuple[str, InstanceHandle | None]], list[str]]:
+        """Running instances of this node without open sessions, switched to `stopping` under a row
+        lock so that a session being attached concurrently (which locks the row too) cannot race it;
+        and which of the `known` running instances have no record any more."""
+        open_session = exists().where(InteractiveSession.compute_instance_id == ComputeInstance.id,
+                                      InteractiveSession.status.in_(OPEN_STATES))
+        with self._session() as db:
+            existing = set(db.scalars(select(ComputeInstance.id).where(ComputeInstance.id.in_(known)))) if known \
+                else set()
+            vanished = [iid for iid in known if iid not in existing]
+            candidates = list(db.scalars(select(ComputeInstance.id).where(
+                ComputeInstance.node == self.node, ComputeInstance.status == RUNNING, ~open_session)))
+            claimed = []
+            for row_id in candidates:
+                row = db.scalar(select(ComputeInstance).where(ComputeInstance.id == row_id).with_for_update())
+                if row is None or row.status != RUNNING:
+                    continue
+                if db.scalar(select(InteractiveSession.id).where(
+                        InteractiveSession.compute_instance_id == row_id,
+                        InteractiveSession.status.in_(OPEN_STATES)).limit(1)) is not None:
+                    continue
+                row.status = STOPPING
+                claimed.append((row_id, handle_of(row)))
+            db.commit()
+            return claimed, vanished
+
+    def _db_flush(self, batch: list[tuple[str, str, float]]) -> None:
+        table = cast(Table, InteractiveSession.__table__)
+        instances = cast(Table, ComputeInstance.__table__)
+        now = utcnow()
+        with self._session() as db:
+            db.execute(
+                update(table).where(table.c.id == bindparam("b_id"), table.c.status.in_(OPEN_STATES))
+                .values(last_activity_at=bindparam("b_at"), status=ACTIVE, idle_since=None, updated_at=now),
+                [{"b_id": sid, "b_at": _dt(at)} for sid, _, at in batch],
+            )
+            latest: dict[str, float] = {}
+            for _, iid, at in batch:
+                latest[iid] = max(at, latest.get(iid, 0.0))
+            db.execute(
+                update(instances).where(instances.c.id == bindparam("b_id"))
+                .values(last_activity_at=bindparam("b_at")),
+                [{"b_id": iid, "b_at": _dt(at)} for iid, at in latest.items()],
+            )
+            db.commit()
+
+    def _db_timeouts(self, calls: dict[str, tuple[str, float | None]],
+                     ready: dict[str, float | None]) -> tuple[list[str], list[tuple[str, str]]]:
+        """Open sessions of this node: idle after idleTimeoutSeconds without calls, closed after
+        idleCloseDelaySeconds more, or at timeoutAt (maxDurationSeconds after creation)."""
+        now = utcnow()
+        idled: list[str] = []
+        closed: list[tuple[str, str]] = []
+        with self._session() as db:
+            rows = list(db.scalars(
+                select(InteractiveSession)
+                .join(ComputeInstance, ComputeInstance.id == InteractiveSession.compute_instance_id)
+                .where(ComputeInstance.node == self.node, InteractiveSession.status.in_(OPEN_STATES))
+            ))
+            for s in rows:
+                live_status, last_call = calls.get(s.id, (s.status, None))
+                if now >= s.timeout_at:
+                    closed.append((s.id, MAX_DURATION))
+                    continue
+                if s.status == IDLE and live_status == IDLE:
+                    if s.idle_since is not None and now >= s.idle_since + timedelta(seconds=s.idle_close_delay_seconds):
+                        closed.append((s.id, IDLE_TIMEOUT))
+                    continue
+                ready_at = ready.get(s.compute_instance_id)
+                if ready_at is None:
+                    continue  # still starting: the idle clock has not begun
+                baseline = max(t for t in (_epoch(s.created_at), ready_at, _epoch(s.last_activity_at), last_call)
+                               if t is not None)
+                if now.timestamp() - baseline >= s.idle_timeout_seconds:
+                    idled.append(s.id)
+            for sid in idled:
+                db.execute(update(InteractiveSession).where(
+                    InteractiveSession.id == sid, InteractiveSession.status.in_((PENDING, ACTIVE))).values(
+                    status=IDLE, idle_since=now, updated_at=now))
+            done = []
+            orgs = {s.id: s.organization_id for s in rows}
+            for sid, reason in closed:
+                result = db.execute(update(InteractiveSession).where(
+                    InteractiveSession.id == sid, InteractiveSession.status.in_(OPEN_STATES)).values(
+                    status=CLOSED, termination_reason=reason, closed_at=now, updated_at=now))
+                if result.rowcount:  # type: ignore[attr-defined]
+                    done.append((sid, reason))
+                    self._audit_end(db, orgs[sid], sid, "session.close", {"reason": reason})
+            db.commit()
+        return idled, done
+
+    def _db_node_instances(self) -> list[tuple[str, str, InstanceHandle | None]]:
+        with self._session() as db:
+            rows = db.scalars(select(ComputeInstance).where(
+                ComputeInstance.node == self.node, ComputeInstance.status.in_((PROVISIONING, RUNNING, STOPPING))))
+            return [(r.id, r.status, handle_of(r)) for r in rows]
+
+    def _db_mark_lost(self, lost: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        message = "The compute instance's process was gone when the server restarted."
+        failed: list[tuple[str, str]] = []
+        with self._session() as db:
+            now = utcnow()
+            for row_id, status in lost:
+                final = STOPPED if status == STOPPING else INSTANCE_FAILED
+                db.execute(update(ComputeInstance).where(ComputeInstance.id == row_id).values(
+                    status=final, cleaned_at=now, updated_at=now,
+                    status_message=None if final == STOPPED else message))
+                failed += [(sid, message) for sid in
+                           self._fail_open_sessions(db, [row_id], INSTANCE_LOST, message, now)]
+            db.commit()
+        return failed
+
+    def _db_open_sessions(self, instance_ids: list[str]) -> list[tuple[str, str, str, datetime | None,
+                                                                        datetime | None]]:
+        if not instance_ids:
+            return []
+        with self._session() as db:
+            rows = db.execute(select(
+                InteractiveSession.id, InteractiveSession.compute_instance_id, InteractiveSession.status,
+                InteractiveSession.last_activity_at, InteractiveSession.idle_since,
+            ).where(InteractiveSession.compute_instance_id.in_(instance_ids),
+                    InteractiveSession.status.in_(OPEN_STATES))).all()
+            return [tuple(r) for r in rows]  # type: ignore[misc]

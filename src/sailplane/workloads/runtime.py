@@ -1,0 +1,86 @@
+"""What sessions need while the server runs: the compute backend, the session controller and the
+Spark Connect gateway, on one event loop in a thread of their own.
+
+The gateway and the controller share that loop (the gateway asks the controller where a session
+lives on every call, from memory). It is separate from the ASGI server's loop so neither one's
+work (gRPC relays, HTTP requests) can stall the other, whatever loop implementation uvicorn uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+
+from sailplane.compute.local import LocalSailBackend
+from sailplane.config import Settings
+from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
+from sailplane.gateway.tokens import SigningKeys
+from sailplane.kit.db import Database
+from sailplane.workloads.controller import SessionController
+
+log = logging.getLogger(__name__)
+
+
+def node_id(settings: Settings) -> str:
+    """This control-plane node's name for the instances its local backend owns."""
+    digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
+    return f"local:{socket.gethostname()[:200]}:{digest}"
+
+
+class WorkloadRuntime:
+    def __init__(self, settings: Settings, db: Database, keys: SigningKeys) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.node = node_id(settings)
+        self.backend = LocalSailBackend(settings.data_dir)
+        self.controller = SessionController(
+            db, self.backend, node=self.node, interval=settings.controller_interval_seconds,
+            start_timeout=settings.compute_start_timeout_seconds,
+        )
+        self.gateway = SparkConnectGateway(
+            keys, self.controller.resolve, on_activity=self.controller.on_activity,
+            tls_cert=settings.gateway_tls_cert, tls_key=settings.gateway_tls_key,
+        )
+        self.controller.forget_upstream = self.gateway.forget_upstream
+        self._thread: GatewayThread | None = None
+        self.gateway_port: int | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.gateway.tls
+
+    @property
+    def grpc_endpoint(self) -> str:
+        """The address clients dial (`connectionInfo.grpcEndpoint`)."""
+        return f"sc://{self.settings.gateway_public_host}:{self.gateway_port}"
+
+    def start(self) -> None:
+        """Reconcile this node's instances, start the controller, then open the gateway (blocking)."""
+        thread = GatewayThread(self.gateway)
+        thread.start_loop()
+        self._thread = thread
+        try:
+            thread.run(self.controller.start(), timeout=120)
+            host, port = self.settings.gateway_host, self.settings.gateway_port
+            try:
+                self.gateway_port = thread.run(self.gateway.start(host, port), timeout=30)
+            except (OSError, RuntimeError):  # grpc reports a failed bind as either
+                if not self.settings.gateway_port_fallback or port == 0:
+                    raise
+                log.warning("gateway port %s is taken; using an OS-chosen port instead", port)
+                self.gateway_port = thread.run(self.gateway.start(host, 0), timeout=30)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Stop the gateway and the controller. Sail instances keep running for the next start to adopt."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        try:
+            thread.run(self.gateway.stop(grace), timeout=grace + 30)
+            thread.run(self.controller.stop(), timeout=60)
+        finally:
+            thread.stop(grace)

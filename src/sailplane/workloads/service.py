@@ -1,0 +1,371 @@
+"""Interactive Spark Connect sessions: create, list, describe, close, relaunch, proxy tokens.
+
+Visibility (list, describe, close): members see their own sessions, team admins (CanManageSessions
+in the team) see their teams' sessions, organization admins see all. Anyone else gets 404.
+Only the owner gets `connectionInfo` and may relaunch; the owner or an organization admin may
+issue a proxy token.
+
+Creating a session commits the records first and then asks the controller to start the compute
+instance, so a failed request never leaves a Sail process behind.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from sailplane.audit import service as audit
+from sailplane.auth.models import User
+from sailplane.auth.principal import Principal
+from sailplane.config import Settings
+from sailplane.kit.clock import utcnow
+from sailplane.kit.context import RequestContext
+from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
+from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_marker
+from sailplane.org.models import Member
+from sailplane.service_accounts.models import ServiceAccount
+from sailplane.teams.service import get_team
+from sailplane.workloads import configs
+from sailplane.workloads.controller import CLOSED_BY_USER, LiveView
+from sailplane.workloads.models import (
+    CLOSED,
+    OPEN_STATES,
+    PROVISIONING,
+    RUNNING,
+    TERMINAL_STATES,
+    ComputeInstance,
+    InteractiveSession,
+    WorkloadConfig,
+)
+from sailplane.workloads.schemas import CreateSessionRequest, IssueTokenRequest, SessionConfigRequest
+
+if TYPE_CHECKING:
+    from sailplane.workloads.runtime import WorkloadRuntime
+
+MIN_TOKEN_SECONDS = 60
+
+
+@dataclass
+class SessionRecord:
+    session: InteractiveSession
+    live: LiveView | None
+    owned: bool
+
+
+@dataclass
+class SessionPage:
+    total: int
+    records: list[SessionRecord]
+    marker: str | None
+    members: list[tuple[Member, User]] = field(default_factory=list)
+    service_accounts: list[ServiceAccount] = field(default_factory=list)
+    instances: list[ComputeInstance] = field(default_factory=list)
+    configs: list[WorkloadConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    team_id: str | None = None
+    endpoint_type: str | None = None
+    status: str | None = None
+
+
+# --- who may see and do what ------------------------------------------------------------------
+
+
+def _service_account_id(principal: Principal) -> str | None:
+    account = principal.identity.service_account
+    return account.id if account is not None and principal.member is None else None
+
+
+def owns(principal: Principal, session: InteractiveSession) -> bool:
+    if principal.member is not None:
+        return session.member_id == principal.member.id
+    return session.service_account_id is not None and session.service_account_id == _service_account_id(principal)
+
+
+def _org_admin(principal: Principal) -> bool:
+    return principal.has("CanManageSessions")
+
+
+def _visible(principal: Principal) -> ColumnElement[bool] | None:
+    """None: everything in the organization; else the caller's own sessions and their managed teams'."""
+    if _org_admin(principal):
+        return None
+    if principal.member is not None:
+        mine: ColumnElement[bool] = InteractiveSession.member_id == principal.member.id
+    else:
+        mine = InteractiveSession.service_account_id == _service_account_id(principal)
+    managed = sorted(t for t in principal.team_ids if principal.has("CanManageSessions", t))
+    return or_(mine, InteractiveSession.team_id.in_(managed)) if managed else mine
+
+
+def _visible_stmt(principal: Principal) -> Any:
+    stmt = select(InteractiveSession).where(InteractiveSession.organization_id == principal.organization_id)
+    clause = _visible(principal)
+    return stmt if clause is None else stmt.where(clause)
+
+
+def _get(db: Session, principal: Principal, session_id: str) -> InteractiveSession:
+    found: InteractiveSession | None = db.scalar(_visible_stmt(principal).where(InteractiveSession.id == session_id))
+    if found is None:
+        raise not_found("session")
+    return found
+
+
+def _record(principal: Principal, session: InteractiveSession, runtime: WorkloadRuntime | None) -> SessionRecord:
+    live = runtime.controller.live_view(session.id) if runtime is not None and session.status in OPEN_STATES else None
+    return SessionRecord(session, live, owns(principal, session))
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def list_sessions(db: Session, principal: Principal, flt: SessionFilter, page: MarkerPage,
+                  runtime: WorkloadRuntime | None) -> SessionPage:
+    stmt = _visible_stmt(principal)
+    if flt.team_id is not None:
+        stmt = stmt.where(InteractiveSession.team_id == flt.team_id)
+    if flt.endpoint_type is not None:
+        stmt = stmt.where(InteractiveSession.endpoint_type == flt.endpoint_type)
+    if flt.status is not None:
+        stmt = stmt.where(InteractiveSession.status == flt.status)
+    total = count(db, stmt)
+    rows, marker = split_marker(list(db.scalars(apply_marker(stmt, InteractiveSession.id, page, newest_first=True))),
+                                page)
+    result = SessionPage(total, [_record(principal, s, runtime) for s in rows], marker)
+    member_ids = sorted({s.member_id for s in rows if s.member_id})
+    account_ids = sorted({s.service_account_id for s in rows if s.service_account_id})
+    instance_ids = sorted({s.compute_instance_id for s in rows})
+    config_ids = sorted({s.workload_config_id for s in rows})
+    if member_ids:
+        result.members = [(m, u) for m, u in db.execute(
+            select(Member, User).join(User, User.id == Member.user_id).where(Member.id.in_(member_ids))
+            .order_by(Member.id)).all()]
+    if account_ids:
+        result.service_accounts = list(db.scalars(
+            select(ServiceAccount).where(ServiceAccount.id.in_(account_ids)).order_by(ServiceAccount.id)))
+    if instance_ids:
+        result.instances = list(db.scalars(
+            select(ComputeInstance).where(ComputeInstance.id.in_(instance_ids)).order_by(ComputeInstance.id)))
+    if config_ids:
+        result.configs = list(db.scalars(
+            select(WorkloadConfig).where(WorkloadConfig.id.in_(config_ids)).order_by(WorkloadConfig.id)))
+    return result
+
+
+def describe_session(db: Session, principal: Principal, session_id: str,
+                     runtime: WorkloadRuntime | None) -> SessionRecord:
+    return _record(principal, _get(db, principal, session_id), runtime)
+
+
+# --- creating ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Lifecycle:
+    idle_timeout: int
+    idle_close_delay: int
+    max_duration: int
+
+
+def _lifecycle(requested: SessionConfigRequest | None, settings: Settings) -> _Lifecycle:
+    """Requested timeouts, with server defaults for the ones left out, within the server's limits."""
+    limit = settings.session_max_duration_limit_seconds
+    req = requested or SessionConfigRequest()
+    values = {
+        "idleTimeoutSeconds": req.idle_timeout_seconds or settings.session_idle_timeout_seconds,
+        "idleCloseDelaySeconds": (settings.session_idle_close_delay_seconds if req.idle_close_delay_seconds is None
+                                  else req.idle_close_delay_seconds),
+        "maxDurationSeconds": req.max_duration_seconds or min(settings.session_max_duration_seconds, limit),
+    }
+    for name, value in values.items():
+        if value > limit:
+            raise invalid(f"config.{name}", f"must be at most {limit} seconds")
+    return _Lifecycle(values["idleTimeoutSeconds"], values["idleCloseDelaySeconds"], values["maxDurationSeconds"])
+
+
+def _require_compute(runtime: WorkloadRuntime | None) -> WorkloadRuntime:
+    if runtime is None or not runtime.controller.available:
+        raise ApiError(503, "compute_unavailable", "Compute is not available on this server right now.",
+                       retryable=True, retry_after=5)
+    return runtime
+
+
+def _may_create_in(db: Session, principal: Principal, team_id: str) -> None:
+    get_team(db, principal, team_id)  # 404 when the team is not visible
+    if not principal.has("CanCreateSessions", team_id):
+        raise forbidden("This operation needs the CanCreateSessions permission in this team.")
+
+
+def _shareable_instance(db: Session, config: WorkloadConfig, runtime: WorkloadRuntime) -> ComputeInstance | None:
+    """A shared instance of this config, starting or running, with room for one more session.
+
+    The row is locked (PostgreSQL) so the controller cannot release it while we attach to it.
+    """
+    limit = configs.session_limit(config)
+    candidates = db.scalars(select(ComputeInstance.id).where(
+        ComputeInstance.workload_config_id == config.id, ComputeInstance.node == runtime.node,
+        ComputeInstance.shared.is_(True), ComputeInstance.status.in_((PROVISIONING, RUNNING)),
+    ).order_by(ComputeInstance.id)).all()
+    for instance_id in candidates:
+        if not runtime.controller.instance_usable(instance_id):
+            continue
+        row = db.scalar(select(ComputeInstance).where(ComputeInstance.id == instance_id).with_for_update())
+        if row is None or row.status not in (PROVISIONING, RUNNING):
+            continue
+        if limit:
+            used = db.scalar(select(func.count()).select_from(InteractiveSession).where(
+                InteractiveSession.compute_instance_id == instance_id, InteractiveSession.status.in_(OPEN_STATES)))
+            if (used or 0) >= limit:
+                continue
+        return row
+    return None
+
+
+def _open(db: Session, principal: Principal, runtime: WorkloadRuntime, *, config: WorkloadConfig, team_id: str,
+          name: str | None, endpoint_type: str, lifecycle: _Lifecycle, metadata: dict[str, str], allow_shared: bool,
+          notebook_id: str | None, relaunched_from: str | None) -> tuple[InteractiveSession, bool]:
+    """Add the session (and a new instance unless a shared one is reused). Returns (session, new instance?)."""
+    instance = _shareable_instance(db, config, runtime) if allow_shared else None
+    fresh = instance is None
+    if instance is None:
+        instance = ComputeInstance(
+            organization_id=principal.organization_id, workload_config_id=config.id, cluster_id=config.cluster_id,
+            backend="local", node=runtime.node, status=PROVISIONING, shared=allow_shared,
+            created_by=principal.actor_id, updated_by=principal.actor_id,
+        )
+        db.add(instance)
+        db.flush()
+    now = utcnow()
+    session = InteractiveSession(
+        organization_id=principal.organization_id, team_id=team_id,
+        member_id=principal.member.id if principal.member is not None else None,
+        service_account_id=_service_account_id(principal), notebook_id=notebook_id,
+        workload_config_id=config.id, compute_instance_id=instance.id, relaunched_from_id=relaunched_from,
+        endpoint_type=endpoint_type, name=name or config.name or "Spark Connect session", status="pending",
+        allow_shared=allow_shared, idle_timeout_seconds=lifecycle.idle_timeout,
+        idle_close_delay_seconds=lifecycle.idle_close_delay, max_duration_seconds=lifecycle.max_duration,
+        session_metadata=metadata, timeout_at=now + timedelta(seconds=lifecycle.max_duration),
+        created_at=now, updated_at=now, created_by=principal.actor_id, updated_by=principal.actor_id,
+    )
+    db.add(session)
+    db.flush()
+    return session, fresh
+
+
+def _started(runtime: WorkloadRuntime, session: InteractiveSession, config: WorkloadConfig, fresh: bool) -> None:
+    spec = configs.instance_spec(config, session.compute_instance_id) if fresh else None
+    runtime.controller.session_opened(session.id, session.compute_instance_id, spec)
+
+
+def create_session(db: Session, principal: Principal, body: CreateSessionRequest, ctx: RequestContext,
+                   settings: Settings, runtime: WorkloadRuntime | None) -> SessionRecord:
+    rt = _require_compute(runtime)
+    if body.member_id is not None and (principal.member is None or body.member_id != principal.member.id):
+        raise invalid("memberId", "sessions can only be created for yourself")
+    if body.service_account_id is not None and body.service_account_id != _service_account_id(principal):
+        raise invalid("serviceAccountId", "sessions can only be created for the calling service account")
+    if body.notebook_id is not None:
+        raise not_found("notebook")  # notebooks attach their own sessions; none exists with this ID
+    if body.workload_config_id is not None and body.workload_config is not None:
+        raise invalid("workloadConfig", "give either workloadConfigId or workloadConfig, not both")
+    lifecycle = _lifecycle(body.config, settings)
+    if body.workload_config_id is not None:
+        config = configs.get_config(db, principal, body.workload_config_id)
+        if body.team_id is not None and body.team_id != config.team_id:
+            raise invalid("teamId", "must be the team of the workload config")
+        team_id = config.team_id
+        _may_create_in(db, principal, team_id)
+    else:
+        if body.team_id is None:
+            raise invalid("teamId", "is required when no workloadConfigId is given")
+        team_id = body.team_id
+        _may_create_in(db, principal, team_id)
+        config = configs.resolve_inline_config(db, principal, team_id, body.workload_config, settings)
+    session, fresh = _open(
+        db, principal, rt, config=config, team_id=team_id, name=body.name, endpoint_type=body.endpoint_type,
+        lifecycle=lifecycle, metadata=dict(body.metadata or {}), allow_shared=body.allow_shared,
+        notebook_id=None, relaunched_from=None,
+    )
+    audit.record(db, ctx, principal, "session.create", "session", session.id, details={
+        "teamId": team_id, "workloadConfigId": config.id, "computeInstanceId": session.compute_instance_id,
+        "sharedInstance": not fresh})
+    db.commit()
+    _started(rt, session, config, fresh)
+    return _record(principal, session, rt)
+
+
+def relaunch_session(db: Session, principal: Principal, session_id: str, ctx: RequestContext,
+                     runtime: WorkloadRuntime | None) -> SessionRecord:
+    rt = _require_compute(runtime)
+    original = _get(db, principal, session_id)
+    if not owns(principal, original):
+        raise forbidden("Only the session owner can relaunch it.")
+    if original.status not in TERMINAL_STATES:
+        raise conflict("session_not_terminal", "Only a closed or failed session can be relaunched.")
+    _may_create_in(db, principal, original.team_id)
+    config = db.get(WorkloadConfig, original.workload_config_id)
+    if config is None:
+        raise not_found("workload config")
+    lifecycle = _Lifecycle(original.idle_timeout_seconds, original.idle_close_delay_seconds,
+                           original.max_duration_seconds)
+    session, fresh = _open(
+        db, principal, rt, config=config, team_id=original.team_id, name=original.name,
+        endpoint_type=original.endpoint_type, lifecycle=lifecycle, metadata=dict(original.session_metadata or {}),
+        allow_shared=original.allow_shared, notebook_id=original.notebook_id, relaunched_from=original.id,
+    )
+    audit.record(db, ctx, principal, "session.relaunch", "session", session.id, details={
+        "relaunchedFrom": original.id, "computeInstanceId": session.compute_instance_id})
+    db.commit()
+    _started(rt, session, config, fresh)
+    return _record(principal, session, rt)
+
+
+# --- closing and tokens -----------------------------------------------------------------------
+
+
+def close_session(db: Session, principal: Principal, session_id: str, ctx: RequestContext,
+                  runtime: WorkloadRuntime | None) -> None:
+    """Closed at once (calls are refused from now on); the instance is released by the controller."""
+    session = _get(db, principal, session_id)
+    if session.status in TERMINAL_STATES:
+        return  # already over: closing again changes nothing
+    now = utcnow()
+    result = db.execute(update(InteractiveSession).where(
+        InteractiveSession.id == session.id, InteractiveSession.status.in_(OPEN_STATES)).values(
+        status=CLOSED, termination_reason=CLOSED_BY_USER, closed_at=now, updated_at=now,
+        updated_by=principal.actor_id))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        db.rollback()
+        return  # it ended in the meantime (timeout or failure)
+    audit.record(db, ctx, principal, "session.close", "session", session.id, details={"reason": CLOSED_BY_USER})
+    db.commit()
+    if runtime is not None:
+        runtime.controller.session_ended(session.id, CLOSED)
+
+
+def issue_token(db: Session, principal: Principal, session_id: str, body: IssueTokenRequest | None,
+                ctx: RequestContext, settings: Settings, runtime: WorkloadRuntime | None) -> tuple[str, datetime]:
+    session = _get(db, principal, session_id)
+    if not owns(principal, session) and not _org_admin(principal):
+        raise forbidden("Only the session owner or an organization admin can issue a session token.")
+    longest = settings.session_token_max_seconds
+    duration = (body.duration_seconds if body else None) or min(settings.session_token_default_seconds, longest)
+    if not MIN_TOKEN_SECONDS <= duration <= longest:
+        raise invalid("durationSeconds", f"must be between {MIN_TOKEN_SECONDS} and {longest} seconds")
+    if session.status in TERMINAL_STATES:
+        raise conflict("session_closed", f"The session is {session.status}; relaunch it to get a new session.")
+    rt = _require_compute(runtime)
+    issued = int(time.time())
+    token = rt.keys.issue(session.id, principal.actor_id, duration, now=issued,
+                          extra_claims={"org": session.organization_id, "endpoint": session.endpoint_type})
+    audit.record(db, ctx, principal, "session.issue_token", "session", session.id,
+                 details={"durationSeconds": duration})
+    db.commit()
+    return token, datetime.fromtimestamp(issued + duration, UTC)
