@@ -49,7 +49,8 @@ def serve(
         "Sign up:   curl -s -X POST "
         f"{base}/api/v1/auth/signup -H 'Content-Type: application/json' "
         "-d '{\"email\":\"you@example.com\",\"password\":\"a-long-password\","
-        "\"displayName\":\"You\",\"organizationName\":\"Acme\"}'"
+        "\"displayName\":\"You\",\"organizationName\":\"Acme\"}'",
+        soft_wrap=True,
     )
     if not settings.smtp_host:
         console.print(f"Mail:      no SMTP configured; messages are written to {settings.data_dir / 'outbox'}")
