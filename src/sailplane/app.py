@@ -27,6 +27,7 @@ def _routers() -> list[APIRouter]:
     from sailplane.audit.router import router as audit_router
     from sailplane.auth.router import router as auth_router
     from sailplane.clusters.router import router as my_clusters_router
+    from sailplane.data.router import catalogs_router, queries_router
     from sailplane.invites.router import org_router as invites_org_router
     from sailplane.invites.router import public_router as invites_public_router
     from sailplane.org.router import router as org_router
@@ -39,6 +40,7 @@ def _routers() -> list[APIRouter]:
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
         my_clusters_router, workloads_router,
+        catalogs_router, queries_router,
     ]
 
 

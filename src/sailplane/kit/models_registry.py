@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "sailplane.invites.models",
     "sailplane.audit.models",
     "sailplane.workloads.models",
+    "sailplane.data.models",
 )
 
 

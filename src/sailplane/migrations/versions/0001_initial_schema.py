@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:06:56.131261
+Create Date: 2026-11-23 19:23:02.908890
 """
 from __future__ import annotations
 
@@ -73,6 +73,24 @@ def upgrade() -> None:
     sa.Column('updated_by', sa.String(length=20), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
+    )
+    op.create_table('catalogs',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.String(length=2000), nullable=True),
+    sa.Column('provider', sa.String(length=32), nullable=False),
+    sa.Column('provider_config', sa.JSON(), nullable=False),
+    sa.Column('secret_config', sa.Text(), nullable=True),
+    sa.Column('secret_fields', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_catalogs_organization_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_catalogs')),
+    sa.UniqueConstraint('organization_id', 'name', name=op.f('uq_catalogs_organization_id_name'))
     )
     op.create_table('invitations',
     sa.Column('id', sa.String(length=20), nullable=False),
@@ -197,6 +215,22 @@ def upgrade() -> None:
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.create_index('ix_api_keys_service_account_id', ['service_account_id'], unique=False)
 
+    op.create_table('catalog_teams',
+    sa.Column('catalog_id', sa.String(length=20), nullable=False),
+    sa.Column('team_id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['catalog_id'], ['catalogs.id'], name=op.f('fk_catalog_teams_catalog_id_catalogs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_catalog_teams_organization_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_catalog_teams_team_id_teams'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('catalog_id', 'team_id', name=op.f('pk_catalog_teams'))
+    )
+    with op.batch_alter_table('catalog_teams', schema=None) as batch_op:
+        batch_op.create_index('ix_catalog_teams_team_id', ['team_id'], unique=False)
+
     op.create_table('member_roles',
     sa.Column('member_id', sa.String(length=20), nullable=False),
     sa.Column('role_id', sa.String(length=20), nullable=False),
@@ -205,6 +239,26 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_member_roles_organization_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('member_id', 'role_id', name=op.f('pk_member_roles'))
     )
+    op.create_table('queries',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.String(length=2000), nullable=True),
+    sa.Column('sql', sa.Text(), nullable=False),
+    sa.Column('catalog_id', sa.String(length=20), nullable=True),
+    sa.Column('schema_name', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['catalog_id'], ['catalogs.id'], name=op.f('fk_queries_catalog_id_catalogs'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_queries_organization_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_queries')),
+    sa.UniqueConstraint('organization_id', 'name', name=op.f('uq_queries_organization_id_name'))
+    )
+    with op.batch_alter_table('queries', schema=None) as batch_op:
+        batch_op.create_index('ix_queries_catalog_id', ['catalog_id'], unique=False)
+
     op.create_table('team_member_roles',
     sa.Column('team_id', sa.String(length=20), nullable=False),
     sa.Column('member_id', sa.String(length=20), nullable=False),
@@ -271,6 +325,22 @@ def upgrade() -> None:
         batch_op.create_index('ix_compute_instances_config', ['workload_config_id', 'status'], unique=False)
         batch_op.create_index('ix_compute_instances_node_status', ['node', 'status'], unique=False)
 
+    op.create_table('query_teams',
+    sa.Column('query_id', sa.String(length=20), nullable=False),
+    sa.Column('team_id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_query_teams_organization_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['query_id'], ['queries.id'], name=op.f('fk_query_teams_query_id_queries'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_query_teams_team_id_teams'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('query_id', 'team_id', name=op.f('pk_query_teams'))
+    )
+    with op.batch_alter_table('query_teams', schema=None) as batch_op:
+        batch_op.create_index('ix_query_teams_team_id', ['team_id'], unique=False)
+
     op.create_table('sessions',
     sa.Column('id', sa.String(length=20), nullable=False),
     sa.Column('organization_id', sa.String(length=20), nullable=False),
@@ -321,6 +391,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_sessions_instance_status')
 
     op.drop_table('sessions')
+    with op.batch_alter_table('query_teams', schema=None) as batch_op:
+        batch_op.drop_index('ix_query_teams_team_id')
+
+    op.drop_table('query_teams')
     with op.batch_alter_table('compute_instances', schema=None) as batch_op:
         batch_op.drop_index('ix_compute_instances_node_status')
         batch_op.drop_index('ix_compute_instances_config')
@@ -335,7 +409,15 @@ def downgrade() -> None:
         batch_op.drop_index('ix_team_member_roles_member_id')
 
     op.drop_table('team_member_roles')
+    with op.batch_alter_table('queries', schema=None) as batch_op:
+        batch_op.drop_index('ix_queries_catalog_id')
+
+    op.drop_table('queries')
     op.drop_table('member_roles')
+    with op.batch_alter_table('catalog_teams', schema=None) as batch_op:
+        batch_op.drop_index('ix_catalog_teams_team_id')
+
+    op.drop_table('catalog_teams')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_index('ix_api_keys_service_account_id')
 
@@ -355,6 +437,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_invitations_organization_id')
 
     op.drop_table('invitations')
+    op.drop_table('catalogs')
     op.drop_table('users')
     op.drop_table('organizations')
     op.drop_table('auth_throttles')
