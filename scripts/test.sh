@@ -19,6 +19,16 @@ if ! have_pg_server; then
   $sudo_cmd service postgresql stop >/dev/null 2>&1 || true
 fi
 
+# The SSO tests run a real OpenID provider (npm oidc-provider, pinned by its package-lock.json).
+if [ ! -d tests/sso/op/node_modules/oidc-provider ]; then
+  if ! command -v npm >/dev/null; then
+    echo "Installing Node.js and npm (Debian packages)..."
+    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  (cd tests/sso/op && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 echo "== ruff"; .venv/bin/ruff check src tests bench scripts
 echo "== mypy"; .venv/bin/mypy
 

@@ -28,11 +28,17 @@ def _routers() -> list[APIRouter]:
     from sailplane.auth.router import router as auth_router
     from sailplane.clusters.router import router as my_clusters_router
     from sailplane.data.router import catalogs_router, queries_router
+    from sailplane.identity.router import auth_router as identity_auth_router
+    from sailplane.identity.router import me_router as identity_me_router
     from sailplane.invites.router import org_router as invites_org_router
     from sailplane.invites.router import public_router as invites_public_router
+    from sailplane.mfa.router import auth_router as mfa_auth_router
+    from sailplane.mfa.router import me_router as mfa_me_router
+    from sailplane.mfa.router import users_router as mfa_users_router
     from sailplane.org.router import router as org_router
     from sailplane.policies.router import router as policies_router
     from sailplane.service_accounts.router import router as service_accounts_router
+    from sailplane.sso.router import router as sso_router
     from sailplane.teams.router import router as teams_router
     from sailplane.workloads.router import router as workloads_router
 
@@ -41,6 +47,8 @@ def _routers() -> list[APIRouter]:
         invites_public_router, policies_router, service_accounts_router, audit_router,
         my_clusters_router, workloads_router,
         catalogs_router, queries_router,
+        mfa_auth_router, mfa_me_router, mfa_users_router,
+        identity_auth_router, identity_me_router, sso_router,
     ]
 
 

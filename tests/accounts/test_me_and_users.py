@@ -182,7 +182,7 @@ def test_the_header_or_the_default_organization_chooses_where_a_request_acts(api
     first, second = signup(api_url, org_name="First"), signup(api_url, org_name="Second")
     r = second.post("/org/invites", json={"email": first.email})
     assert r.status_code == 201, r.text
-    body = mailbox.wait_for(first.email or "").get_payload(decode=True).decode()
+    body = mailbox.wait_for(first.email or "", subject_contains="invited you").get_payload(decode=True).decode()
     token = re.search(r"/invites/([A-Z0-9]{20})\b", body).group(1)  # type: ignore[union-attr]
     assert first.post(f"/invites/{token}/accept").status_code == 200
     no_header = Actor(api_url, first.token)

@@ -146,6 +146,7 @@ def cases(mailbox: Mailbox) -> list[Case]:
              body=lambda c: {"currentPassword": PASSWORD, "newPassword": "another-long-password"}),
         Case("resetUserPassword", "POST", lambda w, c: f"/users/{c['user']}/reset-password", admin403(200),
              setup=fresh_user),
+        Case("resetUserMfa", "POST", lambda w, c: f"/users/{c['user']}/reset-mfa", admin403(200), setup=fresh_user),
         # organization, roles, members
         Case("describeOrganization", "GET", lambda w, c: "/org", everyone_in_org()),
         Case("updateOrganization", "PATCH", lambda w, c: "/org", admin403(200, own_org_ok=True),

@@ -30,7 +30,7 @@ def invite(owner: Actor, mailbox: Mailbox, email: str | None = None, **extra: An
     email = email or unique_email("invitee")
     r = owner.post("/org/invites", json={"email": email, **extra})
     assert r.status_code == 201, r.text
-    message = mailbox.wait_for(email)
+    message = mailbox.wait_for(email, subject_contains="invited you")
     match = TOKEN_RE.search(body_of(message))
     assert match, body_of(message)
     return r.json(), match.group(1)

@@ -66,6 +66,11 @@ def principal_even_if_password_expired(
 async def current_principal(
     principal: Annotated[Principal, Depends(principal_even_if_password_expired)],
 ) -> Principal:
+    login = principal.identity.login
+    if login is not None and login.scope == "mfa_enrollment":
+        raise ApiError(403, "mfa_enrollment_required",
+                       "Your organization requires MFA: enroll an authenticator (startTotpEnrollment, then "
+                       "confirmTotpEnrollment) before continuing.")
     user = principal.user
     if user is not None and user.must_change_password:
         raise ApiError(403, "password_change_required",

@@ -37,6 +37,9 @@ class Login(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     method: Mapped[str] = mapped_column(String(20), default="password")
+    # "full", or "mfa_enrollment": signed in to an organization that requires MFA before any authenticator
+    # exists; such a login may only enroll one (and read /me, sign out) until enrollment completes.
+    scope: Mapped[str] = mapped_column(String(20), default="full")
     ip_address: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
     device: Mapped[str | None] = mapped_column(String(255), default=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 
 from sailplane.auth import catalog, service
 from sailplane.auth.deps import AppSettings, Db, current_identity
@@ -20,25 +20,45 @@ from sailplane.auth.schemas import (
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
+from sailplane.mfa.schemas import MfaChallengeResponse
+from sailplane.mfa.service import Challenge, Issued
 
 router = APIRouter(route_class=JsonRoute, prefix="/auth", tags=["authentication"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 
 
 @router.post("/signup", operation_id="signup", status_code=201, response_model=SignupResponse)
-def signup(body: SignupRequest, db: Db, settings: AppSettings, ctx: Ctx) -> SignupResponse:
-    """Create an account and a new organization whose Owner it is; answers a bearer token."""
+def signup(body: SignupRequest, db: Db, settings: AppSettings, ctx: Ctx, request: Request,
+           background: BackgroundTasks) -> SignupResponse:
+    """Create an account and a new organization whose Owner it is; answers a bearer token and emails a
+    link to verify the address."""
     user, org, member, login, token = service.signup(db, settings, body, ctx)
+    from sailplane.identity import router as identity  # email flows build on this module
+
+    identity.send_later(background, request.app.state.mailer,
+                        identity.service.start_signup_verification(db, settings, user.id))
     return SignupResponse(token=token, login_id=login.id, user_id=user.id, expires_at=login.expires_at,
                           organization_id=org.id, member_id=member.id)
 
 
-@router.post("/login", operation_id="login", response_model=LoginResponse)
-def login(body: LoginRequest, db: Db, settings: AppSettings, ctx: Ctx) -> LoginResponse:
-    """Password sign-in. Repeated failures per account or per IP answer 429 with Retry-After."""
-    user, login_row, token = service.login(db, settings, body, ctx)
-    return LoginResponse(token=token, login_id=login_row.id, user_id=user.id, expires_at=login_row.expires_at,
-                         must_change_password=user.must_change_password)
+def login_outcome(outcome: Issued | Challenge) -> LoginResponse | MfaChallengeResponse:
+    """A bearer token, or (MFA applies and the device is not trusted) a challenge for completeMfaLogin."""
+    if isinstance(outcome, Challenge):
+        return MfaChallengeResponse(challenge_token=outcome.token, expires_at=outcome.expires_at,
+                                    methods=[] if outcome.enrollment_required else ["totp", "recovery_code"],
+                                    enrollment_required=outcome.enrollment_required)
+    user, login_row = outcome.user, outcome.login
+    return LoginResponse(token=outcome.token, login_id=login_row.id, user_id=user.id,
+                         expires_at=login_row.expires_at, must_change_password=user.must_change_password,
+                         mfa_enrollment_required=outcome.mfa_enrollment_required)
+
+
+@router.post("/login", operation_id="login", response_model=LoginResponse | MfaChallengeResponse)
+def login(body: LoginRequest, db: Db, settings: AppSettings, ctx: Ctx) -> LoginResponse | MfaChallengeResponse:
+    """Password sign-in; answers an MFA challenge instead of a token when MFA applies and the device is not
+    trusted (send `trustedDeviceToken` from an earlier trusted completeMfaLogin to skip it). Repeated
+    failures per account or per IP answer 429 with Retry-After."""
+    return login_outcome(service.login(db, settings, body, ctx))
 
 
 @router.post("/logout", operation_id="logout", response_model=Message)

@@ -22,6 +22,8 @@ class LoginRequest(RequestModel):
     email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
     password: Password
     device_name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    trusted_device_token: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="From an earlier completeMfaLogin with trustDevice: skips the MFA challenge.")
 
 
 class LoginResponse(ApiModel):
@@ -31,6 +33,11 @@ class LoginResponse(ApiModel):
     user_id: str
     expires_at: Timestamp
     must_change_password: bool = False
+    mfa_enrollment_required: bool = Field(
+        default=False,
+        description="The organization requires MFA: this token can only enroll an authenticator (/me/mfa) "
+                    "until confirmTotpEnrollment succeeds.",
+    )
 
 
 class SignupResponse(LoginResponse):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,13 +22,17 @@ from sailplane.kit.errors import ApiError, conflict
 from sailplane.org.models import Member, Organization
 from sailplane.org.service import create_organization
 
+if TYPE_CHECKING:
+    from sailplane.mfa.service import Challenge, Issued
+
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
 def issue_login(
-    db: Session, settings: Settings, user: User, ctx: RequestContext, *, method: str, device: str | None = None
+    db: Session, settings: Settings, user: User, ctx: RequestContext, *, method: str, device: str | None = None,
+    scope: str = "full",
 ) -> tuple[Login, str]:
     """Create a login row and return it with the clear token (the only time it exists)."""
     token = random_token(LOGIN_PREFIX)
@@ -39,6 +44,7 @@ def issue_login(
         ip_address=ctx.ip_address,
         user_agent=ctx.user_agent,
         device=device,
+        scope=scope,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.login_ttl_seconds),
     )
@@ -65,7 +71,7 @@ def signup(db: Session, settings: Settings, body: SignupRequest, ctx: RequestCon
     return user, org, member, login, token
 
 
-def login(db: Session, settings: Settings, body: LoginRequest, ctx: RequestContext) -> tuple[User, Login, str]:
+def login(db: Session, settings: Settings, body: LoginRequest, ctx: RequestContext) -> Issued | Challenge:
     email = normalize_email(body.email)
     throttle.check_not_locked(db, email, ctx.ip_address)
     user = db.scalar(select(User).where(User.email == email))
@@ -81,11 +87,14 @@ def login(db: Session, settings: Settings, body: LoginRequest, ctx: RequestConte
         db.commit()
         raise ApiError(403, "account_deactivated", "This account is deactivated; contact your administrator.")
     throttle.record_success(db, email)
-    login_row, token = issue_login(db, settings, user, ctx, method="password", device=body.device_name)
+    from sailplane.mfa import service as mfa  # the MFA step builds on this module
+
+    outcome = mfa.begin_login(db, settings, user, ctx, method="password", device=body.device_name,
+                          trusted_device_token=body.trusted_device_token)
     audit.record(db, ctx, None, "auth.login", "user", user.id, organization_id=user.default_organization_id,
-                 actor_type="user", actor_id=user.id)
+                 actor_type="user", actor_id=user.id, details={"mfaChallenge": isinstance(outcome, mfa.Challenge)})
     db.commit()
-    return user, login_row, token
+    return outcome
 
 
 def logout(db: Session, identity: Identity, ctx: RequestContext) -> None:

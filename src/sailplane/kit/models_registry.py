@@ -13,6 +13,9 @@ MODEL_MODULES = (
     "sailplane.invites.models",
     "sailplane.audit.models",
     "sailplane.workloads.models",
+    "sailplane.mfa.models",
+    "sailplane.identity.models",
+    "sailplane.sso.models",
     "sailplane.data.models",
 )
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:23:02.908890
+Create Date: 2026-11-23 19:31:16.934028
 """
 from __future__ import annotations
 
@@ -92,6 +92,45 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_catalogs')),
     sa.UniqueConstraint('organization_id', 'name', name=op.f('uq_catalogs_organization_id_name'))
     )
+    op.create_table('email_tokens',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('user_id', sa.String(length=20), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_email_tokens_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_email_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_email_tokens_token_hash'))
+    )
+    with op.batch_alter_table('email_tokens', schema=None) as batch_op:
+        batch_op.create_index('ix_email_tokens_user_id', ['user_id'], unique=False)
+
+    op.create_table('identity_providers',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('provider_type', sa.String(length=40), nullable=False),
+    sa.Column('issuer', sa.String(length=2000), nullable=False),
+    sa.Column('client_id', sa.String(length=255), nullable=False),
+    sa.Column('client_secret_encrypted', sa.String(length=4000), nullable=True),
+    sa.Column('scopes', sa.JSON(), nullable=False),
+    sa.Column('email_domains', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('auto_configured', sa.Boolean(), nullable=False),
+    sa.Column('secret_rotated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_tested_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_test_ok', sa.Boolean(), nullable=True),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_identity_providers_organization_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_identity_providers')),
+    sa.UniqueConstraint('organization_id', 'name', name=op.f('uq_identity_providers_organization_id_name'))
+    )
     op.create_table('invitations',
     sa.Column('id', sa.String(length=20), nullable=False),
     sa.Column('organization_id', sa.String(length=20), nullable=False),
@@ -114,11 +153,27 @@ def upgrade() -> None:
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.create_index('ix_invitations_organization_id', ['organization_id'], unique=False)
 
+    op.create_table('login_codes',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('user_id', sa.String(length=20), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_login_codes_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_codes'))
+    )
+    with op.batch_alter_table('login_codes', schema=None) as batch_op:
+        batch_op.create_index('ix_login_codes_email', ['email'], unique=False)
+
     op.create_table('logins',
     sa.Column('id', sa.String(length=20), nullable=False),
     sa.Column('user_id', sa.String(length=20), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('method', sa.String(length=20), nullable=False),
+    sa.Column('scope', sa.String(length=20), nullable=False),
     sa.Column('ip_address', sa.String(length=64), nullable=True),
     sa.Column('user_agent', sa.String(length=512), nullable=True),
     sa.Column('device', sa.String(length=255), nullable=True),
@@ -150,6 +205,64 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.create_index('ix_members_user_id', ['user_id'], unique=False)
+
+    op.create_table('mfa_challenges',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('user_id', sa.String(length=20), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('method', sa.String(length=20), nullable=False),
+    sa.Column('device', sa.String(length=255), nullable=True),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_mfa_challenges_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mfa_challenges')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_mfa_challenges_token_hash'))
+    )
+    with op.batch_alter_table('mfa_challenges', schema=None) as batch_op:
+        batch_op.create_index('ix_mfa_challenges_user_id', ['user_id'], unique=False)
+
+    op.create_table('mfa_recovery_codes',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('user_id', sa.String(length=20), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('used_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_mfa_recovery_codes_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mfa_recovery_codes'))
+    )
+    with op.batch_alter_table('mfa_recovery_codes', schema=None) as batch_op:
+        batch_op.create_index('ix_mfa_recovery_codes_user_id', ['user_id'], unique=False)
+
+    op.create_table('mfa_totp_factors',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('user_id', sa.String(length=20), nullable=False),
+    sa.Column('secret_encrypted', sa.String(length=512), nullable=False),
+    sa.Column('confirmed_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_used_step', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_mfa_totp_factors_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mfa_totp_factors')),
+    sa.UniqueConstraint('user_id', name=op.f('uq_mfa_totp_factors_user_id'))
+    )
+    op.create_table('mfa_trusted_devices',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('user_id', sa.String(length=20), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('ip_address', sa.String(length=64), nullable=True),
+    sa.Column('user_agent', sa.String(length=512), nullable=True),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_mfa_trusted_devices_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mfa_trusted_devices')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_mfa_trusted_devices_token_hash'))
+    )
+    with op.batch_alter_table('mfa_trusted_devices', schema=None) as batch_op:
+        batch_op.create_index('ix_mfa_trusted_devices_user_id', ['user_id'], unique=False)
 
     op.create_table('policies',
     sa.Column('id', sa.String(length=20), nullable=False),
@@ -193,6 +306,22 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_teams')),
     sa.UniqueConstraint('organization_id', 'name', name=op.f('uq_teams_organization_id_name'))
     )
+    op.create_table('user_emails',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('user_id', sa.String(length=20), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('verified_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_emails_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_user_emails')),
+    sa.UniqueConstraint('user_id', 'email', name=op.f('uq_user_emails_user_id_email'))
+    )
+    with op.batch_alter_table('user_emails', schema=None) as batch_op:
+        batch_op.create_index('ix_user_emails_email', ['email'], unique=False)
+
     op.create_table('api_keys',
     sa.Column('id', sa.String(length=20), nullable=False),
     sa.Column('organization_id', sa.String(length=20), nullable=False),
@@ -231,6 +360,19 @@ def upgrade() -> None:
     with op.batch_alter_table('catalog_teams', schema=None) as batch_op:
         batch_op.create_index('ix_catalog_teams_team_id', ['team_id'], unique=False)
 
+    op.create_table('identity_links',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('identity_provider_id', sa.String(length=20), nullable=False),
+    sa.Column('user_id', sa.String(length=20), nullable=False),
+    sa.Column('subject', sa.String(length=255), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=True),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['identity_provider_id'], ['identity_providers.id'], name=op.f('fk_identity_links_identity_provider_id_identity_providers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_identity_links_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_identity_links')),
+    sa.UniqueConstraint('identity_provider_id', 'subject', name=op.f('uq_identity_links_identity_provider_id_subject'))
+    )
     op.create_table('member_roles',
     sa.Column('member_id', sa.String(length=20), nullable=False),
     sa.Column('role_id', sa.String(length=20), nullable=False),
@@ -259,6 +401,19 @@ def upgrade() -> None:
     with op.batch_alter_table('queries', schema=None) as batch_op:
         batch_op.create_index('ix_queries_catalog_id', ['catalog_id'], unique=False)
 
+    op.create_table('sso_login_states',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('identity_provider_id', sa.String(length=20), nullable=False),
+    sa.Column('state_hash', sa.String(length=64), nullable=False),
+    sa.Column('nonce', sa.String(length=200), nullable=False),
+    sa.Column('code_verifier_encrypted', sa.String(length=1000), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['identity_provider_id'], ['identity_providers.id'], name=op.f('fk_sso_login_states_identity_provider_id_identity_providers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sso_login_states')),
+    sa.UniqueConstraint('state_hash', name=op.f('uq_sso_login_states_state_hash'))
+    )
     op.create_table('team_member_roles',
     sa.Column('team_id', sa.String(length=20), nullable=False),
     sa.Column('member_id', sa.String(length=20), nullable=False),
@@ -409,11 +564,13 @@ def downgrade() -> None:
         batch_op.drop_index('ix_team_member_roles_member_id')
 
     op.drop_table('team_member_roles')
+    op.drop_table('sso_login_states')
     with op.batch_alter_table('queries', schema=None) as batch_op:
         batch_op.drop_index('ix_queries_catalog_id')
 
     op.drop_table('queries')
     op.drop_table('member_roles')
+    op.drop_table('identity_links')
     with op.batch_alter_table('catalog_teams', schema=None) as batch_op:
         batch_op.drop_index('ix_catalog_teams_team_id')
 
@@ -422,9 +579,26 @@ def downgrade() -> None:
         batch_op.drop_index('ix_api_keys_service_account_id')
 
     op.drop_table('api_keys')
+    with op.batch_alter_table('user_emails', schema=None) as batch_op:
+        batch_op.drop_index('ix_user_emails_email')
+
+    op.drop_table('user_emails')
     op.drop_table('teams')
     op.drop_table('service_accounts')
     op.drop_table('policies')
+    with op.batch_alter_table('mfa_trusted_devices', schema=None) as batch_op:
+        batch_op.drop_index('ix_mfa_trusted_devices_user_id')
+
+    op.drop_table('mfa_trusted_devices')
+    op.drop_table('mfa_totp_factors')
+    with op.batch_alter_table('mfa_recovery_codes', schema=None) as batch_op:
+        batch_op.drop_index('ix_mfa_recovery_codes_user_id')
+
+    op.drop_table('mfa_recovery_codes')
+    with op.batch_alter_table('mfa_challenges', schema=None) as batch_op:
+        batch_op.drop_index('ix_mfa_challenges_user_id')
+
+    op.drop_table('mfa_challenges')
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.drop_index('ix_members_user_id')
 
@@ -433,10 +607,19 @@ def downgrade() -> None:
         batch_op.drop_index('ix_logins_user_id')
 
     op.drop_table('logins')
+    with op.batch_alter_table('login_codes', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_codes_email')
+
+    op.drop_table('login_codes')
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.drop_index('ix_invitations_organization_id')
 
     op.drop_table('invitations')
+    op.drop_table('identity_providers')
+    with op.batch_alter_table('email_tokens', schema=None) as batch_op:
+        batch_op.drop_index('ix_email_tokens_user_id')
+
+    op.drop_table('email_tokens')
     op.drop_table('catalogs')
     op.drop_table('users')
     op.drop_table('organizations')

@@ -1,0 +1,1 @@
+"""Email-based identity flows: one-time sign-in codes, email verification, extra addresses, password reset."""

@@ -1,0 +1,1 @@
+"""Multi-factor authentication: TOTP, recovery codes, sign-in challenges and trusted devices."""

@@ -1,0 +1,204 @@
+"""SSO sign-in: OIDC authorization code flow with PKCE, state and nonce.
+
+start: a state row (state hashed, nonce, PKCE verifier encrypted) and the provider's authorization URL.
+finish: the state is claimed once, the code exchanged at the token endpoint, the ID token checked
+(signature from the JWKS, issuer, audience, expiry, nonce); the user is found by subject, or linked by
+a verified email, or created (accountType external); then MFA if it applies; then our bearer token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import jwt
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from sailplane.audit import service as audit
+from sailplane.auth import catalog as auth_catalog
+from sailplane.auth.models import User
+from sailplane.config import Settings
+from sailplane.kit.clock import utcnow
+from sailplane.kit.context import RequestContext
+from sailplane.kit.crypto import Encryptor, token_hash
+from sailplane.kit.errors import ApiError, not_found
+from sailplane.mfa.service import Challenge, Issued, begin_login
+from sailplane.org.models import Member
+from sailplane.org.service import add_member
+from sailplane.sso.models import IdentityLink, IdentityProvider, SsoLoginState
+from sailplane.sso.service import HTTP_TIMEOUT, _fetch_json, redirect_uri
+
+STATE_TTL = timedelta(minutes=10)
+ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _configuration(idp: IdentityProvider) -> dict[str, Any]:
+    with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+        config, error = _fetch_json(client, idp.issuer.rstrip("/") + "/.well-known/openid-configuration")
+    if error is not None or not isinstance(config, dict) or not config.get("authorization_endpoint"):
+        raise ApiError(502, "idp_unavailable", f"The identity provider's configuration is not usable: {error}",
+                       retryable=True)
+    return config
+
+
+def _fail(db: Session, ctx: RequestContext, idp: IdentityProvider | None, reason: str, message: str,
+          status: int = 400) -> ApiError:
+    audit.record(db, ctx, None, "auth.sso.login", "identity_provider", idp.id if idp else None,
+                 organization_id=idp.organization_id if idp else None, outcome="failure", details={"reason": reason})
+    db.commit()
+    return ApiError(status, reason, message)
+
+
+def start(db: Session, settings: Settings, idp_id: str, ctx: RequestContext) -> str:
+    idp = db.get(IdentityProvider, idp_id)
+    if idp is None or idp.status != "active":
+        raise not_found("identity provider")
+    config = _configuration(idp)
+    state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    now = utcnow()
+    db.add(SsoLoginState(identity_provider_id=idp.id, state_hash=token_hash(state), nonce=nonce,
+                         code_verifier_encrypted=Encryptor(settings.secret_key).encrypt(verifier), created_at=now,
+                         expires_at=now + STATE_TTL))
+    audit.record(db, ctx, None, "auth.sso.start", "identity_provider", idp.id, organization_id=idp.organization_id)
+    db.commit()
+    query = urlencode({
+        "response_type": "code", "client_id": idp.client_id, "redirect_uri": redirect_uri(settings),
+        "scope": " ".join(idp.scopes), "state": state, "nonce": nonce,
+        "code_challenge": _b64(hashlib.sha256(verifier.encode()).digest()), "code_challenge_method": "S256",
+    })
+    endpoint = str(config["authorization_endpoint"])
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+def _exchange(settings: Settings, idp: IdentityProvider, config: dict[str, Any], code: str,
+              verifier: str) -> dict[str, Any]:
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri(settings),
+            "code_verifier": verifier}
+    extra: dict[str, Any] = {}
+    if idp.client_secret_encrypted:  # client_secret_basic
+        extra["auth"] = (idp.client_id, Encryptor(settings.secret_key).decrypt(idp.client_secret_encrypted))
+    else:  # a public client: PKCE is the proof
+        form["client_id"] = idp.client_id
+    with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+        response = client.post(str(config["token_endpoint"]), data=form, **extra)
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or not isinstance(body, dict) or not body.get("id_token"):
+        raise ValueError(f"token endpoint answered HTTP {response.status_code}")
+    return body
+
+
+def _verify_id_token(idp: IdentityProvider, config: dict[str, Any], id_token: str, nonce: str) -> dict[str, Any]:
+    keys = jwt.PyJWKClient(str(config["jwks_uri"]), timeout=int(HTTP_TIMEOUT))
+    key = keys.get_signing_key_from_jwt(id_token)
+    claims: dict[str, Any] = jwt.decode(
+        id_token, key.key, algorithms=ALGORITHMS, audience=idp.client_id, issuer=str(config.get("issuer")),
+        options={"require": ["iss", "aud", "exp", "sub", "iat"]},
+    )
+    if str(config.get("issuer", "")).rstrip("/") != idp.issuer.rstrip("/"):
+        raise jwt.InvalidIssuerError("the provider's issuer changed")
+    if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+        raise jwt.InvalidTokenError("nonce mismatch")
+    return claims
+
+
+def _userinfo(endpoint: str, access_token: str, claims: dict[str, Any]) -> dict[str, Any]:
+    """Providers may put email and name only in UserInfo; its subject must be the ID token's."""
+    with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+        response = client.get(endpoint, headers={"Authorization": f"Bearer {access_token}"})
+    info = response.json() if response.status_code == 200 else None
+    if not isinstance(info, dict) or info.get("sub") != claims.get("sub"):
+        raise ValueError("the UserInfo answer does not match the ID token")
+    return {k: info[k] for k in ("email", "email_verified", "name") if k in info}
+
+
+def _resolve_user(db: Session, idp: IdentityProvider, claims: dict[str, Any]) -> tuple[User, str]:
+    subject = str(claims["sub"])
+    now = utcnow()
+    link = db.scalar(select(IdentityLink).where(IdentityLink.identity_provider_id == idp.id,
+                                                IdentityLink.subject == subject))
+    email = str(claims.get("email") or "").strip().lower()
+    if link is not None:
+        user = db.get(User, link.user_id)
+        if user is None:
+            raise ValueError("linked user is gone")
+        link.last_login_at = now
+        how = "subject"
+    else:
+        if not email or claims.get("email_verified") is not True:
+            raise PermissionError("the provider did not assert a verified email address")
+        user = db.scalar(select(User).where(User.email == email))
+        how = "email"
+        if user is not None and db.scalar(select(Member.id).where(
+                Member.organization_id == idp.organization_id, Member.user_id == user.id)) is None:
+            # Another organization's provider must not take over an account it does not manage.
+            raise PermissionError("an account with this email exists outside this organization; it must join the "
+                                  "organization (invitation) before it can be linked")
+        if user is None:
+            user = User(email=email, display_name=str(claims.get("name") or email)[:255], account_type="external",
+                        email_verified_at=now, default_organization_id=idp.organization_id)
+            db.add(user)
+            db.flush()
+            how = "created"
+        db.add(IdentityLink(identity_provider_id=idp.id, user_id=user.id, subject=subject, email=email,
+                            created_at=now, last_login_at=now))
+    member = db.scalar(select(Member).where(Member.organization_id == idp.organization_id, Member.user_id == user.id))
+    if member is None:
+        add_member(db, idp.organization_id, user, [auth_catalog.MEMBER], created_by=None)
+        if user.default_organization_id is None:
+            user.default_organization_id = idp.organization_id
+    elif member.status != "active":
+        raise PermissionError("the membership is deactivated")
+    return user, how
+
+
+def finish(db: Session, settings: Settings, state: str | None, code: str | None, error: str | None,
+           ctx: RequestContext) -> Issued | Challenge:
+    row = db.scalar(select(SsoLoginState).where(SsoLoginState.state_hash == token_hash(state or "")))
+    idp = db.get(IdentityProvider, row.identity_provider_id) if row is not None else None
+    now = utcnow()
+    if row is None or idp is None or row.used_at is not None or row.expires_at <= now:
+        raise _fail(db, ctx, idp, "invalid_state", "The sign-in state is unknown, used or expired; start again.")
+    claimed = db.execute(
+        update(SsoLoginState).where(SsoLoginState.id == row.id, SsoLoginState.used_at.is_(None)).values(used_at=now)
+    ).rowcount  # type: ignore[attr-defined]
+    if not claimed:
+        raise _fail(db, ctx, idp, "invalid_state", "The sign-in state is unknown, used or expired; start again.")
+    db.commit()  # spent now, whatever happens next
+    if error or not code:
+        raise _fail(db, ctx, idp, "idp_error", f"The identity provider answered an error: {(error or 'no code')[:100]}")
+    config = _configuration(idp)
+    verifier = Encryptor(settings.secret_key).decrypt(row.code_verifier_encrypted)
+    try:
+        tokens = _exchange(settings, idp, config, code, verifier)
+        claims = _verify_id_token(idp, config, str(tokens["id_token"]), row.nonce)
+        if not claims.get("email") and config.get("userinfo_endpoint") and tokens.get("access_token"):
+            claims = {**_userinfo(str(config["userinfo_endpoint"]), str(tokens["access_token"]), claims), **claims}
+    except (ValueError, httpx.HTTPError, jwt.PyJWTError) as exc:
+        raise _fail(db, ctx, idp, "invalid_id_token", f"The sign-in could not be verified: {exc}", 401) from None
+    try:
+        user, how = _resolve_user(db, idp, claims)
+    except (PermissionError, ValueError) as exc:
+        db.rollback()
+        raise _fail(db, ctx, idp, "sso_user_refused", f"The account cannot sign in: {exc}", 403) from None
+    if user.status != "active":
+        raise _fail(db, ctx, idp, "account_deactivated", "This account is deactivated.", 403)
+    outcome = begin_login(db, settings, user, ctx, method="sso", device=None, trusted_device_token=None)
+    audit.record(db, ctx, None, "auth.sso.login", "user", user.id, organization_id=idp.organization_id,
+                 actor_type="user", actor_id=user.id,
+                 details={"identityProviderId": idp.id, "matchedBy": how,
+                          "mfaChallenge": isinstance(outcome, Challenge)})
+    db.commit()
+    return outcome

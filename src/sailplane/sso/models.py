@@ -1,0 +1,60 @@
+"""An organization's OIDC identity providers; the client secret is encrypted at rest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sailplane.kit.db import Base, Timestamps, id_column
+
+
+class IdentityProvider(Timestamps, Base):
+    __tablename__ = "identity_providers"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    provider_type: Mapped[str] = mapped_column(String(40))
+    issuer: Mapped[str] = mapped_column(String(2000))
+    client_id: Mapped[str] = mapped_column(String(255))
+    client_secret_encrypted: Mapped[str | None] = mapped_column(String(4000), default=None)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    email_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    auto_configured: Mapped[bool] = mapped_column(Boolean, default=False)
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_tested_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_test_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+
+class SsoLoginState(Base):
+    """One started SSO sign-in: the state (hashed), nonce and PKCE verifier (encrypted), single use."""
+
+    __tablename__ = "sso_login_states"
+
+    id: Mapped[str] = id_column()
+    identity_provider_id: Mapped[str] = mapped_column(ForeignKey("identity_providers.id", ondelete="CASCADE"))
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(200))
+    code_verifier_encrypted: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IdentityLink(Base):
+    """A user's subject at an identity provider; how a returning SSO user is found."""
+
+    __tablename__ = "identity_links"
+    __table_args__ = (UniqueConstraint("identity_provider_id", "subject"),)
+
+    id: Mapped[str] = id_column()
+    identity_provider_id: Mapped[str] = mapped_column(ForeignKey("identity_providers.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,259 @@
+"""An organization's OIDC identity providers: create, list, describe, update, delete, rotate the client
+secret, and test the provider's discovery document and keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sailplane.audit import service as audit
+from sailplane.auth.principal import Principal
+from sailplane.config import Settings
+from sailplane.kit.clock import utcnow
+from sailplane.kit.context import RequestContext
+from sailplane.kit.crypto import Encryptor
+from sailplane.kit.errors import ApiError, conflict, invalid, not_found
+from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
+from sailplane.sso import catalog
+from sailplane.sso.models import IdentityProvider
+from sailplane.sso.schemas import (
+    AutoSetupRequest,
+    CreateIdentityProviderRequest,
+    TestCheck,
+    UpdateIdentityProviderRequest,
+)
+
+HTTP_TIMEOUT = 10.0
+MAX_DOCUMENT_BYTES = 1_000_000
+
+
+def redirect_uri(settings: Settings) -> str:
+    return f"{settings.public_url}/api/v1/auth/sso/callback"
+
+
+def _encryptor(settings: Settings) -> Encryptor:
+    return Encryptor(settings.secret_key)
+
+
+def _get(db: Session, principal: Principal, idp_id: str) -> IdentityProvider:
+    idp = db.get(IdentityProvider, idp_id)
+    if idp is None or idp.organization_id != principal.organization_id:
+        raise not_found("identity provider")
+    return idp
+
+
+def _check_type(provider_type: str) -> None:
+    kind = catalog.BY_ID.get(provider_type)
+    if kind is None or not kind.enabled:
+        raise invalid("providerType", f"unknown provider type {provider_type}; see listIdentityProviderTypes")
+
+
+def _name_taken(db: Session, org_id: str, name: str, except_id: str | None = None) -> bool:
+    stmt = select(IdentityProvider.id).where(IdentityProvider.organization_id == org_id, IdentityProvider.name == name)
+    if except_id:
+        stmt = stmt.where(IdentityProvider.id != except_id)
+    return db.scalar(stmt) is not None
+
+
+def _duplicate() -> Exception:
+    return conflict("name_taken", "An identity provider with this name already exists in the organization.")
+
+
+def list_providers(db: Session, principal: Principal, page: MarkerPage) -> tuple[list[IdentityProvider], str | None]:
+    stmt = select(IdentityProvider).where(IdentityProvider.organization_id == principal.organization_id)
+    return split_marker(list(db.scalars(apply_marker(stmt, IdentityProvider.id, page))), page)
+
+
+def describe(db: Session, principal: Principal, idp_id: str) -> IdentityProvider:
+    return _get(db, principal, idp_id)
+
+
+def create(db: Session, settings: Settings, principal: Principal, body: CreateIdentityProviderRequest,
+           ctx: RequestContext) -> IdentityProvider:
+    _check_type(body.provider_type)
+    if _name_taken(db, principal.organization_id, body.name):
+        raise _duplicate()
+    idp = IdentityProvider(
+        organization_id=principal.organization_id, name=body.name, provider_type=body.provider_type,
+        issuer=body.issuer, client_id=body.client_id,
+        client_secret_encrypted=_encryptor(settings).encrypt(body.client_secret) if body.client_secret else None,
+        scopes=body.scopes, email_domains=body.email_domains, created_by=principal.actor_id,
+        updated_by=principal.actor_id,
+    )
+    db.add(idp)
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        raise _duplicate() from None
+    audit.record(db, ctx, principal, "identity_provider.create", "identity_provider", idp.id,
+                 details={"name": idp.name, "issuer": idp.issuer, "providerType": idp.provider_type})
+    db.commit()
+    return idp
+
+
+def update(db: Session, principal: Principal, idp_id: str, body: UpdateIdentityProviderRequest,
+           ctx: RequestContext) -> IdentityProvider:
+    idp = _get(db, principal, idp_id)
+    changes = body.model_dump(exclude_none=True)
+    if body.name is not None and _name_taken(db, principal.organization_id, body.name, idp.id):
+        raise _duplicate()
+    for key, value in changes.items():
+        setattr(idp, key, value)
+    idp.updated_by = principal.actor_id
+    audit.record(db, ctx, principal, "identity_provider.update", "identity_provider", idp.id,
+                 details={"fields": sorted(changes)})
+    db.commit()
+    return idp
+
+
+def delete(db: Session, principal: Principal, idp_id: str, ctx: RequestContext) -> None:
+    idp = _get(db, principal, idp_id)
+    db.delete(idp)
+    audit.record(db, ctx, principal, "identity_provider.delete", "identity_provider", idp.id,
+                 details={"name": idp.name})
+    db.commit()
+
+
+def rotate_secret(db: Session, settings: Settings, principal: Principal, idp_id: str, secret: str | None,
+                  ctx: RequestContext) -> IdentityProvider:
+    idp = _get(db, principal, idp_id)
+    idp.client_secret_encrypted = _encryptor(settings).encrypt(secret) if secret else None
+    idp.secret_rotated_at = utcnow()
+    idp.updated_by = principal.actor_id
+    audit.record(db, ctx, principal, "identity_provider.rotate_secret", "identity_provider", idp.id,
+                 details={"hasClientSecret": secret is not None})
+    db.commit()
+    return idp
+
+
+def _fetch_json(client: httpx.Client, url: str) -> tuple[Any, str | None]:
+    try:
+        response = client.get(url, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        return None, f"could not reach {url}: {type(exc).__name__}"
+    if response.status_code != 200:
+        return None, f"{url} answered HTTP {response.status_code}"
+    if len(response.content) > MAX_DOCUMENT_BYTES:
+        return None, f"{url} answered a document larger than {MAX_DOCUMENT_BYTES} bytes"
+    try:
+        return response.json(), None
+    except ValueError:
+        return None, f"{url} did not answer JSON"
+
+
+def discover(issuer: str) -> tuple[list[TestCheck], dict[str, Any]]:
+    """Fetch and validate the issuer's OpenID configuration and its JWKS; each step reported."""
+    checks: list[TestCheck] = []
+    found: dict[str, Any] = {"discovery_url": issuer.rstrip("/") + "/.well-known/openid-configuration"}
+    with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+        config, error = _fetch_json(client, found["discovery_url"])
+        if error is not None or not isinstance(config, dict):
+            checks.append(TestCheck(name="discovery", ok=False, message=error or "the document is not a JSON object"))
+            return checks, found
+        checks.append(TestCheck(name="discovery", ok=True, message="fetched the OpenID configuration"))
+        same_issuer = str(config.get("issuer", "")).rstrip("/") == issuer.rstrip("/")
+        checks.append(TestCheck(name="issuer", ok=same_issuer, message="the issuer matches" if same_issuer else
+                                f"the document names issuer {config.get('issuer')!r}, not {issuer!r}"))
+        missing = [k for k in ("authorization_endpoint", "token_endpoint", "jwks_uri") if not config.get(k)]
+        checks.append(TestCheck(name="endpoints", ok=not missing,
+                                message="authorization, token and JWKS endpoints present" if not missing
+                                else f"missing: {', '.join(missing)}"))
+        codes = config.get("response_types_supported") or []
+        checks.append(TestCheck(name="authorization_code", ok="code" in codes,
+                                message="supports the authorization code flow" if "code" in codes
+                                else "response_types_supported does not include code"))
+        found["issuer"] = config.get("issuer") if isinstance(config.get("issuer"), str) else None
+        for key in ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint"):
+            found[key] = config.get(key) if isinstance(config.get(key), str) else None
+        if found["jwks_uri"]:
+            jwks, error = _fetch_json(client, found["jwks_uri"])
+            keys = jwks.get("keys") if isinstance(jwks, dict) else None
+            usable = [k for k in keys if isinstance(k, dict) and k.get("kty")] if isinstance(keys, list) else []
+            found["key_count"] = len(usable)
+            checks.append(TestCheck(name="jwks", ok=bool(usable),
+                                    message=f"{len(usable)} signing key(s)" if usable
+                                    else error or "the JWKS has no keys"))
+    return checks, found
+
+
+def test(db: Session, principal: Principal, idp_id: str, ctx: RequestContext) -> tuple[list[TestCheck], dict[str, Any]]:
+    idp = _get(db, principal, idp_id)
+    checks, found = discover(idp.issuer)
+    ok = bool(checks) and all(c.ok for c in checks)
+    idp.last_tested_at = utcnow()
+    idp.last_test_ok = ok
+    audit.record(db, ctx, principal, "identity_provider.test", "identity_provider", idp.id,
+                 outcome="success" if ok else "failure",
+                 details={"failed": [c.name for c in checks if not c.ok]})
+    db.commit()
+    found.pop("issuer", None)
+    found["tested_at"] = idp.last_tested_at
+    found["ok"] = ok
+    return checks, found
+
+
+def _setup_failed(db: Session, principal: Principal, ctx: RequestContext, body: AutoSetupRequest, code: str,
+                  message: str, status: int = 422) -> ApiError:
+    audit.record(db, ctx, principal, "identity_provider.auto_setup", "identity_provider", None, outcome="failure",
+                 details={"reason": code, "providerUrl": body.provider_url})
+    db.commit()
+    return ApiError(status, code, message)
+
+
+def auto_setup(db: Session, settings: Settings, principal: Principal, body: AutoSetupRequest,
+               ctx: RequestContext) -> IdentityProvider:
+    """OIDC discovery, then Dynamic Client Registration (RFC 7591) with our redirect URI."""
+    _check_type(body.provider_type)
+    if _name_taken(db, principal.organization_id, body.name):
+        raise _duplicate()
+    checks, found = discover(body.provider_url)
+    failed = [c for c in checks if not c.ok]
+    if not checks or failed:
+        reasons = "; ".join(c.message for c in failed) or "discovery failed"
+        raise _setup_failed(db, principal, ctx, body, "discovery_failed",
+                            f"{body.provider_url} is not a usable OpenID provider: {reasons}")
+    registration = found.get("registration_endpoint")
+    if not registration:
+        raise _setup_failed(db, principal, ctx, body, "dcr_not_supported",
+                            "The provider has no registration endpoint (no Dynamic Client Registration); "
+                            "set it up manually with createIdentityProvider.")
+    request = {
+        "client_name": body.name, "redirect_uris": [redirect_uri(settings)], "application_type": "web",
+        "grant_types": ["authorization_code"], "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic", "scope": " ".join(body.scopes),
+    }
+    headers = {"Authorization": f"Bearer {body.initial_access_token}"} if body.initial_access_token else {}
+    try:
+        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+            response = client.post(registration, json=request, headers=headers)
+    except httpx.HTTPError as exc:
+        raise _setup_failed(db, principal, ctx, body, "dcr_failed",
+                            f"Could not reach the registration endpoint: {type(exc).__name__}", 502) from None
+    try:
+        answer = response.json() if response.content else {}
+    except ValueError:
+        answer = {}
+    if response.status_code not in (200, 201) or not isinstance(answer, dict) or not answer.get("client_id"):
+        detail = answer.get("error_description") or answer.get("error") if isinstance(answer, dict) else None
+        raise _setup_failed(db, principal, ctx, body, "dcr_refused",
+                            f"The provider refused the registration (HTTP {response.status_code}"
+                            f"{': ' + str(detail)[:300] if detail else ''}).")
+    secret = answer.get("client_secret")
+    idp = IdentityProvider(
+        organization_id=principal.organization_id, name=body.name, provider_type=body.provider_type,
+        issuer=str(found.get("issuer") or body.provider_url), client_id=str(answer["client_id"]),
+        client_secret_encrypted=_encryptor(settings).encrypt(str(secret)) if secret else None,
+        scopes=body.scopes, email_domains=body.email_domains, auto_configured=True,
+        created_by=principal.actor_id, updated_by=principal.actor_id,
+    )
+    db.add(idp)
+    db.flush()
+    audit.record(db, ctx, principal, "identity_provider.auto_setup", "identity_provider", idp.id,
+                 details={"name": idp.name, "issuer": idp.issuer})
+    db.commit()
+    return idp
