@@ -3,6 +3,7 @@ SMTP server on loopback, and a real Sailplane server speaking HTTP on loopback."
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
@@ -25,6 +26,19 @@ BACKEND = os.environ.get("SAILPLANE_TEST_DATABASE", "sqlite")
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"sailplane test database: {BACKEND}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # PySpark's SparkSession.__del__ joins client threads that are calling the gateway, which in these
+    # tests runs in this same process. If the cyclic collector ran that __del__ on the gateway's own
+    # thread, both would wait for each other forever; so garbage is collected only on the main thread.
+    gc.disable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_main_thread() -> Iterator[None]:
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
