@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from _load import free_port, load, rss_mb, start_uvicorn, stop
+from _load import cpu_seconds, free_port, load, rss_mb, start_uvicorn, stop
 
 PASSWORD = "benchmark-password-1"
 
@@ -39,13 +39,18 @@ def main() -> None:
             ("describe-team", f"{api}/org/teams/{team_ids[0]}", f"http://127.0.0.1:{bare_port}/team"),
             ("list-teams(100)", f"{api}/org/teams?limit=100", f"http://127.0.0.1:{bare_port}/teams"),
         ]
-        header = f"{'case':18} {'ours rps':>9} {'bare rps':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}"
+        header = (f"{'case':18} {'ours rps':>9} {'bare rps':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}"
+                  f" {'cpu ms/req ours':>16} {'bare':>6}")
         print(header + "  (target ratio >= 0.5)")
         for name, ours_url, bare_url in cases:
+            c0 = cpu_seconds(bare.pid)
             base = load(bare_url, seconds=seconds)
+            bare_cpu = (cpu_seconds(bare.pid) - c0) / base.requests * 1000
+            c0 = cpu_seconds(ours.pid)
             mine = load(ours_url, headers, seconds=seconds)
+            ours_cpu = (cpu_seconds(ours.pid) - c0) / mine.requests * 1000
             print(f"{name:18} {mine.rps:9.0f} {base.rps:9.0f} {mine.rps / base.rps:6.2f} "
-                  f"{mine.p50_ms:7.1f} {mine.p99_ms:7.1f}")
+                  f"{mine.p50_ms:7.1f} {mine.p99_ms:7.1f} {ours_cpu:16.2f} {bare_cpu:6.2f}")
         print(f"idle server RSS: {idle_rss:.0f} MB (target ≤ 150 MB); bare FastAPI: {rss_mb(bare.pid):.0f} MB")
     finally:
         stop(ours)
