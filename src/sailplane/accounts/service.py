@@ -25,7 +25,7 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
 from sailplane.org.models import Member, MemberRole, Organization
-from sailplane.org.service import add_member, owner_count
+from sailplane.org.service import add_member, owner_count, role_ids_of
 from sailplane.policies.models import Policy
 from sailplane.teams.models import Team, TeamMemberRole
 
@@ -119,10 +119,6 @@ def org_user(db: Session, org_id: str, user_id: str) -> tuple[User, Member]:
     if row is None:
         raise not_found("user")
     return row[0], row[1]
-
-
-def role_ids_of(db: Session, member_id: str) -> list[str]:
-    return sorted(db.scalars(select(MemberRole.role_id).where(MemberRole.member_id == member_id)))
 
 
 def _other_org_count(db: Session, user_id: str, org_id: str) -> int:

@@ -311,15 +311,7 @@ class SparkConnectGateway:
         async def relay(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
             target, metadata = await _admit_or_abort(self, context, name)
             call = self._channel(target).unary_unary(method)(request, metadata=metadata, timeout=_timeout(context))
-            try:
-                response: bytes = await call
-            except grpc.aio.AioRpcError as exc:
-                await _relay_error(context, exc)
-            finally:
-                _cancel_if_running(call)
-            await _relay_initial_metadata(context, call)
-            context.set_trailing_metadata(_filter(await call.trailing_metadata(), _NOT_RELAYED_BACK))
-            return response
+            return await _relay_unary_response(context, call)
 
         return relay
 
@@ -336,15 +328,7 @@ class SparkConnectGateway:
         async def relay(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
             target, metadata = await _admit_or_abort(self, context, name)
             call = self._channel(target).stream_unary(method)(requests, metadata=metadata, timeout=_timeout(context))
-            try:
-                response: bytes = await call
-            except grpc.aio.AioRpcError as exc:
-                await _relay_error(context, exc)
-            finally:
-                _cancel_if_running(call)
-            await _relay_initial_metadata(context, call)
-            context.set_trailing_metadata(_filter(await call.trailing_metadata(), _NOT_RELAYED_BACK))
-            return response
+            return await _relay_unary_response(context, call)
 
         return relay
 
@@ -425,6 +409,19 @@ def _timeout(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
     """The client's remaining deadline, so the upstream call gives up when the client would."""
     remaining = context.time_remaining()
     return remaining if remaining is not None and remaining < 1e8 else None
+
+
+async def _relay_unary_response(context: grpc.aio.ServicerContext[bytes, bytes], call: Any) -> bytes:
+    """The single response of a unary-response call, with its error, headers and trailers relayed."""
+    try:
+        response: bytes = await call
+    except grpc.aio.AioRpcError as exc:
+        await _relay_error(context, exc)
+    finally:
+        _cancel_if_running(call)
+    await _relay_initial_metadata(context, call)
+    context.set_trailing_metadata(_filter(await call.trailing_metadata(), _NOT_RELAYED_BACK))
+    return response
 
 
 def _cancel_if_running(call: grpc.aio.Call) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -85,14 +84,6 @@ class Database:
 
     def session(self) -> Session:
         return self.sessions()
-
-    def iter_session(self) -> Iterator[Session]:
-        with self.sessions() as session:
-            try:
-                yield session
-            except Exception:
-                session.rollback()
-                raise
 
     def dispose(self) -> None:
         self.engine.dispose()
