@@ -73,9 +73,10 @@ def team_member_item(record: service.TeamMemberRecord) -> TeamMemberItem:
 def list_teams(db: Db, principal: CurrentPrincipal, paging: Paging) -> TeamList:
     """Teams with member counts: every team for org admins (and CanViewTeam holders), else the caller's own."""
     total, records = service.list_teams(db, principal, paging)
-    # One validation call over plain row mappings: about 3x cheaper than a model per row.
-    items = [{"team": r.team._mapping, "member_count": r.member_count} for r in records]  # type: ignore[union-attr]
-    return TeamList.model_validate({"total": total, "items": items})
+    # One validation call over plain dicts keyed by field name: a RowMapping costs a KeyError per
+    # camelCase alias tried first, which made this 30x slower.
+    items = [{"team": r.team._asdict(), "member_count": r.member_count} for r in records]  # type: ignore[union-attr]
+    return TeamList.model_validate({"total": total, "items": items}, by_alias=False, by_name=True)
 
 
 @router.post("", operation_id="createTeam", status_code=201, response_model=TeamItem)
