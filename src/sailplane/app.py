@@ -32,6 +32,7 @@ def _routers() -> list[APIRouter]:
     from sailplane.identity.router import me_router as identity_me_router
     from sailplane.invites.router import org_router as invites_org_router
     from sailplane.invites.router import public_router as invites_public_router
+    from sailplane.jobs.router import router as jobs_router
     from sailplane.mfa.router import auth_router as mfa_auth_router
     from sailplane.mfa.router import me_router as mfa_me_router
     from sailplane.mfa.router import users_router as mfa_users_router
@@ -46,7 +47,7 @@ def _routers() -> list[APIRouter]:
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
         my_clusters_router, workloads_router,
-        catalogs_router, queries_router,
+        catalogs_router, queries_router, jobs_router,
         mfa_auth_router, mfa_me_router, mfa_users_router,
         identity_auth_router, identity_me_router, sso_router,
     ]

@@ -100,6 +100,32 @@ def fresh_policy(w: World) -> dict[str, Any]:
     return {"principal": team}
 
 
+def fresh_job(w: World, *extra_teams: str) -> dict[str, Any]:
+    key = f"job-{unique_email('j').split('@')[0].lower()}"
+    r = w.owner.post("/workloads/jobs", json={"jobKey": key, "clusterId": "LOCAL", "teamIds": [w.team1, *extra_teams],
+                                              "config": {"sql": {"source": "SELECT 1"}}})
+    assert r.status_code == 201, r.text
+    return {"job": r.json()["id"], "jobKey": key}
+
+
+def fresh_job_with_draft(w: World) -> dict[str, Any]:
+    context = fresh_job(w)
+    r = w.owner.post(f"/workloads/jobs/{context['job']}/draft", json={"description": "draft"})
+    assert r.status_code == 201, r.text
+    return context
+
+
+def fresh_job_with_two_teams(w: World) -> dict[str, Any]:
+    team = create_team(w.owner, f"Job team {unique_email('jt')}")
+    return fresh_job(w, team) | {"team": team}
+
+
+def job_scoped(ok: int, member_t1: int) -> dict[str, int]:
+    """A job shared with team 1: only admins and team 1 see it (the admin service account holds no job
+    permission)."""
+    return team_scoped(ok, member_t1) | {"sa_with_policy": 404}
+
+
 def owner_second_login(w: World) -> dict[str, Any]:
     r = login(w.owner.base_url, w.owner.email or "", PASSWORD)
     assert r.status_code == 200
@@ -210,6 +236,46 @@ def cases(mailbox: Mailbox) -> list[Case]:
              admin403(200), setup=fresh_service_account),
         # audit
         Case("listAuditEvents", "GET", lambda w, c: "/org/audit-events", admin403(200, own_org_ok=True)),
+        # job definitions (a job shared with team 1)
+        Case("listMyJobs", "GET", lambda w, c: "/me/jobs", everyone_in_org()),
+        Case("listJobs", "GET", lambda w, c: "/workloads/jobs", everyone_in_org()),
+        Case("createJob", "POST", lambda w, c: "/workloads/jobs",
+             statuses(201, 422, 422, 422, member_t1=201) | {"sa_with_policy": 403},
+             body=lambda c: {"jobKey": f"new-{unique_email('n').split('@')[0].lower()}", "clusterId": "LOCAL",
+                             "teamIds": [c["team1"]], "config": {"sql": {"source": "SELECT 1"}}},
+             setup=lambda w: {"team1": w.team1}),
+        Case("describeJob", "GET", lambda w, c: f"/workloads/jobs/{c['job']}", job_scoped(200, 200), setup=fresh_job),
+        Case("updateJob", "PATCH", lambda w, c: f"/workloads/jobs/{c['job']}", job_scoped(200, 200),
+             setup=fresh_job, body=lambda c: {"description": "Updated"}),
+        Case("deleteJob", "DELETE", lambda w, c: f"/workloads/jobs/{c['job']}", job_scoped(200, 200),
+             setup=fresh_job),
+        Case("activateJobVersion", "POST", lambda w, c: f"/workloads/jobs/{c['job']}/activate-version",
+             job_scoped(200, 200), setup=fresh_job, body=lambda c: {"version": 1}),
+        Case("describeJobDraft", "GET", lambda w, c: f"/workloads/jobs/{c['job']}/draft", job_scoped(200, 200),
+             setup=fresh_job_with_draft),
+        Case("createJobDraft", "POST", lambda w, c: f"/workloads/jobs/{c['job']}/draft", job_scoped(201, 201),
+             setup=fresh_job, body=lambda c: {"description": "Draft"}),
+        Case("discardJobDraft", "DELETE", lambda w, c: f"/workloads/jobs/{c['job']}/draft", job_scoped(200, 200),
+             setup=fresh_job_with_draft),
+        Case("updateJobDraft", "PATCH", lambda w, c: f"/workloads/jobs/{c['job']}/draft", job_scoped(200, 200),
+             setup=fresh_job_with_draft, body=lambda c: {"description": "Changed"}),
+        Case("publishJobDraft", "POST", lambda w, c: f"/workloads/jobs/{c['job']}/draft/publish",
+             job_scoped(200, 200), setup=fresh_job_with_draft),
+        Case("listJobTeams", "GET", lambda w, c: f"/workloads/jobs/{c['job']}/teams", job_scoped(200, 200),
+             setup=fresh_job),
+        Case("addJobTeams", "POST", lambda w, c: f"/workloads/jobs/{c['job']}/teams", job_scoped(200, 200),
+             setup=lambda w: fresh_job(w) | {"team1": w.team1}, body=lambda c: {"teamIds": [c["team1"]]}),
+        Case("removeJobTeam", "DELETE", lambda w, c: f"/workloads/jobs/{c['job']}/teams/{c['team']}",
+             job_scoped(200, 200), setup=fresh_job_with_two_teams),
+        Case("listJobVersions", "GET", lambda w, c: f"/workloads/jobs/{c['job']}/versions", job_scoped(200, 200),
+             setup=fresh_job),
+        Case("createJobVersion", "POST", lambda w, c: f"/workloads/jobs/{c['job']}/versions", job_scoped(201, 201),
+             setup=fresh_job, body=lambda c: {"description": "Next"}),
+        Case("describeJobVersion", "GET", lambda w, c: f"/workloads/jobs/{c['job']}/versions/1",
+             job_scoped(200, 200), setup=fresh_job),
+        Case("listTeamJobs", "GET", lambda w, c: f"/workloads/teams/{w.team1}/jobs",
+             team_scoped(200, 200) | {"sa_with_policy": 403}),
+        Case("listClusterJobs", "GET", lambda w, c: "/workloads/clusters/LOCAL/jobs", everyone_in_org()),
     ]
 
 
@@ -226,11 +292,13 @@ def secrets_of(w: World) -> list[str]:
 
 # These change who the caller is (or need no caller); they have their own tests.
 NOT_IN_MATRIX = {"signup", "login", "logout", "acceptInvitation"}
-CORE_PREFIXES = ("/api/v1/auth/", "/api/v1/me", "/api/v1/users", "/api/v1/org", "/api/v1/invites")
+CORE_PREFIXES = ("/api/v1/auth/", "/api/v1/me", "/api/v1/users", "/api/v1/org", "/api/v1/invites",
+                 "/api/v1/workloads/jobs", "/api/v1/workloads/teams/{team}/jobs",
+                 "/api/v1/workloads/clusters/{cluster}/jobs")
 LATER_AREAS = ("/api/v1/me/clusters", "/api/v1/me/mfa", "/api/v1/me/emails", "/api/v1/me/trusted-devices",
                "/api/v1/auth/idps", "/api/v1/auth/identity-provider-types", "/api/v1/auth/sso",
-               "/api/v1/auth/login/", "/api/v1/auth/password", "/api/v1/auth/email", "/api/v1/me/jobs",
-               "/api/v1/me/catalogs", "/api/v1/me/queries")
+               "/api/v1/auth/login/", "/api/v1/auth/password", "/api/v1/auth/email", "/api/v1/me/jobs/runs",
+               "/api/v1/workloads/jobs/{job}/runs", "/api/v1/me/catalogs", "/api/v1/me/queries")
 
 
 def test_matrix_covers_every_core_operation(server: LiveServer, mailbox: Mailbox) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import time
 from email.message import Message
+from typing import Any
 
+import httpx
 from sqlalchemy import text
 
 from sailplane.config import Settings
@@ -204,3 +206,55 @@ def test_password_reset_by_emailed_link(api_url: str, mailbox: Mailbox, settings
     outcomes = [e["outcome"] for e in fresh.get("/org/audit-events", params={"action": "auth.password.reset"})
                 .json()["items"]]
     assert sorted(outcomes) == ["failure", "failure", "success"]  # the reused and the expired link
+
+
+def error_shape(response: httpx.Response) -> dict[str, Any]:
+    """The error body without its request ID, to compare two answers."""
+    err = dict(response.json()["error"])
+    err["details"] = {k: v for k, v in err["details"].items() if k != "requestId"}
+    return err
+
+
+def test_login_code_works_for_every_verified_address_only(api_url: str, mailbox: Mailbox) -> None:
+    actor = signup(api_url)
+    verified, unverified, ghost = unique_email("alias"), unique_email("pending"), unique_email("ghost")
+    assert actor.post("/me/emails", json={"email": verified}).status_code == 201
+    assert actor.post("/me/emails", json={"email": unverified}).status_code == 201
+    token = TOKEN_RE.search(latest(mailbox, verified, "Verify your email"))
+    assert token and anon(api_url).post("/auth/email/verify", json={"token": token.group(1)}).status_code == 200
+    latest(mailbox, unverified, "Verify your email")
+
+    # A verified added address: the code goes to that address and signs in to the same account.
+    code = request_code(api_url, mailbox, verified.upper())
+    r = anon(api_url).post("/auth/login/code/verify", json={"email": verified, "code": code})
+    assert r.status_code == 200, r.text
+    assert r.json()["userId"] == actor.user_id
+    assert Actor(api_url, r.json()["token"]).get("/me").json()["user"]["email"] == actor.email
+    assert actor.get("/me").json()["user"]["emailVerified"] is False  # the primary address is not proven by it
+    assert_error(anon(api_url).post("/auth/login/code/verify", json={"email": verified, "code": code}),
+                 401, "invalid_code")
+
+    # An unverified added address answers exactly like an unknown one, and gets no code.
+    for address in (unverified, ghost):
+        r = anon(api_url).post("/auth/login/code", json={"email": address})
+        assert r.status_code == 202 and r.json() == ACCEPTED
+    pending = anon(api_url).post("/auth/login/code/verify", json={"email": unverified, "code": "12345678"})
+    unknown = anon(api_url).post("/auth/login/code/verify", json={"email": ghost, "code": "12345678"})
+    assert_error(pending, 401, "invalid_code")
+    assert error_shape(pending) == error_shape(unknown)
+    assert request_code(api_url, mailbox, actor.email or "")  # a later mail arrived, so would an earlier one
+    assert [m["Subject"] for m in mailbox.to(unverified)] == ["Verify your email address for Sailplane"]
+    assert mailbox.to(ghost) == []
+
+    # A code sent before the address was removed from the account no longer signs in.
+    late = request_code(api_url, mailbox, verified, 2)
+    assert actor.delete(f"/me/emails/{verified}").status_code == 200
+    assert_error(anon(api_url).post("/auth/login/code/verify", json={"email": verified, "code": late}),
+                 401, "invalid_code")
+    r = anon(api_url).post("/auth/login/code", json={"email": verified})
+    assert r.status_code == 202 and r.json() == ACCEPTED
+    assert request_code(api_url, mailbox, actor.email or "", 2)
+    assert len([m for m in mailbox.to(verified) if "sign-in code" in str(m["Subject"])]) == 2
+
+    events = actor.get("/org/audit-events", params={"action": "auth.login_code.verify"}).json()["items"]
+    assert [e["details"].get("primaryEmail") for e in events if e["outcome"] == "success"] == [False]

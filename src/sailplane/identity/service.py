@@ -67,6 +67,16 @@ def _user_by_email(db: Session, email: str) -> User | None:
     return db.scalar(select(User).where(User.email == email))
 
 
+def user_for_email(db: Session, email: str) -> User | None:
+    """The account an address signs in to: the account whose primary address it is, else the account that
+    verified it as an added address. An added address that is not verified belongs to nobody yet."""
+    user = _user_by_email(db, email)
+    if user is not None:
+        return user
+    return db.scalar(select(User).join(UserEmail, UserEmail.user_id == User.id)
+                     .where(UserEmail.email == email, UserEmail.verified_at.is_not(None)))
+
+
 def _anonymous_audit(db: Session, ctx: RequestContext, action: str, user: User | None, *, outcome: str = "success",
                      details: dict[str, object] | None = None) -> None:
     audit.record(db, ctx, None, action, "user", user.id if user else None,
@@ -79,9 +89,11 @@ def _anonymous_audit(db: Session, ctx: RequestContext, action: str, user: User |
 
 
 def request_login_code(db: Session, settings: Settings, raw_email: str, ctx: RequestContext) -> Outgoing | None:
-    """A new code for an active account (earlier unused codes stop working); nothing for unknown addresses."""
+    """A new code for an active account, sent to the address asked for: the primary address or any verified
+    added one (earlier unused codes for that address stop working). Nothing for unknown addresses, and an
+    added address that is not verified yet counts as unknown."""
     email = normalize_email(raw_email)
-    user = _user_by_email(db, email)
+    user = user_for_email(db, email)
     if user is None or user.status != "active":
         _anonymous_audit(db, ctx, "auth.login_code.request", user, outcome="failure",
                          details={"reason": "unknown_or_inactive_account"})
@@ -95,7 +107,7 @@ def request_login_code(db: Session, settings: Settings, raw_email: str, ctx: Req
     _anonymous_audit(db, ctx, "auth.login_code.request", user)
     db.commit()
     minutes = int(LOGIN_CODE_TTL.total_seconds() // 60)
-    return Outgoing(user.email, "Your Sailplane sign-in code",
+    return Outgoing(email, "Your Sailplane sign-in code",
                     f"Your Sailplane sign-in code is {code}\n\nIt expires in {minutes} minutes and works once. "
                     "If you did not ask for it, ignore this email.\n")
 
@@ -110,7 +122,10 @@ def verify_login_code(db: Session, settings: Settings, raw_email: str, code: str
         .order_by(LoginCode.created_at.desc()).limit(1)
     )
     matches = row is not None and hmac.compare_digest(row.code_hash, _code_hash(settings, email, code))
-    user = db.get(User, row.user_id) if row is not None else _user_by_email(db, email)
+    owner = user_for_email(db, email)
+    user = db.get(User, row.user_id) if row is not None else owner
+    if matches and (owner is None or row is None or owner.id != row.user_id):
+        matches = False  # the address left the account after the code was sent: no sign-in
     if row is None or not matches:
         if row is not None:
             row.failures += 1
@@ -130,11 +145,12 @@ def verify_login_code(db: Session, settings: Settings, raw_email: str, code: str
         db.commit()
         raise ApiError(403, "account_deactivated", "This account is deactivated; contact your administrator.")
     throttle.record_success(db, _throttle_key(email))
-    if user.email_verified_at is None:
+    if email == user.email and user.email_verified_at is None:
         user.email_verified_at = now  # receiving the code proves the mailbox
     outcome = begin_login(db, settings, user, ctx, method="login_code", device=device,
                           trusted_device_token=trusted_device_token)
-    _anonymous_audit(db, ctx, "auth.login_code.verify", user, details={"mfaChallenge": isinstance(outcome, Challenge)})
+    _anonymous_audit(db, ctx, "auth.login_code.verify", user, details={"mfaChallenge": isinstance(outcome, Challenge),
+                                                                      "primaryEmail": email == user.email})
     db.commit()
     return outcome
 
@@ -258,6 +274,8 @@ def remove_email(db: Session, principal: Principal, raw_email: str, ctx: Request
     if row is None:
         raise not_found("email address")
     db.execute(delete(EmailToken).where(EmailToken.user_id == user.id, EmailToken.email == email))
+    db.execute(update(LoginCode).where(LoginCode.user_id == user.id, LoginCode.email == email,
+                                       LoginCode.used_at.is_(None)).values(used_at=utcnow()))
     db.delete(row)
     audit.record(db, ctx, principal, "user.email.remove", "user_email", row.id, details={"email": email})
     db.commit()

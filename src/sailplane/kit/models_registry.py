@@ -17,6 +17,8 @@ MODEL_MODULES = (
     "sailplane.identity.models",
     "sailplane.sso.models",
     "sailplane.data.models",
+    "sailplane.jobs.models",
+    "sailplane.runs.models",
 )
 
 

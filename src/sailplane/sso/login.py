@@ -1,15 +1,20 @@
 """SSO sign-in: OIDC authorization code flow with PKCE, state and nonce.
 
-start: a state row (state hashed, nonce, PKCE verifier encrypted) and the provider's authorization URL.
+start: the provider is named by its ID, or found from the user's email address (`loginHint`, routed by
+the email domains providers claim); a state row (state hashed, nonce, PKCE verifier encrypted) and the
+provider's authorization URL (with `login_hint` when given, so the provider can fill in the username).
 finish: the state is claimed once, the code exchanged at the token endpoint, the ID token checked
-(signature from the JWKS, issuer, audience, expiry, nonce); the user is found by subject, or linked by
-a verified email, or created (accountType external); then MFA if it applies; then our bearer token.
+(algorithm, signature from the JWKS, issuer, audience, expiry, nonce); the user is found by subject, or
+linked by a verified email (primary or a verified added address), or created (accountType external);
+then MFA if it applies; then our bearer token. A refused ID token answers 401 `invalid_id_token` naming
+the failed check (`details.check` in the audit event), and nothing is created.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -24,6 +29,7 @@ from sailplane.audit import service as audit
 from sailplane.auth import catalog as auth_catalog
 from sailplane.auth.models import User
 from sailplane.config import Settings
+from sailplane.identity.service import user_for_email
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor, token_hash
@@ -32,9 +38,11 @@ from sailplane.mfa.service import Challenge, Issued, begin_login
 from sailplane.org.models import Member
 from sailplane.org.service import add_member
 from sailplane.sso.models import IdentityLink, IdentityProvider, SsoLoginState
-from sailplane.sso.service import HTTP_TIMEOUT, _fetch_json, redirect_uri
+from sailplane.sso.service import HTTP_TIMEOUT, _fetch_json, provider_for_email, redirect_uri
 
 STATE_TTL = timedelta(minutes=10)
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DISCOVER = "discover"  # startSsoLogin's {idp} when the provider is found from loginHint's email domain
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
 
@@ -51,16 +59,35 @@ def _configuration(idp: IdentityProvider) -> dict[str, Any]:
     return config
 
 
+class Refused(Exception):
+    """The sign-in answer failed one check (`check`: code_exchange, algorithm, signature, issuer, audience,
+    expired, not_yet_valid, claims, nonce, userinfo)."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check
+
+
 def _fail(db: Session, ctx: RequestContext, idp: IdentityProvider | None, reason: str, message: str,
-          status: int = 400) -> ApiError:
+          status: int = 400, check: str | None = None) -> ApiError:
+    details: dict[str, object] = {"reason": reason, **({"check": check} if check else {})}
     audit.record(db, ctx, None, "auth.sso.login", "identity_provider", idp.id if idp else None,
-                 organization_id=idp.organization_id if idp else None, outcome="failure", details={"reason": reason})
+                 organization_id=idp.organization_id if idp else None, outcome="failure", details=details)
     db.commit()
     return ApiError(status, reason, message)
 
 
-def start(db: Session, settings: Settings, idp_id: str, ctx: RequestContext) -> str:
-    idp = db.get(IdentityProvider, idp_id)
+def start(db: Session, settings: Settings, idp_id: str, login_hint: str | None, ctx: RequestContext) -> str:
+    """The provider's authorization URL. With `idp_id` DISCOVER, the provider is the one that claimed the
+    login hint's email domain; an unknown domain answers exactly like an unknown provider ID (404)."""
+    login_hint = login_hint.strip() if login_hint else None
+    if idp_id == DISCOVER:
+        if not login_hint or not EMAIL_RE.match(login_hint):
+            raise ApiError(400, "validation_failed", "loginHint: an email address is needed to find its identity "
+                           "provider", field_errors={"loginHint": "must be an email address"})
+        idp = provider_for_email(db, login_hint)
+    else:
+        idp = db.get(IdentityProvider, idp_id)
     if idp is None or idp.status != "active":
         raise not_found("identity provider")
     config = _configuration(idp)
@@ -69,13 +96,17 @@ def start(db: Session, settings: Settings, idp_id: str, ctx: RequestContext) -> 
     db.add(SsoLoginState(identity_provider_id=idp.id, state_hash=token_hash(state), nonce=nonce,
                          code_verifier_encrypted=Encryptor(settings.secret_key).encrypt(verifier), created_at=now,
                          expires_at=now + STATE_TTL))
-    audit.record(db, ctx, None, "auth.sso.start", "identity_provider", idp.id, organization_id=idp.organization_id)
+    audit.record(db, ctx, None, "auth.sso.start", "identity_provider", idp.id, organization_id=idp.organization_id,
+                 details={"routedBy": "email_domain" if idp_id == DISCOVER else "id"})
     db.commit()
-    query = urlencode({
+    params = {
         "response_type": "code", "client_id": idp.client_id, "redirect_uri": redirect_uri(settings),
         "scope": " ".join(idp.scopes), "state": state, "nonce": nonce,
         "code_challenge": _b64(hashlib.sha256(verifier.encode()).digest()), "code_challenge_method": "S256",
-    })
+    }
+    if login_hint:
+        params["login_hint"] = login_hint
+    query = urlencode(params)
     endpoint = str(config["authorization_endpoint"])
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
@@ -89,28 +120,55 @@ def _exchange(settings: Settings, idp: IdentityProvider, config: dict[str, Any],
         extra["auth"] = (idp.client_id, Encryptor(settings.secret_key).decrypt(idp.client_secret_encrypted))
     else:  # a public client: PKCE is the proof
         form["client_id"] = idp.client_id
-    with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
-        response = client.post(str(config["token_endpoint"]), data=form, **extra)
+    try:
+        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+            response = client.post(str(config["token_endpoint"]), data=form, **extra)
+    except httpx.HTTPError as exc:
+        raise Refused("code_exchange", f"the token endpoint could not be reached ({type(exc).__name__})") from None
     try:
         body = response.json()
     except ValueError:
         body = {}
     if response.status_code != 200 or not isinstance(body, dict) or not body.get("id_token"):
-        raise ValueError(f"token endpoint answered HTTP {response.status_code}")
+        raise Refused("code_exchange", f"the token endpoint refused the code (HTTP {response.status_code})")
     return body
 
 
 def _verify_id_token(idp: IdentityProvider, config: dict[str, Any], id_token: str, nonce: str) -> dict[str, Any]:
-    keys = jwt.PyJWKClient(str(config["jwks_uri"]), timeout=int(HTTP_TIMEOUT))
-    key = keys.get_signing_key_from_jwt(id_token)
-    claims: dict[str, Any] = jwt.decode(
-        id_token, key.key, algorithms=ALGORITHMS, audience=idp.client_id, issuer=str(config.get("issuer")),
-        options={"require": ["iss", "aud", "exp", "sub", "iat"]},
-    )
+    """The ID token's claims once every check passed; Refused names the first that failed."""
     if str(config.get("issuer", "")).rstrip("/") != idp.issuer.rstrip("/"):
-        raise jwt.InvalidIssuerError("the provider's issuer changed")
-    if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
-        raise jwt.InvalidTokenError("nonce mismatch")
+        raise Refused("issuer", "the provider's discovery document names another issuer")
+    try:
+        alg = jwt.get_unverified_header(id_token).get("alg")
+    except jwt.PyJWTError:
+        raise Refused("claims", "the ID token is not a well-formed JWT") from None
+    if alg not in ALGORITHMS:  # never "none", never a shared-secret (HS*) algorithm
+        raise Refused("algorithm", f"the ID token's algorithm {str(alg)[:20]!r} is not accepted")
+    try:
+        key = jwt.PyJWKClient(str(config["jwks_uri"]), timeout=int(HTTP_TIMEOUT)).get_signing_key_from_jwt(id_token)
+    except jwt.PyJWKClientConnectionError:
+        raise Refused("provider_unreachable", "the provider's JWKS could not be fetched") from None
+    except jwt.PyJWKClientError:
+        raise Refused("signature", "the ID token is not signed by a key of the provider's JWKS") from None
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            id_token, key.key, algorithms=[str(alg)], audience=idp.client_id, issuer=str(config.get("issuer")),
+            options={"require": ["iss", "aud", "exp", "sub", "iat"]},
+        )
+    except jwt.InvalidSignatureError:
+        raise Refused("signature", "the ID token's signature does not verify with the provider's key") from None
+    except jwt.ExpiredSignatureError:
+        raise Refused("expired", "the ID token has expired") from None
+    except jwt.InvalidIssuerError:
+        raise Refused("issuer", "the ID token was issued by another issuer") from None
+    except jwt.InvalidAudienceError:
+        raise Refused("audience", "the ID token is meant for another client (audience)") from None
+    except jwt.ImmatureSignatureError:
+        raise Refused("not_yet_valid", "the ID token is not valid yet") from None
+    except jwt.PyJWTError as exc:
+        raise Refused("claims", f"the ID token is not acceptable ({type(exc).__name__})") from None
+    if not secrets.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
+        raise Refused("nonce", "the ID token's nonce is not the one of this sign-in")
     return claims
 
 
@@ -118,9 +176,12 @@ def _userinfo(endpoint: str, access_token: str, claims: dict[str, Any]) -> dict[
     """Providers may put email and name only in UserInfo; its subject must be the ID token's."""
     with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
         response = client.get(endpoint, headers={"Authorization": f"Bearer {access_token}"})
-    info = response.json() if response.status_code == 200 else None
+    try:
+        info = response.json() if response.status_code == 200 else None
+    except ValueError:
+        info = None
     if not isinstance(info, dict) or info.get("sub") != claims.get("sub"):
-        raise ValueError("the UserInfo answer does not match the ID token")
+        raise Refused("userinfo", "the UserInfo answer does not match the ID token")
     return {k: info[k] for k in ("email", "email_verified", "name") if k in info}
 
 
@@ -139,7 +200,7 @@ def _resolve_user(db: Session, idp: IdentityProvider, claims: dict[str, Any]) ->
     else:
         if not email or claims.get("email_verified") is not True:
             raise PermissionError("the provider did not assert a verified email address")
-        user = db.scalar(select(User).where(User.email == email))
+        user = user_for_email(db, email)
         how = "email"
         if user is not None and db.scalar(select(Member.id).where(
                 Member.organization_id == idp.organization_id, Member.user_id == user.id)) is None:
@@ -186,8 +247,12 @@ def finish(db: Session, settings: Settings, state: str | None, code: str | None,
         claims = _verify_id_token(idp, config, str(tokens["id_token"]), row.nonce)
         if not claims.get("email") and config.get("userinfo_endpoint") and tokens.get("access_token"):
             claims = {**_userinfo(str(config["userinfo_endpoint"]), str(tokens["access_token"]), claims), **claims}
-    except (ValueError, httpx.HTTPError, jwt.PyJWTError) as exc:
-        raise _fail(db, ctx, idp, "invalid_id_token", f"The sign-in could not be verified: {exc}", 401) from None
+    except httpx.HTTPError as exc:
+        raise _fail(db, ctx, idp, "invalid_id_token", f"The sign-in could not be verified: the provider could "
+                    f"not be reached ({type(exc).__name__}).", 401, check="provider_unreachable") from None
+    except Refused as exc:
+        raise _fail(db, ctx, idp, "invalid_id_token", f"The sign-in could not be verified: {exc}.", 401,
+                    check=exc.check) from None
     try:
         user, how = _resolve_user(db, idp, claims)
     except (PermissionError, ValueError) as exc:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Base, Timestamps, id_column
 
 
@@ -22,12 +23,25 @@ class IdentityProvider(Timestamps, Base):
     client_id: Mapped[str] = mapped_column(String(255))
     client_secret_encrypted: Mapped[str | None] = mapped_column(String(4000), default=None)
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The domains as the admin listed them; IdentityProviderDomain holds the same set as global claims.
     email_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default="active")
     auto_configured: Mapped[bool] = mapped_column(Boolean, default=False)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(default=None)
     last_tested_at: Mapped[datetime | None] = mapped_column(default=None)
     last_test_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+
+class IdentityProviderDomain(Base):
+    """An email domain claimed by one identity provider. The domain is the primary key, so a domain routes
+    to at most one provider across all organizations, even when two admins claim it at the same time."""
+
+    __tablename__ = "identity_provider_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    identity_provider_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_providers.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SsoLoginState(Base):

@@ -138,9 +138,25 @@ def test_identity_provider(idp: IdpId, db: Db, principal: ManageIdps, ctx: Ctx) 
 
 @router.get("/sso/{idp}/authorize", operation_id="startSsoLogin", status_code=302, response_class=RedirectResponse,
             responses={302: {"description": "Redirect to the identity provider's authorization endpoint."}})
-def start_sso_login(idp: IdpId, db: Db, settings: AppSettings, ctx: Ctx) -> RedirectResponse:
-    """Begin SSO: redirect to the provider (authorization code flow with PKCE, state and nonce)."""
-    return RedirectResponse(login.start(db, settings, idp, ctx), status_code=302)
+def start_sso_login(
+    idp: Annotated[str, Path(pattern=f"^(?:{ID_PATTERN.strip('^$')}|{login.DISCOVER})$",
+                             description="An identity provider ID, or `discover` to find the provider from "
+                                         "`loginHint`'s email domain.")],
+    db: Db, settings: AppSettings, ctx: Ctx,
+    login_hint: Annotated[str | None, Query(
+        alias="loginHint", max_length=320,
+        description="The user's email address (or username at the provider): passed to the provider as "
+                    "`login_hint`; with `discover` it must be an email address and picks the provider that "
+                    "claimed its domain.")] = None,
+) -> RedirectResponse:
+    """Begin SSO: redirect to the provider (authorization code flow with PKCE, state and nonce).
+
+    A user who only knows their email address starts at `/auth/sso/discover/authorize?loginHint=<email>`:
+    the provider whose `emailDomains` holds the address's domain (exact, case-insensitive; one provider
+    per domain across all organizations) is chosen, the way Okta's IdP discovery routes by domain. An
+    unknown domain, or a disabled provider, answers the same 404 as an unknown provider ID, so the only
+    thing routing reveals is what starting the flow reveals anyway."""
+    return RedirectResponse(login.start(db, settings, idp, login_hint, ctx), status_code=302)
 
 
 @router.get("/sso/callback", operation_id="finishSsoLogin", response_model=LoginResponse | MfaChallengeResponse)

@@ -1,11 +1,19 @@
 """An organization's OIDC identity providers: create, list, describe, update, delete, rotate the client
-secret, and test the provider's discovery document and keys."""
+secret, and test the provider's discovery document and keys.
+
+Email domains: a provider may claim email domains (`emailDomains`) so that a user can start SSO from
+their address (startSsoLogin with `loginHint`). A domain is claimed by at most one provider across all
+organizations (409 `domain_taken` otherwise); the claim is a row keyed by the domain, so the database
+enforces it even under concurrent requests. Matching is exact and case-insensitive: list subdomains
+explicitly.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,7 +27,7 @@ from sailplane.kit.crypto import Encryptor
 from sailplane.kit.errors import ApiError, conflict, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
 from sailplane.sso import catalog
-from sailplane.sso.models import IdentityProvider
+from sailplane.sso.models import IdentityProvider, IdentityProviderDomain
 from sailplane.sso.schemas import (
     AutoSetupRequest,
     CreateIdentityProviderRequest,
@@ -63,6 +71,59 @@ def _duplicate() -> Exception:
     return conflict("name_taken", "An identity provider with this name already exists in the organization.")
 
 
+def _domain_taken(domain: str) -> ApiError:
+    return ApiError(409, "domain_taken", f"The email domain {domain} is already claimed by an identity provider.",
+                    field_errors={"emailDomains": f"{domain} is already claimed"})
+
+
+def _check_domains_free(db: Session, domains: list[str], except_idp: str | None = None) -> None:
+    """409 for the first domain another provider (of any organization) has claimed."""
+    if not domains:
+        return
+    stmt = select(IdentityProviderDomain.domain).where(IdentityProviderDomain.domain.in_(domains))
+    if except_idp:
+        stmt = stmt.where(IdentityProviderDomain.identity_provider_id != except_idp)
+    taken = set(db.scalars(stmt))
+    for domain in domains:
+        if domain in taken:
+            raise _domain_taken(domain)
+
+
+def _claim_domains(db: Session, idp: IdentityProvider, domains: list[str]) -> None:
+    """Make the provider's claims exactly `domains` (flushed by the caller; a lost race is an IntegrityError)."""
+    current = set(db.scalars(select(IdentityProviderDomain.domain)
+                             .where(IdentityProviderDomain.identity_provider_id == idp.id)))
+    gone = current - set(domains)
+    if gone:
+        db.execute(sql_delete(IdentityProviderDomain).where(IdentityProviderDomain.identity_provider_id == idp.id,
+                                                        IdentityProviderDomain.domain.in_(gone)))
+    for domain in domains:
+        if domain not in current:
+            db.add(IdentityProviderDomain(domain=domain, identity_provider_id=idp.id))
+    idp.email_domains = list(domains)
+
+
+def _flush_or_conflict(db: Session, org_id: str, name: str, domains: list[str], except_idp: str | None) -> None:
+    """Flush; a unique violation means someone claimed the name or a domain meanwhile: answer which."""
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        _check_domains_free(db, domains, except_idp)
+        if _name_taken(db, org_id, name, except_idp):
+            raise _duplicate() from None
+        raise conflict("conflict", "The identity provider changed meanwhile; try again.") from None
+
+
+def provider_for_email(db: Session, email: str) -> IdentityProvider | None:
+    """The active provider that claimed the address's domain, if any (sign-in routing)."""
+    domain = email.strip().lower().rpartition("@")[2]
+    idp = db.scalar(select(IdentityProvider).join(
+        IdentityProviderDomain, IdentityProviderDomain.identity_provider_id == IdentityProvider.id,
+    ).where(IdentityProviderDomain.domain == domain))
+    return idp if idp is not None and idp.status == "active" else None
+
+
 def list_providers(db: Session, principal: Principal, page: MarkerPage) -> tuple[list[IdentityProvider], str | None]:
     stmt = select(IdentityProvider).where(IdentityProvider.organization_id == principal.organization_id)
     return split_marker(list(db.scalars(apply_marker(stmt, IdentityProvider.id, page))), page)
@@ -77,21 +138,21 @@ def create(db: Session, settings: Settings, principal: Principal, body: CreateId
     _check_type(body.provider_type)
     if _name_taken(db, principal.organization_id, body.name):
         raise _duplicate()
+    _check_domains_free(db, body.email_domains)
     idp = IdentityProvider(
         organization_id=principal.organization_id, name=body.name, provider_type=body.provider_type,
         issuer=body.issuer, client_id=body.client_id,
         client_secret_encrypted=_encryptor(settings).encrypt(body.client_secret) if body.client_secret else None,
-        scopes=body.scopes, email_domains=body.email_domains, created_by=principal.actor_id,
+        scopes=body.scopes, email_domains=[], created_by=principal.actor_id,
         updated_by=principal.actor_id,
     )
     db.add(idp)
-    try:
-        db.flush()
-    except IntegrityError:
-        db.rollback()
-        raise _duplicate() from None
+    _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
+    _claim_domains(db, idp, body.email_domains)
+    _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
     audit.record(db, ctx, principal, "identity_provider.create", "identity_provider", idp.id,
-                 details={"name": idp.name, "issuer": idp.issuer, "providerType": idp.provider_type})
+                 details={"name": idp.name, "issuer": idp.issuer, "providerType": idp.provider_type,
+                          "emailDomains": idp.email_domains})
     db.commit()
     return idp
 
@@ -102,11 +163,17 @@ def update(db: Session, principal: Principal, idp_id: str, body: UpdateIdentityP
     changes = body.model_dump(exclude_none=True)
     if body.name is not None and _name_taken(db, principal.organization_id, body.name, idp.id):
         raise _duplicate()
+    domains = changes.pop("email_domains", None)
+    if domains is not None:
+        _check_domains_free(db, domains, idp.id)
+        _claim_domains(db, idp, domains)
     for key, value in changes.items():
         setattr(idp, key, value)
     idp.updated_by = principal.actor_id
+    _flush_or_conflict(db, principal.organization_id, idp.name, list(idp.email_domains or []), idp.id)
+    fields = sorted([*changes, *(["email_domains"] if domains is not None else [])])
     audit.record(db, ctx, principal, "identity_provider.update", "identity_provider", idp.id,
-                 details={"fields": sorted(changes)})
+                 details={"fields": fields, **({"emailDomains": domains} if domains is not None else {})})
     db.commit()
     return idp
 
@@ -211,6 +278,7 @@ def auto_setup(db: Session, settings: Settings, principal: Principal, body: Auto
     _check_type(body.provider_type)
     if _name_taken(db, principal.organization_id, body.name):
         raise _duplicate()
+    _check_domains_free(db, body.email_domains)
     checks, found = discover(body.provider_url)
     failed = [c for c in checks if not c.ok]
     if not checks or failed:
@@ -248,11 +316,13 @@ def auto_setup(db: Session, settings: Settings, principal: Principal, body: Auto
         organization_id=principal.organization_id, name=body.name, provider_type=body.provider_type,
         issuer=str(found.get("issuer") or body.provider_url), client_id=str(answer["client_id"]),
         client_secret_encrypted=_encryptor(settings).encrypt(str(secret)) if secret else None,
-        scopes=body.scopes, email_domains=body.email_domains, auto_configured=True,
+        scopes=body.scopes, email_domains=[], auto_configured=True,
         created_by=principal.actor_id, updated_by=principal.actor_id,
     )
     db.add(idp)
-    db.flush()
+    _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
+    _claim_domains(db, idp, body.email_domains)
+    _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
     audit.record(db, ctx, principal, "identity_provider.auto_setup", "identity_provider", idp.id,
                  details={"name": idp.name, "issuer": idp.issuer})
     db.commit()

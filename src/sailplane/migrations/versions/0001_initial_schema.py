@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:31:16.934028
+Create Date: 2026-11-23 21:13:07.075808
 """
 from __future__ import annotations
 
@@ -152,6 +152,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.create_index('ix_invitations_organization_id', ['organization_id'], unique=False)
+
+    op.create_table('jobs',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('member_id', sa.String(length=20), nullable=False),
+    sa.Column('job_key', sa.String(length=128), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('current_version', sa.Integer(), nullable=False),
+    sa.Column('draft_version', sa.Integer(), nullable=True),
+    sa.Column('next_run_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_scheduled_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('latest_run_id', sa.String(length=20), nullable=True),
+    sa.Column('lock_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_jobs_organization_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
+    sa.UniqueConstraint('organization_id', 'job_key', name=op.f('uq_jobs_organization_id_job_key'))
+    )
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_jobs_next_run_at'), ['next_run_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_jobs_organization_id'), ['organization_id'], unique=False)
 
     op.create_table('login_codes',
     sa.Column('id', sa.String(length=20), nullable=False),
@@ -373,6 +397,97 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_identity_links')),
     sa.UniqueConstraint('identity_provider_id', 'subject', name=op.f('uq_identity_links_identity_provider_id_subject'))
     )
+    op.create_table('identity_provider_domains',
+    sa.Column('domain', sa.String(length=253), nullable=False),
+    sa.Column('identity_provider_id', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['identity_provider_id'], ['identity_providers.id'], name=op.f('fk_identity_provider_domains_identity_provider_id_identity_providers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('domain', name=op.f('pk_identity_provider_domains'))
+    )
+    with op.batch_alter_table('identity_provider_domains', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_identity_provider_domains_identity_provider_id'), ['identity_provider_id'], unique=False)
+
+    op.create_table('job_runs',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=False),
+    sa.Column('job_id', sa.String(length=20), nullable=False),
+    sa.Column('job_version', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('status_message', sa.Text(), nullable=True),
+    sa.Column('resource_cleanup_mode', sa.String(length=16), nullable=False),
+    sa.Column('trigger', sa.String(length=16), nullable=False),
+    sa.Column('parameters', sa.JSON(), nullable=True),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=True),
+    sa.Column('scheduled_for', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('dispatched_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('runner_started_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('runner_completed_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('runner_execution_time_us', sa.BigInteger(), nullable=True),
+    sa.Column('output_path', sa.Text(), nullable=True),
+    sa.Column('snapshot_commit', sa.String(length=64), nullable=True),
+    sa.Column('cleaned_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_owner', sa.String(length=64), nullable=True),
+    sa.Column('lease_expires_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('pid', sa.Integer(), nullable=True),
+    sa.Column('instance_id', sa.String(length=40), nullable=True),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_job_runs_job_id_jobs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_job_runs_organization_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_job_runs')),
+    sa.UniqueConstraint('job_id', 'idempotency_key', name=op.f('uq_job_runs_job_id_idempotency_key')),
+    sa.UniqueConstraint('job_id', 'scheduled_for', name=op.f('uq_job_runs_job_id_scheduled_for'))
+    )
+    with op.batch_alter_table('job_runs', schema=None) as batch_op:
+        batch_op.create_index('ix_job_runs_job_id_id', ['job_id', 'id'], unique=False)
+        batch_op.create_index('ix_job_runs_org_id_id', ['organization_id', 'id'], unique=False)
+        batch_op.create_index('ix_job_runs_status_lease', ['status', 'lease_expires_at'], unique=False)
+
+    op.create_table('job_teams',
+    sa.Column('job_id', sa.String(length=20), nullable=False),
+    sa.Column('team_id', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_job_teams_job_id_jobs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_job_teams_team_id_teams'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('job_id', 'team_id', name=op.f('pk_job_teams'))
+    )
+    with op.batch_alter_table('job_teams', schema=None) as batch_op:
+        batch_op.create_index('ix_job_teams_team_id', ['team_id'], unique=False)
+
+    op.create_table('job_versions',
+    sa.Column('id', sa.String(length=20), nullable=False),
+    sa.Column('job_id', sa.String(length=20), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('based_on_version', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('job_type', sa.String(length=16), nullable=False),
+    sa.Column('cluster_id', sa.String(length=20), nullable=False),
+    sa.Column('member_id', sa.String(length=20), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('config', sa.JSON(), nullable=False),
+    sa.Column('timeout_seconds', sa.Integer(), nullable=True),
+    sa.Column('source_config', sa.JSON(), nullable=True),
+    sa.Column('depends_on', sa.JSON(), nullable=False),
+    sa.Column('cron_expression', sa.String(length=128), nullable=True),
+    sa.Column('cron_timezone', sa.String(length=64), nullable=True),
+    sa.Column('concurrency_policy', sa.String(length=16), nullable=False),
+    sa.Column('max_concurrent_runs', sa.Integer(), nullable=False),
+    sa.Column('missed_schedule_policy', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=20), nullable=True),
+    sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_job_versions_job_id_jobs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_job_versions')),
+    sa.UniqueConstraint('job_id', 'version', name=op.f('uq_job_versions_job_id_version'))
+    )
     op.create_table('member_roles',
     sa.Column('member_id', sa.String(length=20), nullable=False),
     sa.Column('role_id', sa.String(length=20), nullable=False),
@@ -570,6 +685,21 @@ def downgrade() -> None:
 
     op.drop_table('queries')
     op.drop_table('member_roles')
+    op.drop_table('job_versions')
+    with op.batch_alter_table('job_teams', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_teams_team_id')
+
+    op.drop_table('job_teams')
+    with op.batch_alter_table('job_runs', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_runs_status_lease')
+        batch_op.drop_index('ix_job_runs_org_id_id')
+        batch_op.drop_index('ix_job_runs_job_id_id')
+
+    op.drop_table('job_runs')
+    with op.batch_alter_table('identity_provider_domains', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_identity_provider_domains_identity_provider_id'))
+
+    op.drop_table('identity_provider_domains')
     op.drop_table('identity_links')
     with op.batch_alter_table('catalog_teams', schema=None) as batch_op:
         batch_op.drop_index('ix_catalog_teams_team_id')
@@ -611,6 +741,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_login_codes_email')
 
     op.drop_table('login_codes')
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_jobs_organization_id'))
+        batch_op.drop_index(batch_op.f('ix_jobs_next_run_at'))
+
+    op.drop_table('jobs')
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.drop_index('ix_invitations_organization_id')
 
