@@ -155,3 +155,40 @@ def test_deleting_the_team_stops_its_sessions_compute(compute_api: str, compute_
     assert owner.delete(f"/org/teams/{team}").status_code == 200
     wait_until(lambda: session["workloadId"] not in sail_pids(compute_server))
     assert_error(owner.get(f"/workloads/sessions/{session['id']}"), 404)
+
+
+def test_a_long_call_keeps_the_session_active(compute_api: str, compute_server: LiveServer) -> None:
+    """Idleness is time without calls in flight: a query running longer than idleTimeoutSeconds is use."""
+    import threading
+
+    from pyspark.sql.functions import udf
+
+    owner, team = org_with_team(compute_api)
+    session = open_session(owner, team, config={"idleTimeoutSeconds": 1, "idleCloseDelaySeconds": 30})
+    sid = session["id"]
+    token = issue_token(owner, sid)
+    with spark_session(spark_url(session, token)) as spark:
+
+        @udf("long")
+        def slow(x: int) -> int:
+            import time as _time
+
+            _time.sleep(1.0)
+            return x
+
+        result: list[int] = []
+        query = spark.range(5).repartition(1).select(slow("id").alias("v"))
+        worker = threading.Thread(target=lambda: result.extend(r.v for r in query.collect()))
+        worker.start()
+        seen = []
+        time.sleep(0.5)
+        while worker.is_alive():
+            seen.append(describe(owner, sid)["status"])
+            time.sleep(0.3)
+        worker.join()
+        assert sorted(result) == [0, 1, 2, 3, 4]
+        assert len(seen) >= 8, "the query should outlast the idle timeout several times over"
+        assert set(seen) == {"active"}, seen
+        idle = wait_for_status(owner, sid, "idle", timeout=10)
+        assert idle["lastActivityAt"] < idle["idleSince"]
+    close(owner, sid)

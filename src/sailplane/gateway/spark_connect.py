@@ -176,6 +176,7 @@ class SparkConnectGateway:
         resolver: Resolver,
         *,
         on_activity: ActivityCallback | None = None,
+        on_call_end: ActivityCallback | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
     ):
@@ -184,6 +185,7 @@ class SparkConnectGateway:
         self._tokens = _TokenCache(verifier)
         self._resolver = resolver
         self._on_activity = on_activity
+        self._on_call_end = on_call_end
         self._tls = (Path(tls_cert), Path(tls_key)) if tls_cert and tls_key else None
         self._server: grpc.aio.Server | None = None
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -267,8 +269,9 @@ class SparkConnectGateway:
             self._handlers[method] = relay
         return relay
 
-    async def _admit(self, context: grpc.aio.ServicerContext[Any, Any], name: str) -> tuple[str, Metadata]:
-        """Check the token, ask the resolver where to go; returns (upstream target, metadata to forward)."""
+    async def _admit(self, context: grpc.aio.ServicerContext[Any, Any], name: str) -> tuple[str, Metadata, str]:
+        """Check the token, ask the resolver where to go; returns (upstream target, metadata to forward,
+        session ID). An admitted call must be ended with `_call_ended` however it finishes."""
         metadata = tuple(context.invocation_metadata() or ())
         authorization = requested_session = None
         for key, value in metadata:
@@ -305,30 +308,47 @@ class SparkConnectGateway:
             raise _Abort(grpc.StatusCode.UNAVAILABLE, f"session {session_id} cannot be reached now") from exc
         if self._on_activity is not None:
             self._on_activity(session_id)
-        return target, _filter(metadata, _NOT_FORWARDED)
+        return target, _filter(metadata, _NOT_FORWARDED), session_id
+
+    def _call_ended(self, session_id: str) -> None:
+        """A long-running call keeps its session busy until it ends, not just when it starts."""
+        if self._on_call_end is not None:
+            self._on_call_end(session_id)
 
     def _relay_unary_unary(self, method: str, name: str) -> Callable[..., Awaitable[bytes]]:
         async def relay(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-            target, metadata = await _admit_or_abort(self, context, name)
-            call = self._channel(target).unary_unary(method)(request, metadata=metadata, timeout=_timeout(context))
-            return await _relay_unary_response(context, call)
+            target, metadata, session_id = await _admit_or_abort(self, context, name)
+            try:
+                call = self._channel(target).unary_unary(method)(request, metadata=metadata,
+                                                                 timeout=_timeout(context))
+                return await _relay_unary_response(context, call)
+            finally:
+                self._call_ended(session_id)
 
         return relay
 
     def _relay_unary_stream(self, method: str, name: str) -> Callable[..., AsyncIterator[bytes]]:
         async def relay(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> AsyncIterator[bytes]:
-            target, metadata = await _admit_or_abort(self, context, name)
-            call = self._channel(target).unary_stream(method)(request, metadata=metadata, timeout=_timeout(context))
-            async for response in _relay_responses(context, call):
-                yield response
+            target, metadata, session_id = await _admit_or_abort(self, context, name)
+            try:
+                call = self._channel(target).unary_stream(method)(request, metadata=metadata,
+                                                                  timeout=_timeout(context))
+                async for response in _relay_responses(context, call):
+                    yield response
+            finally:
+                self._call_ended(session_id)
 
         return relay
 
     def _relay_stream_unary(self, method: str, name: str) -> Callable[..., Awaitable[bytes]]:
         async def relay(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-            target, metadata = await _admit_or_abort(self, context, name)
-            call = self._channel(target).stream_unary(method)(requests, metadata=metadata, timeout=_timeout(context))
-            return await _relay_unary_response(context, call)
+            target, metadata, session_id = await _admit_or_abort(self, context, name)
+            try:
+                call = self._channel(target).stream_unary(method)(requests, metadata=metadata,
+                                                                  timeout=_timeout(context))
+                return await _relay_unary_response(context, call)
+            finally:
+                self._call_ended(session_id)
 
         return relay
 
@@ -336,10 +356,14 @@ class SparkConnectGateway:
         async def relay(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
         ) -> AsyncIterator[bytes]:
-            target, metadata = await _admit_or_abort(self, context, name)
-            call = self._channel(target).stream_stream(method)(requests, metadata=metadata, timeout=_timeout(context))
-            async for response in _relay_responses(context, call):
-                yield response
+            target, metadata, session_id = await _admit_or_abort(self, context, name)
+            try:
+                call = self._channel(target).stream_stream(method)(requests, metadata=metadata,
+                                                                   timeout=_timeout(context))
+                async for response in _relay_responses(context, call):
+                    yield response
+            finally:
+                self._call_ended(session_id)
 
         return relay
 
@@ -354,7 +378,7 @@ class _GenericHandler(grpc.GenericRpcHandler):
 
 async def _admit_or_abort(
     gateway: SparkConnectGateway, context: grpc.aio.ServicerContext[Any, Any], name: str
-) -> tuple[str, Metadata]:
+) -> tuple[str, Metadata, str]:
     try:
         return await gateway._admit(context, name)
     except _Abort as exc:

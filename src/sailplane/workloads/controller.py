@@ -83,6 +83,7 @@ class LiveSession:
     status: str
     last_call: float | None = None
     idle_since: float | None = None
+    in_flight: int = 0
 
 
 @dataclass
@@ -208,11 +209,13 @@ class SessionController:
                 await asyncio.wait_for(event.wait(), remaining)
 
     def on_activity(self, session_id: str) -> None:
+        """A call started: the session is active, and stays so until its calls end."""
         now = time.time()
         with self._lock:
             s = self._sessions.get(session_id)
             if s is None:
                 return
+            s.in_flight += 1
             s.last_call = now
             self._dirty.add(session_id)
             changed = s.status != ACTIVE
@@ -220,6 +223,16 @@ class SessionController:
                 s.status, s.idle_since = ACTIVE, None
         if changed and self._wake is not None:
             self._wake.set()  # persist pending/idle → active now rather than at the next tick
+
+    def on_call_end(self, session_id: str) -> None:
+        """A call ended: the idle clock starts from its end (a one-hour query is not idleness)."""
+        with self._lock:
+            s = self._sessions.get(session_id)
+            if s is None:
+                return
+            s.in_flight = max(0, s.in_flight - 1)
+            s.last_call = time.time()
+            self._dirty.add(session_id)
 
     # -- lifecycle (on the loop) ----------------------------------------------------------------
 
@@ -376,14 +389,16 @@ class SessionController:
 
     async def _apply_timeouts(self) -> None:
         with self._lock:
-            calls = {sid: (s.status, s.last_call) for sid, s in self._sessions.items()}
+            started = time.time()
+            # A session with a call in flight counts as used right now, however long the call runs.
+            calls = {sid: (s.status, started if s.in_flight else s.last_call) for sid, s in self._sessions.items()}
             ready = {iid: i.ready_at for iid, i in self._instances.items() if i.state == READY}
         idled, closed = await asyncio.to_thread(self._db_timeouts, calls, ready)
         now = time.time()
         with self._lock:
             for sid in idled:
                 s = self._sessions.get(sid)
-                if s is not None and s.last_call == calls.get(sid, (None, None))[1]:
+                if s is not None and not s.in_flight and s.last_call == calls.get(sid, (None, None))[1]:
                     s.status, s.idle_since = IDLE, now
         self._forget_sessions([(sid, CLOSED, reason) for sid, reason in closed])
         if closed:

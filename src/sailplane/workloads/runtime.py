@@ -40,6 +40,7 @@ class WorkloadRuntime:
         )
         self.gateway = SparkConnectGateway(
             keys, self.controller.resolve, on_activity=self.controller.on_activity,
+            on_call_end=self.controller.on_call_end,
             tls_cert=settings.gateway_tls_cert, tls_key=settings.gateway_tls_key,
         )
         self.controller.forget_upstream = self.gateway.forget_upstream
