@@ -93,3 +93,25 @@ def test_delete_query_refused_while_an_active_job_uses_it(api_url: str) -> None:
     err = assert_error(o.dev1.patch(path, json={"status": "active"}), 422)
     assert "config.sql.queryId" in err["details"]["fieldErrors"]
     assert o.dev1.get(path).json()["included"]["jobs"][0]["status"] == "paused"
+
+
+def test_a_metadata_update_keeps_a_due_slot(api_url: str, db: Database) -> None:
+    """A rename or a new description must not move the schedule: a slot that is due but not yet taken by
+    the scheduler would be lost. Pausing and resuming does move it (paused jobs skip their slots)."""
+    from sailplane.jobs.models import Job
+
+    o = build_org(api_url)
+    job = make_job(o.dev1, sql_job(unique_key(), [o.team1]) | {"cronExpression": "0 3 * * *"})
+    # A slot the API would never compute from "now" (the scheduler leaves a future one alone).
+    due = datetime(2099, 1, 1, 3, 0, tzinfo=UTC)
+    with db.session() as s:
+        s.get(Job, job["id"]).next_run_at = due  # type: ignore[union-attr]
+        s.commit()
+    r = o.dev1.patch(f"/workloads/jobs/{job['id']}", json={"description": "renamed", "jobKey": unique_key()})
+    assert r.status_code == 200, r.text
+    assert r.json()["nextRunAt"] == "2099-01-01T03:00:00.000Z"
+    paused = o.dev1.patch(f"/workloads/jobs/{job['id']}", json={"status": "paused"}).json()
+    assert paused["nextRunAt"] is None
+    resumed = o.dev1.patch(f"/workloads/jobs/{job['id']}", json={"status": "active"}).json()
+    next_run = datetime.fromisoformat(resumed["nextRunAt"].replace("Z", "+00:00"))
+    assert datetime.now(UTC) < next_run < datetime(2099, 1, 1, tzinfo=UTC) and next_run.hour == 3

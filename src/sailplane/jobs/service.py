@@ -430,16 +430,21 @@ def update_job(db: Session, principal: Principal, job_id: str, body: UpdateJobRe
             raise conflict("job_key_in_use", f"Jobs depend on the key {job.job_key}: {', '.join(dependents[:10])}; "
                                              "change their dependsOn first.")
         job.job_key = body.job_key
-    if "status" in given and body.status is not None:
-        if body.status == ACTIVE and job.status != ACTIVE:
+    new_status = body.status if "status" in given else None
+    status_changed = new_status is not None and new_status != job.status
+    if new_status is not None and status_changed:
+        if new_status == ACTIVE:
             # Resuming: what the version refers to (saved query, other jobs) may have gone meanwhile.
             _validate_version(db, principal, _fields_of(version), job.job_key, job.id)
-        job.status = body.status
+        job.status = new_status
     if "description" in given:
         version.description = body.description
         _touch(version, principal)
     if given:
         job.lock_version += 1
+    if status_changed:
+        # Only pausing or resuming moves the schedule: recomputing it on a rename would silently drop
+        # a slot that is due but not yet taken by the scheduler.
         _refresh_schedule(job, version)
     _touch(job, principal)
     audit.record(db, ctx, principal, "job.update", "job", job.id,
