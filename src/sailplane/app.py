@@ -38,6 +38,7 @@ def _routers() -> list[APIRouter]:
     from sailplane.mfa.router import users_router as mfa_users_router
     from sailplane.org.router import router as org_router
     from sailplane.policies.router import router as policies_router
+    from sailplane.runs.router import router as runs_router
     from sailplane.service_accounts.router import router as service_accounts_router
     from sailplane.sso.router import router as sso_router
     from sailplane.teams.router import router as teams_router
@@ -47,7 +48,7 @@ def _routers() -> list[APIRouter]:
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
         my_clusters_router, workloads_router,
-        catalogs_router, queries_router, jobs_router,
+        catalogs_router, queries_router, jobs_router, runs_router,
         mfa_auth_router, mfa_me_router, mfa_users_router,
         identity_auth_router, identity_me_router, sso_router,
     ]
@@ -69,9 +70,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await asyncio.to_thread(runtime.start)
             app.state.workloads = runtime
             log.info("Spark Connect gateway: %s (%s)", runtime.grpc_endpoint, "TLS" if runtime.tls else "plaintext")
+            # Job runs: the dispatcher (and scheduler) share the compute backend of this node.
+            from sailplane.runs.runtime import RunRuntime
+
+            runs = RunRuntime(settings, app.state.db, runtime.backend, runtime.node)
+            try:
+                await asyncio.to_thread(runs.start)
+            except BaseException:
+                await asyncio.to_thread(runtime.stop)
+                raise
+            app.state.runs = runs
         try:
             yield
         finally:
+            if app.state.runs is not None:
+                runs, app.state.runs = app.state.runs, None
+                await asyncio.to_thread(runs.stop)
             if runtime is not None:
                 app.state.workloads = None
                 await asyncio.to_thread(runtime.stop)
@@ -91,6 +105,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.mailer = Mailer(settings)
     app.state.signing_keys = SigningKeys.from_config(settings.gateway_signing_key, settings.data_dir)
     app.state.workloads = None
+    app.state.runs = None
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     for router in _routers():

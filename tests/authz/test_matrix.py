@@ -120,6 +120,21 @@ def fresh_job_with_two_teams(w: World) -> dict[str, Any]:
     return fresh_job(w, team) | {"team": team}
 
 
+def fresh_held_run(w: World) -> dict[str, Any]:
+    """A job with a run held in `pending` (never executed by the shared server's dispatcher)."""
+    context = fresh_job(w)
+    r = w.owner.post(f"/workloads/jobs/{context['job']}/runs", json={"hold": True})
+    assert r.status_code == 201, r.text
+    return context | {"run": r.json()["id"]}
+
+
+def fresh_cancelled_run(w: World) -> dict[str, Any]:
+    context = fresh_held_run(w)
+    r = w.owner.post(f"/workloads/jobs/{context['job']}/runs/{context['run']}/cancel")
+    assert r.status_code == 200, r.text
+    return context
+
+
 def job_scoped(ok: int, member_t1: int) -> dict[str, int]:
     """A job shared with team 1: only admins and team 1 see it (the admin service account holds no job
     permission)."""
@@ -276,6 +291,24 @@ def cases(mailbox: Mailbox) -> list[Case]:
         Case("listTeamJobs", "GET", lambda w, c: f"/workloads/teams/{w.team1}/jobs",
              team_scoped(200, 200) | {"sa_with_policy": 403}),
         Case("listClusterJobs", "GET", lambda w, c: "/workloads/clusters/LOCAL/jobs", everyone_in_org()),
+        # job runs (of a job shared with team 1; held or cancelled, so nothing executes)
+        Case("listMyJobRuns", "GET", lambda w, c: "/me/jobs/runs", everyone_in_org()),
+        Case("listJobRuns", "GET", lambda w, c: f"/workloads/jobs/{c['job']}/runs", job_scoped(200, 200),
+             setup=fresh_job),
+        Case("createJobRun", "POST", lambda w, c: f"/workloads/jobs/{c['job']}/runs", job_scoped(201, 201),
+             setup=fresh_job, body=lambda c: {"hold": True}),
+        Case("describeJobRun", "GET", lambda w, c: f"/workloads/jobs/{c['job']}/runs/{c['run']}",
+             job_scoped(200, 200), setup=fresh_held_run),
+        Case("deleteJobRun", "DELETE", lambda w, c: f"/workloads/jobs/{c['job']}/runs/{c['run']}",
+             job_scoped(200, 200), setup=fresh_cancelled_run),
+        Case("releaseJobRun", "POST", lambda w, c: f"/workloads/jobs/{c['job']}/runs/{c['run']}/ready",
+             job_scoped(200, 200), setup=fresh_held_run),
+        Case("retryJobRun", "POST", lambda w, c: f"/workloads/jobs/{c['job']}/runs/{c['run']}/retry",
+             job_scoped(200, 200), setup=fresh_cancelled_run, body=lambda c: {"hold": True}),
+        Case("cancelJobRun", "POST", lambda w, c: f"/workloads/jobs/{c['job']}/runs/{c['run']}/cancel",
+             job_scoped(200, 200), setup=fresh_held_run),
+        Case("getJobRunLogs", "GET", lambda w, c: f"/workloads/jobs/{c['job']}/runs/{c['run']}/logs",
+             job_scoped(200, 200), setup=fresh_held_run),
     ]
 
 
@@ -297,8 +330,8 @@ CORE_PREFIXES = ("/api/v1/auth/", "/api/v1/me", "/api/v1/users", "/api/v1/org", 
                  "/api/v1/workloads/clusters/{cluster}/jobs")
 LATER_AREAS = ("/api/v1/me/clusters", "/api/v1/me/mfa", "/api/v1/me/emails", "/api/v1/me/trusted-devices",
                "/api/v1/auth/idps", "/api/v1/auth/identity-provider-types", "/api/v1/auth/sso",
-               "/api/v1/auth/login/", "/api/v1/auth/password", "/api/v1/auth/email", "/api/v1/me/jobs/runs",
-               "/api/v1/workloads/jobs/{job}/runs", "/api/v1/me/catalogs", "/api/v1/me/queries")
+               "/api/v1/auth/login/", "/api/v1/auth/password", "/api/v1/auth/email", "/api/v1/me/catalogs",
+               "/api/v1/me/queries")
 
 
 def test_matrix_covers_every_core_operation(server: LiveServer, mailbox: Mailbox) -> None:

@@ -1,0 +1,372 @@
+"""Job runs: creating, listing, releasing, retrying, cancelling and deleting runs of a job.
+
+Visibility is the job's (`sailplane.jobs.service.get_job`): organization admins and holders of
+CanViewJobs organization-wide see every job's runs; others see the runs of jobs shared with a team
+in which their team role grants CanViewJobs; anything else is 404 (also other organizations).
+Acting on runs (create, release, retry, cancel, delete) needs CanRunJobs organization-wide or in one
+of the job's teams (403).
+
+`create_run` and `cancel_run` are also the scheduler's entry points: they add or change rows and
+flush, and leave the commit (and the audit event) to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, delete, func, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from sailplane.audit import service as audit
+from sailplane.auth.principal import Principal
+from sailplane.jobs.models import Job, JobTeam, JobVersion
+from sailplane.jobs.service import get_job, register_job_delete_hook
+from sailplane.kit.clock import utcnow
+from sailplane.kit.context import RequestContext
+from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
+from sailplane.kit.ids import new_id
+from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
+from sailplane.runs.models import (
+    ACTIVE_STATES,
+    CANCELLED,
+    FAILED,
+    PENDING,
+    READY,
+    TERMINAL_STATES,
+    TIMEOUT,
+    JobRun,
+)
+
+VIEW, RUN = "CanViewJobs", "CanRunJobs"
+CLEANUP_MODES = ("always", "on_success", "never")
+RETRYABLE_STATES = (FAILED, TIMEOUT, CANCELLED)
+# States in which a process or a Sail instance may exist for the run (the dispatcher holds a lease).
+LEASED_STATES = ("dispatched", "waiting_for_sail", "running")
+RETRY_TRIGGER = "retry"  # the trigger of a run once it was retried (by a user or automatically)
+
+
+# --- the scheduler's (and the API's) entry points -----------------------------------------------
+
+def cleanup_mode_of(version: JobVersion) -> str:
+    """`config.lakesail.resourceCleanupMode` (an additional Sail property) when it names a mode,
+    else `always`."""
+    mode = ((version.config or {}).get("lakesail") or {}).get("resourceCleanupMode")
+    return mode if mode in CLEANUP_MODES else "always"
+
+
+def create_run(db: Session, job: Job, version: JobVersion, *, trigger: str, parameters: dict[str, Any] | None = None,
+               idempotency_key: str | None = None, scheduled_for: datetime | None = None, hold: bool = False,
+               actor_id: str | None = None, resource_cleanup_mode: str | None = None) -> JobRun:
+    """Add a run of `version` (`pending` when `hold`, else `ready` for the dispatcher), make it the
+    job's latest run and flush. Does not commit. A duplicate (job, scheduled_for) or (job,
+    idempotency_key) raises IntegrityError at the flush; callers handle it (the session is then
+    unusable until rolled back)."""
+    now = utcnow()
+    run = JobRun(
+        id=new_id(), organization_id=job.organization_id, job_id=job.id, job_version=version.version,
+        status=PENDING if hold else READY, status_message=None,
+        resource_cleanup_mode=resource_cleanup_mode or cleanup_mode_of(version), trigger=trigger,
+        parameters=parameters or None, idempotency_key=idempotency_key, scheduled_for=scheduled_for, attempt=0,
+        created_at=now, updated_at=now, created_by=actor_id, updated_by=actor_id,
+    )
+    db.add(run)
+    db.flush()
+    _point_latest(db, job, run.id)
+    return run
+
+
+def _point_latest(db: Session, job: Job, run_id: str | None) -> None:
+    """Move the job's latest-run pointer; runs are not changes of the job's definition (updatedAt stays)."""
+    db.execute(update(Job).where(Job.id == job.id).values(latest_run_id=run_id, updated_at=Job.updated_at),
+               execution_options={"synchronize_session": False})
+    set_committed_value(job, "latest_run_id", run_id)
+
+
+def cancel_run(db: Session, run: JobRun, message: str, actor_id: str | None = None) -> bool:
+    """Mark an active run cancelled (finished_at set); True when it was active. A run that never
+    reached a dispatcher has nothing to clean (cleaned_at = now); for a dispatched one, the
+    dispatcher holding its lease sees the change on its next renewal (within a second), stops the
+    process and sets cleaned_at. Does not commit.
+
+    The change is a conditional UPDATE (only while the run is still active), so it can never
+    overwrite a terminal state a dispatcher wrote meanwhile; `run` is refreshed either way."""
+    now = utcnow()
+    values: dict[str, Any] = {"status": CANCELLED, "status_message": message, "finished_at": now, "updated_at": now}
+    if actor_id is not None:
+        values["updated_by"] = actor_id
+    # Never dispatched: no process, no Sail instance, nothing left to clean.
+    unclaimed = update(JobRun).where(JobRun.id == run.id, JobRun.status.in_((PENDING, READY)))
+    done = db.execute(unclaimed.values(**values, cleaned_at=now), execution_options={"synchronize_session": False})
+    changed = bool(done.rowcount)  # type: ignore[attr-defined]
+    if not changed:
+        leased = update(JobRun).where(JobRun.id == run.id, JobRun.status.in_(LEASED_STATES))
+        done = db.execute(leased.values(**values), execution_options={"synchronize_session": False})
+        changed = bool(done.rowcount)  # type: ignore[attr-defined]
+    db.refresh(run)
+    return changed
+
+
+# --- visibility and permissions ---------------------------------------------------------------
+
+def _visible_runs(principal: Principal) -> ColumnElement[bool]:
+    """Runs of the jobs the caller may view (the same rule as the jobs package's)."""
+    if principal.all_teams or principal.has(VIEW):
+        return true()
+    teams = [t for t in principal.team_ids if principal.has(VIEW, t)]
+    return JobRun.job_id.in_(select(JobTeam.job_id).where(JobTeam.team_id.in_(teams)))
+
+
+def _job_team_ids(db: Session, job_id: str) -> list[str]:
+    return list(db.scalars(select(JobTeam.team_id).where(JobTeam.job_id == job_id)))
+
+
+def _require_run_permission(db: Session, principal: Principal, job: Job) -> None:
+    if principal.has(RUN):
+        return
+    if not any(principal.has(RUN, t) for t in _job_team_ids(db, job.id)):
+        raise forbidden(f"This operation needs the {RUN} permission in one of the job's teams.")
+
+
+def _current_version(db: Session, job: Job) -> JobVersion:
+    version = db.scalar(select(JobVersion).where(JobVersion.job_id == job.id,
+                                                 JobVersion.version == job.current_version))
+    if version is None:  # a job always has its current version; guard against a concurrent delete
+        raise not_found("job")
+    return version
+
+
+def _get_run(db: Session, job: Job, run_id: str) -> JobRun:
+    run = db.scalar(select(JobRun).where(JobRun.id == run_id, JobRun.job_id == job.id))
+    if run is None:
+        raise not_found("job run")
+    return run
+
+
+def _state_conflict(run: JobRun, wanted: str) -> ApiError:
+    return conflict("invalid_run_state", f"The job run is {run.status}; {wanted}.")
+
+
+# --- listings ---------------------------------------------------------------------------------
+
+TOTAL_CAP = 10_000
+
+
+# The columns a listed run shows: loaded as plain rows (no ORM objects), which is most of the cost
+# of a page of 100 otherwise.
+LISTED_COLUMNS = (JobRun.id, JobRun.job_id, JobRun.job_version, JobRun.status, JobRun.status_message,
+                  JobRun.resource_cleanup_mode, JobRun.dispatched_at, JobRun.finished_at, JobRun.runner_started_at,
+                  JobRun.runner_completed_at, JobRun.runner_execution_time_us, JobRun.trigger, JobRun.created_at,
+                  JobRun.created_by, JobRun.updated_at, JobRun.output_path, JobRun.updated_by, JobRun.cleaned_at)
+
+
+@dataclass
+class RunPage:
+    """A page of runs (newest first, rows with LISTED_COLUMNS), the next marker, and the jobs they
+    belong to (with their current versions). `total` is counted on the first page only, up to
+    TOTAL_CAP; None when not counted or above it: no page ever counts a whole table."""
+
+    total: int | None
+    runs: list[Row[Any]]
+    marker: str | None
+    jobs: list[tuple[Job, JobVersion]] = field(default_factory=list)
+
+
+def _page(db: Session, where: Sequence[ColumnElement[bool]], page: MarkerPage) -> RunPage:
+    """Keyset pagination: `id < marker ORDER BY id DESC LIMIT n + 1` on an index that starts with the
+    equality column of `where` ((job_id, id) or (organization_id, id)); never OFFSET."""
+    stmt = select(*LISTED_COLUMNS).where(*where)
+    rows = list(db.execute(apply_marker(stmt, JobRun.id, page, newest_first=True)))
+    runs, marker = split_marker(rows, page)
+    total: int | None = None
+    if page.marker is None:
+        if marker is None:
+            total = len(runs)
+        else:  # bounded: reads at most TOTAL_CAP + 1 index entries, whatever the table size
+            capped = db.scalar(select(func.count()).select_from(
+                select(JobRun.id).where(*where).limit(TOTAL_CAP + 1).subquery()))
+            total = int(capped or 0) if (capped or 0) <= TOTAL_CAP else None
+    result = RunPage(total, runs, marker)
+    job_ids = sorted({r.job_id for r in runs})
+    if job_ids:
+        result.jobs = [(j, v) for j, v in db.execute(
+            select(Job, JobVersion).join(JobVersion, and_(JobVersion.job_id == Job.id,
+                                                          JobVersion.version == Job.current_version))
+            .where(Job.id.in_(job_ids)).order_by(Job.id)).all()]
+    return result
+
+
+def list_job_runs(db: Session, principal: Principal, job_id: str, page: MarkerPage) -> RunPage:
+    """The job's runs, newest first (keyset pagination on (job_id, id))."""
+    job = get_job(db, principal, job_id)
+    return _page(db, [JobRun.job_id == job.id], page)
+
+
+def list_my_runs(db: Session, principal: Principal, page: MarkerPage) -> RunPage:
+    """Runs of every job the caller can view, newest first (keyset pagination on (organization_id, id))."""
+    return _page(db, [JobRun.organization_id == principal.organization_id, _visible_runs(principal)], page)
+
+
+def describe_run(db: Session, principal: Principal, job_id: str, run_id: str) -> JobRun:
+    return _get_run(db, get_job(db, principal, job_id), run_id)
+
+
+# --- changes ----------------------------------------------------------------------------------
+
+def _overrides(version: JobVersion, parameters: Sequence[Sequence[str]] | None,
+               named_parameters: dict[str, str] | None) -> dict[str, Any] | None:
+    """The run's parameter override as stored. SQL jobs bind named parameters only."""
+    if parameters is not None and version.job_type == "sql":
+        raise invalid("parameters", "SQL jobs take namedParameters only (bound to :name markers)")
+    out: dict[str, Any] = {}
+    if parameters is not None:
+        out["parameters"] = [list(group) for group in parameters]
+    if named_parameters is not None:
+        out["namedParameters"] = dict(named_parameters)
+    return out or None
+
+
+def _by_key(db: Session, job: Job, key: str) -> JobRun | None:
+    return db.scalar(select(JobRun).where(JobRun.job_id == job.id, JobRun.idempotency_key == key))
+
+
+def _replay(run: JobRun, overrides: dict[str, Any] | None) -> JobRun:
+    if (run.parameters or None) != overrides:
+        raise invalid("Idempotency-Key", "this key was already used for a run with different parameters")
+    return run
+
+
+def start_run(db: Session, principal: Principal, job_id: str, *, parameters: Sequence[Sequence[str]] | None,
+              named_parameters: dict[str, str] | None, hold: bool, resource_cleanup_mode: str | None,
+              idempotency_key: str | None, ctx: RequestContext) -> tuple[JobRun, bool]:
+    """A manual run of the job's current version; (run, created). With an idempotency key that was
+    used before for this job, the original run is returned instead (created False); two concurrent
+    requests with one key race on the (job_id, idempotency_key) unique constraint, and the loser
+    returns the winner's run."""
+    job = get_job(db, principal, job_id)
+    _require_run_permission(db, principal, job)
+    version = _current_version(db, job)
+    overrides = _overrides(version, parameters, named_parameters)
+    if idempotency_key is not None:
+        existing = _by_key(db, job, idempotency_key)
+        if existing is not None:
+            return _replay(existing, overrides), False
+    try:
+        run = create_run(db, job, version, trigger="manual", parameters=overrides, idempotency_key=idempotency_key,
+                         hold=hold, actor_id=principal.actor_id, resource_cleanup_mode=resource_cleanup_mode)
+        audit.record(db, ctx, principal, "job_run.create", "job_run", run.id,
+                     details={"jobId": job.id, "jobKey": job.job_key, "jobVersion": version.version,
+                              "status": run.status, "idempotencyKey": idempotency_key is not None})
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        if idempotency_key is None:
+            raise
+        existing = _by_key(db, job, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, overrides), False
+    return run, True
+
+
+def _transition(db: Session, run: JobRun, allowed: Sequence[str], values: dict[str, Any]) -> bool:
+    """A conditional UPDATE: only while the run is in one of `allowed` (a dispatcher may be changing
+    it concurrently). Refreshes `run`; True when it changed."""
+    result = db.execute(update(JobRun).where(JobRun.id == run.id, JobRun.status.in_(allowed)).values(**values),
+                        execution_options={"synchronize_session": False})
+    db.refresh(run)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release_run(db: Session, principal: Principal, job_id: str, run_id: str, ctx: RequestContext) -> JobRun:
+    """pending → ready; 409 in any other state."""
+    job = get_job(db, principal, job_id)
+    _require_run_permission(db, principal, job)
+    run = _get_run(db, job, run_id)
+    now = utcnow()
+    if not _transition(db, run, (PENDING,), {"status": READY, "updated_at": now, "updated_by": principal.actor_id}):
+        db.rollback()
+        raise _state_conflict(run, "only pending runs can be released")
+    audit.record(db, ctx, principal, "job_run.release", "job_run", run.id, details={"jobId": job.id})
+    db.commit()
+    return run
+
+
+def retry_run(db: Session, principal: Principal, job_id: str, run_id: str, hold: bool,
+              ctx: RequestContext) -> JobRun:
+    """Run a failed, timed-out or cancelled run again: same ID, version, parameters and source commit;
+    attempt + 1, trigger `retry`; the previous attempt's timestamps and results are cleared
+    (createdAt stays)."""
+    job = get_job(db, principal, job_id)
+    _require_run_permission(db, principal, job)
+    run = _get_run(db, job, run_id)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": PENDING if hold else READY, "status_message": None, "attempt": JobRun.attempt + 1,
+        "trigger": RETRY_TRIGGER, "dispatched_at": None, "finished_at": None, "runner_started_at": None,
+        "runner_completed_at": None, "runner_execution_time_us": None, "output_path": None, "cleaned_at": None,
+        "lease_owner": None, "lease_expires_at": None, "pid": None, "instance_id": None,
+        "updated_at": now, "updated_by": principal.actor_id,
+    }
+    previous = run.status
+    if not _transition(db, run, RETRYABLE_STATES, values):
+        db.rollback()
+        raise _state_conflict(run, "only failed, timed-out or cancelled runs can be retried")
+    audit.record(db, ctx, principal, "job_run.retry", "job_run", run.id,
+                 details={"jobId": job.id, "previousStatus": previous, "attempt": run.attempt, "hold": hold})
+    db.commit()
+    return run
+
+
+def cancel_active_run(db: Session, principal: Principal, job_id: str, run_id: str, ctx: RequestContext) -> JobRun:
+    """Cancel a pending, ready or executing run; 409 once it has ended."""
+    job = get_job(db, principal, job_id)
+    _require_run_permission(db, principal, job)
+    run = _get_run(db, job, run_id)
+    previous = run.status
+    if not cancel_run(db, run, "cancelled by a user", principal.actor_id):
+        db.rollback()
+        raise _state_conflict(run, "only pending, ready or running runs can be cancelled")
+    audit.record(db, ctx, principal, "job_run.cancel", "job_run", run.id,
+                 details={"jobId": job.id, "previousStatus": previous})
+    db.commit()
+    return run
+
+
+def delete_run(db: Session, principal: Principal, job_id: str, run_id: str, ctx: RequestContext) -> None:
+    """Remove a finished run (succeeded, failed, timeout, cancelled); 409 while it is active.
+    Its results stay on disk; the caller removes its log (files.remove_run_files) after this."""
+    job = get_job(db, principal, job_id)
+    _require_run_permission(db, principal, job)
+    run = _get_run(db, job, run_id)
+    result = db.execute(delete(JobRun).where(JobRun.id == run.id, JobRun.status.in_(TERMINAL_STATES)))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        db.rollback()
+        db.refresh(run)
+        raise _state_conflict(run, "only finished runs (succeeded, failed, timeout, cancelled) can be deleted")
+    if job.latest_run_id == run.id:
+        _point_latest(db, job, db.scalar(select(func.max(JobRun.id)).where(JobRun.job_id == job.id)))
+    audit.record(db, ctx, principal, "job_run.delete", "job_run", run.id,
+                 details={"jobId": job.id, "status": run.status})
+    db.commit()
+
+
+def run_for_logs(db: Session, principal: Principal, job_id: str, run_id: str) -> JobRun:
+    """The run whose log the caller may read (CanViewJobs, like describing it)."""
+    return describe_run(db, principal, job_id, run_id)
+
+
+# --- deleting a job ---------------------------------------------------------------------------
+
+def _cancel_runs_of_deleted_job(db: Session, job: Job) -> None:
+    """deleteJob: active runs are cancelled first (their rows then go with the job); dispatchers
+    notice the vanished rows on their next lease renewal and stop the processes."""
+    for run in list(db.scalars(select(JobRun).where(JobRun.job_id == job.id, JobRun.status.in_(ACTIVE_STATES)))):
+        cancel_run(db, run, "the job was deleted")
+
+
+register_job_delete_hook(_cancel_runs_of_deleted_job)

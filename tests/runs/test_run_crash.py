@@ -1,0 +1,136 @@
+"""Durability: a server killed in the middle of a run (SIGKILL, so none of its shutdown code runs).
+The next server on the same node fails or retries the run at start-up; another node takes it over
+once its lease has expired; either way the old driver process and Sail server are stopped. A
+graceful stop requeues the run instead."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sailplane.compute.local import LocalSailBackend
+from tests.data.helpers import build_org
+from tests.runs.live import (
+    ServerProcess,
+    assert_nothing_left,
+    create_run,
+    describe,
+    fresh_database,
+    logs,
+    processes_of,
+    python_job,
+    sail_instances,
+    wait_for,
+    wait_until,
+)
+from tests.support.actors import Actor
+
+LONG_RUN = "import time\nprint('working', flush=True)\ntime.sleep(300)\n"
+
+
+@pytest.fixture
+def database(tmp_path: Path, database_url: str) -> str:
+    return fresh_database(database_url, tmp_path)
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()
+    for data_dir in {s.data_dir for s in started}:
+        assert_nothing_left(data_dir)
+
+
+def start(servers: list[ServerProcess], data_dir: Path, database: str) -> ServerProcess:
+    server = ServerProcess(data_dir, database).start()
+    servers.append(server)
+    return server
+
+
+def running_run(api: str, **job_fields: Any) -> tuple[Actor, dict[str, Any], dict[str, Any], list[int]]:
+    org = build_org(api)
+    job = python_job(org.dev1, org.team1, LONG_RUN, **job_fields)
+    run = create_run(org.dev1, job["id"])
+    wait_for(org.dev1, job["id"], run["id"], "running")
+    wait_until(lambda: "working" in logs(org.dev1, job["id"], run["id"]))
+    pids = processes_of(run["id"])
+    assert pids, "the run's process is not running"
+    return org.dev1, job, run, pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return stat[stat.rfind(b")") + 2:][:1] != b"Z"
+
+
+def test_restart_on_the_same_node_fails_the_run(tmp_path: Path, database: str,
+                                                servers: list[ServerProcess]) -> None:
+    node = tmp_path / "node"
+    first = start(servers, node, database)
+    actor, job, run, pids = running_run(first.api)
+    sail_before = sail_instances(node)
+    assert sail_before
+    first.kill()
+    assert all(alive(p) for p in pids), "the driver should outlive a killed server"
+
+    second = start(servers, node, database)
+    actor.base_url = second.api
+    done = wait_for(actor, job["id"], run["id"], "failed", cleaned=True, timeout=60)
+    assert done["statusMessage"] == "server stopped during the run"
+    assert done["finishedAt"] and done["runnerCompletedAt"] and done["runnerExecutionTimeUs"]
+    wait_until(lambda: not any(alive(p) for p in pids), timeout=15)
+    assert processes_of(run["id"]) == []
+    assert not set(sail_before) & set(sail_instances(node)), "the run's Sail server was not stopped"
+
+
+def test_another_node_takes_over_and_retries(tmp_path: Path, database: str, servers: list[ServerProcess]) -> None:
+    first_node, other_node = tmp_path / "node-a", tmp_path / "node-b"
+    first = start(servers, first_node, database)
+    actor, job, run, pids = running_run(first.api, lakesail={"maxRetries": 1})
+    first.kill()
+    left = set(sail_instances(first_node))  # the run's Sail server, and idle ones of the node's pool
+    assert left
+
+    other = start(servers, other_node, database)
+    actor.base_url = other.api
+    # Lease expiry (3 s here), then: old process killed, Sail server stopped, run retried on this node.
+    wait_until(lambda: not any(alive(p) for p in pids), timeout=30)
+    again = wait_for(actor, job["id"], run["id"], "running", timeout=60)
+    assert again["trigger"] == "retry" and again["id"] == run["id"] and again["createdAt"] == run["createdAt"]
+    assert again["dispatchedAt"] > run["createdAt"]
+    # The run's Sail server is stopped; the dead node's idle pool goes when that node starts again.
+    wait_until(lambda: len(left - set(sail_instances(first_node))) == 1, timeout=15)
+    asyncio.run(LocalSailBackend(first_node).stop_orphans(()))
+    new_pids = wait_until(lambda: processes_of(run["id"]))
+    assert not set(new_pids) & set(pids)
+    assert actor.post(f"/workloads/jobs/{job['id']}/runs/{run['id']}/cancel").status_code == 200
+    wait_for(actor, job["id"], run["id"], "cancelled", cleaned=True)
+    wait_until(lambda: processes_of(run["id"]) == [], timeout=15)
+
+
+def test_graceful_stop_requeues_the_run(tmp_path: Path, database: str, servers: list[ServerProcess]) -> None:
+    node = tmp_path / "node"
+    first = start(servers, node, database)
+    actor, job, run, pids = running_run(first.api)
+    first.stop()
+    assert not any(alive(p) for p in pids)
+    assert sail_instances(node) == {}
+
+    second = start(servers, node, database)
+    actor.base_url = second.api
+    again = wait_for(actor, job["id"], run["id"], "running", timeout=60)
+    assert again["trigger"] == "manual"  # requeued, not retried: the attempt did not fail
+    assert describe(actor, job["id"], run["id"])["status"] == "running"
+    assert actor.post(f"/workloads/jobs/{job['id']}/runs/{run['id']}/cancel").status_code == 200
+    wait_for(actor, job["id"], run["id"], "cancelled", cleaned=True)
