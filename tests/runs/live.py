@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from sailplane.kit.ids import new_id
 from sailplane.runs.execution import RUN_MARKER, find_run_processes
 from tests.conftest import make_settings
 from tests.support.actors import Actor
+from tests.support.waiting import wait_until as _wait_until
 
 TERMINAL = ("succeeded", "failed", "timeout", "cancelled")
 EXECUTING = ("dispatched", "waiting_for_sail", "running")
@@ -149,15 +149,10 @@ def describe(actor: Actor, job_id: str, run_id: str) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
+
 def wait_until(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
-        time.sleep(interval)
+    """Runs take longer than sessions to settle: a longer default than tests.support.waiting's."""
+    return _wait_until(check, timeout, interval)
 
 
 def wait_for(actor: Actor, job_id: str, run_id: str, *statuses: str, timeout: float = 90.0,

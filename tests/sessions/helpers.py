@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -13,6 +12,7 @@ from pyspark.sql import SparkSession
 from sailplane.compute.local import LocalSailBackend
 from tests.support.actors import Actor, signup
 from tests.support.server import LiveServer
+from tests.support.waiting import wait_until
 from tests.support.world import create_team
 
 
@@ -67,16 +67,6 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode | None:
     getter = getattr(exc, "getGrpcStatusCode", None)
     return getter() if getter else None
 
-
-def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
-        time.sleep(interval)
 
 
 def wait_for_status(actor: Actor, session_id: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
