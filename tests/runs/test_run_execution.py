@@ -120,6 +120,8 @@ def test_python_job_from_git_with_parameters(org: Any, tmp_path: Path) -> None:
     assert json.loads((out / "args.json").read_text()) == ["--env=dev", "--who=run", "--name=x", "one", "two"]
     assert {r["version"] for r in parquet_rows(str(out / "data"))} == {"one"}
     assert f"checked out commit {first}" in logs(org.dev1, job["id"], run["id"])
+    described = org.dev1.get(f"/workloads/jobs/{job['id']}").json()["included"]["jobs"][0]
+    assert described["sourceConfig"]["snapshotCommit"] == first  # the code this version last ran
 
     # A retry runs the same commit (the snapshot), even after the branch moved on.
     repo.commit({"jobs/main.py": script.replace("VERSION", "two")})
@@ -130,6 +132,12 @@ def test_python_job_from_git_with_parameters(org: Any, tmp_path: Path) -> None:
     fresh = create_run(org.dev1, job["id"])
     fresh_done = wait_for(org.dev1, job["id"], fresh["id"], "succeeded")
     assert {r["version"] for r in parquet_rows(fresh_done["results"]["outputPath"] + "/data")} == {"two"}
+    version = org.dev1.get(f"/workloads/jobs/{job['id']}/versions/1").json()["included"]["jobs"][0]
+    assert version["sourceConfig"]["snapshotCommit"] not in (None, first)
+    # A new version has not run yet: it does not inherit the commit of the one it was copied from.
+    draft = org.dev1.post(f"/workloads/jobs/{job['id']}/draft", json={"description": "next"})
+    assert draft.status_code == 201, draft.text
+    assert draft.json()["sourceConfig"]["snapshotCommit"] is None
 
 
 def test_retry_uses_the_recorded_snapshot_commit(org: Any, tmp_path: Path) -> None:

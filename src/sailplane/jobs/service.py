@@ -189,7 +189,12 @@ def _fields_from_request(body: VersionFields | CreateJobRequest, names: Iterable
 
 
 def _fields_of(version: JobVersion) -> dict[str, Any]:
-    return {name: getattr(version, name) for name in VERSION_FIELDS}
+    fields = {name: getattr(version, name) for name in VERSION_FIELDS}
+    source = fields.get("source_config")
+    if source is not None and "snapshotCommit" in source:
+        # The commit a version's runs used belongs to that version: a new version has not run yet.
+        fields["source_config"] = {k: v for k, v in source.items() if k != "snapshotCommit"}
+    return fields
 
 
 def _job_type(config: dict[str, Any]) -> str:

@@ -512,7 +512,7 @@ class RunDispatcher:
                 except SourceError as exc:
                     return None, f"checking out the source failed: {exc}", True
                 if commit:
-                    await asyncio.to_thread(self._db_update, plan.run_id, {"snapshot_commit": commit})
+                    await asyncio.to_thread(self._db_record_commit, plan.run_id, commit)
             handle = await sail
         finally:
             if not sail.done():
@@ -767,6 +767,22 @@ class RunDispatcher:
                                 execution_options={"synchronize_session": False})
             db.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _db_record_commit(self, run_id: str, commit: str) -> None:
+        """The commit a run checked out, on the run (its retries run the same code) and as the
+        `sourceConfig.snapshotCommit` of its job version: the code the version last ran, as
+        Databricks' `git_snapshot.used_commit` reports it."""
+        if not self._db_update(run_id, {"snapshot_commit": commit}):
+            return
+        with self._session() as db:
+            row = db.execute(select(JobRun.job_id, JobRun.job_version).where(JobRun.id == run_id)).first()
+            if row is None:
+                return
+            version = db.scalar(select(JobVersion).where(JobVersion.job_id == row.job_id,
+                                                         JobVersion.version == row.job_version))
+            if version is not None and version.source_config is not None:
+                version.source_config = {**version.source_config, "snapshotCommit": commit}
+                db.commit()
 
     def _db_running(self, run_id: str, process: RunningProcess, instance_id: str | None) -> bool:
         return self._db_update(run_id, {"status": RUNNING, "runner_started_at": process.runner_started_at,
