@@ -271,7 +271,7 @@ class SparkConnectGateway:
 
     async def _admit(self, context: grpc.aio.ServicerContext[Any, Any], name: str) -> tuple[str, Metadata, str]:
         """Check the token, ask the resolver where to go; returns (upstream target, metadata to forward,
-        session ID). An admitted call must be ended with `_call_ended` however it finishes."""
+        session ID). Relays use it through `_admitted`, which reports the call's end."""
         metadata = tuple(context.invocation_metadata() or ())
         authorization = requested_session = None
         for key, value in metadata:
@@ -310,45 +310,43 @@ class SparkConnectGateway:
             self._on_activity(session_id)
         return target, _filter(metadata, _NOT_FORWARDED), session_id
 
-    def _call_ended(self, session_id: str) -> None:
-        """A long-running call keeps its session busy until it ends, not just when it starts."""
-        if self._on_call_end is not None:
-            self._on_call_end(session_id)
+    @contextlib.asynccontextmanager
+    async def _admitted(self, context: grpc.aio.ServicerContext[Any, Any], name: str) -> AsyncIterator[
+            tuple[str, Metadata]]:
+        """An admitted call, (upstream target, metadata to forward); a long-running call keeps its
+        session busy until it ends, however it ends, not just when it starts."""
+        target, metadata, session_id = await _admit_or_abort(self, context, name)
+        try:
+            yield target, metadata
+        finally:
+            if self._on_call_end is not None:
+                self._on_call_end(session_id)
 
     def _relay_unary_unary(self, method: str, name: str) -> Callable[..., Awaitable[bytes]]:
         async def relay(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-            target, metadata, session_id = await _admit_or_abort(self, context, name)
-            try:
+            async with self._admitted(context, name) as (target, metadata):
                 call = self._channel(target).unary_unary(method)(request, metadata=metadata,
                                                                  timeout=_timeout(context))
                 return await _relay_unary_response(context, call)
-            finally:
-                self._call_ended(session_id)
 
         return relay
 
     def _relay_unary_stream(self, method: str, name: str) -> Callable[..., AsyncIterator[bytes]]:
         async def relay(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> AsyncIterator[bytes]:
-            target, metadata, session_id = await _admit_or_abort(self, context, name)
-            try:
+            async with self._admitted(context, name) as (target, metadata):
                 call = self._channel(target).unary_stream(method)(request, metadata=metadata,
                                                                   timeout=_timeout(context))
                 async for response in _relay_responses(context, call):
                     yield response
-            finally:
-                self._call_ended(session_id)
 
         return relay
 
     def _relay_stream_unary(self, method: str, name: str) -> Callable[..., Awaitable[bytes]]:
         async def relay(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-            target, metadata, session_id = await _admit_or_abort(self, context, name)
-            try:
+            async with self._admitted(context, name) as (target, metadata):
                 call = self._channel(target).stream_unary(method)(requests, metadata=metadata,
                                                                   timeout=_timeout(context))
                 return await _relay_unary_response(context, call)
-            finally:
-                self._call_ended(session_id)
 
         return relay
 
@@ -356,14 +354,11 @@ class SparkConnectGateway:
         async def relay(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
         ) -> AsyncIterator[bytes]:
-            target, metadata, session_id = await _admit_or_abort(self, context, name)
-            try:
+            async with self._admitted(context, name) as (target, metadata):
                 call = self._channel(target).stream_stream(method)(requests, metadata=metadata,
                                                                    timeout=_timeout(context))
                 async for response in _relay_responses(context, call):
                     yield response
-            finally:
-                self._call_ended(session_id)
 
         return relay
 
