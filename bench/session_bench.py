@@ -116,7 +116,8 @@ def first_query_through_platform(api: Api) -> tuple[float, dict[str, float], str
     t1 = time.perf_counter()
     token = api.token(session["id"])
     t2 = time.perf_counter()
-    spark = SparkSession.builder.remote(f"{session['connectionInfo']['grpcEndpoint']}/;token={token}").create()
+    url = f"{session['connectionInfo']['grpcEndpoint']}/;x-sailplane-token={token}"
+    spark = SparkSession.builder.remote(url).create()
     t3 = time.perf_counter()
     assert spark.sql("select 1").collect()[0][0] == 1
     t4 = time.perf_counter()
@@ -145,7 +146,7 @@ def idle_memory(api: Api, data_dir: Path, server_pid: int, count: int, shared: b
     for _ in range(count):
         session = api.create(allowShared=shared)
         spark = SparkSession.builder.remote(
-            f"{session['connectionInfo']['grpcEndpoint']}/;token={api.token(session['id'])}").create()
+            f"{session['connectionInfo']['grpcEndpoint']}/;x-sailplane-token={api.token(session['id'])}").create()
         spark.sql("select 1").collect()
         spark.stop()
         sessions.append(session)

@@ -31,7 +31,8 @@ from sailplane.gateway.tokens import SigningKeys
 class Upstream:
     """A real grpc.aio server on its own loop thread; handlers record into thread-safe fields."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "one") -> None:
+        self.label = label
         self.seen_metadata: dict[str, tuple[tuple[str, Any], ...]] = {}
         self.cancelled = threading.Event()
         self.stream_started = threading.Event()
@@ -72,7 +73,9 @@ class Upstream:
     async def config(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         self._record("Config", context)
         await context.send_initial_metadata((("x-initial", "hello"),))
-        context.set_trailing_metadata((("x-trailer", "t1"), ("x-blob-bin", b"\x00\xffbin")))
+        context.set_trailing_metadata(
+            (("x-trailer", "t1"), ("x-blob-bin", b"\x00\xffbin"), ("x-upstream", self.label))
+        )
         return request[::-1]
 
     async def analyze(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
@@ -122,12 +125,20 @@ def upstream() -> Iterator[Upstream]:
 
 
 @pytest.fixture(scope="module")
+def second_upstream() -> Iterator[Upstream]:
+    server = Upstream("two")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> SigningKeys:
     return SigningKeys.load_or_create(tmp_path_factory.mktemp("relay-keys"))
 
 
 @pytest.fixture(scope="module")
-def relay(upstream: Upstream, keys: SigningKeys) -> Iterator[int]:
+def relay(upstream: Upstream, second_upstream: Upstream, keys: SigningKeys) -> Iterator[int]:
     lookups: list[str] = []
 
     async def resolve(claims: Claims, method: str) -> str:
@@ -136,6 +147,8 @@ def relay(upstream: Upstream, keys: SigningKeys) -> Iterator[int]:
             raise GatewayDenied.unavailable("session STARTING is not ready yet")
         if claims["sid"] == "BROKEN":
             raise RuntimeError("database is down")
+        if claims["sid"].startswith("TWO"):
+            return f"127.0.0.1:{second_upstream.port}"
         return f"127.0.0.1:{upstream.port}"
 
     thread = GatewayThread(SparkConnectGateway(keys, cached_resolver(resolve, ttl_seconds=60)))
@@ -275,3 +288,29 @@ def test_large_messages(relay: int, keys: SigningKeys) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{relay}", options=options) as big:
         call = big.unary_unary(method("Config"))
         assert call(payload, metadata=bearer(keys), timeout=60) == payload[::-1]
+
+
+def _upstream_of(channel: grpc.Channel, keys: SigningKeys, sid: str) -> str:
+    _, info = channel.unary_unary(method("Config")).with_call(b"x", metadata=bearer(keys, sid), timeout=10)
+    return dict(info.trailing_metadata())["x-upstream"]
+
+
+def test_sessions_on_other_servers_share_a_client_connection(relay: int, keys: SigningKeys) -> None:
+    """PySpark puts all sessions of a process on one connection when the token is plain metadata: each
+    call must still reach its own session's server, with no error the client can see."""
+    with grpc.insecure_channel(f"127.0.0.1:{relay}") as ch:
+        for _ in range(5):
+            assert _upstream_of(ch, keys, "S1") == "one"
+            assert _upstream_of(ch, keys, "TWO1") == "two"
+            assert _upstream_of(ch, keys, "S2") == "one"  # another session on the same server
+
+
+def test_call_running_on_a_connection_survives_a_switch(relay: int, keys: SigningKeys, upstream: Upstream) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{relay}") as ch:
+        upstream.stream_started.clear()
+        stream = ch.unary_stream(method("ExecutePlan"))(b"forever", metadata=bearer(keys, "S1"), timeout=30)
+        first = next(stream)
+        assert upstream.stream_started.wait(10)
+        assert _upstream_of(ch, keys, "TWO1") == "two"  # moves the channel to a new connection
+        assert next(stream) != first  # the running stream goes on where it started
+        stream.cancel()

@@ -1,13 +1,15 @@
-"""Spark Connect gateway: a gRPC proxy that admits a call by its session token and relays it to Sail.
+"""Spark Connect gateway: admits each call by its session token and relays it to that session's Sail server.
 
-Messages are never decoded: a generic handler passes raw bytes both ways, so any Spark Connect
-client/server version pair that talks to each other directly also talks through the gateway, and
-the status code, details and trailers (including `grpc-status-details-bin`, from which PySpark
-rebuilds AnalysisException and friends) reach the client exactly as Sail sent them.
+The relay works on HTTP/2 frames (`relay.py`): request headers are decoded and checked, everything
+else passes through unchanged, so any Spark Connect client/server version pair that talks to each
+other directly also talks through the gateway, and status codes, details and trailers (including
+`grpc-status-details-bin`, from which PySpark rebuilds AnalysisException and friends) reach the
+client exactly as Sail sent them.
 
-The gateway knows nothing about the database: an injected async `resolver(claims, method)` says
-where a session lives (or raises `GatewayDenied`), and `on_activity(session_id)` tells the idle
-tracker a session is in use. Both run on every call, so they must answer from memory.
+The gateway knows nothing about the database: an injected `resolver(claims, method)` says where a
+session lives (or raises `GatewayDenied`), optionally answered at once by `resolve_now`, and
+`on_activity`/`on_call_end(session_id)` tell the idle tracker when calls start and end. They run on
+every call, so they must answer from memory.
 """
 
 from __future__ import annotations
@@ -18,16 +20,17 @@ import datetime as dt
 import ipaddress
 import logging
 import os
+import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, cast
+from typing import Any, Protocol
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from sailplane.gateway.relay import Call, ClientConnection, Headers, Refusal
 from sailplane.gateway.tokens import TokenError, TokenExpired
 
 log = logging.getLogger(__name__)
@@ -45,66 +48,16 @@ PySpark's `token=` attaches the token through gRPC call credentials, whose per-c
 costs the client several milliseconds; a plain connection-string parameter is sent as ordinary
 metadata instead. Without use_ssl=true it travels in plaintext, so only do that on loopback."""
 
-# Method kinds as declared in spark/connect/base.proto (checked against pyspark's base_pb2_grpc).
-UNARY_UNARY = "unary_unary"
-UNARY_STREAM = "unary_stream"
-STREAM_UNARY = "stream_unary"
-STREAM_STREAM = "stream_stream"
-METHOD_KINDS: dict[str, str] = {
-    "ExecutePlan": UNARY_STREAM,
-    "AnalyzePlan": UNARY_UNARY,
-    "Config": UNARY_UNARY,
-    "AddArtifacts": STREAM_UNARY,
-    "ArtifactStatus": UNARY_UNARY,
-    "Interrupt": UNARY_UNARY,
-    "ReattachExecute": UNARY_STREAM,
-    "ReleaseExecute": UNARY_UNARY,
-    "ReleaseSession": UNARY_UNARY,
-    "FetchErrorDetails": UNARY_UNARY,
-    "CloneSession": UNARY_UNARY,
-}
-# A method added to the service later is relayed as bidi-streaming, which carries any cardinality on
-# the wire (gRPC only enforces cardinality in stubs), so new client versions keep working.
-
-UNLIMITED_MESSAGES: list[tuple[str, Any]] = [
-    ("grpc.max_send_message_length", -1),
-    ("grpc.max_receive_message_length", -1),
-]
-UPSTREAM_OPTIONS: list[tuple[str, Any]] = [
-    *UNLIMITED_MESSAGES,
-    # Advertise identity only: Sail otherwise gzips every response, which on the loopback hop costs
-    # Sail and the gateway more CPU than the bytes are worth (measured: 100 MB of Arrow pulls ~1.5x faster).
-    # Compression is per hop in gRPC; messages themselves are relayed unchanged.
-    ("grpc.compression_enabled_algorithms_bitset", 1),
-]
-SERVER_OPTIONS: list[tuple[str, Any]] = [
-    *UNLIMITED_MESSAGES,
-    ("grpc.so_reuseport", 0),  # never share a port with another server by accident
-    # Let long-lived client connections keep themselves alive without being sent GOAWAY.
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-]
-# Headers gRPC sets itself; forwarding them would be rejected or duplicated.
-_NOT_FORWARDED = {
-    "authorization",
-    TOKEN_HEADER,
-    SESSION_HEADER,
-    "user-agent",
-    "te",
-    "content-type",
-    "grpc-timeout",
-    "grpc-encoding",
-    "grpc-accept-encoding",
-    "grpc-status",
-    "grpc-message",
-    "host",
-}
-_NOT_RELAYED_BACK = {"content-type", "grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding"}
+_SERVICE_PREFIX = f"/{SERVICE}/".encode()
+_AUTHORIZATION, _TOKEN, _SESSION = b"authorization", TOKEN_HEADER.encode(), SESSION_HEADER.encode()
+# Sail would gzip every response for a client that accepts it, which on the loopback hop costs more
+# CPU than the bytes are worth (measured: 100 MB of Arrow pulls ~1.7x faster uncompressed).
+_ACCEPT_ENCODING = b"grpc-accept-encoding"
 
 Claims = dict[str, Any]
 Resolver = Callable[[Claims, str], Awaitable[str]]
+ResolveNow = Callable[[Claims, str], "str | None"]
 ActivityCallback = Callable[[str], None]
-Metadata = tuple[tuple[str, str | bytes], ...]
 
 
 class TokenVerifier(Protocol):
@@ -132,19 +85,6 @@ class GatewayDenied(Exception):
         return cls(grpc.StatusCode.UNAVAILABLE, message)
 
 
-class _Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _filter(metadata: Iterable[tuple[str, str | bytes]] | None, drop: set[str]) -> Metadata:
-    if not metadata:
-        return ()
-    return tuple((k, v) for k, v in metadata if k not in drop and not k.startswith(":"))
-
-
 class _TokenCache:
     """Verified tokens by their text, so a busy session costs one signature check, not one per call."""
 
@@ -167,6 +107,10 @@ class _TokenCache:
         return claims
 
 
+def _text(value: bytes) -> str:
+    return value.decode(errors="replace")
+
+
 class SparkConnectGateway:
     """The proxy server. Start it on an event loop with `await start(host, port)`."""
 
@@ -175,6 +119,7 @@ class SparkConnectGateway:
         verifier: TokenVerifier,
         resolver: Resolver,
         *,
+        resolve_now: ResolveNow | None = None,
         on_activity: ActivityCallback | None = None,
         on_call_end: ActivityCallback | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
@@ -184,303 +129,161 @@ class SparkConnectGateway:
             raise ValueError("TLS needs both a certificate and a key")
         self._tokens = _TokenCache(verifier)
         self._resolver = resolver
+        self._resolve_now: ResolveNow | None = resolve_now or getattr(resolver, "now", None)
         self._on_activity = on_activity
         self._on_call_end = on_call_end
         self._tls = (Path(tls_cert), Path(tls_key)) if tls_cert and tls_key else None
-        self._server: grpc.aio.Server | None = None
-        self._channels: dict[str, grpc.aio.Channel] = {}
-        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self._server: asyncio.Server | None = None
+        self._connections: set[ClientConnection] = set()
         self.port: int | None = None
 
     @property
     def tls(self) -> bool:
         return self._tls is not None
 
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self._tls is None:
+            return None
+        cert, key = self._tls
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        context.set_alpn_protocols(["h2"])  # gRPC clients insist on HTTP/2 by ALPN
+        return context
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Bind and serve; port 0 lets the OS choose. Returns the bound port (also `self.port`)."""
-        server = grpc.aio.server(options=SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((_GenericHandler(self),))
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if self._tls:
-            cert, key = self._tls
-            creds = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
-            bound = server.add_secure_port(address, creds)
-        else:
-            bound = server.add_insecure_port(address)
-        if not bound:
-            raise OSError(f"Spark Connect gateway could not bind {address}")
-        await server.start()
-        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        await health_servicer.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: ClientConnection(self), host, port, ssl=self._ssl_context())
         self._server = server
-        self.port = bound
-        log.info("Spark Connect gateway listening on %s:%s (%s)", host, bound, "TLS" if self._tls else "plaintext")
-        return bound
+        self.port = server.sockets[0].getsockname()[1]
+        log.info("Spark Connect gateway listening on %s:%s (%s)", host, self.port, "TLS" if self._tls else "plaintext")
+        return self.port
 
     async def stop(self, grace: float | None = 5.0) -> None:
-        """Stop accepting calls, let running ones finish for `grace` seconds, then close upstream channels."""
-        if self._server is not None:
-            await self._server.stop(grace)
-            self._server = None
-        channels, self._channels = self._channels, {}
-        for channel in channels.values():
-            await channel.close()
-
-    async def wait_for_termination(self) -> None:
-        if self._server is not None:
-            await self._server.wait_for_termination()
+        """Stop accepting connections, let running calls finish for `grace` seconds, then close the rest."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        deadline = time.monotonic() + (grace or 0)
+        while any(c.busy for c in self._connections) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self._connections):
+            conn.close()
+        await server.wait_closed()
 
     async def forget_upstream(self, target: str) -> None:
-        """Close the cached channel to a stopped instance (its port may be reused by another one)."""
-        channel = self._channels.pop(target, None)
-        if channel is not None:
-            await channel.close()
+        """Close the connections relayed to a stopped instance (its port may be reused by another one)."""
+        for conn in [c for c in self._connections if c.target == target]:
+            conn.close()
 
-    # -- per call -------------------------------------------------------------------------------
+    # -- relay.Admission: asked by connections, per call ---------------------------------------
 
-    def _channel(self, target: str) -> grpc.aio.Channel:
-        channel = self._channels.get(target)
-        if channel is None:
-            channel = grpc.aio.insecure_channel(target, options=UPSTREAM_OPTIONS)
-            self._channels[target] = channel
-        return channel
+    def connection_opened(self, conn: ClientConnection) -> None:
+        self._connections.add(conn)
 
-    def handler(self, method: str) -> grpc.RpcMethodHandler | None:
-        """The relay for a full method path like /spark.connect.SparkConnectService/ExecutePlan."""
-        cached = self._handlers.get(method)
-        if cached is not None:
-            return cached
-        service, _, name = method.lstrip("/").partition("/")
-        if service != SERVICE or not name:
-            return None
-        kind = METHOD_KINDS.get(name, STREAM_STREAM)
-        relay: grpc.RpcMethodHandler
-        if kind == UNARY_UNARY:
-            relay = grpc.unary_unary_rpc_method_handler(self._relay_unary_unary(method, name))
-        elif kind == UNARY_STREAM:
-            relay = grpc.unary_stream_rpc_method_handler(self._relay_unary_stream(method, name))
-        elif kind == STREAM_UNARY:
-            relay = grpc.stream_unary_rpc_method_handler(self._relay_stream_unary(method, name))
-        else:
-            relay = grpc.stream_stream_rpc_method_handler(self._relay_stream_stream(method, name))
-        if name in METHOD_KINDS:  # unknown names are not cached: clients choose them, memory must stay bounded
-            self._handlers[method] = relay
-        return relay
+    def connection_closed(self, conn: ClientConnection) -> None:
+        self._connections.discard(conn)
 
-    async def _admit(self, context: grpc.aio.ServicerContext[Any, Any], name: str) -> tuple[str, Metadata, str]:
-        """Check the token, ask the resolver where to go; returns (upstream target, metadata to forward,
-        session ID). Relays use it through `_admitted`, which reports the call's end."""
-        metadata = tuple(context.invocation_metadata() or ())
-        authorization = requested_session = None
-        for key, value in metadata:
-            if key == "authorization":
-                authorization = value if isinstance(value, str) else value.decode(errors="replace")
-            elif key == TOKEN_HEADER and authorization is None:
-                authorization = f"Bearer {value!s}"
-            elif key == SESSION_HEADER:
-                requested_session = value
+    def check_call(self, headers: Headers) -> Call:
+        """Who is calling what: the service, the token and the session it names. Raises Refusal."""
+        path = authorization = token_header = requested = None
+        forward: Headers = []
+        for name, value in headers:
+            if name == b":path":
+                path = value
+            elif name == _AUTHORIZATION:
+                authorization = value
+                continue
+            elif name == _TOKEN:
+                token_header = value
+                continue
+            elif name == _SESSION:
+                requested = _text(value)
+                continue
+            elif name == _ACCEPT_ENCODING:
+                continue
+            forward.append((name, value))
+        if path is None or not path.startswith(_SERVICE_PREFIX):
+            raise Refusal(grpc.StatusCode.UNIMPLEMENTED, f"the gateway only serves {SERVICE}, not {_text(path or b'')}")
+        if authorization is None and token_header is not None:
+            authorization = b"Bearer " + token_header
         if not authorization:
-            raise _Abort(
+            raise Refusal(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "missing session token: connect with sc://HOST:PORT/;use_ssl=true;token=<session token>",
             )
-        scheme, _, token = authorization.partition(" ")
+        scheme, _, token = _text(authorization).partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _Abort(grpc.StatusCode.UNAUTHENTICATED, "authorization must be 'Bearer <session token>'")
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "authorization must be 'Bearer <session token>'")
         try:
             claims = self._tokens.verify(token.strip())
         except TokenError as exc:
-            raise _Abort(grpc.StatusCode.UNAUTHENTICATED, str(exc)) from exc
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, str(exc)) from exc
         session_id = claims["sid"]
-        if requested_session is not None and requested_session != session_id:
-            raise _Abort(
+        if requested is not None and requested != session_id:
+            raise Refusal(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"session token was issued for session {session_id}, not {requested_session!s}",
+                f"session token was issued for session {session_id}, not {requested}",
             )
+        method = _text(path[len(_SERVICE_PREFIX):])
+        return Call(session_id=session_id, method=method, claims=claims, forward=forward)
+
+    def resolve_now(self, call: Call) -> str | None:
+        if self._resolve_now is None:
+            return None
         try:
-            target = await self._resolver(claims, name)
-        except GatewayDenied as exc:
-            raise _Abort(exc.code, exc.message) from exc
+            return self._resolve_now(call.claims, call.method)
         except Exception as exc:
-            log.exception("resolver failed for session %s", session_id)
-            raise _Abort(grpc.StatusCode.UNAVAILABLE, f"session {session_id} cannot be reached now") from exc
+            raise self._refusal(call, exc) from exc
+
+    async def resolve(self, call: Call) -> str:
+        try:
+            return await self._resolver(call.claims, call.method)
+        except Exception as exc:
+            raise self._refusal(call, exc) from exc
+
+    @staticmethod
+    def _refusal(call: Call, exc: Exception) -> Refusal:
+        if isinstance(exc, GatewayDenied):
+            return Refusal(exc.code, exc.message)
+        log.error("resolver failed for session %s", call.session_id, exc_info=exc)
+        return Refusal(grpc.StatusCode.UNAVAILABLE, f"session {call.session_id} cannot be reached now")
+
+    def call_started(self, session_id: str) -> None:
         if self._on_activity is not None:
             self._on_activity(session_id)
-        return target, _filter(metadata, _NOT_FORWARDED), session_id
 
-    @contextlib.asynccontextmanager
-    async def _admitted(self, context: grpc.aio.ServicerContext[Any, Any], name: str) -> AsyncIterator[
-            tuple[str, Metadata]]:
-        """An admitted call, (upstream target, metadata to forward); a long-running call keeps its
-        session busy until it ends, however it ends, not just when it starts."""
-        target, metadata, session_id = await _admit_or_abort(self, context, name)
-        try:
-            yield target, metadata
-        finally:
-            if self._on_call_end is not None:
-                self._on_call_end(session_id)
-
-    def _relay_unary_unary(self, method: str, name: str) -> Callable[..., Awaitable[bytes]]:
-        async def relay(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-            async with self._admitted(context, name) as (target, metadata):
-                call = self._channel(target).unary_unary(method)(request, metadata=metadata,
-                                                                 timeout=_timeout(context))
-                return await _relay_unary_response(context, call)
-
-        return relay
-
-    def _relay_unary_stream(self, method: str, name: str) -> Callable[..., AsyncIterator[bytes]]:
-        async def relay(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> AsyncIterator[bytes]:
-            async with self._admitted(context, name) as (target, metadata):
-                call = self._channel(target).unary_stream(method)(request, metadata=metadata,
-                                                                  timeout=_timeout(context))
-                async for response in _relay_responses(context, call):
-                    yield response
-
-        return relay
-
-    def _relay_stream_unary(self, method: str, name: str) -> Callable[..., Awaitable[bytes]]:
-        async def relay(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-            async with self._admitted(context, name) as (target, metadata):
-                call = self._channel(target).stream_unary(method)(requests, metadata=metadata,
-                                                                  timeout=_timeout(context))
-                return await _relay_unary_response(context, call)
-
-        return relay
-
-    def _relay_stream_stream(self, method: str, name: str) -> Callable[..., AsyncIterator[bytes]]:
-        async def relay(
-            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
-        ) -> AsyncIterator[bytes]:
-            async with self._admitted(context, name) as (target, metadata):
-                call = self._channel(target).stream_stream(method)(requests, metadata=metadata,
-                                                                   timeout=_timeout(context))
-                async for response in _relay_responses(context, call):
-                    yield response
-
-        return relay
-
-
-class _GenericHandler(grpc.GenericRpcHandler):
-    def __init__(self, gateway: SparkConnectGateway):
-        self._gateway = gateway
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        return self._gateway.handler(handler_call_details.method)  # type: ignore[attr-defined]
-
-
-async def _admit_or_abort(
-    gateway: SparkConnectGateway, context: grpc.aio.ServicerContext[Any, Any], name: str
-) -> tuple[str, Metadata, str]:
-    try:
-        return await gateway._admit(context, name)
-    except _Abort as exc:
-        await context.abort(exc.code, exc.message)
-        raise AssertionError("unreachable") from None  # abort() always raises
-
-
-_END = object()
-READ_AHEAD = 4
-"""Upstream messages buffered while the previous one is still being written to the client (bounded, so
-a slow client still slows Sail down through flow control)."""
-
-
-async def _relay_responses(
-    context: grpc.aio.ServicerContext[Any, Any], call: grpc.aio.UnaryStreamCall | grpc.aio.StreamStreamCall
-) -> AsyncIterator[bytes]:
-    """Relay a response stream, then its status and trailers.
-
-    A reader task runs one message ahead of the writer so receiving from Sail and sending to the
-    client overlap instead of taking turns (measured ~10% faster for large Arrow results).
-    """
-    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=READ_AHEAD)
-
-    async def read_upstream() -> None:
-        try:
-            async for message in call:
-                await queue.put(message)
-        except Exception as exc:  # handed to the writer, which relays or re-raises it
-            await queue.put(exc)
-        else:
-            await queue.put(_END)
-
-    reader = asyncio.create_task(read_upstream())
-    try:
-        first = True
-        while (item := await queue.get()) is not _END:
-            if isinstance(item, grpc.aio.AioRpcError):
-                await _relay_error(context, item)
-            if isinstance(item, Exception):
-                raise item
-            if first:
-                await _relay_initial_metadata(context, call)
-                first = False
-            yield cast(bytes, item)
-    finally:
-        reader.cancel()
-        _cancel_if_running(call)
-    context.set_trailing_metadata(_filter(await call.trailing_metadata(), _NOT_RELAYED_BACK))
-
-
-def _timeout(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
-    """The client's remaining deadline, so the upstream call gives up when the client would."""
-    remaining = context.time_remaining()
-    return remaining if remaining is not None and remaining < 1e8 else None
-
-
-async def _relay_unary_response(context: grpc.aio.ServicerContext[bytes, bytes], call: Any) -> bytes:
-    """The single response of a unary-response call, with its error, headers and trailers relayed."""
-    try:
-        response: bytes = await call
-    except grpc.aio.AioRpcError as exc:
-        await _relay_error(context, exc)
-    finally:
-        _cancel_if_running(call)
-    await _relay_initial_metadata(context, call)
-    context.set_trailing_metadata(_filter(await call.trailing_metadata(), _NOT_RELAYED_BACK))
-    return response
-
-
-def _cancel_if_running(call: grpc.aio.Call) -> None:
-    """On client cancellation (CancelledError in our task) or any other exit, cancel the upstream call."""
-    if not call.done():
-        call.cancel()
-
-
-async def _relay_initial_metadata(context: grpc.aio.ServicerContext[Any, Any], call: grpc.aio.Call) -> None:
-    initial = _filter(await call.initial_metadata(), _NOT_RELAYED_BACK)
-    if initial:
-        await context.send_initial_metadata(initial)
-
-
-async def _relay_error(context: grpc.aio.ServicerContext[Any, Any], exc: grpc.aio.AioRpcError) -> NoReturn:
-    """Re-raise the upstream status unchanged: code, details and trailers (grpc-status-details-bin)."""
-    trailers = _filter(exc.trailing_metadata(), _NOT_RELAYED_BACK)
-    await context.abort(exc.code(), exc.details() or "", trailers)
-    raise AssertionError("unreachable")  # abort() always raises
+    def call_ended(self, session_id: str) -> None:
+        if self._on_call_end is not None:
+            self._on_call_end(session_id)
 
 
 def cached_resolver(resolver: Resolver, ttl_seconds: float = 2.0) -> Resolver:
     """Remember a session's upstream for a moment so a burst of calls costs one lookup.
 
-    Denials are not cached: a session that just became ready is reachable on the next call.
+    Denials are not cached: a session that just became ready is reachable on the next call. The
+    returned resolver's `now(claims, method)` answers from the cache alone (None on a miss), which the
+    gateway uses to admit a call without waiting.
     """
     cache: dict[str, tuple[float, str]] = {}
 
+    def now(claims: Claims, method: str) -> str | None:
+        hit = cache.get(claims["sid"])
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     async def resolve(claims: Claims, method: str) -> str:
-        sid = claims["sid"]
-        hit = cache.get(sid)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        hit = now(claims, method)
+        if hit is not None:
+            return hit
         target = await resolver(claims, method)
         if len(cache) > 10_000:
             cache.clear()
-        cache[sid] = (now + ttl_seconds, target)
+        cache[claims["sid"]] = (time.monotonic() + ttl_seconds, target)
         return target
 
+    resolve.now = now  # type: ignore[attr-defined]
     return resolve
 
 

@@ -182,29 +182,43 @@ class SessionController:
 
     # -- the gateway's hooks (on the loop, per call, memory only) -------------------------------
 
+    def resolve_now(self, claims: Claims, method: str) -> str | None:
+        """Where a session's calls go, from memory: its instance's address, None while the instance
+        starts, GatewayDenied when the session cannot be reached."""
+        sid = claims["sid"]
+        with self._lock:
+            session = self._sessions.get(sid)
+            ended = self._ended.get(sid) if session is None else None
+            inst = self._instances.get(session.instance_id) if session is not None else None
+        if session is None:
+            if ended is not None:
+                status, message = ended
+                what = "has failed" if status == FAILED else "was closed"
+                detail = f" ({message})" if message else ""
+                raise GatewayDenied.unauthenticated(f"session {sid} {what}{detail}; create a new session")
+            raise GatewayDenied.unauthenticated(f"session {sid} is not open (closed or unknown)")
+        if inst is None or inst.state in (BROKEN, RELEASING):
+            raise GatewayDenied.unavailable(f"session {sid} has no running compute instance")
+        if inst.state == READY and inst.handle is not None:
+            return inst.handle.address
+        return None
+
     async def resolve(self, claims: Claims, method: str) -> str:
+        """`resolve_now`, waiting (up to the start timeout) for an instance that is still starting."""
         sid = claims["sid"]
         deadline = time.monotonic() + self.start_timeout
         while True:
-            with self._lock:
-                session = self._sessions.get(sid)
-                ended = self._ended.get(sid) if session is None else None
-                inst = self._instances.get(session.instance_id) if session is not None else None
-            if session is None:
-                if ended is not None:
-                    status, message = ended
-                    what = "has failed" if status == FAILED else "was closed"
-                    detail = f" ({message})" if message else ""
-                    raise GatewayDenied.unauthenticated(f"session {sid} {what}{detail}; create a new session")
-                raise GatewayDenied.unauthenticated(f"session {sid} is not open (closed or unknown)")
-            if inst is None or inst.state in (BROKEN, RELEASING):
-                raise GatewayDenied.unavailable(f"session {sid} has no running compute instance")
-            if inst.state == READY and inst.handle is not None:
-                return inst.handle.address
+            address = self.resolve_now(claims, method)
+            if address is not None:
+                return address
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise GatewayDenied.unavailable(f"session {sid} is still starting; retry shortly")
-            event = self._ready_events.setdefault(inst.id, asyncio.Event())
+            with self._lock:
+                session = self._sessions.get(sid)
+            if session is None:
+                continue  # ended meanwhile: resolve_now says how
+            event = self._ready_events.setdefault(session.instance_id, asyncio.Event())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
 

@@ -169,7 +169,7 @@ def close_session(session: SessionId, db: Db, principal: CurrentPrincipal, runti
 def issue_session_token(session: SessionId, db: Db, principal: CurrentPrincipal, settings: AppSettings,
                         runtime: Runtime, ctx: Ctx,
                         body: Annotated[IssueTokenRequest | None, Body()] = None) -> SessionToken:
-    """A short-lived JWT for the gateway: pass it as `token=` in the Spark Connect URL."""
+    """A short-lived JWT for the gateway: `x-sailplane-token=` (or PySpark's `token=`) in the Spark Connect URL."""
     token, expires_at = service.issue_token(db, principal, session, body, ctx, settings, runtime)
     return SessionToken(token=token, expires_at=expires_at)
 

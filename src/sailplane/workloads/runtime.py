@@ -39,7 +39,8 @@ class WorkloadRuntime:
             start_timeout=settings.compute_start_timeout_seconds,
         )
         self.gateway = SparkConnectGateway(
-            keys, self.controller.resolve, on_activity=self.controller.on_activity,
+            keys, self.controller.resolve, resolve_now=self.controller.resolve_now,
+            on_activity=self.controller.on_activity,
             on_call_end=self.controller.on_call_end,
             tls_cert=settings.gateway_tls_cert, tls_key=settings.gateway_tls_key,
         )
