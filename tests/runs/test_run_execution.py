@@ -306,3 +306,43 @@ def test_deleting_the_job_stops_its_running_run(org: Any) -> None:
     wait_until(lambda: processes_of(run["id"]))
     assert org.dev1.delete(f"/workloads/jobs/{job['id']}").status_code == 200
     wait_until(lambda: processes_of(run["id"]) == [], timeout=15)
+
+
+def test_python_job_libraries_reach_the_driver_and_the_sail_server(org: Any, tmp_path: Path) -> None:
+    """`config.lakesail.libraries` are installed once and importable by the job's code and by its UDFs."""
+    from tests.support.packages import serve_package_index
+
+    script = py("""
+        import os
+        import sailplane_testlib
+        from pyspark.sql import SparkSession
+        from pyspark.sql.functions import udf
+        spark = SparkSession.builder.remote(os.environ["SPARK_REMOTE"]).create()
+
+        @udf("string")
+        def on_sail(text):
+            import sailplane_testlib as lib
+            return lib.shout(text)
+
+        df = spark.createDataFrame([(sailplane_testlib.shout("driver"),)], ["d"]).select("d", on_sail("d").alias("s"))
+        df.write.parquet(os.environ["SAILPLANE_OUTPUT_PATH"] + "/data")
+        spark.stop()
+    """)
+    with serve_package_index(tmp_path / "index") as index:
+        job = python_job(org.dev1, org.team1, script, lakesail={"libraries": [{"whl": index.wheel_url}]})
+        run = create_run(org.dev1, job["id"])
+        done = wait_for(org.dev1, job["id"], run["id"], "succeeded", cleaned=True)
+    assert parquet_rows(done["results"]["outputPath"] + "/data") == [{"d": "DRIVER!", "s": "DRIVER!!"}]
+
+    without = python_job(org.dev1, org.team1, script)
+    failed = wait_for(org.dev1, without["id"], create_run(org.dev1, without["id"])["id"], "failed")
+    assert "No module named 'sailplane_testlib'" in logs(org.dev1, without["id"], failed["id"])
+
+
+def test_what_the_local_cluster_cannot_honour_is_refused_for_jobs(org: Any) -> None:
+    image = "public.ecr.aws/lakesail/sail:0.0.1"
+    r = org.dev1.post("/workloads/jobs", json={
+        "jobKey": unique_key("img"), "clusterId": "LOCAL", "teamIds": [org.team1],
+        "config": {"sql": {"source": "SELECT 1"}, "lakesail": {"lakesailImageUri": image}}})
+    err = assert_error(r, 422)
+    assert "config.lakesail.lakesailImageUri" in err["details"]["fieldErrors"], err

@@ -24,7 +24,7 @@ FULL = {
         },
         "lakesailImageUri": "public.ecr.aws/lakesail/sail:0.7.2",
         "libraries": [{"pypi": {"package": "pandas>=2.2", "repo": "https://pypi.org/simple"}},
-                      {"requirements": {"uri": "s3://bucket/requirements.txt"}},
+                      {"requirements": {"uri": "https://example.com/requirements.txt"}},
                       {"whl": "https://example.com/pkg-1.0-py3-none-any.whl"}],
         "extraEnv": {"AWS_REGION": "us-east-1", "SAIL_EXECUTION__BATCH_SIZE": "4096"},
     }
@@ -153,6 +153,8 @@ def _with(path: str, value: Any) -> dict[str, Any]:
     ("sail.libraries.2.whl", "https://example.com/pkg.tar.gz"),
     ("sail.libraries.0", {"pypi": {"package": "x"}, "whl": "https://e.com/x.whl"}),
     ("sail.libraries.0", {}),
+    ("sail.libraries.2.whl", "s3://bucket/pkg-1.0-py3-none-any.whl"),  # the local cluster fetches over http(s)
+    ("sail.lakesailImageUri", "public.ecr.aws/lakesail/sail:0.0.1"),  # not the installed Sail
     ("sail.extraEnv", {"SAILPLANE_SECRET_KEY": "x"}),
     ("sail.extraEnv", {"LD_PRELOAD": "/tmp/x.so"}),
     ("sail.extraEnv", {"1BAD": "x"}),

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
+from sailplane.compute.libraries import Library
+
 ExecutionMode = Literal["standalone", "cluster"]
 
 
@@ -31,6 +33,7 @@ class InstanceSpec:
     dotted option names from Sail's configuration reference (`catalog.list`); backends translate
     them to `SAIL_*` variables. `extra_env` is passed through verbatim (e.g. AWS credentials for a
     catalog), except that it can never override the variables a backend uses to track instances.
+    `libraries` must be importable by the server's Python (UDFs run there).
     """
 
     instance_id: str
@@ -38,6 +41,7 @@ class InstanceSpec:
     workers: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
+    libraries: tuple[Library, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sailplane.compute.backend import ComputeError, InstanceHandle, InstanceSpec, InstanceStartError
+from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError
 
 INSTANCE_MARKER = "SAILPLANE_INSTANCE_ID"
 OWNER_MARKER = "SAILPLANE_COMPUTE_DIR"
@@ -37,6 +40,33 @@ _LISTENING_RE = re.compile(rb"Spark Connect server on (\S+):(\d+)")
 _STRIPPED_ENV_PREFIXES = ("SAILPLANE_", "SAIL_")
 _STRIPPED_ENV_NAMES = {"SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED"}
 _LOG_TAIL_BYTES = 4000
+
+
+def installed_sail_version() -> str:
+    return importlib.metadata.version("pysail")
+
+
+def local_limitation(image_uri: str | None, libraries: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """The first setting this backend cannot honour, as (field path under `sail`/`lakesail`, why).
+
+    It runs the Sail installed with the control plane, so an image can only name that version; it
+    fetches libraries over http(s) with pip, so s3:// locations need a cloud cluster.
+    """
+    if image_uri:
+        version = installed_sail_version()
+        tag = image_uri.rsplit("/", 1)[-1].partition(":")[2]
+        if tag not in (version, f"v{version}"):
+            return ("lakesailImageUri",
+                    f"the local cluster runs the installed Sail {version} (pysail); an image can only name that "
+                    f"version (e.g. public.ecr.aws/lakesail/sail:{version}), other images need a Kubernetes cluster")
+    for i, entry in enumerate(libraries):
+        requirements = entry.get("requirements") or {}
+        for path, url in (("whl", entry.get("whl")), ("requirements.uri", requirements.get("uri")),
+                          ("pypi.repo", (entry.get("pypi") or {}).get("repo"))):
+            if isinstance(url, str) and url.startswith("s3://"):
+                return (f"libraries.{i}.{path}", "the local cluster fetches libraries over http(s); s3:// needs a "
+                        "Kubernetes cluster with a cloud connection")
+    return None
 
 
 def sail_env_name(key: str) -> str:
@@ -145,6 +175,7 @@ class LocalSailBackend:
         self.host = host
         # `python -m pysail` instead of the `sail` script: the same interpreter as ours is always there.
         self.python = python or sys.executable
+        self.libraries = LibraryInstaller(self.data_dir / "libraries", python=self.python)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # -- paths and process set-up ---------------------------------------------------------------
@@ -159,7 +190,7 @@ class LocalSailBackend:
     def command(self) -> list[str]:
         return [self.python, "-m", "pysail", "spark", "server", "--ip", self.host, "--port", "0"]
 
-    def environment(self, spec: InstanceSpec) -> dict[str, str]:
+    def environment(self, spec: InstanceSpec, libraries: Path | None = None) -> dict[str, str]:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -170,6 +201,8 @@ class LocalSailBackend:
         env["RUST_LOG"] = _ensure_listen_log(env.get("RUST_LOG"))
         env[INSTANCE_MARKER] = spec.instance_id
         env[OWNER_MARKER] = str(self.data_dir)
+        if libraries is not None:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(libraries), env.get("PYTHONPATH")) if p)
         return env
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -180,7 +213,11 @@ class LocalSailBackend:
         running = [pid for iid, pid in self.scan() if iid == spec.instance_id]
         if running:
             raise ComputeError(f"instance {spec.instance_id} is already running (pid {running[0]})")
-        env = self.environment(spec)
+        try:  # before the start clock: a first install of big packages takes its own time
+            libraries = await self.libraries.install(spec.libraries)
+        except LibraryInstallError as exc:
+            raise InstanceStartError(str(exc)) from exc
+        env = self.environment(spec, libraries)
         log_path = self.log_path(spec.instance_id)
         work_dir = self.work_dir(spec.instance_id)
         work_dir.mkdir(parents=True, exist_ok=True)

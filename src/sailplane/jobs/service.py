@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sailplane.audit import service as audit
 from sailplane.auth.principal import Principal
 from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, local_cluster
+from sailplane.compute.local import local_limitation
 from sailplane.data.models import Query
 from sailplane.data.service import register_query_usage_check
 from sailplane.jobs import schedule
@@ -242,6 +243,10 @@ def _validate_version(db: Session, principal: Principal, fields: dict[str, Any],
         raise invalid("clusterId", f"unknown cluster {fields['cluster_id']}")
     if cluster.status != "active":
         raise invalid("clusterId", f"the cluster is {cluster.status}, not active")
+    lakesail = fields["config"].get("lakesail") or {}
+    problem = local_limitation(lakesail.get("lakesailImageUri"), lakesail.get("libraries") or [])
+    if cluster.backend == "local" and problem is not None:
+        raise invalid(f"config.lakesail.{problem[0]}", problem[1])
     query_id = (fields["config"].get("sql") or {}).get("queryId")
     if query_id is not None:
         found = db.scalar(select(Query.id).where(Query.id == query_id,

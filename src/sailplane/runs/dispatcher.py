@@ -62,6 +62,7 @@ from sqlalchemy.orm import Session, aliased
 
 from sailplane.clusters.service import LOCAL_CLUSTER_ID
 from sailplane.compute.backend import ComputeBackend, ExecutionMode, InstanceHandle, InstanceSpec
+from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError, digest, libraries_from_api
 from sailplane.compute.local import INSTANCE_MARKER
 from sailplane.data.models import Catalog, Query
 from sailplane.data.service import sail_catalog_settings, sail_spark_conf
@@ -184,7 +185,7 @@ class Retained:
 
 def settings_key(template: InstanceSpec) -> str:
     data = {"mode": template.execution_mode, "workers": template.workers, "settings": template.settings,
-            "env": template.extra_env}
+            "env": template.extra_env, "libraries": digest(template.libraries)}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -235,9 +236,7 @@ class SailPool:
 
     async def _warm(self, key: str) -> None:
         template = self.templates[key]
-        spec = InstanceSpec(instance_id=instance_id_for_run(), execution_mode=template.execution_mode,
-                            workers=template.workers, extra_env=dict(template.extra_env),
-                            settings=dict(template.settings))
+        spec = replace(template, instance_id=instance_id_for_run())
         try:
             handle = await self.backend.start(spec, timeout=self.config.sail_start_timeout)
         except asyncio.CancelledError:
@@ -338,6 +337,7 @@ class RunDispatcher:
         self.backend = backend
         self.data_dir = data_dir
         self.config = config or RunnerConfig()
+        self.libraries = LibraryInstaller(Path(data_dir).resolve() / "libraries")  # shared with the Sail backend
         # lease_owner = "<node tag>:<this process's life>": the tag says which node, the suffix which start.
         self.node_tag = hashlib.sha256(node.encode()).hexdigest()[:16]
         self.owner = f"{self.node_tag}:{new_id()}"
@@ -523,6 +523,12 @@ class RunDispatcher:
             return None, handle, True
         if live.lost is not None:
             return None, None, False
+        if plan.instance.libraries:  # installed for the Sail server already; the driver imports them too
+            try:
+                site = await self.libraries.install(plan.instance.libraries)
+            except LibraryInstallError as exc:
+                return None, str(exc), True
+            spec = replace(spec, env={**spec.env, "PYTHONPATH": str(site)})
         try:
             process = await start_run(spec, handle.address, stop_grace=self.config.stop_grace)
         except RunSpecError as exc:
@@ -547,8 +553,7 @@ class RunDispatcher:
         await asyncio.to_thread(self._db_update, plan.run_id,
                                 {"status": WAITING_FOR_SAIL, "instance_id": instance_id}, (DISPATCHED,))
         template = plan.instance
-        spec = InstanceSpec(instance_id=instance_id, execution_mode=template.execution_mode, workers=template.workers,
-                            extra_env=dict(template.extra_env), settings=dict(template.settings))
+        spec = replace(template, instance_id=instance_id)
         try:
             handle = await self.backend.start(spec, timeout=self.config.sail_start_timeout)
         except asyncio.CancelledError:
@@ -827,7 +832,7 @@ class RunDispatcher:
                 nodes = ((config.get("compute") or {}).get("worker") or {}).get("maxNodes") or 1
                 workers = max(1, min(int(nodes), self.config.max_workers))
             plan.instance = InstanceSpec(instance_id="template", execution_mode=mode, workers=workers,
-                                         settings=settings)
+                                         settings=settings, libraries=libraries_from_api(lakesail.get("libraries")))
             return plan
 
     def _db_final(self, run_id: str, status: str, message: str | None, outcome: Outcome | None,

@@ -18,6 +18,8 @@ from sailplane.audit import service as audit
 from sailplane.auth.principal import Principal
 from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_team
 from sailplane.compute.backend import InstanceSpec
+from sailplane.compute.libraries import libraries_from_api
+from sailplane.compute.local import local_limitation
 from sailplane.config import Settings
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import conflict, forbidden, invalid, not_found
@@ -69,9 +71,15 @@ def _content_hash(workload_type: str, cluster_id: str, config: dict[str, Any], l
 
 def _check_for_cluster(cluster: Cluster, sail: SailConfig, settings: Settings, prefix: str) -> None:
     """What a cluster can run: the local backend runs workers as processes on this machine."""
-    if cluster.backend == "local" and sail.worker_count() > settings.local_max_workers:
+    if cluster.backend != "local":
+        return
+    if sail.worker_count() > settings.local_max_workers:
         raise invalid(f"{prefix}.sail.compute.worker.maxNodes",
                       f"the local cluster runs at most {settings.local_max_workers} workers")
+    libraries = [lib.model_dump(mode="json", exclude_none=True) for lib in sail.libraries]
+    problem = local_limitation(sail.lakesail_image_uri, libraries)
+    if problem is not None:
+        raise invalid(f"{prefix}.sail.{problem[0]}", problem[1])
 
 
 def _normalized(body: WorkloadConfigBody, limits: EndpointLimits | None) -> tuple[dict[str, Any], dict[str, int]]:
@@ -140,7 +148,9 @@ def instance_spec(config: WorkloadConfig, instance_id: str) -> InstanceSpec:
     """What the compute backend runs for this config: execution mode, workers, extra environment."""
     sail = sail_config(config)
     return InstanceSpec(instance_id=instance_id, execution_mode=sail.execution_mode, workers=sail.worker_count(),
-                        extra_env=dict(sail.extra_env))
+                        extra_env=dict(sail.extra_env),
+                        libraries=libraries_from_api([lib.model_dump(mode="json", exclude_none=True)
+                                                      for lib in sail.libraries]))
 
 
 def session_limit(config: WorkloadConfig) -> int:
