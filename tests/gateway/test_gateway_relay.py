@@ -314,3 +314,27 @@ def test_call_running_on_a_connection_survives_a_switch(relay: int, keys: Signin
         assert _upstream_of(ch, keys, "TWO1") == "two"  # moves the channel to a new connection
         assert next(stream) != first  # the running stream goes on where it started
         stream.cancel()
+
+
+def _until_closed(port: int, payload: bytes) -> bytes:
+    """What the gateway sends before it closes the connection (a socket timeout fails the test)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(payload)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+@pytest.mark.parametrize("payload", [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not HTTP/2
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # preface, SETTINGS,
+    + b"\x00\x00\x04\x01\x05\x00\x00\x00\x01" + b"\xff\xff\xff\xff",  # then HEADERS that are not HPACK
+])
+def test_garbage_closes_only_its_own_connection(relay: int, keys: SigningKeys, payload: bytes) -> None:
+    # Only the gateway's opening SETTINGS (and an ACK of the client's), nothing from an upstream.
+    assert _until_closed(relay, payload).startswith(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    with grpc.insecure_channel(f"127.0.0.1:{relay}") as ch:
+        assert ch.unary_unary(method("Config"))(b"ok", metadata=bearer(keys), timeout=10) == b"ko"
