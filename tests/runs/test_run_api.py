@@ -159,6 +159,28 @@ def test_lists_are_newest_first_with_markers(org: Any) -> None:
     assert [i["jobRunId"] for i in mine["items"]] == sorted((i["jobRunId"] for i in mine["items"]), reverse=True)
 
 
+def test_listed_runs_are_their_descriptions(org: Any) -> None:
+    """The listings build their JSON without the response models (and the database formats the
+    timestamps): every listed run must be exactly describeJobRun's, and the included job describeJob's,
+    for each kind of caller (job listing, team viewer's and admin's /me/jobs/runs)."""
+    job = python_job(org.dev1, org.team1, "import sys\nsys.exit(3)\n")
+    failed = create_run(org.dev1, job["id"])
+    held = create_run(org.dev1, job["id"], hold=True)
+    cancelled = create_run(org.dev1, job["id"], hold=True)
+    assert org.dev1.post(runs_path(job["id"], cancelled["id"], "cancel")).status_code == 200
+    wait_for(org.dev1, job["id"], failed["id"], "failed")
+    described = {r["id"]: describe(org.dev1, job["id"], r["id"]) for r in (failed, held, cancelled)}
+    assert {r["status"] for r in described.values()} == {"failed", "pending", "cancelled"}
+    assert described[failed["id"]]["runnerStartedAt"] is not None  # timestamps set and null alike
+    shown_job = org.dev1.get(f"/workloads/jobs/{job['id']}").json()["included"]["jobs"][0]
+    for actor, path in ((org.dev1, runs_path(job["id"])), (org.viewer1, "/me/jobs/runs"), (org.admin, "/me/jobs/runs")):
+        page = actor.get(path, params={"limit": 100}).json()
+        listed = {r["id"]: r for r in page["included"]["jobRuns"]}
+        for run_id, run in described.items():
+            assert list(listed[run_id]) == RUN_FIELDS and listed[run_id] == run
+        assert [j for j in page["included"]["jobs"] if j["id"] == job["id"]] == [shown_job]
+
+
 def test_idempotency_key(org: Any) -> None:
     job = python_job(org.dev1, org.team1, "print(1)\n")
     headers = {"Idempotency-Key": "nightly-2026-04-06"}

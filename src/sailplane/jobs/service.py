@@ -125,6 +125,15 @@ def get_job(db: Session, principal: Principal, job_id: str, *, lock: bool = Fals
     return job
 
 
+def get_job_with_current_version(db: Session, principal: Principal, job_id: str) -> tuple[Job, JobVersion]:
+    """`get_job` and the job's current version in one query (the run listing shows both)."""
+    found = db.execute(_with_current_version(_visible(principal, select(Job, JobVersion))).where(Job.id == job_id))
+    row = found.first()
+    if row is None:
+        raise not_found("job")
+    return row[0], row[1]
+
+
 def _team_ids(db: Session, job_ids: Iterable[str]) -> dict[str, list[str]]:
     wanted = list(dict.fromkeys(job_ids))
     result: dict[str, list[str]] = {i: [] for i in wanted}

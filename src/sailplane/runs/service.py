@@ -12,12 +12,13 @@ flush, and leave the commit (and the audit event) to the caller.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, and_, delete, func, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -25,12 +26,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sailplane.audit import service as audit
 from sailplane.auth.principal import Principal
 from sailplane.jobs.models import Job, JobTeam, JobVersion
-from sailplane.jobs.service import get_job, register_job_delete_hook
+from sailplane.jobs.service import get_job, get_job_with_current_version, register_job_delete_hook
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
+from sailplane.kit.db import UTCDateTime
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.ids import new_id
-from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
+from sailplane.kit.pagination import MarkerPage, split_marker
 from sailplane.runs.models import (
     ACTIVE_STATES,
     CANCELLED,
@@ -41,6 +43,7 @@ from sailplane.runs.models import (
     TIMEOUT,
     JobRun,
 )
+from sailplane.runs.wire_sql import wire_timestamp
 
 VIEW, RUN = "CanViewJobs", "CanRunJobs"
 CLEANUP_MODES = ("always", "on_success", "never")
@@ -48,6 +51,7 @@ RETRYABLE_STATES = (FAILED, TIMEOUT, CANCELLED)
 # States in which a process or a Sail instance may exist for the run (the dispatcher holds a lease).
 LEASED_STATES = ("dispatched", "waiting_for_sail", "running")
 RETRY_TRIGGER = "retry"  # the trigger of a run once it was retried (by a user or automatically)
+_RUNS = JobRun.__table__.c  # plain columns, for the listings' Core statements
 
 
 # --- the scheduler's (and the API's) entry points -----------------------------------------------
@@ -113,14 +117,6 @@ def cancel_run(db: Session, run: JobRun, message: str, actor_id: str | None = No
 
 # --- visibility and permissions ---------------------------------------------------------------
 
-def _visible_runs(principal: Principal) -> ColumnElement[bool]:
-    """Runs of the jobs the caller may view (the same rule as the jobs package's)."""
-    if principal.all_teams or principal.has(VIEW):
-        return true()
-    teams = [t for t in principal.team_ids if principal.has(VIEW, t)]
-    return JobRun.job_id.in_(select(JobTeam.job_id).where(JobTeam.team_id.in_(teams)))
-
-
 def _job_team_ids(db: Session, job_id: str) -> list[str]:
     return list(db.scalars(select(JobTeam.team_id).where(JobTeam.job_id == job_id)))
 
@@ -156,59 +152,127 @@ def _state_conflict(run: JobRun, wanted: str) -> ApiError:
 TOTAL_CAP = 10_000
 
 
-# The columns a listed run shows: loaded as plain rows (no ORM objects), which is most of the cost
-# of a page of 100 otherwise.
-LISTED_COLUMNS = (JobRun.id, JobRun.job_id, JobRun.job_version, JobRun.status, JobRun.status_message,
-                  JobRun.resource_cleanup_mode, JobRun.dispatched_at, JobRun.finished_at, JobRun.runner_started_at,
-                  JobRun.runner_completed_at, JobRun.runner_execution_time_us, JobRun.trigger, JobRun.created_at,
-                  JobRun.created_by, JobRun.updated_at, JobRun.output_path, JobRun.updated_by, JobRun.cleaned_at)
+class ListedRun(NamedTuple):
+    """A listed run as fetched: the columns a run's JSON shows, timestamps already in their wire
+    form. A plain tuple (not an ORM object, not a Row) because attribute access on those was most
+    of the cost of a page of 100."""
+
+    id: str
+    job_id: str
+    job_version: int
+    status: str
+    status_message: str | None
+    resource_cleanup_mode: str
+    dispatched_at: str | None
+    finished_at: str | None
+    runner_started_at: str | None
+    runner_completed_at: str | None
+    runner_execution_time_us: int | None
+    trigger: str
+    created_at: str
+    created_by: str | None
+    updated_at: str
+    output_path: str | None
+    updated_by: str | None
+    cleaned_at: str | None
+
+
+def _listed(name: str) -> ColumnElement[Any]:
+    """The column, or for a timestamp its wire form made by the database (see runs.wire_sql)."""
+    column = _RUNS[name]
+    return wire_timestamp(column).label(name) if isinstance(column.type, UTCDateTime) else column
+
+
+# In ListedRun's order; plain table columns, so the statement skips the ORM's per-statement work.
+LISTED_COLUMNS = tuple(_listed(name) for name in ListedRun._fields)
 
 
 @dataclass
 class RunPage:
-    """A page of runs (newest first, rows with LISTED_COLUMNS), the next marker, and the jobs they
-    belong to (with their current versions). `total` is counted on the first page only, up to
-    TOTAL_CAP; None when not counted or above it: no page ever counts a whole table."""
+    """A page of runs (newest first), the next marker, and the jobs they belong to (with their
+    current versions). `total` is counted on the first page only, up to TOTAL_CAP; None when not
+    counted or above it: no page ever counts a whole table."""
 
     total: int | None
-    runs: list[Row[Any]]
+    runs: list[ListedRun]
     marker: str | None
     jobs: list[tuple[Job, JobVersion]] = field(default_factory=list)
 
 
-def _page(db: Session, where: Sequence[ColumnElement[bool]], page: MarkerPage) -> RunPage:
-    """Keyset pagination: `id < marker ORDER BY id DESC LIMIT n + 1` on an index that starts with the
-    equality column of `where` ((job_id, id) or (organization_id, id)); never OFFSET."""
-    stmt = select(*LISTED_COLUMNS).where(*where)
-    rows = list(db.execute(apply_marker(stmt, JobRun.id, page, newest_first=True)))
-    runs, marker = split_marker(rows, page)
-    total: int | None = None
-    if page.marker is None:
-        if marker is None:
-            total = len(runs)
-        else:  # bounded: reads at most TOTAL_CAP + 1 index entries, whatever the table size
-            capped = db.scalar(select(func.count()).select_from(
-                select(JobRun.id).where(*where).limit(TOTAL_CAP + 1).subquery()))
-            total = int(capped or 0) if (capped or 0) <= TOTAL_CAP else None
-    result = RunPage(total, runs, marker)
-    job_ids = sorted({r.job_id for r in runs})
-    if job_ids:
-        result.jobs = [(j, v) for j, v in db.execute(
-            select(Job, JobVersion).join(JobVersion, and_(JobVersion.job_id == Job.id,
-                                                          JobVersion.version == Job.current_version))
-            .where(Job.id.in_(job_ids)).order_by(Job.id)).all()]
-    return result
+# Which runs a listing covers, by scope; the values are bound per request. Each scope's first
+# condition is the leading column of an index ending in id: (job_id, id) or (organization_id, id).
+_SCOPES: dict[str, tuple[ColumnElement[bool], ...]] = {
+    "job": (_RUNS.job_id == bindparam("job_id"),),
+    "org": (_RUNS.organization_id == bindparam("org_id"),),
+    "org_teams": (_RUNS.organization_id == bindparam("org_id"),
+                  _RUNS.job_id.in_(select(JobTeam.job_id).where(
+                      JobTeam.team_id.in_(bindparam("team_ids", expanding=True))))),
+}
+_JOBS_WITH_VERSIONS = (
+    select(Job, JobVersion)
+    .join(JobVersion, and_(JobVersion.job_id == Job.id, JobVersion.version == Job.current_version))
+    .where(Job.id.in_(bindparam("job_ids", expanding=True)))
+    .order_by(Job.id)
+)
+
+
+class _PageStatements(NamedTuple):
+    first: Select[Any]  # the newest :limit runs; every row ends with the capped total (one round trip)
+    after: Select[Any]  # the newest :limit runs older than :marker
+
+
+@functools.cache
+def _statements(scope: str) -> _PageStatements:
+    """Built once per scope: building (and cache-keying) a select of 18 columns costs more than
+    running it on a warm connection.
+
+    Keyset pagination: `id < :marker ORDER BY id DESC LIMIT :limit`, never OFFSET. The first
+    page's total is an uncorrelated scalar subquery (evaluated once) that reads at most
+    TOTAL_CAP + 1 index entries, whatever the table size."""
+    where = _SCOPES[scope]
+    total = select(func.count()).select_from(select(_RUNS.id).where(*where).limit(TOTAL_CAP + 1).subquery())
+    newest = select(*LISTED_COLUMNS).where(*where).order_by(_RUNS.id.desc()).limit(bindparam("limit"))
+    return _PageStatements(first=newest.add_columns(total.scalar_subquery().label("total")),
+                           after=newest.where(_RUNS.id < bindparam("marker")))
+
+
+def _page(db: Session, scope: str, params: dict[str, Any], page: MarkerPage) -> RunPage:
+    """One page of the scope's runs, without the jobs (the callers know how to get those)."""
+    statements = _statements(scope)
+    values = {**params, "limit": page.limit + 1}
+    if page.marker is not None:
+        rows = [ListedRun._make(r) for r in db.execute(statements.after, {**values, "marker": page.marker})]
+        runs, marker = split_marker(rows, page)
+        return RunPage(None, runs, marker)
+    found = db.execute(statements.first, values).all()
+    runs, marker = split_marker([ListedRun._make(r[:-1]) for r in found], page)
+    counted = found[0].total if marker is not None else len(runs)  # no next page: what this one shows
+    return RunPage(counted if counted <= TOTAL_CAP else None, runs, marker)
 
 
 def list_job_runs(db: Session, principal: Principal, job_id: str, page: MarkerPage) -> RunPage:
-    """The job's runs, newest first (keyset pagination on (job_id, id))."""
-    job = get_job(db, principal, job_id)
-    return _page(db, [JobRun.job_id == job.id], page)
+    """The job's runs, newest first (keyset pagination on (job_id, id)). The job and its current
+    version come with the visibility check, in one query."""
+    job, version = get_job_with_current_version(db, principal, job_id)
+    result = _page(db, "job", {"job_id": job.id}, page)
+    result.jobs = [(job, version)] if result.runs else []
+    return result
 
 
 def list_my_runs(db: Session, principal: Principal, page: MarkerPage) -> RunPage:
-    """Runs of every job the caller can view, newest first (keyset pagination on (organization_id, id))."""
-    return _page(db, [JobRun.organization_id == principal.organization_id, _visible_runs(principal)], page)
+    """Runs of every job the caller can view, newest first (keyset pagination on (organization_id,
+    id)): every run for organization admins and org-wide viewers, else the runs of jobs shared
+    with a team in which the caller's role grants CanViewJobs (the jobs package's rule)."""
+    params: dict[str, Any] = {"org_id": principal.organization_id}
+    if principal.all_teams or principal.has(VIEW):
+        result = _page(db, "org", params, page)
+    else:
+        params["team_ids"] = sorted(t for t in principal.team_ids if principal.has(VIEW, t))
+        result = _page(db, "org_teams", params, page)
+    job_ids = sorted({r.job_id for r in result.runs})
+    if job_ids:
+        result.jobs = [(j, v) for j, v in db.execute(_JOBS_WITH_VERSIONS, {"job_ids": job_ids})]
+    return result
 
 
 def describe_run(db: Session, principal: Principal, job_id: str, run_id: str) -> JobRun:
