@@ -3,6 +3,7 @@ by UDFs, which run inside the session's Sail server."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,21 @@ from pyspark.sql.functions import udf
 
 from sailplane.compute.local import installed_sail_version
 from tests.sessions.helpers import (
+    close,
     issue_token,
     open_session,
     org_with_team,
+    sail_pids,
     spark_session,
     spark_url,
     wait_for_status,
 )
 from tests.support.actors import Actor, assert_error
 from tests.support.packages import PackageIndex, serve_package_index
+from tests.support.server import LiveServer
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +41,18 @@ def _config(owner: Actor, team: str, name: str, libraries: list[dict[str, Any]])
                    json={"name": name, "teamId": team, "config": {"sail": {"libraries": libraries}}})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
+
+
+@contextlib.contextmanager
+def _session(owner: Actor, team: str, server: LiveServer, **body: Any) -> Iterator[dict[str, Any]]:
+    """An open session, closed afterwards with its Sail server gone (sessions outlive a test otherwise)."""
+    session = open_session(owner, team, **body)
+    try:
+        yield session
+    finally:
+        close(owner, session["id"])
+        workload = session.get("workloadId")
+        wait_until(lambda: workload not in sail_pids(server), timeout=30)
 
 
 def _shout_on_sail(owner: Actor, session: dict[str, Any]) -> list[str]:
@@ -51,7 +70,8 @@ def _shout_on_sail(owner: Actor, session: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", ["whl", "pypi", "requirements"])
-def test_udf_imports_the_configured_library(compute_api: str, package_index: PackageIndex, kind: str) -> None:
+def test_udf_imports_the_configured_library(compute_api: str, compute_server: LiveServer,
+                                            package_index: PackageIndex, kind: str) -> None:
     owner, team = org_with_team(compute_api)
     library = {
         "whl": {"whl": package_index.wheel_url},
@@ -60,14 +80,14 @@ def test_udf_imports_the_configured_library(compute_api: str, package_index: Pac
             "source": f"--index-url {package_index.index_url}\nsailplane-testlib>=1.0\n"}},
     }[kind]
     config_id = _config(owner, team, f"with-{kind}", [library])
-    session = open_session(owner, team, workloadConfigId=config_id)
-    assert sorted(_shout_on_sail(owner, session)) == ["HI!", "SAIL!"]
+    with _session(owner, team, compute_server, workloadConfigId=config_id) as session:
+        assert sorted(_shout_on_sail(owner, session)) == ["HI!", "SAIL!"]
 
 
-def test_without_the_library_the_udf_cannot_import_it(compute_api: str) -> None:
+def test_without_the_library_the_udf_cannot_import_it(compute_api: str, compute_server: LiveServer) -> None:
     owner, team = org_with_team(compute_api)
-    session = open_session(owner, team, workloadConfig={"config": {"sail": {}}})
-    with pytest.raises(Exception, match="sailplane_testlib"):
+    with (_session(owner, team, compute_server, workloadConfig={"config": {"sail": {}}}) as session,
+          pytest.raises(Exception, match="sailplane_testlib")):
         _shout_on_sail(owner, session)
 
 
