@@ -193,3 +193,32 @@ def test_the_header_or_the_default_organization_chooses_where_a_request_acts(api
     assert {o["name"] for o in no_header.get("/me").json()["organizations"]} == {"First", "Second"}
     assert_error(no_header.as_org("NOSUCHORG").get("/me"), 404, "organization_not_found")
     assert_error(no_header.as_org("bad id!").get("/me"), 400)
+
+
+def test_without_a_default_organization_a_user_in_several_must_choose(api_url: str, mailbox) -> None:  # noqa: ANN001
+    import re
+
+    home, second, third = (signup(api_url, org_name=name) for name in ("Home", "Second", "Third"))
+    user = make_user(home)
+
+    def join(owner: Actor, org_name: str) -> str:
+        assert owner.post("/org/invites", json={"email": user.email}).status_code == 201
+        mail = mailbox.wait_for(user.email or "", subject_contains=f"invited you to {org_name}")
+        body = mail.get_payload(decode=True).decode()
+        token = re.search(r"/invites/([A-Z0-9]{20})\b", body).group(1)  # type: ignore[union-attr]
+        r = user.post(f"/invites/{token}/accept")
+        assert r.status_code == 200, r.text
+        return str(r.json()["memberId"])
+
+    join(second, "Second")
+    in_third = join(third, "Third")
+    no_header = Actor(api_url, user.token)
+    assert no_header.get("/me").json()["organizationId"] == home.org_id  # still the default
+    # Removed from the default organization: with two left, the request must name one.
+    assert home.delete(f"/org/members/{user.member_id}").status_code == 200
+    assert_error(no_header.get("/me"), 400, "organization_required")
+    assert no_header.as_org(second.org_id or "").get("/me").json()["organizationId"] == second.org_id
+    assert_error(no_header.as_org(home.org_id or "").get("/me"), 404, "organization_not_found")
+    # With one left, that one.
+    assert third.delete(f"/org/members/{in_third}").status_code == 200
+    assert no_header.get("/me").json()["organizationId"] == second.org_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from sailplane.auth import catalog
 from sailplane.config import Settings
 from tests.org.helpers import add_to_team, assert_audited, audit_rows, make_member, make_team
@@ -111,6 +113,30 @@ def test_list_teams_pages_and_sorts(api_url: str) -> None:
         err = assert_error(owner.get("/org/teams", params=params), 400)
         assert err["details"]["fieldErrors"], params
     assert_error(owner.get("/org/teams", params={"sortBy": "createdAt"}), 400, "invalid_sort_field")
+    # Without credentials the answer is 401 whatever the parameters, as on every other route.
+    anonymous = httpx.get(f"{api_url}/org/teams", params={"limit": 500, "sortBy": "createdAt"})
+    assert_error(anonymous, 401)
+
+
+def test_listed_teams_look_exactly_as_described(api_url: str) -> None:
+    """listTeams reads its rows another way than describeTeam (on SQLite a page comes packed into one
+    JSON value); whatever a team's text, each listed item must equal the described team."""
+    owner = signup(api_url)
+    member = make_member(owner)
+    names = ['Quote " and back\\slash', "Ünïcode ☃ 🚀", "tab\tand\nnewline", "x" * 255]
+    for i, name in enumerate(names):
+        team = make_team(owner, name, description=f"line\nsep \u2028 <&> {i}", email=f"t{i}@example.com")
+        if i == 0:
+            add_to_team(owner, team["id"], member)
+    listed = owner.get("/org/teams").json()
+    assert listed["total"] == 4 and sorted(i["team"]["name"] for i in listed["items"]) == sorted(names)
+    for item in listed["items"]:
+        assert owner.get(f"/org/teams/{item['team']['id']}").json() == item
+    assert sorted(i["memberCount"] for i in listed["items"]) == [1, 1, 1, 2]
+    # The total with more to come (counted), on the last page (known from it) and past the end (counted).
+    assert owner.get("/org/teams", params={"limit": 3}).json()["total"] == 4
+    assert owner.get("/org/teams", params={"limit": 3, "page": 2}).json()["total"] == 4
+    assert owner.get("/org/teams", params={"limit": 3, "page": 3}).json() == {"total": 4, "items": []}
 
 
 def test_members_see_only_their_own_teams(api_url: str) -> None:

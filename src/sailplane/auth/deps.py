@@ -2,17 +2,18 @@
 
 Only the dependency that queries the database is synchronous (it runs in the threadpool); the
 rest are `async def` so a request makes one thread hop for authentication, not one per check.
+Hot read routes go further with read_team: the read joins that hop and the endpoint is `async`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
-from sailplane.auth.principal import Identity, Principal, authenticate, resolve_principal
+from sailplane.auth.principal import Identity, Principal, authenticate, authenticate_principal, bearer_token
 from sailplane.config import Settings
 from sailplane.kit.errors import ApiError, forbidden, not_found, unauthorized
 from sailplane.kit.ids import is_valid_id
@@ -29,6 +30,12 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def read_session(request: Request) -> Session:
+    """A session for a synchronous dependency that reads and returns plain data, closed by its caller
+    (`with read_session(request) as db:`): cheaper than unwinding a Db dependency after the response."""
+    return request.app.state.db.session()  # type: ignore[no-any-return]
 
 
 Db = Annotated[Session, Depends(get_db)]
@@ -57,15 +64,20 @@ def principal_even_if_password_expired(
     organization_id: OrganizationHeader = None,
 ) -> Principal:
     """Used directly only by the routes a user needs to get out of 'must change password'."""
-    identity = authenticate(db, authorization)
-    if identity is None:
+    principal = authenticate_principal(db, authorization, organization_id)
+    if principal is None:
         raise unauthorized()
-    return resolve_principal(db, identity, organization_id)
+    return principal
 
 
 async def current_principal(
     principal: Annotated[Principal, Depends(principal_even_if_password_expired)],
 ) -> Principal:
+    return usable(principal)
+
+
+def usable(principal: Principal) -> Principal:
+    """A login limited to MFA enrollment, or with a reset password, may do nothing else yet."""
     login = principal.identity.login
     if login is not None and login.scope == "mfa_enrollment":
         raise ApiError(403, "mfa_enrollment_required",
@@ -79,6 +91,20 @@ async def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def caller(db: Session, authorization: str | None, organization_id: str | None) -> Principal:
+    """What CurrentPrincipal resolves to, as a plain call: for a synchronous dependency that also reads
+    in the same worker-thread hop (see read_team)."""
+    return usable(principal_even_if_password_expired(db, authorization, organization_id))
+
+
+async def signed_in(authorization: AuthorizationHeader = None) -> None:
+    """401 for a request without credentials, declared before a read dependency that validates query
+    parameters (see teams.router.list_teams): FastAPI validates a dependency's parameters before calling
+    it, so without this an anonymous request with a bad `limit` would get 400 instead of 401."""
+    if bearer_token(authorization) is None:
+        raise unauthorized()
 
 
 def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
@@ -97,15 +123,41 @@ def require_team(permission: str, param: str = "team") -> Callable[[Request, Pri
     """A team-scoped check: 404 when the caller cannot see the team, 403 when they may not act in it."""
 
     async def check(request: Request, principal: CurrentPrincipal) -> Principal:
-        team_id = request.path_params.get(param, "")
-        if not is_valid_id(team_id):
-            raise ApiError(400, "validation_failed", f"{param} must match ^[A-Z0-9]{{1,20}}$.",
-                           field_errors={param: "invalid ID"})
-        if not principal.can_see_team(team_id):
-            raise not_found("team")
-        if not principal.has(permission, team_id):
-            raise forbidden(f"This operation needs the {permission} permission in this team.")
-        return principal
+        return check_team(principal, permission, request.path_params.get(param, ""), param)
 
     check.__name__ = f"require_team_{permission}"
     return check
+
+
+def check_team(principal: Principal, permission: str, team_id: str, param: str = "team") -> Principal:
+    """require_team's checks, callable from a dependency that must also read in the same thread hop."""
+    if not is_valid_id(team_id):
+        raise ApiError(400, "validation_failed", f"{param} must match ^[A-Z0-9]{{1,20}}$.",
+                       field_errors={param: "invalid ID"})
+    if not principal.can_see_team(team_id):
+        raise not_found("team")
+    if not principal.has(permission, team_id):
+        raise forbidden(f"This operation needs the {permission} permission in this team.")
+    return principal
+
+
+T = TypeVar("T")
+
+
+def read_team(permission: str, read: Callable[[Session, Principal, str], T],
+              param: str = "team") -> Callable[..., T]:
+    """require_team(permission), then `read(db, principal, team_id)`, all in one worker-thread hop.
+
+    For hot read routes, whose endpoint can then be `async` and only shape the result: a hop to the
+    threadpool costs more than a small query, and a synchronous principal dependency followed by a
+    synchronous endpoint makes two. The checks, and their order, are exactly require_team's."""
+
+    def checked_read(request: Request, authorization: AuthorizationHeader = None,
+                     organization_id: OrganizationHeader = None) -> T:
+        with read_session(request) as db:
+            principal = caller(db, authorization, organization_id)
+            team_id = request.path_params.get(param, "")
+            return read(db, check_team(principal, permission, team_id, param), team_id)
+
+    checked_read.__name__ = f"read_team_{permission}"
+    return checked_read

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from sqlalchemy import bindparam, event, or_, select
+from sqlalchemy import String, bindparam, event, func, or_, select
 from sqlalchemy.orm import Session
 
 from sailplane.auth import catalog
@@ -29,6 +29,16 @@ from sailplane.teams.models import TeamMemberRole
 
 # Statements built once: constructing a select() costs more than running it on a warm connection.
 _LOGIN_BY_HASH = select(Login, User).join(User, User.id == Login.user_id).where(Login.token_hash == bindparam("h"))
+# The same, plus (in the same round trip) the active membership a request most likely acts in: the
+# organization of the header, else the user's default one. Anything else takes the separate queries.
+_LOGIN_AND_MEMBERSHIP = (
+    select(Login, User, Member, Organization)
+    .join(User, User.id == Login.user_id)
+    .outerjoin(Member, (Member.user_id == User.id) & (Member.status == "active") & (
+        Member.organization_id == func.coalesce(bindparam("org_id", type_=String), User.default_organization_id)))
+    .outerjoin(Organization, Organization.id == Member.organization_id)
+    .where(Login.token_hash == bindparam("h"))
+)
 _KEY_BY_HASH = (
     select(ApiKey, ServiceAccount)
     .join(ServiceAccount, ServiceAccount.id == ApiKey.service_account_id)
@@ -40,7 +50,7 @@ _MEMBERSHIPS = (
     .where(Member.user_id == bindparam("user_id"), Member.status == "active")
 )
 _MEMBERSHIP_IN_ORG = _MEMBERSHIPS.where(Member.organization_id == bindparam("org_id"))
-_ALL_MEMBERSHIPS = _MEMBERSHIPS.order_by(Member.created_at).limit(50)
+_FIRST_TWO_MEMBERSHIPS = _MEMBERSHIPS.order_by(Member.created_at).limit(2)  # enough to tell "only one"
 _ROLE_IDS = select(MemberRole.role_id).where(MemberRole.member_id == bindparam("member_id"))
 _TEAM_ROLES = select(TeamMemberRole.team_id, TeamMemberRole.role_id).where(
     TeamMemberRole.member_id == bindparam("member_id")
@@ -188,7 +198,8 @@ class Principal:
         return catalog.OWNER in self.org_role_ids
 
 
-def _bearer(authorization: str | None) -> str | None:
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of a Bearer Authorization header; None without one, 401 for another scheme."""
     if not authorization:
         return None
     scheme, _, value = authorization.partition(" ")
@@ -197,10 +208,29 @@ def _bearer(authorization: str | None) -> str | None:
     return value.strip()
 
 
+Membership = tuple[Member, Organization]
+
+
 def authenticate(db: Session, authorization: str | None) -> Identity | None:
-    token = _bearer(authorization)
-    if token is None:
+    return _authenticate(db, authorization, None, prefetch=False)[0]
+
+
+def authenticate_principal(db: Session, authorization: str | None, organization_id: str | None) -> Principal | None:
+    """authenticate() then resolve_principal(), reading the login and the likely membership in one query.
+
+    Every check is the same as with the two calls: the login is still read from the database on each request."""
+    prefetch = organization_id is None or is_valid_id(organization_id)
+    identity, membership = _authenticate(db, authorization, organization_id, prefetch=prefetch)
+    if identity is None:
         return None
+    return resolve_principal(db, identity, organization_id, membership)
+
+
+def _authenticate(db: Session, authorization: str | None, organization_id: str | None,
+                  *, prefetch: bool) -> tuple[Identity | None, Membership | None]:
+    token = bearer_token(authorization)
+    if token is None:
+        return None, None
     now = utcnow()
     digest = token_hash(token)
     if token.startswith(API_KEY_PREFIX):
@@ -213,11 +243,11 @@ def authenticate(db: Session, authorization: str | None) -> Identity | None:
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             key.last_used_at = now
             db.commit()
-        return Identity(kind="service_account", service_account=account, api_key=key)
-    found = db.execute(_LOGIN_BY_HASH, {"h": digest}).first()
+        return Identity(kind="service_account", service_account=account, api_key=key), None
+    found = _login(db, digest, organization_id, prefetch)
     if found is None:
         raise unauthorized("The token is not valid.")
-    login, user = found
+    login, user, membership = found
     if login.revoked_at is not None or login.expires_at <= now:
         raise unauthorized("The token has expired or was revoked.")
     if user.status != "active":
@@ -225,15 +255,31 @@ def authenticate(db: Session, authorization: str | None) -> Identity | None:
     if login.last_used_at is None or now - login.last_used_at > LAST_USED_RESOLUTION:
         login.last_used_at = now
         db.commit()
-    return Identity(kind="user", user=user, login=login)
+    return Identity(kind="user", user=user, login=login), membership
+
+
+def _login(db: Session, digest: str, organization_id: str | None,
+           prefetch: bool) -> tuple[Login, User, Membership | None] | None:
+    if not prefetch:
+        row = db.execute(_LOGIN_BY_HASH, {"h": digest}).first()
+        return None if row is None else (row[0], row[1], None)
+    joined = db.execute(_LOGIN_AND_MEMBERSHIP, {"h": digest, "org_id": organization_id}).first()
+    if joined is None:
+        return None
+    login, user, member, org = joined
+    return login, user, ((member, org) if member is not None and org is not None else None)
 
 
 def _org_not_found() -> ApiError:
     return ApiError(404, "organization_not_found", "The organization was not found.")
 
 
-def resolve_principal(db: Session, identity: Identity, organization_id: str | None) -> Principal:
-    """Pick the organization (header, else the only/default membership) and load grants for it."""
+def resolve_principal(db: Session, identity: Identity, organization_id: str | None,
+                      membership: Membership | None = None) -> Principal:
+    """Pick the organization (header, else the only/default membership) and load grants for it.
+
+    `membership`, when given, is the user's active membership in the header's organization, or with no
+    header in their default one (what the queries below would pick)."""
     if organization_id is not None and not is_valid_id(organization_id):
         raise ApiError(400, "validation_failed", "LakeSail-Organization-Id must match ^[A-Z0-9]{1,20}$.",
                        field_errors={"LakeSail-Organization-Id": "invalid ID"})
@@ -256,18 +302,7 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
 
     user = identity.user
     assert user is not None
-    if organization_id is not None:
-        found = db.execute(_MEMBERSHIP_IN_ORG, {"user_id": user.id, "org_id": organization_id}).first()
-    else:
-        rows = db.execute(_ALL_MEMBERSHIPS, {"user_id": user.id}).all()
-        preferred = [r for r in rows if r[0].organization_id == user.default_organization_id]
-        found = preferred[0] if preferred else (rows[0] if len(rows) == 1 else None)
-        if found is None and rows:
-            raise ApiError(400, "organization_required",
-                           "You belong to several organizations; choose one with the LakeSail-Organization-Id header.")
-    if found is None:
-        raise _org_not_found()
-    member, org = found
+    member, org = membership or _choose_membership(db, user, organization_id)
     grants = _member_grants(db, member, user.id)
     return Principal(
         identity=identity,
@@ -277,6 +312,25 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
         team_roles=grants.team_roles,
         policy_permissions=grants.policy_permissions,
     )
+
+
+def _choose_membership(db: Session, user: User, organization_id: str | None) -> Membership:
+    """The header's organization, else the user's default one, else their only one."""
+    if organization_id is not None:
+        found = db.execute(_MEMBERSHIP_IN_ORG, {"user_id": user.id, "org_id": organization_id}).first()
+    else:
+        found = None
+        if user.default_organization_id is not None:
+            found = db.execute(_MEMBERSHIP_IN_ORG, {"user_id": user.id, "org_id": user.default_organization_id}).first()
+        if found is None:
+            rows = db.execute(_FIRST_TWO_MEMBERSHIPS, {"user_id": user.id}).all()
+            if len(rows) > 1:
+                raise ApiError(400, "organization_required", "You belong to several organizations; choose one "
+                               "with the LakeSail-Organization-Id header.")
+            found = rows[0] if rows else None
+    if found is None:
+        raise _org_not_found()
+    return found[0], found[1]
 
 
 def _member_grants(db: Session, member: Member, user_id: str) -> Grants:

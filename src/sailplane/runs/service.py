@@ -33,6 +33,7 @@ from sailplane.kit.db import UTCDateTime
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.ids import new_id
 from sailplane.kit.pagination import MarkerPage, split_marker
+from sailplane.kit.wire_sql import wire_timestamp
 from sailplane.runs.models import (
     ACTIVE_STATES,
     CANCELLED,
@@ -43,7 +44,6 @@ from sailplane.runs.models import (
     TIMEOUT,
     JobRun,
 )
-from sailplane.runs.wire_sql import wire_timestamp
 
 VIEW, RUN = "CanViewJobs", "CanRunJobs"
 CLEANUP_MODES = ("always", "on_success", "never")
@@ -178,7 +178,7 @@ class ListedRun(NamedTuple):
 
 
 def _listed(name: str) -> ColumnElement[Any]:
-    """The column, or for a timestamp its wire form made by the database (see runs.wire_sql)."""
+    """The column, or for a timestamp its wire form made by the database (see kit.wire_sql)."""
     column = _RUNS[name]
     return wire_timestamp(column).label(name) if isinstance(column.type, UTCDateTime) else column
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from pydantic_core import to_json
 
 from sailplane.auth import catalog
-from sailplane.auth.deps import CurrentPrincipal, Db, require, require_team
+from sailplane.auth.deps import (
+    AuthorizationHeader,
+    Db,
+    OrganizationHeader,
+    caller,
+    read_session,
+    read_team,
+    require,
+    require_team,
+    signed_in,
+)
 from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
@@ -26,7 +38,6 @@ from sailplane.teams.schemas import (
     TeamMemberRef,
     TeamMemberRolesRequest,
     TeamRoleRef,
-    TeamView,
     UpdateTeamRequest,
 )
 
@@ -35,6 +46,7 @@ Ctx = Annotated[RequestContext, Depends(request_context)]
 CreateTeams = Annotated[Principal, Depends(require("CanCreateTeams"))]
 ViewTeam = Annotated[Principal, Depends(require_team("CanViewTeam"))]
 ManageTeam = Annotated[Principal, Depends(require_team("CanManageTeam"))]
+ViewedTeam = Annotated[service.TeamRow, Depends(read_team("CanViewTeam", service.describe_team))]
 TeamId = Annotated[str, Path(pattern=ID_PATTERN, description="The team ID.")]
 MemberId = Annotated[str, Path(pattern=ID_PATTERN, description="The organization member ID.")]
 
@@ -55,8 +67,25 @@ async def sorted_page(
 Paging = Annotated[PageRequest, Depends(sorted_page)]
 
 
-def team_item(record: service.TeamRecord) -> TeamItem:
-    return TeamItem(team=TeamView.model_validate(record.team), member_count=record.member_count)
+def team_doc(row: Sequence[Any]) -> dict[str, Any]:
+    """A TeamItem as JSON-ready data, from a teams.reads.TEAM_COLUMNS row (unpacked by position: cheaper
+    than attribute lookups). The read routes answer with this pre-encoded: validating 100 rows into
+    models only to dump them again was most of listTeams' time. Keys and formats are TeamItem's."""
+    (team_id, org_id, name, description, email, created_at, created_by, updated_at, updated_by, default_role_id,
+     member_count) = row
+    return {
+        "team": {
+            "id": team_id, "organizationId": org_id, "name": name, "description": description, "email": email,
+            "createdAt": created_at, "createdBy": created_by, "updatedAt": updated_at, "updatedBy": updated_by,
+            "defaultRoleId": default_role_id,
+        },
+        "memberCount": member_count,
+    }
+
+
+def json_response(doc: dict[str, Any], status_code: int = 200) -> Response:
+    """Already-shaped data, encoded by the same serializer the response models use."""
+    return Response(to_json(doc), status_code=status_code, media_type="application/json")
 
 
 def team_member_item(record: service.TeamMemberRecord) -> TeamMemberItem:
@@ -69,33 +98,40 @@ def team_member_item(record: service.TeamMemberRecord) -> TeamMemberItem:
     )
 
 
-@router.get("", operation_id="listTeams", response_model=TeamList)
-def list_teams(db: Db, principal: CurrentPrincipal, paging: Paging) -> TeamList:
+def visible_teams(request: Request, paging: Paging, authorization: AuthorizationHeader = None,
+                  organization_id: OrganizationHeader = None) -> tuple[int, Sequence[service.TeamRow]]:
+    """CurrentPrincipal, then its page of teams, in one worker-thread hop (as auth.deps.read_team).
+
+    So the page parameters are validated before the token is checked: a bad limit with an invalid token gets
+    400; a request with no token at all still gets 401 first (list_teams declares signed_in before this)."""
+    with read_session(request) as db:
+        return service.list_teams(db, caller(db, authorization, organization_id), paging)
+
+
+@router.get("", operation_id="listTeams", response_model=TeamList, dependencies=[Depends(signed_in)])
+async def list_teams(page: Annotated[tuple[int, Sequence[service.TeamRow]], Depends(visible_teams)]) -> Response:
     """Teams with member counts: every team for org admins (and CanViewTeam holders), else the caller's own."""
-    total, records = service.list_teams(db, principal, paging)
-    # One validation call over plain dicts keyed by field name: a RowMapping costs a KeyError per
-    # camelCase alias tried first, which made this 30x slower.
-    items = [{"team": r.team._asdict(), "member_count": r.member_count} for r in records]  # type: ignore[union-attr]
-    return TeamList.model_validate({"total": total, "items": items}, by_alias=False, by_name=True)
+    total, rows = page
+    return json_response({"total": total, "items": [team_doc(r) for r in rows]})
 
 
 @router.post("", operation_id="createTeam", status_code=201, response_model=TeamItem)
-def create_team(body: CreateTeamRequest, db: Db, principal: CreateTeams, ctx: Ctx) -> TeamItem:
+def create_team(body: CreateTeamRequest, db: Db, principal: CreateTeams, ctx: Ctx) -> Response:
     """Create a team; the creating member joins it with the highest team role."""
-    return team_item(service.create_team(db, principal, body.model_dump(), ctx))
+    return json_response(team_doc(service.create_team(db, principal, body.model_dump(), ctx)), 201)
 
 
 @router.get("/{team}", operation_id="describeTeam", response_model=TeamItem)
-def describe_team(team: TeamId, db: Db, principal: ViewTeam) -> TeamItem:
+async def describe_team(team: TeamId, found: ViewedTeam) -> Response:
     """One team with its member count; 404 when the caller cannot see it."""
-    return team_item(service.describe_team(db, principal, team))
+    return json_response(team_doc(found))
 
 
 @router.patch("/{team}", operation_id="updateTeam", response_model=TeamItem)
-def update_team(team: TeamId, body: UpdateTeamRequest, db: Db, principal: ManageTeam, ctx: Ctx) -> TeamItem:
+def update_team(team: TeamId, body: UpdateTeamRequest, db: Db, principal: ManageTeam, ctx: Ctx) -> Response:
     """Rename the team or change its description, email or default role (names stay unique)."""
     changes = body.model_dump(include=body.model_fields_set)
-    return team_item(service.update_team(db, principal, team, changes, ctx))
+    return json_response(team_doc(service.update_team(db, principal, team, changes, ctx)))
 
 
 @router.delete("/{team}", operation_id="deleteTeam", response_model=Message)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
@@ -26,13 +26,9 @@ from sailplane.kit.pagination import PageRequest
 from sailplane.org.models import Member
 from sailplane.org.service import display_name_expr, ordered, org_member, page_total, paged
 from sailplane.policies.models import Policy
+from sailplane.teams import reads
 from sailplane.teams.models import Team, TeamMemberRole
-
-
-@dataclass
-class TeamRecord:
-    team: Team | Row[Any]  # listings read plain rows (same attribute names): half the cost of ORM objects
-    member_count: int
+from sailplane.teams.reads import TeamRow
 
 
 @dataclass
@@ -44,20 +40,6 @@ class TeamMemberRecord:
 
 def _sees_all_teams(principal: Principal) -> bool:
     return principal.all_teams or "CanViewTeam" in principal.org_permissions
-
-
-_MEMBER_COUNT = (
-    select(func.count(func.distinct(TeamMemberRole.member_id)))
-    .where(TeamMemberRole.team_id == Team.id)
-    .correlate(Team)
-    .scalar_subquery()
-)
-
-
-def _member_count() -> Any:
-    """Members of the row's team, as a correlated subquery: one round trip for teams and their counts.
-    Built once: constructing it per request cost more than running it."""
-    return _MEMBER_COUNT
 
 
 def _check_team_roles(role_ids: Sequence[str], field: str) -> list[str]:
@@ -87,29 +69,37 @@ def get_team(db: Session, principal: Principal, team_id: str) -> Team:
     return team
 
 
-def list_teams(db: Session, principal: Principal, pr: PageRequest) -> tuple[int, list[TeamRecord]]:
-    stmt: Select[Any] = select(Team.id).where(Team.organization_id == principal.organization_id)
-    if not _sees_all_teams(principal):
-        stmt = stmt.where(Team.id.in_(principal.team_ids))
-    with_counts = stmt.with_only_columns(*Team.__table__.c, _member_count())
-    if pr.sort_by == "email":
-        # Teams without an email come last in either direction, on SQLite and PostgreSQL alike.
-        with_counts = ordered(with_counts.order_by(Team.email.is_(None)), pr, Team.email, Team.id)
-    else:
-        with_counts = ordered(with_counts, pr, func.lower(Team.name), Team.id)
-    rows = db.execute(paged(with_counts, pr)).all()
-    return page_total(db, stmt, pr, len(rows)), [TeamRecord(row, row[-1]) for row in rows]
+def list_teams(db: Session, principal: Principal, pr: PageRequest) -> tuple[int, Sequence[TeamRow]]:
+    """Visible teams as reads.TEAM_COLUMNS rows, and the total.
+
+    One row past the page is read, so the total is known without a COUNT whenever the page is the last one."""
+    sees_all = _sees_all_teams(principal)
+    params: dict[str, Any] = {"org_id": principal.organization_id, "offset": pr.offset, "limit": pr.limit + 1}
+    if not sees_all:
+        params["team_ids"] = list(principal.team_ids)
+    conn = db.connection()
+    rows = reads.fetch_page(conn, (sees_all, pr.sort_by, pr.direction), params)
+    if len(rows) <= pr.limit and (rows or pr.offset == 0):
+        return pr.offset + len(rows), rows
+    return conn.execute(reads.COUNTS[sees_all], params).scalar_one(), rows[: pr.limit]
 
 
-def describe_team(db: Session, principal: Principal, team_id: str) -> TeamRecord:
-    row = db.execute(select(Team, _member_count()).where(Team.id == team_id)).first()
-    if row is None or not _visible(principal, row[0]):
+def _team_row(db: Session, org_id: str, team_id: str) -> TeamRow | None:
+    return db.connection().execute(reads.ONE_TEAM, {"team_id": team_id, "org_id": org_id}).first()
+
+
+def describe_team(db: Session, principal: Principal, team_id: str) -> TeamRow:
+    """The team as a reads.TEAM_COLUMNS row, in one query; 404 when the caller cannot see it."""
+    row = _team_row(db, principal.organization_id, team_id)
+    if row is None or not principal.can_see_team(team_id):
         raise not_found("team")
-    return TeamRecord(row[0], row[1])
+    return row
 
 
-def create_team(db: Session, principal: Principal, fields: dict[str, Any], ctx: RequestContext) -> TeamRecord:
-    """The creator (a member, not a service account) joins with the highest team role."""
+def create_team(db: Session, principal: Principal, fields: dict[str, Any], ctx: RequestContext) -> TeamRow:
+    """The creator (a member, not a service account) joins with the highest team role.
+
+    Answers with the row as stored, read back like describeTeam's, so both render identically."""
     org_id = principal.organization_id
     if fields.get("organization_id") not in (None, org_id):
         raise not_found("organization")
@@ -123,15 +113,16 @@ def create_team(db: Session, principal: Principal, fields: dict[str, Any], ctx: 
     )
     db.add(team)
     db.flush()
-    members = 0
     if principal.member is not None:
         db.add(TeamMemberRole(team_id=team.id, member_id=principal.member.id, role_id=catalog.HIGHEST_TEAM_ROLE,
                               organization_id=org_id))
-        members = 1
     audit.record(db, ctx, principal, "team.create", "team", team.id,
                  details={"name": team.name, "defaultRoleId": default_role})
     db.commit()
-    return TeamRecord(team, members)
+    row = _team_row(db, org_id, team.id)
+    if row is None:  # deleted by someone else since the commit
+        raise not_found("team")
+    return row
 
 
 def _email(value: str | None) -> str | None:
@@ -139,7 +130,7 @@ def _email(value: str | None) -> str | None:
 
 
 def update_team(db: Session, principal: Principal, team_id: str, changes: dict[str, Any],
-                ctx: RequestContext) -> TeamRecord:
+                ctx: RequestContext) -> TeamRow:
     """`changes` holds only the fields sent; description and email may be null to clear them."""
     team = get_team(db, principal, team_id)
     if "name" in changes:
