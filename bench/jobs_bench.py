@@ -105,6 +105,18 @@ def signup(base: str) -> tuple[httpx.Client, str, str]:
     return client, team.json()["team"]["id"], body["memberId"]
 
 
+def team_member(owner: httpx.Client, base: str, team: str) -> httpx.Client:
+    """A new member of the owner's organization (no org-wide role) who belongs to `team` only."""
+    email, password = f"member-{time.time_ns()}@example.com", "correct-horse-battery-staple"
+    created = owner.post("/users", json={"email": email, "displayName": "Member", "password": password,
+                                         "roleIds": ["MEMBER"]})
+    created.raise_for_status()
+    owner.put(f"/org/teams/{team}/members/{created.json()['memberId']}", json={}).raise_for_status()
+    token = httpx.post(f"{base}/auth/login", json={"email": email, "password": password}).json()["token"]
+    return httpx.Client(base_url=base, timeout=60, headers={
+        "Authorization": f"Bearer {token}", "LakeSail-Organization-Id": owner.headers["LakeSail-Organization-Id"]})
+
+
 def create_job(client: httpx.Client, team: str, key: str, code: str = JOB_CODE) -> str:
     r = client.post("/workloads/jobs", json={"jobKey": key, "clusterId": "LOCAL", "teamIds": [team],
                                             "config": {"python": {"source": code}}, "maxConcurrentRuns": 1})
@@ -192,7 +204,7 @@ def bench_latency(runs: int) -> None:
 
 # --- 2. listing among a million -----------------------------------------------------------------------
 
-def bulk_load(pg_url: str, org_id: str, member_id: str, jobs: list[str], target: str, rows: int) -> None:
+def bulk_load(pg_url: str, org_id: str, member_id: str, jobs: list[str], target: str, quiet: str, rows: int) -> None:
     import psycopg
 
     now = datetime.now(UTC)
@@ -203,8 +215,9 @@ def bulk_load(pg_url: str, org_id: str, member_id: str, jobs: list[str], target:
                       "runner_execution_time_us, output_path, cleaned_at, created_at, created_by, updated_at, "
                       "updated_by) FROM STDIN") as copy:
             for n in range(rows):
-                # Half the runs belong to the target job, the rest spread over the others.
-                job = target if n % 2 == 0 else jobs[n % len(jobs)]
+                # Half the runs belong to the target job, one in a thousand to the quiet job (of another
+                # team), the rest spread over the others.
+                job = target if n % 2 == 0 else quiet if n % 1000 == 1 else jobs[n % len(jobs)]
                 run_id = new_id()
                 status = "failed" if n % 10 == 0 else "succeeded"
                 copy.write_row((run_id, org_id, job, 1, status, "always", "schedule", 0, now, now, now, now,
@@ -213,6 +226,19 @@ def bulk_load(pg_url: str, org_id: str, member_id: str, jobs: list[str], target:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE job_runs")  # the steady state autovacuum keeps: visibility map, statistics
     print(f"  loaded {rows:,} runs with COPY in {time.perf_counter() - started:.1f} s")
+
+
+def member_page_sql(org_id: str, team_id: str, marker: str, which: str = "older") -> str:
+    """A statement of a team member's /me/jobs/runs on PostgreSQL (`older`: a deep page; `total`: the first
+    page's count), values inlined."""
+    from sqlalchemy.dialects import postgresql
+
+    from sailplane.runs import team_listing
+    from sailplane.runs.service import LISTED_COLUMNS, TOTAL_CAP
+
+    statement = getattr(team_listing.statements(LISTED_COLUMNS, TOTAL_CAP, "postgresql"), which)
+    bound = statement.params(org_id=org_id, team_ids=[team_id], marker=marker, limit=101)
+    return str(bound.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def timed(fn: Any, n: int) -> list[float]:
@@ -238,7 +264,10 @@ def bench_listing(rows: int, samples: int) -> None:
             org_id = client.headers["LakeSail-Organization-Id"]
             jobs = [create_job(client, team, f"list-{i}") for i in range(10)]
             target, small = jobs[0], jobs[1]
-            bulk_load(plain, org_id, member_id, jobs[1:], target, rows)
+            quiet_team = client.post("/org/teams", json={"name": "quiet"}).json()["team"]["id"]
+            quiet = create_job(client, quiet_team, "quiet")
+            member = team_member(client, base, quiet_team)
+            bulk_load(plain, org_id, member_id, jobs[1:], target, quiet, rows)
             job_url, small_url, mine_url = f"/workloads/jobs/{target}/runs", f"/workloads/jobs/{small}/runs", \
                 "/me/jobs/runs"
             with psycopg.connect(plain) as conn:
@@ -254,20 +283,36 @@ def bench_listing(rows: int, samples: int) -> None:
                     r.raise_for_status()
                     assert len(r.json()["items"]) == 100
 
+                quiet_ids = [r[0] for r in conn.execute(
+                    "SELECT id FROM job_runs WHERE job_id = %s ORDER BY id DESC", (quiet,))]
+
+                def get_as_member(**params: Any) -> None:
+                    r = member.get(mine_url, params={"limit": 100, **params})
+                    r.raise_for_status()
+                    assert len(r.json()["items"]) == min(100, len(quiet_ids)), r.json()["total"]
+
                 for _ in range(20):  # warm-up: connections, caches
                     get(job_url)
                     get(mine_url)
+                    get_as_member()
                 # Deep markers come from lists sliced once: slicing a list of a million IDs inside the
                 # timed call costs milliseconds of its own (on the client, not the server).
                 deep_ids, deep_small_ids, deep_all_ids = ids[:-200], small_ids[:-200], all_ids[:-200]
+                deep_quiet_ids = quiet_ids[:-200]
                 results = {
                     "listJobRuns, first page": timed(lambda: get(job_url), samples),
                     "listJobRuns, deep page": timed(lambda: get(job_url, marker=random.choice(deep_ids)), samples),
                     "listJobRuns (a job with 1/18 of the runs), deep page": timed(
                         lambda: get(small_url, marker=random.choice(deep_small_ids)), samples),
+                    "listJobRuns (a job with 1/1000 of the runs), deep page": timed(
+                        lambda: get(f"/workloads/jobs/{quiet}/runs", marker=random.choice(deep_quiet_ids)), samples),
                     "listMyJobRuns, first page": timed(lambda: get(mine_url), samples),
                     "listMyJobRuns, deep page": timed(
                         lambda: get(mine_url, marker=random.choice(deep_all_ids)), samples),
+                    f"listMyJobRuns, a member who sees one job with {len(quiet_ids):,} runs, first page": timed(
+                        get_as_member, samples),
+                    "listMyJobRuns, that member, deep page": timed(
+                        lambda: get_as_member(marker=random.choice(deep_quiet_ids)), samples),
                 }
                 bare_sql = ("SELECT * FROM job_runs WHERE job_id = %s AND id < %s ORDER BY id DESC LIMIT 100")
 
@@ -288,6 +333,10 @@ def bench_listing(rows: int, samples: int) -> None:
                     "first-page total (capped)": (
                         "SELECT count(*) FROM (SELECT id FROM job_runs WHERE job_id = %s LIMIT 10001) AS t",
                         (target,)),
+                    "page (listMyJobRuns, the member; the server's statement)": (
+                        member_page_sql(org_id, quiet_team, quiet_ids[len(quiet_ids) // 2]), ()),
+                    "first-page total (listMyJobRuns, the member; the server's statement)": (
+                        member_page_sql(org_id, quiet_team, "", "total"), ()),
                 }
                 explained = {name: [r[0] for r in conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, args)]
                              for name, (sql, args) in plans.items()}

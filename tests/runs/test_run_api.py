@@ -159,6 +159,40 @@ def test_lists_are_newest_first_with_markers(org: Any) -> None:
     assert [i["jobRunId"] for i in mine["items"]] == sorted((i["jobRunId"] for i in mine["items"]), reverse=True)
 
 
+def test_a_team_members_runs_merge_the_jobs_it_sees(runs_api: str) -> None:
+    """A member's /me/jobs/runs reads each visible job's runs apart and merges them (runs.team_listing):
+    at any page size, the pages must be the admin's listing filtered to those jobs, in the same order,
+    each run once (a job shared with two teams too)."""
+    org = build_org(runs_api)
+    shared = python_job(org.owner, org.team1, "print(1)\n", teamIds=[org.team1, org.team2])["id"]
+    own = python_job(org.owner, org.team1, "print(2)\n")["id"]
+    other = python_job(org.owner, org.team2, "print(3)\n")["id"]
+    python_job(org.owner, org.team1, "print(4)\n")  # a visible job without runs
+    job_of: dict[str, str] = {}
+    for job_id in (shared, other, own, own, other, shared, own, other, other, shared):
+        job_of[create_run(org.owner, job_id, hold=True)["id"]] = job_id
+
+    def pages(actor: Actor, limit: int) -> tuple[int, list[str], set[str]]:
+        page = actor.get("/me/jobs/runs", params={"limit": limit}).json()
+        total, seen, jobs = page["total"], [], set[str]()
+        while True:
+            assert [r["id"] for r in page["included"]["jobRuns"]] == [i["jobRunId"] for i in page["items"]]
+            seen += [i["jobRunId"] for i in page["items"]]
+            jobs |= {j["id"] for j in page["included"]["jobs"]}
+            if not page["marker"]:
+                return total, seen, jobs
+            page = actor.get("/me/jobs/runs", params={"limit": limit, "marker": page["marker"]}).json()
+            assert page["total"] is None
+
+    everything = pages(org.admin, 100)[1]
+    assert sorted(everything, reverse=True) == everything and set(everything) == set(job_of)
+    for actor, visible in ((org.viewer1, {shared, own}), (org.dev2, {shared, other})):
+        expected = [run for run in everything if job_of[run] in visible]
+        for limit in (1, 3, 7, 100):
+            assert pages(actor, limit) == (len(expected), expected, visible), (actor.email, limit)
+    assert pages(org.loner, 10) == (0, [], set())
+
+
 def test_listed_runs_are_their_descriptions(org: Any) -> None:
     """The listings build their JSON without the response models (and the database formats the
     timestamps): every listed run must be exactly describeJobRun's, and the included job describeJob's,

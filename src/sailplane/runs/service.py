@@ -34,6 +34,7 @@ from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_fou
 from sailplane.kit.ids import new_id
 from sailplane.kit.pagination import MarkerPage, split_marker
 from sailplane.kit.wire_sql import wire_timestamp
+from sailplane.runs import team_listing
 from sailplane.runs.models import (
     ACTIVE_STATES,
     CANCELLED,
@@ -204,9 +205,6 @@ class RunPage:
 _SCOPES: dict[str, tuple[ColumnElement[bool], ...]] = {
     "job": (_RUNS.job_id == bindparam("job_id"),),
     "org": (_RUNS.organization_id == bindparam("org_id"),),
-    "org_teams": (_RUNS.organization_id == bindparam("org_id"),
-                  _RUNS.job_id.in_(select(JobTeam.job_id).where(
-                      JobTeam.team_id.in_(bindparam("team_ids", expanding=True))))),
 }
 _JOBS_WITH_VERSIONS = (
     select(Job, JobVersion)
@@ -250,6 +248,23 @@ def _page(db: Session, scope: str, params: dict[str, Any], page: MarkerPage) -> 
     return RunPage(counted if counted <= TOTAL_CAP else None, runs, marker)
 
 
+def _team_page(db: Session, params: dict[str, Any], page: MarkerPage) -> RunPage:
+    """As _page, for the runs of the jobs shared with params["team_ids"] (see runs.team_listing)."""
+    conn = db.connection()
+    found = team_listing.statements(LISTED_COLUMNS, TOTAL_CAP, conn.dialect.name)
+    values = {**params, "limit": page.limit + 1, "marker": page.marker}
+    rows = team_listing.fetch(conn, found, values, ListedRun._make, key=_run_id)
+    runs, marker = split_marker(rows, page)
+    if page.marker is not None:
+        return RunPage(None, runs, marker)
+    counted = conn.execute(found.total, values).scalar_one() if marker is not None else len(runs)
+    return RunPage(counted if counted <= TOTAL_CAP else None, runs, marker)
+
+
+def _run_id(run: ListedRun) -> str:
+    return run.id
+
+
 def list_job_runs(db: Session, principal: Principal, job_id: str, page: MarkerPage) -> RunPage:
     """The job's runs, newest first (keyset pagination on (job_id, id)). The job and its current
     version come with the visibility check, in one query."""
@@ -260,15 +275,16 @@ def list_job_runs(db: Session, principal: Principal, job_id: str, page: MarkerPa
 
 
 def list_my_runs(db: Session, principal: Principal, page: MarkerPage) -> RunPage:
-    """Runs of every job the caller can view, newest first (keyset pagination on (organization_id,
-    id)): every run for organization admins and org-wide viewers, else the runs of jobs shared
-    with a team in which the caller's role grants CanViewJobs (the jobs package's rule)."""
+    """Runs of every job the caller can view, newest first (keyset pagination on id): every run for
+    organization admins and org-wide viewers (on (organization_id, id)), else the runs of jobs shared
+    with a team in which the caller's role grants CanViewJobs (the jobs package's rule; per job on
+    (job_id, id), see runs.team_listing)."""
     params: dict[str, Any] = {"org_id": principal.organization_id}
     if principal.all_teams or principal.has(VIEW):
         result = _page(db, "org", params, page)
     else:
         params["team_ids"] = sorted(t for t in principal.team_ids if principal.has(VIEW, t))
-        result = _page(db, "org_teams", params, page)
+        result = _team_page(db, params, page) if params["team_ids"] else RunPage(0, [], None)
     job_ids = sorted({r.job_id for r in result.runs})
     if job_ids:
         result.jobs = [(j, v) for j, v in db.execute(_JOBS_WITH_VERSIONS, {"job_ids": job_ids})]
