@@ -223,7 +223,8 @@ def authenticate_principal(db: Session, authorization: str | None, organization_
     identity, membership = _authenticate(db, authorization, organization_id, prefetch=prefetch)
     if identity is None:
         return None
-    return resolve_principal(db, identity, organization_id, membership)
+    return resolve_principal(db, identity, organization_id, membership,
+                             looked_up=prefetch and identity.kind == "user")
 
 
 def _authenticate(db: Session, authorization: str | None, organization_id: str | None,
@@ -275,11 +276,12 @@ def _org_not_found() -> ApiError:
 
 
 def resolve_principal(db: Session, identity: Identity, organization_id: str | None,
-                      membership: Membership | None = None) -> Principal:
+                      membership: Membership | None = None, *, looked_up: bool = False) -> Principal:
     """Pick the organization (header, else the only/default membership) and load grants for it.
 
     `membership`, when given, is the user's active membership in the header's organization, or with no
-    header in their default one (what the queries below would pick)."""
+    header in their default one (what the queries below would pick); `looked_up` says that lookup was
+    already made, so None means there is no such membership and it is not queried again."""
     if organization_id is not None and not is_valid_id(organization_id):
         raise ApiError(400, "validation_failed", "LakeSail-Organization-Id must match ^[A-Z0-9]{1,20}$.",
                        field_errors={"LakeSail-Organization-Id": "invalid ID"})
@@ -302,7 +304,7 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
 
     user = identity.user
     assert user is not None
-    member, org = membership or _choose_membership(db, user, organization_id)
+    member, org = membership or _choose_membership(db, user, organization_id, chosen_one_absent=looked_up)
     grants = _member_grants(db, member, user.id)
     return Principal(
         identity=identity,
@@ -314,13 +316,17 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
     )
 
 
-def _choose_membership(db: Session, user: User, organization_id: str | None) -> Membership:
-    """The header's organization, else the user's default one, else their only one."""
+def _choose_membership(db: Session, user: User, organization_id: str | None,
+                       chosen_one_absent: bool = False) -> Membership:
+    """The header's organization, else the user's default one, else their only one.
+
+    `chosen_one_absent`: the header's (or default) membership is already known not to exist."""
     if organization_id is not None:
-        found = db.execute(_MEMBERSHIP_IN_ORG, {"user_id": user.id, "org_id": organization_id}).first()
+        found = None if chosen_one_absent else db.execute(
+            _MEMBERSHIP_IN_ORG, {"user_id": user.id, "org_id": organization_id}).first()
     else:
         found = None
-        if user.default_organization_id is not None:
+        if user.default_organization_id is not None and not chosen_one_absent:
             found = db.execute(_MEMBERSHIP_IN_ORG, {"user_id": user.id, "org_id": user.default_organization_id}).first()
         if found is None:
             rows = db.execute(_FIRST_TWO_MEMBERSHIPS, {"user_id": user.id}).all()

@@ -1,4 +1,5 @@
-"""`wire_timestamp(column)`: a UTC timestamp column rendered by the database in its wire form.
+"""`wire_timestamp(column)`: a UTC timestamp column rendered by the database in its wire form;
+`wire_column(column)` applies it to the timestamp columns of a listing's select, leaving the rest.
 
 The wire form is `kit.clock.iso`'s (what every `Timestamp` field serializes to):
 `2026-04-06T12:34:56.789Z`, milliseconds truncated, not rounded. A page of 100 runs has 800
@@ -10,11 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import ColumnElement, String
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+
+from sailplane.kit.db import UTCDateTime
 
 
 class wire_timestamp(FunctionElement[str]):  # lower case: used like a SQL function
@@ -45,3 +49,9 @@ def _other(element: wire_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
     if compiler.dialect.name == "default":  # str(statement), for reading only
         return f"wire_timestamp({compiler.process(element.clauses, **kw)})"
     raise CompileError(f"wire_timestamp is not implemented for {compiler.dialect.name}")
+
+
+def wire_column(column: KeyedColumnElement[Any]) -> ColumnElement[Any]:
+    """The column as a listing reads it: a UTC timestamp (kit.db.UTCDateTime) in its wire form, labelled
+    with the column's name; any other column as it is."""
+    return wire_timestamp(column).label(column.key) if isinstance(column.type, UTCDateTime) else column

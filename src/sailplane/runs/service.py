@@ -13,7 +13,7 @@ flush, and leave the commit (and the audit event) to the caller.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -29,11 +29,10 @@ from sailplane.jobs.models import Job, JobTeam, JobVersion
 from sailplane.jobs.service import get_job, get_job_with_current_version, register_job_delete_hook
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
-from sailplane.kit.db import UTCDateTime
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.ids import new_id
 from sailplane.kit.pagination import MarkerPage, split_marker
-from sailplane.kit.wire_sql import wire_timestamp
+from sailplane.kit.wire_sql import wire_column
 from sailplane.runs import team_listing
 from sailplane.runs.models import (
     ACTIVE_STATES,
@@ -178,14 +177,9 @@ class ListedRun(NamedTuple):
     cleaned_at: str | None
 
 
-def _listed(name: str) -> ColumnElement[Any]:
-    """The column, or for a timestamp its wire form made by the database (see kit.wire_sql)."""
-    column = _RUNS[name]
-    return wire_timestamp(column).label(name) if isinstance(column.type, UTCDateTime) else column
-
-
-# In ListedRun's order; plain table columns, so the statement skips the ORM's per-statement work.
-LISTED_COLUMNS = tuple(_listed(name) for name in ListedRun._fields)
+# In ListedRun's order; plain table columns (timestamps made by the database, see kit.wire_sql), so the
+# statement skips the ORM's per-statement work.
+LISTED_COLUMNS = tuple(wire_column(_RUNS[name]) for name in ListedRun._fields)
 
 
 @dataclass
@@ -244,8 +238,7 @@ def _page(db: Session, scope: str, params: dict[str, Any], page: MarkerPage) -> 
         return RunPage(None, runs, marker)
     found = db.execute(statements.first, values).all()
     runs, marker = split_marker([ListedRun._make(r[:-1]) for r in found], page)
-    counted = found[0].total if marker is not None else len(runs)  # no next page: what this one shows
-    return RunPage(counted if counted <= TOTAL_CAP else None, runs, marker)
+    return RunPage(_first_page_total(runs, marker, lambda: found[0].total), runs, marker)
 
 
 def _team_page(db: Session, params: dict[str, Any], page: MarkerPage) -> RunPage:
@@ -257,8 +250,14 @@ def _team_page(db: Session, params: dict[str, Any], page: MarkerPage) -> RunPage
     runs, marker = split_marker(rows, page)
     if page.marker is not None:
         return RunPage(None, runs, marker)
-    counted = conn.execute(found.total, values).scalar_one() if marker is not None else len(runs)
-    return RunPage(counted if counted <= TOTAL_CAP else None, runs, marker)
+    return RunPage(_first_page_total(runs, marker, lambda: conn.execute(found.total, values).scalar_one()),
+                   runs, marker)
+
+
+def _first_page_total(runs: list[ListedRun], marker: str | None, capped_count: Callable[[], int]) -> int | None:
+    """With no next page the page itself is the total; else the capped count (None above TOTAL_CAP)."""
+    counted = capped_count() if marker is not None else len(runs)
+    return counted if counted <= TOTAL_CAP else None
 
 
 def _run_id(run: ListedRun) -> str:

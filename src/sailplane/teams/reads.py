@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, bindparam, func, select
 
-from sailplane.kit.wire_sql import wire_timestamp
+from sailplane.kit.wire_sql import wire_column
 from sailplane.teams.models import Team, TeamMemberRole
 
 TeamRow = Sequence[Any]  # the values of TEAM_COLUMNS, in that order
@@ -29,15 +29,11 @@ _MEMBER_COUNT = (
 )
 
 
-def _wire_time(column: Any) -> Any:
-    """The timestamp in its wire form, made by the database (kit.wire_sql): also inside SQLite's packed pages."""
-    return wire_timestamp(column).label(column.name)
-
-
+# Timestamps in their wire form, made by the database (kit.wire_sql): also inside SQLite's packed pages.
 TEAM_COLUMNS = (
-    _TEAMS.c.id, _TEAMS.c.organization_id, _TEAMS.c.name, _TEAMS.c.description, _TEAMS.c.email,
-    _wire_time(_TEAMS.c.created_at), _TEAMS.c.created_by, _wire_time(_TEAMS.c.updated_at), _TEAMS.c.updated_by,
-    _TEAMS.c.default_role_id, _MEMBER_COUNT.label("member_count"),
+    *(wire_column(_TEAMS.c[name]) for name in ("id", "organization_id", "name", "description", "email", "created_at",
+                                               "created_by", "updated_at", "updated_by", "default_role_id")),
+    _MEMBER_COUNT.label("member_count"),
 )
 _TEAM_ROWS: Select[Any] = select(*TEAM_COLUMNS)
 ONE_TEAM = _TEAM_ROWS.where(_TEAMS.c.id == bindparam("team_id"), _TEAMS.c.organization_id == bindparam("org_id"))
