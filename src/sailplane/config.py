@@ -64,6 +64,14 @@ class Settings:
     controller_interval_seconds: float = 5.0
     compute_start_timeout_seconds: float = 120.0
     local_max_workers: int = 8
+    # Where local catalogs may keep their warehouses (None: `<data_dir>/warehouses`). A catalog's
+    # `warehouseDir` must lie under it; a workload sees only its own catalogs' directories.
+    storage_root: Path | None = None
+    # Workload isolation on the local backend: "sandbox" (bubblewrap; the default) or "off" (an
+    # explicit opt-out for hosts where namespaces are unavailable; user code then runs unconfined).
+    workload_sandbox: str = "sandbox"
+    # The unprivileged system user workloads run as when the server runs as root (None: no switch).
+    workload_user: str | None = "sailplane-workload"
     # Start the compute backend, session controller and gateway with the app (off: API only).
     compute_enabled: bool = True
     extra: dict[str, str] = field(default_factory=dict)
@@ -71,6 +79,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def warehouse_root(self) -> Path:
+        """The directory every local catalog's warehouse must lie under."""
+        return (self.storage_root or self.data_dir / "warehouses").resolve()
 
 
 def _load_secret_key(data_dir: Path) -> str:
@@ -126,6 +139,9 @@ def load_settings() -> Settings:
         controller_interval_seconds=_env_float("SAILPLANE_CONTROLLER_INTERVAL_SECONDS", 5.0),
         compute_start_timeout_seconds=_env_float("SAILPLANE_COMPUTE_START_TIMEOUT_SECONDS", 120.0),
         local_max_workers=_env_int("SAILPLANE_LOCAL_MAX_WORKERS", 8),
+        storage_root=_env_path("SAILPLANE_STORAGE_ROOT"),
+        workload_sandbox=os.environ.get("SAILPLANE_WORKLOAD_SANDBOX", "sandbox").strip().lower() or "sandbox",
+        workload_user=os.environ.get("SAILPLANE_WORKLOAD_USER", "sailplane-workload").strip() or None,
     )
 
 
