@@ -10,6 +10,24 @@ if [ ! -x .venv/bin/python ]; then
 fi
 req=requirements.txt
 [ "$kind" = dev ] && req=requirements-dev.txt
+
+# User code (Sail servers, job drivers, library installs, git checkouts) runs in a bubblewrap
+# sandbox, as an unprivileged system user when the server runs as root.
+if [ "${SAILPLANE_WORKLOAD_SANDBOX:-sandbox}" != "off" ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  if ! command -v bwrap >/dev/null; then
+    echo "Installing bubblewrap (Debian package 'bubblewrap') for the workload sandbox..."
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq bubblewrap >/dev/null
+  fi
+  workload_user="${SAILPLANE_WORKLOAD_USER:-sailplane-workload}"
+  if [ "$(id -u)" -eq 0 ] && ! id "$workload_user" >/dev/null 2>&1; then
+    echo "Creating the unprivileged system user '$workload_user' that workloads run as..."
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group "$workload_user"
+  fi
+fi
+
 stamp=".venv/.installed-$(sha256sum "$req" requirements.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade "pip==26.3"

@@ -72,6 +72,9 @@ class Settings:
     workload_sandbox: str = "sandbox"
     # The unprivileged system user workloads run as when the server runs as root (None: no switch).
     workload_user: str | None = "sailplane-workload"
+    # Local directories a job's `sourceConfig.url` may name (a local git repository under one of
+    # them is shown read-only to the checkout; other local paths are refused).
+    source_roots: tuple[Path, ...] = ()
     # Start the compute backend, session controller and gateway with the app (off: API only).
     compute_enabled: bool = True
     extra: dict[str, str] = field(default_factory=dict)
@@ -142,6 +145,8 @@ def load_settings() -> Settings:
         storage_root=_env_path("SAILPLANE_STORAGE_ROOT"),
         workload_sandbox=os.environ.get("SAILPLANE_WORKLOAD_SANDBOX", "sandbox").strip().lower() or "sandbox",
         workload_user=os.environ.get("SAILPLANE_WORKLOAD_USER", "sailplane-workload").strip() or None,
+        source_roots=tuple(Path(p).expanduser().resolve()
+                           for p in os.environ.get("SAILPLANE_SOURCE_ROOTS", "").split(os.pathsep) if p.strip()),
     )
 
 

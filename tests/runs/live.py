@@ -48,8 +48,17 @@ def fresh_database(database_url: str, directory: Path) -> str:
 
 
 def runner_settings(data_dir: Path, database_url: str, **extra: str) -> Settings:
+    # Jobs may clone local repositories only from a source root, beside (never inside) the data directory.
+    sources = data_dir.parent / f"{data_dir.name}-git-sources"
+    sources.mkdir(exist_ok=True)
     return make_settings(data_dir, database_url, None, controller_interval_seconds=0.2,
-                         compute_start_timeout_seconds=60.0, extra={**RUNNER_EXTRA, **extra})
+                         compute_start_timeout_seconds=60.0, source_roots=(sources,),
+                         extra={**RUNNER_EXTRA, **extra})
+
+
+def source_repo(settings: Settings, name: str = "repo") -> Path:
+    """Where a test's git repository must live for the server's jobs to clone it."""
+    return settings.source_roots[0] / f"{name}-{new_id()}"
 
 
 # --- processes ------------------------------------------------------------------------------------

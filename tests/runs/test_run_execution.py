@@ -23,12 +23,14 @@ from tests.runs.live import (
     processes_of,
     python_job,
     sail_instances,
+    source_repo,
     sql_job,
     unique_key,
     wait_for,
     wait_until,
 )
 from tests.support.actors import assert_error
+from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
 
@@ -95,8 +97,8 @@ def test_saved_query_runs_in_its_catalog_and_schema(org: Any, tmp_path: Path) ->
     assert list(warehouse.rglob("*.parquet")), "the managed table is not in the catalog's warehouse"
 
 
-def test_python_job_from_git_with_parameters(org: Any, tmp_path: Path) -> None:
-    repo = GitRepo(tmp_path / "repo")
+def test_python_job_from_git_with_parameters(org: Any, runs_server: LiveServer) -> None:
+    repo = GitRepo(source_repo(runs_server.settings))
     script = py("""
         import json, os, sys
         from pyspark.sql import SparkSession
@@ -140,8 +142,8 @@ def test_python_job_from_git_with_parameters(org: Any, tmp_path: Path) -> None:
     assert draft.json()["sourceConfig"]["snapshotCommit"] is None
 
 
-def test_retry_uses_the_recorded_snapshot_commit(org: Any, tmp_path: Path) -> None:
-    repo = GitRepo(tmp_path / "repo")
+def test_retry_uses_the_recorded_snapshot_commit(org: Any, runs_server: LiveServer) -> None:
+    repo = GitRepo(source_repo(runs_server.settings))
     first = repo.commit({"main.py": "import sys\nprint('code one')\nsys.exit(1)\n"})
     job = python_job(org.dev1, org.team1, "main.py", sourceConfig={"url": repo.url})
     run = create_run(org.dev1, job["id"])
@@ -178,16 +180,14 @@ def test_failed_runs_are_retried_up_to_max_retries(org: Any) -> None:
     assert attempts_in_log(logs(org.dev1, job["id"], run["id"])) == 3
 
 
-def test_a_retry_can_succeed(org: Any, tmp_path: Path) -> None:
-    marker = tmp_path / "first-attempt-done"
-    code = py(f"""
-        import pathlib, sys
-        marker = pathlib.Path({str(marker)!r})
-        if not marker.exists():
-            marker.write_text("x")
+def test_a_retry_can_succeed(org: Any) -> None:
+    # Job code is confined to its own directories, so it learns which attempt it is from its environment.
+    code = py("""
+        import os, sys
+        if os.environ["SAILPLANE_RUN_ATTEMPT"] == "0":
             print("first attempt fails", flush=True)
             sys.exit(1)
-        print("second attempt works", flush=True)
+        print("second attempt works", os.environ["SAILPLANE_RUN_ATTEMPT"], flush=True)
     """)
     job = python_job(org.dev1, org.team1, code, lakesail={"maxRetries": 3})
     run = create_run(org.dev1, job["id"])
@@ -195,7 +195,7 @@ def test_a_retry_can_succeed(org: Any, tmp_path: Path) -> None:
     assert_complete(done)
     assert done["statusMessage"] is None
     text = logs(org.dev1, job["id"], run["id"])
-    assert attempts_in_log(text) == 2 and "second attempt works" in text
+    assert attempts_in_log(text) == 2 and "second attempt works 1" in text
 
 
 def test_timeouts_are_retried_too(org: Any) -> None:

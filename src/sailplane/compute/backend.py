@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from sailplane.compute.libraries import Library
@@ -33,7 +34,9 @@ class InstanceSpec:
     dotted option names from Sail's configuration reference (`catalog.list`); backends translate
     them to `SAIL_*` variables. `extra_env` is passed through verbatim (e.g. AWS credentials for a
     catalog), except that it can never override the variables a backend uses to track instances.
-    `libraries` must be importable by the server's Python (UDFs run there).
+    `libraries` must be importable by the server's Python (UDFs run there). `storage` lists the
+    directories (local catalogs' warehouses) the instance may read and write; a confined backend
+    shows it nothing else of the host's files.
     """
 
     instance_id: str
@@ -42,6 +45,7 @@ class InstanceSpec:
     extra_env: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     libraries: tuple[Library, ...] = ()
+    storage: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,10 @@ class ComputeBackend(Protocol):
 
     async def find(self, instance_id: str, pid: int) -> bool:
         """Whether `pid` is still the process of `instance_id` (used to adopt instances after a restart)."""
+        ...
+
+    def output_dir(self, handle: InstanceHandle) -> Path:
+        """A directory the instance may write a run's results to, which the control plane can read."""
         ...
 
     async def stop_orphans(self, known_ids: Collection[str]) -> list[str]:

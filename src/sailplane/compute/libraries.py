@@ -5,6 +5,11 @@ Each distinct list of libraries is installed once, with pip, into its own direct
 inside the Sail server, so that is where a package must be importable. Directories are complete or
 absent (installed under a temporary name and renamed), so a crash mid-install leaves nothing that
 looks usable, and concurrent starts of the same list (also from other server processes) install once.
+
+Install scripts are user code: with a sandbox, pip runs confined as the workload user (only its
+staging directory writable, the administrator's PIP_* settings and the paths they name readable),
+and pip itself fetches wheel and requirements URLs, so the control plane never fetches a URL a
+user gave it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 import httpx
+
+from sailplane.compute.sandbox import Mounts, Sandbox, pip_paths, workload_environment
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +77,12 @@ def digest(libraries: Sequence[Library]) -> str:
 class LibraryInstaller:
     """Installs library lists into content-addressed directories under `root`."""
 
-    def __init__(self, root: Path, *, python: str = sys.executable, timeout: float = 900.0):
+    def __init__(self, root: Path, *, python: str = sys.executable, timeout: float = 900.0,
+                 sandbox: Sandbox | None = None):
         self.root = root
         self.python = python
         self.timeout = timeout
+        self.sandbox = sandbox
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def install(self, libraries: Sequence[Library]) -> Path | None:
@@ -98,7 +107,7 @@ class LibraryInstaller:
             downloads.mkdir(parents=True)
             args = await self._pip_args(libraries, downloads)
             site = work / "site"
-            await self._pip(["install", "--target", str(site), *args])
+            await self._pip(["install", "--target", str(site), *args], work)
             site.mkdir(exist_ok=True)  # pip creates it; an empty list of requirements might not
             os.rename(site, target)
             log.info("installed %d libraries into %s", len(libraries), target)
@@ -116,8 +125,12 @@ class LibraryInstaller:
         for n, lib in enumerate(libraries):
             if lib.kind == "pypi":
                 args.append(lib.value)
+            elif lib.kind == "whl" and self.sandbox is not None:
+                args.append(_fetchable(lib.value))  # pip fetches it, inside the sandbox
             elif lib.kind == "whl":
                 args.append(str(await _download(lib.value, downloads / f"{n}", keep_name=True)))
+            elif lib.is_uri and self.sandbox is not None:
+                args += ["-r", _fetchable(lib.value)]
             elif lib.is_uri:
                 args += ["-r", str(await _download(lib.value, downloads / f"{n}", keep_name=False))]
             else:
@@ -126,10 +139,16 @@ class LibraryInstaller:
                 args += ["-r", str(path)]
         return args
 
-    async def _pip(self, args: list[str]) -> None:
+    async def _pip(self, args: list[str], work: Path) -> None:
         command = [self.python, "-m", "pip", "--no-input", "--disable-pip-version-check", "--no-color", *args]
         # The administrator's pip configuration (PIP_INDEX_URL, a mirror) applies; our secrets do not go along.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
+        if self.sandbox is not None:
+            env = workload_environment(pip=True)
+            self.sandbox.own(work, recursive=True)
+            mounts = Mounts(readable=tuple(pip_paths(env)), writable=(work,))
+            command = self.sandbox.command([*command[:3], "--no-cache-dir", *command[3:]], cwd=work, mounts=mounts)
+        else:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
         proc = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
             start_new_session=True,
@@ -144,6 +163,15 @@ class LibraryInstaller:
         if proc.returncode != 0:
             tail = output.decode(errors="replace").strip()[-_OUTPUT_TAIL:]
             raise LibraryInstallError(f"pip could not install the libraries: {tail}")
+
+
+def _fetchable(url: str) -> str:
+    """A URL pip may fetch: http(s) only (s3:// needs a cloud connection's credentials)."""
+    scheme = urlparse(url).scheme
+    if scheme not in ("http", "https"):
+        raise LibraryInstallError(
+            f"{url}: the local compute backend fetches libraries over http(s) only; {scheme}:// is not supported")
+    return url
 
 
 async def _download(url: str, directory: Path, *, keep_name: bool) -> Path:

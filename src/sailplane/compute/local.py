@@ -4,6 +4,10 @@ Processes are started in their own session (so a stop reaches everything they sp
 two environment markers, the instance id and the data directory of the backend that started them.
 `/proc/<pid>/environ` then tells, after a control-plane restart, whether a pid is still the
 instance we think it is, and which Sail processes nobody knows about any more (orphans).
+
+With a `Sandbox` (the server's default), the tracked process is the sandbox's launcher, which
+alone carries the markers; Sail runs inside it as the workload user, seeing only its work
+directory, its catalogs' storage and its libraries (see `compute.sandbox`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sailplane.compute.backend import ComputeError, InstanceHandle, InstanceSpec, InstanceStartError
 from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError
+from sailplane.compute.sandbox import Mounts, Sandbox, workload_environment
 
 INSTANCE_MARKER = "SAILPLANE_INSTANCE_ID"
 OWNER_MARKER = "SAILPLANE_COMPUTE_DIR"
@@ -120,6 +125,17 @@ def _process_state(pid: int) -> str | None:
     return after[:1].decode() or None
 
 
+def _group_of(pid: int) -> int | None:
+    stat = _read_proc(pid, "stat")
+    if not stat:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[2])
+    except (IndexError, ValueError):
+        return None
+
+
 def _is_running(pid: int) -> bool:
     state = _process_state(pid)
     return state is not None and state not in {"Z", "X"}
@@ -139,6 +155,30 @@ def _pids() -> Iterator[int]:
     for name in os.listdir("/proc"):
         if name.isdigit():
             yield int(name)
+
+
+def _owned_by_us(pid: int) -> bool:
+    """Only processes of our own uid can be instances: a workload cannot forge one by copying markers."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == os.getuid()
+    except OSError:
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of the group is still alive (zombies waiting to be reaped do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    for pid in _pids():
+        stat = _read_proc(pid, "stat")
+        if not stat:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and fields[0] not in (b"Z", b"X") and fields[2] == str(pgid).encode():
+            return True
+    return False
 
 
 def _tail(path: Path, offset: int = 0, limit: int = _LOG_TAIL_BYTES) -> str:
@@ -167,15 +207,21 @@ async def grpc_health_check(address: str, *, timeout: float = 5.0) -> bool:
 
 
 class LocalSailBackend:
-    """Sail Spark Connect servers as child processes, logs under `<data_dir>/instances/<id>.log`."""
+    """Sail Spark Connect servers as child processes, logs under `<data_dir>/instances/<id>.log`.
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", python: str | None = None):
+    Without a sandbox, instances run unconfined as this process's user (tests of the backend itself);
+    the server always passes one unless the administrator turned it off.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", python: str | None = None,
+                 sandbox: Sandbox | None = None):
         self.data_dir = Path(data_dir).resolve()
         self.instances_dir = self.data_dir / "instances"
         self.host = host
         # `python -m pysail` instead of the `sail` script: the same interpreter as ours is always there.
         self.python = python or sys.executable
-        self.libraries = LibraryInstaller(self.data_dir / "libraries", python=self.python)
+        self.sandbox = sandbox
+        self.libraries = LibraryInstaller(self.data_dir / "libraries", python=self.python, sandbox=sandbox)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # -- paths and process set-up ---------------------------------------------------------------
@@ -187,15 +233,21 @@ class LocalSailBackend:
         """The instance's current directory, so relative paths (e.g. spark-warehouse) stay per instance."""
         return self.instances_dir / instance_id
 
+    def output_dir(self, handle: InstanceHandle) -> Path:
+        return self.work_dir(handle.instance_id) / "output"
+
     def command(self) -> list[str]:
         return [self.python, "-m", "pysail", "spark", "server", "--ip", self.host, "--port", "0"]
 
     def environment(self, spec: InstanceSpec, libraries: Path | None = None) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(_STRIPPED_ENV_PREFIXES) and k not in _STRIPPED_ENV_NAMES
-        }
+        if self.sandbox is not None:
+            env = workload_environment()
+        else:
+            env = {
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(_STRIPPED_ENV_PREFIXES) and k not in _STRIPPED_ENV_NAMES
+            }
         env.update(spec.extra_env)
         env.update(sail_settings_env(spec))
         env["RUST_LOG"] = _ensure_listen_log(env.get("RUST_LOG"))
@@ -221,13 +273,16 @@ class LocalSailBackend:
         log_path = self.log_path(spec.instance_id)
         work_dir = self.work_dir(spec.instance_id)
         work_dir.mkdir(parents=True, exist_ok=True)
+        command = self.command()
+        if self.sandbox is not None:
+            command = await asyncio.to_thread(self._confine, spec, command, work_dir, libraries)
         started_at = datetime.now(UTC)
         with open(log_path, "ab") as log:
             log.write(f"--- sailplane: starting instance {spec.instance_id} at {started_at.isoformat()}\n".encode())
             log.flush()
             offset = log.tell()
             proc = subprocess.Popen(
-                self.command(),
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -245,6 +300,21 @@ class LocalSailBackend:
         return InstanceHandle(
             instance_id=spec.instance_id, pid=proc.pid, host=self.host, port=port, started_at=started_at
         )
+
+    def _confine(self, spec: InstanceSpec, command: list[str], work_dir: Path, libraries: Path | None) -> list[str]:
+        """The sandboxed command: its work directory (with `output/` for a run's results) and its
+        catalogs' storage writable, its libraries readable, the markers kept outside."""
+        assert self.sandbox is not None
+        output = work_dir / "output"
+        output.mkdir(exist_ok=True)
+        storage = [Path(p) for p in spec.storage]
+        for path in storage:
+            if not path.exists():
+                path.mkdir(parents=True)
+                self.sandbox.own(path)
+        self.sandbox.own(work_dir, output)
+        mounts = Mounts(readable=(libraries,) if libraries else (), writable=(work_dir, *storage))
+        return self.sandbox.command(command, cwd=work_dir, mounts=mounts, unset_env=(INSTANCE_MARKER, OWNER_MARKER))
 
     async def _wait_ready(self, proc: subprocess.Popen[bytes], log_path: Path, offset: int, timeout: float) -> int:
         deadline = time.monotonic() + timeout
@@ -297,23 +367,29 @@ class LocalSailBackend:
         return [iid for iid, _ in orphans]
 
     def scan(self) -> list[tuple[str, int]]:
-        """(instance id, pid) of every live process started by a backend with this data directory."""
-        found = []
+        """(instance id, pid) of every live instance started by a backend with this data directory.
+
+        One pid per instance: its process group's leader (what `start` returned) when alive; the
+        processes it started carry the same markers (a sandbox's init does) and go with its group.
+        """
+        found: dict[str, tuple[bool, int]] = {}
         me = os.getpid()
         for pid in _pids():
-            if pid == me or not _is_running(pid):
+            if pid == me or not _is_running(pid) or not _owned_by_us(pid):
                 continue
             env = _environ(pid)
             iid = env.get(INSTANCE_MARKER)
             if iid and env.get(OWNER_MARKER) == str(self.data_dir):
-                found.append((iid, pid))
-        return found
+                leader = _group_of(pid) == pid
+                if iid not in found or (leader and not found[iid][0]):
+                    found[iid] = (leader, pid)
+        return [(iid, pid) for iid, (_, pid) in found.items()]
 
     # -- internals (blocking; run in a thread) --------------------------------------------------
 
     def _is_instance(self, instance_id: str, pid: int) -> bool:
         """A live process whose environment carries our markers: a reused pid never matches."""
-        if pid <= 0 or not _is_running(pid):
+        if pid <= 0 or not _is_running(pid) or not _owned_by_us(pid):
             return False
         env = _environ(pid)
         return env.get(INSTANCE_MARKER) == instance_id and env.get(OWNER_MARKER) == str(self.data_dir)
@@ -331,10 +407,11 @@ class LocalSailBackend:
             return info is not None
         return not _is_running(pid)
 
-    def _wait_exit(self, pid: int, timeout: float) -> bool:
+    def _wait_exit(self, pid: int, pgid: int, timeout: float) -> bool:
+        """Wait for the process and every process of its group (a sandbox's launcher exits before Sail)."""
         deadline = time.monotonic() + timeout
         delay = 0.01
-        while not self._exited(pid):
+        while not self._exited(pid) or group_alive(pgid):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(delay)
@@ -342,21 +419,32 @@ class LocalSailBackend:
         return True
 
     def _stop_pid(self, instance_id: str, pid: int, grace: float) -> None:
-        """SIGTERM the process group, SIGKILL it after `grace`, then reap."""
+        """SIGTERM the process group, SIGKILL it after `grace`, then reap.
+
+        A marked process that is not its group's leader (a sandbox's init whose launcher was killed)
+        takes its whole group along: the markers say the group is the instance's.
+        """
         proc = self._children.get(pid)
         if proc is None and not self._is_instance(instance_id, pid):
             return  # already gone, or the pid now belongs to someone else
-        if not self._exited(pid):
-            _signal_group(pid, signal.SIGTERM)
-            if not self._wait_exit(pid, grace):
-                _signal_group(pid, signal.SIGKILL)
-                if not self._wait_exit(pid, 30.0):
+        pgid = pid if proc is not None else (_group_of(pid) or pid)
+        if not self._exited(pid) or group_alive(pgid):
+            _signal(pgid, pid, signal.SIGTERM)
+            if not self._wait_exit(pid, pgid, grace):
+                _signal(pgid, pid, signal.SIGKILL)
+                if not self._wait_exit(pid, pgid, 30.0):
                     raise ComputeError(f"instance {instance_id} (pid {pid}) did not die after SIGKILL")
         if proc is not None:
             # Our child is gone but not reaped yet, so its group id cannot have been reused: clear stragglers.
             _signal_group(pid, signal.SIGKILL)
             proc.wait()
             self._children.pop(pid, None)
+
+
+def _signal(pgid: int, pid: int, sig: signal.Signals) -> None:
+    _signal_group(pgid, sig)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

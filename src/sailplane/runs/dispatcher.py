@@ -63,7 +63,8 @@ from sqlalchemy.orm import Session, aliased
 from sailplane.clusters.service import LOCAL_CLUSTER_ID
 from sailplane.compute.backend import ComputeBackend, ExecutionMode, InstanceHandle, InstanceSpec
 from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError, digest, libraries_from_api
-from sailplane.compute.local import INSTANCE_MARKER
+from sailplane.compute.local import INSTANCE_MARKER, group_alive
+from sailplane.compute.sandbox import Sandbox
 from sailplane.data.models import Catalog, Query
 from sailplane.data.service import sail_catalog_settings, sail_spark_conf
 from sailplane.jobs.models import Job, JobVersion
@@ -171,6 +172,7 @@ class LiveRun:
     process: RunningProcess | None = None
     instance: InstanceHandle | None = None
     instance_id: str | None = None
+    output: tuple[Path, Path] | None = None  # (where the instance writes results, where they are kept)
 
 
 @dataclass
@@ -185,7 +187,7 @@ class Retained:
 
 def settings_key(template: InstanceSpec) -> str:
     data = {"mode": template.execution_mode, "workers": template.workers, "settings": template.settings,
-            "env": template.extra_env, "libraries": digest(template.libraries)}
+            "env": template.extra_env, "libraries": digest(template.libraries), "storage": list(template.storage)}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -315,9 +317,9 @@ def kill_instance_processes(instance_id: str, grace: float = 5.0) -> bool:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + wait
-        while any(_alive(p) for p in targets) and time.monotonic() < deadline:
+        while any(_alive(p) or group_alive(p) for p in targets) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if not any(_alive(p) for p in targets):
+        if not any(_alive(p) or group_alive(p) for p in targets):
             break
     return True
 
@@ -332,12 +334,13 @@ def _clip(message: str | None) -> str | None:
 
 class RunDispatcher:
     def __init__(self, db: Database, backend: ComputeBackend, *, data_dir: Path, node: str, secret_key: str,
-                 config: RunnerConfig | None = None) -> None:
+                 config: RunnerConfig | None = None, sandbox: Sandbox | None = None) -> None:
         self.db = db
         self.backend = backend
         self.data_dir = data_dir
         self.config = config or RunnerConfig()
-        self.libraries = LibraryInstaller(Path(data_dir).resolve() / "libraries")  # shared with the Sail backend
+        self.sandbox = sandbox  # confines drivers and library installs like the backend's Sail servers
+        self.libraries = LibraryInstaller(Path(data_dir).resolve() / "libraries", sandbox=sandbox)
         # lease_owner = "<node tag>:<this process's life>": the tag says which node, the suffix which start.
         self.node_tag = hashlib.sha256(node.encode()).hexdigest()[:16]
         self.owner = f"{self.node_tag}:{new_id()}"
@@ -493,6 +496,7 @@ class RunDispatcher:
             log_path=files.log_path(self.data_dir, plan.run_id), sql=plan.sql, sql_catalog=plan.sql_catalog,
             sql_schema=plan.sql_schema, source_config=plan.source_config, timeout_seconds=plan.timeout_seconds,
             overrides=plan.overrides, spark_conf=plan.spark_conf,
+            env={"SAILPLANE_RUN_ATTEMPT": str(plan.attempt)},  # 0 first; job code cannot keep state across attempts
         )
 
     async def _attempt(self, plan: Plan, live: LiveRun) -> tuple[Outcome | None, str | None, bool]:
@@ -508,7 +512,7 @@ class RunDispatcher:
         try:
             if spec.source_config is not None:
                 try:
-                    commit = await prepare_source(spec)
+                    commit = await prepare_source(spec, sandbox=self.sandbox)
                 except SourceError as exc:
                     return None, f"checking out the source failed: {exc}", True
                 if commit:
@@ -523,14 +527,22 @@ class RunDispatcher:
             return None, handle, True
         if live.lost is not None:
             return None, None, False
+        readable: tuple[Path, ...] = ()
         if plan.instance.libraries:  # installed for the Sail server already; the driver imports them too
             try:
                 site = await self.libraries.install(plan.instance.libraries)
             except LibraryInstallError as exc:
                 return None, str(exc), True
-            spec = replace(spec, env={**spec.env, "PYTHONPATH": str(site)})
+            if site is not None:
+                spec = replace(spec, env={**spec.env, "PYTHONPATH": str(site)})
+                readable = (site,)
+        # Sail (confined to its own directories) writes the results inside its work directory; they
+        # move to the run's output directory when the run ends.
+        live.output = (self.backend.output_dir(handle) / "result", spec.output_dir)
+        spec = replace(spec, output_dir=live.output[0])
         try:
-            process = await start_run(spec, handle.address, stop_grace=self.config.stop_grace)
+            process = await start_run(spec, handle.address, stop_grace=self.config.stop_grace, sandbox=self.sandbox,
+                                      readable=readable)
         except RunSpecError as exc:
             return None, str(exc), False
         live.process = process
@@ -578,6 +590,7 @@ class RunDispatcher:
         if lost in ("deleted", "taken over"):
             await self._release_resources(live, plan, keep=False)
             return
+        outcome = await asyncio.to_thread(_collect_output, live.output, outcome)
         status, message = self._result(outcome, error)
         if lost == "cancelled":
             status = CANCELLED
@@ -814,6 +827,7 @@ class RunDispatcher:
                 raise PlanError(f"the cluster {version.cluster_id} cannot run jobs on this server")
             settings = {str(k): str(v) for k, v in lakesail.items()
                         if k not in _LAKESAIL_KEYS and isinstance(v, str | int | float | bool)}
+            storage: tuple[str, ...] = ()
             query_id = (config.get("sql") or {}).get("queryId")
             if query_id:
                 query = db.scalar(select(Query).where(Query.id == query_id,
@@ -826,13 +840,16 @@ class RunDispatcher:
                     plan.sql_catalog = catalog.name
                     settings.update(sail_catalog_settings(catalog, self.encryptor))
                     plan.spark_conf = sail_spark_conf(catalog)
+                    if catalog.provider == "local":  # the only host directory its Sail server may use
+                        storage = (str(catalog.provider_config["warehouseDir"]),)
             mode: ExecutionMode = "cluster" if lakesail.get("executionMode") == "cluster" else "standalone"
             workers = 0
             if mode == "cluster":
                 nodes = ((config.get("compute") or {}).get("worker") or {}).get("maxNodes") or 1
                 workers = max(1, min(int(nodes), self.config.max_workers))
             plan.instance = InstanceSpec(instance_id="template", execution_mode=mode, workers=workers,
-                                         settings=settings, libraries=libraries_from_api(lakesail.get("libraries")))
+                                         settings=settings, libraries=libraries_from_api(lakesail.get("libraries")),
+                                         storage=storage)
             return plan
 
     def _db_final(self, run_id: str, status: str, message: str | None, outcome: Outcome | None,
@@ -977,6 +994,19 @@ class RunDispatcher:
                        .values(cleaned_at=now, updated_at=JobRun.updated_at),
                        execution_options={"synchronize_session": False})
             db.commit()
+
+
+def _collect_output(output: tuple[Path, Path] | None, outcome: Outcome | None) -> Outcome | None:
+    """Move what the attempt wrote from the Sail instance's directory to the run's output directory."""
+    if output is None or outcome is None:
+        return outcome
+    staging, final = output
+    shutil.rmtree(final, ignore_errors=True)
+    if not staging.exists():
+        return replace(outcome, output_path=None)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(staging, final)
+    return replace(outcome, output_path=str(final))
 
 
 def remove_work_dir_path(path: Path) -> None:

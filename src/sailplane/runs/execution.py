@@ -13,6 +13,9 @@ then `start_run`, records `RunningProcess.pid` and awaits `wait()` for the `Outc
 - After a control-plane crash the processes keep running, unowned. `find_process` tells from
   `/proc/<pid>/environ` whether a pid still is a given run (a reused pid never matches) and
   `kill_orphan` stops it (by pid, or by searching for the run id when the pid was never saved).
+- With a `Sandbox` (always, from the dispatcher), the process runs confined as the workload user:
+  it sees its work directory and the parent of its output directory (writable), its libraries
+  (readable) and the Python environment, nothing else of the host; see `compute.sandbox`.
 
 Arguments of Python runs: `namedParameters` first, as `--key=value` in the given order, then
 every inner list of `parameters` concatenated in order (`[["--name=job", "one"], ["two"]]` gives
@@ -41,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from sailplane.compute.sandbox import Mounts, Sandbox, exit_status, workload_environment
 from sailplane.runs.sources import DEFAULT_TIMEOUT as SOURCE_TIMEOUT
 from sailplane.runs.sources import SourceConfig, SourceError, checkout
 
@@ -201,7 +205,8 @@ class LogChunk:
 # --- source ---------------------------------------------------------------------------------------
 
 
-async def prepare_source(spec: RunSpec, *, timeout: float = SOURCE_TIMEOUT) -> str | None:
+async def prepare_source(spec: RunSpec, *, timeout: float = SOURCE_TIMEOUT,
+                         sandbox: Sandbox | None = None) -> str | None:
     """Clone the spec's `source_config` into `spec.source_dir` (`<work_dir>/source`, replacing an
     earlier checkout) and return the commit SHA (the run's `snapshotCommit`); None when the job
     has no source config. Git's messages are appended to the run's log. Raises SourceError with a
@@ -216,7 +221,7 @@ async def prepare_source(spec: RunSpec, *, timeout: float = SOURCE_TIMEOUT) -> s
             log.write(f"--- sailplane: checking out {source.describe()}\n".encode())
             log.flush()
             try:
-                sha = checkout(source, spec.source_dir, log=log, timeout=timeout)
+                sha = checkout(source, spec.source_dir, log=log, timeout=timeout, sandbox=sandbox)
             except SourceError as exc:
                 log.write(f"--- sailplane: {exc}\n".encode())
                 raise
@@ -300,9 +305,13 @@ def build_command(spec: RunSpec) -> tuple[list[str], Path, dict[str, str]]:
     return [*command, "--", *spec.argv], cwd, {"PYTHONPATH": ":".join(paths)}
 
 
-def run_environment(spec: RunSpec, spark_remote: str, extra_paths: str = "") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(_STRIPPED_ENV_PREFIXES) and k not in _STRIPPED_ENV_NAMES}
+def run_environment(spec: RunSpec, spark_remote: str, extra_paths: str = "", *,
+                    confined: bool = False) -> dict[str, str]:
+    if confined:
+        env = workload_environment()
+    else:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(_STRIPPED_ENV_PREFIXES) and k not in _STRIPPED_ENV_NAMES}
     env.update(spec.env)
     pythonpath = ":".join(p for p in (extra_paths, env.get("PYTHONPATH", "")) if p)
     if pythonpath:
@@ -318,25 +327,33 @@ def run_environment(spec: RunSpec, spark_remote: str, extra_paths: str = "") -> 
 
 
 async def start_run(spec: RunSpec, spark_remote: str, *, stop_grace: float = 5.0,
-                    clean_output: bool = True) -> RunningProcess:
+                    clean_output: bool = True, sandbox: Sandbox | None = None,
+                    readable: tuple[Path, ...] = ()) -> RunningProcess:
     """Start the run's process and return at once (the process is running when this returns).
 
     `spark_remote` is the Sail server (`host:port` or `sc://...`). `stop_grace` is how long a
     timed-out or cancelled run gets between SIGTERM and SIGKILL. With `clean_output`, an output
     directory left by an earlier attempt is removed first, so the outcome's `output_path` is this
-    attempt's. Raises RunSpecError for a spec that cannot run, ExecutionError if the process
-    cannot be started.
+    attempt's. `sandbox` confines the process (None: unconfined, for tests of the engine itself);
+    `readable` adds directories it may read (its libraries). Raises RunSpecError for a spec that
+    cannot run, ExecutionError if the process cannot be started.
     """
-    return await asyncio.to_thread(_start, spec, spark_remote, stop_grace, clean_output)
+    return await asyncio.to_thread(_start, spec, spark_remote, stop_grace, clean_output, sandbox, readable)
 
 
-def _start(spec: RunSpec, spark_remote: str, stop_grace: float, clean_output: bool) -> RunningProcess:
+def _start(spec: RunSpec, spark_remote: str, stop_grace: float, clean_output: bool, sandbox: Sandbox | None,
+           readable: tuple[Path, ...]) -> RunningProcess:
     command, cwd, extra = build_command(spec)
-    env = run_environment(spec, spark_remote, extra.get("PYTHONPATH", ""))
+    env = run_environment(spec, spark_remote, extra.get("PYTHONPATH", ""), confined=sandbox is not None)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     if clean_output and spec.output_dir.is_dir():
         shutil.rmtree(spec.output_dir)
     spec.output_dir.parent.mkdir(parents=True, exist_ok=True)
+    if sandbox is not None:
+        sandbox.own(spec.work_dir, recursive=True)
+        sandbox.own(spec.output_dir.parent)
+        mounts = Mounts(readable=readable, writable=(spec.work_dir, spec.output_dir.parent))
+        command = sandbox.command(command, cwd=cwd, mounts=mounts)
     with open(spec.log_path, "ab") as log:
         started_at = datetime.now(UTC)
         log.write(f"--- sailplane: run {spec.run_id} ({spec.job_type}) starting at "
@@ -352,7 +369,7 @@ def _start(spec: RunSpec, spark_remote: str, stop_grace: float, clean_output: bo
         except OSError as exc:
             log.write(f"--- sailplane: cannot start the run: {exc}\n".encode())
             raise ExecutionError(f"cannot start the run: {exc}") from exc
-    return RunningProcess(spec, proc, started_at, started_ns, offset, stop_grace)
+    return RunningProcess(spec, proc, started_at, started_ns, offset, stop_grace, confined=sandbox is not None)
 
 
 # --- a running process ----------------------------------------------------------------------------
@@ -365,7 +382,7 @@ class RunningProcess:
     """
 
     def __init__(self, spec: RunSpec, proc: subprocess.Popen[bytes], started_at: datetime, started_ns: int,
-                 log_offset: int, stop_grace: float):
+                 log_offset: int, stop_grace: float, *, confined: bool = False):
         self.spec = spec
         self.run_id = spec.run_id
         self.pid = proc.pid
@@ -382,6 +399,7 @@ class RunningProcess:
         self._completed_at: datetime | None = None
         self._timeout_limit: float | None = None
         self._finish_lock = asyncio.Lock()
+        self._confined = confined  # the leader is a sandbox launcher: it reports signals as 128 + N
 
     @property
     def running(self) -> bool:
@@ -494,7 +512,7 @@ class RunningProcess:
                     _signal_group(self.pgid, signal.SIGKILL)
                 code = self._proc.wait()
                 await self._wait_group_gone()
-                self._decide(code)
+                self._decide(exit_status(code) if self._confined else code)
 
     async def _wait_group_gone(self, timeout: float = 10.0) -> None:
         """SIGKILL is delivered asynchronously: wait until no process of the group is alive."""

@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from sailplane.compute.backend import ComputeBackend
+from sailplane.compute.sandbox import Sandbox
 from sailplane.config import Settings
 from sailplane.kit.db import Database
 from sailplane.runs.dispatcher import RunDispatcher, RunnerConfig
@@ -26,12 +27,13 @@ log = logging.getLogger(__name__)
 
 
 class RunRuntime:
-    def __init__(self, settings: Settings, db: Database, backend: ComputeBackend, node: str) -> None:
+    def __init__(self, settings: Settings, db: Database, backend: ComputeBackend, node: str,
+                 sandbox: Sandbox | None = None) -> None:
         self.settings = settings
         self.db = db
         self.config = RunnerConfig.from_settings(settings)
         self.dispatcher = RunDispatcher(db, backend, data_dir=settings.data_dir, node=node,
-                                        secret_key=settings.secret_key, config=self.config)
+                                        secret_key=settings.secret_key, config=self.config, sandbox=sandbox)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="job-runs", daemon=True)
         self._started = False

@@ -3,6 +3,10 @@
 `checkout()` is blocking (it runs `git` in subprocesses); call it from a thread. The commit it
 returns is the run's `snapshotCommit`. Retries of a run pass that commit back as
 `SourceConfig.snapshot_commit` so every attempt runs exactly the same code.
+
+The URL is the user's: with a sandbox, git runs confined as the workload user, seeing only the
+checkout's parent directory and, for a local repository, that repository (which must lie under an
+administrator's source root), so a URL cannot name our files or another job's checkout.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from sailplane.compute.sandbox import Mounts, Sandbox, SandboxError, workload_environment
 
 REF_TYPES = ("branch", "tag", "commit")
 _SHA_RE = re.compile(r"^[0-9a-fA-F]{4,64}$")
@@ -86,17 +92,19 @@ def validate(source: SourceConfig) -> None:
 
 
 def checkout(source: SourceConfig, dest: Path, *, log: IO[bytes] | None = None,
-             timeout: float = DEFAULT_TIMEOUT) -> str:
+             timeout: float = DEFAULT_TIMEOUT, sandbox: Sandbox | None = None) -> str:
     """Clone `source` into `dest` (replaced if it exists) and return the checked-out commit SHA.
 
     Branches and tags are cloned shallowly; a commit is fetched alone where the server allows it
     (protocol v2 does), else the whole history is fetched. Git's progress and errors go to `log`.
     """
     validate(source)
-    git = _Git(dest, log, time.monotonic() + timeout, source)
+    git = _Git(dest, log, time.monotonic() + timeout, source, sandbox)
     if dest.exists():
         shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if sandbox is not None:
+        sandbox.own(dest.parent)
     pinned = source.snapshot_commit or (source.ref_value if source.ref_type == "commit" else None)
     if pinned:
         _checkout_commit(git, source, pinned)
@@ -152,12 +160,28 @@ def _checkout_commit(git: _Git, source: SourceConfig, sha: str) -> None:
 class _Git:
     """Runs git with no prompts, C locale, a shared deadline and its own process group."""
 
-    def __init__(self, dest: Path, log: IO[bytes] | None, deadline: float, source: SourceConfig):
+    def __init__(self, dest: Path, log: IO[bytes] | None, deadline: float, source: SourceConfig,
+                 sandbox: Sandbox | None = None):
         self.dest = dest
         self.log = log
         self.deadline = deadline
         self.source = source
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SAILPLANE_", "SAIL_", "GIT_"))}
+        self.sandbox = sandbox
+        self.mounts = Mounts()
+        if sandbox is not None:
+            try:
+                local = sandbox.local_source(source.url)
+            except SandboxError as exc:
+                raise SourceError(str(exc)) from None
+            self.mounts = Mounts(readable=(local,) if local else (), writable=(dest.parent,))
+            # A local repository belongs to another user than the workload's (and is read-only in there).
+            # Git drops command-line configuration for its local transport, so this goes in a global file.
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            config = dest.parent / ".gitconfig"
+            config.write_text("[safe]\n\tdirectory = *\n")
+            self.env = workload_environment({"GIT_CONFIG_GLOBAL": str(config)})
+        else:
+            self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SAILPLANE_", "SAIL_", "GIT_"))}
         self.env.update({
             "GIT_TERMINAL_PROMPT": "0",  # fail instead of asking for credentials
             "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
@@ -168,8 +192,12 @@ class _Git:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise SourceError(f"checking out {self.source.describe()} timed out")
+        command = ["git", *args]
+        where = cwd or self.dest
+        if self.sandbox is not None:
+            command = self.sandbox.command(command, cwd=where, mounts=self.mounts)
         proc = subprocess.Popen(
-            ["git", *args], cwd=cwd or self.dest, env=self.env, stdin=subprocess.DEVNULL,
+            command, cwd=where, env=self.env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
         try:

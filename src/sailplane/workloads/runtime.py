@@ -13,6 +13,7 @@ import logging
 import socket
 
 from sailplane.compute.local import LocalSailBackend
+from sailplane.compute.sandbox import workload_sandbox
 from sailplane.config import Settings
 from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
 from sailplane.gateway.tokens import SigningKeys
@@ -33,7 +34,9 @@ class WorkloadRuntime:
         self.settings = settings
         self.keys = keys
         self.node = node_id(settings)
-        self.backend = LocalSailBackend(settings.data_dir)
+        # User code (Sail servers, drivers, library installs) runs confined; a broken setup fails here.
+        self.sandbox = workload_sandbox(settings)
+        self.backend = LocalSailBackend(settings.data_dir, sandbox=self.sandbox)
         self.controller = SessionController(
             db, self.backend, node=self.node, interval=settings.controller_interval_seconds,
             start_timeout=settings.compute_start_timeout_seconds,

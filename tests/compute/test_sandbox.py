@@ -1,0 +1,114 @@
+"""The workload sandbox: what it refuses to set up, and a sandboxed Sail server's whole life (its
+processes all go when it stops, also after a restart of the control plane)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sailplane.compute.backend import InstanceSpec
+from sailplane.compute.local import LocalSailBackend, group_alive
+from sailplane.compute.sandbox import Mounts, Sandbox, SandboxError, exit_status, workload_environment
+
+WORKLOAD_USER = "sailplane-workload"
+
+
+def make(tmp_path: Path, **kwargs: object) -> Sandbox:
+    return Sandbox.create(private=[tmp_path / "data"], user_name=WORKLOAD_USER, **kwargs)  # type: ignore[arg-type]
+
+
+def group_members(pgid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            if fields[0] not in (b"Z", b"X") and int(fields[2]) == pgid:
+                found.append(int(name))
+    return found
+
+
+def test_refuses_a_data_directory_that_workloads_could_read(tmp_path: Path) -> None:
+    inside_python = Path(sys.prefix) / "sailplane-data"
+    with pytest.raises(SandboxError, match="overlaps"):
+        Sandbox.create(private=[inside_python], user_name=WORKLOAD_USER)
+    with pytest.raises(SandboxError, match="SAILPLANE_SOURCE_ROOTS"):
+        make(tmp_path, source_roots=[tmp_path])  # the root holds the data directory
+    with pytest.raises(SandboxError, match="SAILPLANE_SOURCE_ROOTS"):
+        make(tmp_path, source_roots=[tmp_path / "data" / "runs"])  # other jobs' checkouts
+    sandbox = make(tmp_path, source_roots=[tmp_path / "repos"])
+    with pytest.raises(SandboxError, match="refusing to show"):
+        sandbox.command(["true"], cwd=tmp_path, mounts=Mounts(readable=(tmp_path,)))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root server switches workloads to another user")
+def test_a_root_server_needs_an_existing_unprivileged_user(tmp_path: Path) -> None:
+    with pytest.raises(SandboxError, match="useradd"):
+        Sandbox.create(private=[tmp_path / "data"], user_name="no-such-user-here")
+    with pytest.raises(SandboxError, match="is root"):
+        Sandbox.create(private=[tmp_path / "data"], user_name="root")
+
+
+def test_local_git_sources_only_under_a_root(tmp_path: Path) -> None:
+    sandbox = make(tmp_path, source_roots=[tmp_path / "repos"])
+    assert sandbox.local_source("https://example.com/repo.git") is None
+    assert sandbox.local_source("git@example.com:team/repo.git") is None
+    assert sandbox.local_source(str(tmp_path / "repos" / "a")) == tmp_path / "repos" / "a"
+    assert sandbox.local_source(f"file://{tmp_path / 'repos' / 'b'}") == tmp_path / "repos" / "b"
+    for outside in (str(tmp_path / "data"), f"{tmp_path}/repos/../data", "file:///etc"):
+        with pytest.raises(SandboxError, match="not under a source root"):
+            sandbox.local_source(outside)
+
+
+def test_exit_status_of_a_signalled_workload() -> None:
+    assert exit_status(0) == 0 and exit_status(3) == 3 and exit_status(128) == 128
+    assert exit_status(137) == -9 and exit_status(143) == -15
+
+
+def test_a_workload_sees_only_what_it_is_given(tmp_path: Path) -> None:
+    sandbox = make(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secret.key").write_text("top secret")
+    work = tmp_path / "work"
+    work.mkdir()
+    sandbox.own(work)
+    secret = str(data / "secret.key")
+    code = (f"import os; print(os.getuid(), sorted(os.listdir('/')), os.path.exists({secret!r}), "
+            "os.path.exists('/home')); open('written', 'w').write('ok')")
+    command = sandbox.command([sys.executable, "-c", code], cwd=work, mounts=Mounts(writable=(work,)))
+    result = subprocess.run(command, env=workload_environment(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    uid, rest = result.stdout.split(" ", 1)
+    assert int(uid) == (sandbox.user.uid if sandbox.user else os.geteuid())
+    assert "False False" in rest  # neither the secret nor /home exists in there
+    assert (work / "written").read_text() == "ok"
+
+
+def test_a_sandboxed_sail_server_goes_entirely_when_stopped(tmp_path: Path) -> None:
+    sandbox = make(tmp_path)
+    backend = LocalSailBackend(tmp_path / "data", sandbox=sandbox)
+    storage = tmp_path / "warehouse"
+
+    async def scenario() -> None:
+        handle = await backend.start(InstanceSpec("SANDBOXED1", storage=(str(storage),)), timeout=60)
+        members = group_members(handle.pid)
+        assert len(members) >= 3  # the launcher, the sandbox's init and Sail
+        assert storage.is_dir() and (backend.work_dir("SANDBOXED1") / "output").is_dir()
+        # A restarted control plane adopts it and stops it: nothing of it is left either.
+        again = LocalSailBackend(tmp_path / "data", sandbox=sandbox)
+        assert await again.find("SANDBOXED1", handle.pid)
+        assert await again.stop_orphans(()) == ["SANDBOXED1"]
+        assert not group_alive(handle.pid) and group_members(handle.pid) == []
+        await backend.stop(handle, grace=2)
+
+    asyncio.run(scenario())
+    assert backend.scan() == []
