@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the tests need (pinned Python packages; Debian's PostgreSQL server when missing),
+# Install what the tests need (pinned Python packages; Debian's PostgreSQL server and dnsmasq when missing),
 # check style and types, then run the whole suite twice: on SQLite and on PostgreSQL.
 # The PostgreSQL server is started by the test run itself on a loopback port and removed after.
 set -euo pipefail
@@ -17,6 +17,14 @@ if ! have_pg_server; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
   # We start our own throwaway server; the packaged cluster is not needed.
   $sudo_cmd service postgresql stop >/dev/null 2>&1 || true
+fi
+
+# The domain verification tests run a real DNS server on loopback: Debian's dnsmasq (the binary only,
+# package dnsmasq-base, which installs no system service).
+if ! command -v dnsmasq >/dev/null && [ ! -x /usr/sbin/dnsmasq ]; then
+  echo "Installing dnsmasq (Debian package 'dnsmasq-base')..."
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq dnsmasq-base >/dev/null
 fi
 
 # The SSO tests run a real OpenID provider (npm oidc-provider, pinned by its package-lock.json).

@@ -1,5 +1,6 @@
 """Shared fixtures: one real database (SQLite or PostgreSQL, by SAILPLANE_TEST_DATABASE), a real
-SMTP server on loopback, and a real Sailplane server speaking HTTP on loopback."""
+SMTP server on loopback, and a real Sailplane server speaking HTTP on loopback, whose DNS lookups go to
+a loopback port where the tests that need DNS start a real DNS server (tests.sso.conftest)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from sailplane.config import Settings
+from tests.support.dnsmasq import free_port
 from tests.support.postgres import TempPostgres
 from tests.support.server import LiveServer
 
@@ -125,8 +127,17 @@ def make_settings(data_dir: Path, database_url: str, smtp_port: int | None, **ov
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str, smtp: tuple[Mailbox, int]) -> Settings:
-    return make_settings(tmp_path_factory.mktemp("data"), database_url, smtp[1])
+def dns_port() -> int:
+    """The loopback port of the test DNS server: the server under test is configured with it from the start,
+    the DNS server itself is started only by the tests that need it."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str, smtp: tuple[Mailbox, int],
+             dns_port: int) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("data"), database_url, smtp[1],
+                         dns_nameservers=(("127.0.0.1", dns_port),))
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -22,6 +23,31 @@ def _env_float(name: str, default: float) -> float:
 def _env_path(name: str) -> Path | None:
     raw = os.environ.get(name)
     return Path(raw).expanduser().resolve() if raw else None
+
+
+def parse_nameservers(raw: str) -> tuple[tuple[str, int], ...]:
+    """`127.0.0.1:5353,10.0.0.2,[::1]:53` as (address, port) pairs; port 53 when omitted. Addresses only:
+    the resolver that checks domain ownership must not itself depend on a name lookup."""
+    found: list[tuple[str, int]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        host, port = item, 53
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            if rest:
+                port = int(rest.removeprefix(":"))
+        elif item.count(":") == 1:
+            host, _, port_text = item.partition(":")
+            port = int(port_text)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"SAILPLANE_DNS_NAMESERVERS: {item!r} is not an IP address[:port]") from None
+        if not 0 < port < 65536:
+            raise ValueError(f"SAILPLANE_DNS_NAMESERVERS: {item!r} has no valid port")
+        found.append((host, port))
+    return tuple(found)
 
 
 DEFAULT_GATEWAY_PORT = 50051
@@ -75,6 +101,10 @@ class Settings:
     # Local directories a job's `sourceConfig.url` may name (a local git repository under one of
     # them is shown read-only to the checkout; other local paths are refused).
     source_roots: tuple[Path, ...] = ()
+    # The DNS servers that check domain ownership TXT records (empty: the system resolver), and how long
+    # one check may take.
+    dns_nameservers: tuple[tuple[str, int], ...] = ()
+    dns_timeout_seconds: float = 5.0
     # Start the compute backend, session controller and gateway with the app (off: API only).
     compute_enabled: bool = True
     extra: dict[str, str] = field(default_factory=dict)
@@ -147,6 +177,8 @@ def load_settings() -> Settings:
         workload_user=os.environ.get("SAILPLANE_WORKLOAD_USER", "sailplane-workload").strip() or None,
         source_roots=tuple(Path(p).expanduser().resolve()
                            for p in os.environ.get("SAILPLANE_SOURCE_ROOTS", "").split(os.pathsep) if p.strip()),
+        dns_nameservers=parse_nameservers(os.environ.get("SAILPLANE_DNS_NAMESERVERS", "")),
+        dns_timeout_seconds=_env_float("SAILPLANE_DNS_TIMEOUT_SECONDS", 5.0),
     )
 
 

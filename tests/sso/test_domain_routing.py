@@ -1,5 +1,6 @@
 """Email domain → identity provider routing: a user starts SSO from their email address
-(startSsoLogin with {idp} = discover and loginHint), through the real OpenID provider."""
+(startSsoLogin with {idp} = discover and loginHint), through the real OpenID provider; a domain routes
+only once its claim is verified by a TXT record, looked up on a real DNS server (dnsmasq)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.identity.test_email_flows import TOKEN_RE, latest
 from tests.sso.browser import sign_in_at_provider
 from tests.sso.test_sso_login import callback_on_our_server
 from tests.support.actors import Actor, assert_error, signup
+from tests.support.dnsmasq import Dnsmasq
 
 
 def unique_domain() -> str:
@@ -38,7 +40,25 @@ def error_without_request_id(response: httpx.Response) -> dict[str, Any]:
     return err
 
 
-def test_a_user_starts_sso_from_their_email_address(api_url: str, oidc_issuer: str, settings: Settings) -> None:
+def claim_of(idp: dict[str, Any], domain: str) -> dict[str, Any]:
+    return next(c for c in idp["domainVerifications"] if c["domain"] == domain)
+
+
+def verify(owner: Actor, idp: dict[str, Any], domain: str) -> httpx.Response:
+    return owner.post(f"/auth/idps/{idp['id']}/domains/{domain}/verify")
+
+
+def publish_and_verify(owner: Actor, dns: Dnsmasq, idp: dict[str, Any], domain: str) -> dict[str, Any]:
+    """What the domain's admin does: publish the TXT record the claim names, then ask for the check."""
+    claim = claim_of(idp, domain)
+    dns.add(claim["recordName"], claim["recordValue"])
+    r = verify(owner, idp, domain)
+    assert r.status_code == 200 and r.json()["status"] == "verified", r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_a_user_starts_sso_from_their_email_address(api_url: str, oidc_issuer: str, settings: Settings,
+                                                    dns_server: Dnsmasq) -> None:
     owner = signup(api_url)
     domain = unique_domain()
     r = owner.post("/auth/idps/auto-setup", json={"name": "Corp SSO", "providerUrl": oidc_issuer,
@@ -46,9 +66,18 @@ def test_a_user_starts_sso_from_their_email_address(api_url: str, oidc_issuer: s
     assert r.status_code == 201, r.text
     idp = r.json()
     assert idp["emailDomains"] == [domain]  # stored lower-case
-    assert owner.get(f"/auth/idps/{idp['id']}").json()["emailDomains"] == [domain]
+    claim = claim_of(idp, domain)
+    assert claim["status"] == "pending" and claim["recordType"] == "TXT" and claim["verifiedAt"] is None
+    assert claim["recordName"] == f"_sailplane-challenge.{domain}"
+    assert claim["recordValue"].startswith("sailplane-domain-verification=") and len(claim["recordValue"]) > 50
+    assert owner.get(f"/auth/idps/{idp['id']}").json()["domainVerifications"] == [claim]  # describe shows it
 
     email = f"alice@{domain}"
+    assert_error(discover(api_url, email), 404, "not_found")  # claimed, not yet proven: routes nothing
+    verified = publish_and_verify(owner, dns_server, idp, domain)
+    assert verified["verifiedAt"] and verified["recordValue"] == claim["recordValue"]
+    assert owner.get(f"/auth/idps/{idp['id']}").json()["domainVerifications"][0]["status"] == "verified"
+
     r = discover(api_url, f"  Alice@{domain.upper()} ")
     assert r.status_code == 302, r.text
     location = r.headers["location"]
@@ -71,10 +100,12 @@ def test_a_user_starts_sso_from_their_email_address(api_url: str, oidc_issuer: s
     assert sorted(e["details"]["routedBy"] for e in starts) == ["email_domain", "id"]
 
 
-def test_unknown_domains_answer_exactly_like_unknown_providers(api_url: str, oidc_issuer: str) -> None:
+def test_unknown_domains_answer_exactly_like_unknown_providers(api_url: str, oidc_issuer: str,
+                                                               dns_server: Dnsmasq) -> None:
     owner = signup(api_url)
-    domain = unique_domain()
-    idp = manual_idp(owner, oidc_issuer, [domain]).json()
+    domain, pending = unique_domain(), unique_domain()
+    idp = manual_idp(owner, oidc_issuer, [domain, pending]).json()
+    publish_and_verify(owner, dns_server, idp, domain)
     assert discover(api_url, f"bob@{domain}").status_code == 302
 
     unknown_id = httpx.get(f"{api_url}/auth/sso/NOSUCHIDP/authorize", follow_redirects=False)
@@ -82,6 +113,8 @@ def test_unknown_domains_answer_exactly_like_unknown_providers(api_url: str, oid
     assert_error(unknown_id, 404, "not_found")
     assert_error(unknown_domain, 404, "not_found")
     assert error_without_request_id(unknown_domain) == error_without_request_id(unknown_id)
+    # A claim not verified yet is no claim at all for routing.
+    assert error_without_request_id(discover(api_url, f"bob@{pending}")) == error_without_request_id(unknown_id)
     # A subdomain is another domain: claims match exactly.
     assert error_without_request_id(discover(api_url, f"bob@eng.{domain}")) == error_without_request_id(unknown_id)
 
@@ -96,52 +129,111 @@ def test_unknown_domains_answer_exactly_like_unknown_providers(api_url: str, oid
     assert_error(httpx.get(f"{api_url}/auth/sso/discovery/authorize", follow_redirects=False), 400)
 
 
-def test_a_domain_is_claimed_by_one_provider_across_all_organizations(api_url: str, oidc_issuer: str) -> None:
-    a, b = signup(api_url), signup(api_url)
+def test_a_domain_routes_only_for_whoever_proves_control_of_its_dns(api_url: str, oidc_issuer: str,
+                                                                    dns_server: Dnsmasq) -> None:
+    owner, squatter = signup(api_url), signup(api_url)
     domain, other = unique_domain(), unique_domain()
-    r = manual_idp(a, oidc_issuer, [domain, other])
+    # Claiming first blocks nobody: both claims are accepted, each with its own record value.
+    r = manual_idp(squatter, oidc_issuer, [domain])
     assert r.status_code == 201, r.text
-    a_idp = r.json()
+    squatter_idp = r.json()
+    r = manual_idp(owner, oidc_issuer, [domain, other])
+    assert r.status_code == 201, r.text
+    owner_idp = r.json()
+    theirs, ours = claim_of(squatter_idp, domain), claim_of(owner_idp, domain)
+    assert theirs["recordName"] == ours["recordName"] and theirs["recordValue"] != ours["recordValue"]
 
-    err = assert_error(manual_idp(b, oidc_issuer, [domain]), 409, "domain_taken")
-    assert "emailDomains" in err["details"]["fieldErrors"]
-    assert_error(b.post("/auth/idps/auto-setup", json={"name": "B SSO", "providerUrl": oidc_issuer,
-                                                       "emailDomains": [other]}), 409, "domain_taken")
-    assert_error(manual_idp(a, oidc_issuer, [domain]), 409, "domain_taken")  # also within one organization
-    assert b.get("/auth/idps").json()["items"] == []  # nothing half-written
+    # No record yet: not verified, and the claim says why.
+    err = assert_error(verify(owner, owner_idp, domain), 422, "domain_not_verified")
+    assert ours["recordName"] in err["message"] and ours["recordValue"] in err["message"]
+    described = claim_of(owner.get(f"/auth/idps/{owner_idp['id']}").json(), domain)
+    assert described["status"] == "pending" and described["lastCheckedAt"]
+    assert described["lastCheckError"] == f"no TXT record at {ours['recordName']}"
 
-    b_idp = manual_idp(b, oidc_issuer, []).json()
-    assert_error(b.patch(f"/auth/idps/{b_idp['id']}", json={"emailDomains": [domain]}), 409, "domain_taken")
-    assert b.get(f"/auth/idps/{b_idp['id']}").json()["emailDomains"] == []
+    # The domain's DNS holds the owner's value: a wrong value verifies nothing.
+    dns_server.add(ours["recordName"], ours["recordValue"])
+    err = assert_error(verify(squatter, squatter_idp, domain), 422, "domain_not_verified")
+    assert err["details"]["fieldErrors"]["domain"] == \
+        f"the TXT records at {ours['recordName']} do not include {theirs['recordValue']}"
+    assert claim_of(squatter.get(f"/auth/idps/{squatter_idp['id']}").json(), domain)["status"] == "pending"
+    assert_error(discover(api_url, f"carol@{domain}"), 404)
 
-    # A releases one domain (keeping the other); B can claim it then; re-saving one's own list is fine.
-    r = a.patch(f"/auth/idps/{a_idp['id']}", json={"emailDomains": [other, "x" + domain]})
-    assert r.status_code == 200 and r.json()["emailDomains"] == [other, "x" + domain], r.text
-    r = b.patch(f"/auth/idps/{b_idp['id']}", json={"emailDomains": [domain]})
-    assert r.status_code == 200 and r.json()["emailDomains"] == [domain], r.text
-    assert b.patch(f"/auth/idps/{b_idp['id']}", json={"emailDomains": [domain]}).status_code == 200
+    r = verify(owner, owner_idp, domain)
+    assert r.status_code == 200 and r.json()["status"] == "verified", r.text
+    assert verify(owner, owner_idp, domain).json() == r.json()  # verifying again changes nothing
     location = discover(api_url, f"carol@{domain}").headers["location"]
-    assert parse_qs(urlsplit(location).query)["client_id"] == [b_idp["clientId"]]
+    assert parse_qs(urlsplit(location).query)["client_id"] == [owner_idp["clientId"]]
+
+    # Verified once, the domain is nobody else's: not even with their own record published.
+    dns_server.add(theirs["recordName"], theirs["recordValue"])
+    assert_error(verify(squatter, squatter_idp, domain), 409, "domain_taken")
+    err = assert_error(manual_idp(squatter, oidc_issuer, [domain]), 409, "domain_taken")
+    assert "emailDomains" in err["details"]["fieldErrors"]
+    assert_error(squatter.post("/auth/idps/auto-setup", json={"name": "B SSO", "providerUrl": oidc_issuer,
+                                                              "emailDomains": [domain]}), 409, "domain_taken")
+    other_idp = manual_idp(squatter, oidc_issuer, []).json()
+    assert_error(squatter.patch(f"/auth/idps/{other_idp['id']}", json={"emailDomains": [domain]}), 409,
+                 "domain_taken")
+    assert_error(manual_idp(owner, oidc_issuer, [domain]), 409, "domain_taken")  # also within one organization
+    assert squatter.get(f"/auth/idps/{other_idp['id']}").json()["emailDomains"] == []
+    assert_error(verify(owner, owner_idp, f"never-claimed.{domain}"), 404, "not_found")
+    assert_error(verify(squatter, owner_idp, domain), 404, "not_found")  # another organization's provider
+
+    # Re-saving keeps the verification; a removed domain loses it, and then the other claim can be proven.
+    r = owner.patch(f"/auth/idps/{owner_idp['id']}", json={"emailDomains": [other, domain]})
+    assert r.status_code == 200 and claim_of(r.json(), domain)["status"] == "verified", r.text
+    r = owner.patch(f"/auth/idps/{owner_idp['id']}", json={"emailDomains": [other]})
+    assert r.status_code == 200 and [c["domain"] for c in r.json()["domainVerifications"]] == [other], r.text
+    assert_error(discover(api_url, f"carol@{domain}"), 404)
+    assert verify(squatter, squatter_idp, domain).json()["status"] == "verified"
+    location = discover(api_url, f"carol@{domain}").headers["location"]
+    assert parse_qs(urlsplit(location).query)["client_id"] == [squatter_idp["clientId"]]
 
     # Deleting a provider frees its domains.
-    assert a.delete(f"/auth/idps/{a_idp['id']}").status_code == 200
-    assert manual_idp(b, oidc_issuer, [other]).status_code == 201
+    assert squatter.delete(f"/auth/idps/{squatter_idp['id']}").status_code == 200
+    assert_error(discover(api_url, f"carol@{domain}"), 404)
+    assert manual_idp(owner, oidc_issuer, [domain]).status_code == 201
 
-    assert_error(manual_idp(a, oidc_issuer, ["not a domain"]), 422)
-    updates = a.get("/org/audit-events", params={"action": "identity_provider.update"}).json()["items"]
-    assert updates[0]["details"]["emailDomains"] == [other, "x" + domain]
+    assert_error(manual_idp(owner, oidc_issuer, ["not a domain"]), 422)
+    events = owner.get("/org/audit-events", params={"action": "identity_provider.verify_domain"}).json()["items"]
+    assert sorted((e["outcome"], e["details"].get("reason")) for e in events) == [
+        ("failure", "record_missing"), ("success", None)]
+    events = squatter.get("/org/audit-events", params={"action": "identity_provider.verify_domain"}).json()["items"]
+    assert sorted((e["outcome"], e["details"].get("reason")) for e in events) == [
+        ("failure", "domain_taken"), ("failure", "record_mismatch"), ("success", None)]
 
 
-def test_concurrent_claims_of_one_domain_leave_exactly_one_winner(api_url: str, oidc_issuer: str) -> None:
+def test_concurrent_verifications_of_one_domain_leave_exactly_one_winner(api_url: str, oidc_issuer: str,
+                                                                         dns_server: Dnsmasq) -> None:
     owners = [signup(api_url) for _ in range(4)]
     domain = unique_domain()
+    idps = [manual_idp(o, oidc_issuer, [domain]).json() for o in owners]
+    for idp in idps:  # every claimant manages to publish a record: only one may win
+        claim = claim_of(idp, domain)
+        dns_server.add(claim["recordName"], claim["recordValue"])
     with ThreadPoolExecutor(len(owners)) as pool:
-        answers = list(pool.map(lambda o: manual_idp(o, oidc_issuer, [domain]), owners))
-    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409], [r.text for r in answers]
+        answers = list(pool.map(lambda pair: verify(*pair, domain), zip(owners, idps, strict=True)))
+    assert sorted(r.status_code for r in answers) == [200, 409, 409, 409], [r.text for r in answers]
     for r in answers:
         if r.status_code == 409:
             assert_error(r, 409, "domain_taken")
-    assert sum(len(o.get("/auth/idps").json()["items"]) for o in owners) == 1
+    verified = [idp for o, idp in zip(owners, idps, strict=True)
+                if claim_of(o.get(f"/auth/idps/{idp['id']}").json(), domain)["status"] == "verified"]
+    assert len(verified) == 1
+    location = discover(api_url, f"dave@{domain}").headers["location"]
+    assert parse_qs(urlsplit(location).query)["client_id"] == [verified[0]["clientId"]]
+
+
+def test_a_dns_server_without_an_answer_verifies_nothing(api_url: str, oidc_issuer: str,
+                                                         dns_server: Dnsmasq) -> None:
+    owner = signup(api_url)
+    domain = f"corp-{new_id().lower()}.test"  # the test DNS server refuses names outside .example
+    idp = manual_idp(owner, oidc_issuer, [domain]).json()
+    err = assert_error(verify(owner, idp, domain), 503, "dns_unavailable")
+    assert err["details"]["retryable"] is True
+    claim = claim_of(owner.get(f"/auth/idps/{idp['id']}").json(), domain)
+    assert claim["status"] == "pending" and "DNS gave no answer" in claim["lastCheckError"]
+    assert_error(discover(api_url, f"erin@{domain}"), 404)
 
 
 def test_sso_links_an_account_by_a_verified_added_address(

@@ -26,7 +26,14 @@ from sailplane.accounts.schemas import (
     UserView,
 )
 from sailplane.auth import catalog
-from sailplane.auth.deps import CurrentPrincipal, Db, principal_even_if_password_expired, require
+from sailplane.auth.deps import (
+    AccountAnyScopePrincipal,
+    AccountPrincipal,
+    CurrentPrincipal,
+    Db,
+    principal_even_if_password_expired,
+    require,
+)
 from sailplane.auth.models import User
 from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
@@ -61,33 +68,39 @@ def org_user_view(db: Db, user: User, member: Member) -> OrgUserView:
 
 @me_router.get("", operation_id="getMe", response_model=MeResponse)
 def get_me(db: Db, principal: AnyPrincipal) -> MeResponse:
-    """The caller's profile, the organization this request acts on, and every membership."""
+    """The caller's profile, the organization this request acts on, and every membership. A login through
+    an organization's identity provider sees only that organization (`loginOrganizationId`), as if it
+    were the only one: that provider vouches for the person there and nowhere else."""
     user = service.require_user(principal)
+    bound = principal.bound_organization_id
     orgs = [OrganizationRef(id=o.id, name=o.name, member_id=m.id, role_ids=r) for m, o, r in
-            service.memberships(db, user.id)]
+            service.memberships(db, user.id) if bound is None or o.id == bound]
     return MeResponse(
         user=user_view(user), preferences=service.preferences_of(user),
         organization_id=principal.organization_id, member_id=principal.member.id if principal.member else None,
-        role_ids=sorted(principal.org_role_ids), default_organization_id=user.default_organization_id,
-        organizations=orgs,
+        role_ids=sorted(principal.org_role_ids), default_organization_id=bound or user.default_organization_id,
+        organizations=orgs, login_organization_id=bound,
     )
 
 
 @me_router.patch("", operation_id="updateMe", response_model=MeResponse)
-def update_me(body: UpdateMeRequest, db: Db, principal: CurrentPrincipal, ctx: Ctx) -> MeResponse:
-    """Change the caller's display name, preferences or default organization."""
+def update_me(body: UpdateMeRequest, db: Db, principal: AccountPrincipal, ctx: Ctx) -> MeResponse:
+    """Change the caller's display name, preferences or default organization. These are the account's, so a
+    login through an organization's identity provider may change them only while the account belongs to
+    that organization alone (403 `organization_bound_login` otherwise)."""
     service.update_me(db, principal, body, ctx)
     return get_me(db, principal)
 
 
 @me_router.get("/logins", operation_id="listMyLogins", response_model=LoginList)
 def list_my_logins(db: Db, principal: CurrentPrincipal) -> LoginList:
-    """Active (unexpired, unrevoked) logins with device, IP and user agent."""
+    """Active (unexpired, unrevoked) logins with device, IP and user agent. A login bound to an organization
+    (SSO) sees only the logins bound to that same organization."""
     current = principal.identity.login.id if principal.identity.login else None
     items = [
         LoginView(id=x.id, method=x.method, ip_address=x.ip_address, user_agent=x.user_agent, device=x.device,
                   created_at=x.created_at, expires_at=x.expires_at, last_used_at=x.last_used_at,
-                  current=x.id == current)
+                  current=x.id == current, organization_id=x.organization_id)
         for x in service.list_logins(db, principal)
     ]
     return LoginList(items=items, total=len(items))
@@ -96,7 +109,8 @@ def list_my_logins(db: Db, principal: CurrentPrincipal) -> LoginList:
 @me_router.delete("/logins/{loginId}", operation_id="revokeMyLogin", response_model=Message)
 def revoke_my_login(login_id: Annotated[str, Path(alias="loginId", pattern=ID_PATTERN)], db: Db,
                     principal: CurrentPrincipal, ctx: Ctx) -> dict[str, str]:
-    """Revoke one of the caller's logins; its token fails at once."""
+    """Revoke one of the caller's logins; its token fails at once. A login bound to an organization (SSO) may
+    revoke only logins bound to that same organization (404 for others)."""
     service.revoke_login(db, principal, login_id, ctx)
     return DONE
 
@@ -147,9 +161,11 @@ def delete_user(user: UserId, db: Db, principal: ManageUsers, ctx: Ctx) -> dict[
 
 
 @users_router.post("/{user}/change-password", operation_id="changeUserPassword", response_model=Message)
-def change_user_password(user: UserId, body: ChangePasswordRequest, db: Db, principal: AnyPrincipal,
+def change_user_password(user: UserId, body: ChangePasswordRequest, db: Db, principal: AccountAnyScopePrincipal,
                          ctx: Ctx) -> dict[str, str]:
-    """The caller's own password change; needs the current password and ends every other login."""
+    """The caller's own password change; needs the current password and ends every other login. Not through
+    a login bound to an organization (SSO) while the account also belongs to others (403
+    `organization_bound_login`)."""
     service.change_password(db, principal, user, body.current_password, body.new_password, ctx)
     return DONE
 

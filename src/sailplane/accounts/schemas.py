@@ -35,8 +35,13 @@ class MeResponse(ApiModel):
     organization_id: str | None = Field(description="The organization this request acted on.")
     member_id: str | None
     role_ids: list[str]
-    default_organization_id: str | None
-    organizations: list[OrganizationRef]
+    default_organization_id: str | None = Field(
+        description="For a login bound to an organization (signed in through its identity provider), that one.")
+    organizations: list[OrganizationRef] = Field(
+        description="Every active membership; for a login bound to an organization, only that one.")
+    login_organization_id: str | None = Field(
+        default=None, description="Set when this login came through an organization's identity provider: the "
+                                  "only organization it acts in.")
 
 
 class UpdateMeRequest(RequestModel):
@@ -55,6 +60,9 @@ class LoginView(ApiModel):
     expires_at: Timestamp
     last_used_at: Timestamp | None
     current: bool
+    organization_id: str | None = Field(
+        default=None, description="Set for a login through an organization's identity provider: the only "
+                                  "organization it acts in.")
 
 
 class LoginList(ApiModel):

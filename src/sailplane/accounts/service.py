@@ -79,19 +79,21 @@ def update_me(db: Session, principal: Principal, body: UpdateMeRequest, ctx: Req
 
 
 def list_logins(db: Session, principal: Principal) -> list[Login]:
+    """The caller's active logins; a login bound to an organization (SSO) sees only those bound to it."""
     user = require_user(principal)
     now = utcnow()
-    return list(db.scalars(
-        select(Login)
-        .where(Login.user_id == user.id, Login.revoked_at.is_(None), Login.expires_at > now)
-        .order_by(Login.created_at.desc())
-    ))
+    stmt = select(Login).where(Login.user_id == user.id, Login.revoked_at.is_(None), Login.expires_at > now)
+    if principal.bound_organization_id is not None:
+        stmt = stmt.where(Login.organization_id == principal.bound_organization_id)
+    return list(db.scalars(stmt.order_by(Login.created_at.desc())))
 
 
 def revoke_login(db: Session, principal: Principal, login_id: str, ctx: RequestContext) -> None:
     user = require_user(principal)
     login = db.get(Login, login_id)
-    if login is None or login.user_id != user.id or login.revoked_at is not None:
+    bound = principal.bound_organization_id
+    if login is None or login.user_id != user.id or login.revoked_at is not None \
+            or (bound is not None and login.organization_id != bound):
         raise not_found("login")
     login.revoked_at = utcnow()
     audit.record(db, ctx, principal, "login.revoke", "login", login.id)

@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sailplane.auth.principal import Identity, Principal, authenticate, authenticate_principal, bearer_token
 from sailplane.config import Settings
 from sailplane.kit.errors import ApiError, forbidden, not_found, unauthorized
 from sailplane.kit.ids import is_valid_id
+from sailplane.org.models import Member
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
@@ -91,6 +93,42 @@ def usable(principal: Principal) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+AnyScopePrincipal = Annotated[Principal, Depends(principal_even_if_password_expired)]
+
+
+def check_account_wide(db: Session, principal: Principal) -> Principal:
+    """403 when a login bound to one organization (SSO) reaches for the whole account while the account
+    also belongs to other organizations.
+
+    The account's email addresses, password, MFA factor, trusted devices and profile serve every
+    organization; an identity provider vouches for the person in its own organization only. So a login
+    through it has over the account what that organization's admins already have (they may reset the
+    password and MFA of accounts that belong to their organization alone, see accounts.service), and no
+    more."""
+    bound = principal.bound_organization_id
+    if bound is None or principal.user is None:
+        return principal
+    elsewhere = db.scalar(select(Member.id).where(Member.user_id == principal.user.id,
+                                                  Member.organization_id != bound).limit(1))
+    if elsewhere is not None:
+        raise ApiError(403, "organization_bound_login",
+                       "This login came through your organization's identity provider and acts only in that "
+                       "organization, while your account also belongs to others: sign in with your password or "
+                       "a one-time code to change or view account-wide settings.")
+    return principal
+
+
+def account_wide(db: Db, principal: CurrentPrincipal) -> Principal:
+    return check_account_wide(db, principal)
+
+
+def account_wide_any_scope(db: Db, principal: AnyScopePrincipal) -> Principal:
+    """account_wide for the routes that also serve enrollment-only logins and reset passwords."""
+    return check_account_wide(db, principal)
+
+
+AccountPrincipal = Annotated[Principal, Depends(account_wide)]
+AccountAnyScopePrincipal = Annotated[Principal, Depends(account_wide_any_scope)]
 
 
 def caller(db: Session, authorization: str | None, organization_id: str | None) -> Principal:

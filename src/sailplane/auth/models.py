@@ -40,6 +40,10 @@ class Login(Base):
     # "full", or "mfa_enrollment": signed in to an organization that requires MFA before any authenticator
     # exists; such a login may only enroll one (and read /me, sign out) until enrollment completes.
     scope: Mapped[str] = mapped_column(String(20), default="full")
+    # Set for a login obtained through an organization's identity provider: that provider vouches for the
+    # person in its own organization only, so the login acts only there (see auth.principal).
+    organization_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), default=None)
     ip_address: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
     device: Mapped[str | None] = mapped_column(String(255), default=None)

@@ -30,12 +30,14 @@ from sailplane.teams.models import TeamMemberRole
 # Statements built once: constructing a select() costs more than running it on a warm connection.
 _LOGIN_BY_HASH = select(Login, User).join(User, User.id == Login.user_id).where(Login.token_hash == bindparam("h"))
 # The same, plus (in the same round trip) the active membership a request most likely acts in: the
-# organization of the header, else the user's default one. Anything else takes the separate queries.
+# organization of the header, else the login's bound one, else the user's default one. Anything else
+# takes the separate queries.
 _LOGIN_AND_MEMBERSHIP = (
     select(Login, User, Member, Organization)
     .join(User, User.id == Login.user_id)
     .outerjoin(Member, (Member.user_id == User.id) & (Member.status == "active") & (
-        Member.organization_id == func.coalesce(bindparam("org_id", type_=String), User.default_organization_id)))
+        Member.organization_id == func.coalesce(bindparam("org_id", type_=String), Login.organization_id,
+                                                User.default_organization_id)))
     .outerjoin(Organization, Organization.id == Member.organization_id)
     .where(Login.token_hash == bindparam("h"))
 )
@@ -170,6 +172,13 @@ class Principal:
         return self.identity.user
 
     @property
+    def bound_organization_id(self) -> str | None:
+        """The organization a login obtained through its identity provider is bound to; None for logins that
+        act in every membership (password, one-time code) and for API keys."""
+        login = self.identity.login
+        return login.organization_id if login is not None else None
+
+    @property
     def all_teams(self) -> bool:
         return any(catalog.ORG_ROLES[r].all_teams for r in self.org_role_ids if r in catalog.ORG_ROLES)
 
@@ -280,8 +289,9 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
     """Pick the organization (header, else the only/default membership) and load grants for it.
 
     `membership`, when given, is the user's active membership in the header's organization, or with no
-    header in their default one (what the queries below would pick); `looked_up` says that lookup was
-    already made, so None means there is no such membership and it is not queried again."""
+    header in the login's bound one, else their default one (what the queries below would pick);
+    `looked_up` says that lookup was already made, so None means there is no such membership and it is
+    not queried again. A login bound to an organization (SSO) acts in no other."""
     if organization_id is not None and not is_valid_id(organization_id):
         raise ApiError(400, "validation_failed", "LakeSail-Organization-Id must match ^[A-Z0-9]{1,20}$.",
                        field_errors={"LakeSail-Organization-Id": "invalid ID"})
@@ -304,6 +314,13 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
 
     user = identity.user
     assert user is not None
+    bound = identity.login.organization_id if identity.login is not None else None
+    if bound is not None:
+        # Signed in through this organization's identity provider, which vouches for the person here only:
+        # any other organization answers as it would to a non-member, and without a header it is this one.
+        if organization_id is not None and organization_id != bound:
+            raise _org_not_found()
+        organization_id = bound
     member, org = membership or _choose_membership(db, user, organization_id, chosen_one_absent=looked_up)
     grants = _member_grants(db, member, user.id)
     return Principal(

@@ -32,9 +32,12 @@ def normalize_email(email: str) -> str:
 
 def issue_login(
     db: Session, settings: Settings, user: User, ctx: RequestContext, *, method: str, device: str | None = None,
-    scope: str = "full",
+    scope: str = "full", organization_id: str | None = None,
 ) -> tuple[Login, str]:
-    """Create a login row and return it with the clear token (the only time it exists)."""
+    """Create a login row and return it with the clear token (the only time it exists).
+
+    `organization_id` binds the login to one organization (sign-in through that organization's identity
+    provider): it then acts only there."""
     token = random_token(LOGIN_PREFIX)
     now = utcnow()
     login = Login(
@@ -45,6 +48,7 @@ def issue_login(
         user_agent=ctx.user_agent,
         device=device,
         scope=scope,
+        organization_id=organization_id,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.login_ttl_seconds),
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 
-from sailplane.auth.deps import AppSettings, CurrentPrincipal, Db
+from sailplane.auth.deps import AccountPrincipal, AppSettings, Db
 from sailplane.auth.router import login_outcome
 from sailplane.auth.schemas import LoginResponse
 from sailplane.identity import service
@@ -99,9 +99,10 @@ def reset_password(body: ResetPasswordRequest, db: Db, ctx: Ctx) -> dict[str, st
 
 
 @me_router.get("/emails", operation_id="listMyEmails", response_model=EmailList)
-def list_my_emails(db: Db, principal: CurrentPrincipal,
+def list_my_emails(db: Db, principal: AccountPrincipal,
                    page: Annotated[MarkerPage, Depends(marker_params)]) -> EmailList:
-    """The primary address (first) and the added ones, each with its verification status."""
+    """The primary address (first) and the added ones, each with its verification status. Account-wide:
+    403 `organization_bound_login` through an SSO login while the account also belongs to other organizations."""
     user, rows, marker = service.list_emails(db, principal, page)
     items = [EmailView(id=r.id, email=r.email, primary=False, verified=r.verified_at is not None,
                        verified_at=r.verified_at, created_at=r.created_at) for r in rows]
@@ -112,9 +113,11 @@ def list_my_emails(db: Db, principal: CurrentPrincipal,
 
 
 @me_router.post("/emails", operation_id="addMyEmail", status_code=201, response_model=EmailView)
-def add_my_email(body: AddEmailRequest, db: Db, settings: AppSettings, principal: CurrentPrincipal, ctx: Ctx,
+def add_my_email(body: AddEmailRequest, db: Db, settings: AppSettings, principal: AccountPrincipal, ctx: Ctx,
                  mailer: MailerDep, background: BackgroundTasks) -> EmailView:
-    """Add an address to the account; it stays unverified until the link in the email sent to it is used."""
+    """Add an address to the account; it stays unverified until the link in the email sent to it is used.
+    Account-wide: 403 `organization_bound_login` through an SSO login while the account also belongs to other
+    organizations."""
     row, outgoing = service.add_email(db, settings, principal, body.email, ctx)
     send_later(background, mailer, outgoing)
     return EmailView(id=row.id, email=row.email, primary=False, verified=False, verified_at=None,
@@ -123,7 +126,8 @@ def add_my_email(body: AddEmailRequest, db: Db, settings: AppSettings, principal
 
 @me_router.delete("/emails/{email}", operation_id="removeMyEmail", response_model=Message)
 def remove_my_email(email: Annotated[str, Path(min_length=3, max_length=320, description="The address.")], db: Db,
-                    principal: CurrentPrincipal, ctx: Ctx) -> dict[str, str]:
-    """Remove an added address; the primary address cannot be removed."""
+                    principal: AccountPrincipal, ctx: Ctx) -> dict[str, str]:
+    """Remove an added address; the primary address cannot be removed. Account-wide:
+    403 `organization_bound_login` through an SSO login while the account also belongs to other organizations."""
     service.remove_email(db, principal, email, ctx)
     return DONE

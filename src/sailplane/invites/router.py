@@ -82,7 +82,8 @@ def accept_invitation(
     body: AcceptInvitationRequest | None = None,
 ) -> AcceptedInvitationWithLogin | AcceptedInvitation:
     """Join the organization: signed in as the invited email, or anonymously with displayName and password,
-    which creates the account (its email counts as verified) and answers a login token too. Single use."""
+    which creates the account (its email counts as verified) and answers a login token too. Single use.
+    Not with a login through an organization's identity provider (403 `organization_bound_login`)."""
     accepted = service.accept(db, settings, token, identity, body or AcceptInvitationRequest(), ctx)
     base = AcceptedInvitation(organization_id=accepted.invitation.organization_id, member_id=accepted.member.id,
                               user_id=accepted.user.id)

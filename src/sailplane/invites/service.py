@@ -243,6 +243,12 @@ def accept(
             raise invalid("body", "you are signed in: accept without signup fields, or sign out to create an account")
         if identity.user is None:
             raise forbidden("API keys cannot accept invitations; sign in as the invited user.")
+        if identity.login is not None and identity.login.organization_id is not None:
+            # An SSO login is vouched for by one organization's identity provider; joining another
+            # organization is the account's business (see auth.deps.check_account_wide).
+            raise ApiError(403, "organization_bound_login",
+                           "This login came through an organization's identity provider and acts only there: "
+                           "sign in with your password or a one-time code to accept the invitation.")
         user = identity.user
         if user.email != invitation.email:
             raise forbidden("This invitation was sent to another email address.")

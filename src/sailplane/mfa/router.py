@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from sailplane.auth.deps import AppSettings, CurrentPrincipal, Db, principal_even_if_password_expired, require
+from sailplane.auth.deps import AccountAnyScopePrincipal, AccountPrincipal, AppSettings, Db, require
 from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
@@ -31,13 +31,16 @@ auth_router = APIRouter(route_class=JsonRoute, prefix="/auth", tags=["authentica
 users_router = APIRouter(route_class=JsonRoute, prefix="/users", tags=["users"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 ManageUsers = Annotated[Principal, Depends(require("CanManageUsers"))]
-# Enrollment routes also serve the enrollment-only login of an organization that requires MFA.
-EnrollingPrincipal = Annotated[Principal, Depends(principal_even_if_password_expired)]
+# Enrollment routes also serve the enrollment-only login of an organization that requires MFA. All of
+# /me/mfa and /me/trusted-devices is account-wide: see auth.deps.check_account_wide.
+EnrollingPrincipal = AccountAnyScopePrincipal
 
 
 @me_router.get("/mfa", operation_id="getMyMfa", response_model=MfaStatus)
 def get_my_mfa(db: Db, principal: EnrollingPrincipal) -> MfaStatus:
-    """Enrolled factors, recovery codes left, and whether an organization of the caller requires MFA."""
+    """Enrolled factors, recovery codes left, and whether an organization of the caller requires MFA (for an
+    SSO login: its organization). Account-wide, like every /me/mfa and /me/trusted-devices route:
+    403 `organization_bound_login` through an SSO login while the account also belongs to other organizations."""
     factor, remaining, required = service.status(db, principal)
     factors = []
     if factor is not None:
@@ -63,7 +66,7 @@ def confirm_totp_enrollment(body: CodeRequest, db: Db, settings: AppSettings, pr
 
 
 @me_router.delete("/mfa/totp", operation_id="removeTotp", response_model=Message)
-def remove_totp(body: CodeRequest, db: Db, settings: AppSettings, principal: CurrentPrincipal,
+def remove_totp(body: CodeRequest, db: Db, settings: AppSettings, principal: AccountPrincipal,
                 ctx: Ctx) -> dict[str, str]:
     """Turn MFA off; needs a current code (body `{code}`), so a stolen session alone cannot do it.
     Recovery codes and trusted devices go with it."""
@@ -72,14 +75,14 @@ def remove_totp(body: CodeRequest, db: Db, settings: AppSettings, principal: Cur
 
 
 @me_router.post("/mfa/recovery-codes", operation_id="regenerateRecoveryCodes", response_model=RecoveryCodes)
-def regenerate_recovery_codes(body: CodeRequest, db: Db, settings: AppSettings, principal: CurrentPrincipal,
+def regenerate_recovery_codes(body: CodeRequest, db: Db, settings: AppSettings, principal: AccountPrincipal,
                               ctx: Ctx) -> RecoveryCodes:
     """New recovery codes (needs a current code); the old ones stop working at once."""
     return RecoveryCodes(recovery_codes=service.regenerate_recovery_codes(db, settings, principal, body.code, ctx))
 
 
 @me_router.get("/trusted-devices", operation_id="listMyTrustedDevices", response_model=TrustedDeviceList)
-def list_my_trusted_devices(db: Db, principal: CurrentPrincipal) -> TrustedDeviceList:
+def list_my_trusted_devices(db: Db, principal: AccountPrincipal) -> TrustedDeviceList:
     """Devices that skip the MFA challenge until they expire (unexpired, unrevoked only)."""
     items = [TrustedDeviceView.model_validate(d) for d in service.list_trusted_devices(db, principal)]
     return TrustedDeviceList(items=items, total=len(items))
@@ -88,7 +91,7 @@ def list_my_trusted_devices(db: Db, principal: CurrentPrincipal) -> TrustedDevic
 @me_router.delete("/trusted-devices/{trustedDeviceId}", operation_id="revokeMyTrustedDevice", response_model=Message)
 def revoke_my_trusted_device(
     device_id: Annotated[str, Path(alias="trustedDeviceId", pattern=ID_PATTERN)], db: Db,
-    principal: CurrentPrincipal, ctx: Ctx,
+    principal: AccountPrincipal, ctx: Ctx,
 ) -> dict[str, str]:
     """Forget a trusted device: its next sign-in gets the MFA challenge again."""
     service.revoke_trusted_device(db, principal, device_id, ctx)

@@ -1,8 +1,10 @@
 """TOTP enrollment and verification, recovery codes, the sign-in challenge and trusted devices.
 
-Every sign-in method (password, one-time code) ends in `begin_login`: it answers a bearer token, or
-an MFA challenge when the account has a confirmed factor or one of its organizations requires MFA
-and the device is not trusted. `complete_login` exchanges the challenge and a code for the token.
+Every sign-in method (password, one-time code, SSO) ends in `begin_login`: it answers a bearer token,
+or an MFA challenge when the account has a confirmed factor or one of its organizations requires MFA
+and the device is not trusted. `complete_login` exchanges the challenge and a code for the token. An
+SSO sign-in is bound to its identity provider's organization; the challenge carries that binding, so
+the login it ends in is bound too (the second factor never widens the scope).
 """
 
 from __future__ import annotations
@@ -82,13 +84,15 @@ def confirmed_factor(db: Session, user_id: str) -> TotpFactor | None:
     return db.scalar(select(TotpFactor).where(TotpFactor.user_id == user_id, TotpFactor.confirmed_at.is_not(None)))
 
 
-def org_requires_mfa(db: Session, user_id: str) -> bool:
-    found = db.scalar(
+def org_requires_mfa(db: Session, user_id: str, organization_id: str | None = None) -> bool:
+    """Whether an organization of the user requires MFA; with `organization_id` (a bound login), that one."""
+    stmt = (
         select(Organization.id).join(Member, Member.organization_id == Organization.id)
         .where(Member.user_id == user_id, Member.status == "active", Organization.require_mfa.is_(True))
-        .limit(1)
     )
-    return found is not None
+    if organization_id is not None:
+        stmt = stmt.where(Organization.id == organization_id)
+    return db.scalar(stmt.limit(1)) is not None
 
 
 def _normalize_recovery(code: str) -> str:
@@ -178,7 +182,7 @@ def status(db: Session, principal: Principal) -> tuple[TotpFactor | None, int, b
     factor = db.scalar(select(TotpFactor).where(TotpFactor.user_id == user.id))
     remaining = db.scalar(select(func.count()).select_from(RecoveryCode).where(
         RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))) or 0
-    return factor, remaining, org_requires_mfa(db, user.id)
+    return factor, remaining, org_requires_mfa(db, user.id, principal.bound_organization_id)
 
 
 def start_enrollment(db: Session, settings: Settings, principal: Principal,
@@ -262,22 +266,28 @@ def _trusted(db: Session, user_id: str, token: str | None) -> TrustedDevice | No
 
 
 def begin_login(db: Session, settings: Settings, user: User, ctx: RequestContext, *, method: str,
-                device: str | None, trusted_device_token: str | None) -> Issued | Challenge:
-    """After a first factor succeeded: the token, or a challenge. The caller audits and commits."""
+                device: str | None, trusted_device_token: str | None,
+                organization_id: str | None = None) -> Issued | Challenge:
+    """After a first factor succeeded: the token, or a challenge. The caller audits and commits.
+
+    `organization_id` binds the login (and the challenge on the way) to that organization: an SSO
+    sign-in, for which only that organization's MFA requirement counts."""
     enrolled = confirmed_factor(db, user.id) is not None
-    required = enrolled or org_requires_mfa(db, user.id)
+    required = enrolled or org_requires_mfa(db, user.id, organization_id)
     if required and not enrolled:
         # The organization requires MFA and there is no authenticator to challenge: a login that can only
         # enroll one (getMyMfa, startTotpEnrollment, confirmTotpEnrollment), so nobody is locked out.
-        login_row, token = issue_login(db, settings, user, ctx, method=method, device=device, scope="mfa_enrollment")
+        login_row, token = issue_login(db, settings, user, ctx, method=method, device=device, scope="mfa_enrollment",
+                                       organization_id=organization_id)
         return Issued(user=user, login=login_row, token=token, mfa_enrollment_required=True)
     if required and _trusted(db, user.id, trusted_device_token) is None:
         token = random_token(CHALLENGE_PREFIX)
         expires = utcnow() + CHALLENGE_TTL
         db.add(MfaChallenge(user_id=user.id, token_hash=token_hash(token), method=method, device=device,
-                            expires_at=expires))
+                            organization_id=organization_id, expires_at=expires))
         return Challenge(user=user, token=token, expires_at=expires, enrollment_required=not enrolled)
-    login_row, token = issue_login(db, settings, user, ctx, method=method, device=device)
+    login_row, token = issue_login(db, settings, user, ctx, method=method, device=device,
+                                   organization_id=organization_id)
     return Issued(user=user, login=login_row, token=token)
 
 
@@ -322,7 +332,8 @@ def complete_login(db: Session, settings: Settings, body: CompleteMfaLoginReques
         raise ApiError(401, "invalid_challenge", "The MFA challenge is not valid or has expired; sign in again.")
     throttle.record_success(db, _throttle_key(user.id))
     device_name = body.device_name or challenge.device
-    login_row, token = issue_login(db, settings, user, ctx, method=challenge.method, device=device_name)
+    login_row, token = issue_login(db, settings, user, ctx, method=challenge.method, device=device_name,
+                                   organization_id=challenge.organization_id)
     issued = Issued(user=user, login=login_row, token=token)
     if body.trust_device:
         device_token = random_token(TRUSTED_DEVICE_PREFIX)
@@ -332,7 +343,8 @@ def complete_login(db: Session, settings: Settings, body: CompleteMfaLoginReques
         db.add(device)
         db.flush()
         issued.trusted_device_token, issued.trusted_device_id = device_token, device.id
-    audit.record(db, ctx, None, "auth.login.mfa", "user", user.id, organization_id=user.default_organization_id,
+    audit.record(db, ctx, None, "auth.login.mfa", "user", user.id,
+                 organization_id=challenge.organization_id or user.default_organization_id,
                  actor_type="user", actor_id=user.id,
                  details={"factor": used, "method": challenge.method, "trustDevice": body.trust_device})
     db.commit()

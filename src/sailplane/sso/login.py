@@ -1,12 +1,13 @@
 """SSO sign-in: OIDC authorization code flow with PKCE, state and nonce.
 
 start: the provider is named by its ID, or found from the user's email address (`loginHint`, routed by
-the email domains providers claim); a state row (state hashed, nonce, PKCE verifier encrypted) and the
+the email domains providers claimed and verified); a state row (state hashed, nonce, PKCE verifier encrypted) and the
 provider's authorization URL (with `login_hint` when given, so the provider can fill in the username).
 finish: the state is claimed once, the code exchanged at the token endpoint, the ID token checked
 (algorithm, signature from the JWKS, issuer, audience, expiry, nonce); the user is found by subject, or
-linked by a verified email (primary or a verified added address), or created (accountType external);
-then MFA if it applies; then our bearer token. A refused ID token answers 401 `invalid_id_token` naming
+linked by a verified email (primary or a verified added address), or created (accountType external),
+under the linking rules of `_resolve_user`; then MFA if it applies; then our bearer token, bound to the
+provider's organization. A refused ID token answers 401 `invalid_id_token` naming
 the failed check (`details.check` in the audit event), and nothing is created.
 """
 
@@ -186,6 +187,14 @@ def _userinfo(endpoint: str, access_token: str, claims: dict[str, Any]) -> dict[
 
 
 def _resolve_user(db: Session, idp: IdentityProvider, claims: dict[str, Any]) -> tuple[User, str]:
+    """The account this sign-in is for, under the linking rules (README, "SSO is scoped").
+
+    A provider vouches for people in its own organization only. So an existing account, whether found by
+    the subject linked earlier or by the verified address the provider asserts (primary, or a verified
+    added one), signs in only while it is an active member of the provider's organization; an address no
+    account has yet creates the account and its membership there. Anything else is refused: an
+    organization's provider cannot reach an account its organization does not already have as a member,
+    and the login it yields acts in that organization alone (auth.principal)."""
     subject = str(claims["sub"])
     now = utcnow()
     link = db.scalar(select(IdentityLink).where(IdentityLink.identity_provider_id == idp.id,
@@ -195,33 +204,33 @@ def _resolve_user(db: Session, idp: IdentityProvider, claims: dict[str, Any]) ->
         user = db.get(User, link.user_id)
         if user is None:
             raise ValueError("linked user is gone")
-        link.last_login_at = now
         how = "subject"
     else:
         if not email or claims.get("email_verified") is not True:
             raise PermissionError("the provider did not assert a verified email address")
-        user = user_for_email(db, email)
-        how = "email"
-        if user is not None and db.scalar(select(Member.id).where(
-                Member.organization_id == idp.organization_id, Member.user_id == user.id)) is None:
-            # Another organization's provider must not take over an account it does not manage.
-            raise PermissionError("an account with this email exists outside this organization; it must join the "
-                                  "organization (invitation) before it can be linked")
-        if user is None:
+        found = user_for_email(db, email)
+        if found is None:
             user = User(email=email, display_name=str(claims.get("name") or email)[:255], account_type="external",
                         email_verified_at=now, default_organization_id=idp.organization_id)
             db.add(user)
             db.flush()
+            add_member(db, idp.organization_id, user, [auth_catalog.MEMBER], created_by=None)
             how = "created"
+        else:
+            user, how = found, "email"
+    if how != "created":
+        member = db.scalar(select(Member).where(Member.organization_id == idp.organization_id,
+                                                Member.user_id == user.id))
+        if member is None:
+            raise PermissionError("this account is not a member of the identity provider's organization; an "
+                                  "administrator must invite it before it can sign in through this provider")
+        if member.status != "active":
+            raise PermissionError("the membership is deactivated")
+    if link is None:
         db.add(IdentityLink(identity_provider_id=idp.id, user_id=user.id, subject=subject, email=email,
                             created_at=now, last_login_at=now))
-    member = db.scalar(select(Member).where(Member.organization_id == idp.organization_id, Member.user_id == user.id))
-    if member is None:
-        add_member(db, idp.organization_id, user, [auth_catalog.MEMBER], created_by=None)
-        if user.default_organization_id is None:
-            user.default_organization_id = idp.organization_id
-    elif member.status != "active":
-        raise PermissionError("the membership is deactivated")
+    else:
+        link.last_login_at = now
     return user, how
 
 
@@ -260,7 +269,9 @@ def finish(db: Session, settings: Settings, state: str | None, code: str | None,
         raise _fail(db, ctx, idp, "sso_user_refused", f"The account cannot sign in: {exc}", 403) from None
     if user.status != "active":
         raise _fail(db, ctx, idp, "account_deactivated", "This account is deactivated.", 403)
-    outcome = begin_login(db, settings, user, ctx, method="sso", device=None, trusted_device_token=None)
+    # Bound to the provider's organization: the login (and an MFA challenge on the way) acts only there.
+    outcome = begin_login(db, settings, user, ctx, method="sso", device=None, trusted_device_token=None,
+                          organization_id=idp.organization_id)
     audit.record(db, ctx, None, "auth.sso.login", "user", user.id, organization_id=idp.organization_id,
                  actor_type="user", actor_id=user.id,
                  details={"identityProviderId": idp.id, "matchedBy": how,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Base, Timestamps, id_column
@@ -23,24 +23,39 @@ class IdentityProvider(Timestamps, Base):
     client_id: Mapped[str] = mapped_column(String(255))
     client_secret_encrypted: Mapped[str | None] = mapped_column(String(4000), default=None)
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # The domains as the admin listed them; IdentityProviderDomain holds the same set as global claims.
+    # The domains as the admin listed them; domain_claims holds the same set with their verification.
     email_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default="active")
     auto_configured: Mapped[bool] = mapped_column(Boolean, default=False)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(default=None)
     last_tested_at: Mapped[datetime | None] = mapped_column(default=None)
     last_test_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    domain_claims: Mapped[list[IdentityProviderDomain]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="IdentityProviderDomain.domain")
 
 
 class IdentityProviderDomain(Base):
-    """An email domain claimed by one identity provider. The domain is the primary key, so a domain routes
-    to at most one provider across all organizations, even when two admins claim it at the same time."""
+    """An email domain claimed by one identity provider, and the proof of control it waits for.
+
+    A claim routes sign-in only once verified: the domain's DNS held the TXT record named by the claim's
+    token (sso.dns_proof). Any number of providers, of any organizations, may hold pending claims on a
+    domain, so nobody can block its real owner by claiming first; `verified_domain` (the domain once
+    verified, else NULL) is unique, so at most one claim per domain is ever verified across all
+    organizations, even when two verifications race."""
 
     __tablename__ = "identity_provider_domains"
+    __table_args__ = (UniqueConstraint("identity_provider_id", "domain"),)
 
-    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    id: Mapped[str] = id_column()
     identity_provider_id: Mapped[str] = mapped_column(
         ForeignKey("identity_providers.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(253), index=True)
+    challenge_token: Mapped[str] = mapped_column(String(64))
+    verified_domain: Mapped[str | None] = mapped_column(String(253), unique=True, default=None)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_check_error: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

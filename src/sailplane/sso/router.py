@@ -18,12 +18,15 @@ from sailplane.kit.pagination import MarkerPage, marker_params
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.mfa.schemas import MfaChallengeResponse
-from sailplane.sso import catalog, login, service
-from sailplane.sso.models import IdentityProvider
+from sailplane.sso import catalog, dns_proof, login, service
+from sailplane.sso.models import IdentityProvider, IdentityProviderDomain
 from sailplane.sso.schemas import (
+    DOMAIN_MAX_LENGTH,
+    DOMAIN_PATH_PATTERN,
     AutoSetupRequest,
     CreateIdentityProviderRequest,
     DcrCapability,
+    DomainVerification,
     IdentityProviderList,
     IdentityProviderType,
     IdentityProviderTypeList,
@@ -41,11 +44,22 @@ ManageIdps = Annotated[Principal, Depends(require("CanManageIdentityProviders"))
 IdpId = Annotated[str, Path(pattern=ID_PATTERN, description="An identity provider ID.")]
 
 
+def domain_view(claim: IdentityProviderDomain) -> DomainVerification:
+    return DomainVerification(
+        domain=claim.domain, status="verified" if claim.verified_at is not None else "pending",
+        record_name=dns_proof.record_name(claim.domain), record_value=dns_proof.record_value(claim.challenge_token),
+        verified_at=claim.verified_at, last_checked_at=claim.last_checked_at, last_check_error=claim.last_check_error,
+    )
+
+
 def idp_view(settings: Settings, idp: IdentityProvider) -> IdentityProviderView:
+    order = {d: i for i, d in enumerate(idp.email_domains or [])}
+    claims = sorted(idp.domain_claims, key=lambda c: order.get(c.domain, len(order)))
     return IdentityProviderView(
         id=idp.id, organization_id=idp.organization_id, name=idp.name, provider_type=idp.provider_type,
         issuer=idp.issuer, client_id=idp.client_id, has_client_secret=idp.client_secret_encrypted is not None,
-        scopes=list(idp.scopes or []), email_domains=list(idp.email_domains or []), status=idp.status,
+        scopes=list(idp.scopes or []), email_domains=list(idp.email_domains or []),
+        domain_verifications=[domain_view(c) for c in claims], status=idp.status,
         auto_configured=idp.auto_configured, redirect_uri=service.redirect_uri(settings),
         secret_rotated_at=idp.secret_rotated_at, last_tested_at=idp.last_tested_at, last_test_ok=idp.last_test_ok,
         created_at=idp.created_at, created_by=idp.created_by, updated_at=idp.updated_at, updated_by=idp.updated_by,
@@ -86,7 +100,9 @@ def list_identity_providers(db: Db, settings: AppSettings, principal: ManageIdps
 def create_identity_provider(body: CreateIdentityProviderRequest, db: Db, settings: AppSettings,
                              principal: ManageIdps, ctx: Ctx) -> IdentityProviderView:
     """Manual setup: issuer, client ID, optional client secret (PKCE without), scopes including
-    `openid email profile`. The secret is encrypted at rest and never returned."""
+    `openid email profile`. The secret is encrypted at rest and never returned. Each of `emailDomains`
+    starts pending: `domainVerifications` names the TXT record to publish before verifying it. 409
+    `domain_taken` for a domain another provider has verified, or a name already used here."""
     return idp_view(settings, service.create(db, settings, principal, body, ctx))
 
 
@@ -110,7 +126,9 @@ def describe_identity_provider(idp: IdpId, db: Db, settings: AppSettings,
 @router.patch("/idps/{idp}", operation_id="updateIdentityProvider", response_model=IdentityProviderView)
 def update_identity_provider(idp: IdpId, body: UpdateIdentityProviderRequest, db: Db, settings: AppSettings,
                              principal: ManageIdps, ctx: Ctx) -> IdentityProviderView:
-    """Change name, issuer, client ID, scopes, email domains or status; the secret changes with rotate-secret."""
+    """Change name, issuer, client ID, scopes, email domains or status; the secret changes with rotate-secret.
+    Kept domains keep their verification; added ones start pending; removed ones lose it. 409
+    `domain_taken` for a domain another provider has verified."""
     return idp_view(settings, service.update(db, principal, idp, body, ctx))
 
 
@@ -136,6 +154,23 @@ def test_identity_provider(idp: IdpId, db: Db, principal: ManageIdps, ctx: Ctx) 
     return TestResult(checks=checks, **found)
 
 
+@router.post("/idps/{idp}/domains/{domain}/verify", operation_id="verifyIdentityProviderDomain",
+             response_model=DomainVerification)
+def verify_identity_provider_domain(
+    idp: IdpId, domain: Annotated[str, Path(pattern=DOMAIN_PATH_PATTERN, max_length=DOMAIN_MAX_LENGTH,
+                                            description="One of the provider's claimed email domains.")],
+    db: Db, settings: AppSettings, principal: ManageIdps, ctx: Ctx,
+) -> DomainVerification:
+    """Prove control of a claimed email domain: the server looks up the TXT record
+    `_sailplane-challenge.<domain>` (as listed in `domainVerifications`) and, when one of its values is the
+    claim's `recordValue`, marks the domain verified; only then does it route sign-in to this provider.
+
+    200: verified (now, or already). 404: no such provider here, or it does not claim the domain. 409
+    `domain_taken`: another provider verified it first. 422 `domain_not_verified`: the record is missing or
+    holds another value (`lastCheckError` says which). 503 `dns_unavailable`: DNS gave no answer; retry."""
+    return domain_view(service.verify_domain(db, settings, principal, idp, domain, ctx))
+
+
 @router.get("/sso/{idp}/authorize", operation_id="startSsoLogin", status_code=302, response_class=RedirectResponse,
             responses={302: {"description": "Redirect to the identity provider's authorization endpoint."}})
 def start_sso_login(
@@ -152,10 +187,10 @@ def start_sso_login(
     """Begin SSO: redirect to the provider (authorization code flow with PKCE, state and nonce).
 
     A user who only knows their email address starts at `/auth/sso/discover/authorize?loginHint=<email>`:
-    the provider whose `emailDomains` holds the address's domain (exact, case-insensitive; one provider
-    per domain across all organizations) is chosen, the way Okta's IdP discovery routes by domain. An
-    unknown domain, or a disabled provider, answers the same 404 as an unknown provider ID, so the only
-    thing routing reveals is what starting the flow reveals anyway."""
+    the provider that verified the address's domain (exact, case-insensitive; one provider per verified
+    domain across all organizations) is chosen, the way Okta's IdP discovery routes by domain. An unknown
+    or unverified domain, or a disabled provider, answers the same 404 as an unknown provider ID, so the
+    only thing routing reveals is what starting the flow reveals anyway."""
     return RedirectResponse(login.start(db, settings, idp, login_hint, ctx), status_code=302)
 
 
@@ -168,5 +203,6 @@ def finish_sso_login(
 ) -> LoginResponse | MfaChallengeResponse:
     """The provider's redirect target: checks state, exchanges the code, verifies the ID token (signature,
     issuer, audience, expiry, nonce), finds, links or creates the member, then answers our token (or an
-    MFA challenge)."""
+    MFA challenge). The token acts only in the provider's organization. 403 `sso_user_refused` when the
+    asserted account exists but is not an active member of that organization (linking rules: README)."""
     return login_outcome(login.finish(db, settings, state, code, error, ctx))

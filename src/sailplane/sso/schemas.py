@@ -11,7 +11,10 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator
 from sailplane.kit.schemas import ApiModel, Name, RequestModel, Timestamp
 
 REQUIRED_SCOPES = ("openid", "email", "profile")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# 232 characters at most, so that the ownership record's name (`_sailplane-challenge.` + domain) fits DNS.
+DOMAIN_MAX_LENGTH = 232
+DOMAIN_PATH_PATTERN = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+_DOMAIN = re.compile(rf"^(?=.{{1,{DOMAIN_MAX_LENGTH}}}$)([a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,63}}$")
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 ClientId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 ClientSecret = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
@@ -93,7 +96,8 @@ class CreateIdentityProviderRequest(RequestModel):
     client_secret: ClientSecret | None = Field(default=None, description="Optional: without it PKCE is used.")
     scopes: Scopes = Field(default_factory=lambda: list(REQUIRED_SCOPES))
     email_domains: Domains = Field(default_factory=list,
-                                   description="Email domains whose users sign in through this provider.")
+                                   description="Email domains whose users sign in through this provider, once "
+                                               "each is verified (DNS TXT record; see domainVerifications).")
 
 
 class AutoSetupRequest(RequestModel):
@@ -124,6 +128,20 @@ class RotateSecretRequest(RequestModel):
     client_secret: ClientSecret | None = Field(description="The new secret; null removes it (PKCE only).")
 
 
+class DomainVerification(ApiModel):
+    """A claimed email domain and the DNS record that proves control of it. It routes sign-in (and keeps
+    other organizations from claiming it) only once `status` is verified."""
+
+    domain: str
+    status: Literal["pending", "verified"]
+    record_type: Literal["TXT"] = "TXT"
+    record_name: str = Field(description="Where to publish the TXT record, e.g. _sailplane-challenge.example.com.")
+    record_value: str = Field(description="The TXT record's exact value.")
+    verified_at: Timestamp | None
+    last_checked_at: Timestamp | None
+    last_check_error: str | None = Field(description="Why the last check did not verify the domain.")
+
+
 class IdentityProviderView(ApiModel):
     id: str
     organization_id: str
@@ -133,7 +151,10 @@ class IdentityProviderView(ApiModel):
     client_id: str
     has_client_secret: bool
     scopes: list[str]
-    email_domains: list[str]
+    email_domains: list[str] = Field(description="The claimed email domains, verified or not.")
+    domain_verifications: list[DomainVerification] = Field(
+        description="Each claimed domain's status and the TXT record to publish; verify with "
+                    "verifyIdentityProviderDomain.")
     status: str
     auto_configured: bool
     redirect_uri: str

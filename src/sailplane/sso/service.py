@@ -2,18 +2,20 @@
 secret, and test the provider's discovery document and keys.
 
 Email domains: a provider may claim email domains (`emailDomains`) so that a user can start SSO from
-their address (startSsoLogin with `loginHint`). A domain is claimed by at most one provider across all
-organizations (409 `domain_taken` otherwise); the claim is a row keyed by the domain, so the database
-enforces it even under concurrent requests. Matching is exact and case-insensitive: list subdomains
-explicitly.
+their address (startSsoLogin with `loginHint`). A claim takes effect only after proof of control: the
+admin publishes the TXT record the claim names (`domainVerifications`) and calls
+verifyIdentityProviderDomain, which looks it up (sso.dns_proof). Pending claims route nothing and may
+coexist; a domain verified by one provider cannot be claimed or verified by another, of any
+organization (409 `domain_taken`); a unique column enforces that even under concurrent verifications.
+Matching is exact and case-insensitive: list subdomains explicitly.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import httpx
-from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -26,7 +28,7 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.errors import ApiError, conflict, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
-from sailplane.sso import catalog
+from sailplane.sso import catalog, dns_proof
 from sailplane.sso.models import IdentityProvider, IdentityProviderDomain
 from sailplane.sso.schemas import (
     AutoSetupRequest,
@@ -72,15 +74,16 @@ def _duplicate() -> Exception:
 
 
 def _domain_taken(domain: str) -> ApiError:
-    return ApiError(409, "domain_taken", f"The email domain {domain} is already claimed by an identity provider.",
-                    field_errors={"emailDomains": f"{domain} is already claimed"})
+    return ApiError(409, "domain_taken", f"The email domain {domain} is already verified by another identity "
+                    "provider.", field_errors={"emailDomains": f"{domain} is already verified elsewhere"})
 
 
 def _check_domains_free(db: Session, domains: list[str], except_idp: str | None = None) -> None:
-    """409 for the first domain another provider (of any organization) has claimed."""
+    """409 for the first domain another provider (of any organization) has verified; pending claims of others
+    do not count, so claiming first blocks nobody."""
     if not domains:
         return
-    stmt = select(IdentityProviderDomain.domain).where(IdentityProviderDomain.domain.in_(domains))
+    stmt = select(IdentityProviderDomain.domain).where(IdentityProviderDomain.verified_domain.in_(domains))
     if except_idp:
         stmt = stmt.where(IdentityProviderDomain.identity_provider_id != except_idp)
     taken = set(db.scalars(stmt))
@@ -89,22 +92,21 @@ def _check_domains_free(db: Session, domains: list[str], except_idp: str | None 
             raise _domain_taken(domain)
 
 
-def _claim_domains(db: Session, idp: IdentityProvider, domains: list[str]) -> None:
-    """Make the provider's claims exactly `domains` (flushed by the caller; a lost race is an IntegrityError)."""
-    current = set(db.scalars(select(IdentityProviderDomain.domain)
-                             .where(IdentityProviderDomain.identity_provider_id == idp.id)))
-    gone = current - set(domains)
-    if gone:
-        db.execute(sql_delete(IdentityProviderDomain).where(IdentityProviderDomain.identity_provider_id == idp.id,
-                                                        IdentityProviderDomain.domain.in_(gone)))
+def _claim_domains(idp: IdentityProvider, domains: list[str]) -> None:
+    """Make the provider's claims exactly `domains`: kept ones keep their token and verification, new ones
+    start pending with a fresh token, dropped ones (and their verification) go."""
+    wanted = set(domains)
+    for claim in [c for c in idp.domain_claims if c.domain not in wanted]:
+        idp.domain_claims.remove(claim)
+    held = {c.domain for c in idp.domain_claims}
     for domain in domains:
-        if domain not in current:
-            db.add(IdentityProviderDomain(domain=domain, identity_provider_id=idp.id))
+        if domain not in held:
+            idp.domain_claims.append(IdentityProviderDomain(domain=domain, challenge_token=secrets.token_urlsafe(24)))
     idp.email_domains = list(domains)
 
 
 def _flush_or_conflict(db: Session, org_id: str, name: str, domains: list[str], except_idp: str | None) -> None:
-    """Flush; a unique violation means someone claimed the name or a domain meanwhile: answer which."""
+    """Flush; a unique violation means someone took the name meanwhile: answer which."""
     try:
         db.flush()
     except IntegrityError:
@@ -116,11 +118,12 @@ def _flush_or_conflict(db: Session, org_id: str, name: str, domains: list[str], 
 
 
 def provider_for_email(db: Session, email: str) -> IdentityProvider | None:
-    """The active provider that claimed the address's domain, if any (sign-in routing)."""
+    """The active provider that verified the address's domain, if any (sign-in routing). Pending claims
+    route nothing: until the TXT record is checked, anyone could have made them."""
     domain = email.strip().lower().rpartition("@")[2]
     idp = db.scalar(select(IdentityProvider).join(
         IdentityProviderDomain, IdentityProviderDomain.identity_provider_id == IdentityProvider.id,
-    ).where(IdentityProviderDomain.domain == domain))
+    ).where(IdentityProviderDomain.verified_domain == domain))
     return idp if idp is not None and idp.status == "active" else None
 
 
@@ -147,8 +150,7 @@ def create(db: Session, settings: Settings, principal: Principal, body: CreateId
         updated_by=principal.actor_id,
     )
     db.add(idp)
-    _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
-    _claim_domains(db, idp, body.email_domains)
+    _claim_domains(idp, body.email_domains)
     _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
     audit.record(db, ctx, principal, "identity_provider.create", "identity_provider", idp.id,
                  details={"name": idp.name, "issuer": idp.issuer, "providerType": idp.provider_type,
@@ -166,7 +168,7 @@ def update(db: Session, principal: Principal, idp_id: str, body: UpdateIdentityP
     domains = changes.pop("email_domains", None)
     if domains is not None:
         _check_domains_free(db, domains, idp.id)
-        _claim_domains(db, idp, domains)
+        _claim_domains(idp, domains)
     for key, value in changes.items():
         setattr(idp, key, value)
     idp.updated_by = principal.actor_id
@@ -320,10 +322,60 @@ def auto_setup(db: Session, settings: Settings, principal: Principal, body: Auto
         created_by=principal.actor_id, updated_by=principal.actor_id,
     )
     db.add(idp)
-    _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
-    _claim_domains(db, idp, body.email_domains)
+    _claim_domains(idp, body.email_domains)
     _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
     audit.record(db, ctx, principal, "identity_provider.auto_setup", "identity_provider", idp.id,
                  details={"name": idp.name, "issuer": idp.issuer})
     db.commit()
     return idp
+
+
+def _verify_failed(db: Session, ctx: RequestContext, principal: Principal, claim: IdentityProviderDomain,
+                   reason: str, error: ApiError) -> ApiError:
+    """Audit the failed check (and keep what was found on the claim), commit, and hand back the error."""
+    audit.record(db, ctx, principal, "identity_provider.verify_domain", "identity_provider",
+                 claim.identity_provider_id, outcome="failure", details={"domain": claim.domain, "reason": reason})
+    db.commit()
+    return error
+
+
+def verify_domain(db: Session, settings: Settings, principal: Principal, idp_id: str, domain: str,
+                  ctx: RequestContext) -> IdentityProviderDomain:
+    """Look up the claim's TXT record; the claim is verified (and routes sign-in) only when it holds the
+    claim's exact value. An already verified claim answers as it is, without a lookup."""
+    idp = _get(db, principal, idp_id)
+    domain = domain.strip().lower()
+    claim = next((c for c in idp.domain_claims if c.domain == domain), None)
+    if claim is None:
+        raise not_found("email domain claim")
+    if claim.verified_at is not None:
+        return claim
+    if db.scalar(select(IdentityProviderDomain.id).where(IdentityProviderDomain.verified_domain == domain)):
+        raise _verify_failed(db, ctx, principal, claim, "domain_taken", _domain_taken(domain))
+    name, expected = dns_proof.record_name(domain), dns_proof.record_value(claim.challenge_token)
+    claim.last_checked_at = utcnow()
+    try:
+        values = dns_proof.txt_values(settings, name)
+    except dns_proof.DnsUnavailable as exc:
+        claim.last_check_error = f"DNS gave no answer for {name} ({exc}); try again"
+        raise _verify_failed(db, ctx, principal, claim, "dns_unavailable", ApiError(
+            503, "dns_unavailable", f"The DNS lookup of {name} failed ({exc}); try again shortly.",
+            retryable=True, retry_after=30)) from None
+    if expected not in values:
+        claim.last_check_error = (f"no TXT record at {name}" if not values else
+                                  f"the TXT records at {name} do not include {expected}")[:500]
+        raise _verify_failed(db, ctx, principal, claim, "record_mismatch" if values else "record_missing", ApiError(
+            422, "domain_not_verified", f"{domain} is not verified: {claim.last_check_error}. Publish the TXT "
+            f"record {name} with the value {expected} and try again (DNS changes may take a while to spread).",
+            field_errors={"domain": claim.last_check_error}))
+    claim.verified_at = claim.last_checked_at
+    claim.verified_domain = domain
+    claim.last_check_error = None
+    audit.record(db, ctx, principal, "identity_provider.verify_domain", "identity_provider", idp.id,
+                 details={"domain": domain})
+    try:
+        db.commit()
+    except IntegrityError:  # another provider's verification of the same domain won the race
+        db.rollback()
+        raise _domain_taken(domain) from None
+    return claim

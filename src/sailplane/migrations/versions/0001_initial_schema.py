@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 21:13:07.075808
+Create Date: 2026-12-04 14:05:22.239093
 """
 from __future__ import annotations
 
@@ -198,6 +198,7 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('method', sa.String(length=20), nullable=False),
     sa.Column('scope', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=True),
     sa.Column('ip_address', sa.String(length=64), nullable=True),
     sa.Column('user_agent', sa.String(length=512), nullable=True),
     sa.Column('device', sa.String(length=255), nullable=True),
@@ -205,6 +206,7 @@ def upgrade() -> None:
     sa.Column('expires_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_used_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revoked_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_logins_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_logins_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_logins')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_logins_token_hash'))
@@ -235,11 +237,13 @@ def upgrade() -> None:
     sa.Column('user_id', sa.String(length=20), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('method', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.String(length=20), nullable=True),
     sa.Column('device', sa.String(length=255), nullable=True),
     sa.Column('failures', sa.Integer(), nullable=False),
     sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('used_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_mfa_challenges_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_mfa_challenges_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mfa_challenges')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_mfa_challenges_token_hash'))
@@ -398,13 +402,22 @@ def upgrade() -> None:
     sa.UniqueConstraint('identity_provider_id', 'subject', name=op.f('uq_identity_links_identity_provider_id_subject'))
     )
     op.create_table('identity_provider_domains',
-    sa.Column('domain', sa.String(length=253), nullable=False),
+    sa.Column('id', sa.String(length=20), nullable=False),
     sa.Column('identity_provider_id', sa.String(length=20), nullable=False),
+    sa.Column('domain', sa.String(length=253), nullable=False),
+    sa.Column('challenge_token', sa.String(length=64), nullable=False),
+    sa.Column('verified_domain', sa.String(length=253), nullable=True),
+    sa.Column('verified_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_checked_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_check_error', sa.String(length=500), nullable=True),
     sa.Column('created_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['identity_provider_id'], ['identity_providers.id'], name=op.f('fk_identity_provider_domains_identity_provider_id_identity_providers'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('domain', name=op.f('pk_identity_provider_domains'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_identity_provider_domains')),
+    sa.UniqueConstraint('identity_provider_id', 'domain', name=op.f('uq_identity_provider_domains_identity_provider_id_domain')),
+    sa.UniqueConstraint('verified_domain', name=op.f('uq_identity_provider_domains_verified_domain'))
     )
     with op.batch_alter_table('identity_provider_domains', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_identity_provider_domains_domain'), ['domain'], unique=False)
         batch_op.create_index(batch_op.f('ix_identity_provider_domains_identity_provider_id'), ['identity_provider_id'], unique=False)
 
     op.create_table('job_runs',
@@ -698,6 +711,7 @@ def downgrade() -> None:
     op.drop_table('job_runs')
     with op.batch_alter_table('identity_provider_domains', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_identity_provider_domains_identity_provider_id'))
+        batch_op.drop_index(batch_op.f('ix_identity_provider_domains_domain'))
 
     op.drop_table('identity_provider_domains')
     op.drop_table('identity_links')
