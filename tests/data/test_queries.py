@@ -177,7 +177,7 @@ def blocking_jobs() -> Iterator[set[str]]:
     """Stands in for the jobs package: the server runs in this process, so a registered check is live."""
     used: set[str] = set()
 
-    def check(_db, query_id):  # type: ignore[no-untyped-def]
+    def check(_db, _principal, query_id):  # type: ignore[no-untyped-def]
         return ["daily-sales-etl"] if query_id in used else []
 
     service.register_query_usage_check(check)

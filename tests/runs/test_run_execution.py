@@ -77,8 +77,8 @@ def test_sql_job_writes_its_result_as_parquet(org: Any, runs_data_dir: Path) -> 
     assert processes_of(run["id"]) == []
 
 
-def test_saved_query_runs_in_its_catalog_and_schema(org: Any, tmp_path: Path) -> None:
-    warehouse = tmp_path / "warehouse"
+def test_saved_query_runs_in_its_catalog_and_schema(org: Any, runs_server: LiveServer) -> None:
+    warehouse = runs_server.settings.warehouse_root / unique_key("warehouse")  # local catalogs live below it
     r = org.dev1.post("/data/catalogs", json={
         "name": f"wh-{unique_key()}", "provider": "local", "teamIds": [org.team1],
         "providerConfig": {"warehouseDir": str(warehouse), "defaultDatabase": "sales"}})
@@ -295,7 +295,8 @@ def test_configuration_errors(org: Any) -> None:
     assert org.dev1.delete(f"/workloads/queries/{query['id']}").status_code == 200
     run = create_run(org.dev1, job["id"])  # paused jobs still run manually
     done = wait_for(org.dev1, job["id"], run["id"], "failed", cleaned=True)
-    assert done["statusMessage"] == f"the saved query {query['id']} no longer exists"
+    assert done["statusMessage"] == (f"the saved query {query['id']} no longer exists or is not shared with any "
+                                     "of the job's teams")
     assert done["trigger"] == "manual" and done["runnerStartedAt"] is None and done["dispatchedAt"]
 
 

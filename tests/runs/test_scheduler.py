@@ -408,6 +408,29 @@ def test_depends_on_an_upstream_without_this_slot(db: Database, org: Org) -> Non
     assert (run.status, run.status_message) == ("cancelled", f"upstream {a['jobKey']} not scheduled")
 
 
+def test_depends_on_a_job_no_longer_shared_is_not_followed(db: Database, org: Org) -> None:
+    """Once the upstream job shares no team with the dependent one, the scheduler treats it as gone
+    (the same words as for a deleted one): its outcome is neither waited for nor shown."""
+    other = create_team(org.owner, f"other-{new_id()}")
+    a = make_job(db, org)
+    b = make_job(db, org, dependsOn=[{"jobKey": a["jobKey"]}], teamIds=[org.team, other])
+    gone = make_job(db, org)
+    c = make_job(db, org, dependsOn=[{"jobKey": gone["jobKey"]}])
+    tick(db, T0 + HOUR)
+    assert runs_of(db, b["id"])[-1].status == "pending"
+    # b keeps only a team a is not shared with; the upstream of c is deleted.
+    assert org.owner.delete(f"/workloads/jobs/{b['id']}/teams/{org.team}").status_code == 200
+    assert org.owner.delete(f"/workloads/jobs/{gone['id']}").status_code == 200
+    set_status(db, runs_of(db, a["id"])[-1].id, "succeeded")
+    report = tick(db, T0 + HOUR + timedelta(seconds=5))
+    assert report.runs_released == 0 and report.runs_cancelled == 2
+    b1, c1 = runs_of(db, b["id"])[-1], runs_of(db, c["id"])[-1]
+    assert (b1.status, b1.status_message) == (
+        "cancelled", f"upstream {a['jobKey']} deleted or not shared with any of this job's teams")
+    assert (c1.status, c1.status_message) == (
+        "cancelled", f"upstream {gone['jobKey']} deleted or not shared with any of this job's teams")
+
+
 # --- paused jobs -------------------------------------------------------------------------------------
 
 def test_paused_job_is_not_scheduled_and_resumes(db: Database, org: Org) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.sessions.helpers import close, open_session, org_with_team
-from tests.support.actors import Actor, assert_error
+from tests.support.actors import Actor, assert_error, unknown_reference
 from tests.support.world import add_to_team, create_member, create_service_account, create_team
 
 
@@ -129,8 +129,8 @@ def bad_input_org(compute_api: str) -> tuple[Actor, str]:
     ({"workloadConfig": {"config": {"sail": {"executionMode": "cluster",
                                              "compute": {"worker": {"maxNodes": 64}}}}}}, 422,
      "workloadConfig.config.sail.compute.worker.maxNodes"),
-    ({"workloadConfig": {"clusterId": "NOSUCHCLUSTER"}}, 404, None),
-    ({"workloadConfigId": "NOSUCHCONFIG"}, 404, None),
+    ({"workloadConfig": {"clusterId": "NOSUCHCLUSTER"}}, 422, "workloadConfig.clusterId"),
+    ({"workloadConfigId": "NOSUCHCONFIG"}, 422, "workloadConfigId"),
     ({"notebookId": "NOSUCHNOTEBOOK"}, 404, None),
     ({"memberId": "SOMEONEELSE"}, 422, "memberId"),
     ({"teamId": "NOSUCHTEAM"}, 404, None),
@@ -159,12 +159,17 @@ def test_who_may_create_sessions_where(compute_api: str) -> None:
     r = owner.post("/workloads/compute-configs", json={"name": "other-cfg", "teamId": other_team})
     assert r.status_code == 201, r.text
     other_config = r.json()["id"]
-    assert_error(dev.post("/workloads/sessions", json={"workloadConfigId": other_config}), 404)
+    # Another team's (or organization's) workload config is answered exactly like one that does not exist.
+    unknown = unknown_reference(dev.post("/workloads/sessions", json={"workloadConfigId": "NOSUCHCONFIG"}),
+                                "workloadConfigId", "NOSUCHCONFIG")
+    assert unknown_reference(dev.post("/workloads/sessions", json={"workloadConfigId": other_config}),
+                             "workloadConfigId", other_config) == unknown
     err = assert_error(owner.post("/workloads/sessions", json={"workloadConfigId": other_config, "teamId": team}),
                        422)
     assert "teamId" in err["details"]["fieldErrors"]
     outsider, _ = org_with_team(compute_api)
-    assert_error(outsider.post("/workloads/sessions", json={"workloadConfigId": other_config}), 404)
+    assert unknown_reference(outsider.post("/workloads/sessions", json={"workloadConfigId": other_config}),
+                             "workloadConfigId", other_config) == unknown
     assert_error(outsider.post("/workloads/sessions", json={"teamId": team}), 404)
     assert_error(Actor(compute_api).post("/workloads/sessions", json={"teamId": team}), 401)
     assert_error(Actor(compute_api).get("/workloads/sessions"), 401)

@@ -184,7 +184,7 @@ def test_other_bad_config_requests(api_url: str) -> None:
     bad({"name": "x", "teamId": team, "workloadType": "spark"}, 422, "workloadType")
     bad({"name": "x", "teamId": team, "endpointLimits": {"spark_connect": -1}}, 422, "endpointLimits.spark_connect")
     bad({"name": "x", "teamId": team, "endpointLimits": {"http": 1}}, 422, "endpointLimits.http")
-    bad({"name": "x", "teamId": team, "clusterId": "NOSUCHCLUSTER"}, 404)
+    bad({"name": "x", "teamId": team, "clusterId": "NOSUCHCLUSTER"}, 422, "clusterId")
     bad({"name": "x", "teamId": "NOSUCHTEAM"}, 404)
     bad({"name": "x", "teamId": team, "clusterId": "bad id"}, 422, "clusterId")
     assert_error(owner.post("/workloads/compute-configs", content=b"{", headers={"Content-Type": "application/json"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,3 +90,14 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     if code is not None:
         assert err["code"] == code, err
     return err  # type: ignore[no-any-return]
+
+
+def unknown_reference(response: httpx.Response, field: str, ref: str) -> dict[str, Any]:
+    """A 422 naming `field` for a reference (ID or key) `ref`; returns the error without its request ID
+    and with `ref` replaced by a placeholder, so an invisible reference can be compared with an unknown
+    one: equal means the answer does not reveal that the invisible one exists."""
+    err = assert_error(response, 422, "validation_failed")
+    assert list(err["details"]["fieldErrors"]) == [field], err
+    details = {k: v for k, v in err["details"].items() if k != "requestId"}
+    text = json.dumps({**err, "details": details}).replace(ref, "<REF>")
+    return json.loads(text)  # type: ignore[no-any-return]

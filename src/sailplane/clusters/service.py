@@ -8,6 +8,7 @@ registered Kubernetes clusters join this list when the infrastructure domain lan
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,9 +66,11 @@ def describe_my_cluster(principal: Principal, cluster_id: str) -> Cluster:
     raise not_found("cluster")
 
 
-def cluster_for_team(principal: Principal, cluster_id: str, team_id: str) -> Cluster:
-    """The cluster a workload config of `team_id` may target; 404 when it does not exist or is not
-    shared with that team."""
-    if cluster_id == LOCAL_CLUSTER_ID:
+def cluster_for_teams(principal: Principal, cluster_id: str, team_ids: Iterable[str]) -> Cluster | None:
+    """The cluster a workload of these teams (a workload config's team, a job's teams) may target:
+    one of the organization's clusters shared with at least one of them; None otherwise, which
+    callers answer as an unknown `clusterId` (422), whether it does not exist or is not shared."""
+    teams = list(team_ids)
+    if cluster_id == LOCAL_CLUSTER_ID and teams:  # shared with every team of the organization
         return local_cluster(principal)
-    raise not_found("cluster")
+    return None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -128,6 +129,40 @@ def parse_config(provider: str, raw: Mapping[str, Any]) -> tuple[dict[str, Any],
 
 def secret_names(provider: str) -> tuple[str, ...]:
     return tuple(to_camel(f) for f in SECRET_FIELDS.get(provider, ()))
+
+
+# --- local storage confinement ----------------------------------------------------------------
+
+class StorageError(ValueError):
+    """A local catalog's warehouse directory is not one a workload may be given."""
+
+
+@dataclass(frozen=True)
+class LocalStorage:
+    """Where local catalogs may keep their warehouses (`Settings.warehouse_root`), and the data
+    directory they must stay out of."""
+
+    root: Path
+    data_dir: Path
+
+    def confine(self, warehouse_dir: str) -> Path:
+        """The warehouse directory with symlinks and '..' resolved, if it lies strictly below the
+        root (the root itself would hand one catalog every other catalog's tables) and does not
+        overlap the data directory, apart from a root inside it (the default,
+        `<data_dir>/warehouses`). Workloads get this directory, so it is checked when the catalog
+        is saved and again before every run: a symlink made later cannot lead out."""
+        resolved = Path(warehouse_dir).resolve()
+        root, data_dir = self.root.resolve(), self.data_dir.resolve()
+        if root not in resolved.parents:
+            raise StorageError(f"must be a directory below the storage root {root} (symlinks and '..' resolved)")
+        if overlap(resolved, data_dir) and not (data_dir in root.parents and root in resolved.parents):
+            raise StorageError("must not overlap the server's data directory")
+        return resolved
+
+
+def overlap(a: Path, b: Path) -> bool:
+    """Whether two resolved directories are the same or one contains the other."""
+    return a == b or a in b.parents or b in a.parents
 
 
 # --- Sail settings ----------------------------------------------------------------------------

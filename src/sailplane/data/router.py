@@ -13,6 +13,7 @@ from sailplane.auth.principal import Principal
 from sailplane.data import service
 from sailplane.data.models import Catalog
 from sailplane.data.models import Query as SavedQuery
+from sailplane.data.providers import LocalStorage
 from sailplane.data.schemas import (
     CatalogDescription,
     CatalogIncluded,
@@ -83,6 +84,13 @@ def _encryptor(settings: AppSettings) -> Encryptor:
 Crypto = Annotated[Encryptor, Depends(_encryptor)]
 
 
+def _storage(settings: AppSettings) -> LocalStorage:
+    return LocalStorage(settings.warehouse_root, settings.data_dir)
+
+
+Storage = Annotated[LocalStorage, Depends(_storage)]
+
+
 # --- shaping ------------------------------------------------------------------------------------
 
 def catalog_view(c: Catalog) -> CatalogView:
@@ -149,9 +157,10 @@ def list_catalogs(db: Db, principal: CurrentPrincipal, limit: Limit = 100) -> Ca
 
 @catalogs_router.post("/data/catalogs", operation_id="createCatalog", status_code=201, response_model=CatalogView)
 def create_catalog(body: CreateCatalogRequest, db: Db, principal: CurrentPrincipal, crypto: Crypto,
-                   ctx: Ctx) -> CatalogView:
-    """Register a catalog for teams in which the caller manages catalogs; secrets are write-only."""
-    return catalog_view(service.create_catalog(db, principal, body.model_dump(), crypto, ctx))
+                   storage: Storage, ctx: Ctx) -> CatalogView:
+    """Register a catalog for teams in which the caller manages catalogs; secrets are write-only.
+    A local catalog's warehouseDir must lie below the server's storage root."""
+    return catalog_view(service.create_catalog(db, principal, body.model_dump(), crypto, storage, ctx))
 
 
 @catalogs_router.get("/data/catalogs/{catalog}", operation_id="describeCatalog", response_model=CatalogDescription)
@@ -163,10 +172,10 @@ def describe_catalog(catalog: CatalogId, db: Db, principal: CurrentPrincipal) ->
 
 @catalogs_router.patch("/data/catalogs/{catalog}", operation_id="updateCatalog", response_model=CatalogView)
 def update_catalog(catalog: CatalogId, body: UpdateCatalogRequest, db: Db, principal: CurrentPrincipal,
-                   crypto: Crypto, ctx: Ctx) -> CatalogView:
+                   crypto: Crypto, storage: Storage, ctx: Ctx) -> CatalogView:
     """Rename, describe, or change provider settings (merged; omitted secrets are kept)."""
     changes = body.model_dump(include=body.model_fields_set)
-    return catalog_view(service.update_catalog(db, principal, catalog, changes, crypto, ctx))
+    return catalog_view(service.update_catalog(db, principal, catalog, changes, crypto, storage, ctx))
 
 
 @catalogs_router.delete("/data/catalogs/{catalog}", operation_id="deleteCatalog", response_model=Message)

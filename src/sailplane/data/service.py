@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, select, true, update
@@ -20,6 +21,7 @@ from sailplane.audit import service as audit
 from sailplane.auth.principal import Principal
 from sailplane.data import providers
 from sailplane.data.models import Catalog, CatalogTeam, Query, QueryTeam
+from sailplane.data.providers import LocalStorage, StorageError
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor
@@ -64,12 +66,13 @@ class Listing:
 
 # --- the jobs package's hook ------------------------------------------------------------------
 
-QueryUsageCheck = Callable[[Session, str], Sequence[str]]
+QueryUsageCheck = Callable[[Session, Principal, str], Sequence[str | None]]
 _query_usage_checks: list[QueryUsageCheck] = []
 
 
 def register_query_usage_check(check: QueryUsageCheck) -> None:
-    """The jobs package registers a function returning the IDs (or keys) of active jobs using a query."""
+    """The jobs package registers a function returning the keys of active jobs using a query, None
+    in place of each job the caller may not see (its key is not theirs to learn)."""
     if check not in _query_usage_checks:
         _query_usage_checks.append(check)
 
@@ -79,9 +82,9 @@ def unregister_query_usage_check(check: QueryUsageCheck) -> None:
         _query_usage_checks.remove(check)
 
 
-def active_jobs_using_query(db: Session, query_id: str) -> list[str]:
+def active_jobs_using_query(db: Session, principal: Principal, query_id: str) -> list[str | None]:
     """Active jobs that reference the query; deleteQuery refuses (409) while there are any."""
-    return [job for check in _query_usage_checks for job in check(db, query_id)]
+    return [job for check in _query_usage_checks for job in check(db, principal, query_id)]
 
 
 # --- visibility and permissions ---------------------------------------------------------------
@@ -111,6 +114,22 @@ def _team_ids(db: Session, kind: Kind, ids: Iterable[str]) -> dict[str, list[str
         for resource_id, team_id in rows:
             result[resource_id].append(team_id)
     return result
+
+
+def find_visible(db: Session, principal: Principal, kind: Kind, resource_id: str) -> Any | None:
+    """The catalog or query if the caller may see it, else None: a reference to it elsewhere (a
+    job's `config.sql.queryId`, a query's `catalogId`) is then answered as unknown (422)."""
+    return db.scalar(_visible_stmt(principal, kind).where(kind.model.id == resource_id))
+
+
+def shared_with(db: Session, kind: Kind, resource_id: str, team_ids: Iterable[str]) -> bool:
+    """Whether the catalog or query is shared with at least one of the teams (a job's teams)."""
+    teams = list(team_ids)
+    if not teams:
+        return False
+    found = db.scalar(select(kind.link.team_id).where(kind.link_col() == resource_id,
+                                                       kind.link.team_id.in_(teams)).limit(1))
+    return found is not None
 
 
 def _get(db: Session, principal: Principal, kind: Kind, resource_id: str, *, lock: bool = False) -> Any:
@@ -280,9 +299,12 @@ def delete_resource(db: Session, principal: Principal, kind: Kind, resource_id: 
     record = _get(db, principal, kind, resource_id, lock=True)
     _require_manage(db, principal, kind, record.id)
     if kind is QUERIES:
-        jobs = active_jobs_using_query(db, record.id)
+        jobs = active_jobs_using_query(db, principal, record.id)
         if jobs:
-            raise conflict("query_in_use", f"The query is used by active jobs: {', '.join(jobs[:10])}.")
+            shown = [key for key in jobs if key is not None][:10]
+            hidden = sum(key is None for key in jobs)
+            names = ", ".join([*shown, *([f"{hidden} job(s) you cannot see"] if hidden else [])])
+            raise conflict("query_in_use", f"The query is used by active jobs: {names}.")
     else:
         # Queries that used the catalog stay, without a catalog (the database does this too).
         db.execute(update(Query).where(Query.catalog_id == record.id).values(catalog_id=None))
@@ -306,10 +328,32 @@ def catalog_secrets(catalog: Catalog, encryptor: Encryptor) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _check_storage(db: Session, provider: str, config: dict[str, Any], storage: LocalStorage,
+                   exclude: str | None = None) -> None:
+    """A local catalog's warehouse lies below the storage root, and no other catalog's warehouse
+    (of any organization) is the same directory or inside or around it: the directory is the
+    catalog's data, so sharing it would bypass the catalog's teams."""
+    if provider != "local":
+        return
+    field_name = "providerConfig.warehouseDir"
+    try:
+        path = storage.confine(str(config["warehouseDir"]))
+    except StorageError as exc:
+        raise invalid(field_name, str(exc)) from None
+    stmt = select(Catalog.provider_config).where(Catalog.provider == "local")
+    if exclude is not None:
+        stmt = stmt.where(Catalog.id != exclude)
+    for other in db.scalars(stmt):
+        raw = (other or {}).get("warehouseDir")
+        if raw and providers.overlap(path, Path(str(raw)).resolve()):
+            raise invalid(field_name, "is, contains or lies inside the warehouse directory of another catalog")
+
+
 def create_catalog(db: Session, principal: Principal, fields: dict[str, Any], encryptor: Encryptor,
-                   ctx: RequestContext) -> Catalog:
+                   storage: LocalStorage, ctx: RequestContext) -> Catalog:
     config, secrets = providers.parse_config(fields["provider"], fields["provider_config"])
     team_ids = _check_teams(db, principal, CATALOGS, fields["team_ids"], must_manage=True)
+    _check_storage(db, fields["provider"], config, storage)
     _check_unique_name(db, CATALOGS, principal.organization_id, fields["name"])
     catalog = Catalog(organization_id=principal.organization_id, name=fields["name"],
                       description=fields.get("description"), provider=fields["provider"], provider_config=config,
@@ -325,7 +369,7 @@ def create_catalog(db: Session, principal: Principal, fields: dict[str, Any], en
 
 
 def update_catalog(db: Session, principal: Principal, catalog_id: str, changes: dict[str, Any],
-                   encryptor: Encryptor, ctx: RequestContext) -> Catalog:
+                   encryptor: Encryptor, storage: LocalStorage, ctx: RequestContext) -> Catalog:
     """`changes` holds only the fields sent. providerConfig is merged into the current one."""
     catalog: Catalog = _get(db, principal, CATALOGS, catalog_id, lock=True)
     _require_manage(db, principal, CATALOGS, catalog.id)
@@ -339,6 +383,7 @@ def update_catalog(db: Session, principal: Principal, catalog_id: str, changes: 
         merged = {**catalog.provider_config, **catalog_secrets(catalog, encryptor), **patch}
         merged = {k: v for k, v in merged.items() if v is not None}
         config, secrets = providers.parse_config(catalog.provider, merged)
+        _check_storage(db, catalog.provider, config, storage, exclude=catalog.id)
         catalog.provider_config = config
         _store_secrets(catalog, secrets, encryptor)
         config_fields = sorted(patch)
@@ -370,10 +415,16 @@ def sail_catalogs_settings(catalogs: Sequence[Catalog], encryptor: Encryptor,
         default=default)
 
 
-def sail_spark_conf(catalog: Catalog) -> dict[str, str]:
+def sail_spark_conf(catalog: Catalog, storage: LocalStorage | None = None) -> dict[str, str]:
     """Spark session configuration for a session or run whose default catalog is this one
-    (a local catalog's warehouse directory); set it on the SparkSession that connects to Sail."""
-    return providers.spark_conf_for(catalog.provider, catalog.provider_config)
+    (a local catalog's warehouse directory); set it on the SparkSession that connects to Sail.
+    With `storage`, a local catalog's directory is checked against the storage root again (a
+    StorageError if it is not below it, e.g. a catalog saved before the rule or a moved root)
+    and given with its symlinks resolved."""
+    config = dict(catalog.provider_config or {})
+    if storage is not None and catalog.provider == "local":
+        config["warehouseDir"] = str(storage.confine(str(config.get("warehouseDir") or "")))
+    return providers.spark_conf_for(catalog.provider, config)
 
 
 # --- queries ----------------------------------------------------------------------------------
@@ -386,11 +437,8 @@ def _check_sql(sql: str) -> None:
 
 
 def _check_catalog(db: Session, principal: Principal, catalog_id: str | None) -> None:
-    if catalog_id is None:
-        return
-    found = db.scalar(_visible_stmt(principal, CATALOGS).where(Catalog.id == catalog_id))
-    if found is None:
-        raise invalid("catalogId", "unknown catalog")
+    if catalog_id is not None and find_visible(db, principal, CATALOGS, catalog_id) is None:
+        raise invalid("catalogId", f"unknown catalog {catalog_id}")
 
 
 def create_query(db: Session, principal: Principal, fields: dict[str, Any], ctx: RequestContext) -> Query:

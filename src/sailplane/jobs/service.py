@@ -7,6 +7,10 @@ job needs CanManageJobs organization-wide or in one of the job's teams (403).
 
 A job always has a current, published version; at most one draft; and `next_run_at`, kept here
 whenever the current version or the status changes (None while paused or without a schedule).
+
+References (saved query and its catalog, dependsOn keys, cluster) must be visible to the caller,
+else they are answered exactly like unknown ones (422 naming the field), and shared with one of the
+job's teams, who see the runs' output; the dispatcher and the scheduler check the sharing again.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
 from sailplane.auth.principal import Principal
-from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, local_cluster
+from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_teams, local_cluster
 from sailplane.compute.local import local_limitation
 from sailplane.data.models import Query
-from sailplane.data.service import register_query_usage_check
+from sailplane.data.service import CATALOGS, QUERIES, find_visible, register_query_usage_check, shared_with
 from sailplane.jobs import schedule
 from sailplane.jobs.models import ACTIVE, DRAFT, PUBLISHED, Job, JobTeam, JobVersion
 from sailplane.jobs.schemas import (
@@ -83,15 +87,17 @@ def register_job_delete_hook(hook: JobDeleteHook) -> None:
         _delete_hooks.append(hook)
 
 
-def active_jobs_using_query(db: Session, query_id: str) -> list[str]:
-    """Keys of active jobs whose current version runs the saved query (deleteQuery answers 409)."""
+def active_jobs_using_query(db: Session, principal: Principal, query_id: str) -> list[str | None]:
+    """Keys of active jobs whose current version runs the saved query (deleteQuery answers 409),
+    None for each job the caller may not see."""
     org_id = db.scalar(select(Query.organization_id).where(Query.id == query_id))
     if org_id is None:
         return []
-    rows = db.execute(_with_current_version(select(Job.job_key, JobVersion.config))
+    rows = db.execute(_with_current_version(select(Job.job_key, JobVersion.config, _visible_clause(principal)))
                       .where(Job.organization_id == org_id, Job.status == ACTIVE, JobVersion.job_type == "sql")
                       .order_by(Job.job_key))
-    return [key for key, config in rows if ((config or {}).get("sql") or {}).get("queryId") == query_id]
+    return [key if visible else None for key, config, visible in rows
+            if ((config or {}).get("sql") or {}).get("queryId") == query_id]
 
 
 register_query_usage_check(active_jobs_using_query)
@@ -216,19 +222,34 @@ def _cluster(principal: Principal, cluster_id: str) -> Cluster | None:
     return local_cluster(principal) if cluster_id == LOCAL_CLUSTER_ID else None
 
 
-def _check_dependencies(db: Session, org_id: str, job_key: str, job_id: str | None, keys: list[str]) -> None:
-    """Every key names another job of the organization, and no chain of current versions' dependencies
-    leads back to this job."""
+def _keys_shared_with(db: Session, org_id: str, keys: Sequence[str], team_ids: Sequence[str]) -> set[str]:
+    """Which of the job keys name a job shared with at least one of the teams."""
+    shared = select(JobTeam.job_id).where(JobTeam.team_id.in_(list(team_ids)))
+    return set(db.scalars(select(Job.job_key).where(Job.organization_id == org_id, Job.job_key.in_(list(keys)),
+                                                    Job.id.in_(shared))))
+
+
+def _check_dependencies(db: Session, principal: Principal, job_key: str, job_id: str | None, keys: list[str],
+                        team_ids: Sequence[str]) -> None:
+    """Every key names another job the caller can see (else "unknown", as for a key nobody has)
+    that is shared with one of this job's teams (the scheduler follows no other dependency), and
+    no chain of current versions' dependencies leads back to this job."""
     if not keys:
         return
     if job_key in keys:
         raise invalid("dependsOn", f"a job cannot depend on itself ({job_key})")
+    org_id = principal.organization_id
     rows = db.execute(_with_current_version(select(Job.id, Job.job_key, JobVersion.depends_on))
                       .where(Job.organization_id == org_id))
     graph = {key: [d.get("jobKey", "") for d in (deps or [])] for jid, key, deps in rows if jid != job_id}
-    missing = [k for k in keys if k not in graph]
+    visible = set(db.scalars(_visible(principal, select(Job.job_key)).where(Job.job_key.in_(keys))))
+    missing = [k for k in keys if k not in graph or k not in visible]
     if missing:
         raise invalid("dependsOn", f"unknown job key {', '.join(missing)}")
+    shared = _keys_shared_with(db, org_id, keys, team_ids)
+    unshared = [k for k in keys if k not in shared]
+    if unshared:
+        raise invalid("dependsOn", f"job {', '.join(unshared)} is not shared with any of this job's teams")
     # Depth-first from each dependency; reaching this job's key closes a cycle.
     for start in keys:
         stack: list[tuple[str, list[str]]] = [(start, [job_key, start])]
@@ -236,7 +257,10 @@ def _check_dependencies(db: Session, org_id: str, job_key: str, job_id: str | No
         while stack:
             key, path = stack.pop()
             if key == job_key:
-                raise invalid("dependsOn", f"would create a dependency cycle: {' -> '.join(path)}")
+                # Jobs on the way that the caller cannot see are not named.
+                known = set(db.scalars(_visible(principal, select(Job.job_key)).where(Job.job_key.in_(path))))
+                shown = [k if k in known or k == job_key else "(a job you cannot see)" for k in path]
+                raise invalid("dependsOn", f"would create a dependency cycle: {' -> '.join(shown)}")
             if key in seen:
                 continue
             seen.add(key)
@@ -244,10 +268,26 @@ def _check_dependencies(db: Session, org_id: str, job_key: str, job_id: str | No
                 stack.append((nxt, [*path, nxt]))
 
 
+def _check_query(db: Session, principal: Principal, query_id: str, team_ids: Sequence[str]) -> None:
+    """The saved query is one the caller can see (else "unknown", as for an ID nobody has), and it
+    and its catalog are shared with one of the job's teams: the runs check the same before they
+    start, so a job never shows its teams a query, rows or catalog settings that are not theirs."""
+    field_name = "config.sql.queryId"
+    query: Query | None = find_visible(db, principal, QUERIES, query_id)
+    if query is None:
+        raise invalid(field_name, f"unknown query {query_id}")
+    if not shared_with(db, QUERIES, query.id, team_ids):
+        raise invalid(field_name, f"the query {query_id} is not shared with any of the job's teams")
+    if query.catalog_id is not None and not shared_with(db, CATALOGS, query.catalog_id, team_ids):
+        raise invalid(field_name, f"the catalog of query {query_id} is not shared with any of the job's teams")
+
+
 def _validate_version(db: Session, principal: Principal, fields: dict[str, Any], job_key: str,
-                      job_id: str | None) -> None:
-    """What the request schema cannot know: the cluster, the saved query, the schedule, dependencies."""
-    cluster = _cluster(principal, fields["cluster_id"])
+                      job_id: str | None, team_ids: Sequence[str]) -> None:
+    """What the request schema cannot know: the cluster, the saved query, the schedule, dependencies.
+    References must be visible to the caller and usable by the job's teams; an invisible one is
+    answered exactly like one that does not exist."""
+    cluster = cluster_for_teams(principal, fields["cluster_id"], team_ids)
     if cluster is None:
         raise invalid("clusterId", f"unknown cluster {fields['cluster_id']}")
     if cluster.status != "active":
@@ -258,10 +298,7 @@ def _validate_version(db: Session, principal: Principal, fields: dict[str, Any],
         raise invalid(f"config.lakesail.{problem[0]}", problem[1])
     query_id = (fields["config"].get("sql") or {}).get("queryId")
     if query_id is not None:
-        found = db.scalar(select(Query.id).where(Query.id == query_id,
-                                                 Query.organization_id == principal.organization_id))
-        if found is None:
-            raise invalid("config.sql.queryId", f"unknown query {query_id}")
+        _check_query(db, principal, query_id, team_ids)
     if fields["cron_timezone"] is not None:
         try:
             schedule.zone(fields["cron_timezone"])
@@ -272,8 +309,7 @@ def _validate_version(db: Session, principal: Principal, fields: dict[str, Any],
             schedule.validate(fields["cron_expression"], fields["cron_timezone"], utcnow())
         except schedule.ScheduleError as exc:
             raise invalid("cronExpression", str(exc)) from exc
-    _check_dependencies(db, principal.organization_id, job_key, job_id,
-                        [d["jobKey"] for d in fields["depends_on"]])
+    _check_dependencies(db, principal, job_key, job_id, [d["jobKey"] for d in fields["depends_on"]], team_ids)
 
 
 def _new_version(job: Job, number: int, fields: dict[str, Any], status: str, based_on: int | None,
@@ -409,7 +445,7 @@ def create_job(db: Session, principal: Principal, body: CreateJobRequest,
     """The job and its first published version, shared with teams in which the caller manages jobs."""
     team_ids = _check_teams(db, principal, body.team_ids, must_manage=True)
     fields = _fields_from_request(body, VERSION_FIELDS)
-    _validate_version(db, principal, fields, body.job_key, None)
+    _validate_version(db, principal, fields, body.job_key, None, team_ids)
     _check_unique_key(db, principal.organization_id, body.job_key)
     actor = principal.actor_id
     job = Job(organization_id=principal.organization_id, member_id=actor, job_key=body.job_key, status=body.status,
@@ -432,7 +468,7 @@ def update_job(db: Session, principal: Principal, job_id: str, body: UpdateJobRe
                ctx: RequestContext) -> tuple[Job, JobVersion]:
     """Metadata only (key, status, description); `version` guards against a concurrent change."""
     job = get_job(db, principal, job_id, lock=True)
-    _require_manage(db, principal, job)
+    teams = _require_manage(db, principal, job)
     given = body.model_fields_set - {"version"}
     if body.version is not None and body.version != job.lock_version:
         raise conflict("version_conflict", f"The job is at version {job.lock_version}, not {body.version}; "
@@ -446,7 +482,10 @@ def update_job(db: Session, principal: Principal, job_id: str, body: UpdateJobRe
         _check_unique_key(db, job.organization_id, body.job_key, exclude=job.id)
         dependents = _dependents(db, job.organization_id, job.job_key, job.id)
         if dependents:
-            raise conflict("job_key_in_use", f"Jobs depend on the key {job.job_key}: {', '.join(dependents[:10])}; "
+            known = set(db.scalars(_visible(principal, select(Job.job_key)).where(Job.job_key.in_(dependents))))
+            hidden = len(dependents) - len(known)
+            names = [k for k in dependents if k in known][:10] + ([f"{hidden} job(s) you cannot see"] if hidden else [])
+            raise conflict("job_key_in_use", f"Jobs depend on the key {job.job_key}: {', '.join(names)}; "
                                              "change their dependsOn first.")
         job.job_key = body.job_key
     new_status = body.status if "status" in given else None
@@ -454,7 +493,7 @@ def update_job(db: Session, principal: Principal, job_id: str, body: UpdateJobRe
     if new_status is not None and status_changed:
         if new_status == ACTIVE:
             # Resuming: what the version refers to (saved query, other jobs) may have gone meanwhile.
-            _validate_version(db, principal, _fields_of(version), job.job_key, job.id)
+            _validate_version(db, principal, _fields_of(version), job.job_key, job.id, teams)
         job.status = new_status
     if "description" in given:
         version.description = body.description
@@ -501,10 +540,11 @@ def get_draft(db: Session, principal: Principal, job_id: str) -> JobVersion:
     return draft
 
 
-def _merged(db: Session, principal: Principal, job: Job, base: JobVersion, body: VersionFields) -> dict[str, Any]:
+def _merged(db: Session, principal: Principal, job: Job, teams: Sequence[str], base: JobVersion,
+            body: VersionFields) -> dict[str, Any]:
     fields = _fields_of(base)
     fields.update(_fields_from_request(body, body.model_fields_set))
-    _validate_version(db, principal, fields, job.job_key, job.id)
+    _validate_version(db, principal, fields, job.job_key, job.id, teams)
     return fields
 
 
@@ -512,11 +552,11 @@ def create_draft(db: Session, principal: Principal, job_id: str, body: VersionFi
                  ctx: RequestContext) -> JobVersion:
     """A copy of the current version with the given fields replaced; 409 while a draft exists."""
     job = get_job(db, principal, job_id, lock=True)
-    _require_manage(db, principal, job)
+    teams = _require_manage(db, principal, job)
     if job.draft_version is not None:
         raise conflict("draft_exists", f"The job already has a draft (version {job.draft_version}); update, "
                                        "publish or discard it.")
-    fields = _merged(db, principal, job, current_version(db, job), body)
+    fields = _merged(db, principal, job, teams, current_version(db, job), body)
     draft = _new_version(job, _next_number(db, job), fields, DRAFT, job.current_version, principal)
     db.add(draft)
     job.draft_version = draft.version
@@ -531,11 +571,11 @@ def update_draft(db: Session, principal: Principal, job_id: str, body: VersionFi
                  ctx: RequestContext) -> JobVersion:
     """Only the given fields change; 404 without a draft."""
     job = get_job(db, principal, job_id, lock=True)
-    _require_manage(db, principal, job)
+    teams = _require_manage(db, principal, job)
     draft = _draft(db, job)
     if draft is None:
         raise not_found("draft version")
-    fields = _merged(db, principal, job, draft, body)
+    fields = _merged(db, principal, job, teams, draft, body)
     for name, value in fields.items():
         setattr(draft, name, value)
     draft.job_type = _job_type(fields["config"])
@@ -572,11 +612,11 @@ def publish_draft(db: Session, principal: Principal, job_id: str, ctx: RequestCo
     """The draft becomes the current version; 400 without a draft. It is validated again, since the
     saved queries and other jobs it refers to may have changed since it was saved."""
     job = get_job(db, principal, job_id, lock=True)
-    _require_manage(db, principal, job)
+    teams = _require_manage(db, principal, job)
     draft = _draft(db, job)
     if draft is None:
         raise ApiError(400, "no_draft", "The job has no draft version to publish.")
-    _validate_version(db, principal, _fields_of(draft), job.job_key, job.id)
+    _validate_version(db, principal, _fields_of(draft), job.job_key, job.id, teams)
     previous = job.current_version
     draft.status = PUBLISHED
     _touch(draft, principal)
@@ -592,11 +632,11 @@ def create_version(db: Session, principal: Principal, job_id: str, body: Version
                    ctx: RequestContext) -> JobVersion:
     """Draft, update and publish in one step: a new current version (409 while a draft exists)."""
     job = get_job(db, principal, job_id, lock=True)
-    _require_manage(db, principal, job)
+    teams = _require_manage(db, principal, job)
     if job.draft_version is not None:
         raise conflict("draft_exists", f"The job has a draft (version {job.draft_version}); publish or discard "
                                        "it first.")
-    fields = _merged(db, principal, job, current_version(db, job), body)
+    fields = _merged(db, principal, job, teams, current_version(db, job), body)
     previous = job.current_version
     version = _new_version(job, _next_number(db, job), fields, PUBLISHED, previous, principal)
     db.add(version)
@@ -612,14 +652,14 @@ def activate_version(db: Session, principal: Principal, job_id: str, number: int
                      ctx: RequestContext) -> tuple[Job, JobVersion]:
     """Make an earlier (or later) published version current; refused while a draft exists."""
     job = get_job(db, principal, job_id, lock=True)
-    _require_manage(db, principal, job)
+    teams = _require_manage(db, principal, job)
     if job.draft_version is not None:
         raise conflict("draft_exists", f"The job has a draft (version {job.draft_version}); publish or discard "
                                        "it before activating another version.")
     version = _version(db, job, number)
     if version is None or version.status != PUBLISHED:
         raise not_found("job version")
-    _validate_version(db, principal, _fields_of(version), job.job_key, job.id)
+    _validate_version(db, principal, _fields_of(version), job.job_key, job.id, teams)
     previous = job.current_version
     _make_current(db, principal, job, version)
     audit.record(db, ctx, principal, "job.version.activate", "job", job.id,

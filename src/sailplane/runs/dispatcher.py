@@ -30,8 +30,9 @@ and work directory are gone.
 
 Outcomes: `lakesail.maxRetries` retries failed and timed-out runs automatically (attempt + 1,
 back to ready after a backoff of `retry_backoff * 2**attempt` seconds, at most a minute) while
-`attempt < maxRetries`. Errors in the configuration (a deleted saved query, an unknown cluster, a
-missing file) fail without retries.
+`attempt < maxRetries`. Errors in the configuration (a deleted saved query, or one no longer
+shared with any of the job's teams, likewise its catalog; a local catalog's warehouse outside the
+storage root; an unknown cluster; a missing file) fail without retries.
 
 Durability: on start, runs in dispatched/waiting_for_sail/running that a previous life of this
 node held, or whose lease expired, have their leftover driver processes and Sail instance killed
@@ -66,8 +67,9 @@ from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError, d
 from sailplane.compute.local import INSTANCE_MARKER, group_alive
 from sailplane.compute.sandbox import Sandbox
 from sailplane.data.models import Catalog, Query
-from sailplane.data.service import sail_catalog_settings, sail_spark_conf
-from sailplane.jobs.models import Job, JobVersion
+from sailplane.data.providers import LocalStorage, StorageError
+from sailplane.data.service import CATALOGS, QUERIES, sail_catalog_settings, sail_spark_conf, shared_with
+from sailplane.jobs.models import Job, JobTeam, JobVersion
 from sailplane.kit.clock import utcnow
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.db import Database
@@ -334,10 +336,13 @@ def _clip(message: str | None) -> str | None:
 
 class RunDispatcher:
     def __init__(self, db: Database, backend: ComputeBackend, *, data_dir: Path, node: str, secret_key: str,
-                 config: RunnerConfig | None = None, sandbox: Sandbox | None = None) -> None:
+                 config: RunnerConfig | None = None, sandbox: Sandbox | None = None,
+                 warehouse_root: Path | None = None) -> None:
         self.db = db
         self.backend = backend
         self.data_dir = data_dir
+        # Local catalogs' warehouses must lie below this root (Settings.warehouse_root); checked per run.
+        self.storage = LocalStorage(warehouse_root or Path(data_dir) / "warehouses", Path(data_dir))
         self.config = config or RunnerConfig()
         self.sandbox = sandbox  # confines drivers and library installs like the backend's Sail servers
         self.libraries = LibraryInstaller(Path(data_dir).resolve() / "libraries", sandbox=sandbox)
@@ -830,18 +835,7 @@ class RunDispatcher:
             storage: tuple[str, ...] = ()
             query_id = (config.get("sql") or {}).get("queryId")
             if query_id:
-                query = db.scalar(select(Query).where(Query.id == query_id,
-                                                      Query.organization_id == run.organization_id))
-                if query is None:
-                    raise PlanError(f"the saved query {query_id} no longer exists")
-                plan.sql, plan.sql_schema = query.sql, query.schema_name
-                catalog = db.get(Catalog, query.catalog_id) if query.catalog_id else None
-                if catalog is not None:
-                    plan.sql_catalog = catalog.name
-                    settings.update(sail_catalog_settings(catalog, self.encryptor))
-                    plan.spark_conf = sail_spark_conf(catalog)
-                    if catalog.provider == "local":  # the only host directory its Sail server may use
-                        storage = (str(catalog.provider_config["warehouseDir"]),)
+                storage = self._plan_query(db, plan, job, query_id, settings)
             mode: ExecutionMode = "cluster" if lakesail.get("executionMode") == "cluster" else "standalone"
             workers = 0
             if mode == "cluster":
@@ -851,6 +845,34 @@ class RunDispatcher:
                                          settings=settings, libraries=libraries_from_api(lakesail.get("libraries")),
                                          storage=storage)
             return plan
+
+    def _plan_query(self, db: Session, plan: Plan, job: Job, query_id: str,
+                    settings: dict[str, str]) -> tuple[str, ...]:
+        """The saved query's SQL and catalog settings, only while the query and its catalog are shared
+        with one of the job's teams (the rule createJob checks): a query made private, or a team
+        removed from the job, fails the run before anything of the query is read into it. A deleted
+        query and one not shared look the same to the job's teams. Returns the host directories
+        (a local catalog's resolved warehouse) the run's Sail server may use."""
+        teams = list(db.scalars(select(JobTeam.team_id).where(JobTeam.job_id == job.id)))
+        query = db.scalar(select(Query).where(Query.id == query_id, Query.organization_id == job.organization_id))
+        if query is None or not shared_with(db, QUERIES, query.id, teams):
+            raise PlanError(f"the saved query {query_id} no longer exists or is not shared with any of the job's "
+                            "teams")
+        catalog = db.get(Catalog, query.catalog_id) if query.catalog_id else None
+        if catalog is not None:
+            if not shared_with(db, CATALOGS, catalog.id, teams):
+                raise PlanError(f"the catalog of the saved query {query_id} is not shared with any of the job's "
+                                "teams")
+            try:
+                spark_conf = sail_spark_conf(catalog, self.storage)
+            except StorageError as exc:
+                raise PlanError(f"the warehouseDir of the catalog {catalog.name} {exc}; update the catalog") from None
+            plan.sql_catalog = catalog.name
+            settings.update(sail_catalog_settings(catalog, self.encryptor))
+            plan.spark_conf = spark_conf
+        plan.sql, plan.sql_schema = query.sql, query.schema_name
+        warehouse = plan.spark_conf.get("spark.sql.warehouse.dir")
+        return (warehouse,) if warehouse else ()
 
     def _db_final(self, run_id: str, status: str, message: str | None, outcome: Outcome | None,
                   cancelled: bool) -> bool:

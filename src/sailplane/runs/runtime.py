@@ -33,7 +33,8 @@ class RunRuntime:
         self.db = db
         self.config = RunnerConfig.from_settings(settings)
         self.dispatcher = RunDispatcher(db, backend, data_dir=settings.data_dir, node=node,
-                                        secret_key=settings.secret_key, config=self.config, sandbox=sandbox)
+                                        secret_key=settings.secret_key, config=self.config, sandbox=sandbox,
+                                        warehouse_root=settings.warehouse_root)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="job-runs", daemon=True)
         self._started = False

@@ -33,8 +33,10 @@ Behaviour:
   (by jobKey, same organization) has a `succeeded` run for the same `scheduled_for`, it becomes
   `ready`; if one of them ended failed/timeout/cancelled it is cancelled with "upstream <jobKey>
   <status>"; if an upstream job will never have a run for that slot (deleted, paused, or its
-  schedule moved past the slot without one) it is cancelled with "upstream <jobKey> deleted",
-  "... paused" or "... not scheduled" rather than waiting for ever.
+  schedule moved past the slot without one) it is cancelled with "upstream <jobKey> deleted or
+  not shared with any of this job's teams", "... paused" or "... not scheduled" rather than
+  waiting for ever. An upstream job is followed only while it shares a team with the dependent
+  one: otherwise it counts as deleted (the same message), so its runs' outcomes never show.
 
 Transactions and speed: due jobs are handled in batches of BATCH_SIZE jobs in id order, one
 transaction per batch: the claims are one executemany of the conditional UPDATE (all must match,
@@ -63,7 +65,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
-from sailplane.jobs.models import ACTIVE, Job, JobVersion
+from sailplane.jobs.models import ACTIVE, Job, JobTeam, JobVersion
 from sailplane.jobs.schedule import ScheduleError, next_fire
 from sailplane.kit.clock import as_utc, iso, utcnow
 from sailplane.kit.db import Database
@@ -394,7 +396,7 @@ def _verdict(run: JobRun, keys: list[str], upstream: dict[str, tuple[str, str, d
     for key in keys:
         info = upstream.get(key)
         if info is None:
-            return f"upstream {key} deleted"
+            return f"upstream {key} deleted or not shared with any of this job's teams"
         job_id, status, next_run_at = info
         outcome = outcomes.get((job_id, slot)) if slot is not None else None
         if outcome == SUCCEEDED:
@@ -428,10 +430,20 @@ def _release_batch(db: Session, rows: list[tuple[JobRun, list[dict[str, str]] | 
         found_runs = db.execute(select(JobRun.job_id, JobRun.scheduled_for, JobRun.status)
                                 .where(JobRun.job_id.in_(job_ids), JobRun.scheduled_for.in_(slots)))
         outcomes = {(job_id, as_utc(slot)): status for job_id, slot, status in found_runs if slot is not None}
+    # An upstream job is followed only while it shares a team with the dependent job (the rule
+    # createJob checks); otherwise it is treated as deleted, so nothing of it shows in the dependent.
+    teams: dict[str, set[str]] = defaultdict(set)
+    linked = {run.job_id for run, _ in rows} | set(job_ids)
+    if job_ids:
+        for job_id, team_id in db.execute(select(JobTeam.job_id, JobTeam.team_id)
+                                          .where(JobTeam.job_id.in_(list(linked)))):
+            teams[job_id].add(team_id)
     now = utcnow()
     for run, deps in rows:
         dep_keys = [d.get("jobKey", "") for d in (deps or [])]
-        verdict = _verdict(run, dep_keys, upstream.get(run.organization_id, {}), outcomes)
+        of_org = upstream.get(run.organization_id, {})
+        shared = {key: of_org[key] for key in dep_keys if key in of_org and teams[of_org[key][0]] & teams[run.job_id]}
+        verdict = _verdict(run, dep_keys, shared, outcomes)
         if verdict is None:
             continue
         if verdict == "":

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
 from sailplane.auth.principal import Principal
-from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_team
+from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_teams
 from sailplane.compute.backend import InstanceSpec
 from sailplane.compute.libraries import libraries_from_api
 from sailplane.compute.local import local_limitation
@@ -56,9 +56,15 @@ def list_configs(db: Session, principal: Principal, team_id: str | None,
     return split_marker(rows, page)
 
 
+def find_config(db: Session, principal: Principal, config_id: str) -> WorkloadConfig | None:
+    """The config if the caller can see it, else None (a session naming it gets 422, as unknown)."""
+    found: WorkloadConfig | None = db.scalar(_visible_stmt(principal).where(WorkloadConfig.id == config_id))
+    return found
+
+
 def get_config(db: Session, principal: Principal, config_id: str) -> WorkloadConfig:
     """The config if the caller can see it; 404 otherwise (also for other organizations)."""
-    found: WorkloadConfig | None = db.scalar(_visible_stmt(principal).where(WorkloadConfig.id == config_id))
+    found = find_config(db, principal, config_id)
     if found is None:
         raise not_found("workload config")
     return found
@@ -67,6 +73,14 @@ def get_config(db: Session, principal: Principal, config_id: str) -> WorkloadCon
 def _content_hash(workload_type: str, cluster_id: str, config: dict[str, Any], limits: dict[str, int]) -> str:
     canonical = json.dumps([workload_type, cluster_id, config, limits], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _cluster(principal: Principal, cluster_id: str, team_id: str, field_name: str) -> Cluster:
+    """The cluster if it is shared with the config's team; unknown and not shared look the same."""
+    cluster = cluster_for_teams(principal, cluster_id, [team_id])
+    if cluster is None:
+        raise invalid(field_name, f"unknown cluster {cluster_id}")
+    return cluster
 
 
 def _check_for_cluster(cluster: Cluster, sail: SailConfig, settings: Settings, prefix: str) -> None:
@@ -93,7 +107,7 @@ def create_config(db: Session, principal: Principal, body: CreateWorkloadConfigR
     get_team(db, principal, body.team_id)
     if not principal.has("CanManageWorkloadConfigs", body.team_id):
         raise forbidden("This operation needs the CanManageWorkloadConfigs permission in this team.")
-    cluster = cluster_for_team(principal, body.cluster_id or LOCAL_CLUSTER_ID, body.team_id)
+    cluster = _cluster(principal, body.cluster_id or LOCAL_CLUSTER_ID, body.team_id, "clusterId")
     _check_for_cluster(cluster, body.config.sail, settings, "config")
     taken = db.scalar(select(WorkloadConfig.id).where(WorkloadConfig.team_id == body.team_id,
                                                        WorkloadConfig.name == body.name).limit(1))
@@ -121,7 +135,7 @@ def resolve_inline_config(db: Session, principal: Principal, team_id: str, inlin
     Reusing identical inline configs is what lets `allowShared` find a running instance for them.
     """
     inline = inline or InlineWorkloadConfig()
-    cluster = cluster_for_team(principal, inline.cluster_id or LOCAL_CLUSTER_ID, team_id)
+    cluster = _cluster(principal, inline.cluster_id or LOCAL_CLUSTER_ID, team_id, "workloadConfig.clusterId")
     _check_for_cluster(cluster, inline.config.sail, settings, "workloadConfig.config")
     config, limits = _normalized(inline.config, inline.endpoint_limits)
     digest = _content_hash(inline.workload_type, cluster.id, config, limits)

@@ -277,7 +277,10 @@ def create_session(db: Session, principal: Principal, body: CreateSessionRequest
         raise invalid("workloadConfig", "give either workloadConfigId or workloadConfig, not both")
     lifecycle = _lifecycle(body.config, settings)
     if body.workload_config_id is not None:
-        config = configs.get_config(db, principal, body.workload_config_id)
+        found = configs.find_config(db, principal, body.workload_config_id)
+        if found is None:
+            raise invalid("workloadConfigId", f"unknown workload config {body.workload_config_id}")
+        config = found
         if body.team_id is not None and body.team_id != config.team_id:
             raise invalid("teamId", "must be the team of the workload config")
         team_id = config.team_id
