@@ -36,7 +36,7 @@ from tests.authz.matrix import (
 from tests.support.actors import Actor, unique_email
 from tests.support.server import LiveServer
 from tests.support.waiting import wait_until
-from tests.support.world import World, build_world, create_team
+from tests.support.world import World, build_world, create_member, create_service_account, create_team
 
 # --- expected statuses ---------------------------------------------------------------------------
 
@@ -356,3 +356,19 @@ def world(compute_node: LiveServer) -> Iterator[World]:
 def test_authorization_matrix(world: World, caller: str) -> None:
     run_cases(world, caller, cases())
 
+
+def test_session_oversight_granted_by_a_policy_does_not_use_sessions(world: World) -> None:
+    """CanManageSessions granted organization-wide by a policy ("view and close other members'
+    sessions") does what a Team Admin's does in their team: it sees and closes other members' sessions,
+    but a token for someone else's session (acting in it, with its team's catalogs) stays with the
+    session's owner and organization admins (the Owner and Admin roles, over every team)."""
+    _, account = create_service_account(world.owner, f"oversight-{unique_email('o')}", ["CanManageSessions"])
+    person = create_member(world.owner)
+    r = world.owner.put(f"/org/policies/{person.user_id}", json={"permissions": ["CanManageSessions"]})
+    assert r.status_code == 200, r.text
+    for overseer in (account, person):
+        session = fresh_session(world)["session"]
+        assert overseer.get(f"/workloads/sessions/{session}").status_code == 200
+        r = overseer.post(f"/workloads/sessions/{session}/token", json={})
+        assert r.status_code == 403, r.text
+        assert overseer.delete(f"/workloads/sessions/{session}").status_code == 200
