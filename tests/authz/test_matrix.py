@@ -14,8 +14,10 @@ import pytest
 
 from tests.authz.matrix import (
     CALLERS,
+    TEAM1,
     Case,
     everyone_in_org,
+    lists,
     once,
     org_admin_only,
     run_cases,
@@ -111,7 +113,10 @@ def cases(mailbox: Mailbox) -> list[Case]:
         Case("listMyLogins", "GET", lambda w, c: "/me/logins", users_only()),
         Case("revokeMyLogin", "DELETE", lambda w, c: f"/me/logins/{c['login']}",
              users_only(404) | {"owner": 200}, setup=owner_second_login),
-        Case("listMyTeams", "GET", lambda w, c: "/me/teams", everyone_in_org()),
+        # The teams one belongs to: the Owner created team 1 (so joined it); the Admin works in every team
+        # through the role (allTeams) without being added to them, so /me/teams does not list them.
+        Case("listMyTeams", "GET", lambda w, c: "/me/teams", everyone_in_org(), setup=lambda w: {"team": w.team1},
+             check=lists("team", TEAM1 - {"admin"})),
         # users (organization admins)
         Case("listUsers", "GET", lambda w, c: "/users", admin403(200, own_org_ok=True)),
         Case("createUser", "POST", lambda w, c: "/users", admin403(201, own_org_ok=True),
@@ -146,7 +151,8 @@ def cases(mailbox: Mailbox) -> list[Case]:
         Case("updateMemberRoles", "PUT", lambda w, c: f"/org/members/{c['member']}/roles", admin403(200),
              setup=shared_user, fresh=fresh_user, body=lambda c: {"roleIds": ["AUDITOR"]}),
         # teams
-        Case("listTeams", "GET", lambda w, c: "/org/teams", everyone_in_org()),
+        Case("listTeams", "GET", lambda w, c: "/org/teams", everyone_in_org(), setup=lambda w: {"team": w.team1},
+             check=lists("team", TEAM1 | {"sa_with_policy"})),
         Case("createTeam", "POST", lambda w, c: "/org/teams", admin403(201, own_org_ok=True),
              body=lambda c: {"name": f"New team {unique_email('n')}"}),
         Case("describeTeam", "GET", lambda w, c: f"/org/teams/{w.team1}", team_scoped(200, 200)),
