@@ -2,8 +2,9 @@
 
 Visibility (list, describe, close): members see their own sessions, team admins (CanManageSessions
 in the team) see their teams' sessions, organization admins see all. Anyone else gets 404.
-Only the owner gets `connectionInfo` and may relaunch; the owner or an organization admin may
-issue a proxy token.
+Only the owner gets `connectionInfo` and may relaunch; the owner or an organization admin (the Owner
+and Admin roles) may issue a proxy token: CanManageSessions alone, a Team Admin's or one granted by a
+policy, oversees sessions but does not act in them.
 
 Creating a session commits the records first and then asks the controller to start the compute
 instance, so a failed request never leaves a Sail process behind.
@@ -91,6 +92,12 @@ def owns(principal: Principal, session: InteractiveSession) -> bool:
 
 def _org_admin(principal: Principal) -> bool:
     return principal.has("CanManageSessions")
+
+
+def _may_act_in_any(principal: Principal) -> bool:
+    """A token for someone else's session acts in it (with its team's catalogs): organization admins
+    only, whose roles cover every team. Overseeing (CanManageSessions) is not enough."""
+    return principal.all_teams and _org_admin(principal)
 
 
 def _visible(principal: Principal) -> ColumnElement[bool] | None:
@@ -356,7 +363,7 @@ def close_session(db: Session, principal: Principal, session_id: str, ctx: Reque
 def issue_token(db: Session, principal: Principal, session_id: str, body: IssueTokenRequest | None,
                 ctx: RequestContext, settings: Settings, runtime: WorkloadRuntime | None) -> tuple[str, datetime]:
     session = _get(db, principal, session_id)
-    if not owns(principal, session) and not _org_admin(principal):
+    if not owns(principal, session) and not _may_act_in_any(principal):
         raise forbidden("Only the session owner or an organization admin can issue a session token.")
     longest = settings.session_token_max_seconds
     duration = (body.duration_seconds if body else None) or min(settings.session_token_default_seconds, longest)
