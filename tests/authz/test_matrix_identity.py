@@ -234,6 +234,10 @@ def cases(issuer: str) -> list[Case]:
         Case("rotateIdentityProviderSecret", "POST", at(idp_path + "/rotate-secret"), idp_admins(200),
              setup=shared_idp, fresh=fresh_idp, body=lambda c: {"clientSecret": ROTATED_SECRET}),
         Case("testIdentityProvider", "POST", at(idp_path + "/test"), idp_admins(200), setup=shared_idp),
+        # Whether a claimed domain's TXT record is there is the SSO tests' business (a real DNS server);
+        # here a domain the provider does not claim: admins reach the provider and are told so (404).
+        Case("verifyIdentityProviderDomain", "POST", at(idp_path + "/domains/unclaimed.example/verify"),
+             idp_admins(404), setup=shared_idp, label="a domain it does not claim"),
         Case("deleteIdentityProvider", "DELETE", at(idp_path), idp_admins(200), setup=shared_idp, fresh=fresh_idp),
     ]
 

@@ -298,7 +298,7 @@ def session_cases() -> list[Case]:
              setup=lambda w: {"team1": w.team1},
              body=lambda c: {"teamId": c["team1"], "allowShared": True, "name": "matrix"}),
         Case("createSession", "POST", lambda w, c: "/workloads/sessions",
-             create_in_team1(201) | {"sa_with_policy": 403}, setup=shared_config_session,
+             create_in_team1(201, invisible_team=422) | {"sa_with_policy": 403}, setup=shared_config_session,
              body=lambda c: {"workloadConfigId": c["config"], "allowShared": True}, label="workloadConfigId"),
         Case("describeSession", "GET", at(session_path), by_caller(200, SESSION_SEERS), setup=shared_session,
              check=connection_info_for_the_owner),
