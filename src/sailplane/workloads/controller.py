@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy import Table, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
@@ -526,7 +526,8 @@ class SessionController:
         now = utcnow()
         with self._session() as db:
             db.execute(
-                update(table).where(table.c.id == bindparam("b_id"), table.c.status.in_(OPEN_STATES))
+                # Not status.in_(...): an expanding IN cannot be used with executemany (several sessions a tick).
+                update(table).where(table.c.id == bindparam("b_id"), or_(*(table.c.status == s for s in OPEN_STATES)))
                 .values(last_activity_at=bindparam("b_at"), status=ACTIVE, idle_since=None, updated_at=now),
                 [{"b_id": sid, "b_at": _dt(at)} for sid, _, at in batch],
             )
