@@ -157,6 +157,12 @@ class SessionController:
         self._forget_sessions([(session_id, status, message)])
         self._call_soon(self._nudge)
 
+    def sessions_closed(self, ended: list[tuple[str, str]]) -> None:
+        """Sessions closed in a committed transaction of this process, with why (their owner lost access):
+        refuse their calls now, release their instances on the next tick."""
+        self._forget_sessions([(sid, CLOSED, message) for sid, message in ended])
+        self._call_soon(self._nudge)
+
     def live_view(self, session_id: str) -> LiveView | None:
         with self._lock:
             s = self._sessions.get(session_id)
@@ -407,15 +413,15 @@ class SessionController:
             # A session with a call in flight counts as used right now, however long the call runs.
             calls = {sid: (s.status, started if s.in_flight else s.last_call) for sid, s in self._sessions.items()}
             ready = {iid: i.ready_at for iid, i in self._instances.items() if i.state == READY}
-        idled, closed = await asyncio.to_thread(self._db_timeouts, calls, ready)
+        idled, closed, ended_elsewhere = await asyncio.to_thread(self._db_timeouts, calls, ready)
         now = time.time()
         with self._lock:
             for sid in idled:
                 s = self._sessions.get(sid)
                 if s is not None and not s.in_flight and s.last_call == calls.get(sid, (None, None))[1]:
                     s.status, s.idle_since = IDLE, now
-        self._forget_sessions([(sid, CLOSED, reason) for sid, reason in closed])
-        if closed:
+        self._forget_sessions([(sid, CLOSED, reason) for sid, reason in closed] + ended_elsewhere)
+        if closed or ended_elsewhere:
             self._nudge()  # release their instances without waiting a whole interval
 
     # -- start-up reconciliation ----------------------------------------------------------------
@@ -541,10 +547,11 @@ class SessionController:
             )
             db.commit()
 
-    def _db_timeouts(self, calls: dict[str, tuple[str, float | None]],
-                     ready: dict[str, float | None]) -> tuple[list[str], list[tuple[str, str]]]:
+    def _db_timeouts(self, calls: dict[str, tuple[str, float | None]], ready: dict[str, float | None],
+                     ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str, str | None]]]:
         """Open sessions of this node: idle after idleTimeoutSeconds without calls, closed after
-        idleCloseDelaySeconds more, or at timeoutAt (maxDurationSeconds after creation)."""
+        idleCloseDelaySeconds more, or at timeoutAt (maxDurationSeconds after creation). Also which
+        sessions in memory were ended in the database by someone else (another node's request)."""
         now = utcnow()
         idled: list[str] = []
         closed: list[tuple[str, str]] = []
@@ -554,6 +561,12 @@ class SessionController:
                 .join(ComputeInstance, ComputeInstance.id == InteractiveSession.compute_instance_id)
                 .where(ComputeInstance.node == self.node, InteractiveSession.status.in_(OPEN_STATES))
             ))
+            open_ids = {s.id for s in rows}
+            elsewhere = [sid for sid in calls if sid not in open_ids]
+            ended_elsewhere = [(sid, status, message) for sid, status, message in db.execute(select(
+                InteractiveSession.id, InteractiveSession.status, InteractiveSession.status_message,
+            ).where(InteractiveSession.id.in_(elsewhere), InteractiveSession.status.not_in(OPEN_STATES)))] \
+                if elsewhere else []
             for s in rows:
                 live_status, last_call = calls.get(s.id, (s.status, None))
                 if now >= s.timeout_at:
@@ -584,7 +597,7 @@ class SessionController:
                     done.append((sid, reason))
                     self._audit_end(db, orgs[sid], sid, "session.close", {"reason": reason})
             db.commit()
-        return idled, done
+        return idled, done, ended_elsewhere
 
     def _db_node_instances(self) -> list[tuple[str, str, InstanceHandle | None]]:
         with self._session() as db:

@@ -17,6 +17,7 @@ from sailplane.config import Settings
 from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
 from sailplane.gateway.tokens import SigningKeys
 from sailplane.kit.db import Database
+from sailplane.workloads import access
 from sailplane.workloads.controller import SessionController
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class WorkloadRuntime:
         self._thread = thread
         try:
             thread.run(self.controller.start(), timeout=120)
+            access.watch(self.controller.sessions_closed)
             host, port = self.settings.gateway_host, self.settings.gateway_port
             try:
                 self.gateway_port = thread.run(self.gateway.start(host, port), timeout=30)
@@ -81,6 +83,7 @@ class WorkloadRuntime:
         thread, self._thread = self._thread, None
         if thread is None:
             return
+        access.unwatch(self.controller.sessions_closed)
         try:
             thread.run(self.gateway.stop(grace), timeout=grace + 30)
             thread.run(self.controller.stop(), timeout=60)
