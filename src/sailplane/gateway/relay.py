@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import grpc
 from hpack import Decoder, Encoder, HPACKError
 
+from sailplane.gateway.access import Holder
 from sailplane.gateway.http2 import (
     ACK,
     CONTINUATION,
@@ -71,6 +72,7 @@ class Call:
     method: str
     claims: dict[str, object]
     forward: Headers
+    holder: Holder | None = None  # the token holder's cached access answer, when the gateway checks holders
 
 
 class Admission(Protocol):
@@ -79,8 +81,8 @@ class Admission(Protocol):
     def check_call(self, headers: Headers) -> Call: ...
     def resolve_now(self, call: Call) -> str | None: ...
     def resolve(self, call: Call) -> Awaitable[str]: ...
-    def call_started(self, session_id: str) -> None: ...
-    def call_ended(self, session_id: str) -> None: ...
+    def call_started(self, call: Call) -> None: ...
+    def call_ended(self, call: Call) -> None: ...
     def connection_opened(self, conn: ClientConnection) -> None: ...
     def connection_closed(self, conn: ClientConnection) -> None: ...
 
@@ -109,7 +111,7 @@ class ClientConnection(asyncio.Protocol):
         # Streams
         self._last_stream = 0
         self._max_routed = 0
-        self._open: dict[int, str] = {}  # relayed streams → session ID
+        self._open: dict[int, Call] = {}  # relayed streams → their calls
         self._held: dict[int, list[bytes | tuple[Headers, bool]]] = {}  # awaiting an async admission
         self._refused: dict[int, None] = {}  # answered or dropped by us: the client's later frames are dropped
         self._goaway_from: int | None = None  # this stream and later ones are left for a new connection
@@ -284,9 +286,9 @@ class ClientConnection(asyncio.Protocol):
         elif target != self.target:
             self._move_off(stream)
             return None
-        self._open[stream] = call.session_id
+        self._open[stream] = call
         self._max_routed = max(self._max_routed, stream)
-        self._gw.call_started(call.session_id)
+        self._gw.call_started(call)
         return self._encode(stream, call.forward, end_stream)
 
     def _encode(self, stream: int, headers: Headers, end_stream: bool) -> bytes:
@@ -414,10 +416,14 @@ class ClientConnection(asyncio.Protocol):
     # -- bookkeeping ------------------------------------------------------------------------------
 
     def _end(self, stream: int) -> None:
-        session_id = self._open.pop(stream, None)
-        if session_id is not None:
-            self._gw.call_ended(session_id)
+        call = self._open.pop(stream, None)
+        if call is not None:
+            self._gw.call_ended(call)
             self._close_if_drained()
+
+    def carries(self, holders: set[Holder]) -> bool:
+        """Whether a running call on this connection belongs to one of these token holders."""
+        return any(call.holder in holders for call in self._open.values())
 
     def _close_if_drained(self) -> None:
         """After a GOAWAY the client moves on; once our calls are done the connection has no use."""

@@ -19,6 +19,7 @@ from sailplane.gateway.tokens import SigningKeys
 from sailplane.kit.db import Database
 from sailplane.workloads import access
 from sailplane.workloads.controller import SessionController
+from sailplane.workloads.holders import DatabaseHolderCheck
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class WorkloadRuntime:
             keys, self.controller.resolve, resolve_now=self.controller.resolve_now,
             on_activity=self.controller.on_activity,
             on_call_end=self.controller.on_call_end,
+            holder_check=DatabaseHolderCheck(db), holder_ttl=settings.gateway_access_cache_seconds,
             tls_cert=settings.gateway_tls_cert, tls_key=settings.gateway_tls_key,
         )
         self.controller.forget_upstream = self.gateway.forget_upstream
