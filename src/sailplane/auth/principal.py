@@ -293,7 +293,8 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
     `membership`, when given, is the user's active membership in the header's organization, or with no
     header in their default one (what the queries below would pick); `looked_up` says that lookup was
     already made, so None means there is no such membership and it is not queried again. `fresh` reads
-    the grants from the database even when GRANTS holds them (another replica's change may be newer)."""
+    the grants from the database and leaves GRANTS alone: another replica's change may be newer than
+    what it holds, and a read inside an uncommitted change must not be remembered."""
     if organization_id is not None and not is_valid_id(organization_id):
         raise ApiError(400, "validation_failed", "LakeSail-Organization-Id must match ^[A-Z0-9]{1,20}$.",
                        field_errors={"LakeSail-Organization-Id": "invalid ID"})
@@ -310,7 +311,8 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
         if grants is None:
             perms = _grantable(db.scalars(_ACCOUNT_POLICIES, {"org_id": org.id, "account_id": account.id}))
             grants = Grants(frozenset(), {}, perms)
-            GRANTS.put(account.id, grants, generation)
+            if not fresh:
+                GRANTS.put(account.id, grants, generation)
         return Principal(identity=identity, organization=org, member=None,
                          policy_permissions=grants.policy_permissions)
 
@@ -366,7 +368,8 @@ def _member_grants(db: Session, member: Member, user_id: str, *, fresh: bool = F
         team_roles={k: frozenset(v) for k, v in team_roles.items()},
         policy_permissions=_grantable(db.scalars(_MEMBER_POLICIES, params)),
     )
-    GRANTS.put(member.id, grants, generation)
+    if not fresh:
+        GRANTS.put(member.id, grants, generation)
     return grants
 
 
