@@ -364,7 +364,11 @@ class SessionController:
     async def _release_unused(self) -> None:
         with self._lock:
             known = [iid for iid, i in self._instances.items() if i.state == READY]
-        claimed, vanished = await asyncio.to_thread(self._db_claim_unused, known)
+            in_memory = {sid: s.instance_id for sid, s in self._sessions.items()}
+        claimed, vanished, ended = await asyncio.to_thread(self._db_claim_unused, known, in_memory)
+        # Sessions of the claimed instances still in memory were ended elsewhere (another node) since the
+        # last look: refuse them as ended, with the reason, rather than as unavailable while Sail stops.
+        self._forget_sessions(ended)
         for row_id in vanished:  # its record was deleted (e.g. with its team): nobody may use it any more
             with self._lock:
                 inst = self._instances.get(row_id)
@@ -500,10 +504,12 @@ class SessionController:
                 status=STOPPED, cleaned_at=now, updated_at=now))
             db.commit()
 
-    def _db_claim_unused(self, known: list[str]) -> tuple[list[tuple[str, InstanceHandle | None]], list[str]]:
+    def _db_claim_unused(self, known: list[str], in_memory: dict[str, str]) -> tuple[
+            list[tuple[str, InstanceHandle | None]], list[str], list[tuple[str, str, str | None]]]:
         """Running instances of this node without open sessions, switched to `stopping` under a row
         lock so that a session being attached concurrently (which locks the row too) cannot race it;
-        and which of the `known` running instances have no record any more."""
+        which of the `known` running instances have no record any more; and how the sessions `in_memory`
+        (session → instance) of the claimed instances ended."""
         open_session = exists().where(InteractiveSession.compute_instance_id == ComputeInstance.id,
                                       InteractiveSession.status.in_(OPEN_STATES))
         with self._session() as db:
@@ -523,8 +529,13 @@ class SessionController:
                     continue
                 row.status = STOPPING
                 claimed.append((row_id, handle_of(row)))
+            claimed_ids = {row_id for row_id, _ in claimed}
+            ended_ids = [sid for sid, iid in in_memory.items() if iid in claimed_ids]
+            ended = [(sid, status, message) for sid, status, message in db.execute(
+                select(InteractiveSession.id, InteractiveSession.status, InteractiveSession.status_message)
+                .where(InteractiveSession.id.in_(ended_ids)))] if ended_ids else []
             db.commit()
-            return claimed, vanished
+            return claimed, vanished, ended
 
     def _db_flush(self, batch: list[tuple[str, str, float]]) -> None:
         table = cast(Table, InteractiveSession.__table__)
@@ -562,11 +573,12 @@ class SessionController:
                 .where(ComputeInstance.node == self.node, InteractiveSession.status.in_(OPEN_STATES))
             ))
             open_ids = {s.id for s in rows}
+            ended_elsewhere: list[tuple[str, str, str | None]] = []
             elsewhere = [sid for sid in calls if sid not in open_ids]
-            ended_elsewhere = [(sid, status, message) for sid, status, message in db.execute(select(
-                InteractiveSession.id, InteractiveSession.status, InteractiveSession.status_message,
-            ).where(InteractiveSession.id.in_(elsewhere), InteractiveSession.status.not_in(OPEN_STATES)))] \
-                if elsewhere else []
+            if elsewhere:
+                ended_elsewhere = [(sid, status, message) for sid, status, message in db.execute(
+                    select(InteractiveSession.id, InteractiveSession.status, InteractiveSession.status_message)
+                    .where(InteractiveSession.id.in_(elsewhere), InteractiveSession.status.not_in(OPEN_STATES)))]
             for s in rows:
                 live_status, last_call = calls.get(s.id, (s.status, None))
                 if now >= s.timeout_at:
