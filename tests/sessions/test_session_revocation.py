@@ -5,7 +5,7 @@ they may no longer use are closed (their Sail servers stopped).
 Each test warms the gateway's access cache with real queries through a stock PySpark client first, so
 a refusal cannot come from an empty cache; then it removes the access through the API and polls the
 same client until the gateway refuses, timing the refusal against the bound
-(`gatewayAccessCacheSeconds`, 5 s by default) plus one second for the poll and the call itself.
+(`SAILPLANE_GATEWAY_ACCESS_CACHE_SECONDS`, 5 s by default) plus one second for the poll and the call itself.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import grpc
 import pytest
 from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 from pyspark.sql import SparkSession
+from pyspark.sql.connect.client.retries import DefaultPolicy
+from sqlalchemy import create_engine, text
 
 from tests.sessions.helpers import (
     describe,
@@ -52,7 +54,12 @@ def _query(spark: SparkSession) -> None:
 
 
 def _refused_within(spark: SparkSession, since: float, bound: float, fragment: str) -> SparkConnectGrpcException:
-    """Poll with the old token until the gateway refuses it; it must refuse within the bound."""
+    """Poll with the old token until the gateway refuses it; it must refuse within the bound.
+
+    The client retries UNAVAILABLE only briefly (PySpark's default keeps at it for ten minutes): enough to
+    reconnect when a stopped Sail server takes its connection along, not enough to hide a gateway that
+    cannot say why it refuses."""
+    spark.client.set_retry_policies([DefaultPolicy(max_retries=4, initial_backoff=50, max_backoff=400)])
     deadline = since + bound + POLL_SLACK
     while True:
         try:
@@ -266,3 +273,23 @@ def test_deactivated_member(compute_api: str, compute_server: LiveServer) -> Non
         _refused_within(spark, time.monotonic(), bound, f"session {session['id']} was closed")
     _assert_closed_for_access(owner, session, "deactivated", compute_server)
     wait_for_status(owner, session["id"], "closed")
+
+
+def test_closed_by_another_node(compute_api: str, compute_server: LiveServer) -> None:
+    """Another control-plane node (here: a plain write to the shared database, which is all another
+    node's request would leave behind for this one) closes a session: this node's gateway refuses its
+    token within the bound and its controller stops the Sail server, with no in-process notice."""
+    owner, team = org_with_team(compute_api)
+    session = open_session(owner, team)
+    bound = _bound(compute_server)
+    engine = create_engine(compute_server.settings.database_url)
+    try:
+        with spark_session(spark_url(session, issue_token(owner, session["id"]))) as spark:
+            _query(spark)
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE sessions SET status = 'closed', termination_reason = 'access_revoked', "
+                                  "status_message = 'Closed on another node.' WHERE id = :id"), {"id": session["id"]})
+            _refused_within(spark, time.monotonic(), bound, "Closed on another node.")
+    finally:
+        engine.dispose()
+    wait_until(lambda: session["workloadId"] not in sail_pids(compute_server))
