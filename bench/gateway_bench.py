@@ -8,7 +8,8 @@ The gateway runs in its own process, so it does not share a GIL with the client.
 re-validates the token's holder against a database (a SQLite file seeded with one member, their login
 and session), through the access cache the server uses (`--access-cache-seconds`, 5 by default): only
 the first call waits for that check, later ones are answered from memory while the cache is refreshed
-in the background. `--holder-check none` measures the gateway without it.
+in the background. A second gateway without the holder check ("bare gateway") runs alongside, so the
+check's own cost shows in the same run; `--holder-check none` measures only the bare gateway.
 
 Each latency ratio compares the same client configuration with and without the gateway: Sail ignores
 a token it is sent, so "direct" carries the token exactly as the gateway path does. The token goes
@@ -171,22 +172,32 @@ def main() -> None:
     handle = asyncio.run(backend.start(InstanceSpec("BENCH1")))
     time.sleep(2)  # let the fresh server settle before reading its footprint
     idle_rss_fresh = rss_mib(handle.pid)
-    gateway_proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve-gateway", handle.address, str(data_dir), database_url,
-         "--access-cache-seconds", str(args.access_cache_seconds)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    def start_gateway(db_url: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, __file__, "--serve-gateway", handle.address, str(data_dir), db_url,
+             "--access-cache-seconds", str(args.access_cache_seconds)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    gateways = [start_gateway(database_url)]
+    if database_url != "none":
+        gateways.append(start_gateway("none"))
+    gateway_proc = gateways[0]
     try:
-        assert gateway_proc.stdout is not None
-        gateway_port = json.loads(gateway_proc.stdout.readline())["port"]
+        ports = []
+        for proc in gateways:
+            assert proc.stdout is not None
+            ports.append(json.loads(proc.stdout.readline())["port"])
+        gateway_port = ports[0]
         extra = {k: v for k, v in claims.items() if k not in ("sid", "sub")}
         token = SigningKeys.load_or_create(data_dir).issue(claims["sid"], claims["sub"], 3600, extra_claims=extra)
         urls = {
             "direct, no token": f"sc://localhost:{handle.port}",
             "direct": f"sc://localhost:{handle.port}/;{TOKEN_HEADER}={token}",
             "gateway": f"sc://localhost:{gateway_port}/;{TOKEN_HEADER}={token}",
+            **({"bare gateway": f"sc://localhost:{ports[1]}/;{TOKEN_HEADER}={token}"} if len(ports) > 1 else {}),
             "direct token=": f"sc://localhost:{handle.port}/;token={token}",
             "gateway token=": f"sc://localhost:{gateway_port}/;token={token}",
         }
@@ -216,9 +227,10 @@ def main() -> None:
         idle_rss_used = rss_mib(handle.pid)
         gateway_rss = rss_mib(gateway_proc.pid)
     finally:
-        if gateway_proc.stdin:
-            gateway_proc.stdin.close()
-        gateway_proc.wait(30)
+        for proc in gateways:
+            if proc.stdin:
+                proc.stdin.close()
+            proc.wait(30)
         asyncio.run(backend.stop(handle))
 
     lat = {k: statistics.median(v) * 1000 for k, v in latency.items()}
@@ -228,6 +240,9 @@ def main() -> None:
     print(f"gateway: {cache}")
     print("select 1 median latency (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in lat.items()))
     print(f"  ratio gateway/direct (token as metadata): {lat['gateway'] / lat['direct']:.2f}x (target <= 1.30x)")
+    if "bare gateway" in lat:
+        print(f"  ratio bare gateway/direct: {lat['bare gateway'] / lat['direct']:.2f}x; the holder check's cost: "
+              f"gateway/bare gateway {lat['gateway'] / lat['bare gateway']:.3f}x")
     print(f"  ratio gateway/direct (PySpark token=): {lat['gateway token='] / lat['direct token=']:.2f}x")
     print(f"  token= itself, direct: {lat['direct token='] / lat['direct, no token']:.2f}x the same client without it")
     print(
