@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             # Job runs: the dispatcher (and scheduler) share the compute backend of this node.
             from sailplane.runs.runtime import RunRuntime
 
-            runs = RunRuntime(settings, app.state.db, runtime.backend, runtime.node, runtime.sandbox)
+            runs = RunRuntime(settings, app.state.db, runtime.backend, runtime.node, runtime.sandbox,
+                              runtime.environments)
             try:
                 await asyncio.to_thread(runs.start)
             except BaseException:

@@ -105,6 +105,9 @@ class Settings:
     # one check may take.
     dns_nameservers: tuple[tuple[str, int], ...] = ()
     dns_timeout_seconds: float = 5.0
+    # Where the Python environments of the PySpark lines live (None: `spark-envs/` in our own
+    # virtual environment; see sailplane.compute.environments).
+    spark_envs_dir: Path | None = None
     # Start the compute backend, session controller and gateway with the app (off: API only).
     compute_enabled: bool = True
     extra: dict[str, str] = field(default_factory=dict)
@@ -179,6 +182,7 @@ def load_settings() -> Settings:
                            for p in os.environ.get("SAILPLANE_SOURCE_ROOTS", "").split(os.pathsep) if p.strip()),
         dns_nameservers=parse_nameservers(os.environ.get("SAILPLANE_DNS_NAMESERVERS", "")),
         dns_timeout_seconds=_env_float("SAILPLANE_DNS_TIMEOUT_SECONDS", 5.0),
+        spark_envs_dir=_env_path("SAILPLANE_SPARK_ENVS_DIR"),
     )
 
 

@@ -82,8 +82,10 @@ def test_a_workload_sees_only_what_it_is_given(tmp_path: Path) -> None:
     work.mkdir()
     sandbox.own(work)
     secret = str(data / "secret.key")
-    code = (f"import os; print(os.getuid(), sorted(os.listdir('/')), os.path.exists({secret!r}), "
-            "os.path.exists('/home')); open('written', 'w').write('ok')")
+    # Its private /tmp (HOME) and /dev/shm are writable: multiprocessing's locks (PySpark 3.5's client) live there.
+    code = (f"import os, multiprocessing; print(os.getuid(), sorted(os.listdir('/')), os.path.exists({secret!r}), "
+            "os.path.exists('/home')); open('/tmp/mine', 'w').write('x'); multiprocessing.Lock(); "
+            "open('written', 'w').write('ok')")
     command = sandbox.command([sys.executable, "-c", code], cwd=work, mounts=Mounts(writable=(work,)))
     result = subprocess.run(command, env=workload_environment(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
