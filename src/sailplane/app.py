@@ -73,8 +73,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             # Job runs: the dispatcher (and scheduler) share the compute backend of this node.
             from sailplane.runs.runtime import RunRuntime
 
-            runs = RunRuntime(settings, app.state.db, runtime.backend, runtime.node, runtime.sandbox,
-                              runtime.environments)
+            runs = RunRuntime(settings, app.state.db, runtime.backend, runtime.node, runtime.sandbox)
             try:
                 await asyncio.to_thread(runs.start)
             except BaseException:

@@ -176,13 +176,13 @@ def load_settings() -> Settings:
         compute_start_timeout_seconds=_env_float("SAILPLANE_COMPUTE_START_TIMEOUT_SECONDS", 120.0),
         local_max_workers=_env_int("SAILPLANE_LOCAL_MAX_WORKERS", 8),
         storage_root=_env_path("SAILPLANE_STORAGE_ROOT"),
+        spark_envs_dir=_env_path("SAILPLANE_SPARK_ENVS_DIR"),
         workload_sandbox=os.environ.get("SAILPLANE_WORKLOAD_SANDBOX", "sandbox").strip().lower() or "sandbox",
         workload_user=os.environ.get("SAILPLANE_WORKLOAD_USER", "sailplane-workload").strip() or None,
         source_roots=tuple(Path(p).expanduser().resolve()
                            for p in os.environ.get("SAILPLANE_SOURCE_ROOTS", "").split(os.pathsep) if p.strip()),
         dns_nameservers=parse_nameservers(os.environ.get("SAILPLANE_DNS_NAMESERVERS", "")),
         dns_timeout_seconds=_env_float("SAILPLANE_DNS_TIMEOUT_SECONDS", 5.0),
-        spark_envs_dir=_env_path("SAILPLANE_SPARK_ENVS_DIR"),
     )
 
 
