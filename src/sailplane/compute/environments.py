@@ -202,7 +202,7 @@ def _install(env: SparkEnv, timeout: float) -> None:
         _run(label, [*pip, "install", "--quiet", "--no-deps", "-r", str(env.line.lock)],
              max(1.0, deadline - time.monotonic()))
         _run(f"{label} (pip check)", [*pip, "check"], 120)
-        version = _run(f"{label} (import check)", [
+        version = _run(f"{label} (version check)", [
             env.python, "-c", f"import importlib.metadata as m; print(m.version({env.line.pyspark!r}))"], 120).strip()
         if version != env.line.name and not version.startswith(env.line.name + "."):
             raise SparkEnvError(f"{label}: {env.line.pyspark} {version} is not of the {env.line.label} line")
