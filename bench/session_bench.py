@@ -50,6 +50,22 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def group_rss_mib(pgid: int) -> float:
+    """RSS of a whole process group: a sandboxed instance's tracked pid is the sandbox's launcher, and
+    Sail runs below it (as another user) in the same group."""
+    total = 0.0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+            if int(stat[stat.rfind(b")") + 2:].split()[2]) == pgid:
+                total += rss_mib(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 @contextlib.contextmanager
 def serve(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port, gateway_port = free_port(), free_port()
@@ -152,7 +168,7 @@ def idle_memory(api: Api, data_dir: Path, server_pid: int, count: int, shared: b
         sessions.append(session)
     time.sleep(1.0)  # let them settle (and the controller record activity)
     pids = [pid for iid, pid in backend.scan() if iid not in before]
-    sail = sum(rss_mib(pid) for pid in pids) / count
+    sail = sum(group_rss_mib(pid) for pid in pids) / count
     server = (rss_mib(server_pid) - server_before) / count
     for session in sessions:
         api.close(session["id"])
