@@ -47,6 +47,19 @@ def test_refuses_a_data_directory_that_workloads_could_read(tmp_path: Path) -> N
     sandbox = make(tmp_path, source_roots=[tmp_path / "repos"])
     with pytest.raises(SandboxError, match="refusing to show"):
         sandbox.command(["true"], cwd=tmp_path, mounts=Mounts(readable=(tmp_path,)))
+    # A PySpark line's environment is shown to workloads too: the data directory must not be in one.
+    with pytest.raises(SandboxError, match="overlaps"):
+        make(tmp_path, environments=[tmp_path])
+
+
+def test_a_line_environment_is_shown_once_it_is_installed(tmp_path: Path) -> None:
+    later = tmp_path / "envs" / "spark-9.9-not-yet"
+    sandbox = make(tmp_path, environments=[later])
+    assert later in sandbox.python_roots
+    assert str(later) not in sandbox.command(["true"], cwd=tmp_path)  # bwrap cannot bind what is not there
+    later.mkdir(parents=True)
+    command = sandbox.command(["true"], cwd=tmp_path)
+    assert command[command.index(str(later)) - 1] == "--ro-bind"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a root server switches workloads to another user")
