@@ -25,7 +25,7 @@ def client(line: str) -> str:
 
 
 def url(owner: Actor, session: dict[str, Any]) -> str:
-    # Sailplane's own header: PySpark 3.5 sends `;token=` only over TLS.
+    # Sailplane's own header: PySpark 3.5 turns TLS on for `;token=`, and this gateway is plaintext.
     return f"{session['connectionInfo']['grpcEndpoint']}/;x-sailplane-token={issue_token(owner, session['id'])}"
 
 
