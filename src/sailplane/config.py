@@ -108,6 +108,9 @@ class Settings:
     # one check may take.
     dns_nameservers: tuple[tuple[str, int], ...] = ()
     dns_timeout_seconds: float = 5.0
+    # Where the Python environments of the PySpark lines live (None: `spark-envs/` in our own
+    # virtual environment; see sailplane.compute.environments).
+    spark_envs_dir: Path | None = None
     # Start the compute backend, session controller and gateway with the app (off: API only).
     compute_enabled: bool = True
     extra: dict[str, str] = field(default_factory=dict)
@@ -177,6 +180,7 @@ def load_settings() -> Settings:
         compute_start_timeout_seconds=_env_float("SAILPLANE_COMPUTE_START_TIMEOUT_SECONDS", 120.0),
         local_max_workers=_env_int("SAILPLANE_LOCAL_MAX_WORKERS", 8),
         storage_root=_env_path("SAILPLANE_STORAGE_ROOT"),
+        spark_envs_dir=_env_path("SAILPLANE_SPARK_ENVS_DIR"),
         workload_sandbox=os.environ.get("SAILPLANE_WORKLOAD_SANDBOX", "sandbox").strip().lower() or "sandbox",
         workload_user=os.environ.get("SAILPLANE_WORKLOAD_USER", "sailplane-workload").strip() or None,
         source_roots=tuple(Path(p).expanduser().resolve()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -24,6 +23,7 @@ from pyspark.sql import SparkSession
 from sailplane.compute.backend import InstanceHandle
 from sailplane.gateway.spark_connect import SESSION_HEADER, TOKEN_HEADER
 from sailplane.gateway.tokens import AUDIENCE
+from tests.support.clients import run_script
 
 if TYPE_CHECKING:
     from tests.gateway.conftest import RunningGateway
@@ -180,6 +180,6 @@ def test_tls_with_self_signed_certificate(tls_gateway: RunningGateway) -> None:
     token = tls_gateway.keys.issue(tls_gateway.session, "USER1", 300)
     env = {**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(tls_gateway.cert)}
     url = f"sc://localhost:{tls_gateway.port}/;use_ssl=true;token={token}"
-    out = subprocess.run([sys.executable, "-c", TLS_CLIENT, url], env=env, capture_output=True, text=True, timeout=120)
+    out = run_script(sys.executable, TLS_CLIENT, url, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"sum": 45}

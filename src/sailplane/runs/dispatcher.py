@@ -63,6 +63,7 @@ from sqlalchemy.orm import Session, aliased
 
 from sailplane.clusters.service import LOCAL_CLUSTER_ID
 from sailplane.compute.backend import ComputeBackend, ExecutionMode, InstanceHandle, InstanceSpec
+from sailplane.compute.environments import SparkEnvError, SparkEnvironments
 from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError, digest, libraries_from_api
 from sailplane.compute.local import INSTANCE_MARKER, group_alive
 from sailplane.compute.sandbox import Sandbox
@@ -106,7 +107,8 @@ log = logging.getLogger(__name__)
 SERVER_STOPPED = "server stopped during the run"
 _MESSAGE_LIMIT = 8000
 # config.lakesail keys that are ours, not Sail settings.
-_LAKESAIL_KEYS = {"executionMode", "maxRetries", "lakesailImageUri", "libraries", "resourceCleanupMode"}
+_LAKESAIL_KEYS = {"executionMode", "maxRetries", "lakesailImageUri", "libraries", "resourceCleanupMode",
+                  "sparkVersion"}
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,8 @@ class Retained:
 
 def settings_key(template: InstanceSpec) -> str:
     data = {"mode": template.execution_mode, "workers": template.workers, "settings": template.settings,
-            "env": template.extra_env, "libraries": digest(template.libraries), "storage": list(template.storage)}
+            "env": template.extra_env, "libraries": digest(template.libraries), "storage": list(template.storage),
+            "spark": template.spark_version}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -337,7 +340,7 @@ def _clip(message: str | None) -> str | None:
 class RunDispatcher:
     def __init__(self, db: Database, backend: ComputeBackend, *, data_dir: Path, node: str, secret_key: str,
                  config: RunnerConfig | None = None, sandbox: Sandbox | None = None,
-                 warehouse_root: Path | None = None) -> None:
+                 warehouse_root: Path | None = None, environments: SparkEnvironments | None = None) -> None:
         self.db = db
         self.backend = backend
         self.data_dir = data_dir
@@ -346,6 +349,8 @@ class RunDispatcher:
         self.config = config or RunnerConfig()
         self.sandbox = sandbox  # confines drivers and library installs like the backend's Sail servers
         self.libraries = LibraryInstaller(Path(data_dir).resolve() / "libraries", sandbox=sandbox)
+        # A run's driver runs the Python of its Spark line, like its Sail server.
+        self.environments = environments or SparkEnvironments()
         # lease_owner = "<node tag>:<this process's life>": the tag says which node, the suffix which start.
         self.node_tag = hashlib.sha256(node.encode()).hexdigest()[:16]
         self.owner = f"{self.node_tag}:{new_id()}"
@@ -533,14 +538,15 @@ class RunDispatcher:
         if live.lost is not None:
             return None, None, False
         readable: tuple[Path, ...] = ()
-        if plan.instance.libraries:  # installed for the Sail server already; the driver imports them too
-            try:
-                site = await self.libraries.install(plan.instance.libraries)
-            except LibraryInstallError as exc:
-                return None, str(exc), True
-            if site is not None:
-                spec = replace(spec, env={**spec.env, "PYTHONPATH": str(site)})
-                readable = (site,)
+        try:  # the Sail server installed both already: its driver runs the same Python and imports the same
+            spark = await self.environments.ensure(plan.instance.spark_version)
+            site = await self.libraries.install(plan.instance.libraries, spark)
+        except (SparkEnvError, LibraryInstallError) as exc:
+            return None, str(exc), True
+        spec = replace(spec, python=spark.python)
+        if site is not None:
+            spec = replace(spec, env={**spec.env, "PYTHONPATH": str(site)})
+            readable = (site,)
         # Sail (confined to its own directories) writes the results inside its work directory; they
         # move to the run's output directory when the run ends.
         live.output = (self.backend.output_dir(handle) / "result", spec.output_dir)
@@ -841,9 +847,13 @@ class RunDispatcher:
             if mode == "cluster":
                 nodes = ((config.get("compute") or {}).get("worker") or {}).get("maxNodes") or 1
                 workers = max(1, min(int(nodes), self.config.max_workers))
+            spark = lakesail.get("sparkVersion") or self.environments.default
+            if spark not in self.environments.lines:  # validated when saved: a line this server no longer has
+                raise PlanError(f"sparkVersion {spark} is not available on this server (it has "
+                                f"{', '.join(self.environments.lines)})")
             plan.instance = InstanceSpec(instance_id="template", execution_mode=mode, workers=workers,
                                          settings=settings, libraries=libraries_from_api(lakesail.get("libraries")),
-                                         storage=storage)
+                                         storage=storage, spark_version=str(spark))
             return plan
 
     def _plan_query(self, db: Session, plan: Plan, job: Job, query_id: str,

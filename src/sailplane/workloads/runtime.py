@@ -12,6 +12,7 @@ import hashlib
 import logging
 import socket
 
+from sailplane.compute.environments import SparkEnvironments
 from sailplane.compute.local import LocalSailBackend
 from sailplane.compute.sandbox import workload_sandbox
 from sailplane.config import Settings
@@ -36,9 +37,16 @@ class WorkloadRuntime:
         self.settings = settings
         self.keys = keys
         self.node = node_id(settings)
+        # The Spark line environments Sail servers and job drivers run in: the default one must be
+        # there (scripts/bootstrap.sh installs it; a first start without it installs it now).
+        self.environments = SparkEnvironments(settings.spark_envs_dir)
+        default = self.environments.env()
+        if not default.installed:
+            log.warning("installing the %s environment (%s) before the first start", default.line.label, default.path)
+            self.environments.install()
         # User code (Sail servers, drivers, library installs) runs confined; a broken setup fails here.
-        self.sandbox = workload_sandbox(settings)
-        self.backend = LocalSailBackend(settings.data_dir, sandbox=self.sandbox)
+        self.sandbox = workload_sandbox(settings, self.environments)
+        self.backend = LocalSailBackend(settings.data_dir, sandbox=self.sandbox, environments=self.environments)
         self.controller = SessionController(
             db, self.backend, node=self.node, interval=settings.controller_interval_seconds,
             start_timeout=settings.compute_start_timeout_seconds,
