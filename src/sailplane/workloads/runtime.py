@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 
 from sailplane.compute.local import LocalSailBackend
@@ -18,6 +19,7 @@ from sailplane.config import Settings
 from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
 from sailplane.gateway.tokens import SigningKeys
 from sailplane.kit.db import Database
+from sailplane.startup import StartupError
 from sailplane.workloads import access
 from sailplane.workloads.controller import SessionController
 from sailplane.workloads.holders import DatabaseHolderCheck
@@ -74,9 +76,11 @@ class WorkloadRuntime:
             host, port = self.settings.gateway_host, self.settings.gateway_port
             try:
                 self.gateway_port = thread.run(self.gateway.start(host, port), timeout=30)
-            except (OSError, RuntimeError):  # grpc reports a failed bind as either
+            except OSError as exc:
                 if not self.settings.gateway_port_fallback or port == 0:
-                    raise
+                    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                    raise StartupError(f"the Spark Connect gateway cannot listen on {host}:{port}: {reason} "
+                                       "(SAILPLANE_GATEWAY_HOST, SAILPLANE_GATEWAY_PORT)") from exc
                 log.warning("gateway port %s is taken; using an OS-chosen port instead", port)
                 self.gateway_port = thread.run(self.gateway.start(host, 0), timeout=30)
         except BaseException:
