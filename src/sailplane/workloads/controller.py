@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, or_, select, update
+from sqlalchemy import Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
@@ -42,7 +42,10 @@ from sailplane.workloads.models import (
     OPEN_STATES,
     PENDING,
     PROVISIONING,
+    READINESS_MESSAGES,
     RUNNING,
+    SESSION_READY,
+    SESSION_STARTING,
     STOPPED,
     STOPPING,
     ComputeInstance,
@@ -123,6 +126,7 @@ class SessionController:
         self._instances: dict[str, LiveInstance] = {}
         self._ended: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
         self._dirty: set[str] = set()
+        self._opened: set[str] = set()  # sessions opened on an instance not known ready yet (statusMessage)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._ready_events: dict[str, asyncio.Event] = {}
@@ -147,6 +151,7 @@ class SessionController:
         """A session was committed; `spec` is given when its instance is new and must be started."""
         with self._lock:
             self._sessions[session_id] = LiveSession(session_id, instance_id, PENDING)
+            self._opened.add(session_id)
             if spec is not None:
                 self._instances[instance_id] = LiveInstance(instance_id, STARTING)
         if spec is not None:
@@ -294,6 +299,7 @@ class SessionController:
 
     async def tick(self) -> None:
         await self._flush_activity()
+        await self._say_ready()
         await self._check_health()
         await self._apply_timeouts()
         await self._release_unused()
@@ -411,6 +417,24 @@ class SessionController:
         if batch:
             await asyncio.to_thread(self._db_flush, batch)
 
+    async def _say_ready(self) -> None:
+        """Pending sessions opened while their instance was becoming ready (their transaction saw it still
+        starting, the instance's own update came before their commit): say that it is ready now."""
+        with self._lock:
+            if not self._opened:
+                return
+            ready = []
+            for sid in list(self._opened):
+                session = self._sessions.get(sid)
+                inst = self._instances.get(session.instance_id) if session is not None else None
+                if session is not None and inst is not None and inst.state == STARTING:
+                    continue  # its instance's start says so when it is ready
+                self._opened.discard(sid)
+                if session is not None and session.status == PENDING and inst is not None and inst.state == READY:
+                    ready.append(sid)
+        if ready:
+            await asyncio.to_thread(self._db_say_ready, ready)
+
     async def _apply_timeouts(self) -> None:
         with self._lock:
             started = time.time()
@@ -485,8 +509,23 @@ class SessionController:
                 ComputeInstance.id == instance_id, ComputeInstance.status == PROVISIONING).values(
                 status=RUNNING, pid=handle.pid, host=handle.host, port=handle.port, started_at=handle.started_at,
                 updated_at=now))
+            if result.rowcount:  # type: ignore[attr-defined]
+                # A user polling a pending session can tell that it is ready (it stays pending until its first call).
+                db.execute(update(InteractiveSession).where(
+                    InteractiveSession.compute_instance_id == instance_id, InteractiveSession.status == PENDING,
+                    or_(InteractiveSession.status_message.is_(None),
+                        InteractiveSession.status_message == SESSION_STARTING)).values(
+                    status_message=SESSION_READY, updated_at=now))
             db.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _db_say_ready(self, session_ids: list[str]) -> None:
+        with self._session() as db:
+            db.execute(update(InteractiveSession).where(
+                InteractiveSession.id.in_(session_ids), InteractiveSession.status == PENDING,
+                InteractiveSession.status_message == SESSION_STARTING).values(
+                status_message=SESSION_READY, updated_at=utcnow()))
+            db.commit()
 
     def _db_instance_failed(self, instance_id: str, message: str, reason: str) -> list[str]:
         with self._session() as db:
@@ -545,7 +584,11 @@ class SessionController:
             db.execute(
                 # Not status.in_(...): an expanding IN cannot be used with executemany (several sessions a tick).
                 update(table).where(table.c.id == bindparam("b_id"), or_(*(table.c.status == s for s in OPEN_STATES)))
-                .values(last_activity_at=bindparam("b_at"), status=ACTIVE, idle_since=None, updated_at=now),
+                .values(last_activity_at=bindparam("b_at"), status=ACTIVE, idle_since=None, updated_at=now,
+                        # "starting"/"ready" said what a pending session waits for; an active one needs no word.
+                        # (no IN: an expanding parameter cannot be used with executemany)
+                        status_message=case(*((table.c.status_message == m, None) for m in READINESS_MESSAGES),
+                                            else_=table.c.status_message)),
                 [{"b_id": sid, "b_at": _dt(at)} for sid, _, at in batch],
             )
             latest: dict[str, float] = {}
