@@ -58,7 +58,7 @@ def start_background(app: FastAPI) -> None:
     """Start the compute backend, session controller and Spark Connect gateway, then job runs (blocking).
 
     The lifespan calls it, unless the CLI did so before serving (so that a start-up failure is reported
-    as one line instead of through uvicorn's lifespan traceback); whoever starts them stops them."""
+    as one line instead of through uvicorn's lifespan traceback); the lifespan's end stops them."""
     settings: Settings = app.state.settings
     if app.state.background_started:
         return
@@ -101,15 +101,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             upgrade(settings.database_url)
-        owned = not app.state.background_started
-        if owned:
-            await asyncio.to_thread(start_background, app)
+        await asyncio.to_thread(start_background, app)  # unless the CLI started it already
         try:
             yield
         finally:
-            if owned:
-                await asyncio.to_thread(stop_background, app)
-                app.state.db.dispose()
+            # Here also when the CLI started them: uvicorn ends a SIGTERM'd process by raising the signal again.
+            await asyncio.to_thread(stop_background, app)
+            app.state.db.dispose()
 
     app = FastAPI(
         title="Sailplane",

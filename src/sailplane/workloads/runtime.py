@@ -14,6 +14,7 @@ import os
 import socket
 
 from sailplane.compute.local import LocalSailBackend
+from sailplane.compute.nodes import NodeLock
 from sailplane.compute.sandbox import workload_sandbox
 from sailplane.config import Settings
 from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
@@ -43,8 +44,10 @@ class WorkloadRuntime:
         self.backend = LocalSailBackend(settings.data_dir, sandbox=self.sandbox)
         self.controller = SessionController(
             db, self.backend, node=self.node, interval=settings.controller_interval_seconds,
-            start_timeout=settings.compute_start_timeout_seconds,
+            start_timeout=settings.compute_start_timeout_seconds, node_dir=self.backend.data_dir,
         )
+        # Held while this node's compute runs: other nodes of this machine see it is up (compute.nodes).
+        self.node_lock = NodeLock(self.backend.data_dir)
         self.gateway = SparkConnectGateway(
             keys, self.controller.resolve, resolve_now=self.controller.resolve_now,
             on_activity=self.controller.on_activity,
@@ -67,6 +70,7 @@ class WorkloadRuntime:
 
     def start(self) -> None:
         """Reconcile this node's instances, start the controller, then open the gateway (blocking)."""
+        self.node_lock.acquire()
         thread = GatewayThread(self.gateway)
         thread.start_loop()
         self._thread = thread
@@ -91,6 +95,7 @@ class WorkloadRuntime:
         """Stop the gateway and the controller. Sail instances keep running for the next start to adopt."""
         thread, self._thread = self._thread, None
         if thread is None:
+            self.node_lock.release()
             return
         access.unwatch(self.controller.sessions_closed)
         try:
@@ -98,3 +103,4 @@ class WorkloadRuntime:
             thread.run(self.controller.stop(), timeout=60)
         finally:
             thread.stop(grace)
+            self.node_lock.release()
