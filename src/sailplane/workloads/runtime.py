@@ -91,8 +91,10 @@ class WorkloadRuntime:
             self.stop()
             raise
 
-    def stop(self, grace: float = 2.0) -> None:
-        """Stop the gateway and the controller. Sail instances keep running for the next start to adopt."""
+    def stop(self, grace: float | None = None) -> None:
+        """Stop the gateway (running calls get `grace`, default SAILPLANE_GATEWAY_DRAIN_SECONDS, to finish)
+        and the controller. Sail instances keep running for the next start to adopt."""
+        grace = self.settings.gateway_drain_seconds if grace is None else grace
         thread, self._thread = self._thread, None
         if thread is None:
             self.node_lock.release()
