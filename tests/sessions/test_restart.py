@@ -15,6 +15,7 @@ from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 
 from sailplane.compute.backend import InstanceSpec
 from sailplane.compute.local import LocalSailBackend
+from sailplane.compute.nodes import NodeLock
 from tests.sessions.conftest import assert_no_sail_left, compute_settings
 from tests.sessions.helpers import (
     close,
@@ -55,7 +56,11 @@ def test_restart_adopts_running_instances_and_cleans_up_the_rest(tmp_path: Path,
     finally:
         first.stop()
 
-    # While the server is down: one instance dies, and a Sail process appears that no record owns.
+    # While the server is down: one instance dies, and a Sail process appears that no record owns. The
+    # node's lock is held meanwhile, as while a server of it starts, so that other nodes of this machine
+    # leave its processes alone: this is about what the node's own start does with them.
+    holding = NodeLock(data_dir)
+    holding.acquire()
     running = sail_pids(first)
     assert {kept["workloadId"], lost["workloadId"]} <= set(running)
     os.kill(running[lost["workloadId"]], signal.SIGKILL)
@@ -63,6 +68,7 @@ def test_restart_adopts_running_instances_and_cleans_up_the_rest(tmp_path: Path,
 
     second = LiveServer(settings)
     second.start()
+    holding.release()
     try:
         owner.base_url = f"{second.url}/api/v1"
         assert "ORPHAN1" not in sail_pids(second)
