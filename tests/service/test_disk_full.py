@@ -95,34 +95,37 @@ def test_a_full_disk_is_reported_as_such(tmp_path: Path, database_url: str,
     # Outside pytest's private temporary directory, which the PostgreSQL server's user cannot enter.
     mount_point = Path(tempfile.mkdtemp(prefix="sailplane-small-disk-"))
     mount_point.chmod(0o755)
-    with small_filesystem(mount_point, "16m", owner_name) as fs, database_on(fs, database_url) as (url, data):
-        data_dir = data if BACKEND == "sqlite" else tmp_path / "data"
-        live = LiveServer(make_settings(data_dir, url, None, compute_enabled=False))
-        live.start()
-        try:
-            api = f"{live.url}/api/v1"
-            owner = signup(api)
-            team = create_team(owner, "before")
-            filler = fill(fs)
-            with caplog.at_level(logging.WARNING, logger="sailplane.errors"):
-                status, body = write_until_refused(owner)
-            assert status == 507, body
-            error = body["error"]
-            assert isinstance(error, dict) and error["code"] == "storage_full"
-            assert "storage is full" in error["message"] and error["details"]["retryable"] is False
-            logged = [r.getMessage() for r in caplog.records if r.name == "sailplane.errors"]
-            assert any("disk is full" in m for m in logged), logged
-            assert not any("database unavailable" in m or "busy" in m for m in logged), logged
-            if BACKEND == "sqlite":
-                assert any("database or disk is full" in m for m in logged), logged
-            else:
-                assert any("No space left on device" in m for m in logged), logged
-            # Reads keep working while the disk is full.
-            assert owner.get(f"/org/teams/{team}").status_code == 200
-            assert owner.get("/me").status_code == 200
-            # Once space is freed, writes work again without a restart.
-            filler.unlink()
-            assert owner.post("/org/teams", json={"name": "after"}).status_code == 201
-        finally:
-            live.stop()
-    mount_point.rmdir()
+    try:
+        with small_filesystem(mount_point, "16m", owner_name) as fs, database_on(fs, database_url) as (url, data):
+            data_dir = data if BACKEND == "sqlite" else tmp_path / "data"
+            live = LiveServer(make_settings(data_dir, url, None, compute_enabled=False))
+            live.start()
+            try:
+                api = f"{live.url}/api/v1"
+                owner = signup(api)
+                team = create_team(owner, "before")
+                filler = fill(fs)
+                with caplog.at_level(logging.WARNING, logger="sailplane.errors"):
+                    status, body = write_until_refused(owner)
+                assert status == 507, body
+                error = body["error"]
+                assert isinstance(error, dict) and error["code"] == "storage_full"
+                assert "storage is full" in error["message"] and error["details"]["retryable"] is False
+                logged = [r.getMessage() for r in caplog.records if r.name == "sailplane.errors"]
+                assert any("disk is full" in m for m in logged), logged
+                assert not any("database unavailable" in m or "busy" in m for m in logged), logged
+                if BACKEND == "sqlite":
+                    assert any("database or disk is full" in m for m in logged), logged
+                else:
+                    assert any("No space left on device" in m for m in logged), logged
+                # Reads keep working while the disk is full.
+                assert owner.get(f"/org/teams/{team}").status_code == 200
+                assert owner.get("/me").status_code == 200
+                # Once space is freed, writes work again without a restart.
+                filler.unlink()
+                assert owner.post("/org/teams", json={"name": "after"}).status_code == 201
+            finally:
+                live.stop()
+    finally:
+        with contextlib.suppress(OSError):
+            mount_point.rmdir()
