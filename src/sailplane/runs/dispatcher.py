@@ -201,7 +201,11 @@ def instance_id_for_run() -> str:
 
 
 class SailPool:
-    """Idle, never-used Sail instances per settings key. Only the event loop touches it."""
+    """Idle, never-used Sail instances per settings key. Only the event loop touches it.
+
+    A run that finds no idle instance takes one the pool is still starting, if no other run has
+    been promised it (`promise`), so the first run of new settings starts one Sail server, not two
+    (the pool's and its own); the pool refills once it has handed it over."""
 
     def __init__(self, backend: ComputeBackend, config: RunnerConfig) -> None:
         self.backend = backend
@@ -210,6 +214,7 @@ class SailPool:
         self.templates: dict[str, InstanceSpec] = {}
         self.last_used: dict[str, float] = {}
         self.warming: dict[str, int] = {}
+        self.promised: dict[str, list[asyncio.Future[InstanceHandle]]] = {}  # runs waiting for a warming one
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
 
@@ -231,6 +236,34 @@ class SailPool:
         self.refill(key)
         return None
 
+    def promise(self, key: str) -> asyncio.Future[InstanceHandle] | None:
+        """An instance of the pool still starting that no other run waits for, as a future; None if none."""
+        waiting = [f for f in self.promised.get(key, []) if not f.done()]
+        self.promised[key] = waiting
+        if self.closed or self.warming.get(key, 0) <= len(waiting):
+            return None
+        future: asyncio.Future[InstanceHandle] = asyncio.get_running_loop().create_future()
+        waiting.append(future)
+        return future
+
+    def put_back(self, key: str, handle: InstanceHandle) -> None:
+        """An instance handed to a run that was cancelled before it used it: still never used."""
+        self._deliver(key, handle)
+
+    def _deliver(self, key: str, handle: InstanceHandle) -> None:
+        for future in self.promised.get(key, []):
+            if not future.done():
+                future.set_result(handle)
+                self.refill(key)  # the pool keeps pool_size idle ones besides the one handed over
+                return
+        self.idle.setdefault(key, []).append(handle)
+
+    def _broken(self, key: str, exc: Exception) -> None:
+        """A start failed: runs promised more instances than are still starting learn why."""
+        waiting = [f for f in self.promised.get(key, []) if not f.done()]
+        for future in waiting[self.warming.get(key, 0):]:
+            future.set_exception(exc)
+
     def refill(self, key: str) -> None:
         if self.closed or self.config.pool_size <= 0 or key not in self.templates:
             return
@@ -247,16 +280,18 @@ class SailPool:
         try:
             handle = await self.backend.start(spec, timeout=self.config.sail_start_timeout)
         except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the run that needs it starts its own and reports the error
-            log.warning("warming a Sail instance failed: %s", str(exc)[:500])
-            return
-        finally:
             self.warming[key] = max(0, self.warming.get(key, 1) - 1)
+            raise
+        except Exception as exc:  # a run promised it reports the error; later ones start their own
+            log.warning("warming a Sail instance failed: %s", str(exc)[:500])
+            self.warming[key] = max(0, self.warming.get(key, 1) - 1)
+            self._broken(key, exc)
+            return
+        self.warming[key] = max(0, self.warming.get(key, 1) - 1)
         if self.closed:
             await self.backend.stop(handle, grace=2.0)
             return
-        self.idle.setdefault(key, []).append(handle)
+        self._deliver(key, handle)
 
     async def reap(self) -> None:
         """Drop the pools of settings no run used for pool_idle_seconds."""
@@ -273,6 +308,9 @@ class SailPool:
 
     async def close(self) -> None:
         self.closed = True
+        for future in [f for fs in self.promised.values() for f in fs]:
+            future.cancel()
+        self.promised.clear()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
@@ -568,6 +606,17 @@ class RunDispatcher:
         """A Sail server for the run: an idle pooled one, else a new one (waiting_for_sail)."""
         key = self.pool.want(plan.instance)
         handle = self.pool.take(key)
+        promised = self.pool.promise(key) if handle is None else None
+        if promised is not None:  # the pool is starting one (first run of these settings): that one is ours
+            await asyncio.to_thread(self._db_update, plan.run_id, {"status": WAITING_FOR_SAIL}, (DISPATCHED,))
+            try:
+                handle = await promised
+            except asyncio.CancelledError:
+                if promised.done() and not promised.cancelled() and promised.exception() is None:
+                    self.pool.put_back(key, promised.result())
+                raise
+            except Exception as exc:
+                return f"the Sail server could not start: {exc}"
         if handle is not None:
             live.instance, live.instance_id = handle, handle.instance_id
             return handle
@@ -689,7 +738,8 @@ class RunDispatcher:
         return and_(JobRun.status == READY, or_(JobRun.lease_expires_at.is_(None), JobRun.lease_expires_at <= now))
 
     def _claim_values(self, now: datetime) -> dict[str, Any]:
-        return {"status": DISPATCHED, "lease_owner": self.owner,
+        # status_message: "retrying in …"/"requeued: …" described the wait that ends here.
+        return {"status": DISPATCHED, "status_message": None, "lease_owner": self.owner,
                 "lease_expires_at": now + timedelta(seconds=self.config.lease_seconds), "dispatched_at": now,
                 "updated_at": now}
 
