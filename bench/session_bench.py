@@ -66,22 +66,6 @@ def group_rss_mib(pgid: int) -> float:
     return total
 
 
-def group_rss_mib(pgid: int) -> float:
-    """RSS of a whole process group: a sandboxed instance's tracked pid is the sandbox's launcher, and
-    Sail runs below it (as another user) in the same group."""
-    total = 0.0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{name}/stat").read_bytes()
-            if int(stat[stat.rfind(b")") + 2:].split()[2]) == pgid:
-                total += rss_mib(int(name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
 @contextlib.contextmanager
 def serve(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port, gateway_port = free_port(), free_port()
