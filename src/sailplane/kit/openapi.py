@@ -28,6 +28,8 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 # Sign-in steps that lock out after repeated failures (auth.throttle): 429 with Retry-After.
 THROTTLED = {"login", "verifyLoginCode", "completeMfaLogin", "confirmTotpEnrollment", "removeTotp",
              "regenerateRecoveryCodes"}
+# Operations that reach an identity provider: 502 when it cannot be reached or answers unusably.
+UPSTREAM = {"autoSetupIdentityProvider", "startSsoLogin", "finishSsoLogin"}
 # Public operations' own refusals (authenticated operations get 401/403/404 from the route).
 PUBLIC_STATUSES: dict[str, set[int]] = {
     "signup": {409},
@@ -54,6 +56,7 @@ DESCRIPTIONS = {
     422: "Validation failed; `details.fieldErrors` names each field (also: a NUL character anywhere in the "
          "request).",
     429: "Too many failed attempts: retry after `Retry-After` seconds.",
+    502: "The identity provider could not be reached, or its answer was not usable.",
     503: "Temporarily unavailable (the database is busy, compute or DNS is unavailable); retry after "
          "`Retry-After` seconds when given.",
 }
@@ -137,6 +140,8 @@ def statuses(route: APIRoute, has_body: bool) -> set[int]:
         found.add(413)
     if op in THROTTLED:
         found.add(429)
+    if op in UPSTREAM:
+        found.add(502)
     return found
 
 
@@ -175,6 +180,8 @@ def complete(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
                 continue
             for param in operation.get("parameters", []):
                 param["schema"] = _strip_null(param.get("schema", {}))
+                if "const" in param["schema"]:  # a one-value enum (sortBy of a list with one sort field)
+                    param["schema"]["enum"] = [param["schema"].pop("const")]
                 if param.get("name") == ORG_HEADER:
                     param["schema"] = {"type": "string", "pattern": ID_PATTERN}
                     param["description"] = ("The organization this request acts on; without it, the caller's only "
