@@ -31,11 +31,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import (  # type: ignore[attr-defined]
+    allow_header_conformance,
     content_type_conformance,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from tests.conftest import make_settings
@@ -45,7 +47,7 @@ from tests.support.server import LiveServer
 
 EXAMPLES = int(os.environ.get("SAILPLANE_SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+          response_schema_conformance, unsupported_method, allow_header_conformance]
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, a connection is refused at once
 URL_FIELDS = ("issuer", "providerUrl")
 

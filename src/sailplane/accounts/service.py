@@ -40,7 +40,7 @@ def require_user(principal: Principal) -> User:
 def preferences_of(user: User) -> dict[str, Any]:
     try:
         value = json.loads(user.preferences or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return value if within_bounds(value) else {}  # also for values stored before the bounds existed
 
