@@ -246,6 +246,15 @@ def test_405_names_the_allowed_methods(api_url: str, owner: Actor) -> None:
     assert set(r.headers["Allow"].replace(" ", "").split(",")) == {"GET", "PATCH"}
 
 
+def test_a_literal_path_is_not_taken_for_an_id(owner: Actor) -> None:
+    """PATCH /auth/idps/auto-setup is a method auto-setup does not serve, not an update of a provider called
+    "auto-setup"; a malformed provider ID is still a 400."""
+    r = owner.patch("/auth/idps/auto-setup", json={"name": "x"})
+    assert_error(r, 405, "method_not_allowed")
+    assert r.headers["Allow"] == "POST"
+    assert_error(owner.get("/auth/idps/not-an-id"), 400)
+
+
 def test_401_carries_a_bearer_challenge(api_url: str) -> None:
     r = httpx.get(f"{api_url}/me")
     assert_error(r, 401)
