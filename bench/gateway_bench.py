@@ -1,10 +1,15 @@
 """Spark Connect gateway overhead, measured against talking to Sail directly in the same run.
 
-    python bench/gateway_bench.py [--latency-runs 300] [--megabytes 100]
+    python bench/gateway_bench.py [--latency-runs 300] [--megabytes 100] [--holder-check database|none]
 
 Prints: median `spark.sql("select 1").collect()` latency (target ≤ 1.3× direct), time to pull
 ~100 MB of Arrow with `toArrow()` (target ≤ 1.05× direct), and the RSS of an idle Sail instance.
-The gateway runs in its own process, so it does not share a GIL with the client.
+The gateway runs in its own process, so it does not share a GIL with the client. As in the server, it
+re-validates the token's holder against a database (a SQLite file seeded with one member, their login
+and session), through the access cache the server uses (`--access-cache-seconds`, 5 by default): only
+the first call waits for that check, later ones are answered from memory while the cache is refreshed
+in the background. A second gateway without the holder check ("bare gateway") runs alongside, so the
+check's own cost shows in the same run; `--holder-check none` measures only the bare gateway.
 
 Each latency ratio compares the same client configuration with and without the gateway: Sail ignores
 a token it is sent, so "direct" carries the token exactly as the gateway path does. The token goes
@@ -46,19 +51,73 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def serve_gateway(upstream: str, key_dir: str) -> None:
-    """Child process: a gateway that routes every valid token to `upstream`; prints its port."""
+def seed_holder(database_url: str) -> dict[str, str]:
+    """A database (migrated like the server's) holding one member with a login and an active session in
+    their team; returns the claims that name them in a session token."""
+    from datetime import timedelta
+
+    from sailplane.auth.models import Login, User
+    from sailplane.kit.clock import utcnow
+    from sailplane.kit.db import Database
+    from sailplane.migrations.runner import upgrade
+    from sailplane.org.models import Member, MemberRole, Organization
+    from sailplane.teams.models import Team, TeamMemberRole
+    from sailplane.workloads.models import ComputeInstance, InteractiveSession, WorkloadConfig
+
+    upgrade(database_url)
+    db = Database(database_url)
+    now = utcnow()
+    with db.session() as s:
+        user = User(email="bench@example.com", display_name="Bench")
+        org = Organization(name="Bench")
+        s.add_all([user, org])
+        s.flush()
+        member = Member(organization_id=org.id, user_id=user.id)
+        team = Team(organization_id=org.id, name="bench", default_role_id="TEAMDEVELOPER")
+        login = Login(user_id=user.id, token_hash="0" * 64, created_at=now, expires_at=now + timedelta(days=1))
+        s.add_all([member, team, login])
+        s.flush()
+        config = WorkloadConfig(organization_id=org.id, team_id=team.id, workload_type="spark_connect",
+                                cluster_id="LOCAL", content_hash="0" * 64)
+        s.add_all([MemberRole(member_id=member.id, role_id="MEMBER", organization_id=org.id),
+                   TeamMemberRole(team_id=team.id, member_id=member.id, role_id="TEAMDEVELOPER",
+                                  organization_id=org.id), config])
+        s.flush()
+        instance = ComputeInstance(organization_id=org.id, workload_config_id=config.id, cluster_id="LOCAL",
+                                   backend="local", node="bench", status="running")
+        s.add(instance)
+        s.flush()
+        session = InteractiveSession(
+            organization_id=org.id, team_id=team.id, member_id=member.id, workload_config_id=config.id,
+            compute_instance_id=instance.id, endpoint_type="spark_connect", name="bench", status="active",
+            idle_timeout_seconds=3600, idle_close_delay_seconds=3600, max_duration_seconds=3600,
+            timeout_at=now + timedelta(hours=1))
+        s.add(session)
+        s.commit()
+        claims = {"sid": session.id, "sub": member.id, "org": org.id, "via": f"login:{login.id}"}
+    db.dispose()
+    return claims
+
+
+def serve_gateway(upstream: str, key_dir: str, database_url: str, access_cache_seconds: float) -> None:
+    """Child process: a gateway that routes every valid token to `upstream`, checking its holder against
+    `database_url` ("none": no holder check); prints its port."""
     from sailplane.gateway.spark_connect import Claims, SparkConnectGateway
+    from sailplane.kit.db import Database
+    from sailplane.workloads.holders import DatabaseHolderCheck
 
     async def resolve(claims: Claims, method: str) -> str:
         return upstream
 
     async def main() -> None:
         activity: dict[str, float] = {}
+        check = DatabaseHolderCheck(Database(database_url)) if database_url != "none" else None
         gateway = SparkConnectGateway(
             SigningKeys.load_or_create(key_dir),
             resolve,
             on_activity=lambda sid: activity.__setitem__(sid, time.monotonic()),
+            holder_check=check,
+            holder_ttl=access_cache_seconds,
         )
         port = await gateway.start("127.0.0.1", 0)
         print(json.dumps({"port": port}), flush=True)
@@ -94,31 +153,51 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=300)
     parser.add_argument("--megabytes", type=int, default=100)
     parser.add_argument("--transfer-runs", type=int, default=5)
-    parser.add_argument("--serve-gateway", nargs=2, metavar=("UPSTREAM", "KEY_DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--holder-check", choices=("database", "none"), default="database",
+                        help="re-validate the token's holder against a database, as the server does (default)")
+    parser.add_argument("--access-cache-seconds", type=float, default=5.0)
+    parser.add_argument("--serve-gateway", nargs=3, metavar=("UPSTREAM", "KEY_DIR", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_gateway:
-        serve_gateway(*args.serve_gateway)
+        upstream, key_dir, database_url = args.serve_gateway
+        serve_gateway(upstream, key_dir, database_url, args.access_cache_seconds)
         return
 
     data_dir = Path(tempfile.mkdtemp(prefix="sailplane-bench-"))
+    database_url, claims = "none", {"sid": "BENCH", "sub": "bench"}
+    if args.holder_check == "database":
+        database_url = f"sqlite:///{data_dir / 'bench.db'}"
+        claims = seed_holder(database_url)
     backend = LocalSailBackend(data_dir)
     handle = asyncio.run(backend.start(InstanceSpec("BENCH1")))
     time.sleep(2)  # let the fresh server settle before reading its footprint
     idle_rss_fresh = rss_mib(handle.pid)
-    gateway_proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve-gateway", handle.address, str(data_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    def start_gateway(db_url: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, __file__, "--serve-gateway", handle.address, str(data_dir), db_url,
+             "--access-cache-seconds", str(args.access_cache_seconds)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    gateways = [start_gateway(database_url)]
+    if database_url != "none":
+        gateways.append(start_gateway("none"))
+    gateway_proc = gateways[0]
     try:
-        assert gateway_proc.stdout is not None
-        gateway_port = json.loads(gateway_proc.stdout.readline())["port"]
-        token = SigningKeys.load_or_create(data_dir).issue("BENCH", "bench", 3600)
+        ports = []
+        for proc in gateways:
+            assert proc.stdout is not None
+            ports.append(json.loads(proc.stdout.readline())["port"])
+        gateway_port = ports[0]
+        extra = {k: v for k, v in claims.items() if k not in ("sid", "sub")}
+        token = SigningKeys.load_or_create(data_dir).issue(claims["sid"], claims["sub"], 3600, extra_claims=extra)
         urls = {
             "direct, no token": f"sc://localhost:{handle.port}",
             "direct": f"sc://localhost:{handle.port}/;{TOKEN_HEADER}={token}",
             "gateway": f"sc://localhost:{gateway_port}/;{TOKEN_HEADER}={token}",
+            **({"bare gateway": f"sc://localhost:{ports[1]}/;{TOKEN_HEADER}={token}"} if len(ports) > 1 else {}),
             "direct token=": f"sc://localhost:{handle.port}/;token={token}",
             "gateway token=": f"sc://localhost:{gateway_port}/;token={token}",
         }
@@ -148,16 +227,22 @@ def main() -> None:
         idle_rss_used = rss_mib(handle.pid)
         gateway_rss = rss_mib(gateway_proc.pid)
     finally:
-        if gateway_proc.stdin:
-            gateway_proc.stdin.close()
-        gateway_proc.wait(30)
+        for proc in gateways:
+            if proc.stdin:
+                proc.stdin.close()
+            proc.wait(30)
         asyncio.run(backend.stop(handle))
 
     lat = {k: statistics.median(v) * 1000 for k, v in latency.items()}
     xfer = {k: statistics.median(v) for k, v in transfer.items()}
     mb = sizes["direct"] / 1e6
+    cache = f"{args.access_cache_seconds:g} s access cache" if args.holder_check == "database" else "no holder check"
+    print(f"gateway: {cache}")
     print("select 1 median latency (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in lat.items()))
     print(f"  ratio gateway/direct (token as metadata): {lat['gateway'] / lat['direct']:.2f}x (target <= 1.30x)")
+    if "bare gateway" in lat:
+        print(f"  ratio bare gateway/direct: {lat['bare gateway'] / lat['direct']:.2f}x; the holder check's cost: "
+              f"gateway/bare gateway {lat['gateway'] / lat['bare gateway']:.3f}x")
     print(f"  ratio gateway/direct (PySpark token=): {lat['gateway token='] / lat['direct token=']:.2f}x")
     print(f"  token= itself, direct: {lat['direct token='] / lat['direct, no token']:.2f}x the same client without it")
     print(

@@ -8,7 +8,8 @@ loopback), signs up, and measures:
 * createSession → first `select 1` result through the gateway (target ≤ 1.0 s): POST the session,
   POST a token, open a stock PySpark client on the connection string, run the query. The baseline
   in the same run is the floor any platform pays: start a Sail server directly, connect, same query.
-* RSS per idle session: the Sail server of each open session after one query (its own instance),
+* RSS per idle session: the Sail server of each open session after one query (its own instance,
+  with the processes of its sandbox),
   the control plane's growth per open session, and the per-session cost when sessions share one
   instance with allowShared.
 """
@@ -47,7 +48,22 @@ def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    return float("nan")
+    return 0.0  # a kernel thread, or gone
+
+
+def group_rss_mib(pgid: int) -> float:
+    """An instance's whole process group: a sandboxed Sail server is its launcher, init and Sail."""
+    total = 0.0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+            if int(stat[stat.rfind(b")") + 2 :].split()[2]) == pgid:
+                total += rss_mib(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 @contextlib.contextmanager
@@ -152,7 +168,7 @@ def idle_memory(api: Api, data_dir: Path, server_pid: int, count: int, shared: b
         sessions.append(session)
     time.sleep(1.0)  # let them settle (and the controller record activity)
     pids = [pid for iid, pid in backend.scan() if iid not in before]
-    sail = sum(rss_mib(pid) for pid in pids) / count
+    sail = sum(group_rss_mib(pid) for pid in pids) / count
     server = (rss_mib(server_pid) - server_before) / count
     for session in sessions:
         api.close(session["id"])

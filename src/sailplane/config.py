@@ -86,6 +86,9 @@ class Settings:
     gateway_tls_cert: Path | None = None
     gateway_tls_key: Path | None = None
     gateway_signing_key: Path | None = None
+    # How long the gateway trusts its last answer to "may this token's holder still use its session?"
+    # (login or API key still valid, still a member with access): removed access is refused within this.
+    gateway_access_cache_seconds: float = 5.0
     # Sessions: proxy token lifetime and the lifecycle defaults/limits a request may ask for.
     session_token_default_seconds: int = 28800
     session_token_max_seconds: int = 86400
@@ -172,6 +175,7 @@ def load_settings() -> Settings:
         gateway_tls_cert=_env_path("SAILPLANE_GATEWAY_TLS_CERT"),
         gateway_tls_key=_env_path("SAILPLANE_GATEWAY_TLS_KEY"),
         gateway_signing_key=_env_path("SAILPLANE_GATEWAY_SIGNING_KEY"),
+        gateway_access_cache_seconds=_env_float("SAILPLANE_GATEWAY_ACCESS_CACHE_SECONDS", 5.0),
         session_token_default_seconds=_env_int("SAILPLANE_SESSION_TOKEN_DEFAULT_SECONDS", 28800),
         session_token_max_seconds=_env_int("SAILPLANE_SESSION_TOKEN_MAX_SECONDS", 86400),
         session_idle_timeout_seconds=_env_int("SAILPLANE_SESSION_IDLE_TIMEOUT_SECONDS", 1800),

@@ -14,6 +14,7 @@ import pytest
 from sailplane.compute.backend import InstanceSpec
 from sailplane.compute.local import LocalSailBackend, group_alive
 from sailplane.compute.sandbox import Mounts, Sandbox, SandboxError, exit_status, workload_environment
+from tests.support.processes import group_members
 
 WORKLOAD_USER = "sailplane-workload"
 
@@ -22,18 +23,6 @@ def make(tmp_path: Path, **kwargs: object) -> Sandbox:
     return Sandbox.create(private=[tmp_path / "data"], user_name=WORKLOAD_USER, **kwargs)  # type: ignore[arg-type]
 
 
-def group_members(pgid: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = Path(f"/proc/{name}/stat").read_bytes()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            if fields[0] not in (b"Z", b"X") and int(fields[2]) == pgid:
-                found.append(int(name))
-    return found
 
 
 def test_refuses_a_data_directory_that_workloads_could_read(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from sailplane.runs.execution import (
     start_run,
 )
 from tests.runs.gitrepo import GitRepo
+from tests.support.processes import group_members
 
 SpecFactory = Callable[..., RunSpec]
 
@@ -77,20 +78,6 @@ def make_spec(tmp_path: Path) -> Iterator[SpecFactory]:
     assert not any(leftovers.values()), f"runs left processes behind: {leftovers}"
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in a process group, from /proc."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{name}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if fields[0] not in (b"Z", b"X") and int(fields[2]) == pgid:
-            found.append(int(name))
-    return found
 
 
 def run(coro: Any) -> Any:

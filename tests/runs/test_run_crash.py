@@ -106,8 +106,10 @@ def test_another_node_takes_over_and_retries(tmp_path: Path, database: str, serv
     actor.base_url = other.api
     # Lease expiry (3 s here), then: old process killed, Sail server stopped, run retried on this node.
     wait_until(lambda: not any(alive(p) for p in pids), timeout=30)
-    again = wait_for(actor, job["id"], run["id"], "running", timeout=60)
-    assert again["trigger"] == "retry" and again["id"] == run["id"] and again["createdAt"] == run["createdAt"]
+    # The old attempt's row says `running` until its processes are gone: wait for the retry's.
+    again = wait_until(lambda: (r := describe(actor, job["id"], run["id"]))["trigger"] == "retry"
+                       and r["status"] == "running" and r, timeout=60)
+    assert again["id"] == run["id"] and again["createdAt"] == run["createdAt"]
     assert again["dispatchedAt"] > run["createdAt"]
     # The run's Sail server is stopped; the dead node's idle pool goes when that node starts again.
     wait_until(lambda: len(left - set(sail_instances(first_node))) == 1, timeout=15)

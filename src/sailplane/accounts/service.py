@@ -29,6 +29,7 @@ from sailplane.org.models import Member, MemberRole, Organization
 from sailplane.org.service import add_member, owner_count, role_ids_of
 from sailplane.policies.models import Policy
 from sailplane.teams.models import Team, TeamMemberRole
+from sailplane.workloads import access
 
 
 def require_user(principal: Principal) -> User:
@@ -209,6 +210,10 @@ def update_user(
         member.status = body.status
         member.updated_by = principal.actor_id
     audit.record(db, ctx, principal, "user.update", "user", user.id, details={"fields": sorted(changes)})
+    if body.status is not None and body.status != "active":
+        db.flush()
+        access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
+                                 why="Closed because its owner's membership was deactivated.")
     db.commit()
     return user, member
 
@@ -233,6 +238,9 @@ def remove_membership(db: Session, principal: Principal, member: Member, ctx: Re
         elif user.default_organization_id == principal.organization_id:
             user.default_organization_id = None
     audit.record(db, ctx, principal, action, "member", member.id, details={"userId": member.user_id})
+    db.flush()
+    access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
+                             why="Closed because its owner was removed from the organization.")
     db.commit()
 
 

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import String, bindparam, event, func, or_, select
@@ -248,7 +248,7 @@ def _authenticate(db: Session, authorization: str | None, organization_id: str |
         if row is None:
             raise unauthorized("The API key is not valid.")
         key, account = row
-        if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        if not key_usable(key, now):
             raise unauthorized("The API key has expired or was revoked.")
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             key.last_used_at = now
@@ -258,7 +258,7 @@ def _authenticate(db: Session, authorization: str | None, organization_id: str |
     if found is None:
         raise unauthorized("The token is not valid.")
     login, user, membership = found
-    if login.revoked_at is not None or login.expires_at <= now:
+    if not login_usable(login, now):
         raise unauthorized("The token has expired or was revoked.")
     if user.status != "active":
         raise unauthorized("The account is deactivated.")
@@ -266,6 +266,16 @@ def _authenticate(db: Session, authorization: str | None, organization_id: str |
         login.last_used_at = now
         db.commit()
     return Identity(kind="user", user=user, login=login), membership
+
+
+def key_usable(key: ApiKey, now: datetime) -> bool:
+    """Neither revoked nor expired: the one rule for API keys, here and wherever a key's use is re-checked."""
+    return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
+
+
+def login_usable(login: Login, now: datetime) -> bool:
+    """Neither revoked (sign-out, revokeMyLogin, a password change) nor expired."""
+    return login.revoked_at is None and login.expires_at > now
 
 
 def _login(db: Session, digest: str, organization_id: str | None,
@@ -285,13 +295,16 @@ def _org_not_found() -> ApiError:
 
 
 def resolve_principal(db: Session, identity: Identity, organization_id: str | None,
-                      membership: Membership | None = None, *, looked_up: bool = False) -> Principal:
+                      membership: Membership | None = None, *, looked_up: bool = False,
+                      fresh: bool = False) -> Principal:
     """Pick the organization (header, else the only/default membership) and load grants for it.
 
     `membership`, when given, is the user's active membership in the header's organization, or with no
     header in the login's bound one, else their default one (what the queries below would pick);
     `looked_up` says that lookup was already made, so None means there is no such membership and it is
-    not queried again. A login bound to an organization (SSO) acts in no other."""
+    not queried again. A login bound to an organization (SSO) acts in no other. `fresh` reads the
+    grants from the database and leaves GRANTS alone: another replica's change may be newer than what
+    it holds, and a read inside an uncommitted change must not be remembered."""
     if organization_id is not None and not is_valid_id(organization_id):
         raise ApiError(400, "validation_failed", "LakeSail-Organization-Id must match ^[A-Z0-9]{1,20}$.",
                        field_errors={"LakeSail-Organization-Id": "invalid ID"})
@@ -304,11 +317,12 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
         if org is None:
             raise _org_not_found()
         generation = GRANTS.generation
-        grants = GRANTS.get(account.id)
+        grants = None if fresh else GRANTS.get(account.id)
         if grants is None:
             perms = _grantable(db.scalars(_ACCOUNT_POLICIES, {"org_id": org.id, "account_id": account.id}))
             grants = Grants(frozenset(), {}, perms)
-            GRANTS.put(account.id, grants, generation)
+            if not fresh:
+                GRANTS.put(account.id, grants, generation)
         return Principal(identity=identity, organization=org, member=None,
                          policy_permissions=grants.policy_permissions)
 
@@ -322,7 +336,7 @@ def resolve_principal(db: Session, identity: Identity, organization_id: str | No
             raise _org_not_found()
         organization_id = bound
     member, org = membership or _choose_membership(db, user, organization_id, chosen_one_absent=looked_up)
-    grants = _member_grants(db, member, user.id)
+    grants = _member_grants(db, member, user.id, fresh=fresh)
     return Principal(
         identity=identity,
         organization=org,
@@ -356,9 +370,9 @@ def _choose_membership(db: Session, user: User, organization_id: str | None,
     return found[0], found[1]
 
 
-def _member_grants(db: Session, member: Member, user_id: str) -> Grants:
+def _member_grants(db: Session, member: Member, user_id: str, *, fresh: bool = False) -> Grants:
     generation = GRANTS.generation
-    cached = GRANTS.get(member.id)
+    cached = None if fresh else GRANTS.get(member.id)
     if cached is not None:
         return cached
     role_ids = frozenset(db.scalars(_ROLE_IDS, {"member_id": member.id}))
@@ -371,7 +385,8 @@ def _member_grants(db: Session, member: Member, user_id: str) -> Grants:
         team_roles={k: frozenset(v) for k, v in team_roles.items()},
         policy_permissions=_grantable(db.scalars(_MEMBER_POLICIES, params)),
     )
-    GRANTS.put(member.id, grants, generation)
+    if not fresh:
+        GRANTS.put(member.id, grants, generation)
     return grants
 
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import grpc
 from hpack import Decoder, Encoder, HPACKError
 
+from sailplane.gateway.access import Holder
 from sailplane.gateway.http2 import (
     ACK,
     CONTINUATION,
@@ -71,6 +72,7 @@ class Call:
     method: str
     claims: dict[str, object]
     forward: Headers
+    holder: Holder | None = None  # the token holder's cached access answer, when the gateway checks holders
 
 
 class Admission(Protocol):
@@ -79,8 +81,8 @@ class Admission(Protocol):
     def check_call(self, headers: Headers) -> Call: ...
     def resolve_now(self, call: Call) -> str | None: ...
     def resolve(self, call: Call) -> Awaitable[str]: ...
-    def call_started(self, session_id: str) -> None: ...
-    def call_ended(self, session_id: str) -> None: ...
+    def call_started(self, call: Call) -> None: ...
+    def call_ended(self, call: Call) -> None: ...
     def connection_opened(self, conn: ClientConnection) -> None: ...
     def connection_closed(self, conn: ClientConnection) -> None: ...
 
@@ -109,8 +111,12 @@ class ClientConnection(asyncio.Protocol):
         # Streams
         self._last_stream = 0
         self._max_routed = 0
-        self._open: dict[int, str] = {}  # relayed streams → session ID
-        self._held: dict[int, list[bytes | tuple[Headers, bool]]] = {}  # awaiting an async admission
+        self._open: dict[int, Call] = {}  # relayed streams → their calls
+        # Streams not yet sent to Sail, in stream order, with the client's frames for them meanwhile: those
+        # awaiting an async admission, and admitted ones (`_admitted`) queued behind a lower one, because
+        # HTTP/2 streams must be opened in increasing order.
+        self._held: dict[int, list[bytes | tuple[Headers, bool]]] = {}
+        self._admitted: dict[int, tuple[Call, str, bool]] = {}
         self._refused: dict[int, None] = {}  # answered or dropped by us: the client's later frames are dropped
         self._goaway_from: int | None = None  # this stream and later ones are left for a new connection
         # gRPC clients send no call before the server's SETTINGS, and Sail is only chosen by the first
@@ -222,8 +228,11 @@ class ClientConnection(asyncio.Protocol):
         held = self._held[stream]
         if ftype == RST_STREAM:  # the client gave up on a call still being admitted
             self._held.pop(stream)
+            self._admitted.pop(stream, None)
             self._refund(_held_data(held))
             self._refused[stream] = None
+            # Not now: frames encoded earlier in this read (HPACK state) must reach Sail before released ones.
+            asyncio.get_running_loop().call_soon(self._release_held)
         else:
             held.append(frame(ftype, flags, stream, payload))
         return None
@@ -249,9 +258,12 @@ class ClientConnection(asyncio.Protocol):
         except Refusal as refusal:
             self._refuse(stream, refusal)
             return None
-        if target is None:
+        if target is None or self._held:
             self._held[stream] = []
-            self._spawn(self._admit_later(stream, call, end_stream))
+            if target is None:
+                self._spawn(self._admit_later(stream, call, end_stream))
+            else:  # admitted, but a lower stream is still being admitted: it goes first
+                self._admitted[stream] = (call, target, end_stream)
             return None
         return self._route(stream, call, target, end_stream)
 
@@ -263,18 +275,29 @@ class ClientConnection(asyncio.Protocol):
             if held is not None:
                 self._refund(_held_data(held))
                 self._refuse(stream, refusal)
+                self._release_held()
             return
-        held = self._held.pop(stream, None)
-        if held is None or self.closed:
+        if stream not in self._held or self.closed:
             return  # reset by the client, or left for another connection, meanwhile
-        first = self._route(stream, call, target, end_stream)
-        if first is None:
-            self._refund(_held_data(held))
-            return
-        pieces: list[bytes | memoryview] = [first]
-        for item in held:
-            pieces.append(item if isinstance(item, bytes) else self._encode(stream, *item))
-        self._to_sail_send(pieces)
+        self._admitted[stream] = (call, target, end_stream)
+        self._release_held()
+
+    def _release_held(self) -> None:
+        """Send the admitted streams at the front of the queue to Sail, in stream order."""
+        while self._held and not self.closed:
+            stream = next(iter(self._held))
+            admitted = self._admitted.pop(stream, None)
+            if admitted is None:
+                return  # the lowest one is still being admitted
+            held = self._held.pop(stream)
+            first = self._route(stream, *admitted)
+            if first is None:
+                self._refund(_held_data(held))
+                continue
+            pieces: list[bytes | memoryview] = [first]
+            for item in held:
+                pieces.append(item if isinstance(item, bytes) else self._encode(stream, *item))
+            self._to_sail_send(pieces)
 
     def _route(self, stream: int, call: Call, target: str, end_stream: bool) -> bytes | None:
         """Send an admitted call to Sail (returns its HEADERS frames) unless this connection is Sail's elsewhere."""
@@ -284,9 +307,9 @@ class ClientConnection(asyncio.Protocol):
         elif target != self.target:
             self._move_off(stream)
             return None
-        self._open[stream] = call.session_id
+        self._open[stream] = call
         self._max_routed = max(self._max_routed, stream)
-        self._gw.call_started(call.session_id)
+        self._gw.call_started(call)
         return self._encode(stream, call.forward, end_stream)
 
     def _encode(self, stream: int, headers: Headers, end_stream: bool) -> bytes:
@@ -304,6 +327,7 @@ class ClientConnection(asyncio.Protocol):
         self._inject_frame(goaway(max(0, stream - 2)))
         for later in [s for s in self._held if s > stream]:
             self._refund(_held_data(self._held.pop(later)))
+            self._admitted.pop(later, None)
             self._refused[later] = None
         self._close_if_drained()
 
@@ -414,10 +438,14 @@ class ClientConnection(asyncio.Protocol):
     # -- bookkeeping ------------------------------------------------------------------------------
 
     def _end(self, stream: int) -> None:
-        session_id = self._open.pop(stream, None)
-        if session_id is not None:
-            self._gw.call_ended(session_id)
+        call = self._open.pop(stream, None)
+        if call is not None:
+            self._gw.call_ended(call)
             self._close_if_drained()
+
+    def carries(self, holders: set[Holder]) -> bool:
+        """Whether a running call on this connection belongs to one of these token holders."""
+        return any(call.holder in holders for call in self._open.values())
 
     def _close_if_drained(self) -> None:
         """After a GOAWAY the client moves on; once our calls are done the connection has no use."""
@@ -444,6 +472,7 @@ class ClientConnection(asyncio.Protocol):
         for task in self._tasks:
             task.cancel()
         self._held.clear()
+        self._admitted.clear()
         for stream in list(self._open):
             self._end(stream)
         self._gw.connection_closed(self)

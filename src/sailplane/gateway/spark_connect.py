@@ -9,7 +9,9 @@ client exactly as Sail sent them.
 The gateway knows nothing about the database: an injected `resolver(claims, method)` says where a
 session lives (or raises `GatewayDenied`), optionally answered at once by `resolve_now`, and
 `on_activity`/`on_call_end(session_id)` tell the idle tracker when calls start and end. They run on
-every call, so they must answer from memory.
+every call, so they must answer from memory. An optional `holder_check` says whether a token's holder
+may still use its session; it may be slow (a database), so its answers are cached and refreshed in the
+background (`access.py`), and a call only waits for it when its holder has no recent answer.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from typing import Any, Protocol
 
 import grpc
 
+from sailplane.gateway.access import AccessCache, Holder, HolderCheck
+from sailplane.gateway.denied import GatewayDenied
 from sailplane.gateway.relay import Call, ClientConnection, Headers, Refusal
 from sailplane.gateway.tokens import TokenError, TokenExpired
 
@@ -62,27 +66,6 @@ ActivityCallback = Callable[[str], None]
 
 class TokenVerifier(Protocol):
     def verify(self, token: str) -> Claims: ...
-
-
-class GatewayDenied(Exception):
-    """Raised by a resolver to refuse a call; `code` and `message` go to the client as the gRPC status."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    @classmethod
-    def unauthenticated(cls, message: str) -> GatewayDenied:
-        return cls(grpc.StatusCode.UNAUTHENTICATED, message)
-
-    @classmethod
-    def permission_denied(cls, message: str) -> GatewayDenied:
-        return cls(grpc.StatusCode.PERMISSION_DENIED, message)
-
-    @classmethod
-    def unavailable(cls, message: str) -> GatewayDenied:
-        return cls(grpc.StatusCode.UNAVAILABLE, message)
 
 
 class _TokenCache:
@@ -122,12 +105,15 @@ class SparkConnectGateway:
         resolve_now: ResolveNow | None = None,
         on_activity: ActivityCallback | None = None,
         on_call_end: ActivityCallback | None = None,
+        holder_check: HolderCheck | None = None,
+        holder_ttl: float = 5.0,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
     ):
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both a certificate and a key")
         self._tokens = _TokenCache(verifier)
+        self._access = AccessCache(holder_check, holder_ttl, self._holders_denied) if holder_check else None
         self._resolver = resolver
         self._resolve_now: ResolveNow | None = resolve_now or getattr(resolver, "now", None)
         self._on_activity = on_activity
@@ -156,6 +142,8 @@ class SparkConnectGateway:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(lambda: ClientConnection(self), host, port, ssl=self._ssl_context())
         self._server = server
+        if self._access is not None:
+            self._access.start()
         self.port = server.sockets[0].getsockname()[1]
         log.info("Spark Connect gateway listening on %s:%s (%s)", host, self.port, "TLS" if self._tls else "plaintext")
         return self.port
@@ -171,11 +159,21 @@ class SparkConnectGateway:
             await asyncio.sleep(0.05)
         for conn in list(self._connections):
             conn.close()
+        if self._access is not None:
+            await self._access.stop()
         await server.wait_closed()
 
     async def forget_upstream(self, target: str) -> None:
         """Close the connections relayed to a stopped instance (its port may be reused by another one)."""
         for conn in [c for c in self._connections if c.target == target]:
+            conn.close()
+
+    def _holders_denied(self, holders: list[Holder]) -> None:
+        """Holders refused while their calls run: close the connections carrying those calls (their
+        clients see UNAVAILABLE, and the next call is refused with the reason)."""
+        denied = set(holders)
+        for conn in [c for c in self._connections if c.carries(denied)]:
+            log.info("closing a gateway connection: a call on it belongs to a token whose access was removed")
             conn.close()
 
     # -- relay.Admission: asked by connections, per call ---------------------------------------
@@ -228,18 +226,23 @@ class SparkConnectGateway:
                 f"session token was issued for session {session_id}, not {requested}",
             )
         method = _text(path[len(_SERVICE_PREFIX):])
-        return Call(session_id=session_id, method=method, claims=claims, forward=forward)
+        holder = self._access.holder(claims) if self._access is not None else None
+        return Call(session_id=session_id, method=method, claims=claims, forward=forward, holder=holder)
 
     def resolve_now(self, call: Call) -> str | None:
-        if self._resolve_now is None:
-            return None
         try:
+            if call.holder is not None and self._access is not None and not self._access.admit_now(call.holder):
+                return None
+            if self._resolve_now is None:
+                return None
             return self._resolve_now(call.claims, call.method)
         except Exception as exc:
             raise self._refusal(call, exc) from exc
 
     async def resolve(self, call: Call) -> str:
         try:
+            if call.holder is not None and self._access is not None:
+                await self._access.admit(call.holder)
             return await self._resolver(call.claims, call.method)
         except Exception as exc:
             raise self._refusal(call, exc) from exc
@@ -251,13 +254,17 @@ class SparkConnectGateway:
         log.error("resolver failed for session %s", call.session_id, exc_info=exc)
         return Refusal(grpc.StatusCode.UNAVAILABLE, f"session {call.session_id} cannot be reached now")
 
-    def call_started(self, session_id: str) -> None:
+    def call_started(self, call: Call) -> None:
+        if call.holder is not None:
+            call.holder.in_flight += 1
         if self._on_activity is not None:
-            self._on_activity(session_id)
+            self._on_activity(call.session_id)
 
-    def call_ended(self, session_id: str) -> None:
+    def call_ended(self, call: Call) -> None:
+        if call.holder is not None:
+            call.holder.in_flight = max(0, call.holder.in_flight - 1)
         if self._on_call_end is not None:
-            self._on_call_end(session_id)
+            self._on_call_end(call.session_id)
 
 
 def cached_resolver(resolver: Resolver, ttl_seconds: float = 2.0) -> Resolver:

@@ -28,6 +28,7 @@ from sailplane.kit.ids import is_valid_id
 from sailplane.kit.pagination import PageRequest, count
 from sailplane.org.models import Member, MemberRole, Organization
 from sailplane.teams.models import Team, TeamMemberRole
+from sailplane.workloads import access
 
 # --- creation (used by signup, the CLI and createUser) ----------------------------------------
 
@@ -356,6 +357,10 @@ def update_member(db: Session, principal: Principal, member_id: str, changes: di
     member.updated_at = utcnow()
     audit.record(db, ctx, principal, "member.update", "member", member.id,
                  details={"fields": sorted(changes), **({"status": status} if status else {})})
+    if status is not None and status != "active":
+        db.flush()
+        access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
+                                 why="Closed because its owner's membership was deactivated.")
     db.commit()
     return describe_member(db, principal, member.id)
 
@@ -391,4 +396,7 @@ def update_member_roles(db: Session, principal: Principal, member_id: str, role_
     member.updated_at = utcnow()
     audit.record(db, ctx, principal, "member.update_roles", "member", member.id,
                  details={"before": current, "after": sorted(wanted)})
+    db.flush()
+    access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
+                             why="Closed because its owner's organization roles no longer give access to it.")
     db.commit()

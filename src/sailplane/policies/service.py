@@ -22,7 +22,8 @@ from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
 from sailplane.org.models import Member
 from sailplane.policies.models import Policy
 from sailplane.service_accounts.models import ServiceAccount
-from sailplane.teams.models import Team
+from sailplane.teams.models import Team, TeamMemberRole
+from sailplane.workloads import access
 
 USER, TEAM, SERVICE_ACCOUNT = "user", "team", "service_account"
 # "member:ID" is accepted as input and stored as the member's user.
@@ -136,6 +137,7 @@ def set_policy(
     audit.record(db, ctx, principal, "policy.set", "policy", policy.id,
                  details={"principalType": key.type, "principalId": key.id, "permissions": names,
                           "previousPermissions": before})
+    _end_lost_sessions(db, principal, key, ctx)
     db.commit()
     return policy
 
@@ -146,5 +148,22 @@ def delete_policy(db: Session, principal: Principal, raw: str, ctx: RequestConte
     audit.record(db, ctx, principal, "policy.delete", "policy", policy.id,
                  details={"principalType": policy.principal_type, "principalId": policy.principal_id,
                           "permissions": list(policy.permissions or [])})
+    db.flush()
+    _end_lost_sessions(db, principal, PrincipalKey(policy.principal_type, policy.principal_id), ctx)
     db.commit()
+
+
+def _end_lost_sessions(db: Session, principal: Principal, key: PrincipalKey, ctx: RequestContext) -> None:
+    """A policy may have been what let its principal (or a team's members) use a session."""
+    org_id = principal.organization_id
+    if key.type == SERVICE_ACCOUNT:
+        access.end_lost_sessions(db, ctx, principal, org_id, service_accounts=[key.id],
+                                 why="Closed because its owner's policy no longer gives access to it.")
+        return
+    if key.type == USER:
+        members = select(Member.id).where(Member.organization_id == org_id, Member.user_id == key.id)
+    else:
+        members = select(TeamMemberRole.member_id).where(TeamMemberRole.team_id == key.id).distinct()
+    access.end_lost_sessions(db, ctx, principal, org_id, members=list(db.scalars(members)),
+                             why="Closed because its owner's policy no longer gives access to it.")
 

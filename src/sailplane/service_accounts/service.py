@@ -28,6 +28,7 @@ from sailplane.service_accounts.schemas import (
     CreateServiceAccountRequest,
     UpdateServiceAccountRequest,
 )
+from sailplane.workloads import access
 
 PRINCIPAL_TYPE = "service_account"
 DISPLAY_PREFIX_LENGTH = 12
@@ -114,6 +115,9 @@ def delete_account(db: Session, principal: Principal, account_id: str, ctx: Requ
     db.delete(account)
     audit.record(db, ctx, principal, "service_account.delete", "service_account", account.id,
                  details={"name": account.name, "apiKeysDeleted": keys.rowcount})  # type: ignore[attr-defined]
+    db.flush()
+    access.end_lost_sessions(db, ctx, principal, principal.organization_id, service_accounts=[account.id],
+                             why="Closed because its service account was deleted.")
     db.commit()
 
 

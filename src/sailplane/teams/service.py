@@ -29,6 +29,7 @@ from sailplane.policies.models import Policy
 from sailplane.teams import reads
 from sailplane.teams.models import Team, TeamMemberRole
 from sailplane.teams.reads import TeamRow
+from sailplane.workloads import access
 
 
 @dataclass
@@ -232,6 +233,8 @@ def remove_team_member(db: Session, principal: Principal, team_id: str, member_i
     _replace_roles(db, team, member, [])
     audit.record(db, ctx, principal, "team.remove_member", "team", team.id,
                  details={"memberId": member.id, "before": before})
+    access.end_lost_sessions(db, ctx, principal, team.organization_id, members=[member.id],
+                             why="Closed because its owner was removed from the session's team.")
     db.commit()
 
 

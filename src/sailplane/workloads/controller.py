@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy import Table, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
@@ -155,6 +155,12 @@ class SessionController:
     def session_ended(self, session_id: str, status: str, message: str | None = None) -> None:
         """A session was closed through the API: refuse its calls now, clean up on the next tick."""
         self._forget_sessions([(session_id, status, message)])
+        self._call_soon(self._nudge)
+
+    def sessions_closed(self, ended: list[tuple[str, str]]) -> None:
+        """Sessions closed in a committed transaction of this process, with why (their owner lost access):
+        refuse their calls now, release their instances on the next tick."""
+        self._forget_sessions([(sid, CLOSED, message) for sid, message in ended])
         self._call_soon(self._nudge)
 
     def live_view(self, session_id: str) -> LiveView | None:
@@ -358,7 +364,11 @@ class SessionController:
     async def _release_unused(self) -> None:
         with self._lock:
             known = [iid for iid, i in self._instances.items() if i.state == READY]
-        claimed, vanished = await asyncio.to_thread(self._db_claim_unused, known)
+            in_memory = {sid: s.instance_id for sid, s in self._sessions.items()}
+        claimed, vanished, ended = await asyncio.to_thread(self._db_claim_unused, known, in_memory)
+        # Sessions of the claimed instances still in memory were ended elsewhere (another node) since the
+        # last look: refuse them as ended, with the reason, rather than as unavailable while Sail stops.
+        self._forget_sessions(ended)
         for row_id in vanished:  # its record was deleted (e.g. with its team): nobody may use it any more
             with self._lock:
                 inst = self._instances.get(row_id)
@@ -407,15 +417,15 @@ class SessionController:
             # A session with a call in flight counts as used right now, however long the call runs.
             calls = {sid: (s.status, started if s.in_flight else s.last_call) for sid, s in self._sessions.items()}
             ready = {iid: i.ready_at for iid, i in self._instances.items() if i.state == READY}
-        idled, closed = await asyncio.to_thread(self._db_timeouts, calls, ready)
+        idled, closed, ended_elsewhere = await asyncio.to_thread(self._db_timeouts, calls, ready)
         now = time.time()
         with self._lock:
             for sid in idled:
                 s = self._sessions.get(sid)
                 if s is not None and not s.in_flight and s.last_call == calls.get(sid, (None, None))[1]:
                     s.status, s.idle_since = IDLE, now
-        self._forget_sessions([(sid, CLOSED, reason) for sid, reason in closed])
-        if closed:
+        self._forget_sessions([(sid, CLOSED, reason) for sid, reason in closed] + ended_elsewhere)
+        if closed or ended_elsewhere:
             self._nudge()  # release their instances without waiting a whole interval
 
     # -- start-up reconciliation ----------------------------------------------------------------
@@ -494,10 +504,12 @@ class SessionController:
                 status=STOPPED, cleaned_at=now, updated_at=now))
             db.commit()
 
-    def _db_claim_unused(self, known: list[str]) -> tuple[list[tuple[str, InstanceHandle | None]], list[str]]:
+    def _db_claim_unused(self, known: list[str], in_memory: dict[str, str]) -> tuple[
+            list[tuple[str, InstanceHandle | None]], list[str], list[tuple[str, str, str | None]]]:
         """Running instances of this node without open sessions, switched to `stopping` under a row
         lock so that a session being attached concurrently (which locks the row too) cannot race it;
-        and which of the `known` running instances have no record any more."""
+        which of the `known` running instances have no record any more; and how the sessions `in_memory`
+        (session → instance) of the claimed instances ended."""
         open_session = exists().where(InteractiveSession.compute_instance_id == ComputeInstance.id,
                                       InteractiveSession.status.in_(OPEN_STATES))
         with self._session() as db:
@@ -517,8 +529,13 @@ class SessionController:
                     continue
                 row.status = STOPPING
                 claimed.append((row_id, handle_of(row)))
+            claimed_ids = {row_id for row_id, _ in claimed}
+            ended_ids = [sid for sid, iid in in_memory.items() if iid in claimed_ids]
+            ended = [(sid, status, message) for sid, status, message in db.execute(
+                select(InteractiveSession.id, InteractiveSession.status, InteractiveSession.status_message)
+                .where(InteractiveSession.id.in_(ended_ids)))] if ended_ids else []
             db.commit()
-            return claimed, vanished
+            return claimed, vanished, ended
 
     def _db_flush(self, batch: list[tuple[str, str, float]]) -> None:
         table = cast(Table, InteractiveSession.__table__)
@@ -526,7 +543,8 @@ class SessionController:
         now = utcnow()
         with self._session() as db:
             db.execute(
-                update(table).where(table.c.id == bindparam("b_id"), table.c.status.in_(OPEN_STATES))
+                # Not status.in_(...): an expanding IN cannot be used with executemany (several sessions a tick).
+                update(table).where(table.c.id == bindparam("b_id"), or_(*(table.c.status == s for s in OPEN_STATES)))
                 .values(last_activity_at=bindparam("b_at"), status=ACTIVE, idle_since=None, updated_at=now),
                 [{"b_id": sid, "b_at": _dt(at)} for sid, _, at in batch],
             )
@@ -540,10 +558,11 @@ class SessionController:
             )
             db.commit()
 
-    def _db_timeouts(self, calls: dict[str, tuple[str, float | None]],
-                     ready: dict[str, float | None]) -> tuple[list[str], list[tuple[str, str]]]:
+    def _db_timeouts(self, calls: dict[str, tuple[str, float | None]], ready: dict[str, float | None],
+                     ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str, str | None]]]:
         """Open sessions of this node: idle after idleTimeoutSeconds without calls, closed after
-        idleCloseDelaySeconds more, or at timeoutAt (maxDurationSeconds after creation)."""
+        idleCloseDelaySeconds more, or at timeoutAt (maxDurationSeconds after creation). Also which
+        sessions in memory were ended in the database by someone else (another node's request)."""
         now = utcnow()
         idled: list[str] = []
         closed: list[tuple[str, str]] = []
@@ -553,6 +572,13 @@ class SessionController:
                 .join(ComputeInstance, ComputeInstance.id == InteractiveSession.compute_instance_id)
                 .where(ComputeInstance.node == self.node, InteractiveSession.status.in_(OPEN_STATES))
             ))
+            open_ids = {s.id for s in rows}
+            ended_elsewhere: list[tuple[str, str, str | None]] = []
+            elsewhere = [sid for sid in calls if sid not in open_ids]
+            if elsewhere:
+                ended_elsewhere = [(sid, status, message) for sid, status, message in db.execute(
+                    select(InteractiveSession.id, InteractiveSession.status, InteractiveSession.status_message)
+                    .where(InteractiveSession.id.in_(elsewhere), InteractiveSession.status.not_in(OPEN_STATES)))]
             for s in rows:
                 live_status, last_call = calls.get(s.id, (s.status, None))
                 if now >= s.timeout_at:
@@ -583,7 +609,7 @@ class SessionController:
                     done.append((sid, reason))
                     self._audit_end(db, orgs[sid], sid, "session.close", {"reason": reason})
             db.commit()
-        return idled, done
+        return idled, done, ended_elsewhere
 
     def _db_node_instances(self) -> list[tuple[str, str, InstanceHandle | None]]:
         with self._session() as db:

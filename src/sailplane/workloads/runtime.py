@@ -18,7 +18,9 @@ from sailplane.config import Settings
 from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
 from sailplane.gateway.tokens import SigningKeys
 from sailplane.kit.db import Database
+from sailplane.workloads import access
 from sailplane.workloads.controller import SessionController
+from sailplane.workloads.holders import DatabaseHolderCheck
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class WorkloadRuntime:
             keys, self.controller.resolve, resolve_now=self.controller.resolve_now,
             on_activity=self.controller.on_activity,
             on_call_end=self.controller.on_call_end,
+            holder_check=DatabaseHolderCheck(db), holder_ttl=settings.gateway_access_cache_seconds,
             tls_cert=settings.gateway_tls_cert, tls_key=settings.gateway_tls_key,
         )
         self.controller.forget_upstream = self.gateway.forget_upstream
@@ -67,6 +70,7 @@ class WorkloadRuntime:
         self._thread = thread
         try:
             thread.run(self.controller.start(), timeout=120)
+            access.watch(self.controller.sessions_closed)
             host, port = self.settings.gateway_host, self.settings.gateway_port
             try:
                 self.gateway_port = thread.run(self.gateway.start(host, port), timeout=30)
@@ -84,6 +88,7 @@ class WorkloadRuntime:
         thread, self._thread = self._thread, None
         if thread is None:
             return
+        access.unwatch(self.controller.sessions_closed)
         try:
             thread.run(self.gateway.stop(grace), timeout=grace + 30)
             thread.run(self.controller.stop(), timeout=60)

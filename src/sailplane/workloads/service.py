@@ -2,9 +2,10 @@
 
 Visibility (list, describe, close): members see their own sessions, team admins (CanManageSessions
 in the team) see their teams' sessions, organization admins see all. Anyone else gets 404.
-Only the owner gets `connectionInfo` and may relaunch; the owner or an organization admin (the Owner
-and Admin roles) may issue a proxy token: CanManageSessions alone, a Team Admin's or one granted by a
-policy, oversees sessions but does not act in them.
+Only the owner gets `connectionInfo` and may relaunch; who may issue a proxy token (and keep using
+it) is `access.may_use`: the owner while they can see the session's team, or an organization admin
+(the Owner and Admin roles): CanManageSessions alone, a Team Admin's or one granted by a policy,
+oversees sessions but does not act in them.
 
 Creating a session commits the records first and then asks the controller to start the compute
 instance, so a failed request never leaves a Sail process behind.
@@ -31,7 +32,7 @@ from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_mark
 from sailplane.org.models import Member
 from sailplane.service_accounts.models import ServiceAccount
 from sailplane.teams.service import get_team
-from sailplane.workloads import configs
+from sailplane.workloads import access, configs
 from sailplane.workloads.controller import CLOSED_BY_USER, LiveView
 from sailplane.workloads.models import (
     CLOSED,
@@ -79,35 +80,14 @@ class SessionFilter:
 # --- who may see and do what ------------------------------------------------------------------
 
 
-def _service_account_id(principal: Principal) -> str | None:
-    account = principal.identity.service_account
-    return account.id if account is not None and principal.member is None else None
-
-
-def owns(principal: Principal, session: InteractiveSession) -> bool:
-    if principal.member is not None:
-        return session.member_id == principal.member.id
-    return session.service_account_id is not None and session.service_account_id == _service_account_id(principal)
-
-
-def _org_admin(principal: Principal) -> bool:
-    return principal.has("CanManageSessions")
-
-
-def _may_act_in_any(principal: Principal) -> bool:
-    """A token for someone else's session acts in it (with its team's catalogs): organization admins
-    only, whose roles cover every team. Overseeing (CanManageSessions) is not enough."""
-    return principal.all_teams and _org_admin(principal)
-
-
 def _visible(principal: Principal) -> ColumnElement[bool] | None:
     """None: everything in the organization; else the caller's own sessions and their managed teams'."""
-    if _org_admin(principal):
+    if access.org_admin(principal):
         return None
     if principal.member is not None:
         mine: ColumnElement[bool] = InteractiveSession.member_id == principal.member.id
     else:
-        mine = InteractiveSession.service_account_id == _service_account_id(principal)
+        mine = InteractiveSession.service_account_id == access.service_account_id(principal)
     managed = sorted(t for t in principal.team_ids if principal.has("CanManageSessions", t))
     return or_(mine, InteractiveSession.team_id.in_(managed)) if managed else mine
 
@@ -127,7 +107,7 @@ def _get(db: Session, principal: Principal, session_id: str) -> InteractiveSessi
 
 def _record(principal: Principal, session: InteractiveSession, runtime: WorkloadRuntime | None) -> SessionRecord:
     live = runtime.controller.live_view(session.id) if runtime is not None and session.status in OPEN_STATES else None
-    return SessionRecord(session, live, owns(principal, session))
+    return SessionRecord(session, live, access.owns(principal, session))
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -253,7 +233,7 @@ def _open(db: Session, principal: Principal, runtime: WorkloadRuntime, *, config
     session = InteractiveSession(
         organization_id=principal.organization_id, team_id=team_id,
         member_id=principal.member.id if principal.member is not None else None,
-        service_account_id=_service_account_id(principal), notebook_id=notebook_id,
+        service_account_id=access.service_account_id(principal), notebook_id=notebook_id,
         workload_config_id=config.id, compute_instance_id=instance.id, relaunched_from_id=relaunched_from,
         endpoint_type=endpoint_type, name=name or config.name or "Spark Connect session", status="pending",
         allow_shared=allow_shared, idle_timeout_seconds=lifecycle.idle_timeout,
@@ -276,7 +256,7 @@ def create_session(db: Session, principal: Principal, body: CreateSessionRequest
     rt = _require_compute(runtime)
     if body.member_id is not None and (principal.member is None or body.member_id != principal.member.id):
         raise invalid("memberId", "sessions can only be created for yourself")
-    if body.service_account_id is not None and body.service_account_id != _service_account_id(principal):
+    if body.service_account_id is not None and body.service_account_id != access.service_account_id(principal):
         raise invalid("serviceAccountId", "sessions can only be created for the calling service account")
     if body.notebook_id is not None:
         raise not_found("notebook")  # notebooks attach their own sessions; none exists with this ID
@@ -315,7 +295,7 @@ def relaunch_session(db: Session, principal: Principal, session_id: str, ctx: Re
                      runtime: WorkloadRuntime | None) -> SessionRecord:
     rt = _require_compute(runtime)
     original = _get(db, principal, session_id)
-    if not owns(principal, original):
+    if not access.owns(principal, original):
         raise forbidden("Only the session owner can relaunch it.")
     if original.status not in TERMINAL_STATES:
         raise conflict("session_not_terminal", "Only a closed or failed session can be relaunched.")
@@ -360,10 +340,21 @@ def close_session(db: Session, principal: Principal, session_id: str, ctx: Reque
         runtime.controller.session_ended(session.id, CLOSED)
 
 
+def _issued_via(principal: Principal) -> str:
+    """The credential behind the request, named in the token so the gateway can tell when it is revoked."""
+    identity = principal.identity
+    if identity.login is not None:
+        return f"{access.VIA_LOGIN}{identity.login.id}"
+    assert identity.api_key is not None
+    return f"{access.VIA_API_KEY}{identity.api_key.id}"
+
+
 def issue_token(db: Session, principal: Principal, session_id: str, body: IssueTokenRequest | None,
                 ctx: RequestContext, settings: Settings, runtime: WorkloadRuntime | None) -> tuple[str, datetime]:
     session = _get(db, principal, session_id)
-    if not owns(principal, session) and not _may_act_in_any(principal):
+    if not access.may_use(principal, session):
+        if access.owns(principal, session):
+            raise forbidden("You no longer belong to this session's team, so it cannot be used any more.")
         raise forbidden("Only the session owner or an organization admin can issue a session token.")
     longest = settings.session_token_max_seconds
     requested = body.duration_seconds if body else None
@@ -374,8 +365,8 @@ def issue_token(db: Session, principal: Principal, session_id: str, body: IssueT
         raise conflict("session_closed", f"The session is {session.status}; relaunch it to get a new session.")
     rt = _require_compute(runtime)
     issued = int(time.time())
-    token = rt.keys.issue(session.id, principal.actor_id, duration, now=issued,
-                          extra_claims={"org": session.organization_id, "endpoint": session.endpoint_type})
+    token = rt.keys.issue(session.id, principal.actor_id, duration, now=issued, extra_claims={
+        "org": session.organization_id, "endpoint": session.endpoint_type, "via": _issued_via(principal)})
     audit.record(db, ctx, principal, "session.issue_token", "session", session.id,
                  details={"durationSeconds": duration})
     db.commit()
