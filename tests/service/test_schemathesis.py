@@ -29,10 +29,13 @@ import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import (  # type: ignore[attr-defined]
@@ -93,8 +96,20 @@ def _ok(response: Any) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def build_world(api_url: str) -> World:
-    owner = signup(api_url)
+class _KeptAlive:
+    """`owner.post(...)` over one kept-alive connection: thousands of fresh loopback connections would hold as
+    many ephemeral ports in TIME_WAIT, where a port another test picked earlier (tests.conftest.dns_port) may be."""
+
+    def __init__(self, client: httpx.Client, actor: Actor) -> None:
+        self.client, self.headers = client, actor.headers()
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.client.post(path.lstrip("/"), headers=self.headers, **kwargs)
+
+
+def build_world(client: httpx.Client) -> World:
+    actor = signup(str(client.base_url).rstrip("/"))
+    owner = _KeptAlive(client, actor)
     team = _ok(owner.post("/org/teams", json={"name": "fuzz"}))["team"]["id"]
     job = _ok(owner.post("/workloads/jobs", json={
         "jobKey": f"fuzz-{unique_email().split('@')[0]}", "clusterId": "LOCAL", "teamIds": [team],
@@ -113,12 +128,12 @@ def build_world(api_url: str) -> World:
         "team": team, "teamId": team, "job": job, "jobRun": run, "query": query["id"],
         "queryId": query["id"], "catalog": catalog["id"],
         "catalogId": catalog["id"], "workloadConfig": config, "workloadConfigId": config,
-        "serviceAccount": account, "apiKey": key, "idp": idp, "member": owner.member_id or "",
-        "memberId": owner.member_id or "", "user": owner.user_id or "", "principal": owner.user_id or "",
+        "serviceAccount": account, "apiKey": key, "idp": idp, "member": actor.member_id or "",
+        "memberId": actor.member_id or "", "user": actor.user_id or "", "principal": actor.user_id or "",
         "cluster": "LOCAL", "clusterId": "LOCAL", "role": "ADMIN", "jobVersionNumber": "1",
-        "domain": "fuzz.example.com", "defaultOrganizationId": owner.org_id or "",
+        "domain": "fuzz.example.com", "defaultOrganizationId": actor.org_id or "",
     }
-    return World(owner, ids)
+    return World(actor, ids)
 
 
 def _published_schema() -> Any:
@@ -197,9 +212,23 @@ def _report() -> Iterator[None]:
           + ", ".join(f"{k} {v:.1f} s" for k, v in slowest))
 
 
+@pytest.fixture(scope="module")
+def client(fuzz_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{fuzz_server.url}/api/v1/", timeout=60) as kept:
+        yield kept
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[requests.Session]:
+    """Schemathesis' requests, over kept-alive connections too (see _KeptAlive)."""
+    with requests.Session() as kept:
+        kept.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # each case on its own, as sent
+        yield kept
+
+
 @pytest.fixture
-def world(fuzz_server: LiveServer) -> Iterator[World]:
-    built = build_world(f"{fuzz_server.url}/api/v1")
+def world(client: httpx.Client) -> Iterator[World]:
+    built = build_world(client)
     CURRENT[:] = [built]
     try:
         yield built
@@ -210,12 +239,14 @@ def world(fuzz_server: LiveServer) -> Iterator[World]:
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-def test_every_operation_conforms(case: Any, world: World, fuzz_server: LiveServer) -> None:
+def test_every_operation_conforms(case: Any, world: World, fuzz_server: LiveServer,
+                                  session: requests.Session) -> None:
     headers = _prepare(case, world)
     label = case.operation.label
     started = time.monotonic()
     try:
-        response = case.call_and_validate(base_url=fuzz_server.url, headers=headers, checks=CHECKS, timeout=30)
+        response = case.call_and_validate(base_url=fuzz_server.url, session=session, headers=headers, checks=CHECKS,
+                                          timeout=30)
         STATUSES[response.status_code] = STATUSES.get(response.status_code, 0) + 1
     finally:
         CASES[label] = CASES.get(label, 0) + 1
