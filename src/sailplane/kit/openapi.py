@@ -3,7 +3,8 @@
 - every status an operation can answer besides its success, each with the one error shape
   (`ErrorResponse`), derived from the route: 400/422 (input), 401/403/404 (authenticated operations:
   credentials, permissions, the organization named by `LakeSail-Organization-Id`), 409 (writes), 413
-  (bodies), 429 (throttled sign-in steps), 503 (database busy, compute or DNS unavailable);
+  (bodies), 429 (throttled sign-in steps), 502 (an identity provider), 503 (database busy, compute or DNS
+  unavailable), 507 (writes, when the disk is full);
 - the bearer security scheme, on the operations that take (or accept) a token;
 - parameters as they travel: a query, path or header value is a string or absent, never null; the
   organization header with its ID pattern;
@@ -57,6 +58,8 @@ DESCRIPTIONS = {
          "request).",
     429: "Too many failed attempts: retry after `Retry-After` seconds.",
     502: "The identity provider could not be reached, or its answer was not usable.",
+    507: "The server's disk is full: the change was not made (reads keep working); an administrator must free "
+         "space.",
     503: "Temporarily unavailable (the database is busy, compute or DNS is unavailable); retry after "
          "`Retry-After` seconds when given.",
 }
@@ -135,7 +138,7 @@ def statuses(route: APIRoute, has_body: bool) -> set[int]:
     else:
         found |= PUBLIC_STATUSES.get(op, set())
     if (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}:
-        found.add(409)
+        found |= {409, 507}
     if has_body:
         found.add(413)
     if op in THROTTLED:

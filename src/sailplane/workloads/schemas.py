@@ -10,9 +10,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
+from sailplane.compute.environments import DEFAULT_LINE, LINES, SparkVersion
 from sailplane.kit.schemas import ApiModel, CompactModel, Name, RequestModel, ResourceId, Timestamp
 
 # --- workload configs -------------------------------------------------------------------------
+
+SPARK_VERSION_DESCRIPTION = (
+    f"The PySpark line the Sail server answers as: {', '.join(LINES)}. Omitted: the newest, {DEFAULT_LINE}. "
+    "Use the line of your client (pyspark or pyspark-client X.Y.*): the Sail server runs in an environment "
+    "with that line's PySpark, which sets the settings and behaviour clients of the line expect and runs "
+    "UDFs, with pandas below 3 and pyarrow. Libraries are installed within that environment's pins."
+)
 
 InstanceType = Annotated[
     str,
@@ -144,6 +152,8 @@ class SailConfig(RequestModel):
     lakesail_image_uri: ImageUri | None = None
     libraries: list[Library] = Field(default_factory=list, max_length=100)
     extra_env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=100)
+    spark_version: SparkVersion | None = Field(default=None, description=SPARK_VERSION_DESCRIPTION,
+                                               examples=[DEFAULT_LINE])
 
     @field_validator("extra_env")
     @classmethod
@@ -234,6 +244,7 @@ class LibraryView(CompactModel):
 
 class SailConfigView(CompactModel):
     execution_mode: str = "standalone"
+    spark_version: str | None = Field(default=None, description=SPARK_VERSION_DESCRIPTION)
     compute: ComputeSpecView | None = None
     lakesail_image_uri: str | None = None
     libraries: list[LibraryView] = Field(default_factory=list)
