@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import gc
 import os
-import socket
 import time
 import zlib
 from collections.abc import Iterator
@@ -60,17 +59,11 @@ CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, a connection
 URL_FIELDS = ("issuer", "providerUrl")
 
 
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("fuzz-node")
     settings_ = make_settings(data_dir, fresh_database(database_url, tmp_path_factory.mktemp("fuzz-db")), None,
-                              compute_enabled=False, dns_nameservers=(("127.0.0.1", _closed_port()),),
+                              compute_enabled=False, dns_nameservers=(("127.0.0.1", 9),),
                               dns_timeout_seconds=0.2)
     live = LiveServer(settings_)
     live.start()
