@@ -14,6 +14,8 @@ from sailplane.config import Settings, get_settings
 from sailplane.gateway.tokens import SigningKeys
 from sailplane.kit.db import Database
 from sailplane.kit.errors import error_body, install_error_handlers
+from sailplane.kit.input import InputGuardMiddleware
+from sailplane.kit.openapi import install_openapi
 from sailplane.kit.requests import RequestIdMiddleware
 from sailplane.mailer.service import Mailer
 from sailplane.migrations.runner import is_current, upgrade
@@ -126,10 +128,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.runs = None
     app.state.background_started = False
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: the guard's refusals carry the request ID too
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
     _service_endpoints(app)
+    install_openapi(app)
     return app
 
 

@@ -15,6 +15,13 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _positive_int(name: str, default: int) -> int:
+    value = _env_int(name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be a positive number of bytes")
+    return value
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return float(raw) if raw else default
@@ -116,6 +123,8 @@ class Settings:
     spark_envs_dir: Path | None = None
     # Start the compute backend, session controller and gateway with the app (off: API only).
     compute_enabled: bool = True
+    # The largest request body accepted (413 beyond; counted while it streams in).
+    max_request_bytes: int = 2 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -191,6 +200,7 @@ def load_settings() -> Settings:
                            for p in os.environ.get("SAILPLANE_SOURCE_ROOTS", "").split(os.pathsep) if p.strip()),
         dns_nameservers=parse_nameservers(os.environ.get("SAILPLANE_DNS_NAMESERVERS", "")),
         dns_timeout_seconds=_env_float("SAILPLANE_DNS_TIMEOUT_SECONDS", 5.0),
+        max_request_bytes=_positive_int("SAILPLANE_MAX_REQUEST_BYTES", 2 * 1024 * 1024),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import EmailStr, Field, StringConstraints
 
 from sailplane.auth.schemas import Password
+from sailplane.kit.input import JsonObject
 from sailplane.kit.schemas import ApiModel, Name, RequestModel, ResourceId, Timestamp
 
 
@@ -46,7 +47,8 @@ class MeResponse(ApiModel):
 
 class UpdateMeRequest(RequestModel):
     display_name: Name | None = None
-    preferences: dict[str, Any] | None = None
+    preferences: JsonObject | None = Field(default=None, description="Replaces the stored preferences; at most 4000 "
+                                                                     "characters as JSON.")
     default_organization_id: ResourceId | None = None
 
 

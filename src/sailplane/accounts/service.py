@@ -23,6 +23,7 @@ from sailplane.auth.principal import Principal
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
+from sailplane.kit.input import within_bounds
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
 from sailplane.org.models import Member, MemberRole, Organization
 from sailplane.org.service import add_member, owner_count, role_ids_of
@@ -40,9 +41,9 @@ def require_user(principal: Principal) -> User:
 def preferences_of(user: User) -> dict[str, Any]:
     try:
         value = json.loads(user.preferences or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
-    return value if isinstance(value, dict) else {}
+    return value if within_bounds(value) else {}  # also for values stored before the bounds existed
 
 
 def memberships(db: Session, user_id: str) -> list[tuple[Member, Organization, list[str]]]:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path
 
 from sailplane.auth.deps import CurrentPrincipal
 from sailplane.clusters import service
 from sailplane.clusters.schemas import ClusterIncluded, ClusterRef, ClusterView, MyClusterDetail, MyClusterList
 from sailplane.kit.ids import ID_PATTERN
-from sailplane.kit.pagination import Limit, Page, SortDirection, page_request
+from sailplane.kit.pagination import PageRequest, paging
+from sailplane.kit.routing import JsonRoute
 
-router = APIRouter(prefix="/me/clusters", tags=["clusters"])
+router = APIRouter(route_class=JsonRoute, prefix="/me/clusters", tags=["clusters"])
+Paging = Annotated[PageRequest, Depends(paging(("name",)))]
 ClusterId = Annotated[str, Path(pattern=ID_PATTERN, description="A cluster ID.")]
 
 
@@ -36,15 +38,8 @@ def _ref(cluster: service.Cluster) -> ClusterRef:
 
 
 @router.get("", operation_id="listMyClusters", response_model=MyClusterList)
-def list_my_clusters(
-    principal: CurrentPrincipal,
-    limit: Limit = 100,
-    page: Page = 1,
-    sort_by: Annotated[str | None, Query(alias="sortBy", description="The field to sort by: name.")] = None,
-    sort_direction: Annotated[SortDirection, Query(alias="sortDirection")] = "asc",
-) -> MyClusterList:
+def list_my_clusters(principal: CurrentPrincipal, pr: Paging) -> MyClusterList:
     """The clusters shared with the caller's teams, so they know where sessions and jobs can run."""
-    pr = page_request(page, limit, sort_by, sort_direction, ("name",))
     total, clusters = service.list_my_clusters(principal, pr)
     return MyClusterList(total=total, items=[_ref(c) for c in clusters], included=_included(clusters))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field
 
 from sailplane.kit.schemas import ApiModel, Timestamp
 
@@ -28,11 +28,106 @@ class ClusterView(ApiModel):
     operation_id: str | None = None
 
 
+class ConnectionProviderConfig(ApiModel):
+    account_id: str | None = None
+    region: str | None = None
+    role_arn: str | None = None
+    external_id_secret_arn: str | None = None
+    stack_arn: str | None = None
+
+
+class ConnectionView(ApiModel):
+    """A cloud account connection (the `clusters` seed); none exist until the infrastructure domain lands."""
+
+    id: str
+    name: str
+    provider: str
+    provider_config: ConnectionProviderConfig
+    status: str
+    status_message: str | None = None
+    last_used_at: Timestamp | None = None
+    template_synced_at: Timestamp | None = None
+    template_sync_message: str | None = None
+    created_at: Timestamp
+    created_by: str | None = None
+    updated_at: Timestamp
+    updated_by: str | None = None
+
+
+class IacState(ApiModel):
+    project_name: str | None = None
+    stack_name: str | None = None
+
+
+class NetworkConfig(ApiModel):
+    cidr: str | None = None
+
+
+class NetworkView(ApiModel):
+    id: str
+    connection_id: str
+    name: str
+    region: str
+    provider_network_id: str | None = None
+    config: NetworkConfig
+    iac_state: IacState | None = None
+    iac_outputs: dict[str, str] = Field(default_factory=dict)
+    status: str
+    status_message: str | None = None
+    created_at: Timestamp
+    created_by: str | None = None
+    updated_at: Timestamp
+    updated_by: str | None = None
+
+
+class NodeGroupConfig(ApiModel):
+    name: str
+    instance_types: list[list[str]]
+    min_size: int
+    max_size: int
+    desired_size: int
+    disk_size_gb: int
+
+
+class ExternalClusterConfig(ApiModel):
+    kubernetes_version: str | None = None
+    system_node_group: NodeGroupConfig | None = None
+    public_access_cidrs: list[str] = Field(default_factory=list)
+
+
+class ProviderMetadata(ApiModel):
+    cluster_name: str | None = None
+    cluster_arn: str | None = None
+
+
+class ExternalClusterView(ApiModel):
+    id: str
+    connection_id: str
+    network_id: str | None = None
+    cluster_id: str | None = None
+    name: str
+    region: str
+    status: str
+    status_message: str | None = None
+    config: ExternalClusterConfig
+    provider_metadata: ProviderMetadata | None = None
+    iac_state: IacState | None = None
+    iac_outputs: dict[str, str] = Field(default_factory=dict)
+    job_runner_role_arn: str | None = None
+    created_at: Timestamp
+    created_by: str | None = None
+    updated_at: Timestamp
+    updated_by: str | None = None
+    last_health_status: str | None = None
+    last_health_message: str | None = None
+    last_health_check_at: Timestamp | None = None
+
+
 class ClusterIncluded(ApiModel):
     clusters: list[ClusterView]
-    connections: list[dict[str, Any]]
-    networks: list[dict[str, Any]]
-    external_clusters: list[dict[str, Any]]
+    connections: list[ConnectionView]
+    networks: list[NetworkView]
+    external_clusters: list[ExternalClusterView]
 
 
 class MyClusterList(ApiModel):

@@ -4,9 +4,9 @@ service; team-scoped listings declare their check here."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path
 
 from sailplane.auth.deps import AppSettings, CurrentPrincipal, Db, require_team
 from sailplane.auth.principal import Principal
@@ -39,7 +39,7 @@ from sailplane.data.schemas import (
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.ids import ID_PATTERN
-from sailplane.kit.pagination import Limit, Page, PageRequest, page_request
+from sailplane.kit.pagination import Limit, PageRequest, paging
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.teams.models import Team
@@ -58,23 +58,8 @@ SORTABLE_CATALOGS = ("name", "updatedAt")
 SORTABLE_QUERIES = ("updatedAt", "name")  # the first is the default
 
 
-def _paging(allowed: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    async def paging(
-        page: Page = 1,
-        limit: Limit = 100,
-        sort_by: Annotated[str | None, Query(alias="sortBy", description="The field to sort by: name or updatedAt.")]
-        = None,
-        sort_direction: Annotated[
-            Literal["asc", "desc"], Query(alias="sortDirection", description="The direction to sort.")
-        ] = "asc",
-    ) -> PageRequest:
-        return page_request(page, limit, sort_by, sort_direction, allowed)
-
-    return paging
-
-
-CatalogPaging = Annotated[PageRequest, Depends(_paging(SORTABLE_CATALOGS))]
-QueryPaging = Annotated[PageRequest, Depends(_paging(SORTABLE_QUERIES))]
+CatalogPaging = Annotated[PageRequest, Depends(paging(SORTABLE_CATALOGS))]
+QueryPaging = Annotated[PageRequest, Depends(paging(SORTABLE_QUERIES))]
 
 
 def _encryptor(settings: AppSettings) -> Encryptor:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints
 
 from sailplane.data.providers import Provider
-from sailplane.kit.schemas import ApiModel, Description, Name, RequestModel, ResourceId, Timestamp
+from sailplane.kit.input import JsonObject
+from sailplane.kit.schemas import ApiModel, Description, Name, NotNull, RequestModel, ResourceId, Timestamp
 from sailplane.teams.schemas import TeamItem, TeamView
 
 MAX_SQL_BYTES = 1024 * 1024
@@ -125,14 +126,14 @@ class CreateCatalogRequest(RequestModel):
     name: Name
     description: Description | None = None
     provider: Provider
-    provider_config: dict[str, Any] = Field(description="Validated per provider; secret fields are write-only.")
+    provider_config: JsonObject = Field(description="Validated per provider; secret fields are write-only.")
     team_ids: TeamIds
 
 
 class UpdateCatalogRequest(RequestModel):
-    name: Name | None = None
+    name: Annotated[Name | None, NotNull] = None
     description: Description | None = Field(default=None, description="null clears the description.")
-    provider_config: dict[str, Any] | None = Field(
+    provider_config: Annotated[JsonObject | None, NotNull] = Field(
         default=None,
         description="Merged into the current configuration: given fields replace, null removes an optional field, "
                     "omitted secrets are kept.",
@@ -153,8 +154,8 @@ class CreateQueryRequest(RequestModel):
 
 
 class UpdateQueryRequest(RequestModel):
-    name: Name | None = None
-    description: Description | None = None
-    sql: Sql | None = None
+    name: Annotated[Name | None, NotNull] = None
+    description: Description | None = Field(default=None, description="null clears the description.")
+    sql: Annotated[Sql | None, NotNull] = None
     catalog_id: ResourceId | None = Field(default=None, description="null detaches the query from its catalog.")
     schema_: SchemaName | None = Field(default=None, alias="schema")

@@ -4,9 +4,9 @@ live in the service; the team listing declares its check here. Job runs have the
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path
 
 from sailplane.auth.deps import CurrentPrincipal, Db, require_team
 from sailplane.auth.principal import Principal
@@ -35,7 +35,7 @@ from sailplane.jobs.schemas import (
 )
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
-from sailplane.kit.pagination import Limit, Page, PageRequest, page_request
+from sailplane.kit.pagination import Limit, Page, PageRequest, page_request, paging
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.runs.models import JobRun
@@ -51,22 +51,11 @@ ViewTeamJobs = Annotated[Principal, Depends(require_team("CanViewJobs"))]
 SORTABLE = ("createdAt", "jobKey")  # the first is the default
 
 
-async def _my_paging(
-    page: Page = 1,
-    limit: Limit = 100,
-    sort_by: Annotated[str | None, Query(alias="sortBy", description="The field to sort by: jobKey or createdAt.")]
-    = None,
-    sort_direction: Annotated[Literal["asc", "desc"], Query(alias="sortDirection",
-                                                           description="The direction to sort.")] = "asc",
-) -> PageRequest:
-    return page_request(page, limit, sort_by, sort_direction, SORTABLE)
-
-
 async def _version_paging(page: Page = 1, limit: Limit = 100) -> PageRequest:
     return page_request(page, limit, None, "asc", ("version",))
 
 
-MyPaging = Annotated[PageRequest, Depends(_my_paging)]
+MyPaging = Annotated[PageRequest, Depends(paging(SORTABLE))]
 VersionPaging = Annotated[PageRequest, Depends(_version_paging)]
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from sailplane.compute.environments import DEFAULT_LINE, SparkVersion
-from sailplane.kit.schemas import ApiModel, Description, RequestModel, ResourceId, Timestamp
+from sailplane.kit.schemas import ApiModel, Description, NotNull, RequestModel, ResourceId, Timestamp
 from sailplane.teams.schemas import TeamView
 from sailplane.workloads.schemas import SPARK_VERSION_DESCRIPTION, ComputeSpec, ImageUri, Library
 
@@ -46,6 +46,17 @@ TimeoutSeconds = Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS, description=
 MaxConcurrentRuns = Annotated[int, Field(ge=1, le=1000)]
 
 
+MAX_ARGUMENT_CHARS = 128 * 1024
+"""All of a run's command-line arguments together (they share the kernel's ARG_MAX with the environment)."""
+
+
+def check_arguments_size(parameters: list[list[str]] | None, named: dict[str, str] | None) -> None:
+    total = sum(len(a) for group in parameters or [] for a in group)
+    total += sum(len(k) + len(v) + 3 for k, v in (named or {}).items())
+    if total > MAX_ARGUMENT_CHARS:
+        raise ValueError(f"parameters and namedParameters: at most {MAX_ARGUMENT_CHARS} characters in all")
+
+
 # --- configuration ----------------------------------------------------------------------------
 
 class SqlConfig(RequestModel):
@@ -74,6 +85,11 @@ class PythonConfig(RequestModel):
         if value is not None and sum(len(group) for group in value) > 1000:
             raise ValueError("at most 1000 arguments in all")
         return value
+
+    @model_validator(mode="after")
+    def _arguments_fit(self) -> PythonConfig:
+        check_arguments_size(self.parameters, self.named_parameters)
+        return self
 
     @model_validator(mode="after")
     def _what_to_run(self) -> PythonConfig:
@@ -155,9 +171,9 @@ class VersionFields(RequestModel):
     """The versioned settings. In a draft or new version, given fields replace the copied ones;
     null clears the optional ones (description, timeoutSeconds, sourceConfig, cron fields)."""
 
-    cluster_id: ResourceId | None = None
+    cluster_id: Annotated[ResourceId | None, NotNull] = None
     description: Description | None = None
-    config: JobConfig | None = None
+    config: Annotated[JobConfig | None, NotNull] = None
     timeout_seconds: TimeoutSeconds | None = None
     source_config: SourceConfig | None = None
     depends_on: DependsOnList | None = None
@@ -190,8 +206,8 @@ class CreateJobRequest(RequestModel):
 
 
 class UpdateJobRequest(RequestModel):
-    job_key: JobKey | None = None
-    status: JobStatus | None = None
+    job_key: Annotated[JobKey | None, NotNull] = None
+    status: Annotated[JobStatus | None, NotNull] = None
     description: Description | None = Field(default=None, description="null clears the description.")
     version: int | None = Field(default=None, ge=0, description="The job's version as last read; a different "
                                                                  "current version answers 409.")

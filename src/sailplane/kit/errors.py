@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from sailplane.kit.faults import STORAGE_FULL_MESSAGE, storage_full_cause
 
@@ -103,14 +104,50 @@ def error_body(
     }
 
 
-def _response(status: int, body: dict[str, Any], retry_after: int | None = None) -> JSONResponse:
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return JSONResponse(body, status_code=status, headers=headers)
+AUTH_REALM = "sailplane"
+
+
+def _challenge(request: Request | None, message: str) -> str:
+    """The WWW-Authenticate challenge of a 401 (RFC 6750 section 3): the realm alone when the request carried no
+    credentials, else `error="invalid_token"` with a description."""
+    if request is None or not request.headers.get("authorization"):
+        return f'Bearer realm="{AUTH_REALM}"'
+    description = message.replace("\\", "").replace('"', "'")
+    return f'Bearer realm="{AUTH_REALM}", error="invalid_token", error_description="{description}"'
+
+
+def _response(status: int, body: dict[str, Any], retry_after: int | None = None,
+              headers: dict[str, str] | None = None, request: Request | None = None) -> JSONResponse:
+    out = dict(headers or {})
+    if retry_after is not None:
+        out["Retry-After"] = str(retry_after)
+    if status == 401 and "WWW-Authenticate" not in out:
+        out["WWW-Authenticate"] = _challenge(request, body["error"]["message"])
+    return JSONResponse(body, status_code=status, headers=out or None)
+
+
+def error_response(status: int, code: str, message: str, request: Request | None, *,
+                   field_errors: dict[str, str] | None = None, retry_after: int | None = None,
+                   retryable: bool = False, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A complete error answer in the one shape, with the headers its status calls for."""
+    body = error_body(status, code, message, request, field_errors=field_errors, retry_after=retry_after,
+                      retryable=retryable)
+    return _response(status, body, retry_after, headers, request)
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (the router names only the first route that matched it)."""
+    allowed = []
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -126,7 +163,7 @@ def install_error_handlers(app: FastAPI) -> None:
             retryable=exc.retryable,
             caused_by=exc.caused_by,
         )
-        return _response(exc.status, body, exc.retry_after)
+        return _response(exc.status, body, exc.retry_after, request=request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -144,6 +181,9 @@ def install_error_handlers(app: FastAPI) -> None:
             (e.get("loc") or ("",))[0] in ("query", "path", "header") for e in exc.errors()
         )
         status = 400 if in_query_or_path else 422
+        if in_query_or_path and set(fields) == {"sortBy"}:
+            body = error_body(400, "invalid_sort_field", f"sortBy: {fields['sortBy']}", request, field_errors=fields)
+            return _response(400, body)
         summary = "; ".join(f"{k}: {v}" for k, v in list(fields.items())[:5])
         body = error_body(status, "validation_failed", f"Invalid request: {summary}", request,
                           field_errors=fields)
@@ -151,17 +191,38 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        """Routing and input-boundary refusals. Their headers (405's Allow) are kept."""
+        from sailplane.kit.input import InputError
+
+        headers = dict(exc.headers or {})
+        if isinstance(exc, InputError):
+            return error_response(exc.status_code, exc.code, exc.message, request, field_errors=exc.field_errors,
+                                  headers=headers)
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code,
+                                                                                           "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404:
             message = "The resource was not found."
-        return _response(exc.status_code, error_body(exc.status_code, code, message, request))
+        elif exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+            message = f"The method {request.method} is not allowed here; allowed: {headers['Allow'] or 'none'}."
+        elif exc.status_code == 413:
+            headers["Connection"] = "close"
+        return error_response(exc.status_code, code, message, request, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
         log.info("integrity conflict: %s", type(exc.orig).__name__)
         body = error_body(409, "conflict", "The request conflicts with an existing record.", request)
         return _response(409, body)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        """A value the database refused (out of range, too long): the input checks should have caught it, so it
+        is logged as their gap; the caller gets a 422, not a 500, and nothing was written."""
+        log.warning("database refused a value: %s", type(exc.orig).__name__)
+        body = error_body(422, "invalid_value", "A value in the request does not fit its field.", request)
+        return _response(422, body)
 
     def _storage_full(request: Request, cause: str) -> JSONResponse:
         """507: the disk is full. Not retryable as such (it takes an administrator), and not "busy"."""

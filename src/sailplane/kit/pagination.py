@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from sqlalchemy import Select, func, select
@@ -11,14 +13,17 @@ from sqlalchemy.orm import Session
 
 from sailplane.kit.errors import ApiError
 from sailplane.kit.ids import ID_PATTERN
+from sailplane.kit.input import MAX_PAGE
 
 Limit = Annotated[int, Query(ge=0, le=100, description="The maximum number of items to list.")]
 Marker = Annotated[
     str | None,
     Query(pattern=ID_PATTERN, description="The pagination token returned from the previous list operation."),
 ]
-Page = Annotated[int, Query(ge=1, description="The page number to retrieve (1-indexed).")]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE, description="The page number to retrieve (1-indexed).")]
 SortDirection = Annotated[Literal["asc", "desc"], Query(description="The direction to sort.")]
+SortDirectionParam = Annotated[Literal["asc", "desc"], Query(alias="sortDirection",
+                                                            description="The direction to sort.")]
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,29 @@ def page_request(page: int, limit: int, sort_by: str | None, direction: str, all
             field_errors={"sortBy": f"must be one of: {', '.join(allowed)}"},
         )
     return PageRequest(page=page, limit=limit, sort_by=chosen, direction=direction)
+
+
+def paging(allowed: tuple[str, ...], description: str | None = None) -> Callable[..., Any]:
+    """The dependency of a page+limit listing: `page`, `limit`, `sortBy` (one of `allowed`, published as an
+    enum; the first is the default) and `sortDirection`.
+
+    A sortBy outside `allowed` is a 400 `invalid_sort_field` (kit.errors)."""
+    text = description or f"The field to sort by: {' or '.join(allowed)}."
+    sort_type = Annotated[Literal[allowed], Query(alias="sortBy", description=text)]  # type: ignore[valid-type]
+    params = [
+        inspect.Parameter("page", inspect.Parameter.KEYWORD_ONLY, default=1, annotation=Page),
+        inspect.Parameter("limit", inspect.Parameter.KEYWORD_ONLY, default=100, annotation=Limit),
+        inspect.Parameter("sort_by", inspect.Parameter.KEYWORD_ONLY, default=allowed[0], annotation=sort_type),
+        inspect.Parameter("sort_direction", inspect.Parameter.KEYWORD_ONLY, default="asc",
+                          annotation=SortDirectionParam),
+    ]
+
+    async def page_params(page: int = 1, limit: int = 100, sort_by: str | None = None,
+                          sort_direction: str = "asc") -> PageRequest:
+        return page_request(page, limit, sort_by, sort_direction, allowed)
+
+    page_params.__signature__ = inspect.Signature(params, return_annotation=PageRequest)  # type: ignore[attr-defined]
+    return page_params
 
 
 def count(db: Session, stmt: Select) -> int:  # type: ignore[type-arg]

@@ -1,4 +1,5 @@
-"""A route class that serializes the response model once, inside the endpoint's own thread hop.
+"""The route class of every API route: request bodies decoded through the input boundary
+(kit.input.CheckedRequest), and the response model serialized once, inside the endpoint's own thread hop.
 
 Stock FastAPI validates a sync endpoint's return value again in a second threadpool hop before
 serializing it. Our endpoints already build their response models, so this route dumps them to
@@ -13,9 +14,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import Response
+from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter
+
+from sailplane.kit.input import CheckedRequest
 
 
 class JsonRoute(APIRoute):
@@ -25,6 +28,14 @@ class JsonRoute(APIRoute):
         if isinstance(model, type) and issubclass(model, BaseModel):
             endpoint = _wrap(endpoint, model, status)
         super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+
+        async def checked_handler(request: Request) -> Any:
+            return await handler(CheckedRequest(request.scope, request.receive))
+
+        return checked_handler
 
 
 def _render(result: Any, model: type[BaseModel], adapter: TypeAdapter[Any], status: int) -> Any:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
@@ -11,7 +10,7 @@ from sailplane.auth.deps import CurrentPrincipal, Db, require
 from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
-from sailplane.kit.pagination import Limit, Page, PageRequest, page_request
+from sailplane.kit.pagination import PageRequest, paging
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.org import service
@@ -52,22 +51,8 @@ MemberFilterQuery = Annotated[
 ]
 
 
-SortBy = Annotated[str | None, Query(alias="sortBy", description="The field to sort by.")]
-SortDirection = Annotated[Literal["asc", "desc"], Query(alias="sortDirection", description="The direction to sort.")]
-
-
-def sorted_page(allowed: tuple[str, ...]) -> Callable[..., PageRequest]:
-    """page + limit + sortBy (from `allowed`, first is the default) + sortDirection."""
-
-    def params(page: Page = 1, limit: Limit = 100, sort_by: SortBy = None,
-               sort_direction: SortDirection = "asc") -> PageRequest:
-        return page_request(page, limit, sort_by, sort_direction, allowed)
-
-    return params
-
-
-RolePaging = Annotated[PageRequest, Depends(sorted_page(("name",)))]
-MemberPaging = Annotated[PageRequest, Depends(sorted_page(("name", "email")))]
+RolePaging = Annotated[PageRequest, Depends(paging(("name",)))]
+MemberPaging = Annotated[PageRequest, Depends(paging(("name", "email")))]
 
 
 # --- organization -----------------------------------------------------------------------------

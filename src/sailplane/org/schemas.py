@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from sailplane.kit.schemas import ApiModel, Description, Name, RequestModel, ResourceId, Timestamp
+from sailplane.kit.schemas import ApiModel, Description, Name, NotNull, RequestModel, ResourceId, Timestamp
 
 # --- organization -----------------------------------------------------------------------------
 
@@ -25,9 +25,10 @@ class OrganizationView(ApiModel):
 
 
 class UpdateOrganizationRequest(RequestModel):
-    name: Name | None = None
+    name: Annotated[Name | None, NotNull] = None
     description: Description | None = Field(default=None, description="null clears the description.")
-    require_mfa: bool | None = Field(default=None, description="Members must enroll MFA to use the organization.")
+    require_mfa: Annotated[bool | None, NotNull] = Field(
+        default=None, description="Members must enroll MFA to use the organization.")
 
 
 # --- roles ------------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ class UpdateMemberRequest(RequestModel):
     display_name: Name | None = Field(
         default=None, description="The display name in this organization; null falls back to the user's own."
     )
-    status: Literal["active", "deactivated"] | None = None
+    status: Annotated[Literal["active", "deactivated"] | None, NotNull] = None
 
 
 class MemberRolesRequest(RequestModel):

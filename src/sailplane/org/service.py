@@ -249,7 +249,7 @@ def parse_member_filter(raw: str | None) -> MemberFilter:
         return MemberFilter(query=text)
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise _bad_filter("is not a valid JSON object") from None
     if not isinstance(value, dict):
         raise _bad_filter("is not a valid JSON object")

@@ -601,6 +601,8 @@ def read_log(path: Path, offset: int = 0, limit: int = _LOG_CHUNK) -> LogChunk:
     """Up to `limit` bytes of a run log from `offset` (works while the run is writing it)."""
     try:
         with open(path, "rb") as f:
+            if max(0, offset) >= os.fstat(f.fileno()).st_size:  # past the end (seek would refuse a huge offset)
+                return LogChunk("", max(0, offset))
             f.seek(max(0, offset))
             data = f.read(limit)
     except FileNotFoundError:

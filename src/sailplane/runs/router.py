@@ -17,6 +17,7 @@ from sailplane.jobs.schemas import JobRunView
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.errors import invalid
 from sailplane.kit.ids import ID_PATTERN
+from sailplane.kit.input import MAX_BYTE_OFFSET
 from sailplane.kit.pagination import MarkerPage, marker_params
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
@@ -159,7 +160,7 @@ def cancel_job_run(job: JobId, job_run: RunId, request: Request, db: Db, princip
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "The driver output from `offset`."}})
 def get_job_run_logs(job: JobId, job_run: RunId, db: Db, principal: CurrentPrincipal, settings: AppSettings,
-                     offset: Annotated[int, Query(ge=0, description="Byte offset to read from (the "
+                     offset: Annotated[int, Query(ge=0, le=MAX_BYTE_OFFSET, description="Byte offset to read from (the "
                                                                      "LakeSail-Log-Offset of the previous call).")] = 0,
                      ) -> PlainTextResponse:
     """The run's driver output (every attempt, with `--- sailplane:` notes) as text/plain, readable

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, model_validator
 
-from sailplane.jobs.schemas import Argument, JobRunView, JobView, ParamName
+from sailplane.jobs.schemas import Argument, JobRunView, JobView, ParamName, check_arguments_size
 from sailplane.kit.schemas import ApiModel, RequestModel
 
 
@@ -27,6 +27,11 @@ class CreateJobRunRequest(RequestModel):
         description="What happens to the run's Sail server when it ends: stopped (always), kept after a failure "
                     "for debugging (on_success), or kept (never) until the idle reaper stops it. Default: "
                     "the version's config.lakesail.resourceCleanupMode, else always.")
+
+    @model_validator(mode="after")
+    def _arguments_fit(self) -> CreateJobRunRequest:
+        check_arguments_size(self.parameters, self.named_parameters)
+        return self
 
 
 class RetryJobRunRequest(RequestModel):

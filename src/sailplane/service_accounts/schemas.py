@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from sailplane.kit.schemas import ApiModel, Description, Name, RequestModel, Timestamp
+from sailplane.kit.schemas import ApiModel, Description, Name, NotNull, RequestModel, Timestamp
 
 MAX_KEY_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
 
@@ -34,7 +34,7 @@ class CreateServiceAccountRequest(RequestModel):
 
 
 class UpdateServiceAccountRequest(RequestModel):
-    name: Name | None = None
+    name: Annotated[Name | None, NotNull] = None
     description: Description | None = Field(default=None, description="Send null to clear it.")
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import RedirectResponse
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from sailplane.auth.deps import AppSettings, Db, current_identity, require
 from sailplane.auth.principal import Identity, Principal
@@ -42,6 +43,16 @@ router = APIRouter(route_class=JsonRoute, prefix="/auth", tags=["identity-provid
 Ctx = Annotated[RequestContext, Depends(request_context)]
 ManageIdps = Annotated[Principal, Depends(require("CanManageIdentityProviders"))]
 IdpId = Annotated[str, Path(pattern=ID_PATTERN, description="An identity provider ID.")]
+
+
+class _NotAutoSetup(StringConvertor):
+    """`/idps/auto-setup` is a resource of its own (POST only): the `/idps/{idp}` routes never take that segment,
+    so another method on it answers 405 naming POST, not as an identity provider called "auto-setup"."""
+
+    regex = "(?!auto-setup$)[^/]+"
+
+
+register_url_convertor("idp", _NotAutoSetup())
 
 
 def domain_view(claim: IdentityProviderDomain) -> DomainVerification:
@@ -116,14 +127,14 @@ def auto_setup_identity_provider(body: AutoSetupRequest, db: Db, settings: AppSe
     return idp_view(settings, service.auto_setup(db, settings, principal, body, ctx))
 
 
-@router.get("/idps/{idp}", operation_id="describeIdentityProvider", response_model=IdentityProviderView)
+@router.get("/idps/{idp:idp}", operation_id="describeIdentityProvider", response_model=IdentityProviderView)
 def describe_identity_provider(idp: IdpId, db: Db, settings: AppSettings,
                                principal: ManageIdps) -> IdentityProviderView:
     """One identity provider's settings; `hasClientSecret` says whether a secret is set, never its value."""
     return idp_view(settings, service.describe(db, principal, idp))
 
 
-@router.patch("/idps/{idp}", operation_id="updateIdentityProvider", response_model=IdentityProviderView)
+@router.patch("/idps/{idp:idp}", operation_id="updateIdentityProvider", response_model=IdentityProviderView)
 def update_identity_provider(idp: IdpId, body: UpdateIdentityProviderRequest, db: Db, settings: AppSettings,
                              principal: ManageIdps, ctx: Ctx) -> IdentityProviderView:
     """Change name, issuer, client ID, scopes, email domains or status; the secret changes with rotate-secret.
@@ -132,7 +143,7 @@ def update_identity_provider(idp: IdpId, body: UpdateIdentityProviderRequest, db
     return idp_view(settings, service.update(db, principal, idp, body, ctx))
 
 
-@router.delete("/idps/{idp}", operation_id="deleteIdentityProvider", response_model=Message)
+@router.delete("/idps/{idp:idp}", operation_id="deleteIdentityProvider", response_model=Message)
 def delete_identity_provider(idp: IdpId, db: Db, principal: ManageIdps, ctx: Ctx) -> dict[str, str]:
     """Remove an identity provider; its users can no longer sign in through it."""
     service.delete(db, principal, idp, ctx)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from pydantic_core import to_json
 
 from sailplane.auth import catalog
@@ -23,7 +23,7 @@ from sailplane.auth.deps import (
 from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
-from sailplane.kit.pagination import Limit, Page, PageRequest, page_request
+from sailplane.kit.pagination import PageRequest, paging
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.org.service import member_status
@@ -53,18 +53,7 @@ MemberId = Annotated[str, Path(pattern=ID_PATTERN, description="The organization
 SORTABLE = ("name", "email")
 
 
-async def sorted_page(
-    page: Page = 1,
-    limit: Limit = 100,
-    sort_by: Annotated[str | None, Query(alias="sortBy", description="The field to sort by: name or email.")] = None,
-    sort_direction: Annotated[
-        Literal["asc", "desc"], Query(alias="sortDirection", description="The direction to sort.")
-    ] = "asc",
-) -> PageRequest:
-    return page_request(page, limit, sort_by, sort_direction, SORTABLE)
-
-
-Paging = Annotated[PageRequest, Depends(sorted_page)]
+Paging = Annotated[PageRequest, Depends(paging(SORTABLE))]
 
 
 def team_doc(row: Sequence[Any]) -> dict[str, Any]:

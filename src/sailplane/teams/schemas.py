@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import EmailStr, Field
 
-from sailplane.kit.schemas import ApiModel, Description, Name, RequestModel, ResourceId, Timestamp
+from sailplane.kit.schemas import ApiModel, Description, Name, NotNull, RequestModel, ResourceId, Timestamp
 
 TeamEmail = Annotated[EmailStr, Field(max_length=320)]
 
@@ -47,10 +47,10 @@ class CreateTeamRequest(RequestModel):
 
 
 class UpdateTeamRequest(RequestModel):
-    name: Name | None = None
+    name: Annotated[Name | None, NotNull] = None
     description: Description | None = Field(default=None, description="null clears the description.")
     email: TeamEmail | None = Field(default=None, description="null clears the team email.")
-    default_role_id: ResourceId | None = None
+    default_role_id: Annotated[ResourceId | None, NotNull] = None
 
 
 class TeamRoleRef(ApiModel):

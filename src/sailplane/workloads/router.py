@@ -11,6 +11,7 @@ from sailplane.auth.models import User
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import MarkerPage, marker_params
+from sailplane.kit.routing import JsonRoute
 from sailplane.org.models import Member
 from sailplane.service_accounts.models import ServiceAccount
 from sailplane.workloads import configs, service
@@ -43,7 +44,7 @@ from sailplane.workloads.schemas import (
     WorkloadView,
 )
 
-router = APIRouter(prefix="/workloads", tags=["sessions"])
+router = APIRouter(route_class=JsonRoute, prefix="/workloads", tags=["sessions"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 SessionId = Annotated[str, Path(pattern=ID_PATTERN, description="A session ID.")]
 WorkloadConfigId = Annotated[str, Path(alias="workloadConfig", pattern=ID_PATTERN,

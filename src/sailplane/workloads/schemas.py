@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from sailplane.compute.environments import DEFAULT_LINE, LINES, SparkVersion
-from sailplane.kit.schemas import ApiModel, Name, RequestModel, ResourceId, Timestamp
+from sailplane.kit.schemas import ApiModel, CompactModel, Name, RequestModel, ResourceId, Timestamp
 
 # --- workload configs -------------------------------------------------------------------------
 
@@ -201,15 +201,74 @@ class InlineWorkloadConfig(RequestModel):
     endpoint_limits: EndpointLimits | None = None
 
 
+class EbsConfigView(CompactModel):
+    volume_type: str = "gp3"
+    volume_size: int = 100
+    iops: int | None = None
+    throughput: int | None = None
+    delete_on_termination: bool = True
+
+
+class DriverConfigView(CompactModel):
+    instance_type: str | None = None
+    ebs_config: EbsConfigView | None = None
+
+
+class WorkerConfigView(DriverConfigView):
+    max_nodes: int = 1
+    capacity_type: str = "on-demand"
+
+
+class ComputeSpecView(CompactModel):
+    driver: DriverConfigView | None = None
+    worker: WorkerConfigView | None = None
+
+
+class PypiLibraryView(CompactModel):
+    package: str
+    repo: str | None = None
+
+
+class RequirementsLibraryView(CompactModel):
+    source: str | None = None
+    uri: str | None = None
+
+
+class LibraryView(CompactModel):
+    """Exactly one of pypi, requirements or whl is set."""
+
+    pypi: PypiLibraryView | None = None
+    requirements: RequirementsLibraryView | None = None
+    whl: str | None = None
+
+
+class SailConfigView(CompactModel):
+    execution_mode: str = "standalone"
+    spark_version: str | None = Field(default=None, description=SPARK_VERSION_DESCRIPTION)
+    compute: ComputeSpecView | None = None
+    lakesail_image_uri: str | None = None
+    libraries: list[LibraryView] = Field(default_factory=list)
+    extra_env: dict[str, str] = Field(default_factory=dict)
+
+
+class WorkloadConfigBodyView(CompactModel):
+    """A saved workload config's settings, as validated on creation (CreateWorkloadConfigRequest.config)."""
+
+    sail: SailConfigView = Field(default_factory=SailConfigView)
+
+
+class EndpointLimitsView(CompactModel):
+    spark_connect: int | None = Field(default=None, alias="spark_connect")
+
+
 class WorkloadConfigView(ApiModel):
     id: str
     name: str | None
     workload_type: str
     cluster_id: str
     team_id: str
-    config: dict[str, Any] = Field(
-        description="{sail: {executionMode, compute, lakesailImageUri, libraries, extraEnv, sparkVersion}}")
-    endpoint_limits: dict[str, int]
+    config: WorkloadConfigBodyView
+    endpoint_limits: EndpointLimitsView
     created_at: Timestamp
     created_by: str | None
     updated_at: Timestamp
@@ -351,7 +410,8 @@ class SessionList(ApiModel):
 
 
 class IssueTokenRequest(RequestModel):
-    duration_seconds: int | None = Field(default=None, description="Default 28800; bounded by the server.")
+    duration_seconds: int | None = Field(default=None, ge=60,
+                                         description="Default 28800; at most 86400 unless the server says otherwise.")
 
 
 class SessionToken(ApiModel):

@@ -360,7 +360,8 @@ def issue_token(db: Session, principal: Principal, session_id: str, body: IssueT
             raise forbidden("You no longer belong to this session's team, so it cannot be used any more.")
         raise forbidden("Only the session owner or an organization admin can issue a session token.")
     longest = settings.session_token_max_seconds
-    duration = (body.duration_seconds if body else None) or min(settings.session_token_default_seconds, longest)
+    requested = body.duration_seconds if body else None
+    duration = requested if requested is not None else min(settings.session_token_default_seconds, longest)
     if not MIN_TOKEN_SECONDS <= duration <= longest:
         raise invalid("durationSeconds", f"must be between {MIN_TOKEN_SECONDS} and {longest} seconds")
     if session.status in TERMINAL_STATES:
