@@ -18,6 +18,7 @@ app = typer.Typer(help="Sailplane: a self-hostable control plane for Sail.", no_
 admin = typer.Typer(help="Administrative tasks for automation.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
 console = Console()
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 @app.command()
@@ -55,8 +56,11 @@ def serve(
     if not settings.smtp_host:
         console.print(f"Mail:      no SMTP configured; messages are written to {settings.data_dir / 'outbox'}")
     _print_gateway(settings)
+    # On SIGTERM, requests in progress (and those waiting for admission, at most request_queue_seconds) get
+    # GRACEFUL_SHUTDOWN_SECONDS to finish before they are cancelled and the server stops.
     uvicorn.run(create_app(settings, migrate=False), host=host, port=port, log_level=log_level,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
 
 
 def _gateway_tls(settings: Settings, enabled: bool) -> Settings:

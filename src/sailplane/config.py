@@ -110,6 +110,11 @@ class Settings:
     dns_timeout_seconds: float = 5.0
     # Start the compute backend, session controller and gateway with the app (off: API only).
     compute_enabled: bool = True
+    # Admission control (kit/admission.py): requests worked on at once (also the request connection pool's
+    # size), how long others may wait in line before a 503 with Retry-After, and how many may wait.
+    max_concurrent_requests: int = 16
+    request_queue_seconds: float = 5.0
+    request_queue_limit: int = 1000
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -183,6 +188,9 @@ def load_settings() -> Settings:
                            for p in os.environ.get("SAILPLANE_SOURCE_ROOTS", "").split(os.pathsep) if p.strip()),
         dns_nameservers=parse_nameservers(os.environ.get("SAILPLANE_DNS_NAMESERVERS", "")),
         dns_timeout_seconds=_env_float("SAILPLANE_DNS_TIMEOUT_SECONDS", 5.0),
+        max_concurrent_requests=_env_int("SAILPLANE_MAX_CONCURRENT_REQUESTS", 16),
+        request_queue_seconds=_env_float("SAILPLANE_REQUEST_QUEUE_SECONDS", 5.0),
+        request_queue_limit=_env_int("SAILPLANE_REQUEST_QUEUE_LIMIT", 1000),
     )
 
 
