@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from sailplane.kit.admission import AdmissionControl
 from sailplane.kit.requests import RequestIdMiddleware
@@ -29,8 +29,14 @@ class Gate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.entered.append(scope["path"])
         await self.opener(scope["path"]).wait()
+        body = b""
+        while True:  # echo the request body
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": b"ok"})
+        await send({"type": "http.response.body", "body": body or b"ok"})
 
 
 def run(test: Callable[[Gate, AdmissionControl, httpx.AsyncClient], Awaitable[None]], **limits: Any) -> None:
@@ -123,6 +129,69 @@ def test_a_client_that_leaves_gives_up_its_place() -> None:
         assert gate.entered == ["/a", "/c"]
 
     run(check, limit=1)
+
+
+def test_a_waiting_request_gets_its_body_intact() -> None:
+    async def check(gate: Gate, admission: AdmissionControl, client: httpx.AsyncClient) -> None:
+        first = asyncio.create_task(client.get("/a"))
+        await settle()
+        payload = b'{"name": "' + b"x" * 5000 + b'"}'
+        waiting = asyncio.create_task(client.post("/b", content=payload))
+        await settle()
+        assert admission.waiting == 1
+        gate.opener("/a").set()
+        gate.opener("/b").set()
+        assert (await first).status_code == 200
+        r = await waiting
+        assert r.status_code == 200 and r.content == payload
+
+    run(check, limit=1)
+
+
+def test_a_disconnected_client_leaves_the_line_unanswered() -> None:
+    """What a server such as uvicorn does when the client hangs up: `receive` answers http.disconnect (the
+    request's task goes on). Such a request must not be worked on once its turn comes."""
+
+    async def main() -> None:
+        gate = Gate()
+        admission = AdmissionControl(gate, limit=1, max_wait=5.0, max_queue=10)
+
+        async def call(path: str, hang_up: asyncio.Event | None = None) -> list[Message]:
+            sent: list[Message] = []
+            request_read = False
+
+            async def receive() -> Message:
+                nonlocal request_read
+                if not request_read:
+                    request_read = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                await (hang_up or asyncio.Event()).wait()
+                return {"type": "http.disconnect"}
+
+            async def send(message: Message) -> None:
+                sent.append(message)
+
+            scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+            await admission(scope, receive, send)
+            return sent
+
+        first = asyncio.create_task(call("/a"))
+        await settle()
+        hang_up = asyncio.Event()
+        gone = asyncio.create_task(call("/b", hang_up))
+        later = asyncio.create_task(call("/c"))
+        await settle()
+        assert admission.waiting == 2
+        hang_up.set()
+        assert await gone == []  # nothing sent: nobody to send it to
+        assert admission.waiting == 1
+        gate.opener("/a").set()
+        gate.opener("/c").set()
+        assert (await first)[0]["status"] == 200 and (await later)[0]["status"] == 200
+        assert gate.entered == ["/a", "/c"]
+        assert admission.active == 0 and admission.waiting == 0
+
+    asyncio.run(main())
 
 
 def test_probes_are_never_held_back() -> None:
