@@ -80,8 +80,8 @@ class AdmissionControl:
             self._leave()
 
     async def _wait(self, scope: Scope, receive: Receive) -> tuple[str, Receive]:
-        """Wait in line: admitted (the slot is ours), refused (the line is full, or the wait would exceed
-        `max_wait`), or left (the client disconnected meanwhile: its request is dropped, not worked on later
+        """Wait in line: admitted (the slot is ours), refused (the line is full, or this waited `max_wait`
+        seconds), or left (the client disconnected meanwhile: its request is dropped, not worked on later
         for nobody). To notice a disconnect the request's body is read while waiting (only a small one) and
         handed to the application unchanged."""
         if len(self._waiting) >= self.max_queue or self.max_wait <= 0:
@@ -132,10 +132,9 @@ class AdmissionControl:
         self.refused += 1
         self._refused_since_report += 1
         now = time.monotonic()
-        if now - self._reported_at >= _REPORT_EVERY:
-            log.warning("overloaded: refused %d request(s) with 503 in the last %.0f s (%d in progress, %d waiting; "
-                        "limit %d, wait at most %.1f s)", self._refused_since_report,
-                        min(now - self._reported_at, _REPORT_EVERY) if self._reported_at else 0.0, self.active,
+        if now - self._reported_at >= _REPORT_EVERY:  # one line per _REPORT_EVERY seconds at most, not one per refusal
+            log.warning("overloaded: refused %d request(s) with 503 since the last report (%d in progress, %d waiting; "
+                        "at most %d at once, waiting at most %.1f s)", self._refused_since_report, self.active,
                         len(self._waiting), self.limit, self.max_wait)
             self._reported_at, self._refused_since_report = now, 0
         request = Request(scope, receive)
