@@ -75,8 +75,13 @@ def principal_even_if_password_expired(
     organization_id: OrganizationHeader = None,
 ) -> Principal:
     """Used directly only by the routes a user needs to get out of 'must change password'."""
+    principal = _authenticated(db, authorization, organization_id)
+    release(db)  # the endpoint runs in another thread hop; an error above closes the session anyway
+    return principal
+
+
+def _authenticated(db: Session, authorization: str | None, organization_id: str | None) -> Principal:
     principal = authenticate_principal(db, authorization, organization_id)
-    release(db)  # an error above closes the session anyway
     if principal is None:
         raise unauthorized()
     return principal
@@ -147,8 +152,8 @@ AccountAnyScopePrincipal = Annotated[Principal, Depends(account_wide_any_scope)]
 
 def caller(db: Session, authorization: str | None, organization_id: str | None) -> Principal:
     """What CurrentPrincipal resolves to, as a plain call: for a synchronous dependency that also reads
-    in the same worker-thread hop (see read_team)."""
-    return usable(principal_even_if_password_expired(db, authorization, organization_id))
+    in the same worker-thread hop (see read_team), so its transaction goes on into that read."""
+    return usable(_authenticated(db, authorization, organization_id))
 
 
 async def signed_in(authorization: AuthorizationHeader = None) -> None:
