@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install the pinned dependencies plus sailplane itself.
+# Create .venv (if missing) and install the pinned dependencies plus sailplane itself, then the
+# pinned Python environment of the default PySpark line that Sail servers and job drivers run in
+# (`dev`: of every line, so no test waits for a first-use install).
 # Usage: scripts/bootstrap.sh [runtime|dev]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,3 +37,11 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --no-deps -e .
   touch "$stamp"
 fi
+
+# One virtual environment per PySpark line (Sail answers clients as the PySpark next to it), pinned by
+# src/sailplane/compute/locks/spark-<line>.txt, under .venv/spark-envs/ (SAILPLANE_SPARK_ENVS_DIR).
+# Already installed ones are only checked (a stamp each), so this is quick on every later run.
+# The server installs other lines on first use; `... environments install --all` does it ahead.
+lines=""
+[ "$kind" = dev ] && lines="--all"
+.venv/bin/python -m sailplane.compute.environments install $lines

@@ -55,6 +55,46 @@ def _routers() -> list[APIRouter]:
     ]
 
 
+def start_background(app: FastAPI) -> None:
+    """Start the compute backend, session controller and Spark Connect gateway, then job runs (blocking).
+
+    The lifespan calls it, unless the CLI did so before serving (so that a start-up failure is reported
+    as one line instead of through uvicorn's lifespan traceback); the lifespan's end stops them."""
+    settings: Settings = app.state.settings
+    if app.state.background_started:
+        return
+    app.state.background_started = True
+    if not settings.compute_enabled:
+        return
+    from sailplane.runs.runtime import RunRuntime
+    from sailplane.workloads.runtime import WorkloadRuntime
+
+    runtime = WorkloadRuntime(settings, app.state.background_db, app.state.signing_keys)
+    runtime.start()
+    app.state.workloads = runtime
+    log.info("Spark Connect gateway: %s (%s)", runtime.grpc_endpoint, "TLS" if runtime.tls else "plaintext")
+    # Job runs: the dispatcher (and scheduler) share the compute backend of this node.
+    runs = RunRuntime(settings, app.state.background_db, runtime.backend, runtime.node, runtime.sandbox)
+    try:
+        runs.start()
+    except BaseException:
+        app.state.workloads = None
+        runtime.stop()
+        raise
+    app.state.runs = runs
+
+
+def stop_background(app: FastAPI) -> None:
+    """Stop job runs, then the gateway and session controller (Sail servers of sessions keep running)."""
+    if app.state.runs is not None:
+        runs, app.state.runs = app.state.runs, None
+        runs.stop()
+    if app.state.workloads is not None:
+        runtime, app.state.workloads = app.state.workloads, None
+        runtime.stop()
+    app.state.background_started = False
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     settings = settings or get_settings()
 
@@ -62,34 +102,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             upgrade(settings.database_url)
-        runtime = None
-        if settings.compute_enabled:
-            # Compute backend, session controller and Spark Connect gateway (their own loop and thread).
-            from sailplane.workloads.runtime import WorkloadRuntime
-
-            runtime = WorkloadRuntime(settings, app.state.background_db, app.state.signing_keys)
-            await asyncio.to_thread(runtime.start)
-            app.state.workloads = runtime
-            log.info("Spark Connect gateway: %s (%s)", runtime.grpc_endpoint, "TLS" if runtime.tls else "plaintext")
-            # Job runs: the dispatcher (and scheduler) share the compute backend of this node.
-            from sailplane.runs.runtime import RunRuntime
-
-            runs = RunRuntime(settings, app.state.background_db, runtime.backend, runtime.node, runtime.sandbox)
-            try:
-                await asyncio.to_thread(runs.start)
-            except BaseException:
-                await asyncio.to_thread(runtime.stop)
-                raise
-            app.state.runs = runs
+        await asyncio.to_thread(start_background, app)  # unless the CLI started it already
         try:
             yield
         finally:
-            if app.state.runs is not None:
-                runs, app.state.runs = app.state.runs, None
-                await asyncio.to_thread(runs.stop)
-            if runtime is not None:
-                app.state.workloads = None
-                await asyncio.to_thread(runtime.stop)
+            # Here also when the CLI started them: uvicorn ends a SIGTERM'd process by raising the signal again.
+            await asyncio.to_thread(stop_background, app)
             app.state.db.dispose()
             app.state.background_db.dispose()
 
@@ -114,6 +132,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.signing_keys = SigningKeys.from_config(settings.gateway_signing_key, settings.data_dir)
     app.state.workloads = None
     app.state.runs = None
+    app.state.background_started = False
     install_error_handlers(app)
     install_admission_control(app, limit=settings.max_concurrent_requests, max_wait=settings.request_queue_seconds,
                               max_queue=settings.request_queue_limit)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
+import traceback
 from dataclasses import replace
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from sailplane.config import Settings, get_settings
+from sailplane.startup import StartupError, check_data_dir, check_database_url, safe_url, step
 
 app = typer.Typer(help="Sailplane: a self-hostable control plane for Sail.", no_args_is_help=True,
                   add_completion=False)
@@ -21,11 +25,41 @@ console = Console()
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
+def _debug(log_level: str = "") -> bool:
+    return log_level.lower() == "debug" or os.environ.get("SAILPLANE_DEBUG", "").lower() in ("1", "true", "yes")
+
+
+def _fail(exc: StartupError, debug: bool) -> NoReturn:
+    """One line on stderr saying what keeps the server from starting (the traceback only when debugging)."""
+    if debug:
+        traceback.print_exception(exc)
+    hint = "" if debug else " (details: --log-level debug or SAILPLANE_DEBUG=1)"
+    print(f"sailplane: error: {exc}{hint}", file=sys.stderr, flush=True)
+    raise typer.Exit(1)
+
+
+def _load_settings() -> Settings:
+    """The settings, once the data directory and the database URL are known to be usable."""
+    check_data_dir(Path(os.environ.get("SAILPLANE_DATA_DIR", "data")).resolve())
+    with step("the configuration is invalid"):
+        settings = get_settings()
+    check_database_url(settings.database_url)
+    return settings
+
+
+def _migrate(settings: Settings) -> None:
+    from sailplane.migrations.runner import upgrade
+
+    with step(f"the database {safe_url(settings.database_url)} cannot be used"):
+        upgrade(settings.database_url)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port for the API.")] = 8000,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[str, typer.Option(help="uvicorn log level ('debug' also prints start-up tracebacks).")
+                         ] = "info",
     gateway_tls: Annotated[bool, typer.Option(
         help="Serve the Spark Connect gateway over TLS; without a configured certificate "
              "(SAILPLANE_GATEWAY_TLS_CERT/KEY) a self-signed one is made in the data directory.")] = True,
@@ -34,33 +68,50 @@ def serve(
     directory unless SAILPLANE_DATABASE_URL points elsewhere)."""
     import uvicorn
 
-    from sailplane.app import create_app
-    from sailplane.migrations.runner import upgrade
+    from sailplane.app import create_app, start_background, stop_background
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    debug = _debug(log_level)
     os.environ.setdefault("SAILPLANE_PUBLIC_URL", f"http://{host}:{port}")
-    settings = get_settings()
-    upgrade(settings.database_url)
-    settings = _gateway_tls(settings, gateway_tls)
-    base = f"http://{host}:{port}"
-    console.print(f"[bold]Sailplane[/bold] data directory: {settings.data_dir}")
-    console.print(f"API docs:  {base}/api/v1/docs")
-    console.print(f"OpenAPI:   {base}/api/v1/openapi.json")
-    console.print(
-        "Sign up:   curl -s -X POST "
-        f"{base}/api/v1/auth/signup -H 'Content-Type: application/json' "
-        "-d '{\"email\":\"you@example.com\",\"password\":\"a-long-password\","
-        "\"displayName\":\"You\",\"organizationName\":\"Acme\"}'",
-        soft_wrap=True,
-    )
-    if not settings.smtp_host:
-        console.print(f"Mail:      no SMTP configured; messages are written to {settings.data_dir / 'outbox'}")
-    _print_gateway(settings)
-    # On SIGTERM, requests in progress (and those waiting for admission, at most request_queue_seconds) get
-    # GRACEFUL_SHUTDOWN_SECONDS to finish before they are cancelled and the server stops.
-    uvicorn.run(create_app(settings, migrate=False), host=host, port=port, log_level=log_level,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1",
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+    try:
+        settings = _load_settings()
+        _migrate(settings)
+        with step("the gateway's TLS certificate cannot be set up"):
+            settings = _gateway_tls(settings, gateway_tls)
+        with step("the server cannot be set up"):
+            server = create_app(settings, migrate=False)
+        # Compute, the gateway and job runs start before uvicorn, so that what keeps them from starting
+        # (a taken gateway port, a host without bubblewrap) is one line rather than a lifespan traceback.
+        with step("compute cannot start"):
+            start_background(server)
+    except StartupError as exc:
+        _fail(exc, debug)
+    try:
+        base = f"http://{host}:{port}"
+        console.print(f"[bold]Sailplane[/bold] data directory: {settings.data_dir}")
+        console.print(f"API docs:  {base}/api/v1/docs")
+        console.print(f"OpenAPI:   {base}/api/v1/openapi.json")
+        console.print(
+            "Sign up:   curl -s -X POST "
+            f"{base}/api/v1/auth/signup -H 'Content-Type: application/json' "
+            "-d '{\"email\":\"you@example.com\",\"password\":\"a-long-password\","
+            "\"displayName\":\"You\",\"organizationName\":\"Acme\"}'",
+            soft_wrap=True,
+        )
+        if not settings.smtp_host:
+            console.print(f"Mail:      no SMTP configured; messages are written to {settings.data_dir / 'outbox'}")
+        runtime = server.state.workloads
+        if runtime is not None and runtime.gateway_port is not None:
+            settings = replace(settings, gateway_port=runtime.gateway_port)
+        _print_gateway(settings)
+        # On SIGTERM, requests in progress (and those waiting for admission, at most request_queue_seconds)
+        # get GRACEFUL_SHUTDOWN_SECONDS to finish before they are cancelled and the server stops.
+        uvicorn.run(server, host=host, port=port, log_level=log_level, proxy_headers=True,
+                    forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+    finally:
+        stop_background(server)
+        server.state.db.dispose()
+        server.state.background_db.dispose()
 
 
 def _gateway_tls(settings: Settings, enabled: bool) -> Settings:
@@ -102,10 +153,10 @@ def _print_gateway(settings: Settings) -> None:
 @app.command()
 def migrate() -> None:
     """Apply every pending database migration and exit."""
-    from sailplane.migrations.runner import upgrade
-
-    settings = get_settings()
-    upgrade(settings.database_url)
+    try:
+        _migrate(_load_settings())
+    except StartupError as exc:
+        _fail(exc, _debug())
     console.print("Database is at the latest migration.")
 
 
@@ -126,7 +177,6 @@ def create_owner(
     from sailplane.auth.passwords import check_password_rules, hash_password
     from sailplane.kit.db import Database
     from sailplane.kit.errors import ApiError
-    from sailplane.migrations.runner import upgrade
     from sailplane.org.service import create_organization
 
     password = os.environ.get(password_env)
@@ -138,8 +188,11 @@ def create_owner(
     except ApiError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
-    settings = get_settings()
-    upgrade(settings.database_url)
+    try:
+        settings = _load_settings()
+        _migrate(settings)
+    except StartupError as exc:
+        _fail(exc, _debug())
     db = Database(settings.database_url)
     try:
         with db.session() as session:

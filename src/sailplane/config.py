@@ -82,6 +82,9 @@ class Settings:
     # How long the gateway trusts its last answer to "may this token's holder still use its session?"
     # (login or API key still valid, still a member with access): removed access is refused within this.
     gateway_access_cache_seconds: float = 5.0
+    # A stopping gateway takes no new calls (clients send them to the next one) and gives running ones
+    # this long to finish: Sail drops a call whose connection closes, so a longer one fails the client.
+    gateway_drain_seconds: float = 30.0
     # Sessions: proxy token lifetime and the lifecycle defaults/limits a request may ask for.
     session_token_default_seconds: int = 28800
     session_token_max_seconds: int = 86400
@@ -108,6 +111,9 @@ class Settings:
     # one check may take.
     dns_nameservers: tuple[tuple[str, int], ...] = ()
     dns_timeout_seconds: float = 5.0
+    # Where the Python environments of the PySpark lines live (None: `spark-envs/` in our own
+    # virtual environment; see sailplane.compute.environments).
+    spark_envs_dir: Path | None = None
     # Start the compute backend, session controller and gateway with the app (off: API only).
     compute_enabled: bool = True
     # Admission control (kit/admission.py): requests worked on at once (also the request connection pool's
@@ -172,6 +178,7 @@ def load_settings() -> Settings:
         gateway_tls_key=_env_path("SAILPLANE_GATEWAY_TLS_KEY"),
         gateway_signing_key=_env_path("SAILPLANE_GATEWAY_SIGNING_KEY"),
         gateway_access_cache_seconds=_env_float("SAILPLANE_GATEWAY_ACCESS_CACHE_SECONDS", 5.0),
+        gateway_drain_seconds=_env_float("SAILPLANE_GATEWAY_DRAIN_SECONDS", 30.0),
         session_token_default_seconds=_env_int("SAILPLANE_SESSION_TOKEN_DEFAULT_SECONDS", 28800),
         session_token_max_seconds=_env_int("SAILPLANE_SESSION_TOKEN_MAX_SECONDS", 86400),
         session_idle_timeout_seconds=_env_int("SAILPLANE_SESSION_IDLE_TIMEOUT_SECONDS", 1800),
@@ -182,6 +189,7 @@ def load_settings() -> Settings:
         compute_start_timeout_seconds=_env_float("SAILPLANE_COMPUTE_START_TIMEOUT_SECONDS", 120.0),
         local_max_workers=_env_int("SAILPLANE_LOCAL_MAX_WORKERS", 8),
         storage_root=_env_path("SAILPLANE_STORAGE_ROOT"),
+        spark_envs_dir=_env_path("SAILPLANE_SPARK_ENVS_DIR"),
         workload_sandbox=os.environ.get("SAILPLANE_WORKLOAD_SANDBOX", "sandbox").strip().lower() or "sandbox",
         workload_user=os.environ.get("SAILPLANE_WORKLOAD_USER", "sailplane-workload").strip() or None,
         source_roots=tuple(Path(p).expanduser().resolve()

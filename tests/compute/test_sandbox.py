@@ -36,6 +36,19 @@ def test_refuses_a_data_directory_that_workloads_could_read(tmp_path: Path) -> N
     sandbox = make(tmp_path, source_roots=[tmp_path / "repos"])
     with pytest.raises(SandboxError, match="refusing to show"):
         sandbox.command(["true"], cwd=tmp_path, mounts=Mounts(readable=(tmp_path,)))
+    # A PySpark line's environment is shown to workloads too: the data directory must not be in one.
+    with pytest.raises(SandboxError, match="overlaps"):
+        make(tmp_path, environments=[tmp_path])
+
+
+def test_a_line_environment_is_shown_once_it_is_installed(tmp_path: Path) -> None:
+    later = tmp_path / "envs" / "spark-9.9-not-yet"
+    sandbox = make(tmp_path, environments=[later])
+    assert later in sandbox.python_roots
+    assert str(later) not in sandbox.command(["true"], cwd=tmp_path)  # bwrap cannot bind what is not there
+    later.mkdir(parents=True)
+    command = sandbox.command(["true"], cwd=tmp_path)
+    assert command[command.index(str(later)) - 1] == "--ro-bind"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a root server switches workloads to another user")
@@ -71,8 +84,10 @@ def test_a_workload_sees_only_what_it_is_given(tmp_path: Path) -> None:
     work.mkdir()
     sandbox.own(work)
     secret = str(data / "secret.key")
-    code = (f"import os; print(os.getuid(), sorted(os.listdir('/')), os.path.exists({secret!r}), "
-            "os.path.exists('/home')); open('written', 'w').write('ok')")
+    # Its private /tmp (HOME) and /dev/shm are writable: multiprocessing's locks (PySpark 3.5's client) live there.
+    code = (f"import os, multiprocessing; print(os.getuid(), sorted(os.listdir('/')), os.path.exists({secret!r}), "
+            "os.path.exists('/home')); open('/tmp/mine', 'w').write('x'); multiprocessing.Lock(); "
+            "open('written', 'w').write('ok')")
     command = sandbox.command([sys.executable, "-c", code], cwd=work, mounts=Mounts(writable=(work,)))
     result = subprocess.run(command, env=workload_environment(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -24,6 +23,7 @@ from pyspark.sql import SparkSession
 from sailplane.compute.backend import InstanceHandle
 from sailplane.gateway.spark_connect import SESSION_HEADER, TOKEN_HEADER
 from sailplane.gateway.tokens import AUDIENCE
+from tests.support.clients import run_script
 
 if TYPE_CHECKING:
     from tests.gateway.conftest import RunningGateway
@@ -180,6 +180,66 @@ def test_tls_with_self_signed_certificate(tls_gateway: RunningGateway) -> None:
     token = tls_gateway.keys.issue(tls_gateway.session, "USER1", 300)
     env = {**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(tls_gateway.cert)}
     url = f"sc://localhost:{tls_gateway.port}/;use_ssl=true;token={token}"
-    out = subprocess.run([sys.executable, "-c", TLS_CLIENT, url], env=env, capture_output=True, text=True, timeout=120)
+    out = run_script(sys.executable, TLS_CLIENT, url, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"sum": 45}
+
+
+def _reattach(channel: grpc.Channel, metadata: list[tuple[str, str]], session_id: str,
+              operation_id: str) -> grpc.RpcError:
+    from pyspark.sql.connect.proto import base_pb2, base_pb2_grpc
+
+    stub = base_pb2_grpc.SparkConnectServiceStub(channel)
+    request = base_pb2.ReattachExecuteRequest(session_id=session_id, operation_id=operation_id,
+                                              user_context=base_pb2.UserContext(user_id="u"))
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.ReattachExecute(request, metadata=metadata))
+    return info.value
+
+
+def test_reattaching_an_operation_sail_never_saw(gateway: RunningGateway, sail: InstanceHandle) -> None:
+    """Sail says "operation not found" where a Spark Connect server says INVALID_HANDLE.OPERATION_NOT_FOUND,
+    the one answer on which clients send their ExecutePlan again (a call lost while the control plane
+    restarted). The gateway says it Spark's way, status message and ErrorInfo alike; the connection's
+    other calls are unaffected, and an operation Sail did see is answered as Sail answers it."""
+    import uuid
+
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    session_id, operation = str(uuid.uuid4()), str(uuid.uuid4())
+    with grpc.insecure_channel(f"127.0.0.1:{sail.port}") as direct:
+        plain = _reattach(direct, [], session_id, operation)
+    assert f"operation not found: {operation}" in str(plain.details())
+    assert "INVALID_HANDLE" not in str(plain.details())
+
+    token = gateway.keys.issue(gateway.session, "USER1", 300)
+    metadata = [("authorization", f"Bearer {token}")]
+    with grpc.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+        for _ in range(3):  # and again, on the same connection (each answer decodes on its own)
+            error = _reattach(channel, metadata, session_id, str(uuid.uuid4()))
+            assert error.code() == plain.code()
+            assert "[INVALID_HANDLE.OPERATION_NOT_FOUND]" in str(error.details())
+            status = rpc_status.from_call(error)  # what PySpark reads: consistent with the call's status
+            assert status is not None and "INVALID_HANDLE.OPERATION_NOT_FOUND" in status.message
+            info = error_details_pb2.ErrorInfo()
+            assert status.details[0].Unpack(info)
+            assert info.metadata["errorClass"] == "INVALID_HANDLE.OPERATION_NOT_FOUND"
+        # An operation Sail saw (cut off before its end): answered as Sail answers it, never to be re-sent.
+        from pyspark.sql.connect.proto import base_pb2, base_pb2_grpc, relations_pb2
+
+        seen = str(uuid.uuid4())
+        call = base_pb2_grpc.SparkConnectServiceStub(channel).ExecutePlan(base_pb2.ExecutePlanRequest(
+            session_id=session_id, operation_id=seen, user_context=base_pb2.UserContext(user_id="u"),
+            plan=base_pb2.Plan(root=relations_pb2.Relation(sql=relations_pb2.SQL(
+                query="SELECT count(*) FROM range(0, 3000000000)"))),
+            request_options=[base_pb2.ExecutePlanRequest.RequestOption(
+                reattach_options=base_pb2.ReattachOptions(reattachable=True))]), metadata=metadata)
+        time.sleep(0.5)
+        call.cancel()
+        time.sleep(0.5)
+        cut = _reattach(channel, metadata, session_id, seen)
+        assert "INVALID_HANDLE" not in str(cut.details()) and "task context" in str(cut.details()), cut.details()
+    # A stock client, whose calls share that kind of connection, still runs queries through it.
+    with spark_session(gateway_url(gateway, token)) as spark:
+        assert spark.sql("SELECT 6 * 7").collect()[0][0] == 42

@@ -6,7 +6,6 @@ workload's own directories keep working."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import udf
 
+from sailplane.compute.environments import SparkEnvironments
 from tests.isolation.conftest import Node
 from tests.runs.gitrepo import GitRepo
 from tests.runs.live import create_run, logs, python_job, wait_for
@@ -126,8 +126,8 @@ def test_a_udf_runs_as_the_workload_user_and_sees_nothing_of_ours(node: Node, se
     assert me["uid"] == node.workload_uid
     assert not [name for name in me["env"] if name.startswith("SAILPLANE_")]
     # Its own processes only (the sandbox's init and Sail): not the control plane, not other workloads.
-    assert me["processes"] and all(c.startswith(("/usr/bin/bwrap ", f"{sys.executable} -m pysail spark server"))
-                                   for c in me["processes"]), me["processes"]
+    sail = f"{SparkEnvironments(node.server.settings.spark_envs_dir).env().python} -m pysail spark server"
+    assert me["processes"] and all(c.startswith(("/usr/bin/bwrap ", sail)) for c in me["processes"]), me["processes"]
 
 
 JOB_PROBE = """

@@ -5,7 +5,6 @@ graceful stop requeues the run instead."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from sailplane.compute.local import LocalSailBackend
 from tests.data.helpers import build_org
 from tests.runs.live import (
     ServerProcess,
@@ -106,12 +104,14 @@ def test_another_node_takes_over_and_retries(tmp_path: Path, database: str, serv
     actor.base_url = other.api
     # Lease expiry (3 s here), then: old process killed, Sail server stopped, run retried on this node.
     wait_until(lambda: not any(alive(p) for p in pids), timeout=30)
-    again = wait_for(actor, job["id"], run["id"], "running", timeout=60)
-    assert again["trigger"] == "retry" and again["id"] == run["id"] and again["createdAt"] == run["createdAt"]
+    # The old attempt's row says `running` until its processes are gone: wait for the retry's.
+    again = wait_until(lambda: (r := describe(actor, job["id"], run["id"]))["trigger"] == "retry"
+                       and r["status"] == "running" and r, timeout=60)
+    assert again["id"] == run["id"] and again["createdAt"] == run["createdAt"]
     assert again["dispatchedAt"] > run["createdAt"]
-    # The run's Sail server is stopped; the dead node's idle pool goes when that node starts again.
-    wait_until(lambda: len(left - set(sail_instances(first_node))) == 1, timeout=15)
-    asyncio.run(LocalSailBackend(first_node).stop_orphans(()))
+    assert again["statusMessage"] is None, "the retry runs: 'retrying in …' is over"
+    # The run's Sail server is stopped, and so is the dead node's idle pool (nothing will ever use it).
+    wait_until(lambda: not sail_instances(first_node), timeout=15)
     new_pids = wait_until(lambda: processes_of(run["id"]))
     assert not set(new_pids) & set(pids)
     assert actor.post(f"/workloads/jobs/{job['id']}/runs/{run['id']}/cancel").status_code == 200
@@ -131,6 +131,7 @@ def test_graceful_stop_requeues_the_run(tmp_path: Path, database: str, servers: 
     actor.base_url = second.api
     again = wait_for(actor, job["id"], run["id"], "running", timeout=60)
     assert again["trigger"] == "manual"  # requeued, not retried: the attempt did not fail
+    assert again["statusMessage"] is None, "running again: 'requeued: …' is over"
     assert describe(actor, job["id"], run["id"])["status"] == "running"
     assert actor.post(f"/workloads/jobs/{job['id']}/runs/{run['id']}/cancel").status_code == 200
     wait_for(actor, job["id"], run["id"], "cancelled", cleaned=True)

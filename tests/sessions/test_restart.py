@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 
 import grpc
@@ -14,6 +15,7 @@ from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 
 from sailplane.compute.backend import InstanceSpec
 from sailplane.compute.local import LocalSailBackend
+from sailplane.compute.nodes import NodeLock
 from tests.sessions.conftest import assert_no_sail_left, compute_settings
 from tests.sessions.helpers import (
     close,
@@ -54,7 +56,11 @@ def test_restart_adopts_running_instances_and_cleans_up_the_rest(tmp_path: Path,
     finally:
         first.stop()
 
-    # While the server is down: one instance dies, and a Sail process appears that no record owns.
+    # While the server is down: one instance dies, and a Sail process appears that no record owns. The
+    # node's lock is held meanwhile, as while a server of it starts, so that other nodes of this machine
+    # leave its processes alone: this is about what the node's own start does with them.
+    holding = NodeLock(data_dir)
+    holding.acquire()
     running = sail_pids(first)
     assert {kept["workloadId"], lost["workloadId"]} <= set(running)
     os.kill(running[lost["workloadId"]], signal.SIGKILL)
@@ -62,6 +68,7 @@ def test_restart_adopts_running_instances_and_cleans_up_the_rest(tmp_path: Path,
 
     second = LiveServer(settings)
     second.start()
+    holding.release()
     try:
         owner.base_url = f"{second.url}/api/v1"
         assert "ORPHAN1" not in sail_pids(second)
@@ -89,3 +96,61 @@ def test_restart_adopts_running_instances_and_cleans_up_the_rest(tmp_path: Path,
         asyncio.run(stray.stop(orphan))  # reaps our own (already stopped) child
         assert_no_sail_left(data_dir)
 
+
+
+def test_sessions_closed_while_their_node_is_down(tmp_path: Path, database_url: str, compute_api: str,
+                                                  compute_server: LiveServer) -> None:
+    """A graceful stop leaves the open sessions' Sail servers running, for the next start to adopt. A session
+    closed meanwhile through another node has its Sail server stopped by a node of this machine that is up
+    (it no longer waits for its own node to come back); one that reaches its maximum duration while its node
+    is down is closed, and its server stopped, when the node is back; the one still open is adopted."""
+    data_dir = tmp_path / "node"
+    settings = compute_settings(data_dir, database_url)
+    first = LiveServer(settings)
+    first.start()
+    try:
+        owner, team = org_with_team(f"{first.url}/api/v1")
+        closed = open_session(owner, team)
+        expiring = open_session(owner, team, config={"maxDurationSeconds": 8})
+        kept = open_session(owner, team)
+        tokens = {s["id"]: issue_token(owner, s["id"]) for s in (closed, expiring, kept)}
+        for session in (closed, expiring, kept):
+            assert _use(owner, session, tokens[session["id"]]) == 42
+    finally:
+        first.stop()
+    workloads = {s["workloadId"] for s in (closed, expiring, kept)}
+    assert workloads <= set(sail_pids(first)), "a graceful stop leaves the sessions' Sail servers running"
+
+    # While the node is down, the session is closed through another node of this machine (the shared
+    # compute server), which stops its Sail server; the open ones are left for their node.
+    owner.base_url = compute_api
+    close(owner, closed["id"])
+    wait_until(lambda: closed["workloadId"] not in sail_pids(first), timeout=15)
+    listed = owner.get("/workloads/sessions").json()["included"]["workloads"]
+    assert {w["id"]: w["infraStatus"] for w in listed}[closed["workloadId"]] == "stopped"
+    time.sleep(max(0.0, 8.5 - (time.time() - _created(expiring))))  # past the other's maximum duration
+    assert {expiring["workloadId"], kept["workloadId"]} <= set(sail_pids(first))
+
+    second = LiveServer(settings)
+    second.start()
+    try:
+        owner.base_url = f"{second.url}/api/v1"
+        wait_until(lambda: set(sail_pids(second)) == {kept["workloadId"]}, timeout=20)
+        assert describe(owner, expiring["id"])["terminationReason"] == "max_duration"
+        assert describe(owner, closed["id"])["terminationReason"] == "closed_by_user"
+        listed = owner.get("/workloads/sessions").json()["included"]["workloads"]
+        states = {w["id"]: w["infraStatus"] for w in listed}
+        assert states[closed["workloadId"]] == states[expiring["workloadId"]] == "stopped"
+        assert states[kept["workloadId"]] == "running"
+        assert _use(owner, kept, tokens[kept["id"]]) == 42
+        close(owner, kept["id"])
+        wait_until(lambda: not sail_pids(second))
+    finally:
+        second.stop()
+        assert_no_sail_left(data_dir)
+
+
+def _created(session: dict[str, object]) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(session["createdAt"]).replace("Z", "+00:00")).timestamp()

@@ -18,6 +18,7 @@ import pytest
 
 from tests.sessions.conftest import assert_no_sail_left
 from tests.sessions.helpers import close, issue_token, open_session, org_with_team
+from tests.support.clients import run_script
 
 CLIENT = textwrap.dedent(
     """
@@ -65,8 +66,7 @@ def test_serve_with_self_signed_tls(tmp_path: Path) -> None:
         assert endpoint == f"sc://localhost:{gateway_port}"
         url = f"{endpoint}/;use_ssl=true;token={issue_token(owner, session['id'])}"
         client_env = {**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(cert)}
-        out = subprocess.run([sys.executable, "-c", CLIENT, url], env=client_env, capture_output=True, text=True,
-                             timeout=120, check=False)
+        out = run_script(sys.executable, CLIENT, url, env=client_env, timeout=120)
         assert out.returncode == 0, out.stderr[-3000:]
         assert json.loads(out.stdout.strip().splitlines()[-1]) == {"sum": 45}
         close(owner, session["id"])

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from sailplane.workloads.models import InteractiveSession
 from tests.sessions.helpers import (
     close,
     describe,
@@ -192,3 +193,39 @@ def test_a_long_call_keeps_the_session_active(compute_api: str, compute_server: 
         idle = wait_for_status(owner, sid, "idle", timeout=10)
         assert idle["lastActivityAt"] < idle["idleSince"]
     close(owner, sid)
+
+
+def test_a_pending_session_says_when_its_sail_server_is_ready(compute_api: str, compute_server: LiveServer) -> None:
+    """The status stays `pending` until the first call (the seeded values); `statusMessage` tells a user
+    polling for readiness whether the Sail server is still starting or ready, in describe and list alike."""
+    owner, team = org_with_team(compute_api)
+    r = owner.post("/workloads/compute-configs", json={"name": "ready-check", "teamId": team,
+                                                       "endpointLimits": {"spark_connect": 2}})
+    assert r.status_code == 201, r.text
+    config_id = r.json()["id"]
+    first = open_session(owner, workloadConfigId=config_id, allowShared=True)
+    assert first["status"] == "pending" and first["statusMessage"].startswith("Starting")
+    ready = wait_until(lambda: (s := describe(owner, first["id"]))["statusMessage"] != first["statusMessage"] and s,
+                       timeout=60)
+    assert ready["status"] == "pending" and "ready" in ready["statusMessage"]
+    listed = owner.get("/workloads/sessions").json()["included"]["sessions"]
+    assert [s["statusMessage"] for s in listed if s["id"] == first["id"]] == [ready["statusMessage"]]
+    # A session that joins the running server is ready at once.
+    second = open_session(owner, workloadConfigId=config_id, allowShared=True)
+    assert second["workloadId"] == first["workloadId"]
+    assert second["status"] == "pending" and second["statusMessage"] == ready["statusMessage"]
+    # Once used, the session is active and the word about readiness is gone (from memory and the database).
+    with spark_session(spark_url(first, issue_token(owner, first["id"]))) as spark:
+        assert spark.sql("SELECT 3").collect()[0][0] == 3
+    used = describe(owner, first["id"])
+    assert used["status"] == "active" and used["statusMessage"] is None
+    def stored() -> tuple[str, str | None]:
+        with compute_server.app.state.db.session() as db:
+            row = db.get(InteractiveSession, first["id"])
+            return row.status, row.status_message
+
+    assert wait_until(lambda: stored() == ("active", None))
+    assert describe(owner, second["id"])["statusMessage"] == ready["statusMessage"]
+    for session in (first, second):
+        close(owner, session["id"])
+    wait_until(lambda: first["workloadId"] not in sail_pids(compute_server))

@@ -81,9 +81,9 @@ def test_sql_and_dataframes_then_close_stops_sail(compute_api: str, compute_serv
         assert grpc_code(info.value) == grpc.StatusCode.UNAUTHENTICATED
         assert f"session {created['id']} was closed" in str(info.value)
     wait_until(lambda: created["workloadId"] not in sail_pids(compute_server))
-    # The controller records `stopped` once the process is gone: a moment after the check above.
+    # The process goes first, then the controller records it (under load, a moment later).
     wait_until(lambda: [(w["id"], w["infraStatus"]) for w in owner.get("/workloads/sessions").json()["included"][
-        "workloads"]] == [(created["workloadId"], "stopped")], timeout=5)
+        "workloads"]] == [(created["workloadId"], "stopped")])
     assert close(owner, created["id"]) is None  # closing again is harmless
     assert_error(owner.post(f"/workloads/sessions/{created['id']}/token", json={}), 409, "session_closed")
     actions = [(e["action"], e["resourceId"]) for e in owner.get("/org/audit-events").json()["items"]]

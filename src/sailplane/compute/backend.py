@@ -36,7 +36,8 @@ class InstanceSpec:
     catalog), except that it can never override the variables a backend uses to track instances.
     `libraries` must be importable by the server's Python (UDFs run there). `storage` lists the
     directories (local catalogs' warehouses) the instance may read and write; a confined backend
-    shows it nothing else of the host's files.
+    shows it nothing else of the host's files. `spark_version` is the PySpark line the server
+    answers as (`compute.environments`; None: the default, newest line).
     """
 
     instance_id: str
@@ -46,6 +47,7 @@ class InstanceSpec:
     settings: dict[str, str] = field(default_factory=dict)
     libraries: tuple[Library, ...] = ()
     storage: tuple[str, ...] = ()
+    spark_version: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """Python libraries of a workload (`config.sail.libraries`, `config.lakesail.libraries`) on this machine.
 
-Each distinct list of libraries is installed once, with pip, into its own directory under
-`<data>/libraries/<digest>/`, which Sail servers and job drivers then get on `PYTHONPATH`: UDFs run
-inside the Sail server, so that is where a package must be importable. Directories are complete or
-absent (installed under a temporary name and renamed), so a crash mid-install leaves nothing that
-looks usable, and concurrent starts of the same list (also from other server processes) install once.
+Each distinct list of libraries is installed once per Spark line environment (see
+`compute.environments`), with that environment's pip and within its pins (its lock file is a pip
+constraint, so `pandas>=2.2` stays at the line's pandas instead of pulling pandas 3 in front of it),
+into its own directory under `<data>/libraries/<digest>/`, which Sail servers and job drivers then get
+on `PYTHONPATH`: UDFs run inside the Sail server, so that is where a package must be importable.
+Directories are complete or absent (installed under a temporary name and renamed), so a crash
+mid-install leaves nothing that looks usable, and concurrent starts of the same list (also from
+other server processes) install once.
 
 Install scripts are user code: with a sandbox, pip runs confined as the workload user (only its
 staging directory writable, the administrator's PIP_* settings and the paths they name readable),
@@ -22,7 +25,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
+from sailplane.compute.environments import SparkEnv
 from sailplane.compute.sandbox import Mounts, Sandbox, pip_paths, workload_environment
 
 log = logging.getLogger(__name__)
@@ -69,27 +72,27 @@ def libraries_from_api(entries: Sequence[Mapping[str, Any]] | None) -> tuple[Lib
     return tuple(Library.from_api(e) for e in entries or ())
 
 
-def digest(libraries: Sequence[Library]) -> str:
-    canonical = json.dumps([[lib.kind, lib.value, lib.repo, lib.is_uri] for lib in libraries])
+def digest(libraries: Sequence[Library], environment: str = "") -> str:
+    """The key of a list installed for one Spark line environment (`SparkEnv.name`): the same list for
+    another line (another Python environment, other pins) is another directory."""
+    canonical = json.dumps([environment, [[lib.kind, lib.value, lib.repo, lib.is_uri] for lib in libraries]])
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 class LibraryInstaller:
     """Installs library lists into content-addressed directories under `root`."""
 
-    def __init__(self, root: Path, *, python: str = sys.executable, timeout: float = 900.0,
-                 sandbox: Sandbox | None = None):
+    def __init__(self, root: Path, *, timeout: float = 900.0, sandbox: Sandbox | None = None):
         self.root = root
-        self.python = python
         self.timeout = timeout
         self.sandbox = sandbox
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def install(self, libraries: Sequence[Library]) -> Path | None:
-        """The directory to put on PYTHONPATH (None when there is nothing to install)."""
+    async def install(self, libraries: Sequence[Library], env: SparkEnv) -> Path | None:
+        """The directory to put on PYTHONPATH of `env`'s Python (None when there is nothing to install)."""
         if not libraries:
             return None
-        key = digest(libraries)
+        key = digest(libraries, env.name)
         target = self.root / key
         if target.is_dir():
             return target
@@ -97,20 +100,20 @@ class LibraryInstaller:
             self.root.mkdir(parents=True, exist_ok=True)
             async with _file_lock(self.root / f".{key}.lock"):  # other server processes on this data directory
                 if not target.is_dir():
-                    await self._install_into(libraries, target)
+                    await self._install_into(libraries, target, env)
         return target
 
-    async def _install_into(self, libraries: Sequence[Library], target: Path) -> None:
+    async def _install_into(self, libraries: Sequence[Library], target: Path, env: SparkEnv) -> None:
         work = self.root / f".{target.name}.{uuid.uuid4().hex[:8]}"
         try:
             downloads = work / "downloads"
             downloads.mkdir(parents=True)
             args = await self._pip_args(libraries, downloads)
             site = work / "site"
-            await self._pip(["install", "--target", str(site), *args], work)
+            await self._pip(env, ["install", "--target", str(site), "-c", str(env.line.lock), *args], work)
             site.mkdir(exist_ok=True)  # pip creates it; an empty list of requirements might not
             os.rename(site, target)
-            log.info("installed %d libraries into %s", len(libraries), target)
+            log.info("installed %d libraries for %s into %s", len(libraries), env.name, target)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -139,13 +142,13 @@ class LibraryInstaller:
                 args += ["-r", str(path)]
         return args
 
-    async def _pip(self, args: list[str], work: Path) -> None:
-        command = [self.python, "-m", "pip", "--no-input", "--disable-pip-version-check", "--no-color", *args]
+    async def _pip(self, spark: SparkEnv, args: list[str], work: Path) -> None:
+        command = [spark.python, "-m", "pip", "--no-input", "--disable-pip-version-check", "--no-color", *args]
         # The administrator's pip configuration (PIP_INDEX_URL, a mirror) applies; our secrets do not go along.
         if self.sandbox is not None:
             env = workload_environment(pip=True)
             self.sandbox.own(work, recursive=True)
-            mounts = Mounts(readable=tuple(pip_paths(env)), writable=(work,))
+            mounts = Mounts(readable=(*pip_paths(env), spark.line.lock), writable=(work,))
             command = self.sandbox.command([*command[:3], "--no-cache-dir", *command[3:]], cwd=work, mounts=mounts)
         else:
             env = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
@@ -162,7 +165,8 @@ class LibraryInstaller:
             raise LibraryInstallError(f"installing the libraries took longer than {self.timeout:.0f} s") from None
         if proc.returncode != 0:
             tail = output.decode(errors="replace").strip()[-_OUTPUT_TAIL:]
-            raise LibraryInstallError(f"pip could not install the libraries: {tail}")
+            raise LibraryInstallError(f"pip could not install the libraries (for {spark.line.label}, within the "
+                                      f"versions its environment pins: {spark.line.lock.name}): {tail}")
 
 
 def _fetchable(url: str) -> str:

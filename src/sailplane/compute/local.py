@@ -5,6 +5,9 @@ two environment markers, the instance id and the data directory of the backend t
 `/proc/<pid>/environ` then tells, after a control-plane restart, whether a pid is still the
 instance we think it is, and which Sail processes nobody knows about any more (orphans).
 
+Each instance runs the Python of its Spark line's environment (`InstanceSpec.spark_version`, see
+`compute.environments`), installed on first use when it is not yet.
+
 With a `Sandbox` (the server's default), the tracked process is the sandbox's launcher, which
 alone carries the markers; Sail runs inside it as the workload user, seeing only its work
 directory, its catalogs' storage and its libraries (see `compute.sandbox`).
@@ -14,12 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sailplane.compute.backend import ComputeError, InstanceHandle, InstanceSpec, InstanceStartError
+from sailplane.compute.environments import LINES, SparkEnvError, SparkEnvironments
 from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError
 from sailplane.compute.sandbox import Mounts, Sandbox, workload_environment
 
@@ -48,13 +50,19 @@ _LOG_TAIL_BYTES = 4000
 
 
 def installed_sail_version() -> str:
-    return importlib.metadata.version("pysail")
+    """The Sail this node runs: the pysail every line's environment pins (they all pin the same one)."""
+    line = next(iter(LINES.values()))
+    for requirement in line.lock.read_text().splitlines():
+        name, _, version = requirement.strip().partition("==")
+        if name.lower() == "pysail":
+            return version
+    raise ComputeError(f"{line.lock} pins no pysail")
 
 
 def local_limitation(image_uri: str | None, libraries: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
     """The first setting this backend cannot honour, as (field path under `sail`/`lakesail`, why).
 
-    It runs the Sail installed with the control plane, so an image can only name that version; it
+    It runs the Sail its Spark environments pin, so an image can only name that version; it
     fetches libraries over http(s) with pip, so s3:// locations need a cloud cluster.
     """
     if image_uri:
@@ -214,14 +222,15 @@ class LocalSailBackend:
     """
 
     def __init__(self, data_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", python: str | None = None,
-                 sandbox: Sandbox | None = None):
+                 sandbox: Sandbox | None = None, environments: SparkEnvironments | None = None):
         self.data_dir = Path(data_dir).resolve()
         self.instances_dir = self.data_dir / "instances"
         self.host = host
-        # `python -m pysail` instead of the `sail` script: the same interpreter as ours is always there.
-        self.python = python or sys.executable
+        self.environments = environments or SparkEnvironments()
+        # `python -m pysail` of the instance's Spark line; `python` replaces it for every line (tests).
+        self.python = python
         self.sandbox = sandbox
-        self.libraries = LibraryInstaller(self.data_dir / "libraries", python=self.python, sandbox=sandbox)
+        self.libraries = LibraryInstaller(self.data_dir / "libraries", sandbox=sandbox)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # -- paths and process set-up ---------------------------------------------------------------
@@ -236,8 +245,8 @@ class LocalSailBackend:
     def output_dir(self, handle: InstanceHandle) -> Path:
         return self.work_dir(handle.instance_id) / "output"
 
-    def command(self) -> list[str]:
-        return [self.python, "-m", "pysail", "spark", "server", "--ip", self.host, "--port", "0"]
+    def command(self, python: str) -> list[str]:
+        return [python, "-m", "pysail", "spark", "server", "--ip", self.host, "--port", "0"]
 
     def environment(self, spec: InstanceSpec, libraries: Path | None = None) -> dict[str, str]:
         if self.sandbox is not None:
@@ -266,14 +275,15 @@ class LocalSailBackend:
         if running:
             raise ComputeError(f"instance {spec.instance_id} is already running (pid {running[0]})")
         try:  # before the start clock: a first install of big packages takes its own time
-            libraries = await self.libraries.install(spec.libraries)
-        except LibraryInstallError as exc:
+            spark = await self.environments.ensure(spec.spark_version)
+            libraries = await self.libraries.install(spec.libraries, spark)
+        except (SparkEnvError, LibraryInstallError, ValueError) as exc:
             raise InstanceStartError(str(exc)) from exc
         env = self.environment(spec, libraries)
         log_path = self.log_path(spec.instance_id)
         work_dir = self.work_dir(spec.instance_id)
         work_dir.mkdir(parents=True, exist_ok=True)
-        command = self.command()
+        command = self.command(self.python or spark.python)
         if self.sandbox is not None:
             command = await asyncio.to_thread(self._confine, spec, command, work_dir, libraries)
         started_at = datetime.now(UTC)

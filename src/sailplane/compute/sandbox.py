@@ -6,9 +6,11 @@ other workloads' directories or the host's private files. Each sandboxed process
 
 - new PID, IPC, UTS and cgroup namespaces: it sees only its own processes, and when the sandbox's
   init goes, everything it started goes with it (even what left the process group);
-- a filesystem of its own: the system (`/usr`, a few files of `/etc`) and the Python environment
-  read-only, a private `/tmp`, and only the directories the caller names (its work directory, its
-  catalogs' storage, its libraries); nothing else of the host, the data directory included;
+- a filesystem of its own: the system (`/usr`, a few files of `/etc`) and the Python environments
+  (the control plane's, where the job driver lives, and each Spark line's, see
+  `compute.environments`) read-only, a private `/tmp` and `/dev/shm` (writable, like on any host),
+  and only the directories the caller names (its work directory, its catalogs' storage, its
+  libraries); nothing else of the host, the data directory included;
 - when the server runs as root, an unprivileged system user (`setpriv` inside the sandbox drops
   to it with no capabilities and `no_new_privs`), so even a path that were visible by mistake is
   guarded by file permissions; a server that is not root runs workloads in a user namespace with
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sailplane
+from sailplane.compute.environments import SparkEnvironments
 from sailplane.config import Settings
 
 log = logging.getLogger(__name__)
@@ -120,8 +123,11 @@ class Sandbox:
 
     @classmethod
     def create(cls, *, private: Iterable[Path], user_name: str | None,
-               source_roots: Iterable[Path] = ()) -> Sandbox:
-        """A sandbox for this host, or SandboxError saying what to install or configure."""
+               source_roots: Iterable[Path] = (), environments: Iterable[Path] = ()) -> Sandbox:
+        """A sandbox for this host, or SandboxError saying what to install or configure.
+
+        `environments` are further Python environments workloads run in (each Spark line's, whether
+        installed yet or not): readable like our own, and never holding the data directory."""
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             raise SandboxError("bubblewrap (bwrap) is not installed: install the Debian package 'bubblewrap' "
@@ -142,7 +148,8 @@ class Sandbox:
             if entry.pw_uid == 0:
                 raise SandboxError(f"the workload user {user_name!r} is root")
             user = WorkloadUser(user_name, entry.pw_uid, entry.pw_gid)
-        sandbox = cls(bwrap=bwrap, user=user, python_roots=tuple(_python_roots()),
+        roots = sorted({*_python_roots(), *(Path(p).resolve() for p in environments)})
+        sandbox = cls(bwrap=bwrap, user=user, python_roots=tuple(roots),
                       private=tuple(Path(p).resolve() for p in private),
                       source_roots=tuple(Path(p).resolve() for p in source_roots))
         sandbox._check_private()
@@ -195,7 +202,10 @@ class Sandbox:
                 "--hostname", "sailplane-workload"]
         if self.user is None:
             args.append("--unshare-user")  # without root: a user namespace mapped to our own uid
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/var",
+        # A private /tmp (the workload's HOME) and /dev/shm (POSIX semaphores: multiprocessing locks, which
+        # PySpark 3.5's client takes at import), writable by the workload user like on any host.
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--perms", "1777",
+                 "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/var", "--perms", "1777",
                  "--tmpfs", "/var/tmp", "--perms", "0755", "--dir", "/etc"]
         made = {Path("/"), Path("/tmp"), Path("/var"), Path("/var/tmp"), Path("/etc")}
         for name in _SYSTEM_DIRS:
@@ -211,7 +221,8 @@ class Sandbox:
                 args += ["--symlink", os.readlink(path), str(path)]  # time zone crates read the link's name
             elif path.exists():
                 args += self._dirs_for(path, made) + ["--ro-bind", str(path), str(path)]
-        readable = [*self.python_roots, *(p.resolve() for p in mounts.readable)]
+        # A Spark line's environment that is not installed yet has nothing to show (and bwrap cannot bind it).
+        readable = [*(p for p in self.python_roots if p.exists()), *(p.resolve() for p in mounts.readable)]
         binds = [(p, "--ro-bind") for p in readable if not _under_system(p)]
         binds += [(p.resolve(), "--bind") for p in mounts.writable]
         for path, how in sorted(binds, key=lambda b: len(b[0].parts)):  # parents before children
@@ -245,8 +256,11 @@ class Sandbox:
     # -- self-test ---------------------------------------------------------------------------------
 
     def probe(self, python: str = sys.executable, timeout: float = 60.0) -> None:
-        """Start Python in a sandbox once, so a broken setup fails the server's start, not a user's job."""
-        argv = self.command([python, "-c", "import pysail, sailplane.runs.driver"], cwd=Path("/tmp"))
+        """Start Python in a sandbox once, so a broken setup fails the server's start, not a user's job:
+        `python` (a Spark line's) imports Sail and PySpark and can read the job driver."""
+        driver = Path(sailplane.__file__).resolve().parent / "runs" / "driver.py"
+        code = f"import pysail, pyspark; open({str(driver)!r}).close()"
+        argv = self.command([python, "-c", code], cwd=Path("/tmp"))
         try:
             result = subprocess.run(argv, env=workload_environment(), capture_output=True, text=True,
                                     timeout=timeout, stdin=subprocess.DEVNULL)
@@ -261,8 +275,9 @@ class Sandbox:
                 "user namespaces must be allowed when the server is not root")
 
 
-def workload_sandbox(settings: Settings) -> Sandbox | None:
-    """The server's sandbox as configured, checked by starting Python in it once (None: turned off)."""
+def workload_sandbox(settings: Settings, environments: SparkEnvironments) -> Sandbox | None:
+    """The server's sandbox as configured, checked by starting the default Spark line's Python in it
+    once (None: turned off). That line must be installed."""
     mode = settings.workload_sandbox
     if mode == "off":
         log.warning("SAILPLANE_WORKLOAD_SANDBOX=off: user code runs unconfined, as the server's own user, and "
@@ -274,8 +289,9 @@ def workload_sandbox(settings: Settings) -> Sandbox | None:
     for path in (settings.gateway_signing_key, settings.gateway_tls_key, _sqlite_path(settings.database_url)):
         if path is not None:
             private.append(path)
-    sandbox = Sandbox.create(private=private, user_name=settings.workload_user, source_roots=settings.source_roots)
-    sandbox.probe()
+    sandbox = Sandbox.create(private=private, user_name=settings.workload_user, source_roots=settings.source_roots,
+                             environments=environments.roots())
+    sandbox.probe(environments.env().python)
     return sandbox
 
 

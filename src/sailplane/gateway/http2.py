@@ -129,6 +129,15 @@ def settings_values(payload: bytes) -> dict[int, int]:
     }
 
 
+def with_setting(payload: bytes, key: int, value: int) -> bytes:
+    """A SETTINGS payload with `key` set to `value` (replaced where present, else appended)."""
+    out = bytearray()
+    for i in range(0, len(payload) - len(payload) % 6, 6):
+        if int.from_bytes(payload[i : i + 2], "big") != key:
+            out += payload[i : i + 6]
+    return bytes(out) + key.to_bytes(2, "big") + value.to_bytes(4, "big")
+
+
 def window_update(stream: int, increment: int) -> bytes:
     return frame(WINDOW_UPDATE, 0, stream, increment.to_bytes(4, "big"))
 

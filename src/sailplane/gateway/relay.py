@@ -10,7 +10,15 @@ passed through untouched, so the client sees exactly what Sail sent.
 A connection is bound to the Sail server of its first admitted call. PySpark shares one connection
 between sessions of a process when the token travels as plain metadata, so a call for another
 server makes the gateway send GOAWAY just below that call: gRPC retries the calls the gateway did not
-take on a new connection, transparently, and the calls already running finish where they are.
+take on a new connection, transparently, and the calls already running finish where they are. A
+stopping gateway sends GOAWAY the same way (`drain`), so clients take new calls elsewhere (to the
+gateway that replaces it) while the running ones finish.
+
+One answer is rewritten: Sail's "operation not found" to a ReattachExecute, which Spark clients
+only act on when it reads `INVALID_HANDLE.OPERATION_NOT_FOUND` (`reattach.py`). To rewrite a header
+block without decoding all of Sail's, the gateway asks Sail not to use the HPACK dynamic table
+towards the client (SETTINGS_HEADER_TABLE_SIZE 0 in the client's SETTINGS it passes on): every block
+Sail sends can then be read, and replaced, on its own.
 """
 
 from __future__ import annotations
@@ -47,7 +55,10 @@ from sailplane.gateway.http2 import (
     headers_frames,
     settings_values,
     window_update,
+    with_setting,
 )
+from sailplane.gateway.reattach import METHOD as REATTACH
+from sailplane.gateway.reattach import translate as translate_reattach_end
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +129,8 @@ class ClientConnection(asyncio.Protocol):
         self._held: dict[int, list[bytes | tuple[Headers, bool]]] = {}
         self._admitted: dict[int, tuple[Call, str, bool]] = {}
         self._refused: dict[int, None] = {}  # answered or dropped by us: the client's later frames are dropped
+        self._reattach: set[int] = set()  # relayed ReattachExecute calls: Sail's last header block is read
+        self._sail_block: tuple[int, int, bytearray] | None = None  # such a block awaiting CONTINUATION frames
         self._goaway_from: int | None = None  # this stream and later ones are left for a new connection
         # gRPC clients send no call before the server's SETTINGS, and Sail is only chosen by the first
         # call: the gateway speaks first (protocol defaults) and acknowledges the client's SETTINGS
@@ -192,10 +205,7 @@ class ClientConnection(asyncio.Protocol):
                     self._own_settings_unacked -= 1
                     return Action.DROP
                 return Action.PASS
-            if self._sail is None:
-                self._sail_acks_to_drop += 1
-                self._write_client(frame(SETTINGS, ACK, 0))
-            return Action.PASS
+            return Action.COLLECT  # passed on without the dynamic table (_client_frame)
         if not stream or ftype not in (DATA, RST_STREAM, WINDOW_UPDATE):
             return Action.PASS
         if stream in self._held:
@@ -211,6 +221,12 @@ class ClientConnection(asyncio.Protocol):
         return Action.PASS
 
     def _client_frame(self, ftype: int, flags: int, stream: int, payload: bytes) -> bytes | None:
+        if ftype == SETTINGS:
+            if self._sail is None:
+                self._sail_acks_to_drop += 1
+                self._write_client(frame(SETTINGS, ACK, 0))
+            # Sail then encodes every header block on its own, so the gateway can read (and replace) any of them.
+            return frame(SETTINGS, flags, 0, with_setting(payload, SETTINGS_HEADER_TABLE_SIZE, 0))
         if ftype == HEADERS:
             fragment = header_block_fragment(flags, payload)
             if flags & END_HEADERS:
@@ -308,6 +324,8 @@ class ClientConnection(asyncio.Protocol):
             self._move_off(stream)
             return None
         self._open[stream] = call
+        if call.method == REATTACH:
+            self._reattach.add(stream)
         self._max_routed = max(self._max_routed, stream)
         self._gw.call_started(call)
         return self._encode(stream, call.forward, end_stream)
@@ -329,6 +347,16 @@ class ClientConnection(asyncio.Protocol):
             self._refund(_held_data(self._held.pop(later)))
             self._admitted.pop(later, None)
             self._refused[later] = None
+        self._close_if_drained()
+
+    def drain(self) -> None:
+        """The gateway is stopping: GOAWAY above the last call seen (the client sends later ones to a new
+        connection), running calls finish; the connection closes once they have."""
+        if self.closed:
+            return
+        if self._goaway_from is None:
+            self._goaway_from = self._last_stream + 2  # client streams are odd: the next one it would open
+            self._inject_frame(goaway(self._last_stream))
         self._close_if_drained()
 
     def _is_refused(self, stream: int) -> bool:
@@ -394,20 +422,46 @@ class ClientConnection(asyncio.Protocol):
                 self._sail_acks_to_drop -= 1
                 return Action.DROP
             return Action.PASS
+        if ftype == HEADERS and flags & END_STREAM and stream in self._reattach or \
+                ftype == CONTINUATION and self._sail_block is not None:
+            return Action.COLLECT  # the end of a ReattachExecute: _sail_frame reads it
         if ftype in (DATA, HEADERS) and flags & END_STREAM or ftype == RST_STREAM:
             self._end(stream)
         elif ftype == GOAWAY and self._goaway_from is not None:
             return Action.DROP  # ours went first; a GOAWAY may not raise the last stream ID
         return Action.PASS
 
-    def _sail_frame(self, ftype: int, flags: int, stream: int, payload: bytes) -> bytes:
-        """Sail's SETTINGS: its header table size bounds the client's encoder, so our decoder follows it."""
+    def _sail_frame(self, ftype: int, flags: int, stream: int, payload: bytes) -> bytes | None:
+        """Sail's SETTINGS: its header table size bounds the client's encoder, so our decoder follows it.
+        The last header block of a ReattachExecute: passed on, or rewritten (`reattach.py`)."""
+        if ftype == HEADERS:
+            fragment = header_block_fragment(flags, payload)
+            if not flags & END_HEADERS:
+                self._sail_block = (stream, flags, bytearray(fragment))
+                return None
+            return self._reattach_end(stream, fragment)
+        if ftype == CONTINUATION:
+            assert self._sail_block is not None
+            block_stream, _, block = self._sail_block
+            block += payload
+            if not flags & END_HEADERS:
+                return None
+            self._sail_block = None
+            return self._reattach_end(block_stream, bytes(block))
         size = settings_values(payload).get(SETTINGS_HEADER_TABLE_SIZE)
         if size is not None:
             self._decoder.max_allowed_table_size = size
             if size < self._encoder.header_table_size:
                 self._encoder.header_table_size = size
         return frame(ftype, flags, stream, payload)
+
+    def _reattach_end(self, stream: int, block: bytes) -> bytes:
+        replaced = translate_reattach_end(block)
+        if replaced is not None:
+            log.info("ReattachExecute for an operation Sail never saw: answered %s so the client sends it again",
+                     "INVALID_HANDLE.OPERATION_NOT_FOUND")
+        self._end(stream)
+        return headers_frames(stream, block if replaced is None else replaced, end_stream=True)
 
     def sail_data(self, data: bytes) -> None:
         if self.closed:
@@ -438,10 +492,13 @@ class ClientConnection(asyncio.Protocol):
     # -- bookkeeping ------------------------------------------------------------------------------
 
     def _end(self, stream: int) -> None:
+        self._reattach.discard(stream)
         call = self._open.pop(stream, None)
         if call is not None:
             self._gw.call_ended(call)
-            self._close_if_drained()
+            if self._goaway_from is not None and not self.closed:
+                # Not now: the frame that ended the call is still on its way to the client.
+                asyncio.get_running_loop().call_soon(self._close_if_drained)
 
     def carries(self, holders: set[Holder]) -> bool:
         """Whether a running call on this connection belongs to one of these token holders."""

@@ -149,11 +149,14 @@ class SparkConnectGateway:
         return self.port
 
     async def stop(self, grace: float | None = 5.0) -> None:
-        """Stop accepting connections, let running calls finish for `grace` seconds, then close the rest."""
+        """Stop accepting connections and new calls (GOAWAY: clients take them to the gateway that replaces
+        this one), let running calls finish for `grace` seconds, then close the rest."""
         server, self._server = self._server, None
         if server is None:
             return
         server.close()
+        for conn in list(self._connections):
+            conn.drain()
         deadline = time.monotonic() + (grace or 0)
         while any(c.busy for c in self._connections) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

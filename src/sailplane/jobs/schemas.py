@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from sailplane.compute.environments import DEFAULT_LINE, SparkVersion
 from sailplane.kit.schemas import ApiModel, Description, RequestModel, ResourceId, Timestamp
 from sailplane.teams.schemas import TeamView
-from sailplane.workloads.schemas import ComputeSpec, ImageUri, Library
+from sailplane.workloads.schemas import SPARK_VERSION_DESCRIPTION, ComputeSpec, ImageUri, Library
 
 MAX_SOURCE_BYTES = 1024 * 1024
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
@@ -95,6 +96,10 @@ class LakesailConfig(RequestModel):
     max_retries: int = Field(default=0, ge=0, le=10, description="Automatic retries of a failed run.")
     lakesail_image_uri: ImageUri | None = None
     libraries: list[Library] = Field(default_factory=list, max_length=100)
+    spark_version: SparkVersion | None = Field(
+        default=None, examples=[DEFAULT_LINE],
+        description=SPARK_VERSION_DESCRIPTION + " The job's driver (SQL runner or Python code) runs in that "
+                    "environment too, so its `pyspark` is that line's.")
 
     @model_validator(mode="after")
     def _additional_properties(self) -> LakesailConfig:

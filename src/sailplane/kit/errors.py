@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sailplane.kit.faults import STORAGE_FULL_MESSAGE, storage_full_cause
+
 log = logging.getLogger("sailplane.errors")
 
 _TYPES = {
@@ -25,6 +27,7 @@ _TYPES = {
     422: "validation",
     429: "rate_limit",
     503: "unavailable",
+    507: "unavailable",
 }
 
 
@@ -160,15 +163,28 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body(409, "conflict", "The request conflicts with an existing record.", request)
         return _response(409, body)
 
+    def _storage_full(request: Request, cause: str) -> JSONResponse:
+        """507: the disk is full. Not retryable as such (it takes an administrator), and not "busy"."""
+        log.error("storage full: %s %s failed because the disk is full (%s); free disk space", request.method,
+                  request.url.path, cause)
+        body = error_body(507, "storage_full", STORAGE_FULL_MESSAGE, request)
+        return _response(507, body)
+
     @app.exception_handler(OperationalError)
     async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        cause = storage_full_cause(exc)
+        if cause is not None:
+            return _storage_full(request, cause)
+        log.warning("database unavailable: %s: %s", type(exc.orig).__name__, " ".join(str(exc.orig).split())[:500])
         body = error_body(503, "database_busy", "The database is busy; retry shortly.", request,
                           retryable=True, retry_after=1)
         return _response(503, body, 1)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        cause = storage_full_cause(exc)
+        if cause is not None:
+            return _storage_full(request, cause)
         log.exception("unhandled error")
         body = error_body(500, "internal_error", "An unexpected error occurred.", request, retryable=True)
         return _response(500, body)

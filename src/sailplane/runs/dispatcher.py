@@ -63,6 +63,7 @@ from sqlalchemy.orm import Session, aliased
 
 from sailplane.clusters.service import LOCAL_CLUSTER_ID
 from sailplane.compute.backend import ComputeBackend, ExecutionMode, InstanceHandle, InstanceSpec
+from sailplane.compute.environments import SparkEnvError, SparkEnvironments
 from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError, digest, libraries_from_api
 from sailplane.compute.local import INSTANCE_MARKER, group_alive
 from sailplane.compute.sandbox import Sandbox
@@ -106,7 +107,8 @@ log = logging.getLogger(__name__)
 SERVER_STOPPED = "server stopped during the run"
 _MESSAGE_LIMIT = 8000
 # config.lakesail keys that are ours, not Sail settings.
-_LAKESAIL_KEYS = {"executionMode", "maxRetries", "lakesailImageUri", "libraries", "resourceCleanupMode"}
+_LAKESAIL_KEYS = {"executionMode", "maxRetries", "lakesailImageUri", "libraries", "resourceCleanupMode",
+                  "sparkVersion"}
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,8 @@ class Retained:
 
 def settings_key(template: InstanceSpec) -> str:
     data = {"mode": template.execution_mode, "workers": template.workers, "settings": template.settings,
-            "env": template.extra_env, "libraries": digest(template.libraries), "storage": list(template.storage)}
+            "env": template.extra_env, "libraries": digest(template.libraries), "storage": list(template.storage),
+            "spark": template.spark_version}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -198,7 +201,11 @@ def instance_id_for_run() -> str:
 
 
 class SailPool:
-    """Idle, never-used Sail instances per settings key. Only the event loop touches it."""
+    """Idle, never-used Sail instances per settings key. Only the event loop touches it.
+
+    A run that finds no idle instance takes one the pool is still starting, if no other run has
+    been promised it (`promise`), so the first run of new settings starts one Sail server, not two
+    (the pool's and its own); the pool refills once it has handed it over."""
 
     def __init__(self, backend: ComputeBackend, config: RunnerConfig) -> None:
         self.backend = backend
@@ -207,6 +214,7 @@ class SailPool:
         self.templates: dict[str, InstanceSpec] = {}
         self.last_used: dict[str, float] = {}
         self.warming: dict[str, int] = {}
+        self.promised: dict[str, list[asyncio.Future[InstanceHandle]]] = {}  # runs waiting for a warming one
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
 
@@ -228,6 +236,34 @@ class SailPool:
         self.refill(key)
         return None
 
+    def promise(self, key: str) -> asyncio.Future[InstanceHandle] | None:
+        """An instance of the pool still starting that no other run waits for, as a future; None if none."""
+        waiting = [f for f in self.promised.get(key, []) if not f.done()]
+        self.promised[key] = waiting
+        if self.closed or self.warming.get(key, 0) <= len(waiting):
+            return None
+        future: asyncio.Future[InstanceHandle] = asyncio.get_running_loop().create_future()
+        waiting.append(future)
+        return future
+
+    def put_back(self, key: str, handle: InstanceHandle) -> None:
+        """An instance handed to a run that was cancelled before it used it: still never used."""
+        self._deliver(key, handle)
+
+    def _deliver(self, key: str, handle: InstanceHandle) -> None:
+        for future in self.promised.get(key, []):
+            if not future.done():
+                future.set_result(handle)
+                self.refill(key)  # the pool keeps pool_size idle ones besides the one handed over
+                return
+        self.idle.setdefault(key, []).append(handle)
+
+    def _broken(self, key: str, exc: Exception) -> None:
+        """A start failed: runs promised more instances than are still starting learn why."""
+        waiting = [f for f in self.promised.get(key, []) if not f.done()]
+        for future in waiting[self.warming.get(key, 0):]:
+            future.set_exception(exc)
+
     def refill(self, key: str) -> None:
         if self.closed or self.config.pool_size <= 0 or key not in self.templates:
             return
@@ -244,16 +280,18 @@ class SailPool:
         try:
             handle = await self.backend.start(spec, timeout=self.config.sail_start_timeout)
         except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the run that needs it starts its own and reports the error
-            log.warning("warming a Sail instance failed: %s", str(exc)[:500])
-            return
-        finally:
             self.warming[key] = max(0, self.warming.get(key, 1) - 1)
+            raise
+        except Exception as exc:  # a run promised it reports the error; later ones start their own
+            log.warning("warming a Sail instance failed: %s", str(exc)[:500])
+            self.warming[key] = max(0, self.warming.get(key, 1) - 1)
+            self._broken(key, exc)
+            return
+        self.warming[key] = max(0, self.warming.get(key, 1) - 1)
         if self.closed:
             await self.backend.stop(handle, grace=2.0)
             return
-        self.idle.setdefault(key, []).append(handle)
+        self._deliver(key, handle)
 
     async def reap(self) -> None:
         """Drop the pools of settings no run used for pool_idle_seconds."""
@@ -270,6 +308,9 @@ class SailPool:
 
     async def close(self) -> None:
         self.closed = True
+        for future in [f for fs in self.promised.values() for f in fs]:
+            future.cancel()
+        self.promised.clear()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
@@ -337,7 +378,7 @@ def _clip(message: str | None) -> str | None:
 class RunDispatcher:
     def __init__(self, db: Database, backend: ComputeBackend, *, data_dir: Path, node: str, secret_key: str,
                  config: RunnerConfig | None = None, sandbox: Sandbox | None = None,
-                 warehouse_root: Path | None = None) -> None:
+                 warehouse_root: Path | None = None, environments: SparkEnvironments | None = None) -> None:
         self.db = db
         self.backend = backend
         self.data_dir = data_dir
@@ -346,6 +387,8 @@ class RunDispatcher:
         self.config = config or RunnerConfig()
         self.sandbox = sandbox  # confines drivers and library installs like the backend's Sail servers
         self.libraries = LibraryInstaller(Path(data_dir).resolve() / "libraries", sandbox=sandbox)
+        # A run's driver runs the Python of its Spark line, like its Sail server.
+        self.environments = environments or SparkEnvironments()
         # lease_owner = "<node tag>:<this process's life>": the tag says which node, the suffix which start.
         self.node_tag = hashlib.sha256(node.encode()).hexdigest()[:16]
         self.owner = f"{self.node_tag}:{new_id()}"
@@ -533,14 +576,15 @@ class RunDispatcher:
         if live.lost is not None:
             return None, None, False
         readable: tuple[Path, ...] = ()
-        if plan.instance.libraries:  # installed for the Sail server already; the driver imports them too
-            try:
-                site = await self.libraries.install(plan.instance.libraries)
-            except LibraryInstallError as exc:
-                return None, str(exc), True
-            if site is not None:
-                spec = replace(spec, env={**spec.env, "PYTHONPATH": str(site)})
-                readable = (site,)
+        try:  # the Sail server installed both already: its driver runs the same Python and imports the same
+            spark = await self.environments.ensure(plan.instance.spark_version)
+            site = await self.libraries.install(plan.instance.libraries, spark)
+        except (SparkEnvError, LibraryInstallError) as exc:
+            return None, str(exc), True
+        spec = replace(spec, python=spark.python)
+        if site is not None:
+            spec = replace(spec, env={**spec.env, "PYTHONPATH": str(site)})
+            readable = (site,)
         # Sail (confined to its own directories) writes the results inside its work directory; they
         # move to the run's output directory when the run ends.
         live.output = (self.backend.output_dir(handle) / "result", spec.output_dir)
@@ -562,6 +606,17 @@ class RunDispatcher:
         """A Sail server for the run: an idle pooled one, else a new one (waiting_for_sail)."""
         key = self.pool.want(plan.instance)
         handle = self.pool.take(key)
+        promised = self.pool.promise(key) if handle is None else None
+        if promised is not None:  # the pool is starting one (first run of these settings): that one is ours
+            await asyncio.to_thread(self._db_update, plan.run_id, {"status": WAITING_FOR_SAIL}, (DISPATCHED,))
+            try:
+                handle = await promised
+            except asyncio.CancelledError:
+                if promised.done() and not promised.cancelled() and promised.exception() is None:
+                    self.pool.put_back(key, promised.result())
+                raise
+            except Exception as exc:
+                return f"the Sail server could not start: {exc}"
         if handle is not None:
             live.instance, live.instance_id = handle, handle.instance_id
             return handle
@@ -683,7 +738,8 @@ class RunDispatcher:
         return and_(JobRun.status == READY, or_(JobRun.lease_expires_at.is_(None), JobRun.lease_expires_at <= now))
 
     def _claim_values(self, now: datetime) -> dict[str, Any]:
-        return {"status": DISPATCHED, "lease_owner": self.owner,
+        # status_message: "retrying in …"/"requeued: …" described the wait that ends here.
+        return {"status": DISPATCHED, "status_message": None, "lease_owner": self.owner,
                 "lease_expires_at": now + timedelta(seconds=self.config.lease_seconds), "dispatched_at": now,
                 "updated_at": now}
 
@@ -841,9 +897,13 @@ class RunDispatcher:
             if mode == "cluster":
                 nodes = ((config.get("compute") or {}).get("worker") or {}).get("maxNodes") or 1
                 workers = max(1, min(int(nodes), self.config.max_workers))
+            spark = lakesail.get("sparkVersion") or self.environments.default
+            if spark not in self.environments.lines:  # validated when saved: a line this server no longer has
+                raise PlanError(f"sparkVersion {spark} is not available on this server (it has "
+                                f"{', '.join(self.environments.lines)})")
             plan.instance = InstanceSpec(instance_id="template", execution_mode=mode, workers=workers,
                                          settings=settings, libraries=libraries_from_api(lakesail.get("libraries")),
-                                         storage=storage)
+                                         storage=storage, spark_version=str(spark))
             return plan
 
     def _plan_query(self, db: Session, plan: Plan, job: Job, query_id: str,

@@ -1,8 +1,9 @@
-"""The process a job run executes in: `python -m sailplane.runs.driver sql|entry ...`.
+"""The process a job run executes in: `python -P .../sailplane/runs/driver.py sql|entry ...`.
 
-It runs as its own process (started by `sailplane.runs.execution`), with `SPARK_REMOTE` pointing at
-the Sail server and stdout/stderr going to the run's log, so it imports nothing from the control
-plane: only the standard library here, PySpark inside the SQL mode.
+It runs as its own process (started by `sailplane.runs.execution`) with the Python of the run's
+Spark line, which has PySpark but not the control plane, `SPARK_REMOTE` pointing at the Sail server
+and stdout/stderr going to the run's log. So it imports nothing of ours and runs as a file: only
+the standard library here, PySpark inside the SQL mode.
 
 Modes:
 
@@ -313,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             head = []
         if head:
             return run_entry(head[0], package, args)
-    print("usage: python -m sailplane.runs.driver sql SPEC.json | entry TARGET [--package NAME] -- ARGS...",
+    print("usage: python -P driver.py sql SPEC.json | entry TARGET [--package NAME] -- ARGS...",
           file=sys.stderr)
     return 2
 

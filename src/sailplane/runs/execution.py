@@ -5,9 +5,12 @@ then `start_run`, records `RunningProcess.pid` and awaits `wait()` for the `Outc
 
 - Every run is a separate process in its own session (process group id = pid) with
   `SPARK_REMOTE=sc://host:port`, `SAILPLANE_RUN_ID`, `SAILPLANE_JOB_KEY` and
-  `SAILPLANE_OUTPUT_PATH` set, stdout and stderr appended to the run's log. SQL runs execute
-  `python -m sailplane.runs.driver sql`; Python runs execute the user's file, or the driver's
-  entry mode for `entryPoint`/`packageName`, with the same interpreter as the control plane.
+  `SAILPLANE_OUTPUT_PATH` set, stdout and stderr appended to the run's log. SQL runs execute the
+  driver (`sailplane/runs/driver.py`, standard library and PySpark only) as `sql`; Python runs
+  execute the user's file, or the driver's entry mode for `entryPoint`/`packageName`, all with the
+  interpreter of the run's Spark line (`RunSpec.python`, the same as its Sail server's), which has
+  PySpark but not the control plane: the driver runs as a file (`python -P driver.py`), so nothing
+  of ours is importable and its directory does not shadow user modules.
 - Whatever stops a run (exit, timeout, cancel) ends with the whole process group killed, so a
   job's background children never outlive it (unless they leave the group with `setsid`).
 - After a control-plane crash the processes keep running, unowned. `find_process` tells from
@@ -67,6 +70,7 @@ __all__ = [
 ]
 
 RUN_MARKER = "SAILPLANE_RUN_ID"
+DRIVER = Path(__file__).resolve().with_name("driver.py")
 JobType = Literal["sql", "python"]
 Status = Literal["succeeded", "failed", "timeout", "cancelled"]
 
@@ -114,7 +118,7 @@ class RunSpec:
     timeout_seconds: float | None = None  # None or 0: no limit
     env: Mapping[str, str] = field(default_factory=dict)  # extra variables (cannot override ours)
     spark_conf: Mapping[str, str] = field(default_factory=dict)  # SQL runs: Spark session config
-    python: str | None = None  # interpreter for the run; defaults to the control plane's own
+    python: str | None = None  # interpreter of the run's Spark line; defaults to the control plane's own
 
     @property
     def source_dir(self) -> Path:
@@ -282,7 +286,7 @@ def build_command(spec: RunSpec) -> tuple[list[str], Path, dict[str, str]]:
         }
         spec_file = spec.work_dir / "sql-run.json"
         spec_file.write_text(json.dumps(driver_spec))
-        return [python, "-m", "sailplane.runs.driver", "sql", str(spec_file)], cwd, {}  # no user code on the path
+        return [python, "-P", str(DRIVER), "sql", str(spec_file)], cwd, {}  # no user code on the path
 
     if spec.job_type != "python":
         raise RunSpecError(f"unknown job type {spec.job_type!r}")
@@ -299,7 +303,7 @@ def build_command(spec: RunSpec) -> tuple[list[str], Path, dict[str, str]]:
         return [python, str(script), *spec.argv], cwd, {"PYTHONPATH": ":".join(paths)}
     if not spec.entry_point and not spec.package_name:
         raise RunSpecError("a Python job needs a source, an entry point or a package name")
-    command = [python, "-m", "sailplane.runs.driver", "entry", spec.entry_point or ""]
+    command = [python, "-P", str(DRIVER), "entry", spec.entry_point or ""]
     if spec.package_name:
         command += ["--package", spec.package_name]
     return [*command, "--", *spec.argv], cwd, {"PYTHONPATH": ":".join(paths)}

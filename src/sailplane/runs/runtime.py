@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from sailplane.compute.backend import ComputeBackend
+from sailplane.compute.environments import SparkEnvironments
 from sailplane.compute.sandbox import Sandbox
 from sailplane.config import Settings
 from sailplane.kit.db import Database
@@ -28,13 +29,14 @@ log = logging.getLogger(__name__)
 
 class RunRuntime:
     def __init__(self, settings: Settings, db: Database, backend: ComputeBackend, node: str,
-                 sandbox: Sandbox | None = None) -> None:
+                 sandbox: Sandbox | None = None, environments: SparkEnvironments | None = None) -> None:
         self.settings = settings
         self.db = db
         self.config = RunnerConfig.from_settings(settings)
         self.dispatcher = RunDispatcher(db, backend, data_dir=settings.data_dir, node=node,
                                         secret_key=settings.secret_key, config=self.config, sandbox=sandbox,
-                                        warehouse_root=settings.warehouse_root)
+                                        warehouse_root=settings.warehouse_root,
+                                        environments=environments or SparkEnvironments(settings.spark_envs_dir))
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="job-runs", daemon=True)
         self._started = False

@@ -159,10 +159,11 @@ def sail_config(config: WorkloadConfig) -> SailConfig:
 
 
 def instance_spec(config: WorkloadConfig, instance_id: str) -> InstanceSpec:
-    """What the compute backend runs for this config: execution mode, workers, extra environment."""
+    """What the compute backend runs for this config: execution mode, workers, extra environment, libraries
+    and the Spark line (None: the default line of the server that starts it)."""
     sail = sail_config(config)
     return InstanceSpec(instance_id=instance_id, execution_mode=sail.execution_mode, workers=sail.worker_count(),
-                        extra_env=dict(sail.extra_env),
+                        extra_env=dict(sail.extra_env), spark_version=sail.spark_version,
                         libraries=libraries_from_api([lib.model_dump(mode="json", exclude_none=True)
                                                       for lib in sail.libraries]))
 

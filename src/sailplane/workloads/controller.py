@@ -9,7 +9,10 @@ database, which stays the source of truth; memory is only the gateway's routing 
 
 Each control-plane node owns the instances its compute backend started (`ComputeInstance.node`):
 on start it adopts the ones still running, marks the ones whose process is gone (failing their
-sessions), and stops processes that no record owns.
+sessions), and stops processes that no record owns. While it runs, it also stops the Sail servers
+that other nodes of this machine left when they went down (`compute.nodes`), except those of their
+sessions still open: a session closed while its node is down does not keep its Sail server, nor does
+a node that was killed keep its warm pool.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, or_, select, update
+from sqlalchemy import Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
 from sailplane.compute.backend import ComputeBackend, InstanceHandle, InstanceSpec
+from sailplane.compute.nodes import down_nodes_instances, stop_down_node_instances
 from sailplane.gateway.spark_connect import Claims, GatewayDenied
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
@@ -42,7 +47,10 @@ from sailplane.workloads.models import (
     OPEN_STATES,
     PENDING,
     PROVISIONING,
+    READINESS_MESSAGES,
     RUNNING,
+    SESSION_READY,
+    SESSION_STARTING,
     STOPPED,
     STOPPING,
     ComputeInstance,
@@ -60,6 +68,7 @@ INSTANCE_DIED = "instance_failed"
 INSTANCE_LOST = "instance_lost"
 
 STARTING, READY, BROKEN, RELEASING = "starting", "ready", "failed", "stopping"
+DOWN_NODE_SWEEP_SECONDS = 2.0  # at most this often (and at least once a tick) for the servers of nodes that are down
 _ENDED_MEMORY = 10_000
 _MESSAGE_LIMIT = 2000
 
@@ -111,10 +120,14 @@ def handle_of(row: ComputeInstance) -> InstanceHandle | None:
 
 class SessionController:
     def __init__(self, db: Database, backend: ComputeBackend, *, node: str, interval: float,
-                 start_timeout: float) -> None:
+                 start_timeout: float, node_dir: Path | None = None) -> None:
         self.db = db
         self.backend = backend
         self.node = node
+        # This node's data directory, when its backend runs Sail servers on this machine: then it also
+        # stops those of other nodes of this machine that are down.
+        self.node_dir = node_dir
+        self._next_sweep = 0.0
         self.interval = interval
         self.start_timeout = start_timeout
         self.forget_upstream: Callable[[str], Awaitable[None]] | None = None
@@ -123,6 +136,7 @@ class SessionController:
         self._instances: dict[str, LiveInstance] = {}
         self._ended: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
         self._dirty: set[str] = set()
+        self._opened: set[str] = set()  # sessions opened on an instance not known ready yet (statusMessage)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._ready_events: dict[str, asyncio.Event] = {}
@@ -147,6 +161,7 @@ class SessionController:
         """A session was committed; `spec` is given when its instance is new and must be started."""
         with self._lock:
             self._sessions[session_id] = LiveSession(session_id, instance_id, PENDING)
+            self._opened.add(session_id)
             if spec is not None:
                 self._instances[instance_id] = LiveInstance(instance_id, STARTING)
         if spec is not None:
@@ -294,9 +309,11 @@ class SessionController:
 
     async def tick(self) -> None:
         await self._flush_activity()
+        await self._say_ready()
         await self._check_health()
         await self._apply_timeouts()
         await self._release_unused()
+        await self._sweep_down_nodes()
 
     def _nudge(self) -> None:
         if self._wake is not None:
@@ -401,6 +418,24 @@ class SessionController:
             self._instances.pop(instance_id, None)
         log.info("compute instance %s stopped", instance_id)
 
+    async def _sweep_down_nodes(self) -> None:
+        """Stop the Sail servers that nodes of this machine which are down no longer need: all but those of
+        their open sessions (adopted when the node is back). Their records say so: `stopped`."""
+        if self.node_dir is None or time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + max(self.interval, DOWN_NODE_SWEEP_SECONDS)
+        found = await asyncio.to_thread(down_nodes_instances, self.node_dir)
+        if not found:
+            return
+        keep, claimed = await asyncio.to_thread(self._db_claim_down, sorted(set().union(*found.values())))
+        for data_dir, instance_ids in found.items():
+            stopped = await stop_down_node_instances(data_dir, instance_ids & keep)
+            if stopped:
+                log.warning("stopped %d Sail server(s) left by the node of %s, which is down: %s", len(stopped),
+                            data_dir, ", ".join(sorted(stopped)))
+        if claimed:
+            await asyncio.to_thread(self._db_instances_stopped, claimed)
+
     # -- activity and timeouts ------------------------------------------------------------------
 
     async def _flush_activity(self) -> None:
@@ -410,6 +445,24 @@ class SessionController:
                      if (s := self._sessions.get(sid)) is not None and s.last_call is not None]
         if batch:
             await asyncio.to_thread(self._db_flush, batch)
+
+    async def _say_ready(self) -> None:
+        """Pending sessions opened while their instance was becoming ready (their transaction saw it still
+        starting, the instance's own update came before their commit): say that it is ready now."""
+        with self._lock:
+            if not self._opened:
+                return
+            ready = []
+            for sid in list(self._opened):
+                session = self._sessions.get(sid)
+                inst = self._instances.get(session.instance_id) if session is not None else None
+                if session is not None and inst is not None and inst.state == STARTING:
+                    continue  # its instance's start says so when it is ready
+                self._opened.discard(sid)
+                if session is not None and session.status == PENDING and inst is not None and inst.state == READY:
+                    ready.append(sid)
+        if ready:
+            await asyncio.to_thread(self._db_say_ready, ready)
 
     async def _apply_timeouts(self) -> None:
         with self._lock:
@@ -485,8 +538,23 @@ class SessionController:
                 ComputeInstance.id == instance_id, ComputeInstance.status == PROVISIONING).values(
                 status=RUNNING, pid=handle.pid, host=handle.host, port=handle.port, started_at=handle.started_at,
                 updated_at=now))
+            if result.rowcount:  # type: ignore[attr-defined]
+                # A user polling a pending session can tell that it is ready (it stays pending until its first call).
+                db.execute(update(InteractiveSession).where(
+                    InteractiveSession.compute_instance_id == instance_id, InteractiveSession.status == PENDING,
+                    or_(InteractiveSession.status_message.is_(None),
+                        InteractiveSession.status_message == SESSION_STARTING)).values(
+                    status_message=SESSION_READY, updated_at=now))
             db.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _db_say_ready(self, session_ids: list[str]) -> None:
+        with self._session() as db:
+            db.execute(update(InteractiveSession).where(
+                InteractiveSession.id.in_(session_ids), InteractiveSession.status == PENDING,
+                InteractiveSession.status_message == SESSION_STARTING).values(
+                status_message=SESSION_READY, updated_at=utcnow()))
+            db.commit()
 
     def _db_instance_failed(self, instance_id: str, message: str, reason: str) -> list[str]:
         with self._session() as db:
@@ -537,6 +605,40 @@ class SessionController:
             db.commit()
             return claimed, vanished, ended
 
+    def _db_claim_down(self, instance_ids: list[str]) -> tuple[set[str], list[str]]:
+        """Of the Sail servers of nodes that are down: which to keep (an open session of theirs needs them;
+        their node adopts them), and which records were switched to `stopping` (in one conditional statement
+        each, so a session cannot be attached meanwhile). Servers without a record (runs, warm pools) go."""
+        keep: set[str] = set()
+        claimed: list[str] = []
+        with self._session() as db:
+            now = utcnow()
+            rows = db.execute(select(ComputeInstance.id, ComputeInstance.node).where(
+                ComputeInstance.id.in_(instance_ids))).all()
+            for row_id, node in rows:
+                open_session = exists().where(InteractiveSession.compute_instance_id == row_id,
+                                              InteractiveSession.status.in_(OPEN_STATES))
+                if node == self.node:
+                    keep.add(row_id)  # ours after all (a moved data directory): never swept
+                    continue
+                result = db.execute(update(ComputeInstance).where(
+                    ComputeInstance.id == row_id, ComputeInstance.status.in_((PROVISIONING, RUNNING, STOPPING)),
+                    ~open_session).values(status=STOPPING, updated_at=now))
+                if result.rowcount:  # type: ignore[attr-defined]
+                    claimed.append(row_id)
+                elif db.scalar(select(open_session)):
+                    keep.add(row_id)
+            db.commit()
+        return keep, claimed
+
+    def _db_instances_stopped(self, instance_ids: list[str]) -> None:
+        with self._session() as db:
+            now = utcnow()
+            db.execute(update(ComputeInstance).where(
+                ComputeInstance.id.in_(instance_ids), ComputeInstance.status == STOPPING).values(
+                status=STOPPED, cleaned_at=now, updated_at=now))
+            db.commit()
+
     def _db_flush(self, batch: list[tuple[str, str, float]]) -> None:
         table = cast(Table, InteractiveSession.__table__)
         instances = cast(Table, ComputeInstance.__table__)
@@ -545,7 +647,11 @@ class SessionController:
             db.execute(
                 # Not status.in_(...): an expanding IN cannot be used with executemany (several sessions a tick).
                 update(table).where(table.c.id == bindparam("b_id"), or_(*(table.c.status == s for s in OPEN_STATES)))
-                .values(last_activity_at=bindparam("b_at"), status=ACTIVE, idle_since=None, updated_at=now),
+                .values(last_activity_at=bindparam("b_at"), status=ACTIVE, idle_since=None, updated_at=now,
+                        # "starting"/"ready" said what a pending session waits for; an active one needs no word.
+                        # (no IN: an expanding parameter cannot be used with executemany)
+                        status_message=case(*((table.c.status_message == m, None) for m in READINESS_MESSAGES),
+                                            else_=table.c.status_message)),
                 [{"b_id": sid, "b_at": _dt(at)} for sid, _, at in batch],
             )
             latest: dict[str, float] = {}

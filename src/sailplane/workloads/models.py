@@ -16,6 +16,12 @@ OPEN_STATES = (PENDING, ACTIVE, IDLE)
 TERMINAL_STATES = (CLOSED, FAILED)
 SESSION_STATES = (*OPEN_STATES, *TERMINAL_STATES)
 
+# What a pending session's `statusMessage` says until its first call (the status stays `pending`, as seeded):
+# whether its Sail server is still starting or ready for calls.
+SESSION_STARTING = "Starting the session's Sail server; calls wait until it is ready."
+SESSION_READY = "The session's Sail server is ready: connect with a session token."
+READINESS_MESSAGES = (SESSION_STARTING, SESSION_READY)
+
 # Compute instance (workload) infrastructure states.
 PROVISIONING, RUNNING, STOPPING, STOPPED, INSTANCE_FAILED = "provisioning", "running", "stopping", "stopped", "failed"
 LIVE_INSTANCE_STATES = (PROVISIONING, RUNNING)

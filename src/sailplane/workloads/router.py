@@ -14,7 +14,14 @@ from sailplane.kit.pagination import MarkerPage, marker_params
 from sailplane.org.models import Member
 from sailplane.service_accounts.models import ServiceAccount
 from sailplane.workloads import configs, service
-from sailplane.workloads.models import IDLE, LIVE_INSTANCE_STATES, ComputeInstance, WorkloadConfig
+from sailplane.workloads.models import (
+    IDLE,
+    LIVE_INSTANCE_STATES,
+    PENDING,
+    READINESS_MESSAGES,
+    ComputeInstance,
+    WorkloadConfig,
+)
 from sailplane.workloads.runtime import WorkloadRuntime
 from sailplane.workloads.schemas import (
     SESSION_CLOSED,
@@ -76,11 +83,14 @@ def session_view(record: service.SessionRecord, runtime: WorkloadRuntime | None)
         if live.last_activity_at is not None and (last_activity is None or live.last_activity_at > last_activity):
             last_activity = live.last_activity_at
         idle_since = (idle_since or live.idle_since) if status == IDLE else None
+    message = s.status_message
+    if message in READINESS_MESSAGES and status != PENDING:  # the first call came before the database heard of it
+        message = None
     connection = ConnectionInfo(proxy_auth_url=None, grpc_endpoint=_endpoint(runtime)) if record.owned else None
     return SessionView(
         id=s.id, endpoint_type=s.endpoint_type, name=s.name, status=status, workload_id=s.compute_instance_id,
         team_id=s.team_id, member_id=s.member_id, service_account_id=s.service_account_id, notebook_id=s.notebook_id,
-        termination_reason=s.termination_reason, status_message=s.status_message, connection_info=connection,
+        termination_reason=s.termination_reason, status_message=message, connection_info=connection,
         last_activity_at=last_activity, idle_since=idle_since, closed_at=s.closed_at, timeout_at=s.timeout_at,
         config=SessionConfigView(idle_timeout_seconds=s.idle_timeout_seconds,
                                  idle_close_delay_seconds=s.idle_close_delay_seconds,

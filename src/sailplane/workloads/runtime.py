@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 
+from sailplane.compute.environments import SparkEnvironments
 from sailplane.compute.local import LocalSailBackend
+from sailplane.compute.nodes import NodeLock
 from sailplane.compute.sandbox import workload_sandbox
 from sailplane.config import Settings
 from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
 from sailplane.gateway.tokens import SigningKeys
 from sailplane.kit.db import Database
+from sailplane.startup import StartupError
 from sailplane.workloads import access
 from sailplane.workloads.controller import SessionController
 from sailplane.workloads.holders import DatabaseHolderCheck
@@ -36,13 +40,22 @@ class WorkloadRuntime:
         self.settings = settings
         self.keys = keys
         self.node = node_id(settings)
+        # The Spark line environments Sail servers and job drivers run in: the default one must be
+        # there (scripts/bootstrap.sh installs it; a first start without it installs it now).
+        self.environments = SparkEnvironments(settings.spark_envs_dir)
+        default = self.environments.env()
+        if not default.installed:
+            log.warning("installing the %s environment (%s) before the first start", default.line.label, default.path)
+            self.environments.install()
         # User code (Sail servers, drivers, library installs) runs confined; a broken setup fails here.
-        self.sandbox = workload_sandbox(settings)
-        self.backend = LocalSailBackend(settings.data_dir, sandbox=self.sandbox)
+        self.sandbox = workload_sandbox(settings, self.environments)
+        self.backend = LocalSailBackend(settings.data_dir, sandbox=self.sandbox, environments=self.environments)
         self.controller = SessionController(
             db, self.backend, node=self.node, interval=settings.controller_interval_seconds,
-            start_timeout=settings.compute_start_timeout_seconds,
+            start_timeout=settings.compute_start_timeout_seconds, node_dir=self.backend.data_dir,
         )
+        # Held while this node's compute runs: other nodes of this machine see it is up (compute.nodes).
+        self.node_lock = NodeLock(self.backend.data_dir)
         self.gateway = SparkConnectGateway(
             keys, self.controller.resolve, resolve_now=self.controller.resolve_now,
             on_activity=self.controller.on_activity,
@@ -65,6 +78,7 @@ class WorkloadRuntime:
 
     def start(self) -> None:
         """Reconcile this node's instances, start the controller, then open the gateway (blocking)."""
+        self.node_lock.acquire()
         thread = GatewayThread(self.gateway)
         thread.start_loop()
         self._thread = thread
@@ -74,19 +88,24 @@ class WorkloadRuntime:
             host, port = self.settings.gateway_host, self.settings.gateway_port
             try:
                 self.gateway_port = thread.run(self.gateway.start(host, port), timeout=30)
-            except (OSError, RuntimeError):  # grpc reports a failed bind as either
+            except OSError as exc:
                 if not self.settings.gateway_port_fallback or port == 0:
-                    raise
+                    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                    raise StartupError(f"the Spark Connect gateway cannot listen on {host}:{port}: {reason} "
+                                       "(SAILPLANE_GATEWAY_HOST, SAILPLANE_GATEWAY_PORT)") from exc
                 log.warning("gateway port %s is taken; using an OS-chosen port instead", port)
                 self.gateway_port = thread.run(self.gateway.start(host, 0), timeout=30)
         except BaseException:
             self.stop()
             raise
 
-    def stop(self, grace: float = 2.0) -> None:
-        """Stop the gateway and the controller. Sail instances keep running for the next start to adopt."""
+    def stop(self, grace: float | None = None) -> None:
+        """Stop the gateway (running calls get `grace`, default SAILPLANE_GATEWAY_DRAIN_SECONDS, to finish)
+        and the controller. Sail instances keep running for the next start to adopt."""
+        grace = self.settings.gateway_drain_seconds if grace is None else grace
         thread, self._thread = self._thread, None
         if thread is None:
+            self.node_lock.release()
             return
         access.unwatch(self.controller.sessions_closed)
         try:
@@ -94,3 +113,4 @@ class WorkloadRuntime:
             thread.run(self.controller.stop(), timeout=60)
         finally:
             thread.stop(grace)
+            self.node_lock.release()

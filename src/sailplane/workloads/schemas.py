@@ -10,9 +10,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
+from sailplane.compute.environments import DEFAULT_LINE, LINES, SparkVersion
 from sailplane.kit.schemas import ApiModel, Name, RequestModel, ResourceId, Timestamp
 
 # --- workload configs -------------------------------------------------------------------------
+
+SPARK_VERSION_DESCRIPTION = (
+    f"The PySpark line the Sail server answers as: {', '.join(LINES)}. Omitted: the newest, {DEFAULT_LINE}. "
+    "Use the line of your client (pyspark or pyspark-client X.Y.*): the Sail server runs in an environment "
+    "with that line's PySpark, which sets the settings and behaviour clients of the line expect and runs "
+    "UDFs, with pandas below 3 and pyarrow. Libraries are installed within that environment's pins."
+)
 
 InstanceType = Annotated[
     str,
@@ -144,6 +152,8 @@ class SailConfig(RequestModel):
     lakesail_image_uri: ImageUri | None = None
     libraries: list[Library] = Field(default_factory=list, max_length=100)
     extra_env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=100)
+    spark_version: SparkVersion | None = Field(default=None, description=SPARK_VERSION_DESCRIPTION,
+                                               examples=[DEFAULT_LINE])
 
     @field_validator("extra_env")
     @classmethod
@@ -198,7 +208,7 @@ class WorkloadConfigView(ApiModel):
     cluster_id: str
     team_id: str
     config: dict[str, Any] = Field(
-        description="{sail: {executionMode, compute, lakesailImageUri, libraries, extraEnv}}")
+        description="{sail: {executionMode, compute, lakesailImageUri, libraries, extraEnv, sparkVersion}}")
     endpoint_limits: dict[str, int]
     created_at: Timestamp
     created_by: str | None
