@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from sailplane.config import Settings, get_settings
 from sailplane.gateway.tokens import SigningKeys
+from sailplane.kit.admission import install_admission_control
 from sailplane.kit.db import Database
 from sailplane.kit.errors import error_body, install_error_handlers
 from sailplane.kit.input import InputGuardMiddleware
@@ -70,12 +71,12 @@ def start_background(app: FastAPI) -> None:
     from sailplane.runs.runtime import RunRuntime
     from sailplane.workloads.runtime import WorkloadRuntime
 
-    runtime = WorkloadRuntime(settings, app.state.db, app.state.signing_keys)
+    runtime = WorkloadRuntime(settings, app.state.background_db, app.state.signing_keys)
     runtime.start()
     app.state.workloads = runtime
     log.info("Spark Connect gateway: %s (%s)", runtime.grpc_endpoint, "TLS" if runtime.tls else "plaintext")
     # Job runs: the dispatcher (and scheduler) share the compute backend of this node.
-    runs = RunRuntime(settings, app.state.db, runtime.backend, runtime.node, runtime.sandbox)
+    runs = RunRuntime(settings, app.state.background_db, runtime.backend, runtime.node, runtime.sandbox)
     try:
         runs.start()
     except BaseException:
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             # Here also when the CLI started them: uvicorn ends a SIGTERM'd process by raising the signal again.
             await asyncio.to_thread(stop_background, app)
             app.state.db.dispose()
+            app.state.background_db.dispose()
 
     app = FastAPI(
         title="Sailplane",
@@ -121,15 +123,24 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.db = Database(settings.database_url)
+    # Requests and background loops (session controller, gateway checks, scheduler, dispatcher) draw on
+    # separate pools, so neither can starve the other. At most max_concurrent_requests requests are admitted
+    # at once, each holding at most one connection at a time: the request pool keeps that many (the
+    # overflow covers the few routes outside admission control, such as /readyz's check).
+    app.state.db = Database(settings.database_url, pool_size=settings.max_concurrent_requests, max_overflow=8,
+                            pool_timeout=10)
+    app.state.background_db = Database(settings.database_url, pool_size=8, max_overflow=16)
     app.state.mailer = Mailer(settings)
     app.state.signing_keys = SigningKeys.from_config(settings.gateway_signing_key, settings.data_dir)
     app.state.workloads = None
     app.state.runs = None
     app.state.background_started = False
     install_error_handlers(app)
+    install_admission_control(app, limit=settings.max_concurrent_requests, max_wait=settings.request_queue_seconds,
+                              max_queue=settings.request_queue_limit)
+    # Outside admission control: an oversized or NUL-bearing request is refused without waiting its turn.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestIdMiddleware)  # outermost: the guard's refusals carry the request ID too
+    app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
     _service_endpoints(app)

@@ -22,6 +22,7 @@ app = typer.Typer(help="Sailplane: a self-hostable control plane for Sail.", no_
 admin = typer.Typer(help="Administrative tasks for automation.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
 console = Console()
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 def _debug(log_level: str = "") -> bool:
@@ -103,11 +104,14 @@ def serve(
         if runtime is not None and runtime.gateway_port is not None:
             settings = replace(settings, gateway_port=runtime.gateway_port)
         _print_gateway(settings)
+        # On SIGTERM, requests in progress (and those waiting for admission, at most request_queue_seconds)
+        # get GRACEFUL_SHUTDOWN_SECONDS to finish before they are cancelled and the server stops.
         uvicorn.run(server, host=host, port=port, log_level=log_level, proxy_headers=True,
-                    forwarded_allow_ips="127.0.0.1")
+                    forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
     finally:
         stop_background(server)
         server.state.db.dispose()
+        server.state.background_db.dispose()
 
 
 def _gateway_tls(settings: Settings, enabled: bool) -> Settings:

@@ -125,6 +125,11 @@ class Settings:
     compute_enabled: bool = True
     # The largest request body accepted (413 beyond; counted while it streams in).
     max_request_bytes: int = 2 * 1024 * 1024
+    # Admission control (kit/admission.py): requests worked on at once (also the request connection pool's
+    # size), how long others may wait in line before a 503 with Retry-After, and how many may wait.
+    max_concurrent_requests: int = 16
+    request_queue_seconds: float = 5.0
+    request_queue_limit: int = 1000
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -201,6 +206,9 @@ def load_settings() -> Settings:
         dns_nameservers=parse_nameservers(os.environ.get("SAILPLANE_DNS_NAMESERVERS", "")),
         dns_timeout_seconds=_env_float("SAILPLANE_DNS_TIMEOUT_SECONDS", 5.0),
         max_request_bytes=_positive_int("SAILPLANE_MAX_REQUEST_BYTES", 2 * 1024 * 1024),
+        max_concurrent_requests=_positive_int("SAILPLANE_MAX_CONCURRENT_REQUESTS", 16),
+        request_queue_seconds=_env_float("SAILPLANE_REQUEST_QUEUE_SECONDS", 5.0),
+        request_queue_limit=_env_int("SAILPLANE_REQUEST_QUEUE_LIMIT", 1000),
     )
 
 

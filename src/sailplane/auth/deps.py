@@ -16,13 +16,20 @@ from sqlalchemy.orm import Session
 
 from sailplane.auth.principal import Identity, Principal, authenticate, authenticate_principal, bearer_token
 from sailplane.config import Settings
+from sailplane.kit.db import release
 from sailplane.kit.errors import ApiError, forbidden, not_found, unauthorized
 from sailplane.kit.ids import is_valid_id
 from sailplane.org.models import Member
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
-    """Sessions connect lazily, so opening one here does no I/O; closing returns the connection."""
+    """Sessions connect lazily, so opening one here does no I/O; closing returns the connection.
+
+    The dependencies below that authenticate with this session end its transaction (kit.db.release) before
+    the endpoint's own worker-thread hop: a request holds a pooled connection only while a thread of its own
+    is using it, never while it waits for a thread (when every thread waited for a connection held by a
+    request waiting for a thread, a busy server deadlocked). The session closes as soon as the endpoint
+    returns (scope "function"), not after the response is sent."""
     session: Session = request.app.state.db.session()
     try:
         yield session
@@ -40,7 +47,7 @@ def read_session(request: Request) -> Session:
     return request.app.state.db.session()  # type: ignore[no-any-return]
 
 
-Db = Annotated[Session, Depends(get_db)]
+Db = Annotated[Session, Depends(get_db, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 AuthorizationHeader = Annotated[str | None, Header(alias="Authorization", include_in_schema=False)]
@@ -51,7 +58,9 @@ OrganizationHeader = Annotated[
 
 
 def optional_identity(db: Db, authorization: AuthorizationHeader = None) -> Identity | None:
-    return authenticate(db, authorization)
+    identity = authenticate(db, authorization)
+    release(db)
+    return identity
 
 
 async def current_identity(identity: Annotated[Identity | None, Depends(optional_identity)]) -> Identity:
@@ -66,6 +75,12 @@ def principal_even_if_password_expired(
     organization_id: OrganizationHeader = None,
 ) -> Principal:
     """Used directly only by the routes a user needs to get out of 'must change password'."""
+    principal = _authenticated(db, authorization, organization_id)
+    release(db)  # the endpoint runs in another thread hop; an error above closes the session anyway
+    return principal
+
+
+def _authenticated(db: Session, authorization: str | None, organization_id: str | None) -> Principal:
     principal = authenticate_principal(db, authorization, organization_id)
     if principal is None:
         raise unauthorized()
@@ -119,12 +134,16 @@ def check_account_wide(db: Session, principal: Principal) -> Principal:
 
 
 def account_wide(db: Db, principal: CurrentPrincipal) -> Principal:
-    return check_account_wide(db, principal)
+    checked = check_account_wide(db, principal)
+    release(db)
+    return checked
 
 
 def account_wide_any_scope(db: Db, principal: AnyScopePrincipal) -> Principal:
     """account_wide for the routes that also serve enrollment-only logins and reset passwords."""
-    return check_account_wide(db, principal)
+    checked = check_account_wide(db, principal)
+    release(db)
+    return checked
 
 
 AccountPrincipal = Annotated[Principal, Depends(account_wide)]
@@ -133,8 +152,8 @@ AccountAnyScopePrincipal = Annotated[Principal, Depends(account_wide_any_scope)]
 
 def caller(db: Session, authorization: str | None, organization_id: str | None) -> Principal:
     """What CurrentPrincipal resolves to, as a plain call: for a synchronous dependency that also reads
-    in the same worker-thread hop (see read_team)."""
-    return usable(principal_even_if_password_expired(db, authorization, organization_id))
+    in the same worker-thread hop (see read_team), so its transaction goes on into that read."""
+    return usable(_authenticated(db, authorization, organization_id))
 
 
 async def signed_in(authorization: AuthorizationHeader = None) -> None:

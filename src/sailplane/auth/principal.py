@@ -20,6 +20,7 @@ from sailplane.auth import catalog
 from sailplane.auth.models import Login, User
 from sailplane.kit.clock import utcnow
 from sailplane.kit.crypto import token_hash
+from sailplane.kit.db import READ_ONLY_COMMIT
 from sailplane.kit.errors import ApiError, unauthorized
 from sailplane.kit.ids import is_valid_id
 from sailplane.org.models import Member, MemberRole, Organization
@@ -122,8 +123,9 @@ GRANTS = GrantsCache()
 
 
 @event.listens_for(Session, "after_commit")
-def _grants_may_have_changed(_session: Session) -> None:
-    GRANTS.clear()
+def _grants_may_have_changed(session: Session) -> None:
+    if not session.info.get(READ_ONLY_COMMIT):  # kit.db.release: a transaction that only read changed nothing
+        GRANTS.clear()
 
 
 LOGIN_PREFIX = "spl_"

@@ -53,12 +53,13 @@ class Timestamps:
     updated_by: Mapped[str | None] = mapped_column(String(20), default=None)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 20, pool_timeout: float = 30.0) -> Engine:
+    """An engine whose pool keeps `pool_size` connections (plus `max_overflow` opened on demand and closed on
+    return); a checkout waits at most `pool_timeout` seconds for a free one."""
     if url.startswith("sqlite"):
-        # A pool as large as the request threadpool's useful concurrency: a connection discarded on return
-        # (pool overflow) costs a reconnect plus pragmas on the next request.
+        # A connection discarded on return (pool overflow) costs a reconnect plus pragmas on the next checkout.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=20, max_overflow=20)
+                               pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -71,15 +72,41 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
+                         pool_pre_ping=True)
+
+
+# Session.info key: set while `release` commits a transaction that only read (see auth.principal's GRANTS).
+READ_ONLY_COMMIT = "sailplane.read_only_commit"
+
+
+def release(session: Session) -> None:
+    """End the session's transaction so its connection goes back to the pool now, not when the session closes.
+
+    For a transaction that only read, ahead of a wait for anything else (the request's next worker thread, a
+    remote server): holding a pooled connection across such a wait is how a busy server runs out of
+    connections while every thread waits for one. Loaded objects stay usable (expire_on_commit=False); the
+    next statement checks out a connection again. Pending ORM changes, should there be any, are committed as
+    by any commit."""
+    if not session.in_transaction():
+        return
+    if session.new or session.dirty or session.deleted:
+        session.commit()
+        return
+    session.info[READ_ONLY_COMMIT] = True
+    try:
+        session.commit()
+    finally:
+        session.info.pop(READ_ONLY_COMMIT, None)
 
 
 class Database:
-    """Owns the engine and the session factory for one app instance."""
+    """Owns the engine and the session factory for one app instance (or for one part of it: the server gives
+    its background loops a pool of their own, so request load cannot starve them, nor they the requests)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 20, pool_timeout: float = 30.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:

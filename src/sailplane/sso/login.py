@@ -34,6 +34,7 @@ from sailplane.identity.service import user_for_email
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor, token_hash
+from sailplane.kit.db import release
 from sailplane.kit.errors import ApiError, not_found
 from sailplane.mfa.service import Challenge, Issued, begin_login
 from sailplane.org.models import Member
@@ -91,6 +92,7 @@ def start(db: Session, settings: Settings, idp_id: str, login_hint: str | None, 
         idp = db.get(IdentityProvider, idp_id)
     if idp is None or idp.status != "active":
         raise not_found("identity provider")
+    release(db)  # not across the provider's answer
     config = _configuration(idp)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     now = utcnow()

@@ -26,6 +26,7 @@ from sailplane.config import Settings
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor
+from sailplane.kit.db import release
 from sailplane.kit.errors import ApiError, conflict, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
 from sailplane.sso import catalog, dns_proof
@@ -252,6 +253,7 @@ def discover(issuer: str) -> tuple[list[TestCheck], dict[str, Any]]:
 
 def test(db: Session, principal: Principal, idp_id: str, ctx: RequestContext) -> tuple[list[TestCheck], dict[str, Any]]:
     idp = _get(db, principal, idp_id)
+    release(db)  # no pooled connection held while the provider answers
     checks, found = discover(idp.issuer)
     ok = bool(checks) and all(c.ok for c in checks)
     idp.last_tested_at = utcnow()
@@ -281,6 +283,7 @@ def auto_setup(db: Session, settings: Settings, principal: Principal, body: Auto
     if _name_taken(db, principal.organization_id, body.name):
         raise _duplicate()
     _check_domains_free(db, body.email_domains)
+    release(db)  # no pooled connection held while the provider answers (discovery, then registration)
     checks, found = discover(body.provider_url)
     failed = [c for c in checks if not c.ok]
     if not checks or failed:
@@ -353,6 +356,7 @@ def verify_domain(db: Session, settings: Settings, principal: Principal, idp_id:
     if db.scalar(select(IdentityProviderDomain.id).where(IdentityProviderDomain.verified_domain == domain)):
         raise _verify_failed(db, ctx, principal, claim, "domain_taken", _domain_taken(domain))
     name, expected = dns_proof.record_name(domain), dns_proof.record_value(claim.challenge_token)
+    release(db)  # no pooled connection held during the DNS lookup
     claim.last_checked_at = utcnow()
     try:
         values = dns_proof.txt_values(settings, name)
