@@ -16,6 +16,7 @@ from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 from sailplane.compute.backend import InstanceSpec
 from sailplane.compute.local import LocalSailBackend
 from sailplane.compute.nodes import NodeLock
+from sailplane.workloads.controller import DOWN_NODE_SWEEP_SECONDS
 from tests.sessions.conftest import assert_no_sail_left, compute_settings
 from tests.sessions.helpers import (
     close,
@@ -126,8 +127,8 @@ def test_sessions_closed_while_their_node_is_down(tmp_path: Path, database_url: 
     owner.base_url = compute_api
     close(owner, closed["id"])
     wait_until(lambda: closed["workloadId"] not in sail_pids(first), timeout=15)
-    listed = owner.get("/workloads/sessions").json()["included"]["workloads"]
-    assert {w["id"]: w["infraStatus"] for w in listed}[closed["workloadId"]] == "stopped"
+    # The record follows the process (the sweep stops it first, then says so).
+    wait_until(lambda: _infra_status(owner, closed["workloadId"]) == "stopped", timeout=10)
     time.sleep(max(0.0, 8.5 - (time.time() - _created(expiring))))  # past the other's maximum duration
     assert {expiring["workloadId"], kept["workloadId"]} <= set(sail_pids(first))
 
@@ -148,6 +149,41 @@ def test_sessions_closed_while_their_node_is_down(tmp_path: Path, database_url: 
     finally:
         second.stop()
         assert_no_sail_left(data_dir)
+
+
+def test_another_deployments_node_leaves_our_sail_servers_alone(tmp_path: Path, compute_server: LiveServer) -> None:
+    """Two installations on one machine, each with its own database (the shared compute server is the
+    other one here): when our node stops, the other's sweep of down nodes must not stop the Sail servers of
+    our open sessions, which it knows nothing about; our node adopts them when it is back."""
+    data_dir = tmp_path / "node"
+    settings = compute_settings(data_dir, f"sqlite:///{tmp_path / 'own.db'}")
+    first = LiveServer(settings)
+    first.start()
+    try:
+        owner, team = org_with_team(f"{first.url}/api/v1")
+        session = open_session(owner, team)
+        token = issue_token(owner, session["id"])
+        assert _use(owner, session, token) == 42
+    finally:
+        first.stop()
+    time.sleep(3 * DOWN_NODE_SWEEP_SECONDS + 1)  # several sweeps of the other deployment's node
+    assert session["workloadId"] in sail_pids(first), "another installation stopped our session's Sail server"
+
+    second = LiveServer(settings)
+    second.start()
+    try:
+        owner.base_url = f"{second.url}/api/v1"
+        assert _use(owner, session, token) == 42
+        close(owner, session["id"])
+        wait_until(lambda: not sail_pids(second))
+    finally:
+        second.stop()
+        assert_no_sail_left(data_dir)
+
+
+def _infra_status(owner: Actor, workload_id: str) -> str:
+    listed = owner.get("/workloads/sessions").json()["included"]["workloads"]
+    return str({w["id"]: w["infraStatus"] for w in listed}[workload_id])
 
 
 def _created(session: dict[str, object]) -> float:

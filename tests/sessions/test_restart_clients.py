@@ -72,6 +72,14 @@ LONG = textwrap.dedent(
 pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
 
 
+def _script(directory: Path, name: str, code: str) -> str:
+    """A client script as a file: PySpark 4.2's Spark Connect client refuses to start under `python -c`
+    (it takes a `__main__` without `__file__` for its doctests and looks for a full Spark install)."""
+    path = directory / f"{name}.py"
+    path.write_text(code)
+    return str(path)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,11 +106,12 @@ def test_a_restart_is_invisible_to_spark_clients(tmp_path: Path, database_url: s
         session = open_session(owner, team)
         url = spark_url(session, issue_token(owner, session["id"]))
         with open(loop_out, "wb") as out:
-            procs.append(subprocess.Popen([sys.executable, "-c", LOOP, url, str(stop_file)], stdout=out,
+            loop = _script(tmp_path, "loop", LOOP)
+            procs.append(subprocess.Popen([sys.executable, loop, url, str(stop_file)], stdout=out,
                                           stderr=subprocess.STDOUT, env=env))
         wait_until(lambda: sum(r["ok"] for r in _results(loop_out)) >= 20, timeout=60)
         with open(long_out, "wb") as out:
-            procs.append(subprocess.Popen([sys.executable, "-c", LONG, url, "6"], stdout=out,
+            procs.append(subprocess.Popen([sys.executable, _script(tmp_path, "long", LONG), url, "6"], stdout=out,
                                           stderr=subprocess.STDOUT, env=env))
         time.sleep(2)  # the long query is running on Sail now
 

@@ -2,7 +2,10 @@
 
 A node is a data directory (`workloads.runtime.node_id`). While its compute runs, a server holds a
 shared `flock` on `<data dir>/node.lock`; the kernel drops it when the process ends, however it ends
-(SIGKILL included), so "can I take it exclusively?" answers "is any server of that node up?".
+(SIGKILL included), so "can I take it exclusively?" answers "is any server of that node up?". The
+lock file also names the node's deployment (its database, `deployment_id`): only nodes of the same
+deployment know which of a down node's servers are still needed, so another installation on the same
+machine (a second server with its own database, a test run) never touches them.
 
 Sail servers carry their node's data directory in their environment (`SAILPLANE_COMPUTE_DIR`, see
 `compute.local`), so a node that is up can find the servers of one that is down on this machine:
@@ -15,9 +18,12 @@ are out of reach: their servers stop when their node starts again.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Collection
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from sailplane.compute.local import (
     INSTANCE_MARKER,
@@ -32,11 +38,24 @@ from sailplane.compute.local import (
 LOCK_NAME = "node.lock"
 
 
-class NodeLock:
-    """Held (shared) by each running server of a node, for as long as its compute runs."""
+def deployment_id(database_url: str) -> str:
+    """A fingerprint of the database a node serves: the URL without its password (a SQLite file by its
+    absolute path). Two URLs for one database count as two deployments, which errs on the safe side:
+    their nodes leave each other's servers to be adopted or stopped when their own node is back."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(Path(url.database).resolve()))
+    plain = url.set(password=None).render_as_string(hide_password=False)
+    return hashlib.sha256(plain.encode()).hexdigest()[:32]
 
-    def __init__(self, data_dir: Path) -> None:
+
+class NodeLock:
+    """Held (shared) by each running server of a node, for as long as its compute runs; the file names
+    the node's deployment."""
+
+    def __init__(self, data_dir: Path, deployment: str | None = None) -> None:
         self.path = Path(data_dir) / LOCK_NAME
+        self.deployment = deployment
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -45,6 +64,9 @@ class NodeLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
+            if self.deployment is not None and _read(fd) != self.deployment:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, self.deployment.encode(), 0)
         except BaseException:
             os.close(fd)
             raise
@@ -54,6 +76,22 @@ class NodeLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # drops the lock
+
+
+def _read(fd: int) -> str:
+    return os.pread(fd, 256, 0).decode(errors="replace").strip()
+
+
+def node_deployment(data_dir: str | Path) -> str | None:
+    """The deployment a node's lock file names (None: no lock file, or one that names none)."""
+    try:
+        fd = os.open(Path(data_dir) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _read(fd) or None
+    finally:
+        os.close(fd)
 
 
 def node_is_up(data_dir: str | Path) -> bool:
@@ -92,9 +130,10 @@ def other_nodes_instances(own_data_dir: Path) -> dict[str, set[str]]:
     return found
 
 
-def down_nodes_instances(own_data_dir: Path) -> dict[str, set[str]]:
-    """The Sail servers of the nodes of this machine that are down, by data directory."""
-    return {owner: ids for owner, ids in other_nodes_instances(own_data_dir).items() if not node_is_up(owner)}
+def down_nodes_instances(own_data_dir: Path, deployment: str) -> dict[str, set[str]]:
+    """The Sail servers of the nodes of this machine and deployment that are down, by data directory."""
+    return {owner: ids for owner, ids in other_nodes_instances(own_data_dir).items()
+            if node_deployment(owner) == deployment and not node_is_up(owner)}
 
 
 async def stop_down_node_instances(data_dir: str, keep: Collection[str]) -> list[str]:

@@ -120,13 +120,14 @@ def handle_of(row: ComputeInstance) -> InstanceHandle | None:
 
 class SessionController:
     def __init__(self, db: Database, backend: ComputeBackend, *, node: str, interval: float,
-                 start_timeout: float, node_dir: Path | None = None) -> None:
+                 start_timeout: float, node_dir: Path | None = None, deployment: str | None = None) -> None:
         self.db = db
         self.backend = backend
         self.node = node
         # This node's data directory, when its backend runs Sail servers on this machine: then it also
-        # stops those of other nodes of this machine that are down.
+        # stops those of other nodes of this machine and deployment (database) that are down.
         self.node_dir = node_dir
+        self.deployment = deployment
         self._next_sweep = 0.0
         self.interval = interval
         self.start_timeout = start_timeout
@@ -421,10 +422,10 @@ class SessionController:
     async def _sweep_down_nodes(self) -> None:
         """Stop the Sail servers that nodes of this machine which are down no longer need: all but those of
         their open sessions (adopted when the node is back). Their records say so: `stopped`."""
-        if self.node_dir is None or time.monotonic() < self._next_sweep:
+        if self.node_dir is None or self.deployment is None or time.monotonic() < self._next_sweep:
             return
         self._next_sweep = time.monotonic() + max(self.interval, DOWN_NODE_SWEEP_SECONDS)
-        found = await asyncio.to_thread(down_nodes_instances, self.node_dir)
+        found = await asyncio.to_thread(down_nodes_instances, self.node_dir, self.deployment)
         if not found:
             return
         keep, claimed = await asyncio.to_thread(self._db_claim_down, sorted(set().union(*found.values())))

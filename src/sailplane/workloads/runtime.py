@@ -15,7 +15,7 @@ import socket
 
 from sailplane.compute.environments import SparkEnvironments
 from sailplane.compute.local import LocalSailBackend
-from sailplane.compute.nodes import NodeLock
+from sailplane.compute.nodes import NodeLock, deployment_id
 from sailplane.compute.sandbox import workload_sandbox
 from sailplane.config import Settings
 from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
@@ -50,12 +50,14 @@ class WorkloadRuntime:
         # User code (Sail servers, drivers, library installs) runs confined; a broken setup fails here.
         self.sandbox = workload_sandbox(settings, self.environments)
         self.backend = LocalSailBackend(settings.data_dir, sandbox=self.sandbox, environments=self.environments)
+        deployment = deployment_id(settings.database_url)
         self.controller = SessionController(
             db, self.backend, node=self.node, interval=settings.controller_interval_seconds,
             start_timeout=settings.compute_start_timeout_seconds, node_dir=self.backend.data_dir,
+            deployment=deployment,
         )
         # Held while this node's compute runs: other nodes of this machine see it is up (compute.nodes).
-        self.node_lock = NodeLock(self.backend.data_dir)
+        self.node_lock = NodeLock(self.backend.data_dir, deployment)
         self.gateway = SparkConnectGateway(
             keys, self.controller.resolve, resolve_now=self.controller.resolve_now,
             on_activity=self.controller.on_activity,
