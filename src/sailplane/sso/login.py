@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from sailplane.audit import service as audit
 from sailplane.auth import catalog as auth_catalog
 from sailplane.auth.models import User
+from sailplane.auth.signin import Challenge, Issued
 from sailplane.config import Settings
 from sailplane.identity.service import user_for_email
 from sailplane.kit.clock import utcnow
@@ -36,7 +37,7 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor, token_hash
 from sailplane.kit.db import release
 from sailplane.kit.errors import ApiError, not_found
-from sailplane.mfa.service import Challenge, Issued, begin_login
+from sailplane.mfa.service import begin_login
 from sailplane.org.models import Member
 from sailplane.org.service import add_member
 from sailplane.sso.models import IdentityLink, IdentityProvider, SsoLoginState
