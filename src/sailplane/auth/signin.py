@@ -1,9 +1,10 @@
 """The one sign-in flow: a first factor, then the MFA step, then a login.
 
-A first factor (password: auth.service.login; one-time code: identity.service; SSO: sso.login; an
-accepted invitation: invites.service) hands the user to mfa.service.begin_login, which answers an
-`Issued` login or a `Challenge`; mfa.service.complete_login turns a challenge into `Issued`.
-`issue_login` is the last step of every path and `login_outcome` their one HTTP answer.
+A first factor (password: auth.service.login; one-time code: identity.service; SSO: sso.login) hands
+the user to mfa.service.begin_login, which answers an `Issued` login or a `Challenge`;
+mfa.service.complete_login turns a challenge into `Issued`. `issue_login` is the last step of every
+path (signup and a new account made by accepting an invitation call it directly) and `login_outcome`
+the sign-in routes' one HTTP answer.
 
 This module imports no service, so every step (auth, identity, invites, mfa, sso and their routers)
 can import it without importing one another.
