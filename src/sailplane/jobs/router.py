@@ -175,7 +175,7 @@ def update_job(job: JobId, body: UpdateJobRequest, db: Db, principal: CurrentPri
 
 @router.delete("/workloads/jobs/{job}", operation_id="deleteJob", response_model=Message)
 def delete_job(job: JobId, db: Db, principal: CurrentPrincipal, ctx: Ctx) -> dict[str, str]:
-    """Remove the job with its versions, runs and team links; its active runs are cancelled first."""
+    """Remove the job with its versions, runs and team links."""
     service.delete_job(db, principal, job, ctx, cancel_runs=cancel_runs_of_deleted_job)
     return DONE
 
