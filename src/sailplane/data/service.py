@@ -281,11 +281,11 @@ def delete_resource(db: Session, principal: Principal, kind: Kind, resource_id: 
                     jobs_using_query: QueryUsageCheck | None = None) -> None:
     """Delete a catalog or a query. A query is refused (409) while active jobs run it: `jobs_using_query`
     (required for queries) finds them, passed in by the caller since the jobs package builds on this one."""
-    if kind is QUERIES and jobs_using_query is None:
-        raise TypeError("deleting a query needs jobs_using_query")
     record = _get(db, principal, kind, resource_id, lock=True)
     _require_manage(db, principal, kind, record.id)
-    if jobs_using_query is not None:
+    if kind is QUERIES:
+        if jobs_using_query is None:
+            raise TypeError("deleting a query needs jobs_using_query")
         jobs = jobs_using_query(db, principal, record.id)
         if jobs:
             shown = [key for key in jobs if key is not None][:10]
