@@ -22,6 +22,7 @@ from sailplane.workloads import access
 
 
 def owner_count(db: Session, org_id: str) -> int:
+    """Active Owners: the last one can be neither removed nor demoted."""
     stmt = (
         select(func.count())
         .select_from(MemberRole)
@@ -37,6 +38,7 @@ def role_ids_of(db: Session, member_id: str) -> list[str]:
 
 
 def org_user(db: Session, org_id: str, user_id: str) -> tuple[User, Member]:
+    """The user with their membership of the organization; 404 for users of other organizations only."""
     row = db.execute(
         select(User, Member).join(Member, Member.user_id == User.id)
         .where(User.id == user_id, Member.organization_id == org_id)
@@ -59,6 +61,7 @@ def guard_owner(db: Session, principal: Principal, member: Member) -> None:
 
 
 def guard_sole_org(db: Session, user: User, org_id: str, what: str) -> None:
+    """An admin changes a user's global identity (`what`) only while their organization is the user's only one."""
     if other_org_count(db, user.id, org_id):
         raise conflict("user_in_other_organizations",
                        f"The user belongs to other organizations, so {what} is theirs to change.")
