@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the tests need (pinned Python packages; Debian's PostgreSQL server and dnsmasq when missing),
-# check style and types, then run the whole suite twice: on SQLite and on PostgreSQL.
+# check style, types and import layering, then run the whole suite twice: on SQLite and on PostgreSQL.
 # The PostgreSQL server is started by the test run itself on a loopback port and removed after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,7 @@ fi
 
 echo "== ruff"; .venv/bin/ruff check src tests bench scripts
 echo "== mypy"; .venv/bin/mypy
+echo "== import-linter"; .venv/bin/lint-imports --no-cache  # the layering contracts in pyproject.toml
 
 status=0
 for backend in sqlite postgresql; do

@@ -144,7 +144,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
     _service_endpoints(app)
-    install_openapi(app)
+    from sailplane.auth.deps import optional_identity
+
+    install_openapi(app, optional_identity)
     return app
 
 

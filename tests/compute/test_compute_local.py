@@ -19,8 +19,8 @@ from sailplane.compute.backend import ComputeBackend, ComputeError, InstanceHand
 from sailplane.compute.local import (
     INSTANCE_MARKER,
     LocalSailBackend,
-    _environ,
-    _is_running,
+    process_environ,
+    process_running,
     sail_env_name,
     sail_settings_env,
 )
@@ -65,7 +65,7 @@ def test_start_health_stop(backend: LocalSailBackend, monkeypatch: pytest.Monkey
         assert await backend.check_health(handle)
         assert await backend.find("INST1", handle.pid)
         assert not await backend.find("OTHER", handle.pid)
-        env = _environ(handle.pid)
+        env = process_environ(handle.pid)
         assert env[INSTANCE_MARKER] == "INST1"
         assert env["MY_VAR"] == "1" and env["SAIL_MODE"] == "local"
         assert env["SAIL_EXECUTION__BATCH_SIZE"] == "4096"
@@ -76,7 +76,7 @@ def test_start_health_stop(backend: LocalSailBackend, monkeypatch: pytest.Monkey
         with spark_session(handle) as spark:
             assert spark.sql("SELECT 40 + 2 AS x").collect()[0]["x"] == 42
         await backend.stop(handle, grace=10)
-        assert not _is_running(handle.pid)
+        assert not process_running(handle.pid)
         assert not await backend.find("INST1", handle.pid)
         assert not await backend.check_health(handle)
         await backend.stop(handle)  # idempotent
@@ -143,9 +143,9 @@ def test_adopt_and_stop_orphans_after_a_restart(backend: LocalSailBackend) -> No
         stranger = LocalSailBackend(backend.data_dir.parent / "elsewhere")
         assert await stranger.stop_orphans(()) == []
         assert await backend.stop_orphans({"ORPHAN1"}) == []
-        assert _is_running(pid)
+        assert process_running(pid)
         assert await backend.stop_orphans({"SOMETHING_ELSE"}) == ["ORPHAN1"]
-        assert not _is_running(pid)
+        assert not process_running(pid)
         assert not await backend.find("ORPHAN1", pid)
 
     asyncio.run(scenario())
@@ -159,10 +159,10 @@ def test_cluster_mode_with_two_workers(backend: LocalSailBackend) -> None:
 
     handle = asyncio.run(start())
     try:
-        assert _environ(handle.pid)["SAIL_MODE"] == "local-cluster"
+        assert process_environ(handle.pid)["SAIL_MODE"] == "local-cluster"
         with spark_session(handle) as spark:
             df = spark.range(0, 10_000, 1, 8).selectExpr("id % 10 AS k", "id").groupBy("k").count()
             assert sorted((r["k"], r["count"]) for r in df.collect()) == [(k, 1000) for k in range(10)]
     finally:
         asyncio.run(backend.stop(handle))
-    assert not _is_running(handle.pid)
+    assert not process_running(handle.pid)

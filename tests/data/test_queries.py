@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sailplane.data import service
+from sailplane.jobs import service as jobs_service
 from tests.data.helpers import build_org, make_catalog, make_query
 from tests.support.actors import assert_error
 from tests.support.world import create_service_account, create_team
@@ -173,18 +173,17 @@ def test_bad_input(api_url: str) -> None:
 
 
 @pytest.fixture
-def blocking_jobs() -> Iterator[set[str]]:
-    """Stands in for the jobs package: the server runs in this process, so a registered check is live."""
+def blocking_jobs(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
+    """Stands in for a job that runs the query: the server runs in this process and deleteQuery looks the
+    jobs' check up at call time, so a patched one is live."""
     used: set[str] = set()
+    real = jobs_service.active_jobs_using_query
 
-    def check(_db, _principal, query_id):  # type: ignore[no-untyped-def]
-        return ["daily-sales-etl"] if query_id in used else []
+    def check(db, principal, query_id):  # type: ignore[no-untyped-def]
+        return [*real(db, principal, query_id), *(["daily-sales-etl"] if query_id in used else [])]
 
-    service.register_query_usage_check(check)
-    try:
-        yield used
-    finally:
-        service.unregister_query_usage_check(check)
+    monkeypatch.setattr(jobs_service, "active_jobs_using_query", check)
+    yield used
 
 
 def test_delete_refused_while_an_active_job_uses_the_query(api_url: str, blocking_jobs: set[str]) -> None:

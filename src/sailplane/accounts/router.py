@@ -41,6 +41,7 @@ from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import MarkerPage, marker_params
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
+from sailplane.org import membership
 from sailplane.org.models import Member
 
 me_router = APIRouter(route_class=JsonRoute, prefix="/me", tags=["users"])
@@ -142,7 +143,7 @@ def create_user(body: CreateUserRequest, db: Db, principal: ManageUsers, ctx: Ct
 
 @users_router.get("/{user}", operation_id="describeUser", response_model=OrgUserView)
 def describe_user(user: UserId, db: Db, principal: ManageUsers) -> OrgUserView:
-    found, member = service.org_user(db, principal.organization_id, user)
+    found, member = membership.org_user(db, principal.organization_id, user)
     return org_user_view(db, found, member)
 
 

@@ -11,7 +11,7 @@ import json
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sailplane.accounts.schemas import CreateUserRequest, UpdateMeRequest, UpdateUserRequest
@@ -25,10 +25,11 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.input import within_bounds
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
+from sailplane.org import membership
+from sailplane.org.membership import owner_count, role_ids_of
 from sailplane.org.models import Member, MemberRole, Organization
-from sailplane.org.service import add_member, owner_count, role_ids_of
-from sailplane.policies.models import Policy
-from sailplane.teams.models import Team, TeamMemberRole
+from sailplane.org.service import add_member
+from sailplane.teams.models import Team
 from sailplane.workloads import access
 
 
@@ -115,34 +116,6 @@ def my_teams(db: Session, principal: Principal) -> list[tuple[Team, list[str]]]:
 # --- organization admin operations on users -------------------------------------------------
 
 
-def org_user(db: Session, org_id: str, user_id: str) -> tuple[User, Member]:
-    row = db.execute(
-        select(User, Member).join(Member, Member.user_id == User.id)
-        .where(User.id == user_id, Member.organization_id == org_id)
-    ).first()
-    if row is None:
-        raise not_found("user")
-    return row[0], row[1]
-
-
-def _other_org_count(db: Session, user_id: str, org_id: str) -> int:
-    return db.scalar(
-        select(func.count()).select_from(Member).where(Member.user_id == user_id, Member.organization_id != org_id)
-    ) or 0
-
-
-def _guard_owner(db: Session, principal: Principal, member: Member) -> None:
-    """Only those who may manage owners may act on an Owner's account."""
-    if catalog.OWNER in role_ids_of(db, member.id) and not principal.has("CanManageOwners"):
-        raise forbidden("Only an Owner can change another Owner's account.")
-
-
-def _guard_sole_org(db: Session, user: User, org_id: str, what: str) -> None:
-    if _other_org_count(db, user.id, org_id):
-        raise conflict("user_in_other_organizations",
-                       f"The user belongs to other organizations, so {what} is theirs to change.")
-
-
 def list_users(db: Session, principal: Principal, page: MarkerPage) -> tuple[list[tuple[User, Member]], str | None]:
     stmt = (
         select(User, Member).join(Member, Member.user_id == User.id)
@@ -193,11 +166,11 @@ def create_user(
 def update_user(
     db: Session, principal: Principal, user_id: str, body: UpdateUserRequest, ctx: RequestContext
 ) -> tuple[User, Member]:
-    user, member = org_user(db, principal.organization_id, user_id)
-    _guard_owner(db, principal, member)
+    user, member = membership.org_user(db, principal.organization_id, user_id)
+    membership.guard_owner(db, principal, member)
     changes = body.model_dump(exclude_none=True)
     if body.display_name is not None or body.account_type is not None:
-        _guard_sole_org(db, user, principal.organization_id, "the profile")
+        membership.guard_sole_org(db, user, principal.organization_id, "the profile")
         if body.display_name is not None:
             user.display_name = body.display_name
         if body.account_type is not None:
@@ -218,42 +191,16 @@ def update_user(
     return user, member
 
 
-def remove_membership(db: Session, principal: Principal, member: Member, ctx: RequestContext, action: str) -> None:
-    """Shared by deleteUser and removeMember: roles and team memberships go with the member."""
-    _guard_owner(db, principal, member)
-    is_active_owner = member.status == "active" and catalog.OWNER in role_ids_of(db, member.id)
-    if is_active_owner and owner_count(db, principal.organization_id) <= 1:
-        raise conflict("last_owner", "The organization's last Owner cannot be removed.")
-    user = db.get(User, member.user_id)
-    db.execute(delete(TeamMemberRole).where(TeamMemberRole.member_id == member.id))
-    db.execute(delete(MemberRole).where(MemberRole.member_id == member.id))
-    # A grant must not outlive the membership: rejoining later starts from the roles given then.
-    db.execute(delete(Policy).where(Policy.organization_id == principal.organization_id,
-                                    Policy.principal_type == "user", Policy.principal_id == member.user_id))
-    db.delete(member)
-    db.flush()
-    if user is not None:
-        if _other_org_count(db, user.id, principal.organization_id) == 0:
-            db.delete(user)
-        elif user.default_organization_id == principal.organization_id:
-            user.default_organization_id = None
-    audit.record(db, ctx, principal, action, "member", member.id, details={"userId": member.user_id})
-    db.flush()
-    access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
-                             why="Closed because its owner was removed from the organization.")
-    db.commit()
-
-
 def delete_user(db: Session, principal: Principal, user_id: str, ctx: RequestContext) -> None:
-    _user, member = org_user(db, principal.organization_id, user_id)
-    remove_membership(db, principal, member, ctx, "user.delete")
+    _user, member = membership.org_user(db, principal.organization_id, user_id)
+    membership.remove_membership(db, principal, member, ctx, "user.delete")
 
 
 def change_password(
     db: Session, principal: Principal, user_id: str, current: str, new: str, ctx: RequestContext
 ) -> None:
     caller = require_user(principal)
-    user, _member = org_user(db, principal.organization_id, user_id)
+    user, _member = membership.org_user(db, principal.organization_id, user_id)
     if user.id != caller.id:
         raise forbidden("You can change only your own password; admins use resetUserPassword.")
     if not verify_password(user.password_hash, current):
@@ -278,9 +225,9 @@ def change_password(
 
 
 def reset_password(db: Session, principal: Principal, user_id: str, ctx: RequestContext) -> str:
-    user, member = org_user(db, principal.organization_id, user_id)
-    _guard_owner(db, principal, member)
-    _guard_sole_org(db, user, principal.organization_id, "the password")
+    user, member = membership.org_user(db, principal.organization_id, user_id)
+    membership.guard_owner(db, principal, member)
+    membership.guard_sole_org(db, user, principal.organization_id, "the password")
     if user.account_type == "external":
         raise conflict("external_account", "This account signs in through SSO; it has no password to reset.")
     temporary = secrets.token_urlsafe(12)

@@ -17,11 +17,13 @@ from sailplane.auth.schemas import (
     SignupRequest,
     SignupResponse,
 )
+from sailplane.auth.signin import login_outcome
+from sailplane.identity import service as identity
+from sailplane.identity.router import send_later
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.mfa.schemas import MfaChallengeResponse
-from sailplane.mfa.service import Challenge, Issued
 
 router = APIRouter(route_class=JsonRoute, prefix="/auth", tags=["authentication"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
@@ -33,24 +35,10 @@ def signup(body: SignupRequest, db: Db, settings: AppSettings, ctx: Ctx, request
     """Create an account and a new organization whose Owner it is; answers a bearer token and emails a
     link to verify the address."""
     user, org, member, login, token = service.signup(db, settings, body, ctx)
-    from sailplane.identity import router as identity  # email flows build on this module
-
-    identity.send_later(background, request.app.state.mailer,
-                        identity.service.start_signup_verification(db, settings, user.id))
+    send_later(background, request.app.state.mailer,
+               identity.start_signup_verification(db, settings, user.id))
     return SignupResponse(token=token, login_id=login.id, user_id=user.id, expires_at=login.expires_at,
                           organization_id=org.id, member_id=member.id)
-
-
-def login_outcome(outcome: Issued | Challenge) -> LoginResponse | MfaChallengeResponse:
-    """A bearer token, or (MFA applies and the device is not trusted) a challenge for completeMfaLogin."""
-    if isinstance(outcome, Challenge):
-        return MfaChallengeResponse(challenge_token=outcome.token, expires_at=outcome.expires_at,
-                                    methods=[] if outcome.enrollment_required else ["totp", "recovery_code"],
-                                    enrollment_required=outcome.enrollment_required)
-    user, login_row = outcome.user, outcome.login
-    return LoginResponse(token=outcome.token, login_id=login_row.id, user_id=user.id,
-                         expires_at=login_row.expires_at, must_change_password=user.must_change_password,
-                         mfa_enrollment_required=outcome.mfa_enrollment_required)
 
 
 @router.post("/login", operation_id="login", response_model=LoginResponse | MfaChallengeResponse)

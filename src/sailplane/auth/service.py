@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,48 +9,20 @@ from sailplane.audit import service as audit
 from sailplane.auth import throttle
 from sailplane.auth.models import Login, User
 from sailplane.auth.passwords import check_password_rules, hash_password, verify_password
-from sailplane.auth.principal import LOGIN_PREFIX, Identity
+from sailplane.auth.principal import Identity
 from sailplane.auth.schemas import LoginRequest, SignupRequest
+from sailplane.auth.signin import Challenge, Issued, issue_login
 from sailplane.config import Settings
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
-from sailplane.kit.crypto import random_token, token_hash
 from sailplane.kit.errors import ApiError, conflict
+from sailplane.mfa import service as mfa
 from sailplane.org.models import Member, Organization
 from sailplane.org.service import create_organization
-
-if TYPE_CHECKING:
-    from sailplane.mfa.service import Challenge, Issued
 
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
-
-
-def issue_login(
-    db: Session, settings: Settings, user: User, ctx: RequestContext, *, method: str, device: str | None = None,
-    scope: str = "full", organization_id: str | None = None,
-) -> tuple[Login, str]:
-    """Create a login row and return it with the clear token (the only time it exists).
-
-    `organization_id` binds the login to one organization (sign-in through that organization's identity
-    provider): it then acts only there."""
-    token = random_token(LOGIN_PREFIX)
-    now = utcnow()
-    login = Login(
-        user_id=user.id,
-        token_hash=token_hash(token),
-        method=method,
-        ip_address=ctx.ip_address,
-        user_agent=ctx.user_agent,
-        device=device,
-        scope=scope,
-        organization_id=organization_id,
-        created_at=now,
-        expires_at=now + timedelta(seconds=settings.login_ttl_seconds),
-    )
-    db.add(login)
-    return login, token
 
 
 def signup(db: Session, settings: Settings, body: SignupRequest, ctx: RequestContext) -> tuple[
@@ -91,12 +60,10 @@ def login(db: Session, settings: Settings, body: LoginRequest, ctx: RequestConte
         db.commit()
         raise ApiError(403, "account_deactivated", "This account is deactivated; contact your administrator.")
     throttle.record_success(db, email)
-    from sailplane.mfa import service as mfa  # the MFA step builds on this module
-
     outcome = mfa.begin_login(db, settings, user, ctx, method="password", device=body.device_name,
                           trusted_device_token=body.trusted_device_token)
     audit.record(db, ctx, None, "auth.login", "user", user.id, organization_id=user.default_organization_id,
-                 actor_type="user", actor_id=user.id, details={"mfaChallenge": isinstance(outcome, mfa.Challenge)})
+                 actor_type="user", actor_id=user.id, details={"mfaChallenge": isinstance(outcome, Challenge)})
     db.commit()
     return outcome
 

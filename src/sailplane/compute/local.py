@@ -144,12 +144,12 @@ def _group_of(pid: int) -> int | None:
         return None
 
 
-def _is_running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     state = _process_state(pid)
     return state is not None and state not in {"Z", "X"}
 
 
-def _environ(pid: int) -> dict[str, str]:
+def process_environ(pid: int) -> dict[str, str]:
     raw = _read_proc(pid, "environ") or b""
     env: dict[str, str] = {}
     for item in raw.split(b"\0"):
@@ -159,13 +159,13 @@ def _environ(pid: int) -> dict[str, str]:
     return env
 
 
-def _pids() -> Iterator[int]:
+def proc_pids() -> Iterator[int]:
     for name in os.listdir("/proc"):
         if name.isdigit():
             yield int(name)
 
 
-def _owned_by_us(pid: int) -> bool:
+def owned_by_us(pid: int) -> bool:
     """Only processes of our own uid can be instances: a workload cannot forge one by copying markers."""
     try:
         return os.stat(f"/proc/{pid}").st_uid == os.getuid()
@@ -179,7 +179,7 @@ def group_alive(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    for pid in _pids():
+    for pid in proc_pids():
         stat = _read_proc(pid, "stat")
         if not stat:
             continue
@@ -384,10 +384,10 @@ class LocalSailBackend:
         """
         found: dict[str, tuple[bool, int]] = {}
         me = os.getpid()
-        for pid in _pids():
-            if pid == me or not _is_running(pid) or not _owned_by_us(pid):
+        for pid in proc_pids():
+            if pid == me or not process_running(pid) or not owned_by_us(pid):
                 continue
-            env = _environ(pid)
+            env = process_environ(pid)
             iid = env.get(INSTANCE_MARKER)
             if iid and env.get(OWNER_MARKER) == str(self.data_dir):
                 leader = _group_of(pid) == pid
@@ -399,9 +399,9 @@ class LocalSailBackend:
 
     def _is_instance(self, instance_id: str, pid: int) -> bool:
         """A live process whose environment carries our markers: a reused pid never matches."""
-        if pid <= 0 or not _is_running(pid) or not _owned_by_us(pid):
+        if pid <= 0 or not process_running(pid) or not owned_by_us(pid):
             return False
-        env = _environ(pid)
+        env = process_environ(pid)
         return env.get(INSTANCE_MARKER) == instance_id and env.get(OWNER_MARKER) == str(self.data_dir)
 
     def _exited(self, pid: int) -> bool:
@@ -415,7 +415,7 @@ class LocalSailBackend:
             except ChildProcessError:
                 return True
             return info is not None
-        return not _is_running(pid)
+        return not process_running(pid)
 
     def _wait_exit(self, pid: int, pgid: int, timeout: float) -> bool:
         """Wait for the process and every process of its group (a sandbox's launcher exits before Sail)."""

@@ -29,10 +29,10 @@ from sailplane.compute.local import (
     INSTANCE_MARKER,
     OWNER_MARKER,
     LocalSailBackend,
-    _environ,
-    _is_running,
-    _owned_by_us,
-    _pids,
+    owned_by_us,
+    proc_pids,
+    process_environ,
+    process_running,
 )
 
 LOCK_NAME = "node.lock"
@@ -120,10 +120,10 @@ def other_nodes_instances(own_data_dir: Path) -> dict[str, set[str]]:
     own = str(Path(own_data_dir).resolve())
     found: dict[str, set[str]] = {}
     me = os.getpid()
-    for pid in _pids():
-        if pid == me or not _owned_by_us(pid) or not _is_running(pid):
+    for pid in proc_pids():
+        if pid == me or not owned_by_us(pid) or not process_running(pid):
             continue
-        env = _environ(pid)
+        env = process_environ(pid)
         owner, instance = env.get(OWNER_MARKER), env.get(INSTANCE_MARKER)
         if owner and instance and owner != own:
             found.setdefault(owner, set()).add(instance)

@@ -36,6 +36,7 @@ from sailplane.data.schemas import (
     UpdateCatalogRequest,
     UpdateQueryRequest,
 )
+from sailplane.jobs import service as jobs
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.ids import ID_PATTERN
@@ -246,7 +247,7 @@ def update_query(query: QueryId, body: UpdateQueryRequest, db: Db, principal: Cu
 @queries_router.delete("/workloads/queries/{query}", operation_id="deleteQuery", response_model=Message)
 def delete_query(query: QueryId, db: Db, principal: CurrentPrincipal, ctx: Ctx) -> dict[str, str]:
     """Remove the query and its team links; refused (409) while an active job uses it."""
-    service.delete_resource(db, principal, service.QUERIES, query, ctx)
+    service.delete_resource(db, principal, service.QUERIES, query, ctx, jobs_using_query=jobs.active_jobs_using_query)
     return DONE
 
 

@@ -64,27 +64,9 @@ class Listing:
     catalogs: list[Catalog] = field(default_factory=list)
 
 
-# --- the jobs package's hook ------------------------------------------------------------------
-
 QueryUsageCheck = Callable[[Session, Principal, str], Sequence[str | None]]
-_query_usage_checks: list[QueryUsageCheck] = []
-
-
-def register_query_usage_check(check: QueryUsageCheck) -> None:
-    """The jobs package registers a function returning the keys of active jobs using a query, None
-    in place of each job the caller may not see (its key is not theirs to learn)."""
-    if check not in _query_usage_checks:
-        _query_usage_checks.append(check)
-
-
-def unregister_query_usage_check(check: QueryUsageCheck) -> None:
-    if check in _query_usage_checks:
-        _query_usage_checks.remove(check)
-
-
-def active_jobs_using_query(db: Session, principal: Principal, query_id: str) -> list[str | None]:
-    """Active jobs that reference the query; deleteQuery refuses (409) while there are any."""
-    return [job for check in _query_usage_checks for job in check(db, principal, query_id)]
+"""Keys of the active jobs that run a saved query, None for each job the caller may not see (its key is not
+theirs to learn): jobs.service.active_jobs_using_query, which deleteQuery passes in (jobs builds on data)."""
 
 
 # --- visibility and permissions ---------------------------------------------------------------
@@ -295,11 +277,16 @@ def _link_new(db: Session, principal: Principal, kind: Kind, record: Any, team_i
                          created_by=principal.actor_id, updated_by=principal.actor_id))
 
 
-def delete_resource(db: Session, principal: Principal, kind: Kind, resource_id: str, ctx: RequestContext) -> None:
+def delete_resource(db: Session, principal: Principal, kind: Kind, resource_id: str, ctx: RequestContext, *,
+                    jobs_using_query: QueryUsageCheck | None = None) -> None:
+    """Delete a catalog or a query. A query is refused (409) while active jobs run it: `jobs_using_query`
+    (required for queries) finds them, passed in by the caller since the jobs package builds on this one."""
     record = _get(db, principal, kind, resource_id, lock=True)
     _require_manage(db, principal, kind, record.id)
     if kind is QUERIES:
-        jobs = active_jobs_using_query(db, principal, record.id)
+        if jobs_using_query is None:
+            raise TypeError("deleting a query needs jobs_using_query")
+        jobs = jobs_using_query(db, principal, record.id)
         if jobs:
             shown = [key for key in jobs if key is not None][:10]
             hidden = sum(key is None for key in jobs)

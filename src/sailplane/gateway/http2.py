@@ -147,7 +147,7 @@ def goaway(last_stream: int, error_code: int = 0, debug: bytes = b"") -> bytes:
 
 
 # grpc-message is percent-encoded: everything outside printable ASCII, and '%' itself.
-_GRPC_MESSAGE_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+GRPC_MESSAGE_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
 def grpc_status_block(code: int, message: str) -> bytes:
@@ -162,7 +162,7 @@ def grpc_status_block(code: int, message: str) -> bytes:
             NeverIndexedHeaderTuple(":status", "200"),
             NeverIndexedHeaderTuple("content-type", "application/grpc"),
             NeverIndexedHeaderTuple("grpc-status", str(code)),
-            NeverIndexedHeaderTuple("grpc-message", quote(message, safe=_GRPC_MESSAGE_SAFE)),
+            NeverIndexedHeaderTuple("grpc-message", quote(message, safe=GRPC_MESSAGE_SAFE)),
         ],
         huffman=False,
     )

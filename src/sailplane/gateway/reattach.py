@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote
 
 from hpack import Decoder, Encoder, HPACKError, NeverIndexedHeaderTuple
 
-from sailplane.gateway.http2 import _GRPC_MESSAGE_SAFE
+from sailplane.gateway.http2 import GRPC_MESSAGE_SAFE
 
 METHOD = "ReattachExecute"
 OPERATION_NOT_FOUND = "INVALID_HANDLE.OPERATION_NOT_FOUND"
@@ -85,5 +85,5 @@ def translate(block: bytes) -> bytes | None:
     code = int(status) if status.isdigit() else 13
     details = base64.b64encode(status_details(code, text, OPERATION_NOT_FOUND, {"handle": handle})).rstrip(b"=")
     kept = [(bytes(n), bytes(v)) for n, v in headers if bytes(n) not in (b"grpc-message", b"grpc-status-details-bin")]
-    kept += [(b"grpc-message", quote(text, safe=_GRPC_MESSAGE_SAFE).encode()), (b"grpc-status-details-bin", details)]
+    kept += [(b"grpc-message", quote(text, safe=GRPC_MESSAGE_SAFE).encode()), (b"grpc-status-details-bin", details)]
     return Encoder().encode([NeverIndexedHeaderTuple(n, v) for n, v in kept], huffman=False)

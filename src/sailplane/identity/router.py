@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 
 from sailplane.auth.deps import AccountPrincipal, AppSettings, Db
-from sailplane.auth.router import login_outcome
 from sailplane.auth.schemas import LoginResponse
+from sailplane.auth.signin import login_outcome
 from sailplane.identity import service
 from sailplane.identity.schemas import (
     Accepted,

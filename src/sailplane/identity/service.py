@@ -25,6 +25,7 @@ from sailplane.auth.models import Login, User
 from sailplane.auth.passwords import check_password_rules, hash_password
 from sailplane.auth.principal import Principal
 from sailplane.auth.service import normalize_email
+from sailplane.auth.signin import Challenge, Issued
 from sailplane.config import Settings
 from sailplane.identity.models import EmailToken, LoginCode, UserEmail
 from sailplane.kit.clock import utcnow
@@ -32,7 +33,7 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import random_token, token_hash
 from sailplane.kit.errors import ApiError, conflict, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
-from sailplane.mfa.service import Challenge, Issued, begin_login
+from sailplane.mfa.service import begin_login
 
 LOGIN_CODE_DIGITS = 8
 LOGIN_CODE_TTL = timedelta(minutes=10)

@@ -20,7 +20,8 @@ from sailplane.auth import catalog
 from sailplane.auth.models import Login, User
 from sailplane.auth.passwords import check_password_rules, hash_password
 from sailplane.auth.principal import Identity, Principal
-from sailplane.auth.service import issue_login, normalize_email
+from sailplane.auth.service import normalize_email
+from sailplane.auth.signin import issue_login
 from sailplane.config import Settings
 from sailplane.invites.models import Invitation
 from sailplane.invites.schemas import AcceptInvitationRequest, CreateInvitationRequest, InvitationStatus

@@ -39,6 +39,7 @@ from sailplane.kit.pagination import Limit, Page, PageRequest, page_request, pag
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.runs.models import JobRun
+from sailplane.runs.service import cancel_runs_of_deleted_job
 from sailplane.teams.schemas import TeamItem, TeamView
 
 router = APIRouter(route_class=JsonRoute, tags=["jobs"])
@@ -175,7 +176,7 @@ def update_job(job: JobId, body: UpdateJobRequest, db: Db, principal: CurrentPri
 @router.delete("/workloads/jobs/{job}", operation_id="deleteJob", response_model=Message)
 def delete_job(job: JobId, db: Db, principal: CurrentPrincipal, ctx: Ctx) -> dict[str, str]:
     """Remove the job with its versions, runs and team links."""
-    service.delete_job(db, principal, job, ctx)
+    service.delete_job(db, principal, job, ctx, cancel_runs=cancel_runs_of_deleted_job)
     return DONE
 
 

@@ -29,7 +29,7 @@ from sailplane.auth.principal import Principal
 from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_teams, local_cluster
 from sailplane.compute.local import local_limitation
 from sailplane.data.models import Query
-from sailplane.data.service import CATALOGS, QUERIES, find_visible, register_query_usage_check, shared_with
+from sailplane.data.service import CATALOGS, QUERIES, find_visible, shared_with
 from sailplane.jobs import schedule
 from sailplane.jobs.models import ACTIVE, DRAFT, PUBLISHED, Job, JobTeam, JobVersion
 from sailplane.jobs.schemas import (
@@ -74,18 +74,7 @@ class JobListing:
     teams: list[Team] = field(default_factory=list)
 
 
-# --- hooks for the runs package ---------------------------------------------------------------
-
-JobDeleteHook = Callable[[Session, Job], None]
-_delete_hooks: list[JobDeleteHook] = []
-
-
-def register_job_delete_hook(hook: JobDeleteHook) -> None:
-    """Called inside deleteJob's transaction before the job (and, by cascade, its runs) is deleted,
-    so the runs package can cancel active runs and stop their processes."""
-    if hook not in _delete_hooks:
-        _delete_hooks.append(hook)
-
+# --- the query check deleteQuery runs (data.router passes it to data.service) -----------------
 
 def active_jobs_using_query(db: Session, principal: Principal, query_id: str) -> list[str | None]:
     """Keys of active jobs whose current version runs the saved query (deleteQuery answers 409),
@@ -98,9 +87,6 @@ def active_jobs_using_query(db: Session, principal: Principal, query_id: str) ->
                       .order_by(Job.job_key))
     return [key if visible else None for key, config, visible in rows
             if ((config or {}).get("sql") or {}).get("queryId") == query_id]
-
-
-register_query_usage_check(active_jobs_using_query)
 
 
 # --- visibility and permissions ---------------------------------------------------------------
@@ -512,12 +498,15 @@ def update_job(db: Session, principal: Principal, job_id: str, body: UpdateJobRe
     return job, version
 
 
-def delete_job(db: Session, principal: Principal, job_id: str, ctx: RequestContext) -> None:
-    """The job, its versions, runs and team links go in one transaction (the rows cascade)."""
+def delete_job(db: Session, principal: Principal, job_id: str, ctx: RequestContext, *,
+               cancel_runs: Callable[[Session, Job], None]) -> None:
+    """The job, its versions, runs and team links go in one transaction (the rows cascade).
+
+    `cancel_runs` (runs.service.cancel_runs_of_deleted_job, passed in by the caller since the runs package
+    builds on this one) first cancels the job's active runs in that transaction."""
     job = get_job(db, principal, job_id, lock=True)
     _require_manage(db, principal, job)
-    for hook in list(_delete_hooks):
-        hook(db, job)
+    cancel_runs(db, job)
     details = {"jobKey": job.job_key,
                "dependents": _dependents(db, job.organization_id, job.job_key, job.id)}
     db.execute(delete(Job).where(Job.id == job.id))

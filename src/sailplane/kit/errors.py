@@ -56,6 +56,18 @@ class ApiError(Exception):
         self.caused_by = caused_by
 
 
+class InputError(StarletteHTTPException):
+    """A request refused at the input boundary. A Starlette HTTPException, so FastAPI's body parsing lets it
+    through unchanged and install_error_handlers renders it in the one error shape."""
+
+    def __init__(self, status: int, code: str, message: str, field_errors: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=status, detail=message, headers=headers)
+        self.code = code
+        self.message = message
+        self.field_errors = field_errors or {}
+
+
 def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, "not_found", f"The {what} was not found.")
 
@@ -192,8 +204,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         """Routing and input-boundary refusals. Their headers (405's Allow) are kept."""
-        from sailplane.kit.input import InputError
-
         headers = dict(exc.headers or {})
         if isinstance(exc, InputError):
             return error_response(exc.status_code, exc.code, exc.message, request, field_errors=exc.field_errors,

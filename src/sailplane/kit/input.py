@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sailplane.kit.errors import InputError, error_response
+
 MAX_JSON_DEPTH = 32
 """Nesting of a whole request body (objects and arrays)."""
 FREE_JSON_DEPTH = 16
@@ -37,18 +39,6 @@ MAX_PAGE = 1_000_000
 """The largest `page` a page+limit listing accepts (offset = (page - 1) * limit stays far below 2**31)."""
 MAX_BYTE_OFFSET = 2**53 - 1
 """The largest byte offset a log read accepts (an exact integer in every JSON implementation)."""
-
-
-class InputError(StarletteHTTPException):
-    """A request refused at the input boundary. A Starlette HTTPException, so FastAPI's body parsing lets it
-    through unchanged and kit.errors renders it in the one error shape."""
-
-    def __init__(self, status: int, code: str, message: str, field_errors: dict[str, str] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(status_code=status, detail=message, headers=headers)
-        self.code = code
-        self.message = message
-        self.field_errors = field_errors or {}
 
 
 def _path(parts: list[str | int]) -> str:
@@ -169,8 +159,6 @@ class InputGuardMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str,
                       field_errors: dict[str, str] | None = None) -> None:
-        from sailplane.kit.errors import error_response
-
         response = error_response(status, code, message, Request(scope), field_errors=field_errors)
         if status == 413:
             response.headers["Connection"] = "close"  # the unread body is not worth reading to keep the connection

@@ -111,10 +111,10 @@ def _calls(dependant: Dependant) -> Iterator[Dependant]:
         yield from _calls(sub)
 
 
-def _auth(route: APIRoute) -> str:
-    """'required', 'optional' or 'none': whether the route reads the bearer token, and must have one."""
-    from sailplane.auth.deps import optional_identity
-
+def _auth(route: APIRoute, optional_identity: Callable[..., Any]) -> str:
+    """'required', 'optional' or 'none': whether the route reads the bearer token, and must have one.
+    `optional_identity` is the dependency that reads a token when there is one (auth.deps passes it
+    through install_openapi, so this infrastructure module imports no domain package)."""
     names = set()
     reads_token = False
     for dep in _calls(route.dependant):
@@ -128,11 +128,10 @@ def _auth(route: APIRoute) -> str:
     return "required"
 
 
-def statuses(route: APIRoute, has_body: bool) -> set[int]:
-    """The error statuses an operation can answer (see the module docstring)."""
+def statuses(route: APIRoute, has_body: bool, auth: str) -> set[int]:
+    """The error statuses an operation can answer (see the module docstring); `auth` is `_auth`'s answer."""
     op = route.operation_id or ""
     found = {400, 422, 503}
-    auth = _auth(route)
     if auth != "none":
         found |= {401, 403, 404}
     else:
@@ -161,7 +160,7 @@ def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def complete(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
+def complete(doc: dict[str, Any], app: FastAPI, optional_identity: Callable[..., Any]) -> dict[str, Any]:
     routes: dict[str, APIRoute] = {}
     for context in iter_route_contexts(app.routes):
         original = context.original_route
@@ -197,14 +196,14 @@ def complete(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
                 continue
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
-            auth = _auth(route)
+            auth = _auth(route, optional_identity)
             if auth == "required":
                 operation["security"] = [{SECURITY_SCHEME: []}]
             elif auth == "optional":
                 operation["security"] = [{SECURITY_SCHEME: []}, {}]
             else:
                 operation["security"] = []
-            for status in sorted(statuses(route, "requestBody" in operation)):
+            for status in sorted(statuses(route, "requestBody" in operation, auth)):
                 entry: dict[str, Any] = {"description": DESCRIPTIONS[status],
                                          "content": {"application/json": {"schema": ERROR_REF}}}
                 if status == 401:
@@ -215,12 +214,13 @@ def complete(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
     return doc
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, optional_identity: Callable[..., Any]) -> None:
+    """Serve the completed document; `optional_identity`: see `_auth`."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if getattr(app.state, "openapi_completed", None) is None:
-            app.state.openapi_completed = complete(generate(), app)
+            app.state.openapi_completed = complete(generate(), app, optional_identity)
         return app.state.openapi_completed  # type: ignore[no-any-return]
 
     app.openapi = openapi  # type: ignore[method-assign]

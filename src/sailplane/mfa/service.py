@@ -13,20 +13,19 @@ import hmac
 import io
 import secrets
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pyotp
 import segno
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from sailplane.accounts.service import _guard_owner, _guard_sole_org, org_user, require_user
+from sailplane.accounts.service import require_user
 from sailplane.audit import service as audit
 from sailplane.auth import throttle
 from sailplane.auth.models import Login, User
 from sailplane.auth.principal import Principal
-from sailplane.auth.service import issue_login
+from sailplane.auth.signin import Challenge, Issued, issue_login
 from sailplane.config import Settings
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
@@ -34,6 +33,7 @@ from sailplane.kit.crypto import Encryptor, random_token, token_hash
 from sailplane.kit.errors import ApiError, conflict, not_found
 from sailplane.mfa.models import MfaChallenge, RecoveryCode, TotpFactor, TrustedDevice
 from sailplane.mfa.schemas import CompleteMfaLoginRequest
+from sailplane.org import membership
 from sailplane.org.models import Member, Organization
 
 ISSUER = "Sailplane"
@@ -45,28 +45,6 @@ RECOVERY_CODE_COUNT = 10
 CHALLENGE_PREFIX = "mfa_"
 TRUSTED_DEVICE_PREFIX = "std_"
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-
-
-@dataclass
-class Issued:
-    """A completed sign-in: the login row and its clear token (the only time it exists)."""
-
-    user: User
-    login: Login
-    token: str
-    trusted_device_token: str | None = None
-    trusted_device_id: str | None = None
-    mfa_enrollment_required: bool = False
-
-
-@dataclass
-class Challenge:
-    """The first factor passed; a second is needed."""
-
-    user: User
-    token: str
-    expires_at: datetime
-    enrollment_required: bool
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -379,9 +357,9 @@ def revoke_trusted_device(db: Session, principal: Principal, device_id: str, ctx
 
 def reset_user_mfa(db: Session, principal: Principal, user_id: str, ctx: RequestContext) -> None:
     """Delete the factor and recovery codes, forget trusted devices, and end every login of the user."""
-    user, member = org_user(db, principal.organization_id, user_id)
-    _guard_owner(db, principal, member)
-    _guard_sole_org(db, user, principal.organization_id, "MFA")
+    user, member = membership.org_user(db, principal.organization_id, user_id)
+    membership.guard_owner(db, principal, member)
+    membership.guard_sole_org(db, user, principal.organization_id, "MFA")
     now = utcnow()
     db.execute(delete(TotpFactor).where(TotpFactor.user_id == user.id))
     db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))

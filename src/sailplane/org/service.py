@@ -26,6 +26,8 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.ids import is_valid_id
 from sailplane.kit.pagination import PageRequest, count
+from sailplane.org import membership
+from sailplane.org.membership import owner_count, role_ids_of
 from sailplane.org.models import Member, MemberRole, Organization
 from sailplane.teams.models import Team, TeamMemberRole
 from sailplane.workloads import access
@@ -52,17 +54,6 @@ def add_member(db: Session, org_id: str, user: User, role_ids: list[str], create
     for role_id in dict.fromkeys(role_ids):
         db.add(MemberRole(member_id=member.id, role_id=role_id, organization_id=org_id))
     return member
-
-
-def owner_count(db: Session, org_id: str) -> int:
-    stmt = (
-        select(func.count())
-        .select_from(MemberRole)
-        .join(Member, Member.id == MemberRole.member_id)
-        .where(MemberRole.organization_id == org_id, MemberRole.role_id == catalog.OWNER,
-               Member.status == "active")
-    )
-    return db.scalar(stmt) or 0
 
 
 # --- shared helpers ----------------------------------------------------------------------------
@@ -104,10 +95,6 @@ def org_member(db: Session, org_id: str, member_id: str) -> tuple[Member, User]:
     if row is None:
         raise not_found("member")
     return row[0], row[1]
-
-
-def role_ids_of(db: Session, member_id: str) -> list[str]:
-    return sorted(db.scalars(select(MemberRole.role_id).where(MemberRole.member_id == member_id)))
 
 
 # --- the organization itself ------------------------------------------------------------------
@@ -367,10 +354,8 @@ def update_member(db: Session, principal: Principal, member_id: str, changes: di
 
 def remove_member(db: Session, principal: Principal, member_id: str, ctx: RequestContext) -> None:
     """Roles and team memberships go with the member; the account goes too if it belongs nowhere else."""
-    from sailplane.accounts.service import remove_membership  # accounts imports this module
-
     member, _user = org_member(db, principal.organization_id, member_id)
-    remove_membership(db, principal, member, ctx, "member.remove")
+    membership.remove_membership(db, principal, member, ctx, "member.remove")
 
 
 def update_member_roles(db: Session, principal: Principal, member_id: str, role_ids: list[str],

@@ -26,7 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sailplane.audit import service as audit
 from sailplane.auth.principal import Principal
 from sailplane.jobs.models import Job, JobTeam, JobVersion
-from sailplane.jobs.service import get_job, get_job_with_current_version, register_job_delete_hook
+from sailplane.jobs.service import get_job, get_job_with_current_version
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
@@ -441,11 +441,10 @@ def run_for_logs(db: Session, principal: Principal, job_id: str, run_id: str) ->
 
 # --- deleting a job ---------------------------------------------------------------------------
 
-def _cancel_runs_of_deleted_job(db: Session, job: Job) -> None:
-    """deleteJob: active runs are cancelled first (their rows then go with the job); dispatchers
-    notice the vanished rows on their next lease renewal and stop the processes."""
+def cancel_runs_of_deleted_job(db: Session, job: Job) -> None:
+    """deleteJob (jobs.router passes this to jobs.service.delete_job): active runs are cancelled first (their
+    rows then go with the job); dispatchers notice the vanished rows on their next lease renewal and stop the
+    processes."""
     for run in list(db.scalars(select(JobRun).where(JobRun.job_id == job.id, JobRun.status.in_(ACTIVE_STATES)))):
         cancel_run(db, run, "the job was deleted")
 
-
-register_job_delete_hook(_cancel_runs_of_deleted_job)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from sailplane.audit import service as audit
 from sailplane.auth import catalog as auth_catalog
 from sailplane.auth.models import User
+from sailplane.auth.signin import Challenge, Issued
 from sailplane.config import Settings
 from sailplane.identity.service import user_for_email
 from sailplane.kit.clock import utcnow
@@ -36,11 +37,11 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor, token_hash
 from sailplane.kit.db import release
 from sailplane.kit.errors import ApiError, not_found
-from sailplane.mfa.service import Challenge, Issued, begin_login
+from sailplane.mfa.service import begin_login
 from sailplane.org.models import Member
 from sailplane.org.service import add_member
 from sailplane.sso.models import IdentityLink, IdentityProvider, SsoLoginState
-from sailplane.sso.service import HTTP_TIMEOUT, _fetch_json, provider_for_email, redirect_uri
+from sailplane.sso.service import HTTP_TIMEOUT, fetch_json, provider_for_email, redirect_uri
 
 STATE_TTL = timedelta(minutes=10)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -54,7 +55,7 @@ def _b64(raw: bytes) -> str:
 
 def _configuration(idp: IdentityProvider) -> dict[str, Any]:
     with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
-        config, error = _fetch_json(client, idp.issuer.rstrip("/") + "/.well-known/openid-configuration")
+        config, error = fetch_json(client, idp.issuer.rstrip("/") + "/.well-known/openid-configuration")
     if error is not None or not isinstance(config, dict) or not config.get("authorization_endpoint"):
         raise ApiError(502, "idp_unavailable", f"The identity provider's configuration is not usable: {error}",
                        retryable=True)

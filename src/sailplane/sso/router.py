@@ -10,8 +10,8 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from sailplane.auth.deps import AppSettings, Db, current_identity, require
 from sailplane.auth.principal import Identity, Principal
-from sailplane.auth.router import login_outcome
 from sailplane.auth.schemas import LoginResponse
+from sailplane.auth.signin import login_outcome
 from sailplane.config import Settings
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN

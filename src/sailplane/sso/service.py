@@ -201,7 +201,7 @@ def rotate_secret(db: Session, settings: Settings, principal: Principal, idp_id:
     return idp
 
 
-def _fetch_json(client: httpx.Client, url: str) -> tuple[Any, str | None]:
+def fetch_json(client: httpx.Client, url: str) -> tuple[Any, str | None]:
     try:
         response = client.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
@@ -221,7 +221,7 @@ def discover(issuer: str) -> tuple[list[TestCheck], dict[str, Any]]:
     checks: list[TestCheck] = []
     found: dict[str, Any] = {"discovery_url": issuer.rstrip("/") + "/.well-known/openid-configuration"}
     with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
-        config, error = _fetch_json(client, found["discovery_url"])
+        config, error = fetch_json(client, found["discovery_url"])
         if error is not None or not isinstance(config, dict):
             checks.append(TestCheck(name="discovery", ok=False, message=error or "the document is not a JSON object"))
             return checks, found
@@ -241,7 +241,7 @@ def discover(issuer: str) -> tuple[list[TestCheck], dict[str, Any]]:
         for key in ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint"):
             found[key] = config.get(key) if isinstance(config.get(key), str) else None
         if found["jwks_uri"]:
-            jwks, error = _fetch_json(client, found["jwks_uri"])
+            jwks, error = fetch_json(client, found["jwks_uri"])
             keys = jwks.get("keys") if isinstance(jwks, dict) else None
             usable = [k for k in keys if isinstance(k, dict) and k.get("kty")] if isinstance(keys, list) else []
             found["key_count"] = len(usable)

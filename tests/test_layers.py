@@ -1,0 +1,55 @@
+"""The import layering stays true: import-linter's contracts (pyproject.toml) fail the suite when broken.
+
+scripts/test.sh runs `lint-imports` too; this test makes a plain pytest run (and CI) catch a new cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+from tests.layering import strongly_connected
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+
+
+def _lint_imports() -> str:
+    beside = Path(sys.executable).parent / "lint-imports"
+    found = str(beside) if beside.exists() else shutil.which("lint-imports")
+    assert found, "lint-imports is missing: install requirements-dev.txt"
+    return found
+
+
+def test_import_contracts_are_kept() -> None:
+    # This checkout's source, whatever an editable install points at.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([_lint_imports(), "--no-cache", "--no-logo", "--config", str(ROOT / "pyproject.toml")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_the_cycle_check_finds_cycles_through_any_number_of_modules() -> None:
+    graph = grimp.ImportGraph()
+    for importer, imported in [("p.a", "p.b"), ("p.b", "p.c"), ("p.c", "p.a"), ("p.d", "p.a"), ("p.e", "p.f"),
+                               ("p.f", "p.e"), ("p.g", "p.g.h")]:
+        graph.add_import(importer=importer, imported=imported)
+    assert strongly_connected(graph, graph.modules) == [["p.a", "p.b", "p.c"], ["p.e", "p.f"]]
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    """A name another module needs is public (or lives where both can reach it): `_name` stays private."""
+    found = []
+    for path in sorted((SRC / "sailplane").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("sailplane"):
+                found += [f"{path.relative_to(SRC)}:{node.lineno} {node.module}.{alias.name}"
+                          for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert not found, found
