@@ -75,7 +75,7 @@ from sailplane.kit.clock import utcnow
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
-from sailplane.runs import files
+from sailplane.runs import files, states
 from sailplane.runs.execution import (
     Outcome,
     RunningProcess,
@@ -88,19 +88,19 @@ from sailplane.runs.execution import (
     remove_work_dir,
     start_run,
 )
-from sailplane.runs.models import (
+from sailplane.runs.models import JobRun
+from sailplane.runs.states import (
     CANCELLED,
     DISPATCHED,
     FAILED,
+    LEASED_STATES,
     READY,
     RUNNING,
     SUCCEEDED,
     TERMINAL_STATES,
     TIMEOUT,
     WAITING_FOR_SAIL,
-    JobRun,
 )
-from sailplane.runs.service import LEASED_STATES, RETRY_TRIGGER
 
 log = logging.getLogger(__name__)
 
@@ -608,7 +608,7 @@ class RunDispatcher:
         handle = self.pool.take(key)
         promised = self.pool.promise(key) if handle is None else None
         if promised is not None:  # the pool is starting one (first run of these settings): that one is ours
-            await asyncio.to_thread(self._db_update, plan.run_id, {"status": WAITING_FOR_SAIL}, (DISPATCHED,))
+            await asyncio.to_thread(self._db_transition, plan.run_id, WAITING_FOR_SAIL, (DISPATCHED,), {})
             try:
                 handle = await promised
             except asyncio.CancelledError:
@@ -622,8 +622,8 @@ class RunDispatcher:
             return handle
         instance_id = instance_id_for_run()
         live.instance_id = instance_id
-        await asyncio.to_thread(self._db_update, plan.run_id,
-                                {"status": WAITING_FOR_SAIL, "instance_id": instance_id}, (DISPATCHED,))
+        await asyncio.to_thread(self._db_transition, plan.run_id, WAITING_FOR_SAIL, (DISPATCHED,),
+                                {"instance_id": instance_id})
         template = plan.instance
         spec = replace(template, instance_id=instance_id)
         try:
@@ -734,14 +734,20 @@ class RunDispatcher:
         return self.db.session()
 
     @staticmethod
-    def _ready_clause(now: datetime) -> Any:
-        return and_(JobRun.status == READY, or_(JobRun.lease_expires_at.is_(None), JobRun.lease_expires_at <= now))
+    def _past_backoff(now: datetime) -> Any:
+        """A ready run's `lease_expires_at` is its retry backoff: claimable once it has passed."""
+        return or_(JobRun.lease_expires_at.is_(None), JobRun.lease_expires_at <= now)
 
-    def _claim_values(self, now: datetime) -> dict[str, Any]:
+    @classmethod
+    def _ready_clause(cls, now: datetime) -> Any:
+        return and_(JobRun.status == READY, cls._past_backoff(now))
+
+    def _claim(self, db: Session, run_ids: str | list[str], now: datetime, *extra: Any) -> int:
+        """ready → dispatched under our lease (states.transition stamps dispatchedAt)."""
         # status_message: "retrying in …"/"requeued: …" described the wait that ends here.
-        return {"status": DISPATCHED, "status_message": None, "lease_owner": self.owner,
-                "lease_expires_at": now + timedelta(seconds=self.config.lease_seconds), "dispatched_at": now,
-                "updated_at": now}
+        values = {"status_message": None, "lease_owner": self.owner,
+                  "lease_expires_at": now + timedelta(seconds=self.config.lease_seconds)}
+        return states.transition(db, run_ids, DISPATCHED, source=(READY,), values=values, now=now, where=extra)
 
     def _db_claim(self, capacity: int) -> tuple[list[str], bool]:
         with self._session() as db:
@@ -777,8 +783,7 @@ class RunDispatcher:
             ids = list(db.scalars(select(JobRun.id).where(JobRun.job_id == job_id, self._ready_clause(now))
                                   .order_by(JobRun.id).limit(free).with_for_update(skip_locked=True)))
             if ids:
-                db.execute(update(JobRun).where(JobRun.id.in_(ids), JobRun.status == READY)
-                           .values(**self._claim_values(now)), execution_options={"synchronize_session": False})
+                self._claim(db, ids, now)
                 claimed += ids
                 capacity -= len(ids)
         db.commit()
@@ -805,10 +810,9 @@ class RunDispatcher:
                        .values(lease_owner=JobRun.lease_owner, updated_at=JobRun.updated_at),
                        execution_options={"synchronize_session": False})
             now = utcnow()
-            result = db.execute(update(JobRun).where(JobRun.id == run_id, self._ready_clause(now), active < limit)
-                                .values(**self._claim_values(now)), execution_options={"synchronize_session": False})
+            done = self._claim(db, run_id, now, self._past_backoff(now), active < limit)
             db.commit()
-            if result.rowcount:  # type: ignore[attr-defined]
+            if done:
                 claimed.append(run_id)
                 capacity -= 1
             else:
@@ -838,14 +842,23 @@ class RunDispatcher:
                 lost[run_id] = "cancelled"
         return lost
 
-    def _db_update(self, run_id: str, values: dict[str, Any], states: Sequence[str] = LEASED_STATES) -> bool:
+    def _db_update(self, run_id: str, values: dict[str, Any]) -> bool:
+        """Fields other than the status of a run we hold."""
         with self._session() as db:
             result = db.execute(update(JobRun).where(JobRun.id == run_id, JobRun.lease_owner == self.owner,
-                                                     JobRun.status.in_(states))
+                                                     JobRun.status.in_(LEASED_STATES))
                                 .values(**values, updated_at=utcnow()),
                                 execution_options={"synchronize_session": False})
             db.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _db_transition(self, run_id: str, target: str, source: Sequence[str], values: dict[str, Any]) -> bool:
+        """states.transition of a run we hold (our lease), committed."""
+        with self._session() as db:
+            done = states.transition(db, run_id, target, source=source, values=values,
+                                     where=(JobRun.lease_owner == self.owner,))
+            db.commit()
+            return bool(done)
 
     def _db_record_commit(self, run_id: str, commit: str) -> None:
         """The commit a run checked out, on the run (its retries run the same code) and as the
@@ -864,9 +877,9 @@ class RunDispatcher:
                 db.commit()
 
     def _db_running(self, run_id: str, process: RunningProcess, instance_id: str | None) -> bool:
-        return self._db_update(run_id, {"status": RUNNING, "runner_started_at": process.runner_started_at,
-                                        "pid": process.pid, "instance_id": instance_id},
-                               (DISPATCHED, WAITING_FOR_SAIL))
+        return self._db_transition(run_id, RUNNING, (DISPATCHED, WAITING_FOR_SAIL),
+                                   {"runner_started_at": process.runner_started_at, "pid": process.pid,
+                                    "instance_id": instance_id})
 
     def _db_plan(self, run_id: str) -> Plan:
         with self._session() as db:
@@ -944,46 +957,36 @@ class RunDispatcher:
             values.update(runner_started_at=outcome.runner_started_at, runner_completed_at=outcome.runner_completed_at,
                           runner_execution_time_us=outcome.runner_execution_time_us, output_path=outcome.output_path)
         with self._session() as db:
-            done = db.execute(update(JobRun).where(JobRun.id == run_id, JobRun.lease_owner == self.owner,
-                                                   JobRun.status.in_(LEASED_STATES))
-                              .values(**values, status=status, status_message=_clip(message), finished_at=now,
-                                      updated_at=now),
-                              execution_options={"synchronize_session": False})
-            if not done.rowcount:  # type: ignore[attr-defined]
+            done = states.transition(db, run_id, status, source=LEASED_STATES, now=now,
+                                     values={**values, "status_message": _clip(message)},
+                                     where=(JobRun.lease_owner == self.owner,))
+            if not done:
                 db.execute(update(JobRun).where(JobRun.id == run_id, JobRun.lease_owner == self.owner,
                                                 JobRun.status == CANCELLED).values(**values, updated_at=now),
                            execution_options={"synchronize_session": False})
             db.commit()
-            return bool(done.rowcount) or cancelled  # type: ignore[attr-defined]
+            return bool(done) or cancelled
 
-    def _retry_values(self, attempt: int, message: str, not_before: datetime, now: datetime) -> dict[str, Any]:
-        return {"status": READY, "status_message": _clip(message), "attempt": attempt + 1, "trigger": RETRY_TRIGGER,
-                "dispatched_at": None, "finished_at": None, "runner_started_at": None, "runner_completed_at": None,
-                "runner_execution_time_us": None, "output_path": None, "cleaned_at": None, "lease_owner": None,
-                "lease_expires_at": not_before, "pid": None, "instance_id": None, "updated_at": now}
+    def _back_to_ready(self, db: Session, run_id: str, values: dict[str, Any], now: datetime) -> None:
+        """A run we hold back to the queue (values: states.attempt_reset)."""
+        states.transition(db, run_id, READY, source=LEASED_STATES, values=values, now=now,
+                          where=(JobRun.lease_owner == self.owner,))
 
     def _db_retry_later(self, run_id: str, attempt: int, status: str, message: str | None, delay: float) -> None:
         now = utcnow()
         note = f"attempt {attempt + 1} ended {status}; retrying in {delay:g} s"
-        values = self._retry_values(attempt, f"{note}: {message}" if message else note,
-                                    now + timedelta(seconds=delay), now)
+        values = states.attempt_reset(message=_clip(f"{note}: {message}" if message else note),
+                                      next_attempt=attempt + 1, not_before=now + timedelta(seconds=delay))
         with self._session() as db:
-            db.execute(update(JobRun).where(JobRun.id == run_id, JobRun.lease_owner == self.owner,
-                                            JobRun.status.in_(LEASED_STATES)).values(**values),
-                       execution_options={"synchronize_session": False})
+            self._back_to_ready(db, run_id, values, now)
             db.commit()
 
     def _db_requeue(self, run_id: str) -> None:
         """Graceful stop: back to ready with the same attempt, for this or another server."""
         now = utcnow()
-        values = self._retry_values(0, "requeued: the server stopped while the run was executing", now, now)
-        values.pop("attempt")
-        values["lease_expires_at"] = None
-        values.pop("trigger")
+        values = states.attempt_reset(message="requeued: the server stopped while the run was executing")
         with self._session() as db:
-            db.execute(update(JobRun).where(JobRun.id == run_id, JobRun.lease_owner == self.owner,
-                                            JobRun.status.in_(LEASED_STATES)).values(**values),
-                       execution_options={"synchronize_session": False})
+            self._back_to_ready(db, run_id, values, now)
             db.commit()
 
     def _db_cleaned(self, run_id: str, instance_id: str | None) -> None:
@@ -1049,19 +1052,17 @@ class RunDispatcher:
                               .get("maxRetries") or 0)
             if run.attempt < max_retries:
                 delay = min(60.0, self.config.retry_backoff * (2 ** run.attempt))
-                values = self._retry_values(run.attempt, f"{SERVER_STOPPED}; retrying in {delay:g} s",
-                                            now + timedelta(seconds=delay), now)
+                values = states.attempt_reset(message=_clip(f"{SERVER_STOPPED}; retrying in {delay:g} s"),
+                                              next_attempt=run.attempt + 1, not_before=now + timedelta(seconds=delay))
                 status = READY
             else:
-                values = {"status": FAILED, "status_message": SERVER_STOPPED, "finished_at": now, "cleaned_at": now,
-                          "lease_expires_at": None, "pid": None, "updated_at": now}
+                values = {"status_message": SERVER_STOPPED, "cleaned_at": now, "lease_expires_at": None, "pid": None}
                 if run.runner_started_at is not None:
                     values.update(runner_completed_at=now, runner_execution_time_us=int(
                         (now - run.runner_started_at).total_seconds() * 1_000_000))
                 status = FAILED
-            db.execute(update(JobRun).where(JobRun.id == run_id, JobRun.lease_owner == self.owner,
-                                            JobRun.status.in_(LEASED_STATES)).values(**values),
-                       execution_options={"synchronize_session": False})
+            states.transition(db, run_id, status, source=LEASED_STATES, values=values, now=now,
+                              where=(JobRun.lease_owner == self.owner,))
             db.commit()
             return status
 
