@@ -45,9 +45,7 @@ ACTIVE_STATES: Final = (*UNCLAIMED_STATES, *LEASED_STATES)
 TERMINAL_STATES: Final = (SUCCEEDED, FAILED, TIMEOUT, CANCELLED)
 # Ended without success: a user may retry such a run; a downstream run waiting for it is cancelled.
 UNSUCCESSFUL_STATES: Final = (FAILED, TIMEOUT, CANCELLED)
-RUN_STATES: Final = (*ACTIVE_STATES, *TERMINAL_STATES)
-# A new run (create_run, the scheduler's bulk insert) starts in one of these.
-INITIAL_STATES: Final = UNCLAIMED_STATES
+RUN_STATES: Final = (*ACTIVE_STATES, *TERMINAL_STATES)  # a new run starts pending (held) or ready
 
 RETRY_TRIGGER: Final = "retry"  # the trigger of a run once it was retried (by a user or automatically)
 
