@@ -10,13 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from sailplane.kit.db import Base, Timestamps, id_column
 
-# Run states: pending → ready → dispatched → (waiting_for_sail →) running → a terminal state.
-PENDING, READY, DISPATCHED, WAITING_FOR_SAIL, RUNNING = "pending", "ready", "dispatched", "waiting_for_sail", "running"
-SUCCEEDED, FAILED, TIMEOUT, CANCELLED = "succeeded", "failed", "timeout", "cancelled"
-ACTIVE_STATES = (PENDING, READY, DISPATCHED, WAITING_FOR_SAIL, RUNNING)
-TERMINAL_STATES = (SUCCEEDED, FAILED, TIMEOUT, CANCELLED)
-RUN_STATES = (*ACTIVE_STATES, *TERMINAL_STATES)
-
 
 class JobRun(Timestamps, Base):
     """`scheduled_for` is the cron slot a scheduled run belongs to; unique per job, so two scheduler
@@ -35,7 +28,8 @@ class JobRun(Timestamps, Base):
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     job_version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(24), default=PENDING)
+    # The states and who may change them: sailplane.runs.states (which imports this module).
+    status: Mapped[str] = mapped_column(String(24), default="pending")
     status_message: Mapped[str | None] = mapped_column(Text, default=None)
     resource_cleanup_mode: Mapped[str] = mapped_column(String(16), default="always")
     trigger: Mapped[str] = mapped_column(String(16), default="manual")

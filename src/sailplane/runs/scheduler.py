@@ -70,19 +70,10 @@ from sailplane.jobs.schedule import ScheduleError, next_fire
 from sailplane.kit.clock import as_utc, iso, utcnow
 from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
-from sailplane.runs.models import (
-    CANCELLED,
-    DISPATCHED,
-    FAILED,
-    PENDING,
-    READY,
-    RUNNING,
-    SUCCEEDED,
-    TIMEOUT,
-    WAITING_FOR_SAIL,
-    JobRun,
-)
+from sailplane.runs import states
+from sailplane.runs.models import JobRun
 from sailplane.runs.service import cancel_run, cleanup_mode_of
+from sailplane.runs.states import BUSY_STATES, PENDING, READY, SUCCEEDED, UNSUCCESSFUL_STATES
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +82,6 @@ ON_TIME_GRACE = timedelta(seconds=60)
 MAX_CATCH_UP = 100
 BATCH_SIZE = 200
 RELEASE_BATCH_SIZE = 500
-# Runs that occupy one of the job's maxConcurrentRuns places (plus scheduled runs waiting on dependencies).
-BUSY_STATES = (READY, DISPATCHED, WAITING_FOR_SAIL, RUNNING)
-UPSTREAM_ENDED = (FAILED, TIMEOUT, CANCELLED)
 
 
 @dataclass
@@ -401,7 +389,7 @@ def _verdict(run: JobRun, keys: list[str], upstream: dict[str, tuple[str, str, d
         outcome = outcomes.get((job_id, slot)) if slot is not None else None
         if outcome == SUCCEEDED:
             continue
-        if outcome in UPSTREAM_ENDED:
+        if outcome in UNSUCCESSFUL_STATES:
             return f"upstream {key} {outcome}"
         if outcome is not None:
             waiting = True  # pending/ready/running: not decided yet
@@ -447,10 +435,7 @@ def _release_batch(db: Session, rows: list[tuple[JobRun, list[dict[str, str]] | 
         if verdict is None:
             continue
         if verdict == "":
-            done = db.execute(update(JobRun).where(JobRun.id == run.id, JobRun.status == PENDING)
-                              .values(status=READY, status_message=None, updated_at=now),
-                              execution_options={"synchronize_session": False})
-            if done.rowcount:  # type: ignore[attr-defined]
+            if states.transition(db, run.id, READY, source=(PENDING,), values={"status_message": None}, now=now):
                 report.runs_released += 1
                 _audit(db, run.organization_id, "job_run.release", run.id,
                        {"jobId": run.job_id, "reason": "upstream succeeded", "dependsOn": dep_keys})

@@ -33,24 +33,21 @@ from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_fou
 from sailplane.kit.ids import new_id
 from sailplane.kit.pagination import MarkerPage, split_marker
 from sailplane.kit.wire_sql import wire_column
-from sailplane.runs import team_listing
-from sailplane.runs.models import (
+from sailplane.runs import states, team_listing
+from sailplane.runs.models import JobRun
+from sailplane.runs.states import (
     ACTIVE_STATES,
     CANCELLED,
-    FAILED,
+    LEASED_STATES,
     PENDING,
     READY,
     TERMINAL_STATES,
-    TIMEOUT,
-    JobRun,
+    UNCLAIMED_STATES,
+    UNSUCCESSFUL_STATES,
 )
 
 VIEW, RUN = "CanViewJobs", "CanRunJobs"
 CLEANUP_MODES = ("always", "on_success", "never")
-RETRYABLE_STATES = (FAILED, TIMEOUT, CANCELLED)
-# States in which a process or a Sail instance may exist for the run (the dispatcher holds a lease).
-LEASED_STATES = ("dispatched", "waiting_for_sail", "running")
-RETRY_TRIGGER = "retry"  # the trigger of a run once it was retried (by a user or automatically)
 _RUNS = JobRun.__table__.c  # plain columns, for the listings' Core statements
 
 
@@ -100,17 +97,14 @@ def cancel_run(db: Session, run: JobRun, message: str, actor_id: str | None = No
     The change is a conditional UPDATE (only while the run is still active), so it can never
     overwrite a terminal state a dispatcher wrote meanwhile; `run` is refreshed either way."""
     now = utcnow()
-    values: dict[str, Any] = {"status": CANCELLED, "status_message": message, "finished_at": now, "updated_at": now}
+    values: dict[str, Any] = {"status_message": message}
     if actor_id is not None:
         values["updated_by"] = actor_id
     # Never dispatched: no process, no Sail instance, nothing left to clean.
-    unclaimed = update(JobRun).where(JobRun.id == run.id, JobRun.status.in_((PENDING, READY)))
-    done = db.execute(unclaimed.values(**values, cleaned_at=now), execution_options={"synchronize_session": False})
-    changed = bool(done.rowcount)  # type: ignore[attr-defined]
+    changed = bool(states.transition(db, run.id, CANCELLED, source=UNCLAIMED_STATES,
+                                     values={**values, "cleaned_at": now}, now=now))
     if not changed:
-        leased = update(JobRun).where(JobRun.id == run.id, JobRun.status.in_(LEASED_STATES))
-        done = db.execute(leased.values(**values), execution_options={"synchronize_session": False})
-        changed = bool(done.rowcount)  # type: ignore[attr-defined]
+        changed = bool(states.transition(db, run.id, CANCELLED, source=LEASED_STATES, values=values, now=now))
     db.refresh(run)
     return changed
 
@@ -352,13 +346,13 @@ def start_run(db: Session, principal: Principal, job_id: str, *, parameters: Seq
     return run, True
 
 
-def _transition(db: Session, run: JobRun, allowed: Sequence[str], values: dict[str, Any]) -> bool:
-    """A conditional UPDATE: only while the run is in one of `allowed` (a dispatcher may be changing
-    it concurrently). Refreshes `run`; True when it changed."""
-    result = db.execute(update(JobRun).where(JobRun.id == run.id, JobRun.status.in_(allowed)).values(**values),
-                        execution_options={"synchronize_session": False})
+def _transition(db: Session, run: JobRun, target: str, allowed: Sequence[str], values: dict[str, Any],
+                now: datetime) -> bool:
+    """states.transition (only while the run is in one of `allowed`: a dispatcher may be changing it
+    concurrently), then refresh `run`; True when it changed."""
+    changed = bool(states.transition(db, run.id, target, source=allowed, values=values, now=now))
     db.refresh(run)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return changed
 
 
 def release_run(db: Session, principal: Principal, job_id: str, run_id: str, ctx: RequestContext) -> JobRun:
@@ -367,7 +361,7 @@ def release_run(db: Session, principal: Principal, job_id: str, run_id: str, ctx
     _require_run_permission(db, principal, job)
     run = _get_run(db, job, run_id)
     now = utcnow()
-    if not _transition(db, run, (PENDING,), {"status": READY, "updated_at": now, "updated_by": principal.actor_id}):
+    if not _transition(db, run, READY, (PENDING,), {"updated_by": principal.actor_id}, now):
         db.rollback()
         raise _state_conflict(run, "only pending runs can be released")
     audit.record(db, ctx, principal, "job_run.release", "job_run", run.id, details={"jobId": job.id})
@@ -384,15 +378,9 @@ def retry_run(db: Session, principal: Principal, job_id: str, run_id: str, hold:
     _require_run_permission(db, principal, job)
     run = _get_run(db, job, run_id)
     now = utcnow()
-    values: dict[str, Any] = {
-        "status": PENDING if hold else READY, "status_message": None, "attempt": JobRun.attempt + 1,
-        "trigger": RETRY_TRIGGER, "dispatched_at": None, "finished_at": None, "runner_started_at": None,
-        "runner_completed_at": None, "runner_execution_time_us": None, "output_path": None, "cleaned_at": None,
-        "lease_owner": None, "lease_expires_at": None, "pid": None, "instance_id": None,
-        "updated_at": now, "updated_by": principal.actor_id,
-    }
+    values = {**states.attempt_reset(message=None, next_attempt=JobRun.attempt + 1), "updated_by": principal.actor_id}
     previous = run.status
-    if not _transition(db, run, RETRYABLE_STATES, values):
+    if not _transition(db, run, PENDING if hold else READY, UNSUCCESSFUL_STATES, values, now):
         db.rollback()
         raise _state_conflict(run, "only failed, timed-out or cancelled runs can be retried")
     audit.record(db, ctx, principal, "job_run.retry", "job_run", run.id,

@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
@@ -32,7 +32,9 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import ApiError
 from sailplane.org.models import Member, Organization
 from sailplane.service_accounts.models import ServiceAccount
-from sailplane.workloads.models import CLOSED, OPEN_STATES, InteractiveSession
+from sailplane.workloads import session_states
+from sailplane.workloads.models import InteractiveSession
+from sailplane.workloads.session_states import CLOSED, OPEN_STATES
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +150,10 @@ def end_lost_sessions(db: Session, ctx: RequestContext | None, actor: Principal 
         principal = principals[owner]
         if principal is not None and may_use(principal, session):
             continue
-        result = db.execute(update(InteractiveSession).where(
-            InteractiveSession.id == session.id, InteractiveSession.status.in_(OPEN_STATES)).values(
-            status=CLOSED, termination_reason=ACCESS_REVOKED, status_message=why, closed_at=now, updated_at=now,
-            updated_by=actor.actor_id if actor is not None else None), execution_options={"synchronize_session": False})
-        if result.rowcount:  # type: ignore[attr-defined]
+        if session_states.transition(
+                db, session.id, CLOSED, source=OPEN_STATES, now=now, synchronize=False,
+                values={"termination_reason": ACCESS_REVOKED, "status_message": why,
+                        "updated_by": actor.actor_id if actor is not None else None}):
             closed.append(session.id)
             audit.record(db, ctx, actor, "session.close", "session", session.id, organization_id=organization_id,
                          actor_type=None if actor is not None else "system",

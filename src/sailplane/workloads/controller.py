@@ -38,14 +38,9 @@ from sailplane.compute.nodes import down_nodes_instances, stop_down_node_instanc
 from sailplane.gateway.spark_connect import Claims, GatewayDenied
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
+from sailplane.workloads import session_states
 from sailplane.workloads.models import (
-    ACTIVE,
-    CLOSED,
-    FAILED,
-    IDLE,
     INSTANCE_FAILED,
-    OPEN_STATES,
-    PENDING,
     PROVISIONING,
     READINESS_MESSAGES,
     RUNNING,
@@ -56,6 +51,7 @@ from sailplane.workloads.models import (
     ComputeInstance,
     InteractiveSession,
 )
+from sailplane.workloads.session_states import ACTIVE, CLOSED, FAILED, IDLE, OPEN_STATES, PENDING
 
 log = logging.getLogger(__name__)
 
@@ -524,10 +520,8 @@ class SessionController:
             InteractiveSession.compute_instance_id.in_(instance_ids), InteractiveSession.status.in_(OPEN_STATES))).all()
         failed = []
         for sid, org_id in rows:
-            result = db.execute(update(InteractiveSession).where(
-                InteractiveSession.id == sid, InteractiveSession.status.in_(OPEN_STATES)).values(
-                status=FAILED, termination_reason=reason, status_message=message, closed_at=now, updated_at=now))
-            if result.rowcount:  # type: ignore[attr-defined]
+            if session_states.transition(db, sid, FAILED, source=OPEN_STATES, now=now,
+                                         values={"termination_reason": reason, "status_message": message}):
                 failed.append(sid)
                 self._audit_end(db, org_id, sid, "session.fail", {"reason": reason})
         return failed
@@ -645,16 +639,14 @@ class SessionController:
         instances = cast(Table, ComputeInstance.__table__)
         now = utcnow()
         with self._session() as db:
-            db.execute(
-                # Not status.in_(...): an expanding IN cannot be used with executemany (several sessions a tick).
-                update(table).where(table.c.id == bindparam("b_id"), or_(*(table.c.status == s for s in OPEN_STATES)))
-                .values(last_activity_at=bindparam("b_at"), status=ACTIVE, idle_since=None, updated_at=now,
+            # One executemany for the batch (several sessions a tick).
+            session_states.transition_each(
+                db, [{"b_id": sid, "b_at": _dt(at)} for sid, _, at in batch], ACTIVE, source=OPEN_STATES, now=now,
+                values={"last_activity_at": bindparam("b_at"),
                         # "starting"/"ready" said what a pending session waits for; an active one needs no word.
                         # (no IN: an expanding parameter cannot be used with executemany)
-                        status_message=case(*((table.c.status_message == m, None) for m in READINESS_MESSAGES),
-                                            else_=table.c.status_message)),
-                [{"b_id": sid, "b_at": _dt(at)} for sid, _, at in batch],
-            )
+                        "status_message": case(*((table.c.status_message == m, None) for m in READINESS_MESSAGES),
+                                               else_=table.c.status_message)})
             latest: dict[str, float] = {}
             for _, iid, at in batch:
                 latest[iid] = max(at, latest.get(iid, 0.0))
@@ -703,16 +695,12 @@ class SessionController:
                 if now.timestamp() - baseline >= s.idle_timeout_seconds:
                     idled.append(s.id)
             for sid in idled:
-                db.execute(update(InteractiveSession).where(
-                    InteractiveSession.id == sid, InteractiveSession.status.in_((PENDING, ACTIVE))).values(
-                    status=IDLE, idle_since=now, updated_at=now))
+                session_states.transition(db, sid, IDLE, source=(PENDING, ACTIVE), now=now)
             done = []
             orgs = {s.id: s.organization_id for s in rows}
             for sid, reason in closed:
-                result = db.execute(update(InteractiveSession).where(
-                    InteractiveSession.id == sid, InteractiveSession.status.in_(OPEN_STATES)).values(
-                    status=CLOSED, termination_reason=reason, closed_at=now, updated_at=now))
-                if result.rowcount:  # type: ignore[attr-defined]
+                if session_states.transition(db, sid, CLOSED, source=OPEN_STATES, now=now,
+                                             values={"termination_reason": reason}):
                     done.append((sid, reason))
                     self._audit_end(db, orgs[sid], sid, "session.close", {"reason": reason})
             db.commit()

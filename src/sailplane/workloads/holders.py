@@ -27,7 +27,8 @@ from sailplane.kit.errors import ApiError
 from sailplane.org.models import Member, Organization
 from sailplane.service_accounts.models import ApiKey, ServiceAccount
 from sailplane.workloads import access
-from sailplane.workloads.models import FAILED, OPEN_STATES, InteractiveSession
+from sailplane.workloads.models import InteractiveSession
+from sailplane.workloads.session_states import FAILED, OPEN_STATES
 
 
 class DatabaseHolderCheck:

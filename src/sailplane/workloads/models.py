@@ -10,12 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from sailplane.kit.db import Base, Timestamps, id_column
 
-# Session states. Open sessions can still be used; terminal ones never change again.
-PENDING, ACTIVE, IDLE, CLOSED, FAILED = "pending", "active", "idle", "closed", "failed"
-OPEN_STATES = (PENDING, ACTIVE, IDLE)
-TERMINAL_STATES = (CLOSED, FAILED)
-SESSION_STATES = (*OPEN_STATES, *TERMINAL_STATES)
-
 # What a pending session's `statusMessage` says until its first call (the status stays `pending`, as seeded):
 # whether its Sail server is still starting or ready for calls.
 SESSION_STARTING = "Starting the session's Sail server; calls wait until it is ready."
@@ -99,7 +93,8 @@ class InteractiveSession(Timestamps, Base):
     relaunched_from_id: Mapped[str | None] = mapped_column(String(20), default=None)
     endpoint_type: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(20), default=PENDING)
+    # The states and who may change them: sailplane.workloads.session_states (which imports this module).
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     allow_shared: Mapped[bool] = mapped_column(Boolean, default=False)
     termination_reason: Mapped[str | None] = mapped_column(String(40), default=None)
     status_message: Mapped[str | None] = mapped_column(String(2000), default=None)

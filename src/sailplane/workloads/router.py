@@ -15,14 +15,7 @@ from sailplane.kit.routing import JsonRoute
 from sailplane.org.models import Member
 from sailplane.service_accounts.models import ServiceAccount
 from sailplane.workloads import configs, service
-from sailplane.workloads.models import (
-    IDLE,
-    LIVE_INSTANCE_STATES,
-    PENDING,
-    READINESS_MESSAGES,
-    ComputeInstance,
-    WorkloadConfig,
-)
+from sailplane.workloads.models import LIVE_INSTANCE_STATES, READINESS_MESSAGES, ComputeInstance, WorkloadConfig
 from sailplane.workloads.runtime import WorkloadRuntime
 from sailplane.workloads.schemas import (
     SESSION_CLOSED,
@@ -43,6 +36,7 @@ from sailplane.workloads.schemas import (
     WorkloadConfigView,
     WorkloadView,
 )
+from sailplane.workloads.session_states import IDLE, PENDING
 
 router = APIRouter(route_class=JsonRoute, prefix="/workloads", tags=["sessions"])
 Ctx = Annotated[RequestContext, Depends(request_context)]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
@@ -32,21 +32,19 @@ from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_mark
 from sailplane.org.models import Member
 from sailplane.service_accounts.models import ServiceAccount
 from sailplane.teams.service import get_team
-from sailplane.workloads import access, configs
+from sailplane.workloads import access, configs, session_states
 from sailplane.workloads.controller import CLOSED_BY_USER, LiveView
 from sailplane.workloads.models import (
-    CLOSED,
-    OPEN_STATES,
     PROVISIONING,
     RUNNING,
     SESSION_READY,
     SESSION_STARTING,
-    TERMINAL_STATES,
     ComputeInstance,
     InteractiveSession,
     WorkloadConfig,
 )
 from sailplane.workloads.schemas import CreateSessionRequest, IssueTokenRequest, SessionConfigRequest
+from sailplane.workloads.session_states import CLOSED, OPEN_STATES, PENDING, TERMINAL_STATES
 
 if TYPE_CHECKING:
     from sailplane.workloads.runtime import WorkloadRuntime
@@ -237,7 +235,7 @@ def _open(db: Session, principal: Principal, runtime: WorkloadRuntime, *, config
         member_id=principal.member.id if principal.member is not None else None,
         service_account_id=access.service_account_id(principal), notebook_id=notebook_id,
         workload_config_id=config.id, compute_instance_id=instance.id, relaunched_from_id=relaunched_from,
-        endpoint_type=endpoint_type, name=name or config.name or "Spark Connect session", status="pending",
+        endpoint_type=endpoint_type, name=name or config.name or "Spark Connect session", status=PENDING,
         status_message=SESSION_READY if instance.status == RUNNING else SESSION_STARTING,
         allow_shared=allow_shared, idle_timeout_seconds=lifecycle.idle_timeout,
         idle_close_delay_seconds=lifecycle.idle_close_delay, max_duration_seconds=lifecycle.max_duration,
@@ -330,11 +328,8 @@ def close_session(db: Session, principal: Principal, session_id: str, ctx: Reque
     if session.status in TERMINAL_STATES:
         return  # already over: closing again changes nothing
     now = utcnow()
-    result = db.execute(update(InteractiveSession).where(
-        InteractiveSession.id == session.id, InteractiveSession.status.in_(OPEN_STATES)).values(
-        status=CLOSED, termination_reason=CLOSED_BY_USER, closed_at=now, updated_at=now,
-        updated_by=principal.actor_id))
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not session_states.transition(db, session.id, CLOSED, source=OPEN_STATES, now=now,
+                                     values={"termination_reason": CLOSED_BY_USER, "updated_by": principal.actor_id}):
         db.rollback()
         return  # it ended in the meantime (timeout or failure)
     audit.record(db, ctx, principal, "session.close", "session", session.id, details={"reason": CLOSED_BY_USER})

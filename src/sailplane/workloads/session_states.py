@@ -1,0 +1,100 @@
+"""Session states: the values, the named sets, the transitions allowed between them, and the one
+compare-and-set that changes a session's status.
+
+A session's status is changed by the API (close), by access changes (revocation closes it) and by
+the controller of its node (first call, idle, idle close, max duration, a failed Sail server),
+possibly at the same moment; so a status is never written blindly but by `UPDATE ... WHERE id = ?
+AND status IN (<states it may come from>)`, and terminal states never change again.
+
+    pending → active ⇄ idle          (calls, idle timeout; a pending session may also go idle)
+    pending, active, idle → closed | failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final, cast
+
+from sqlalchemy import ColumnElement, Table, bindparam, or_, update
+from sqlalchemy.orm import Session
+
+from sailplane.kit.clock import utcnow
+from sailplane.workloads.models import InteractiveSession
+
+PENDING: Final = "pending"  # seeded; stays pending until its first call
+ACTIVE: Final = "active"
+IDLE: Final = "idle"
+CLOSED: Final = "closed"
+FAILED: Final = "failed"
+
+# Open sessions can still be used; terminal ones never change again.
+OPEN_STATES: Final = (PENDING, ACTIVE, IDLE)
+TERMINAL_STATES: Final = (CLOSED, FAILED)
+SESSION_STATES: Final = (*OPEN_STATES, *TERMINAL_STATES)
+
+# target state → the states a session may reach it from.
+TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
+    ACTIVE: frozenset(OPEN_STATES),  # a call (active → active records the call's time)
+    IDLE: frozenset((PENDING, ACTIVE)),
+    CLOSED: frozenset(OPEN_STATES),
+    FAILED: frozenset(OPEN_STATES),
+}
+
+
+def allowed(source: str, target: str) -> bool:
+    """Whether the table has the edge source → target."""
+    return source in TRANSITIONS.get(target, frozenset())
+
+
+def _checked(target: str, source: Sequence[str] | None) -> Sequence[str]:
+    allowed_from = TRANSITIONS.get(target)
+    if allowed_from is None:
+        raise ValueError(f"sessions never go (back) to {target}")
+    if source is None:
+        return tuple(s for s in SESSION_STATES if s in allowed_from)
+    if not allowed_from.issuperset(source):
+        raise ValueError(f"sessions cannot go from {sorted(set(source) - allowed_from)} to {target}")
+    return source
+
+
+def _stamps(target: str, now: datetime) -> dict[str, Any]:
+    """The fields that go with reaching `target`."""
+    stamps: dict[str, Any] = {"status": target, "updated_at": now}
+    if target == ACTIVE:
+        stamps["idle_since"] = None
+    elif target == IDLE:
+        stamps["idle_since"] = now
+    elif target in TERMINAL_STATES:
+        stamps["closed_at"] = now
+    return stamps
+
+
+def transition(db: Session, session_id: str, target: str, *, source: Sequence[str] | None = None,
+               values: Mapping[str, Any] | None = None, where: Sequence[ColumnElement[bool]] = (),
+               now: datetime | None = None, synchronize: bool = True) -> bool:
+    """Move the session to `target`, only from `source` (default: every state the table allows)
+    and while `where` holds; whether it happened. Sets `updated_at` and the fields of the target
+    (`idle_since`, `closed_at`), then `values`. Does not commit; `synchronize` updates the
+    session's object in `db` (SQLAlchemy's default), if loaded. A `source` outside the table is a
+    programming error (ValueError)."""
+    source = _checked(target, source)
+    stmt = update(InteractiveSession).where(InteractiveSession.id == session_id,
+                                            InteractiveSession.status.in_(source), *where)
+    stmt = stmt.values({**_stamps(target, now or utcnow()), **(values or {})})
+    options = {} if synchronize else {"synchronize_session": False}
+    result = db.execute(stmt, execution_options=options)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def transition_each(db: Session, params: list[dict[str, Any]], target: str, *,
+                    source: Sequence[str] | None = None, values: Mapping[str, Any] | None = None,
+                    now: datetime | None = None) -> None:
+    """`transition` of many sessions in one executemany: each of `params` has the session's ID as
+    `b_id` and the bound parameters `values` uses (bindparam). Core, not ORM: objects are not
+    synchronized."""
+    source = _checked(target, source)
+    table = cast(Table, InteractiveSession.__table__)
+    # Not status.in_(...): an expanding IN cannot be used with executemany.
+    stmt = update(table).where(table.c.id == bindparam("b_id"), or_(*(table.c.status == s for s in source)))
+    db.execute(stmt.values({**_stamps(target, now or utcnow()), **(values or {})}), params)
