@@ -53,3 +53,24 @@ def test_no_private_name_is_imported_from_another_module() -> None:
                 found += [f"{path.relative_to(SRC)}:{node.lineno} {node.module}.{alias.name}"
                           for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")]
     assert not found, found
+
+
+AUTHZ = Path("sailplane/auth/authz.py")
+RAW_GRANTS = {"org_permissions", "all_teams"}  # what a caller's permissions are made of (auth.authz reads them)
+
+
+def test_authorization_rules_live_in_auth_authz() -> None:
+    """Route checks and list filters answer through auth.authz: no other module defines a visibility
+    rule (`*visible_clause`, `*sees_all*`) or reads a principal's raw grants to decide for itself."""
+    found = []
+    for path in sorted((SRC / "sailplane").rglob("*.py")):
+        rel = path.relative_to(SRC)
+        if rel == AUTHZ:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef) and ("visible_clause" in node.name or "sees_all" in node.name):
+                found.append(f"{rel}:{node.lineno} defines {node.name}")
+            if (isinstance(node, ast.Attribute) and node.attr in RAW_GRANTS and isinstance(node.value, ast.Name)
+                    and node.value.id in ("principal", "caller", "who")):
+                found.append(f"{rel}:{node.lineno} reads {node.value.id}.{node.attr}")
+    assert not found, found

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,10 @@ from sailplane.compute.backend import ComputeBackend, ComputeError, InstanceHand
 from sailplane.compute.local import (
     INSTANCE_MARKER,
     LocalSailBackend,
-    process_environ,
-    process_running,
     sail_env_name,
     sail_settings_env,
 )
+from sailplane.compute.processes import process_environ, process_running
 
 pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
 
@@ -63,8 +63,8 @@ def test_start_health_stop(backend: LocalSailBackend, monkeypatch: pytest.Monkey
         handle = await backend.start(spec)
         assert handle.host == "127.0.0.1" and handle.port > 0
         assert await backend.check_health(handle)
-        assert await backend.find("INST1", handle.pid)
-        assert not await backend.find("OTHER", handle.pid)
+        assert await backend.find(_handle("INST1", handle.pid))
+        assert not await backend.find(_handle("OTHER", handle.pid))
         env = process_environ(handle.pid)
         assert env[INSTANCE_MARKER] == "INST1"
         assert env["MY_VAR"] == "1" and env["SAIL_MODE"] == "local"
@@ -77,7 +77,7 @@ def test_start_health_stop(backend: LocalSailBackend, monkeypatch: pytest.Monkey
             assert spark.sql("SELECT 40 + 2 AS x").collect()[0]["x"] == 42
         await backend.stop(handle, grace=10)
         assert not process_running(handle.pid)
-        assert not await backend.find("INST1", handle.pid)
+        assert not await backend.find(_handle("INST1", handle.pid))
         assert not await backend.check_health(handle)
         await backend.stop(handle)  # idempotent
         return handle
@@ -87,12 +87,17 @@ def test_start_health_stop(backend: LocalSailBackend, monkeypatch: pytest.Monkey
     assert "starting instance INST1" in log and f":{handle.port}" in log
 
 
+def _handle(instance_id: str, pid: int) -> InstanceHandle:
+    """A persisted handle as the controller rebuilds it from its row, for any pid."""
+    return InstanceHandle(instance_id=instance_id, pid=pid, host="127.0.0.1", port=1, started_at=datetime.now(UTC))
+
+
 def test_find_is_false_for_dead_or_foreign_pids(backend: LocalSailBackend) -> None:
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(done.stdout)
-    assert not asyncio.run(backend.find("INST1", dead_pid))
-    assert not asyncio.run(backend.find("INST1", os.getpid()))  # alive, but not a Sail instance
-    assert not asyncio.run(backend.find("INST1", 0))
+    assert not asyncio.run(backend.find(_handle("INST1", dead_pid)))
+    assert not asyncio.run(backend.find(_handle("INST1", os.getpid())))  # alive, but not a Sail instance
+    assert not asyncio.run(backend.find(_handle("INST1", 0)))
 
 
 def test_start_failure_reports_log_tail(backend: LocalSailBackend) -> None:
@@ -137,7 +142,7 @@ def test_adopt_and_stop_orphans_after_a_restart(backend: LocalSailBackend) -> No
     pid = started["pid"]
 
     async def scenario() -> None:
-        assert await backend.find("ORPHAN1", pid)
+        assert await backend.find(_handle("ORPHAN1", pid))
         assert backend.scan() == [("ORPHAN1", pid)]
         # A backend with another data directory does not touch it.
         stranger = LocalSailBackend(backend.data_dir.parent / "elsewhere")
@@ -146,7 +151,7 @@ def test_adopt_and_stop_orphans_after_a_restart(backend: LocalSailBackend) -> No
         assert process_running(pid)
         assert await backend.stop_orphans({"SOMETHING_ELSE"}) == ["ORPHAN1"]
         assert not process_running(pid)
-        assert not await backend.find("ORPHAN1", pid)
+        assert not await backend.find(_handle("ORPHAN1", pid))
 
     asyncio.run(scenario())
 

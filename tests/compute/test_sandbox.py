@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sailplane.compute.backend import InstanceSpec
-from sailplane.compute.local import LocalSailBackend, group_alive
+from sailplane.compute.local import LocalSailBackend
+from sailplane.compute.processes import group_alive
 from sailplane.compute.sandbox import Mounts, Sandbox, SandboxError, exit_status, workload_environment
 from tests.support.processes import group_members
 
@@ -109,10 +110,14 @@ def test_a_sandboxed_sail_server_goes_entirely_when_stopped(tmp_path: Path) -> N
         assert storage.is_dir() and (backend.work_dir("SANDBOXED1") / "output").is_dir()
         # A restarted control plane adopts it and stops it: nothing of it is left either.
         again = LocalSailBackend(tmp_path / "data", sandbox=sandbox)
-        assert await again.find("SANDBOXED1", handle.pid)
+        assert await again.find(handle)
         assert await again.stop_orphans(()) == ["SANDBOXED1"]
         assert not group_alive(handle.pid) and group_members(handle.pid) == []
         await backend.stop(handle, grace=2)
 
-    asyncio.run(scenario())
-    assert backend.scan() == []
+    try:
+        asyncio.run(scenario())
+    finally:
+        leftovers = backend.scan()
+        asyncio.run(backend.stop_orphans(()))  # a failed assertion above must not leave Sail running
+    assert leftovers == []

@@ -68,7 +68,7 @@ def sail(sail_backend: LocalSailBackend) -> Iterator[InstanceHandle]:
     handle = asyncio.run(sail_backend.start(InstanceSpec(instance_id="GWSAIL1")))
     yield handle
     asyncio.run(sail_backend.stop(handle))
-    assert not asyncio.run(sail_backend.find(handle.instance_id, handle.pid))
+    assert not asyncio.run(sail_backend.find(handle))
     assert sail_backend.scan() == [], "a Sail process was left behind"
 
 

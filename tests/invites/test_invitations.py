@@ -255,3 +255,26 @@ def test_invitations_are_audited(api_url: str, mailbox: Mailbox) -> None:
     assert events[0]["actorId"] == r.json()["memberId"] and events[1]["actorId"] == owner.member_id
     assert events[1]["details"]["email"] == created["email"]
     assert all(token not in str(e) for e in events)
+
+
+def test_a_new_account_joining_an_organization_that_requires_mfa_can_only_enroll(api_url: str,
+                                                                                 mailbox: Mailbox) -> None:
+    """The account created by accepting an invitation has no authenticator: in an organization that requires
+    MFA, its first login may only enroll one, as a password sign-in would answer (it was a full login)."""
+    owner = signup(api_url)
+    assert owner.patch("/org", json={"requireMfa": True}).status_code == 200
+    _, token = invite(owner, mailbox)
+    r = Actor(api_url).post(f"/invites/{token}/accept", json={"displayName": "New", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    limited = Actor(api_url, r.json()["token"])
+    assert_error(limited.get("/org/teams"), 403, "mfa_enrollment_required")
+    assert_error(limited.get("/users"), 403, "mfa_enrollment_required")
+    assert limited.get("/me/mfa").json()["required"] is True
+    assert r.json()["mfaEnrollmentRequired"] is True
+
+    # Without the requirement the same path gives a full login, and says so.
+    relaxed = signup(api_url)
+    _, token = invite(relaxed, mailbox)
+    r = Actor(api_url).post(f"/invites/{token}/accept", json={"displayName": "New", "password": PASSWORD})
+    assert r.status_code == 200 and r.json()["mfaEnrollmentRequired"] is False
+    assert Actor(api_url, r.json()["token"]).get("/org/teams").status_code == 200

@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sailplane.auth import authz
 from sailplane.auth.principal import Identity, Principal, authenticate, authenticate_principal, bearer_token
 from sailplane.config import Settings
 from sailplane.kit.db import release
@@ -168,7 +169,7 @@ def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
     """An organization-wide permission check, declared on the route."""
 
     async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.has(permission):
+        if not authz.has(principal, permission):
             raise forbidden(f"This operation needs the {permission} permission.")
         return principal
 
@@ -191,9 +192,9 @@ def check_team(principal: Principal, permission: str, team_id: str, param: str =
     if not is_valid_id(team_id):
         raise ApiError(400, "validation_failed", f"{param} must match ^[A-Z0-9]{{1,20}}$.",
                        field_errors={param: "invalid ID"})
-    if not principal.can_see_team(team_id):
+    if not authz.can_see_team(principal, team_id):
         raise not_found("team")
-    if not principal.has(permission, team_id):
+    if not authz.has(principal, permission, team_id):
         raise forbidden(f"This operation needs the {permission} permission in this team.")
     return principal
 

@@ -1,4 +1,4 @@
-"""Turning a bearer token into a principal, and answering "may this principal do X (in team T)?".
+"""Turning a bearer token into a principal; "may this principal do X (in team T)?" is `auth.authz`.
 
 Effective permissions = organization roles + team roles (within that team) + policies of the
 principal itself and of every team it belongs to (organization-wide).
@@ -16,7 +16,7 @@ from typing import Literal
 from sqlalchemy import String, bindparam, event, func, or_, select
 from sqlalchemy.orm import Session
 
-from sailplane.auth import catalog
+from sailplane.auth import authz, catalog
 from sailplane.auth.models import Login, User
 from sailplane.kit.clock import utcnow
 from sailplane.kit.crypto import token_hash
@@ -182,7 +182,7 @@ class Principal:
 
     @property
     def all_teams(self) -> bool:
-        return any(catalog.ORG_ROLES[r].all_teams for r in self.org_role_ids if r in catalog.ORG_ROLES)
+        return authz.all_teams(self)
 
     @property
     def org_permissions(self) -> frozenset[str]:
@@ -196,14 +196,12 @@ class Principal:
         return frozenset(self.team_roles)
 
     def has(self, permission: str, team_id: str | None = None) -> bool:
-        if permission in self.org_permissions:
-            return True
-        if team_id is None:
-            return False
-        return any(permission in catalog.team_role_permissions(r) for r in self.team_roles.get(team_id, ()))
+        """`auth.authz.has`: the rule lives there."""
+        return authz.has(self, permission, team_id)
 
     def can_see_team(self, team_id: str) -> bool:
-        return team_id in self.team_roles or self.all_teams or "CanViewTeam" in self.org_permissions
+        """`auth.authz.can_see_team`: the rule lives there."""
+        return authz.can_see_team(self, team_id)
 
     def is_owner(self) -> bool:
         return catalog.OWNER in self.org_role_ids

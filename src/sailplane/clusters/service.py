@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sailplane.auth import authz
 from sailplane.auth.principal import Principal
+from sailplane.compute.registry import LOCAL_CLUSTER_ID
 from sailplane.kit.errors import not_found
 from sailplane.kit.pagination import PageRequest
 
-LOCAL_CLUSTER_ID = "LOCAL"
 LOCAL_CLUSTER_NAME = "local"
 
 
@@ -44,13 +45,9 @@ def local_cluster(principal: Principal) -> Cluster:
                    created_at=org.created_at, updated_at=org.created_at)
 
 
-def _works_in_a_team(principal: Principal) -> bool:
-    return principal.all_teams or bool(principal.team_ids) or principal.has("CanUseClusters")
-
-
 def accessible_clusters(principal: Principal) -> list[Cluster]:
     """Clusters shared with a team the caller belongs to (organization admins: all of them)."""
-    return [local_cluster(principal)] if _works_in_a_team(principal) else []
+    return [local_cluster(principal)] if authz.may_use_clusters(principal) else []
 
 
 def list_my_clusters(principal: Principal, pr: PageRequest) -> tuple[int, list[Cluster]]:

@@ -82,8 +82,19 @@ class ComputeBackend(Protocol):
         """Stop the instance (gracefully, then forcibly) and wait until it is gone. Idempotent."""
         ...
 
-    async def find(self, instance_id: str, pid: int) -> bool:
-        """Whether `pid` is still the process of `instance_id` (used to adopt instances after a restart)."""
+    async def find(self, handle: InstanceHandle) -> bool:
+        """Whether the instance a persisted handle names still exists (to adopt it after a restart);
+        never true for something else that took its place (a reused pid, a recreated pod)."""
+        ...
+
+    def running(self, handle: InstanceHandle) -> bool:
+        """Whether the instance still exists, without asking it anything (cheap enough for a hot path:
+        a pooled instance answered health checks when it started)."""
+        ...
+
+    async def stop_by_id(self, instance_id: str, *, grace: float = 5.0) -> bool:
+        """Stop the instance named `instance_id` without its handle, whoever started it (a start
+        abandoned half-way, a previous life of this node); True when anything was running."""
         ...
 
     def output_dir(self, handle: InstanceHandle) -> Path:

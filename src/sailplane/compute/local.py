@@ -16,13 +16,12 @@ directory, its catalogs' storage and its libraries (see `compute.sandbox`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sailplane.compute.backend import ComputeError, InstanceHandle, InstanceSpec, InstanceStartError
 from sailplane.compute.environments import LINES, SparkEnvError, SparkEnvironments
 from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError
+from sailplane.compute.processes import (
+    group_alive,
+    group_of,
+    owned_by_us,
+    proc_pids,
+    process_environ,
+    process_running,
+    signal_group,
+    signal_process,
+    stop_marked,
+)
 from sailplane.compute.sandbox import Mounts, Sandbox, workload_environment
 
 INSTANCE_MARKER = "SAILPLANE_INSTANCE_ID"
@@ -113,80 +123,6 @@ def _ensure_listen_log(rust_log: str | None) -> str:
     if not rust_log:
         return "info"
     return rust_log if directive in rust_log else f"{rust_log},{directive}"
-
-
-def _read_proc(pid: int, name: str) -> bytes | None:
-    try:
-        with open(f"/proc/{pid}/{name}", "rb") as f:
-            return f.read()
-    except OSError:  # gone, a kernel thread (ESRCH), or not ours to read
-        return None
-
-
-def _process_state(pid: int) -> str | None:
-    """The one-letter state from /proc/<pid>/stat, or None when there is no such process."""
-    stat = _read_proc(pid, "stat")
-    if not stat:
-        return None
-    # The command name is in parentheses and may itself contain spaces or parentheses.
-    after = stat[stat.rfind(b")") + 2 :]
-    return after[:1].decode() or None
-
-
-def _group_of(pid: int) -> int | None:
-    stat = _read_proc(pid, "stat")
-    if not stat:
-        return None
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[2])
-    except (IndexError, ValueError):
-        return None
-
-
-def process_running(pid: int) -> bool:
-    state = _process_state(pid)
-    return state is not None and state not in {"Z", "X"}
-
-
-def process_environ(pid: int) -> dict[str, str]:
-    raw = _read_proc(pid, "environ") or b""
-    env: dict[str, str] = {}
-    for item in raw.split(b"\0"):
-        key, sep, value = item.partition(b"=")
-        if sep:
-            env[key.decode(errors="replace")] = value.decode(errors="replace")
-    return env
-
-
-def proc_pids() -> Iterator[int]:
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            yield int(name)
-
-
-def owned_by_us(pid: int) -> bool:
-    """Only processes of our own uid can be instances: a workload cannot forge one by copying markers."""
-    try:
-        return os.stat(f"/proc/{pid}").st_uid == os.getuid()
-    except OSError:
-        return False
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of the group is still alive (zombies waiting to be reaped do not count)."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    for pid in proc_pids():
-        stat = _read_proc(pid, "stat")
-        if not stat:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and fields[0] not in (b"Z", b"X") and fields[2] == str(pgid).encode():
-            return True
-    return False
 
 
 def _tail(path: Path, offset: int = 0, limit: int = _LOG_TAIL_BYTES) -> str:
@@ -360,15 +296,22 @@ class LocalSailBackend:
         return int(match.group(2)) if match else None
 
     async def check_health(self, handle: InstanceHandle, *, timeout: float = 5.0) -> bool:
-        if not await self.find(handle.instance_id, handle.pid):
+        if not await self.find(handle):
             return False
         return await grpc_health_check(handle.address, timeout=timeout)
 
     async def stop(self, handle: InstanceHandle, *, grace: float = 10.0) -> None:
         await asyncio.to_thread(self._stop_pid, handle.instance_id, handle.pid, grace)
 
-    async def find(self, instance_id: str, pid: int) -> bool:
-        return self._is_instance(instance_id, pid)
+    async def find(self, handle: InstanceHandle) -> bool:
+        return self._is_instance(handle.instance_id, handle.pid)
+
+    def running(self, handle: InstanceHandle) -> bool:
+        return process_running(handle.pid)
+
+    async def stop_by_id(self, instance_id: str, *, grace: float = 5.0) -> bool:
+        """By the instance marker alone (not the data directory): a server of any node of this machine."""
+        return await asyncio.to_thread(stop_marked, INSTANCE_MARKER, instance_id, grace)
 
     async def stop_orphans(self, known_ids: Collection[str]) -> list[str]:
         known = set(known_ids)
@@ -390,7 +333,7 @@ class LocalSailBackend:
             env = process_environ(pid)
             iid = env.get(INSTANCE_MARKER)
             if iid and env.get(OWNER_MARKER) == str(self.data_dir):
-                leader = _group_of(pid) == pid
+                leader = group_of(pid) == pid
                 if iid not in found or (leader and not found[iid][0]):
                     found[iid] = (leader, pid)
         return [(iid, pid) for iid, (_, pid) in found.items()]
@@ -437,7 +380,7 @@ class LocalSailBackend:
         proc = self._children.get(pid)
         if proc is None and not self._is_instance(instance_id, pid):
             return  # already gone, or the pid now belongs to someone else
-        pgid = pid if proc is not None else (_group_of(pid) or pid)
+        pgid = pid if proc is not None else (group_of(pid) or pid)
         if not self._exited(pid) or group_alive(pgid):
             _signal(pgid, pid, signal.SIGTERM)
             if not self._wait_exit(pid, pgid, grace):
@@ -446,17 +389,11 @@ class LocalSailBackend:
                     raise ComputeError(f"instance {instance_id} (pid {pid}) did not die after SIGKILL")
         if proc is not None:
             # Our child is gone but not reaped yet, so its group id cannot have been reused: clear stragglers.
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             proc.wait()
             self._children.pop(pid, None)
 
 
 def _signal(pgid: int, pid: int, sig: signal.Signals) -> None:
-    _signal_group(pgid, sig)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+    signal_group(pgid, sig)
+    signal_process(pid, sig)

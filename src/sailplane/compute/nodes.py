@@ -25,15 +25,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from sailplane.compute.local import (
-    INSTANCE_MARKER,
-    OWNER_MARKER,
-    LocalSailBackend,
-    owned_by_us,
-    proc_pids,
-    process_environ,
-    process_running,
-)
+from sailplane.compute.local import INSTANCE_MARKER, OWNER_MARKER, LocalSailBackend
+from sailplane.compute.processes import owned_by_us, proc_pids, process_environ, process_running
 
 LOCK_NAME = "node.lock"
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, true, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
+from sailplane.auth import authz
 from sailplane.auth.principal import Principal
 from sailplane.data import providers
 from sailplane.data.models import Catalog, CatalogTeam, Query, QueryTeam
@@ -71,20 +72,10 @@ theirs to learn): jobs.service.active_jobs_using_query, which deleteQuery passes
 
 # --- visibility and permissions ---------------------------------------------------------------
 
-def _sees_all(principal: Principal, kind: Kind) -> bool:
-    return principal.all_teams or principal.has(kind.view)
-
-
-def _visible_clause(principal: Principal, kind: Kind) -> ColumnElement[bool]:
-    if _sees_all(principal, kind):
-        return true()
-    teams = [t for t in principal.team_ids if principal.has(kind.view, t)]
-    return kind.model.id.in_(select(kind.link_col()).where(kind.link.team_id.in_(teams)))
-
-
 def _visible_stmt(principal: Principal, kind: Kind) -> Select[Any]:
     return select(kind.model).where(kind.model.organization_id == principal.organization_id,
-                                    _visible_clause(principal, kind))
+                                    authz.shared_with_visible_team(principal, kind.view, kind.model.id,
+                                                                   kind.link_col(), kind.link.team_id))
 
 
 def _team_ids(db: Session, kind: Kind, ids: Iterable[str]) -> dict[str, list[str]]:
@@ -125,7 +116,7 @@ def _get(db: Session, principal: Principal, kind: Kind, resource_id: str, *, loc
 
 
 def _can_manage(principal: Principal, kind: Kind, team_ids: Iterable[str]) -> bool:
-    return principal.has(kind.manage) or any(principal.has(kind.manage, t) for t in team_ids)
+    return authz.may_in_any(principal, kind.manage, team_ids)
 
 
 def _require_manage(db: Session, principal: Principal, kind: Kind, resource_id: str) -> list[str]:
@@ -143,8 +134,8 @@ def _check_teams(db: Session, principal: Principal, kind: Kind, team_ids: Sequen
     wanted = list(dict.fromkeys(team_ids))
     found = set(db.scalars(select(Team.id).where(Team.organization_id == principal.organization_id,
                                                  Team.id.in_(wanted))))
-    org_wide = principal.has(kind.view) or principal.has(kind.manage)
-    unknown = [t for t in wanted if t not in found or not (org_wide or principal.can_see_team(t))]
+    unknown = [t for t in wanted
+               if t not in found or not authz.may_name_team(principal, kind.view, kind.manage, t)]
     if unknown:
         raise invalid("teamIds", f"unknown team {', '.join(unknown)}")
     if must_manage:

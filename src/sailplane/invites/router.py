@@ -90,4 +90,5 @@ def accept_invitation(
     if accepted.login is None or accepted.token is None:
         return base
     return AcceptedInvitationWithLogin(**base.model_dump(), token=accepted.token, login_id=accepted.login.id,
-                                       expires_at=accepted.login.expires_at)
+                                       expires_at=accepted.login.expires_at,
+                                       mfa_enrollment_required=accepted.mfa_enrollment_required)

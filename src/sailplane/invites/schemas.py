@@ -67,3 +67,8 @@ class AcceptedInvitationWithLogin(AcceptedInvitation):
     token_type: str = "Bearer"
     login_id: str
     expires_at: Timestamp
+    mfa_enrollment_required: bool = Field(
+        default=False,
+        description="The organization requires MFA: this token can only enroll an authenticator (/me/mfa) "
+                    "until confirmTotpEnrollment succeeds.",
+    )

@@ -31,6 +31,7 @@ from sailplane.kit.crypto import token_hash
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found, unauthorized
 from sailplane.kit.ids import ALPHABET
 from sailplane.mailer.service import Mailer
+from sailplane.mfa.service import org_requires_mfa
 from sailplane.org.models import Member, Organization
 from sailplane.org.service import add_member
 from sailplane.service_accounts.models import ServiceAccount
@@ -191,6 +192,7 @@ class Accepted:
     user: User
     login: Login | None = None
     token: str | None = None
+    mfa_enrollment_required: bool = False
 
 
 def _check_open(invitation: Invitation, now: datetime) -> None:
@@ -281,10 +283,14 @@ def accept(
     db.flush()
     member = _join(db, invitation, user)
     user.created_by = user.updated_by = member.id
-    login, clear = issue_login(db, settings, user, ctx, method="invitation")
+    # A new account has no authenticator yet: where the organization requires MFA, its first login can only
+    # enroll one, as a password sign-in would give it (mfa.service.begin_login).
+    enroll = org_requires_mfa(db, user.id, invitation.organization_id)
+    login, clear = issue_login(db, settings, user, ctx, method="invitation",
+                               scope="mfa_enrollment" if enroll else "full")
     _record(db, ctx, invitation, member, user, new_account=True)
     db.commit()
-    return Accepted(invitation, member, user, login, clear)
+    return Accepted(invitation, member, user, login, clear, mfa_enrollment_required=enroll)
 
 
 def _record(db: Session, ctx: RequestContext, invitation: Invitation, member: Member, user: User, *,

@@ -21,13 +21,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from croniter import CroniterError
-from sqlalchemy import ColumnElement, Select, and_, delete, func, select, true
+from sqlalchemy import Select, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
+from sailplane.auth import authz
 from sailplane.auth.principal import Principal
 from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_teams, local_cluster
-from sailplane.compute.local import local_limitation
+from sailplane.compute import registry as compute_registry
 from sailplane.data.models import Query
 from sailplane.data.service import CATALOGS, QUERIES, find_visible, shared_with
 from sailplane.jobs import schedule
@@ -82,7 +83,7 @@ def active_jobs_using_query(db: Session, principal: Principal, query_id: str) ->
     org_id = db.scalar(select(Query.organization_id).where(Query.id == query_id))
     if org_id is None:
         return []
-    rows = db.execute(_with_current_version(select(Job.job_key, JobVersion.config, _visible_clause(principal)))
+    rows = db.execute(_with_current_version(select(Job.job_key, JobVersion.config, authz.jobs_visible_to(principal)))
                       .where(Job.organization_id == org_id, Job.status == ACTIVE, JobVersion.job_type == "sql")
                       .order_by(Job.job_key))
     return [key if visible else None for key, config, visible in rows
@@ -95,15 +96,8 @@ def _with_current_version(stmt: _S) -> _S:
     return stmt.join(JobVersion, and_(JobVersion.job_id == Job.id, JobVersion.version == Job.current_version))
 
 
-def _visible_clause(principal: Principal) -> ColumnElement[bool]:
-    if principal.all_teams or principal.has(VIEW):
-        return true()
-    teams = [t for t in principal.team_ids if principal.has(VIEW, t)]
-    return Job.id.in_(select(JobTeam.job_id).where(JobTeam.team_id.in_(teams)))
-
-
 def _visible(principal: Principal, stmt: _S) -> _S:
-    return stmt.where(Job.organization_id == principal.organization_id, _visible_clause(principal))
+    return stmt.where(Job.organization_id == principal.organization_id, authz.jobs_visible_to(principal))
 
 
 def get_job(db: Session, principal: Principal, job_id: str, *, lock: bool = False) -> Job:
@@ -139,7 +133,7 @@ def _team_ids(db: Session, job_ids: Iterable[str]) -> dict[str, list[str]]:
 
 def _require_manage(db: Session, principal: Principal, job: Job) -> list[str]:
     teams = _team_ids(db, [job.id])[job.id]
-    if not (principal.has(MANAGE) or any(principal.has(MANAGE, t) for t in teams)):
+    if not authz.may_in_any(principal, MANAGE, teams):
         raise forbidden(f"This operation needs the {MANAGE} permission in one of the job's teams.")
     return teams
 
@@ -150,8 +144,7 @@ def _check_teams(db: Session, principal: Principal, team_ids: Sequence[str], *, 
     wanted = list(dict.fromkeys(team_ids))
     found = set(db.scalars(select(Team.id).where(Team.organization_id == principal.organization_id,
                                                  Team.id.in_(wanted))))
-    org_wide = principal.has(VIEW) or principal.has(MANAGE)
-    unknown = [t for t in wanted if t not in found or not (org_wide or principal.can_see_team(t))]
+    unknown = [t for t in wanted if t not in found or not authz.may_name_team(principal, VIEW, MANAGE, t)]
     if unknown:
         raise invalid("teamIds", f"unknown team {', '.join(unknown)}")
     if must_manage:
@@ -279,8 +272,8 @@ def _validate_version(db: Session, principal: Principal, fields: dict[str, Any],
     if cluster.status != "active":
         raise invalid("clusterId", f"the cluster is {cluster.status}, not active")
     lakesail = fields["config"].get("lakesail") or {}
-    problem = local_limitation(lakesail.get("lakesailImageUri"), lakesail.get("libraries") or [])
-    if cluster.backend == "local" and problem is not None:
+    problem = compute_registry.limitation(cluster.id, lakesail.get("lakesailImageUri"), lakesail.get("libraries") or [])
+    if problem is not None:
         raise invalid(f"config.lakesail.{problem[0]}", problem[1])
     query_id = (fields["config"].get("sql") or {}).get("queryId")
     if query_id is not None:

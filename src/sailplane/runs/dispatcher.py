@@ -2,7 +2,7 @@
 engine, and records every step. One per server process, on the runs runtime's event loop; this
 module is the loop and the life of one attempt, the rest lives beside it:
 claiming and leases in `claiming`, what each step writes in `records`, reading an attempt's plan
-in `planning`, idle Sail servers in `sail_pool`, processes on this machine in `processes`.
+in `planning`, idle Sail servers in `sail_pool`; Sail servers are found and stopped by the compute backend.
 
 Sail servers: a run takes an idle pooled instance, else starts its own (`waiting_for_sail`). A
 used instance is never given to another run; `resourceCleanupMode` decides when it stops:
@@ -46,19 +46,17 @@ from sailplane.kit.ids import new_id
 from sailplane.runs import files
 from sailplane.runs.claiming import Leases
 from sailplane.runs.execution import (
+    LocalRunExecutor,
     Outcome,
-    RunningProcess,
     RunSpec,
     RunSpecError,
     SourceError,
-    kill_orphan,
     log_tail,
     prepare_source,
     remove_work_dir,
-    start_run,
 )
+from sailplane.runs.executor import RunDriver, RunExecutor
 from sailplane.runs.planning import Plan, PlanError, Planner
-from sailplane.runs.processes import kill_instance_processes
 from sailplane.runs.records import RunRecords
 from sailplane.runs.runner_config import RunnerConfig
 from sailplane.runs.sail_pool import SailPool, instance_id_for_run
@@ -74,7 +72,7 @@ class LiveRun:
     run_id: str
     lost: str | None = None  # why we no longer own it: cancelled, deleted, taken over
     finishing: bool = False
-    process: RunningProcess | None = None
+    process: RunDriver | None = None
     instance: InstanceHandle | None = None
     instance_id: str | None = None
     output: tuple[Path, Path] | None = None  # (where the instance writes results, where they are kept)
@@ -96,7 +94,8 @@ class RunDispatcher:
 
     def __init__(self, db: Database, backend: ComputeBackend, *, data_dir: Path, node: str, secret_key: str,
                  config: RunnerConfig | None = None, sandbox: Sandbox | None = None,
-                 warehouse_root: Path | None = None, environments: SparkEnvironments | None = None) -> None:
+                 warehouse_root: Path | None = None, environments: SparkEnvironments | None = None,
+                 executor: RunExecutor | None = None) -> None:
         self.db = db
         self.backend = backend
         self.data_dir = data_dir
@@ -104,6 +103,7 @@ class RunDispatcher:
         self.storage = LocalStorage(warehouse_root or Path(data_dir) / "warehouses", Path(data_dir))
         self.config = config or RunnerConfig()
         self.sandbox = sandbox  # confines drivers and library installs like the backend's Sail servers
+        self.executor: RunExecutor = executor or LocalRunExecutor(sandbox)
         self.libraries = LibraryInstaller(Path(data_dir).resolve() / "libraries", sandbox=sandbox)
         # A run's driver runs the Python of its Spark line, like its Sail server.
         self.environments = environments or SparkEnvironments()
@@ -313,8 +313,8 @@ class RunDispatcher:
         live.output = (self.backend.output_dir(handle) / "result", spec.output_dir)
         spec = replace(spec, output_dir=live.output[0])
         try:
-            process = await start_run(spec, handle.address, stop_grace=self.config.stop_grace, sandbox=self.sandbox,
-                                      readable=readable)
+            process = await self.executor.start(spec, handle.address, stop_grace=self.config.stop_grace,
+                                                readable=readable)
         except RunSpecError as exc:
             return None, str(exc), False
         live.process = process
@@ -409,7 +409,7 @@ class RunDispatcher:
         if live.instance is not None:
             await self._stop_instance(live.instance)
         elif live.instance_id is not None:  # a start that was abandoned half-way
-            await asyncio.to_thread(kill_instance_processes, live.instance_id, 2.0)
+            await self.backend.stop_by_id(live.instance_id, grace=2.0)
         await asyncio.to_thread(remove_work_dir_path, work)
         return True
 
@@ -438,10 +438,10 @@ class RunDispatcher:
         """Runs whose holder is gone: a previous life of this node (on start), or an expired lease."""
         orphans = await asyncio.to_thread(self.leases.orphans, on_start)
         for run_id, pid, instance_id in orphans:
-            await kill_orphan(pid, run_id, grace=2.0)
-            await kill_orphan(None, run_id, grace=2.0)  # anything of the run that escaped the group
+            await self.executor.stop_leftovers(pid, run_id, grace=2.0)
+            await self.executor.stop_leftovers(None, run_id, grace=2.0)  # anything of the run that escaped the group
             if instance_id:
-                await asyncio.to_thread(kill_instance_processes, instance_id, 2.0)
+                await self.backend.stop_by_id(instance_id, grace=2.0)
             await asyncio.to_thread(remove_work_dir_path, files.work_dir(self.data_dir, run_id))
             status = await asyncio.to_thread(self.records.recovered, run_id)
             log.warning("job run %s was left by a stopped server: %s", run_id, status)
@@ -468,5 +468,5 @@ def remove_work_dir_path(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-__all__ = ["Plan", "PlanError", "RunDispatcher", "RunnerConfig", "SailPool", "kill_instance_processes", "log_tail",
+__all__ = ["Plan", "PlanError", "RunDispatcher", "RunnerConfig", "SailPool", "log_tail",
            "remove_work_dir"]

@@ -41,12 +41,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from sailplane.compute.processes import (
+    environ_value,
+    group_alive,
+    group_of,
+    proc_pids,
+    proc_stat,
+    process_running,
+    signal_group,
+)
 from sailplane.compute.sandbox import Mounts, Sandbox, exit_status, workload_environment
 from sailplane.runs.sources import DEFAULT_TIMEOUT as SOURCE_TIMEOUT
 from sailplane.runs.sources import SourceConfig, SourceError, checkout
@@ -345,6 +354,21 @@ async def start_run(spec: RunSpec, spark_remote: str, *, stop_grace: float = 5.0
     return await asyncio.to_thread(_start, spec, spark_remote, stop_grace, clean_output, sandbox, readable)
 
 
+class LocalRunExecutor:
+    """Run drivers as processes on this machine (`runs.executor.RunExecutor`), confined by `sandbox`
+    (None: unconfined, for tests of the engine itself)."""
+
+    def __init__(self, sandbox: Sandbox | None = None) -> None:
+        self.sandbox = sandbox
+
+    async def start(self, spec: RunSpec, spark_remote: str, *, stop_grace: float,
+                    readable: tuple[Path, ...] = ()) -> RunningProcess:
+        return await start_run(spec, spark_remote, stop_grace=stop_grace, sandbox=self.sandbox, readable=readable)
+
+    async def stop_leftovers(self, pid: int | None, run_id: str, *, grace: float) -> bool:
+        return await kill_orphan(pid, run_id, grace=grace)
+
+
 def _start(spec: RunSpec, spark_remote: str, stop_grace: float, clean_output: bool, sandbox: Sandbox | None,
            readable: tuple[Path, ...]) -> RunningProcess:
     command, cwd, extra = build_command(spec)
@@ -449,9 +473,9 @@ class RunningProcess:
             await self._finish()
 
     async def _stop(self, grace: float) -> None:
-        _signal_group(self.pgid, signal.SIGTERM)
+        signal_group(self.pgid, signal.SIGTERM)
         if not await self._wait_exit(grace):
-            _signal_group(self.pgid, signal.SIGKILL)
+            signal_group(self.pgid, signal.SIGKILL)
             await self._wait_exit(None)
         await self._finish()
 
@@ -513,7 +537,7 @@ class RunningProcess:
                 self._mark_completed()
                 if self._proc.returncode is None:
                     # The leader is a zombie until reaped, so the group id is still ours: clear stragglers.
-                    _signal_group(self.pgid, signal.SIGKILL)
+                    signal_group(self.pgid, signal.SIGKILL)
                 code = self._proc.wait()
                 await self._wait_group_gone()
                 self._decide(exit_status(code) if self._confined else code)
@@ -522,7 +546,7 @@ class RunningProcess:
         """SIGKILL is delivered asynchronously: wait until no process of the group is alive."""
         end = time.monotonic() + timeout
         delay = 0.002
-        while _group_alive(self.pgid):
+        while group_alive(self.pgid):
             if time.monotonic() >= end:
                 self._note(f"processes of group {self.pgid} still alive after SIGKILL")
                 return
@@ -564,24 +588,6 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a process of the group is still alive (zombies waiting for init do not count)."""
-    try:
-        os.killpg(pgid, 0)  # the cheap common answer: no such group
-    except (ProcessLookupError, PermissionError):
-        return False
-    for pid in _pids():
-        stat = _stat(pid)
-        if stat is not None and stat[1] == pgid and stat[0] not in {"Z", "X"}:
-            return True
-    return False
 
 
 # --- logs -----------------------------------------------------------------------------------------
@@ -627,44 +633,12 @@ def log_tail(path: Path, offset: int = 0, lines: int = _MESSAGE_TAIL_LINES, limi
 # --- processes of a previous server ---------------------------------------------------------------
 
 
-def _read_proc(pid: int, name: str) -> bytes | None:
-    try:
-        with open(f"/proc/{pid}/{name}", "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, process group id) from /proc/<pid>/stat, or None when there is no such process."""
-    stat = _read_proc(pid, "stat")
-    if not stat:
-        return None
-    fields = stat[stat.rfind(b")") + 2 :].split()  # the command name may contain spaces and parentheses
-    try:
-        return fields[0].decode(), int(fields[2])
-    except (IndexError, ValueError):
-        return None
-
-
 def _alive(pid: int) -> bool:
-    stat = _stat(pid)
-    return stat is not None and stat[0] not in {"Z", "X"}
+    return process_running(pid)
 
 
 def _run_of(pid: int) -> str | None:
-    raw = _read_proc(pid, "environ") or b""
-    prefix = RUN_MARKER.encode() + b"="
-    for item in raw.split(b"\0"):
-        if item.startswith(prefix):
-            return item[len(prefix) :].decode(errors="replace")
-    return None
-
-
-def _pids() -> Iterator[int]:
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            yield int(name)
+    return environ_value(pid, RUN_MARKER)
 
 
 def find_process(pid: int | None, run_id: str) -> bool:
@@ -677,7 +651,7 @@ def find_process(pid: int | None, run_id: str) -> bool:
 def find_run_processes(run_id: str) -> list[int]:
     """Live processes of a run (the leader and anything it started that kept its environment)."""
     me = os.getpid()
-    return [pid for pid in _pids() if pid != me and _alive(pid) and _run_of(pid) == run_id]
+    return [pid for pid in proc_pids() if pid != me and _alive(pid) and _run_of(pid) == run_id]
 
 
 async def kill_orphan(pid: int | None, run_id: str, *, grace: float = 5.0) -> bool:
@@ -695,14 +669,14 @@ def _kill_orphan(pid: int | None, run_id: str, grace: float) -> bool:
     targets = [p for p in targets if find_process(p, run_id)]
     if not targets:
         return False
-    groups = {g for g in (_group_of(p) for p in targets) if g is not None}
+    groups = {g for g in (group_of(p) for p in targets) if g is not None}
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30.0)):
         members = _members(groups, run_id) | {p for p in targets if find_process(p, run_id)}
         if not members:
             break
         for group in groups:
             if find_process(group, run_id):  # the leader is alive, so the group id is still the run's
-                _signal_group(group, sig)
+                signal_group(group, sig)
         for member in members:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(member, sig)
@@ -715,18 +689,13 @@ def _kill_orphan(pid: int | None, run_id: str, grace: float) -> bool:
     return True
 
 
-def _group_of(pid: int) -> int | None:
-    stat = _stat(pid)
-    return stat[1] if stat else None
-
-
 def _members(groups: set[int], run_id: str) -> set[int]:
     """Live processes in `groups` that belong to the run (children that stayed in its group)."""
     if not groups:
         return set()
     found = set()
-    for pid in _pids():
-        stat = _stat(pid)
+    for pid in proc_pids():
+        stat = proc_stat(pid)
         if stat and stat[0] not in {"Z", "X"} and stat[1] in groups and _run_of(pid) == run_id:
             found.add(pid)
     return found

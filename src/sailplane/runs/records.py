@@ -17,7 +17,8 @@ from sailplane.jobs.models import JobVersion
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
 from sailplane.runs import states
-from sailplane.runs.execution import Outcome, RunningProcess
+from sailplane.runs.execution import Outcome
+from sailplane.runs.executor import RunDriver
 from sailplane.runs.models import JobRun
 from sailplane.runs.states import (
     CANCELLED,
@@ -90,7 +91,7 @@ class RunRecords:
                 version.source_config = {**version.source_config, "snapshotCommit": commit}
                 db.commit()
 
-    def running(self, run_id: str, process: RunningProcess, instance_id: str | None) -> bool:
+    def running(self, run_id: str, process: RunDriver, instance_id: str | None) -> bool:
         return self.transition(run_id, RUNNING, (DISPATCHED, WAITING_FOR_SAIL),
                                {"runner_started_at": process.runner_started_at, "pid": process.pid,
                                 "instance_id": instance_id})

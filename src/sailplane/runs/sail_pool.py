@@ -20,7 +20,6 @@ from dataclasses import replace
 from sailplane.compute.backend import ComputeBackend, InstanceHandle, InstanceSpec
 from sailplane.compute.libraries import digest
 from sailplane.kit.ids import new_id
-from sailplane.runs.processes import process_alive
 from sailplane.runs.runner_config import RunnerConfig
 
 log = logging.getLogger(__name__)
@@ -66,8 +65,8 @@ class SailPool:
         handles = self.idle.get(key) or []
         while handles:
             handle = handles.pop(0)
-            # A process check only (microseconds): a pooled instance answered health checks when it started.
-            if process_alive(handle.pid):
+            # An existence check only (microseconds): a pooled instance answered health checks when it started.
+            if self.backend.running(handle):
                 self.refill(key)
                 return handle
         self.refill(key)

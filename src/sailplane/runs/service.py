@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from sailplane.audit import service as audit
+from sailplane.auth import authz
 from sailplane.auth.principal import Principal
 from sailplane.jobs.models import Job, JobTeam, JobVersion
 from sailplane.jobs.service import get_job, get_job_with_current_version
@@ -273,10 +274,10 @@ def list_my_runs(db: Session, principal: Principal, page: MarkerPage) -> RunPage
     with a team in which the caller's role grants CanViewJobs (the jobs package's rule; per job on
     (job_id, id), see runs.team_listing)."""
     params: dict[str, Any] = {"org_id": principal.organization_id}
-    if principal.all_teams or principal.has(VIEW):
+    if authz.sees_all(principal, VIEW):
         result = _page(db, "org", params, page)
     else:
-        params["team_ids"] = sorted(t for t in principal.team_ids if principal.has(VIEW, t))
+        params["team_ids"] = sorted(authz.teams_granting(principal, VIEW))
         result = _team_page(db, params, page) if params["team_ids"] else RunPage(0, [], None)
     job_ids = sorted({r.job_id for r in result.runs})
     if job_ids:

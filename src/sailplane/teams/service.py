@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
-from sailplane.auth import catalog
+from sailplane.auth import authz, catalog
 from sailplane.auth.models import User
 from sailplane.auth.principal import Principal
 from sailplane.kit.clock import utcnow
@@ -37,10 +37,6 @@ class TeamMemberRecord:
     member: Member
     user: User
     role_ids: list[str]
-
-
-def _sees_all_teams(principal: Principal) -> bool:
-    return principal.all_teams or "CanViewTeam" in principal.org_permissions
 
 
 def _check_team_roles(role_ids: Sequence[str], field: str) -> list[str]:
@@ -74,10 +70,11 @@ def list_teams(db: Session, principal: Principal, pr: PageRequest) -> tuple[int,
     """Visible teams as reads.TEAM_COLUMNS rows, and the total.
 
     One row past the page is read, so the total is known without a COUNT whenever the page is the last one."""
-    sees_all = _sees_all_teams(principal)
+    own_teams = authz.team_filter(principal)
+    sees_all = own_teams is None
     params: dict[str, Any] = {"org_id": principal.organization_id, "offset": pr.offset, "limit": pr.limit + 1}
-    if not sees_all:
-        params["team_ids"] = list(principal.team_ids)
+    if own_teams is not None:
+        params["team_ids"] = own_teams
     conn = db.connection()
     rows = reads.fetch_page(conn, (sees_all, pr.sort_by, pr.direction), params)
     if len(rows) <= pr.limit and (rows or pr.offset == 0):

@@ -1,6 +1,6 @@
 """Who may still use a session, and what happens to sessions when that changes.
 
-One rule (`may_use`) decides at token issue (`service.issue_token`), on gateway calls (`holders.py`,
+One rule (`auth.authz.may_use`) decides at token issue (`service.issue_token`), on gateway calls (`holders.py`,
 through the gateway's short cache) and when access is taken away: the owner may use their session
 while they can still see its team; an organization admin (the Owner and Admin roles: CanManageSessions
 over every team) may use any session of the organization.
@@ -25,6 +25,7 @@ from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
+from sailplane.auth import authz
 from sailplane.auth.models import User
 from sailplane.auth.principal import Identity, Principal, resolve_principal
 from sailplane.kit.clock import utcnow
@@ -47,46 +48,6 @@ Ended = list[tuple[str, str]]  # (session ID, why), as the controller reports it
 _CLOSED_KEY = "sailplane.sessions_closed_for_access"
 _watchers: list[Callable[[Ended], None]] = []
 _watchers_lock = threading.Lock()
-
-
-# --- the rule ---------------------------------------------------------------------------------
-
-
-def service_account_id(principal: Principal) -> str | None:
-    account = principal.identity.service_account
-    return account.id if account is not None and principal.member is None else None
-
-
-def owns(principal: Principal, session: InteractiveSession) -> bool:
-    if principal.member is not None:
-        return session.member_id == principal.member.id
-    return session.service_account_id is not None and session.service_account_id == service_account_id(principal)
-
-
-def org_admin(principal: Principal) -> bool:
-    return principal.has("CanManageSessions")
-
-
-def may_act_in_any(principal: Principal) -> bool:
-    """A token for someone else's session acts in it (with its team's catalogs): organization admins
-    only, whose roles cover every team. Overseeing (CanManageSessions, a Team Admin's or one granted
-    by a policy) lets one see and close sessions, not use them."""
-    return principal.all_teams and org_admin(principal)
-
-
-def may_use(principal: Principal, session: InteractiveSession) -> bool:
-    """Whether `principal` may get a token for, and call, this session.
-
-    The owner while they can see the session's team (they belong to it, or an organization role or
-    policy lets them see every team: what creating the session required, less the right to create
-    another one, so a role change inside the team does not cut a running session); an organization
-    admin (`may_act_in_any`) always.
-    """
-    if principal.organization_id != session.organization_id:
-        return False
-    if may_act_in_any(principal):
-        return True
-    return owns(principal, session) and principal.can_see_team(session.team_id)
 
 
 # --- principals as the database says now --------------------------------------------------------
@@ -148,7 +109,7 @@ def end_lost_sessions(db: Session, ctx: RequestContext | None, actor: Principal 
             principals[owner] = (member_principal(db, organization_id, owner) if session.member_id is not None
                                  else account_principal(db, organization_id, owner))
         principal = principals[owner]
-        if principal is not None and may_use(principal, session):
+        if principal is not None and authz.may_use(principal, session):
             continue
         if session_states.transition(
                 db, session.id, CLOSED, source=OPEN_STATES, now=now, synchronize=False,

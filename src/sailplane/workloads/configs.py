@@ -15,11 +15,12 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
+from sailplane.auth import authz
 from sailplane.auth.principal import Principal
 from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_teams
+from sailplane.compute import registry as compute_registry
 from sailplane.compute.backend import InstanceSpec
 from sailplane.compute.libraries import libraries_from_api
-from sailplane.compute.local import local_limitation
 from sailplane.config import Settings
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import conflict, forbidden, invalid, not_found
@@ -35,16 +36,10 @@ from sailplane.workloads.schemas import (
 )
 
 
-def sees_all_configs(principal: Principal) -> bool:
-    return principal.all_teams or "CanViewTeam" in principal.org_permissions or principal.has(
-        "CanManageWorkloadConfigs")
-
-
 def _visible_stmt(principal: Principal) -> Select[Any]:
     stmt = select(WorkloadConfig).where(WorkloadConfig.organization_id == principal.organization_id)
-    if not sees_all_configs(principal):
-        stmt = stmt.where(WorkloadConfig.team_id.in_(principal.team_ids))
-    return stmt
+    clause = authz.configs_visible_to(principal)
+    return stmt if clause is None else stmt.where(clause)
 
 
 def list_configs(db: Session, principal: Principal, team_id: str | None,
@@ -91,7 +86,7 @@ def _check_for_cluster(cluster: Cluster, sail: SailConfig, settings: Settings, p
         raise invalid(f"{prefix}.sail.compute.worker.maxNodes",
                       f"the local cluster runs at most {settings.local_max_workers} workers")
     libraries = [lib.model_dump(mode="json", exclude_none=True) for lib in sail.libraries]
-    problem = local_limitation(sail.lakesail_image_uri, libraries)
+    problem = compute_registry.limitation(cluster.id, sail.lakesail_image_uri, libraries)
     if problem is not None:
         raise invalid(f"{prefix}.sail.{problem[0]}", problem[1])
 

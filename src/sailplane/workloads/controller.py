@@ -370,7 +370,7 @@ class SessionController:
             ready = [i for i in self._instances.values() if i.state == READY and i.handle is not None]
         for inst in ready:
             assert inst.handle is not None
-            if not await self.backend.find(inst.id, inst.handle.pid):
+            if not await self.backend.find(inst.handle):
                 log.warning("compute instance %s (pid %s) is gone", inst.id, inst.handle.pid)
                 await self._fail_instance(inst.id, "The Sail server of this session stopped unexpectedly.",
                                           INSTANCE_DIED)
@@ -486,7 +486,7 @@ class SessionController:
         lost: list[tuple[str, str]] = []
         for row_id, status, handle in rows:
             # A `stopping` instance is not adopted: stop_orphans below finishes stopping it.
-            if handle is not None and status == RUNNING and await self.backend.find(row_id, handle.pid):
+            if handle is not None and status == RUNNING and await self.backend.find(handle):
                 adopted.append((row_id, handle, _epoch(handle.started_at)))
             else:
                 lost.append((row_id, status))

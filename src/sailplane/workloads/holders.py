@@ -7,7 +7,7 @@ credential it was issued through (`via`: `login:<id>` or `key:<id>`). A call is 
   key is revoked or deleted (UNAUTHENTICATED),
 - the holder is no longer an active member of the session's organization, or the service account is
   deleted (UNAUTHENTICATED),
-- or the holder may no longer use the session by `access.may_use` (PERMISSION_DENIED): the owner left
+- or the holder may no longer use the session by `auth.authz.may_use` (PERMISSION_DENIED): the owner left
   the session's team, an organization admin lost the role.
 
 Blocking: the gateway runs it in a worker thread and caches its answers (gateway/access.py).
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from sailplane.auth import authz
 from sailplane.auth.models import Login, User
 from sailplane.auth.principal import Identity, Principal, key_usable, login_usable, resolve_principal
 from sailplane.gateway.access import Claims
@@ -55,7 +56,7 @@ def _check(db: Session, claims: Claims) -> GatewayDenied | None:
         principal = _holder(db, claims, session.organization_id)
     except _Refused as refused:
         return GatewayDenied.unauthenticated(str(refused))
-    if not access.may_use(principal, session):
+    if not authz.may_use(principal, session):
         return GatewayDenied.permission_denied(
             f"the holder of this session token may no longer use session {sid} (they left its team, or lost "
             "the role that allowed it)")

@@ -14,8 +14,8 @@ import os
 import socket
 
 from sailplane.compute.environments import SparkEnvironments
-from sailplane.compute.local import LocalSailBackend
 from sailplane.compute.nodes import NodeLock, deployment_id
+from sailplane.compute.registry import LOCAL_CLUSTER_ID, NodeResources, create_backend
 from sailplane.compute.sandbox import workload_sandbox
 from sailplane.config import Settings
 from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
@@ -49,15 +49,17 @@ class WorkloadRuntime:
             self.environments.install()
         # User code (Sail servers, drivers, library installs) runs confined; a broken setup fails here.
         self.sandbox = workload_sandbox(settings, self.environments)
-        self.backend = LocalSailBackend(settings.data_dir, sandbox=self.sandbox, environments=self.environments)
+        # Sessions and runs use the built-in cluster, whose backend the registry knows.
+        node_dir = settings.data_dir.resolve()
+        self.backend = create_backend(LOCAL_CLUSTER_ID, NodeResources(node_dir, self.sandbox, self.environments))
         deployment = deployment_id(settings.database_url)
         self.controller = SessionController(
             db, self.backend, node=self.node, interval=settings.controller_interval_seconds,
-            start_timeout=settings.compute_start_timeout_seconds, node_dir=self.backend.data_dir,
+            start_timeout=settings.compute_start_timeout_seconds, node_dir=node_dir,
             deployment=deployment,
         )
         # Held while this node's compute runs: other nodes of this machine see it is up (compute.nodes).
-        self.node_lock = NodeLock(self.backend.data_dir, deployment)
+        self.node_lock = NodeLock(node_dir, deployment)
         self.gateway = SparkConnectGateway(
             keys, self.controller.resolve, resolve_now=self.controller.resolve_now,
             on_activity=self.controller.on_activity,

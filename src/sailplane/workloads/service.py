@@ -3,7 +3,7 @@
 Visibility (list, describe, close): members see their own sessions, team admins (CanManageSessions
 in the team) see their teams' sessions, organization admins see all. Anyone else gets 404.
 Only the owner gets `connectionInfo` and may relaunch; who may issue a proxy token (and keep using
-it) is `access.may_use`: the owner while they can see the session's team, or an organization admin
+it) is `auth.authz.may_use`: the owner while they can see the session's team, or an organization admin
 (the Owner and Admin roles): CanManageSessions alone, a Team Admin's or one granted by a policy,
 oversees sessions but does not act in them.
 
@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sailplane.audit import service as audit
+from sailplane.auth import authz
 from sailplane.auth.models import User
 from sailplane.auth.principal import Principal
 from sailplane.config import Settings
@@ -80,21 +81,9 @@ class SessionFilter:
 # --- who may see and do what ------------------------------------------------------------------
 
 
-def _visible(principal: Principal) -> ColumnElement[bool] | None:
-    """None: everything in the organization; else the caller's own sessions and their managed teams'."""
-    if access.org_admin(principal):
-        return None
-    if principal.member is not None:
-        mine: ColumnElement[bool] = InteractiveSession.member_id == principal.member.id
-    else:
-        mine = InteractiveSession.service_account_id == access.service_account_id(principal)
-    managed = sorted(t for t in principal.team_ids if principal.has("CanManageSessions", t))
-    return or_(mine, InteractiveSession.team_id.in_(managed)) if managed else mine
-
-
 def _visible_stmt(principal: Principal) -> Any:
     stmt = select(InteractiveSession).where(InteractiveSession.organization_id == principal.organization_id)
-    clause = _visible(principal)
+    clause = authz.sessions_visible_to(principal)
     return stmt if clause is None else stmt.where(clause)
 
 
@@ -107,7 +96,7 @@ def _get(db: Session, principal: Principal, session_id: str) -> InteractiveSessi
 
 def _record(principal: Principal, session: InteractiveSession, runtime: WorkloadRuntime | None) -> SessionRecord:
     live = runtime.controller.live_view(session.id) if runtime is not None and session.status in OPEN_STATES else None
-    return SessionRecord(session, live, access.owns(principal, session))
+    return SessionRecord(session, live, authz.owns(principal, session))
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -233,7 +222,7 @@ def _open(db: Session, principal: Principal, runtime: WorkloadRuntime, *, config
     session = InteractiveSession(
         organization_id=principal.organization_id, team_id=team_id,
         member_id=principal.member.id if principal.member is not None else None,
-        service_account_id=access.service_account_id(principal), notebook_id=notebook_id,
+        service_account_id=authz.service_account_id(principal), notebook_id=notebook_id,
         workload_config_id=config.id, compute_instance_id=instance.id, relaunched_from_id=relaunched_from,
         endpoint_type=endpoint_type, name=name or config.name or "Spark Connect session", status=PENDING,
         status_message=SESSION_READY if instance.status == RUNNING else SESSION_STARTING,
@@ -257,7 +246,7 @@ def create_session(db: Session, principal: Principal, body: CreateSessionRequest
     rt = _require_compute(runtime)
     if body.member_id is not None and (principal.member is None or body.member_id != principal.member.id):
         raise invalid("memberId", "sessions can only be created for yourself")
-    if body.service_account_id is not None and body.service_account_id != access.service_account_id(principal):
+    if body.service_account_id is not None and body.service_account_id != authz.service_account_id(principal):
         raise invalid("serviceAccountId", "sessions can only be created for the calling service account")
     if body.notebook_id is not None:
         raise not_found("notebook")  # notebooks attach their own sessions; none exists with this ID
@@ -296,7 +285,7 @@ def relaunch_session(db: Session, principal: Principal, session_id: str, ctx: Re
                      runtime: WorkloadRuntime | None) -> SessionRecord:
     rt = _require_compute(runtime)
     original = _get(db, principal, session_id)
-    if not access.owns(principal, original):
+    if not authz.owns(principal, original):
         raise forbidden("Only the session owner can relaunch it.")
     if original.status not in TERMINAL_STATES:
         raise conflict("session_not_terminal", "Only a closed or failed session can be relaunched.")
@@ -350,8 +339,8 @@ def _issued_via(principal: Principal) -> str:
 def issue_token(db: Session, principal: Principal, session_id: str, body: IssueTokenRequest | None,
                 ctx: RequestContext, settings: Settings, runtime: WorkloadRuntime | None) -> tuple[str, datetime]:
     session = _get(db, principal, session_id)
-    if not access.may_use(principal, session):
-        if access.owns(principal, session):
+    if not authz.may_use(principal, session):
+        if authz.owns(principal, session):
             raise forbidden("You no longer belong to this session's team, so it cannot be used any more.")
         raise forbidden("Only the session owner or an organization admin can issue a session token.")
     longest = settings.session_token_max_seconds
