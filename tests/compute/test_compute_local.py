@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sailplane.compute.backend import ComputeBackend, ComputeError, InstanceHand
 from sailplane.compute.local import (
     INSTANCE_MARKER,
     LocalSailBackend,
+    pid_of,
     sail_env_name,
     sail_settings_env,
 )
@@ -63,21 +65,25 @@ def test_start_health_stop(backend: LocalSailBackend, monkeypatch: pytest.Monkey
         handle = await backend.start(spec)
         assert handle.host == "127.0.0.1" and handle.port > 0
         assert await backend.check_health(handle)
-        assert await backend.find(_handle("INST1", handle.pid))
-        assert not await backend.find(_handle("OTHER", handle.pid))
-        env = process_environ(handle.pid)
+        assert await backend.find(_handle("INST1", pid_of(handle)))
+        assert not await backend.find(_handle("OTHER", pid_of(handle)))
+        pid, start = handle.ref.split(":")  # the local backend's ref: pid and start time
+        assert await backend.find(_handle("INST1", int(pid), int(start)))
+        assert not await backend.find(_handle("INST1", int(pid), int(start) + 1))  # a reused pid: another process
+        assert backend.running(handle) and not backend.running(_handle("INST1", int(pid), int(start) + 1))
+        env = process_environ(pid_of(handle))
         assert env[INSTANCE_MARKER] == "INST1"
         assert env["MY_VAR"] == "1" and env["SAIL_MODE"] == "local"
         assert env["SAIL_EXECUTION__BATCH_SIZE"] == "4096"
         assert "SAILPLANE_SECRET_KEY" not in env
-        assert os.getpgid(handle.pid) == handle.pid  # its own process group
+        assert os.getpgid(pid_of(handle)) == pid_of(handle)  # its own process group
         with pytest.raises(ComputeError, match="already running"):
             await backend.start(spec)
         with spark_session(handle) as spark:
             assert spark.sql("SELECT 40 + 2 AS x").collect()[0]["x"] == 42
         await backend.stop(handle, grace=10)
-        assert not process_running(handle.pid)
-        assert not await backend.find(_handle("INST1", handle.pid))
+        assert not process_running(pid_of(handle))
+        assert not await backend.find(_handle("INST1", pid_of(handle)))
         assert not await backend.check_health(handle)
         await backend.stop(handle)  # idempotent
         return handle
@@ -87,9 +93,11 @@ def test_start_health_stop(backend: LocalSailBackend, monkeypatch: pytest.Monkey
     assert "starting instance INST1" in log and f":{handle.port}" in log
 
 
-def _handle(instance_id: str, pid: int) -> InstanceHandle:
-    """A persisted handle as the controller rebuilds it from its row, for any pid."""
-    return InstanceHandle(instance_id=instance_id, pid=pid, host="127.0.0.1", port=1, started_at=datetime.now(UTC))
+def _handle(instance_id: str, pid: int, start: int | None = None) -> InstanceHandle:
+    """A persisted handle as the controller rebuilds it from its row, for any pid (without a start
+    time: a row migrated from the pid column)."""
+    ref = str(pid) if start is None else f"{pid}:{start}"
+    return InstanceHandle(instance_id=instance_id, ref=ref, host="127.0.0.1", port=1, started_at=datetime.now(UTC))
 
 
 def test_find_is_false_for_dead_or_foreign_pids(backend: LocalSailBackend) -> None:
@@ -98,6 +106,8 @@ def test_find_is_false_for_dead_or_foreign_pids(backend: LocalSailBackend) -> No
     assert not asyncio.run(backend.find(_handle("INST1", dead_pid)))
     assert not asyncio.run(backend.find(_handle("INST1", os.getpid())))  # alive, but not a Sail instance
     assert not asyncio.run(backend.find(_handle("INST1", 0)))
+    garbage = InstanceHandle(instance_id="INST1", ref="pod/elsewhere", host="h", port=1, started_at=datetime.now(UTC))
+    assert not asyncio.run(backend.find(garbage)) and not backend.running(garbage)
 
 
 def test_start_failure_reports_log_tail(backend: LocalSailBackend) -> None:
@@ -122,9 +132,9 @@ ORPHAN_MAKER = textwrap.dedent(
     """
     import asyncio, json, sys
     from sailplane.compute.backend import InstanceSpec
-    from sailplane.compute.local import LocalSailBackend
+    from sailplane.compute.local import LocalSailBackend, pid_of
     handle = asyncio.run(LocalSailBackend(sys.argv[1]).start(InstanceSpec(sys.argv[2])))
-    print(json.dumps({"pid": handle.pid, "port": handle.port}))
+    print(json.dumps({"pid": pid_of(handle), "ref": handle.ref, "port": handle.port}))
     """
 )
 
@@ -143,6 +153,7 @@ def test_adopt_and_stop_orphans_after_a_restart(backend: LocalSailBackend) -> No
 
     async def scenario() -> None:
         assert await backend.find(_handle("ORPHAN1", pid))
+        assert await backend.find(replace(_handle("ORPHAN1", pid), ref=started["ref"]))
         assert backend.scan() == [("ORPHAN1", pid)]
         # A backend with another data directory does not touch it.
         stranger = LocalSailBackend(backend.data_dir.parent / "elsewhere")
@@ -164,10 +175,10 @@ def test_cluster_mode_with_two_workers(backend: LocalSailBackend) -> None:
 
     handle = asyncio.run(start())
     try:
-        assert process_environ(handle.pid)["SAIL_MODE"] == "local-cluster"
+        assert process_environ(pid_of(handle))["SAIL_MODE"] == "local-cluster"
         with spark_session(handle) as spark:
             df = spark.range(0, 10_000, 1, 8).selectExpr("id % 10 AS k", "id").groupBy("k").count()
             assert sorted((r["k"], r["count"]) for r in df.collect()) == [(k, 1000) for k in range(10)]
     finally:
         asyncio.run(backend.stop(handle))
-    assert not process_running(handle.pid)
+    assert not process_running(pid_of(handle))

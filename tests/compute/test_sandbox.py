@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sailplane.compute.backend import InstanceSpec
-from sailplane.compute.local import LocalSailBackend
+from sailplane.compute.local import LocalSailBackend, pid_of
 from sailplane.compute.processes import group_alive
 from sailplane.compute.sandbox import Mounts, Sandbox, SandboxError, exit_status, workload_environment
 from tests.support.processes import group_members
@@ -105,14 +105,14 @@ def test_a_sandboxed_sail_server_goes_entirely_when_stopped(tmp_path: Path) -> N
 
     async def scenario() -> None:
         handle = await backend.start(InstanceSpec("SANDBOXED1", storage=(str(storage),)), timeout=60)
-        members = group_members(handle.pid)
+        members = group_members(pid_of(handle))
         assert len(members) >= 3  # the launcher, the sandbox's init and Sail
         assert storage.is_dir() and (backend.work_dir("SANDBOXED1") / "output").is_dir()
         # A restarted control plane adopts it and stops it: nothing of it is left either.
         again = LocalSailBackend(tmp_path / "data", sandbox=sandbox)
         assert await again.find(handle)
         assert await again.stop_orphans(()) == ["SANDBOXED1"]
-        assert not group_alive(handle.pid) and group_members(handle.pid) == []
+        assert not group_alive(pid_of(handle)) and group_members(pid_of(handle)) == []
         await backend.stop(handle, grace=2)
 
     try:

@@ -2,7 +2,7 @@
 
 Controllers only talk to this Protocol, so the same session lifecycle code drives local processes
 and Kubernetes pods. Everything a backend needs to find an instance again after a control-plane
-restart is in the `InstanceHandle`, which the caller persists.
+restart is in the `InstanceHandle` (its `ref` opaque to the caller), which the caller persists.
 """
 
 from __future__ import annotations
@@ -52,10 +52,14 @@ class InstanceSpec:
 
 @dataclass(frozen=True)
 class InstanceHandle:
-    """Where a running instance is. Persist it: it is all `find`/`stop` need after a restart."""
+    """Where a running instance is. Persist it: it is all `find`/`stop` need after a restart.
+
+    `ref` is the backend's own name for the instance (a local process, a pod): only the backend that
+    made it reads it; everyone else stores and passes it back as is.
+    """
 
     instance_id: str
-    pid: int
+    ref: str
     host: str
     port: int
     started_at: datetime

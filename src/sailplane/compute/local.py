@@ -39,6 +39,7 @@ from sailplane.compute.processes import (
     proc_pids,
     process_environ,
     process_running,
+    process_start,
     signal_group,
     signal_process,
     stop_marked,
@@ -57,6 +58,28 @@ _LISTENING_RE = re.compile(rb"Spark Connect server on (\S+):(\d+)")
 _STRIPPED_ENV_PREFIXES = ("SAILPLANE_", "SAIL_")
 _STRIPPED_ENV_NAMES = {"SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED"}
 _LOG_TAIL_BYTES = 4000
+
+
+def instance_ref(pid: int, start: int | None) -> str:
+    """A handle's `ref` for a process: its pid and start time (a reused pid never matches)."""
+    return str(pid) if start is None else f"{pid}:{start}"
+
+
+def parse_ref(ref: str) -> tuple[int, int | None]:
+    """(pid, start time or None) of a `ref` this backend made; pid 0 (no process) for any other.
+
+    A ref without a start time (a record from before refs had one) names the pid alone; the
+    environment markers still tell a reused pid apart."""
+    pid, _, start = ref.partition(":")
+    try:
+        return int(pid), int(start) if start else None
+    except ValueError:
+        return 0, None
+
+
+def pid_of(handle: InstanceHandle) -> int:
+    """The launcher process of a local instance (tests and local tooling only)."""
+    return parse_ref(handle.ref)[0]
 
 
 def installed_sail_version() -> str:
@@ -238,13 +261,14 @@ class LocalSailBackend:
                 close_fds=True,
             )
         self._children[proc.pid] = proc
+        ref = instance_ref(proc.pid, process_start(proc.pid))
         try:
             port = await self._wait_ready(proc, log_path, offset, timeout)
         except BaseException:
             await asyncio.to_thread(self._stop_pid, spec.instance_id, proc.pid, 2.0)
             raise
         return InstanceHandle(
-            instance_id=spec.instance_id, pid=proc.pid, host=self.host, port=port, started_at=started_at
+            instance_id=spec.instance_id, ref=ref, host=self.host, port=port, started_at=started_at
         )
 
     def _confine(self, spec: InstanceSpec, command: list[str], work_dir: Path, libraries: Path | None) -> list[str]:
@@ -301,13 +325,17 @@ class LocalSailBackend:
         return await grpc_health_check(handle.address, timeout=timeout)
 
     async def stop(self, handle: InstanceHandle, *, grace: float = 10.0) -> None:
-        await asyncio.to_thread(self._stop_pid, handle.instance_id, handle.pid, grace)
+        pid, start = parse_ref(handle.ref)
+        await asyncio.to_thread(self._stop_pid, handle.instance_id, pid, grace, start)
 
     async def find(self, handle: InstanceHandle) -> bool:
-        return self._is_instance(handle.instance_id, handle.pid)
+        return self._is_instance(handle.instance_id, *parse_ref(handle.ref))
 
     def running(self, handle: InstanceHandle) -> bool:
-        return process_running(handle.pid)
+        pid, start = parse_ref(handle.ref)
+        if start is None:
+            return pid > 0 and process_running(pid)
+        return process_start(pid) == start
 
     async def stop_by_id(self, instance_id: str, *, grace: float = 5.0) -> bool:
         """By the instance marker alone (not the data directory): a server of any node of this machine."""
@@ -340,9 +368,12 @@ class LocalSailBackend:
 
     # -- internals (blocking; run in a thread) --------------------------------------------------
 
-    def _is_instance(self, instance_id: str, pid: int) -> bool:
-        """A live process whose environment carries our markers: a reused pid never matches."""
+    def _is_instance(self, instance_id: str, pid: int, start: int | None = None) -> bool:
+        """A live process (started at `start`, when known) whose environment carries our markers:
+        a reused pid never matches."""
         if pid <= 0 or not process_running(pid) or not owned_by_us(pid):
+            return False
+        if start is not None and process_start(pid) != start:
             return False
         env = process_environ(pid)
         return env.get(INSTANCE_MARKER) == instance_id and env.get(OWNER_MARKER) == str(self.data_dir)
@@ -371,14 +402,14 @@ class LocalSailBackend:
             delay = min(delay * 2, 0.1)
         return True
 
-    def _stop_pid(self, instance_id: str, pid: int, grace: float) -> None:
+    def _stop_pid(self, instance_id: str, pid: int, grace: float, start: int | None = None) -> None:
         """SIGTERM the process group, SIGKILL it after `grace`, then reap.
 
         A marked process that is not its group's leader (a sandbox's init whose launcher was killed)
         takes its whole group along: the markers say the group is the instance's.
         """
         proc = self._children.get(pid)
-        if proc is None and not self._is_instance(instance_id, pid):
+        if proc is None and not self._is_instance(instance_id, pid, start):
             return  # already gone, or the pid now belongs to someone else
         pgid = pid if proc is not None else (group_of(pid) or pid)
         if not self._exited(pid) or group_alive(pgid):

@@ -52,6 +52,19 @@ def process_running(pid: int) -> bool:
     return state is not None and state not in _GONE
 
 
+def process_start(pid: int) -> int | None:
+    """When a running process started (clock ticks since boot, /proc/<pid>/stat field 22): with its
+    pid, a name no later process takes. None: no such process, or a zombie or dead one."""
+    stat = read_proc(pid, "stat")
+    if not stat:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    try:
+        return None if fields[0].decode() in _GONE else int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
 def group_of(pid: int) -> int | None:
     """The process group id of `pid` (None: no such process)."""
     stat = proc_stat(pid)

@@ -109,9 +109,9 @@ class LiveView:
 
 
 def handle_of(row: ComputeInstance) -> InstanceHandle | None:
-    if row.pid is None or row.port is None or row.host is None or row.started_at is None:
+    if row.ref is None or row.port is None or row.host is None or row.started_at is None:
         return None
-    return InstanceHandle(instance_id=row.id, pid=row.pid, host=row.host, port=row.port, started_at=row.started_at)
+    return InstanceHandle(instance_id=row.id, ref=row.ref, host=row.host, port=row.port, started_at=row.started_at)
 
 
 class SessionController:
@@ -350,7 +350,7 @@ class SessionController:
         with self._lock:
             self._instances[instance_id] = LiveInstance(instance_id, READY, handle, time.time())
         self._ready(instance_id)
-        log.info("compute instance %s ready at %s (pid %s)", instance_id, handle.address, handle.pid)
+        log.info("compute instance %s ready at %s (%s)", instance_id, handle.address, handle.ref)
 
     async def _fail_instance(self, instance_id: str, message: str, reason: str) -> None:
         message = _clip(message)
@@ -371,7 +371,7 @@ class SessionController:
         for inst in ready:
             assert inst.handle is not None
             if not await self.backend.find(inst.handle):
-                log.warning("compute instance %s (pid %s) is gone", inst.id, inst.handle.pid)
+                log.warning("compute instance %s (%s) is gone", inst.id, inst.handle.ref)
                 await self._fail_instance(inst.id, "The Sail server of this session stopped unexpectedly.",
                                           INSTANCE_DIED)
 
@@ -531,7 +531,7 @@ class SessionController:
             now = utcnow()
             result = db.execute(update(ComputeInstance).where(
                 ComputeInstance.id == instance_id, ComputeInstance.status == PROVISIONING).values(
-                status=RUNNING, pid=handle.pid, host=handle.host, port=handle.port, started_at=handle.started_at,
+                status=RUNNING, ref=handle.ref, host=handle.host, port=handle.port, started_at=handle.started_at,
                 updated_at=now))
             if result.rowcount:  # type: ignore[attr-defined]
                 # A user polling a pending session can tell that it is ready (it stays pending until its first call).

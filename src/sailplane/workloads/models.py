@@ -63,7 +63,7 @@ class ComputeInstance(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(20), default=PROVISIONING)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     shutdown_policy: Mapped[str] = mapped_column(String(40), default="when_unused")
-    pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    ref: Mapped[str | None] = mapped_column(String(255), default=None)  # the backend's, opaque (InstanceHandle.ref)
     host: Mapped[str | None] = mapped_column(String(255), default=None)
     port: Mapped[int | None] = mapped_column(Integer, default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
