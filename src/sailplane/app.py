@@ -75,8 +75,8 @@ def start_background(app: FastAPI) -> None:
     runtime.start()
     app.state.workloads = runtime
     log.info("Spark Connect gateway: %s (%s)", runtime.grpc_endpoint, "TLS" if runtime.tls else "plaintext")
-    # Job runs: the dispatcher (and scheduler) share the compute backend of this node.
-    runs = RunRuntime(settings, app.state.background_db, runtime.backend, runtime.node, runtime.sandbox)
+    # Job runs: the dispatcher (and scheduler) share the compute backends of this node.
+    runs = RunRuntime(settings, app.state.background_db, runtime.backends, runtime.node, runtime.sandbox)
     try:
         runs.start()
     except BaseException:

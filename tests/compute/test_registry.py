@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sailplane.compute import registry
 from sailplane.compute.backend import ComputeBackend
 from sailplane.compute.environments import SparkEnvironments
@@ -28,3 +30,14 @@ def test_limitations_are_answered_per_cluster() -> None:
     # A cluster no backend of this node serves is validated by its own provisioning, not here.
     assert registry.registration("CLUSTER_ELSEWHERE") is None
     assert registry.limitation("CLUSTER_ELSEWHERE", "public.ecr.aws/lakesail/sail:0.0.1", []) is None
+
+
+def test_a_node_creates_each_clusters_backend_once(tmp_path: Path) -> None:
+    backends = registry.NodeBackends(registry.NodeResources(tmp_path, None, SparkEnvironments()))
+    local = backends.get(registry.LOCAL_CLUSTER_ID)
+    assert isinstance(local, LocalSailBackend) and backends.get(registry.LOCAL_CLUSTER_ID) is local
+    assert local in backends.all()
+    with pytest.raises(registry.UnknownCluster, match="CLUSTER_ELSEWHERE"):
+        backends.get("CLUSTER_ELSEWHERE")
+    given = registry.NodeBackends(None, {registry.LOCAL_CLUSTER_ID: local})
+    assert given.get(registry.LOCAL_CLUSTER_ID) is local and given.all() == [local]

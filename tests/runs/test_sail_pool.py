@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from sailplane.compute.backend import InstanceHandle, InstanceSpec
 from sailplane.compute.local import LocalSailBackend
+from sailplane.compute.registry import LOCAL_CLUSTER_ID, NodeBackends
 from sailplane.kit.db import Database
 from sailplane.runs.dispatcher import RunDispatcher, RunnerConfig
 from sailplane.runs.models import JobRun
@@ -63,8 +64,8 @@ def test_the_first_run_of_new_settings_starts_one_sail_server(tmp_path: Path,
     backend = NotingBackend(tmp_path / "node")
     db = Database(database)
     config = RunnerConfig(poll_interval=0.1, pool_size=1, lease_seconds=5, renew_interval=0.5, stop_grace=2)
-    dispatcher = RunDispatcher(db, backend, data_dir=tmp_path / "node", node="pool-test", secret_key="k" * 32,
-                               config=config)
+    dispatcher = RunDispatcher(db, NodeBackends(None, {LOCAL_CLUSTER_ID: backend}), data_dir=tmp_path / "node",
+                               node="pool-test", secret_key="k" * 32, config=config)
 
     async def execute() -> dict[str, Any]:
         await dispatcher.start()

@@ -8,8 +8,9 @@ import signal
 import time
 
 import pytest
+from sqlalchemy import update
 
-from sailplane.workloads.models import InteractiveSession
+from sailplane.workloads.models import InteractiveSession, WorkloadConfig
 from tests.sessions.helpers import (
     close,
     describe,
@@ -78,6 +79,26 @@ def test_failed_when_sail_cannot_start(compute_api: str) -> None:
     assert "could not start" in failed["statusMessage"] and "BATCH_SIZE" in failed["statusMessage"]
     workloads = owner.get("/workloads/sessions").json()["included"]["workloads"]
     assert workloads[0]["infraStatus"] == "failed" and workloads[0]["statusMessage"]
+
+
+def test_failed_when_no_backend_serves_the_cluster(compute_api: str, compute_server: LiveServer) -> None:
+    """A record naming a cluster no backend of this node serves fails its session with a clear message;
+    the controller keeps going (the next session on the LOCAL cluster starts)."""
+    owner, team = org_with_team(compute_api)
+    r = owner.post("/workloads/compute-configs", json={"name": "elsewhere", "teamId": team})
+    assert r.status_code == 201, r.text
+    config_id = r.json()["id"]
+    with compute_server.app.state.db.session() as db:  # no API makes such a cluster yet: name one in the row
+        db.execute(update(WorkloadConfig).where(WorkloadConfig.id == config_id).values(cluster_id="CLUSTER_ELSEWHERE"))
+        db.commit()
+    session = open_session(owner, team, workloadConfigId=config_id)
+    failed = wait_for_status(owner, session["id"], "failed", timeout=30)
+    assert failed["terminationReason"] == "instance_start_failed"
+    assert "could not start" in failed["statusMessage"] and "CLUSTER_ELSEWHERE" in failed["statusMessage"]
+    fine = open_session(owner, team)
+    with spark_session(spark_url(fine, issue_token(owner, fine["id"]))) as spark:
+        assert spark.sql("SELECT 1").collect()[0][0] == 1
+    close(owner, fine["id"])
 
 
 def test_failed_when_the_instance_dies(compute_api: str, compute_server: LiveServer) -> None:

@@ -21,7 +21,7 @@ from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
 from sailplane.teams.models import Team
-from sailplane.workloads import session_states
+from sailplane.workloads import instance_states, session_states
 from sailplane.workloads.models import ComputeInstance, InteractiveSession, WorkloadConfig
 from sailplane.workloads.session_states import ACTIVE, CLOSED, FAILED, IDLE, OPEN_STATES, PENDING, SESSION_STATES
 from tests.conftest import make_settings
@@ -148,3 +148,30 @@ def test_an_idle_session_is_not_idled_again_and_stamps_follow_the_target(db: Dat
     assert (ended.status, ended.termination_reason) == (CLOSED, "closed_by_user") and ended.closed_at is not None
     with db.session() as s:
         assert s.scalar(select(InteractiveSession.status).where(InteractiveSession.id == session_id)) == CLOSED
+
+
+def test_every_pair_of_instance_states_follows_the_table(db: Database, instance: tuple[str, str, str, str]) -> None:
+    """Compute instances: the same compare-and-set, their own table; terminal states never change."""
+    instance_id = instance[3]
+    for source in instance_states.INSTANCE_STATES:
+        for target in instance_states.INSTANCE_STATES:
+            with db.session() as s:
+                s.execute(update(ComputeInstance).where(ComputeInstance.id == instance_id).values(
+                    status=source, cleaned_at=None))
+                if target not in instance_states.TRANSITIONS:
+                    with pytest.raises(ValueError):
+                        instance_states.transition(s, instance_id, target)
+                    continue
+                moved = instance_states.transition(s, instance_id, target)
+                s.commit()
+                found = s.get(ComputeInstance, instance_id)
+                assert found is not None
+                assert moved == instance_states.allowed(source, target), (source, target)
+                assert found.status == (target if moved else source)
+                assert (found.cleaned_at is not None) == (moved and target in instance_states.TERMINAL_STATES)
+    with db.session() as s:
+        with pytest.raises(ValueError):
+            instance_states.transition(s, instance_id, instance_states.RUNNING, source=(instance_states.STOPPED,))
+        assert instance_states.transition(s, [], instance_states.STOPPED) == 0
+        s.execute(update(ComputeInstance).where(ComputeInstance.id == instance_id).values(status="stopped"))
+        s.commit()

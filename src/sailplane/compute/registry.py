@@ -3,17 +3,19 @@
 One registration per cluster: the built-in `LOCAL` cluster is served by `LocalSailBackend` (Sail
 servers as processes on this machine); a provisioned Kubernetes cluster will register its own.
 Callers name the cluster and get a backend or an answer ("can it run this image?"), so nothing
-above the compute boundary imports a particular backend.
+above the compute boundary imports a particular backend. A node's `NodeBackends` creates each
+cluster's backend once, from its `NodeResources`, and hands the same object to sessions and runs.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sailplane.compute.backend import ComputeBackend
+from sailplane.compute.backend import ComputeBackend, ComputeError
 from sailplane.compute.environments import SparkEnvironments
 from sailplane.compute.local import LocalSailBackend, local_limitation
 from sailplane.compute.sandbox import Sandbox
@@ -70,3 +72,45 @@ def limitation(cluster_id: str, image_uri: str | None, libraries: Sequence[Mappi
     backend of this node serves the cluster: its own provisioning validates it)."""
     found = _REGISTRATIONS.get(cluster_id)
     return found.limitation(image_uri, libraries) if found is not None else None
+
+
+class UnknownCluster(ComputeError):
+    """No backend of this node serves the cluster a record names."""
+
+    def __init__(self, cluster_id: str) -> None:
+        super().__init__(f"no compute backend of this node serves the cluster {cluster_id}")
+        self.cluster_id = cluster_id
+
+
+class NodeBackends:
+    """This node's backends, one per registered cluster, each created on first use and kept (the
+    session controller and the run dispatcher share them: a backend tracks what it started).
+    Thread-safe: the session and run loops run in threads of their own."""
+
+    def __init__(self, resources: NodeResources | None, backends: Mapping[str, ComputeBackend] | None = None) -> None:
+        """`backends` serves clusters with backends made elsewhere (tests; None: only registered ones)."""
+        self.resources = resources
+        self._backends: dict[str, ComputeBackend] = dict(backends or {})
+        self._lock = threading.Lock()
+
+    def get(self, cluster_id: str) -> ComputeBackend:
+        """The backend serving `cluster_id` (UnknownCluster when none of this node does)."""
+        with self._lock:
+            backend = self._backends.get(cluster_id)
+            if backend is not None:
+                return backend
+            found = _REGISTRATIONS.get(cluster_id)
+            if found is None or self.resources is None:
+                raise UnknownCluster(cluster_id)
+            backend = self._backends[cluster_id] = found.create(self.resources)
+            return backend
+
+    def all(self) -> list[ComputeBackend]:
+        """Every backend this node serves a cluster with (created now when not yet): to find what they
+        run that nobody knows about."""
+        ids = set(self._backends) | (set(_REGISTRATIONS) if self.resources is not None else set())
+        found: dict[int, ComputeBackend] = {}
+        for cluster_id in sorted(ids):
+            backend = self.get(cluster_id)
+            found.setdefault(id(backend), backend)
+        return list(found.values())

@@ -2,7 +2,8 @@
 engine, and records every step. One per server process, on the runs runtime's event loop; this
 module is the loop and the life of one attempt, the rest lives beside it:
 claiming and leases in `claiming`, what each step writes in `records`, reading an attempt's plan
-in `planning`, idle Sail servers in `sail_pool`; Sail servers are found and stopped by the compute backend.
+in `planning`, idle Sail servers in `sail_pool`; Sail servers are found and stopped by the compute
+backend of the run's cluster (`compute.registry`).
 
 Sail servers: a run takes an idle pooled instance, else starts its own (`waiting_for_sail`). A
 used instance is never given to another run; `resourceCleanupMode` decides when it stops:
@@ -38,6 +39,7 @@ from typing import Any
 from sailplane.compute.backend import ComputeBackend, InstanceHandle
 from sailplane.compute.environments import SparkEnvError, SparkEnvironments
 from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError
+from sailplane.compute.registry import NodeBackends, UnknownCluster
 from sailplane.compute.sandbox import Sandbox
 from sailplane.data.providers import LocalStorage
 from sailplane.kit.crypto import Encryptor
@@ -73,6 +75,7 @@ class LiveRun:
     lost: str | None = None  # why we no longer own it: cancelled, deleted, taken over
     finishing: bool = False
     process: RunDriver | None = None
+    backend: ComputeBackend | None = None  # its cluster's, which runs (or was starting) its instance
     instance: InstanceHandle | None = None
     instance_id: str | None = None
     output: tuple[Path, Path] | None = None  # (where the instance writes results, where they are kept)
@@ -82,6 +85,7 @@ class LiveRun:
 class Retained:
     """A used Sail instance kept for debugging (resourceCleanupMode) until `until` (monotonic)."""
 
+    backend: ComputeBackend
     handle: InstanceHandle
     run_id: str
     work_dir: Path
@@ -92,12 +96,12 @@ class RunDispatcher:
     """Claims runs (up to `max_parallel` at once), executes each attempt on its own task, keeps
     their leases, and recovers runs whose holder is gone."""
 
-    def __init__(self, db: Database, backend: ComputeBackend, *, data_dir: Path, node: str, secret_key: str,
+    def __init__(self, db: Database, backends: NodeBackends, *, data_dir: Path, node: str, secret_key: str,
                  config: RunnerConfig | None = None, sandbox: Sandbox | None = None,
                  warehouse_root: Path | None = None, environments: SparkEnvironments | None = None,
                  executor: RunExecutor | None = None) -> None:
         self.db = db
-        self.backend = backend
+        self.backends = backends  # a run's Sail server is started by the backend of its job's cluster
         self.data_dir = data_dir
         # Local catalogs' warehouses must lie below this root (Settings.warehouse_root); checked per run.
         self.storage = LocalStorage(warehouse_root or Path(data_dir) / "warehouses", Path(data_dir))
@@ -117,7 +121,7 @@ class RunDispatcher:
                                   retry_backoff=self.config.retry_backoff)
         self.planner = Planner(db, environments=self.environments, storage=self.storage, encryptor=self.encryptor,
                                max_workers=self.config.max_workers)
-        self.pool = SailPool(backend, self.config)
+        self.pools: dict[str, SailPool] = {}  # per cluster, made when a run of it first needs one
         self.live: dict[str, LiveRun] = {}
         self.retained: dict[str, Retained] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -153,11 +157,12 @@ class RunDispatcher:
             task.cancel()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=60)
-        await self.pool.close()
+        for pool in list(self.pools.values()):
+            await pool.close()
         retained = list(self.retained.items())
         self.retained.clear()
         for instance_id, kept in retained:
-            await self._stop_instance(kept.handle)
+            await self._stop_instance(kept.backend, kept.handle)
             remove_work_dir_path(kept.work_dir)
             await asyncio.to_thread(self.records.cleaned, kept.run_id, instance_id)
 
@@ -222,7 +227,8 @@ class RunDispatcher:
             try:
                 await self._recover(on_start=False)
                 await self._reap_retained()
-                await self.pool.reap()
+                for pool in list(self.pools.values()):
+                    await pool.reap()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -310,7 +316,8 @@ class RunDispatcher:
             readable = (site,)
         # Sail (confined to its own directories) writes the results inside its work directory; they
         # move to the run's output directory when the run ends.
-        live.output = (self.backend.output_dir(handle) / "result", spec.output_dir)
+        assert live.backend is not None
+        live.output = (live.backend.output_dir(handle) / "result", spec.output_dir)
         spec = replace(spec, output_dir=live.output[0])
         try:
             process = await self.executor.start(spec, handle.address, stop_grace=self.config.stop_grace,
@@ -325,18 +332,30 @@ class RunDispatcher:
             await process.cancel(self.config.stop_grace)
         return await process.wait(), None, True
 
+    def _pool(self, cluster_id: str) -> SailPool:
+        """The cluster's pool (UnknownCluster when no backend of this node serves it)."""
+        pool = self.pools.get(cluster_id)
+        if pool is None:
+            pool = self.pools[cluster_id] = SailPool(self.backends.get(cluster_id), self.config)
+        return pool
+
     async def _acquire(self, plan: Plan, live: LiveRun) -> InstanceHandle | str:
         """A Sail server for the run: an idle pooled one, else a new one (waiting_for_sail)."""
-        key = self.pool.want(plan.instance)
-        handle = self.pool.take(key)
-        promised = self.pool.promise(key) if handle is None else None
+        try:
+            pool = self._pool(plan.cluster_id)
+        except UnknownCluster as exc:
+            return str(exc)
+        live.backend = pool.backend
+        key = pool.want(plan.instance)
+        handle = pool.take(key)
+        promised = pool.promise(key) if handle is None else None
         if promised is not None:  # the pool is starting one (first run of these settings): that one is ours
             await asyncio.to_thread(self.records.waiting_for_sail, plan.run_id)
             try:
                 handle = await promised
             except asyncio.CancelledError:
                 if promised.done() and not promised.cancelled() and promised.exception() is None:
-                    self.pool.put_back(key, promised.result())
+                    pool.put_back(key, promised.result())
                 raise
             except Exception as exc:
                 return f"the Sail server could not start: {exc}"
@@ -349,7 +368,7 @@ class RunDispatcher:
         template = plan.instance
         spec = replace(template, instance_id=instance_id)
         try:
-            handle = await self.backend.start(spec, timeout=self.config.sail_start_timeout)
+            handle = await pool.backend.start(spec, timeout=self.config.sail_start_timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -402,20 +421,20 @@ class RunDispatcher:
         """Stop the run's Sail instance and remove its work directory, or keep both for the idle
         reaper; True when everything is gone."""
         work = files.work_dir(self.data_dir, live.run_id)
-        if keep and live.instance is not None:
+        if keep and live.backend is not None and live.instance is not None:
             self.retained[live.instance.instance_id] = Retained(
-                live.instance, live.run_id, work, time.monotonic() + self.config.retain_seconds)
+                live.backend, live.instance, live.run_id, work, time.monotonic() + self.config.retain_seconds)
             return False
-        if live.instance is not None:
-            await self._stop_instance(live.instance)
-        elif live.instance_id is not None:  # a start that was abandoned half-way
-            await self.backend.stop_by_id(live.instance_id, grace=2.0)
+        if live.backend is not None and live.instance is not None:
+            await self._stop_instance(live.backend, live.instance)
+        elif live.backend is not None and live.instance_id is not None:  # a start that was abandoned half-way
+            await live.backend.stop_by_id(live.instance_id, grace=2.0)
         await asyncio.to_thread(remove_work_dir_path, work)
         return True
 
-    async def _stop_instance(self, handle: InstanceHandle) -> None:
+    async def _stop_instance(self, backend: ComputeBackend, handle: InstanceHandle) -> None:
         try:
-            await self.backend.stop(handle, grace=self.config.stop_grace)
+            await backend.stop(handle, grace=self.config.stop_grace)
         except Exception:
             log.exception("stopping Sail instance %s failed", handle.instance_id)
 
@@ -428,7 +447,7 @@ class RunDispatcher:
             if now < kept.until and current.get(kept.run_id) == instance_id:
                 continue
             self.retained.pop(instance_id, None)
-            await self._stop_instance(kept.handle)
+            await self._stop_instance(kept.backend, kept.handle)
             await asyncio.to_thread(remove_work_dir_path, kept.work_dir)
             await asyncio.to_thread(self.records.cleaned, kept.run_id, instance_id)
 
@@ -440,8 +459,9 @@ class RunDispatcher:
         for run_id, pid, instance_id in orphans:
             await self.executor.stop_leftovers(pid, run_id, grace=2.0)
             await self.executor.stop_leftovers(None, run_id, grace=2.0)  # anything of the run that escaped the group
-            if instance_id:
-                await self.backend.stop_by_id(instance_id, grace=2.0)
+            if instance_id:  # whichever of this node's backends started it
+                for backend in self.backends.all():
+                    await backend.stop_by_id(instance_id, grace=2.0)
             await asyncio.to_thread(remove_work_dir_path, files.work_dir(self.data_dir, run_id))
             status = await asyncio.to_thread(self.records.recovered, run_id)
             log.warning("job run %s was left by a stopped server: %s", run_id, status)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sailplane.clusters.service import LOCAL_CLUSTER_ID
+from sailplane.compute import registry
 from sailplane.compute.backend import ExecutionMode, InstanceSpec
 from sailplane.compute.environments import SparkEnvironments
 from sailplane.compute.libraries import libraries_from_api
@@ -54,6 +54,7 @@ class Plan:
     sql_schema: str | None = None
     spark_conf: dict[str, str] = field(default_factory=dict)
     instance: InstanceSpec = field(default_factory=lambda: InstanceSpec(instance_id="template"))
+    cluster_id: str = registry.LOCAL_CLUSTER_ID  # whose backend runs its Sail server
 
 
 class Planner:
@@ -83,8 +84,9 @@ class Planner:
                         cleanup_mode=run.resource_cleanup_mode, max_retries=int(lakesail.get("maxRetries") or 0),
                         config=config, overrides=run.parameters, source_config=version.source_config,
                         snapshot_commit=run.snapshot_commit, timeout_seconds=version.timeout_seconds)
-            if version.cluster_id != LOCAL_CLUSTER_ID:
+            if registry.registration(version.cluster_id) is None:
                 raise PlanError(f"the cluster {version.cluster_id} cannot run jobs on this server")
+            plan.cluster_id = version.cluster_id
             settings = {str(k): str(v) for k, v in lakesail.items()
                         if k not in _LAKESAIL_KEYS and isinstance(v, str | int | float | bool)}
             storage: tuple[str, ...] = ()

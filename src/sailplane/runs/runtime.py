@@ -1,9 +1,9 @@
 """What job runs need while the server runs: the dispatcher and the scheduler on an event loop in
 a thread of their own, beside the session runtime's.
 
-Started from the app lifespan after the workload runtime (whose compute backend it shares: run
-Sail servers are local instances of the same node, so the session controller's start-up
-reconciliation also stops Sail servers a crashed previous process left behind), stopped before it.
+Started from the app lifespan after the workload runtime (whose compute backends it shares, one per
+cluster: run Sail servers of the LOCAL cluster are local instances of the same node, so the session
+controller's start-up reconciliation also stops Sail servers a crashed previous process left behind), stopped before it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Awaitable
 from concurrent.futures import Future
 from typing import Any
 
-from sailplane.compute.backend import ComputeBackend
 from sailplane.compute.environments import SparkEnvironments
+from sailplane.compute.registry import NodeBackends
 from sailplane.compute.sandbox import Sandbox
 from sailplane.config import Settings
 from sailplane.kit.db import Database
@@ -28,12 +28,12 @@ log = logging.getLogger(__name__)
 
 
 class RunRuntime:
-    def __init__(self, settings: Settings, db: Database, backend: ComputeBackend, node: str,
+    def __init__(self, settings: Settings, db: Database, backends: NodeBackends, node: str,
                  sandbox: Sandbox | None = None, environments: SparkEnvironments | None = None) -> None:
         self.settings = settings
         self.db = db
         self.config = RunnerConfig.from_settings(settings)
-        self.dispatcher = RunDispatcher(db, backend, data_dir=settings.data_dir, node=node,
+        self.dispatcher = RunDispatcher(db, backends, data_dir=settings.data_dir, node=node,
                                         secret_key=settings.secret_key, config=self.config, sandbox=sandbox,
                                         warehouse_root=settings.warehouse_root,
                                         environments=environments or SparkEnvironments(settings.spark_envs_dir))

@@ -1,5 +1,5 @@
-"""The pool of idle Sail servers for job runs (cluster LOCAL, the local compute backend that
-sessions use): a small pool of idle, never-used instances per Sail settings (execution mode,
+"""The pool of idle Sail servers for job runs, one pool per cluster (its backend, the one that
+cluster's sessions use): a small pool of idle, never-used instances per Sail settings (execution mode,
 catalog settings, extra properties) lets a run start at once; a run that finds none waits in
 `waiting_for_sail` while one starts. A settings' pool is filled when a run first needs it (a
 server that runs no jobs starts no Sail) and dropped after `pool_idle_seconds` without runs. A used

@@ -35,19 +35,16 @@ from sqlalchemy.orm import Session
 from sailplane.audit import service as audit
 from sailplane.compute.backend import ComputeBackend, InstanceHandle, InstanceSpec
 from sailplane.compute.nodes import down_nodes_instances, stop_down_node_instances
+from sailplane.compute.registry import NodeBackends, UnknownCluster
 from sailplane.gateway.spark_connect import Claims, GatewayDenied
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
-from sailplane.workloads import session_states
+from sailplane.workloads import instance_states, session_states
+from sailplane.workloads.instance_states import HELD_STATES, INSTANCE_FAILED, PROVISIONING, RUNNING, STOPPED, STOPPING
 from sailplane.workloads.models import (
-    INSTANCE_FAILED,
-    PROVISIONING,
     READINESS_MESSAGES,
-    RUNNING,
     SESSION_READY,
     SESSION_STARTING,
-    STOPPED,
-    STOPPING,
     ComputeInstance,
     InteractiveSession,
 )
@@ -94,6 +91,7 @@ class LiveSession:
 @dataclass
 class LiveInstance:
     id: str
+    cluster_id: str  # whose backend runs it
     state: str
     handle: InstanceHandle | None = None
     ready_at: float | None = None
@@ -115,10 +113,10 @@ def handle_of(row: ComputeInstance) -> InstanceHandle | None:
 
 
 class SessionController:
-    def __init__(self, db: Database, backend: ComputeBackend, *, node: str, interval: float,
+    def __init__(self, db: Database, backends: NodeBackends, *, node: str, interval: float,
                  start_timeout: float, node_dir: Path | None = None, deployment: str | None = None) -> None:
         self.db = db
-        self.backend = backend
+        self.backends = backends  # each instance is run by the backend of its cluster
         self.node = node
         # This node's data directory, when its backend runs Sail servers on this machine: then it also
         # stops those of other nodes of this machine and deployment (database) that are down.
@@ -154,15 +152,16 @@ class SessionController:
             inst = self._instances.get(instance_id)
             return inst is not None and inst.state in (STARTING, READY)
 
-    def session_opened(self, session_id: str, instance_id: str, spec: InstanceSpec | None) -> None:
-        """A session was committed; `spec` is given when its instance is new and must be started."""
+    def session_opened(self, session_id: str, instance_id: str, spec: InstanceSpec | None, cluster_id: str) -> None:
+        """A session was committed; `spec` is given when its instance (of `cluster_id`) is new and must be
+        started."""
         with self._lock:
             self._sessions[session_id] = LiveSession(session_id, instance_id, PENDING)
             self._opened.add(session_id)
             if spec is not None:
-                self._instances[instance_id] = LiveInstance(instance_id, STARTING)
+                self._instances[instance_id] = LiveInstance(instance_id, cluster_id, STARTING)
         if spec is not None:
-            self._call_soon(self._spawn_start, instance_id, spec)
+            self._call_soon(self._spawn_start, instance_id, cluster_id, spec)
 
     def session_ended(self, session_id: str, status: str, message: str | None = None) -> None:
         """A session was closed through the API: refuse its calls now, clean up on the next tick."""
@@ -321,8 +320,8 @@ class SessionController:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    def _spawn_start(self, instance_id: str, spec: InstanceSpec) -> None:
-        self._spawn(self._starts, self._start_instance(instance_id, spec))
+    def _spawn_start(self, instance_id: str, cluster_id: str, spec: InstanceSpec) -> None:
+        self._spawn(self._starts, self._start_instance(instance_id, cluster_id, spec))
 
     def _ready(self, instance_id: str) -> None:
         event = self._ready_events.pop(instance_id, None)
@@ -331,9 +330,10 @@ class SessionController:
 
     # -- starting, watching and stopping instances ----------------------------------------------
 
-    async def _start_instance(self, instance_id: str, spec: InstanceSpec) -> None:
+    async def _start_instance(self, instance_id: str, cluster_id: str, spec: InstanceSpec) -> None:
         try:
-            handle = await self.backend.start(spec, timeout=self.start_timeout)
+            backend = self.backends.get(cluster_id)
+            handle = await backend.start(spec, timeout=self.start_timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -342,13 +342,13 @@ class SessionController:
             return
         recorded = await asyncio.to_thread(self._db_instance_running, instance_id, handle)
         if not recorded:  # the record vanished (its team was deleted): nobody may use this process
-            await self.backend.stop(handle)
+            await backend.stop(handle)
             with self._lock:
                 self._instances.pop(instance_id, None)
             self._ready(instance_id)
             return
         with self._lock:
-            self._instances[instance_id] = LiveInstance(instance_id, READY, handle, time.time())
+            self._instances[instance_id] = LiveInstance(instance_id, cluster_id, READY, handle, time.time())
         self._ready(instance_id)
         log.info("compute instance %s ready at %s (%s)", instance_id, handle.address, handle.ref)
 
@@ -361,7 +361,7 @@ class SessionController:
         self._ready(instance_id)
         if inst is not None and inst.handle is not None:
             with contextlib.suppress(Exception):
-                await self.backend.stop(inst.handle, grace=2.0)  # reap it and anything it left behind
+                await self.backends.get(inst.cluster_id).stop(inst.handle, grace=2.0)  # and anything it left
             if self.forget_upstream is not None:
                 await self.forget_upstream(inst.handle.address)
 
@@ -370,7 +370,7 @@ class SessionController:
             ready = [i for i in self._instances.values() if i.state == READY and i.handle is not None]
         for inst in ready:
             assert inst.handle is not None
-            if not await self.backend.find(inst.handle):
+            if not await self.backends.get(inst.cluster_id).find(inst.handle):
                 log.warning("compute instance %s (%s) is gone", inst.id, inst.handle.ref)
                 await self._fail_instance(inst.id, "The Sail server of this session stopped unexpectedly.",
                                           INSTANCE_DIED)
@@ -391,20 +391,21 @@ class SessionController:
                     inst.state = RELEASING
             self._forget_sessions([(sid, CLOSED, "its records were deleted") for sid in gone])
             if inst is not None:
-                self._spawn(self._stops, self._stop_instance(row_id, inst.handle, record=False))
-        for row_id, handle in claimed:
+                self._spawn(self._stops, self._stop_instance(row_id, inst.cluster_id, inst.handle, record=False))
+        for row_id, cluster_id, handle in claimed:
             with self._lock:
                 inst = self._instances.get(row_id)
                 if inst is None:
-                    inst = self._instances[row_id] = LiveInstance(row_id, RELEASING, handle)
+                    inst = self._instances[row_id] = LiveInstance(row_id, cluster_id, RELEASING, handle)
                 inst.state = RELEASING
                 handle = inst.handle or handle
-            self._spawn(self._stops, self._stop_instance(row_id, handle))
+            self._spawn(self._stops, self._stop_instance(row_id, cluster_id, handle))
 
-    async def _stop_instance(self, instance_id: str, handle: InstanceHandle | None, *, record: bool = True) -> None:
+    async def _stop_instance(self, instance_id: str, cluster_id: str, handle: InstanceHandle | None, *,
+                             record: bool = True) -> None:
         try:
             if handle is not None:
-                await self.backend.stop(handle)
+                await self.backends.get(cluster_id).stop(handle)
         except Exception:
             log.exception("stopping compute instance %s failed", instance_id)
         if record:
@@ -482,28 +483,37 @@ class SessionController:
 
     async def _reconcile(self) -> None:
         rows = await asyncio.to_thread(self._db_node_instances)
-        adopted: list[tuple[str, InstanceHandle, float | None]] = []
+        adopted: list[tuple[str, str, InstanceHandle, float | None]] = []
         lost: list[tuple[str, str]] = []
-        for row_id, status, handle in rows:
+        for row_id, cluster_id, status, handle in rows:
             # A `stopping` instance is not adopted: stop_orphans below finishes stopping it.
-            if handle is not None and status == RUNNING and await self.backend.find(handle):
-                adopted.append((row_id, handle, _epoch(handle.started_at)))
+            if handle is not None and status == RUNNING and await self._exists(cluster_id, handle):
+                adopted.append((row_id, cluster_id, handle, _epoch(handle.started_at)))
             else:
                 lost.append((row_id, status))
         if lost:
             failed = await asyncio.to_thread(self._db_mark_lost, lost)
             self._forget_sessions([(sid, FAILED, message) for sid, message in failed])
-        stopped = await self.backend.stop_orphans([row_id for row_id, _, _ in adopted])
+        known = [row_id for row_id, _, _, _ in adopted]
+        stopped = [iid for backend in self.backends.all() for iid in await backend.stop_orphans(known)]
         if stopped:
             log.warning("stopped %d Sail process(es) no record owns: %s", len(stopped), ", ".join(stopped))
-        sessions = await asyncio.to_thread(self._db_open_sessions, [row_id for row_id, _, _ in adopted])
+        sessions = await asyncio.to_thread(self._db_open_sessions, known)
         with self._lock:
-            for row_id, handle, ready_at in adopted:
-                self._instances[row_id] = LiveInstance(row_id, READY, handle, ready_at)
+            for row_id, cluster_id, handle, ready_at in adopted:
+                self._instances[row_id] = LiveInstance(row_id, cluster_id, READY, handle, ready_at)
             for sid, instance_id, status, last_activity, idle_since in sessions:
                 self._sessions[sid] = LiveSession(sid, instance_id, status, _epoch(last_activity), _epoch(idle_since))
         if adopted or lost:
             log.info("adopted %d running compute instance(s); %d were gone", len(adopted), len(lost))
+
+    async def _exists(self, cluster_id: str, handle: InstanceHandle) -> bool:
+        """Whether the instance is still there; never for a cluster no backend of this node serves."""
+        try:
+            backend: ComputeBackend = self.backends.get(cluster_id)
+        except UnknownCluster:
+            return False
+        return await backend.find(handle)
 
     # -- database work (blocking; runs in a worker thread) --------------------------------------
 
@@ -529,11 +539,9 @@ class SessionController:
     def _db_instance_running(self, instance_id: str, handle: InstanceHandle) -> bool:
         with self._session() as db:
             now = utcnow()
-            result = db.execute(update(ComputeInstance).where(
-                ComputeInstance.id == instance_id, ComputeInstance.status == PROVISIONING).values(
-                status=RUNNING, ref=handle.ref, host=handle.host, port=handle.port, started_at=handle.started_at,
-                updated_at=now))
-            if result.rowcount:  # type: ignore[attr-defined]
+            started = instance_states.transition(db, instance_id, RUNNING, source=(PROVISIONING,), now=now, values={
+                "ref": handle.ref, "host": handle.host, "port": handle.port, "started_at": handle.started_at})
+            if started:
                 # A user polling a pending session can tell that it is ready (it stays pending until its first call).
                 db.execute(update(InteractiveSession).where(
                     InteractiveSession.compute_instance_id == instance_id, InteractiveSession.status == PENDING,
@@ -541,7 +549,7 @@ class SessionController:
                         InteractiveSession.status_message == SESSION_STARTING)).values(
                     status_message=SESSION_READY, updated_at=now))
             db.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(started)
 
     def _db_say_ready(self, session_ids: list[str]) -> None:
         with self._session() as db:
@@ -554,21 +562,18 @@ class SessionController:
     def _db_instance_failed(self, instance_id: str, message: str, reason: str) -> list[str]:
         with self._session() as db:
             now = utcnow()
-            db.execute(update(ComputeInstance).where(ComputeInstance.id == instance_id).values(
-                status=INSTANCE_FAILED, status_message=message, cleaned_at=now, updated_at=now))
+            instance_states.transition(db, instance_id, INSTANCE_FAILED, now=now, values={"status_message": message})
             failed = self._fail_open_sessions(db, [instance_id], reason, message, now)
             db.commit()
             return failed
 
     def _db_instance_stopped(self, instance_id: str) -> None:
         with self._session() as db:
-            now = utcnow()
-            db.execute(update(ComputeInstance).where(ComputeInstance.id == instance_id).values(
-                status=STOPPED, cleaned_at=now, updated_at=now))
+            instance_states.transition(db, instance_id, STOPPED)
             db.commit()
 
     def _db_claim_unused(self, known: list[str], in_memory: dict[str, str]) -> tuple[
-            list[tuple[str, InstanceHandle | None]], list[str], list[tuple[str, str, str | None]]]:
+            list[tuple[str, str, InstanceHandle | None]], list[str], list[tuple[str, str, str | None]]]:
         """Running instances of this node without open sessions, switched to `stopping` under a row
         lock so that a session being attached concurrently (which locks the row too) cannot race it;
         which of the `known` running instances have no record any more; and how the sessions `in_memory`
@@ -590,9 +595,9 @@ class SessionController:
                         InteractiveSession.compute_instance_id == row_id,
                         InteractiveSession.status.in_(OPEN_STATES)).limit(1)) is not None:
                     continue
-                row.status = STOPPING
-                claimed.append((row_id, handle_of(row)))
-            claimed_ids = {row_id for row_id, _ in claimed}
+                instance_states.transition(db, row_id, STOPPING, source=(RUNNING,))
+                claimed.append((row_id, row.cluster_id, handle_of(row)))
+            claimed_ids = {row_id for row_id, _, _ in claimed}
             ended_ids = [sid for sid, iid in in_memory.items() if iid in claimed_ids]
             ended = [(sid, status, message) for sid, status, message in db.execute(
                 select(InteractiveSession.id, InteractiveSession.status, InteractiveSession.status_message)
@@ -616,10 +621,8 @@ class SessionController:
                 if node == self.node:
                     keep.add(row_id)  # ours after all (a moved data directory): never swept
                     continue
-                result = db.execute(update(ComputeInstance).where(
-                    ComputeInstance.id == row_id, ComputeInstance.status.in_((PROVISIONING, RUNNING, STOPPING)),
-                    ~open_session).values(status=STOPPING, updated_at=now))
-                if result.rowcount:  # type: ignore[attr-defined]
+                if instance_states.transition(db, row_id, STOPPING, source=HELD_STATES, where=(~open_session,),
+                                              now=now):
                     claimed.append(row_id)
                 elif db.scalar(select(open_session)):
                     keep.add(row_id)
@@ -628,10 +631,7 @@ class SessionController:
 
     def _db_instances_stopped(self, instance_ids: list[str]) -> None:
         with self._session() as db:
-            now = utcnow()
-            db.execute(update(ComputeInstance).where(
-                ComputeInstance.id.in_(instance_ids), ComputeInstance.status == STOPPING).values(
-                status=STOPPED, cleaned_at=now, updated_at=now))
+            instance_states.transition(db, instance_ids, STOPPED, source=(STOPPING,))
             db.commit()
 
     def _db_flush(self, batch: list[tuple[str, str, float]]) -> None:
@@ -706,11 +706,11 @@ class SessionController:
             db.commit()
         return idled, done, ended_elsewhere
 
-    def _db_node_instances(self) -> list[tuple[str, str, InstanceHandle | None]]:
+    def _db_node_instances(self) -> list[tuple[str, str, str, InstanceHandle | None]]:
         with self._session() as db:
             rows = db.scalars(select(ComputeInstance).where(
-                ComputeInstance.node == self.node, ComputeInstance.status.in_((PROVISIONING, RUNNING, STOPPING))))
-            return [(r.id, r.status, handle_of(r)) for r in rows]
+                ComputeInstance.node == self.node, ComputeInstance.status.in_(HELD_STATES)))
+            return [(r.id, r.cluster_id, r.status, handle_of(r)) for r in rows]
 
     def _db_mark_lost(self, lost: list[tuple[str, str]]) -> list[tuple[str, str]]:
         message = "The compute instance's process was gone when the server restarted."
@@ -719,9 +719,8 @@ class SessionController:
             now = utcnow()
             for row_id, status in lost:
                 final = STOPPED if status == STOPPING else INSTANCE_FAILED
-                db.execute(update(ComputeInstance).where(ComputeInstance.id == row_id).values(
-                    status=final, cleaned_at=now, updated_at=now,
-                    status_message=None if final == STOPPED else message))
+                instance_states.transition(db, row_id, final, now=now,
+                                           values={"status_message": None if final == STOPPED else message})
                 failed += [(sid, message) for sid in
                            self._fail_open_sessions(db, [row_id], INSTANCE_LOST, message, now)]
             db.commit()

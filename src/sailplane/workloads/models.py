@@ -16,10 +16,6 @@ SESSION_STARTING = "Starting the session's Sail server; calls wait until it is r
 SESSION_READY = "The session's Sail server is ready: connect with a session token."
 READINESS_MESSAGES = (SESSION_STARTING, SESSION_READY)
 
-# Compute instance (workload) infrastructure states.
-PROVISIONING, RUNNING, STOPPING, STOPPED, INSTANCE_FAILED = "provisioning", "running", "stopping", "stopped", "failed"
-LIVE_INSTANCE_STATES = (PROVISIONING, RUNNING)
-
 
 class WorkloadConfig(Timestamps, Base):
     """A compute profile of one team. Inline configs (made for one session request) have no name
@@ -60,7 +56,7 @@ class ComputeInstance(Timestamps, Base):
     cluster_id: Mapped[str] = mapped_column(String(20))
     backend: Mapped[str] = mapped_column(String(40))
     node: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(20), default=PROVISIONING)
+    status: Mapped[str] = mapped_column(String(20), default="provisioning")  # instance_states owns its changes
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     shutdown_policy: Mapped[str] = mapped_column(String(40), default="when_unused")
     ref: Mapped[str | None] = mapped_column(String(255), default=None)  # the backend's, opaque (InstanceHandle.ref)

@@ -15,7 +15,8 @@ from sailplane.kit.routing import JsonRoute
 from sailplane.org.models import Member
 from sailplane.service_accounts.models import ServiceAccount
 from sailplane.workloads import configs, service
-from sailplane.workloads.models import LIVE_INSTANCE_STATES, READINESS_MESSAGES, ComputeInstance, WorkloadConfig
+from sailplane.workloads.instance_states import LIVE_INSTANCE_STATES
+from sailplane.workloads.models import READINESS_MESSAGES, ComputeInstance, WorkloadConfig
 from sailplane.workloads.runtime import WorkloadRuntime
 from sailplane.workloads.schemas import (
     SESSION_CLOSED,

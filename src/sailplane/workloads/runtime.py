@@ -1,4 +1,4 @@
-"""What sessions need while the server runs: the compute backend, the session controller and the
+"""What sessions need while the server runs: the compute backends, the session controller and the
 Spark Connect gateway, on one event loop in a thread of their own.
 
 The gateway and the controller share that loop (the gateway asks the controller where a session
@@ -15,7 +15,7 @@ import socket
 
 from sailplane.compute.environments import SparkEnvironments
 from sailplane.compute.nodes import NodeLock, deployment_id
-from sailplane.compute.registry import LOCAL_CLUSTER_ID, NodeResources, create_backend
+from sailplane.compute.registry import NodeBackends, NodeResources
 from sailplane.compute.sandbox import workload_sandbox
 from sailplane.config import Settings
 from sailplane.gateway.spark_connect import GatewayThread, SparkConnectGateway
@@ -49,12 +49,12 @@ class WorkloadRuntime:
             self.environments.install()
         # User code (Sail servers, drivers, library installs) runs confined; a broken setup fails here.
         self.sandbox = workload_sandbox(settings, self.environments)
-        # Sessions and runs use the built-in cluster, whose backend the registry knows.
+        # Sessions and runs get the backend of their cluster from here: one per cluster for the node.
         node_dir = settings.data_dir.resolve()
-        self.backend = create_backend(LOCAL_CLUSTER_ID, NodeResources(node_dir, self.sandbox, self.environments))
+        self.backends = NodeBackends(NodeResources(node_dir, self.sandbox, self.environments))
         deployment = deployment_id(settings.database_url)
         self.controller = SessionController(
-            db, self.backend, node=self.node, interval=settings.controller_interval_seconds,
+            db, self.backends, node=self.node, interval=settings.controller_interval_seconds,
             start_timeout=settings.compute_start_timeout_seconds, node_dir=node_dir,
             deployment=deployment,
         )

@@ -35,9 +35,8 @@ from sailplane.service_accounts.models import ServiceAccount
 from sailplane.teams.service import get_team
 from sailplane.workloads import access, configs, session_states
 from sailplane.workloads.controller import CLOSED_BY_USER, LiveView
+from sailplane.workloads.instance_states import LIVE_INSTANCE_STATES, PROVISIONING, RUNNING
 from sailplane.workloads.models import (
-    PROVISIONING,
-    RUNNING,
     SESSION_READY,
     SESSION_STARTING,
     ComputeInstance,
@@ -187,13 +186,13 @@ def _shareable_instance(db: Session, config: WorkloadConfig, runtime: WorkloadRu
     limit = configs.session_limit(config)
     candidates = db.scalars(select(ComputeInstance.id).where(
         ComputeInstance.workload_config_id == config.id, ComputeInstance.node == runtime.node,
-        ComputeInstance.shared.is_(True), ComputeInstance.status.in_((PROVISIONING, RUNNING)),
+        ComputeInstance.shared.is_(True), ComputeInstance.status.in_(LIVE_INSTANCE_STATES),
     ).order_by(ComputeInstance.id)).all()
     for instance_id in candidates:
         if not runtime.controller.instance_usable(instance_id):
             continue
         row = db.scalar(select(ComputeInstance).where(ComputeInstance.id == instance_id).with_for_update())
-        if row is None or row.status not in (PROVISIONING, RUNNING):
+        if row is None or row.status not in LIVE_INSTANCE_STATES:
             continue
         if limit:
             used = db.scalar(select(func.count()).select_from(InteractiveSession).where(
@@ -238,7 +237,7 @@ def _open(db: Session, principal: Principal, runtime: WorkloadRuntime, *, config
 
 def _started(runtime: WorkloadRuntime, session: InteractiveSession, config: WorkloadConfig, fresh: bool) -> None:
     spec = configs.instance_spec(config, session.compute_instance_id) if fresh else None
-    runtime.controller.session_opened(session.id, session.compute_instance_id, spec)
+    runtime.controller.session_opened(session.id, session.compute_instance_id, spec, config.cluster_id)
 
 
 def create_session(db: Session, principal: Principal, body: CreateSessionRequest, ctx: RequestContext,
