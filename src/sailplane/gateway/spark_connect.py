@@ -23,10 +23,8 @@ import ipaddress
 import logging
 import os
 import ssl
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +34,7 @@ from sailplane.gateway.access import AccessCache, Holder, HolderCheck
 from sailplane.gateway.denied import GatewayDenied
 from sailplane.gateway.relay import Call, ClientConnection, Headers, Refusal
 from sailplane.gateway.tokens import TokenError, TokenExpired
+from sailplane.kit.loop_thread import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -298,18 +297,16 @@ def cached_resolver(resolver: Resolver, ttl_seconds: float = 2.0) -> Resolver:
 
 
 class GatewayThread:
-    """Runs a gateway on its own event loop in a daemon thread (for a sync caller, tests and benches)."""
+    """A gateway on a loop thread of its own (`kit.loop_thread`): for a sync caller, tests and benches."""
 
     def __init__(self, gateway: SparkConnectGateway):
         self.gateway = gateway
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="spark-connect-gateway", daemon=True)
+        self.loop = LoopThread("spark-connect-gateway")
 
     def start_loop(self) -> None:
         """Start the thread's event loop without binding the gateway yet (idempotent), so a caller can
         run its own set-up on the loop first (e.g. the session controller's reconciliation)."""
-        if not self._thread.is_alive():
-            self._thread.start()
+        self.loop.start()
 
     def start(self, host: str = "127.0.0.1", port: int = 0, *, timeout: float = 30.0) -> int:
         self.start_loop()
@@ -317,19 +314,12 @@ class GatewayThread:
 
     def run(self, coro: Awaitable[Any], *, timeout: float | None = None) -> Any:
         """Run a coroutine on the gateway's loop and wait for its result."""
-
-        async def wrapper() -> Any:
-            return await coro
-
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(wrapper(), self._loop)
-        return future.result(timeout)
+        return self.loop.run(coro, timeout=timeout)
 
     def stop(self, grace: float = 2.0) -> None:
         with contextlib.suppress(RuntimeError):
             self.run(self.gateway.stop(grace), timeout=grace + 30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
+        self.loop.stop()
 
 
 def generate_self_signed_cert(

@@ -42,6 +42,7 @@ from sailplane.compute.libraries import LibraryInstaller, LibraryInstallError
 from sailplane.compute.registry import NodeBackends, UnknownCluster
 from sailplane.compute.sandbox import Sandbox
 from sailplane.data.providers import LocalStorage
+from sailplane.kit.background import PeriodicService
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
@@ -65,6 +66,8 @@ from sailplane.runs.sail_pool import SailPool, instance_id_for_run
 from sailplane.runs.states import CANCELLED, FAILED, SUCCEEDED, TIMEOUT
 
 log = logging.getLogger(__name__)
+
+STOP_TICK_SECONDS = 10.0  # a stop waits this long for each loop's tick in progress, then cancels it
 
 
 @dataclass
@@ -125,31 +128,30 @@ class RunDispatcher:
         self.live: dict[str, LiveRun] = {}
         self.retained: dict[str, Retained] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
-        self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._main: list[asyncio.Task[None]] = []
-        self._running = False
+        # Three services (kit.background): claiming (on a wake-up or every poll), holding the leases of
+        # the runs claimed, and housekeeping; a stop lets the tick in progress of each finish.
+        housekeeping = max(1.0, min(self.config.lease_seconds / 2, 5.0))
+        self._claims = PeriodicService("run-dispatcher", self._claim_tick, self.config.poll_interval, logger=log,
+                                       failure="claiming job runs failed", stop_timeout=STOP_TICK_SECONDS)
+        self._leases = PeriodicService("run-leases", self._renew_tick, self.config.renew_interval, logger=log,
+                                       failure="renewing job run leases failed", stop_timeout=STOP_TICK_SECONDS)
+        self._housekeeping = PeriodicService("run-housekeeping", self._housekeeping_tick, housekeeping, logger=log,
+                                             failure="job run housekeeping failed", stop_timeout=STOP_TICK_SECONDS)
+        self._services = (self._claims, self._leases, self._housekeeping)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Recover what a previous life left, warm the default Sail pool, then claim runs."""
         self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        await self._recover(on_start=True)
-        self._running = True
-        self._main = [asyncio.create_task(self._claim_loop(), name="run-dispatcher"),
-                      asyncio.create_task(self._renew_loop(), name="run-leases"),
-                      asyncio.create_task(self._housekeeping_loop(), name="run-housekeeping")]
+        await self._recover(on_start=True)  # its wake-up (runs were requeued) makes the first claim at once
+        for service in self._services:
+            service.start()
 
     async def stop(self) -> None:
         """Stop claiming, stop this process's runs and requeue them, stop every Sail instance we own."""
-        self._running = False
-        for task in self._main:
-            task.cancel()
-        for task in self._main:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*(service.stop() for service in self._services))
         for live in list(self.live.values()):
             if live.lost is None:
                 live.lost = "stopping"
@@ -168,8 +170,8 @@ class RunDispatcher:
 
     def wake(self) -> None:
         """Look for ready runs now (call on the loop; see RunRuntime.notify from other threads)."""
-        if self._wake is not None:
-            self._wake.set()
+        if self._loop is not None:
+            self._claims.wake()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -178,61 +180,36 @@ class RunDispatcher:
 
     # -- loops ------------------------------------------------------------------------------------
 
-    async def _claim_loop(self) -> None:
-        assert self._wake is not None
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
-            self._wake.clear()
-            try:
-                capacity = self.config.max_parallel - len(self.live)
-                if capacity <= 0:
-                    continue
-                claimed, busy = await asyncio.to_thread(self.leases.claim, capacity)
-                for run_id in claimed:
-                    self.live[run_id] = LiveRun(run_id)
-                    self._spawn(self._execute(run_id), f"run-{run_id}")
-                if busy:  # a job row was locked by someone else: look again very soon
-                    self._loop.call_later(0.05, self.wake)  # type: ignore[union-attr]
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("claiming job runs failed")
+    async def _claim_tick(self) -> None:
+        capacity = self.config.max_parallel - len(self.live)
+        if capacity <= 0:
+            return
+        claimed, busy = await asyncio.to_thread(self.leases.claim, capacity)
+        for run_id in claimed:
+            self.live[run_id] = LiveRun(run_id)
+            self._spawn(self._execute(run_id), f"run-{run_id}")
+        if busy:  # a job row was locked by someone else: look again very soon
+            self._loop.call_later(0.05, self.wake)  # type: ignore[union-attr]
 
-    async def _renew_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.renew_interval)
-            try:
-                held = [r for r in self.live.values() if r.lost is None and not r.finishing]
-                if not held:
-                    continue
-                lost = await asyncio.to_thread(self.leases.renew, [r.run_id for r in held])
-                for run_id, why in lost.items():
-                    live = self.live.get(run_id)
-                    if live is None or live.finishing or live.lost is not None:
-                        continue
-                    live.lost = why
-                    log.info("job run %s: %s; stopping it", run_id, why)
-                    if live.process is not None:
-                        self._spawn(live.process.cancel(self.config.stop_grace), f"cancel-{run_id}")
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("renewing job run leases failed")
+    async def _renew_tick(self) -> None:
+        held = [r for r in self.live.values() if r.lost is None and not r.finishing]
+        if not held:
+            return
+        lost = await asyncio.to_thread(self.leases.renew, [r.run_id for r in held])
+        for run_id, why in lost.items():
+            live = self.live.get(run_id)
+            if live is None or live.finishing or live.lost is not None:
+                continue
+            live.lost = why
+            log.info("job run %s: %s; stopping it", run_id, why)
+            if live.process is not None:
+                self._spawn(live.process.cancel(self.config.stop_grace), f"cancel-{run_id}")
 
-    async def _housekeeping_loop(self) -> None:
-        interval = max(1.0, min(self.config.lease_seconds / 2, 5.0))
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._recover(on_start=False)
-                await self._reap_retained()
-                for pool in list(self.pools.values()):
-                    await pool.reap()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("job run housekeeping failed")
+    async def _housekeeping_tick(self) -> None:
+        await self._recover(on_start=False)
+        await self._reap_retained()
+        for pool in list(self.pools.values()):
+            await pool.reap()
 
     # -- executing one run ------------------------------------------------------------------------
 

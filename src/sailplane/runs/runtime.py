@@ -8,12 +8,8 @@ controller's start-up reconciliation also stops Sail servers a crashed previous 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
 from collections.abc import Awaitable
-from concurrent.futures import Future
 from typing import Any
 
 from sailplane.compute.environments import SparkEnvironments
@@ -21,6 +17,7 @@ from sailplane.compute.registry import NodeBackends
 from sailplane.compute.sandbox import Sandbox
 from sailplane.config import Settings
 from sailplane.kit.db import Database
+from sailplane.kit.loop_thread import LoopThread
 from sailplane.runs.dispatcher import RunDispatcher, RunnerConfig
 from sailplane.runs.scheduler import RunningScheduler, start_scheduler_loop
 
@@ -37,19 +34,13 @@ class RunRuntime:
                                         secret_key=settings.secret_key, config=self.config, sandbox=sandbox,
                                         warehouse_root=settings.warehouse_root,
                                         environments=environments or SparkEnvironments(settings.spark_envs_dir))
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="job-runs", daemon=True)
+        self._thread = LoopThread("job-runs")
         self._started = False
         self.scheduler: RunningScheduler | None = None
 
     def run(self, coro: Awaitable[Any], *, timeout: float | None = None) -> Any:
         """Run a coroutine on the runs loop and wait for its result (from another thread)."""
-
-        async def wrapper() -> Any:
-            return await coro
-
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(wrapper(), self._loop)
-        return future.result(timeout)
+        return self._thread.run(coro, timeout=timeout)
 
     def start(self) -> None:
         """Recover runs a previous process left, then start dispatching (blocking until started)."""
@@ -66,9 +57,8 @@ class RunRuntime:
     def notify(self) -> None:
         """A run became ready (or was cancelled) in this process: look now, not at the next poll.
         Thread-safe."""
-        if self._started and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self.dispatcher.wake)
+        if self._started:
+            self._thread.call_soon(self.dispatcher.wake)
 
     def stop(self) -> None:
         """Stop dispatching; this process's runs are stopped and requeued, its Sail servers stopped."""
@@ -86,6 +76,4 @@ class RunRuntime:
         except Exception:
             log.exception("stopping the job run dispatcher failed")
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=30)
-            self._loop.close()
+            self._thread.stop()

@@ -1,7 +1,7 @@
 """The job scheduler: turns due cron slots into runs, and releases runs waiting for upstream jobs.
 
 `tick(db, now)` is the whole scheduler, a function of the database and `now` (the injectable
-clock); `scheduler_loop` calls it every second with the real time. Several server processes may
+clock); `JobScheduler` calls it every second with the real time. Several server processes may
 tick at once: each job's slots are claimed with a conditional UPDATE of `jobs.next_run_at`
 (`WHERE id = ? AND next_run_at = <value read>`), committed together with the runs it creates, so
 exactly one process handles a slot; the unique (job_id, scheduled_for) constraint is the second
@@ -50,7 +50,6 @@ a conditional UPDATE (`cancel_run` is one too), so concurrent ticks agree.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
@@ -67,6 +66,7 @@ from sqlalchemy.orm import Session
 from sailplane.audit import service as audit
 from sailplane.jobs.models import ACTIVE, Job, JobTeam, JobVersion
 from sailplane.jobs.schedule import ScheduleError, next_fire
+from sailplane.kit.background import PeriodicService
 from sailplane.kit.clock import as_utc, iso, utcnow
 from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
@@ -481,49 +481,50 @@ def tick(db: Database, now: datetime, *, grace: timedelta = ON_TIME_GRACE) -> Ti
     return report
 
 
-async def scheduler_loop(db: Database, stop: asyncio.Event, interval: float = 1.0, *,
-                         wake: Callable[[], None] | None = None) -> None:
-    """tick() every `interval` seconds with the real time, in a worker thread, until `stop` is set.
-    A failing tick is logged and the loop carries on. `wake` (e.g. the dispatcher's) is called on
-    this loop after a tick that made runs ready, so they start without waiting for a poll."""
-    log.info("job scheduler started (every %g s)", interval)
-    while not stop.is_set():
-        try:
-            report = await asyncio.to_thread(tick, db, utcnow())
-            if report.runs_created or report.slots_skipped or report.runs_released or report.runs_cancelled:
-                log.info("scheduler: %d run(s) created, %d slot(s) skipped, %d released, %d cancelled, %d replaced",
-                         len(report.runs_created), report.slots_skipped, report.runs_released,
-                         report.runs_cancelled, report.runs_replaced)
-            if wake is not None and (report.runs_created or report.runs_released):
-                wake()
-        except Exception:
-            log.exception("job scheduler tick failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-    log.info("job scheduler stopped")
+class JobScheduler:
+    """tick() every `interval` seconds with the real time, in a worker thread, the first at once (a
+    `kit.background` service: a failing tick is logged and the next one comes on time). `wake` (e.g.
+    the dispatcher's) is called on this loop after a tick that made runs ready, so they start without
+    waiting for a poll."""
+
+    def __init__(self, db: Database, interval: float = 1.0, *, wake: Callable[[], None] | None = None) -> None:
+        self.db = db
+        self.wake = wake
+        self.service = PeriodicService("job-scheduler", self.tick, interval, logger=log,
+                                       failure="job scheduler tick failed", tick_at_start=True)
+
+    async def tick(self) -> None:
+        report = await asyncio.to_thread(tick, self.db, utcnow())
+        if report.runs_created or report.slots_skipped or report.runs_released or report.runs_cancelled:
+            log.info("scheduler: %d run(s) created, %d slot(s) skipped, %d released, %d cancelled, %d replaced",
+                     len(report.runs_created), report.slots_skipped, report.runs_released,
+                     report.runs_cancelled, report.runs_replaced)
+        if self.wake is not None and (report.runs_created or report.runs_released):
+            self.wake()
 
 
 @dataclass
 class RunningScheduler:
-    """A scheduler_loop task and the event that ends it."""
+    """A started JobScheduler."""
 
-    task: asyncio.Task[None]
-    stop_event: asyncio.Event
+    scheduler: JobScheduler
+
+    @property
+    def task(self) -> asyncio.Task[None]:
+        task = self.scheduler.service.task
+        assert task is not None
+        return task
 
     async def stop(self, timeout: float = 60.0) -> None:
-        """Ask the loop to end and wait for it (a tick in progress completes first)."""
-        self.stop_event.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), timeout)
-        except TimeoutError:
-            log.warning("job scheduler did not stop within %g s; cancelling it", timeout)
-            self.task.cancel()
+        """Ask the loop to end and wait for it (a tick in progress completes first, within `timeout`)."""
+        await self.scheduler.service.stop(timeout)
+        log.info("job scheduler stopped")
 
 
 async def start_scheduler_loop(db: Database, *, interval: float = 1.0,
                                wake: Callable[[], None] | None = None) -> RunningScheduler:
-    """Start scheduler_loop as a task on the running loop; `await handle.stop()` ends it."""
-    stop = asyncio.Event()
-    task = asyncio.get_running_loop().create_task(scheduler_loop(db, stop, interval, wake=wake),
-                                                  name="job-scheduler")
-    return RunningScheduler(task, stop)
+    """Start a JobScheduler on the running loop; `await handle.stop()` ends it."""
+    scheduler = JobScheduler(db, interval, wake=wake)
+    log.info("job scheduler started (every %g s)", interval)
+    scheduler.service.start()
+    return RunningScheduler(scheduler)

@@ -37,6 +37,7 @@ from sailplane.compute.backend import ComputeBackend, InstanceHandle, InstanceSp
 from sailplane.compute.nodes import down_nodes_instances, stop_down_node_instances
 from sailplane.compute.registry import NodeBackends, UnknownCluster
 from sailplane.gateway.spark_connect import Claims, GatewayDenied
+from sailplane.kit.background import PeriodicService
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
 from sailplane.workloads import instance_states, session_states
@@ -61,6 +62,7 @@ INSTANCE_DIED = "instance_failed"
 INSTANCE_LOST = "instance_lost"
 
 STARTING, READY, BROKEN, RELEASING = "starting", "ready", "failed", "stopping"
+STOP_TICK_SECONDS = 10.0  # a stop waits this long for the tick in progress, then cancels it
 DOWN_NODE_SWEEP_SECONDS = 2.0  # at most this often (and at least once a tick) for the servers of nodes that are down
 _ENDED_MEMORY = 10_000
 _MESSAGE_LIMIT = 2000
@@ -133,11 +135,12 @@ class SessionController:
         self._dirty: set[str] = set()
         self._opened: set[str] = set()  # sessions opened on an instance not known ready yet (statusMessage)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
+        # Ticks wait for a nudge or the interval; a stop lets the tick in progress finish.
+        self._ticks = PeriodicService("session-controller", self.tick, interval, logger=log,
+                                      failure="session controller tick failed", stop_timeout=STOP_TICK_SECONDS)
         self._ready_events: dict[str, asyncio.Event] = {}
         self._starts: set[asyncio.Task[None]] = set()
         self._stops: set[asyncio.Task[None]] = set()
-        self._main: asyncio.Task[None] | None = None
         self._running = False
 
     # -- called from request threads (thread-safe) ----------------------------------------------
@@ -252,8 +255,8 @@ class SessionController:
             changed = s.status != ACTIVE
             if changed:
                 s.status, s.idle_since = ACTIVE, None
-        if changed and self._wake is not None:
-            self._wake.set()  # persist pending/idle → active now rather than at the next tick
+        if changed:
+            self._nudge()  # persist pending/idle → active now rather than at the next tick
 
     def on_call_end(self, session_id: str) -> None:
         """A call ended: the idle clock starts from its end (a one-hour query is not idleness)."""
@@ -270,18 +273,14 @@ class SessionController:
     async def start(self) -> None:
         """Adopt or clean up this node's instances, stop orphans, then run the loop."""
         self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
         await self._reconcile()
         self._running = True
-        self._main = asyncio.create_task(self._run(), name="session-controller")
+        self._ticks.start()
 
     async def stop(self) -> None:
         """Stop deciding things; instances keep running so the next start can adopt them."""
         self._running = False
-        if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+        await self._ticks.stop()
         for task in list(self._starts):
             task.cancel()  # the backend stops a half-started process; the next start marks it lost
         pending = [*self._starts, *self._stops]
@@ -289,19 +288,6 @@ class SessionController:
             await asyncio.wait(pending, timeout=30)
         with contextlib.suppress(Exception):
             await self._flush_activity()
-
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("session controller tick failed")
 
     async def tick(self) -> None:
         await self._flush_activity()
@@ -312,8 +298,9 @@ class SessionController:
         await self._sweep_down_nodes()
 
     def _nudge(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        """Tick now rather than at the end of the interval (on the loop; nothing before start)."""
+        if self._loop is not None:
+            self._ticks.wake()
 
     def _spawn(self, tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
