@@ -9,12 +9,13 @@ SQLAlchemy per dialect; everything else the modules need is here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, func, make_url, select
 from sqlalchemy.orm import Session
 
 POSTGRESQL, SQLITE = "postgresql", "sqlite"
+S = TypeVar("S", bound=Select)  # type: ignore[type-arg]
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ class Dialect:
         than the row. PostgreSQL's driver reads a result whole, so there the rows come as they are."""
         return self.name == SQLITE
 
-    def skip_locked(self, stmt: Select[Any]) -> Select[Any]:
+    def skip_locked(self, stmt: S) -> S:
         """`stmt` taking row locks that concurrent claimers skip, where the database has them."""
-        return stmt.with_for_update(skip_locked=True) if self.row_locks else stmt
+        return stmt.with_for_update(skip_locked=True) if self.row_locks else stmt  # type: ignore[return-value]
 
     @staticmethod
     def packed(page: Select[Any]) -> Select[Any]:

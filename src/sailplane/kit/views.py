@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, FromClause
 
 from sailplane.kit.clock import iso
 from sailplane.kit.db import UTCDateTime
@@ -36,7 +36,7 @@ class RowView:
                             for i, name in enumerate(self.names)])
 
 
-def row_view(model: type[BaseModel], table: Table, *, nested: Mapping[str, type[BaseModel]] | None = None,
+def row_view(model: type[BaseModel], table: FromClause, *, nested: Mapping[str, type[BaseModel]] | None = None,
              computed: Mapping[str, ColumnElement[Any]] | None = None) -> RowView:
     """The view of `model` over `table`: each field is the table's column of the same name, or an object
     of `nested[field]`'s fields (from the same table), or `computed[field]` (a labelled expression)."""
@@ -59,7 +59,7 @@ def row_view(model: type[BaseModel], table: Table, *, nested: Mapping[str, type[
                     timestamps.add(len(columns))
                 columns.append(wire_column(column))
             else:
-                raise LookupError(f"{of.__name__}.{name} has no column in {table.name} (add it to the view)")
+                raise LookupError(f"{of.__name__}.{name} has no column in {table.description} (add it to the view)")
             names.append(name)
             parts.append(f"{key!r}: row[{len(columns) - 1}]")
         return "{" + ", ".join(parts) + "}"
