@@ -233,10 +233,11 @@ def member_page_sql(org_id: str, team_id: str, marker: str, which: str = "older"
     page's count), values inlined."""
     from sqlalchemy.dialects import postgresql
 
+    from sailplane.kit.dialect import dialect_of
     from sailplane.runs import team_listing
-    from sailplane.runs.service import LISTED_COLUMNS, TOTAL_CAP
+    from sailplane.runs.reads import LISTED_COLUMNS, TOTAL_CAP
 
-    statement = getattr(team_listing.statements(LISTED_COLUMNS, TOTAL_CAP, "postgresql"), which)
+    statement = getattr(team_listing.statements(LISTED_COLUMNS, TOTAL_CAP, dialect_of("postgresql://")), which)
     bound = statement.params(org_id=org_id, team_ids=[team_id], marker=marker, limit=101)
     return str(bound.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from sailplane.jobs.schemas import JobRunView, RunResults
+from sailplane.kit.views import wire_keys
 from tests.data.helpers import build_org
 from tests.runs.live import create_run, describe, python_job, sql_job, wait_for
 from tests.support.actors import Actor, assert_error
@@ -212,6 +214,7 @@ def test_listed_runs_are_their_descriptions(org: Any) -> None:
         listed = {r["id"]: r for r in page["included"]["jobRuns"]}
         for run_id, run in described.items():
             assert list(listed[run_id]) == RUN_FIELDS and listed[run_id] == run
+            assert list(run) == wire_keys(JobRunView) and list(run["results"]) == wire_keys(RunResults)
         assert [j for j in page["included"]["jobs"] if j["id"] == job["id"]] == [shown_job]
 
 

@@ -6,6 +6,8 @@ import httpx
 
 from sailplane.auth import catalog
 from sailplane.config import Settings
+from sailplane.kit.views import wire_keys
+from sailplane.teams.schemas import TeamItem, TeamView
 from tests.org.helpers import add_to_team, assert_audited, audit_rows, make_member, make_team
 from tests.support.actors import Actor, assert_error, signup
 
@@ -132,6 +134,7 @@ def test_listed_teams_look_exactly_as_described(api_url: str) -> None:
     assert listed["total"] == 4 and sorted(i["team"]["name"] for i in listed["items"]) == sorted(names)
     for item in listed["items"]:
         assert owner.get(f"/org/teams/{item['team']['id']}").json() == item
+        assert list(item) == wire_keys(TeamItem) and list(item["team"]) == wire_keys(TeamView)
     assert sorted(i["memberCount"] for i in listed["items"]) == [1, 1, 1, 2]
     # The total with more to come (counted), on the last page (known from it) and past the end (counted).
     assert owner.get("/org/teams", params={"limit": 3}).json()["total"] == 4

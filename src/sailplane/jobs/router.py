@@ -4,9 +4,9 @@ live in the service; the team listing declares its check here. Job runs have the
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Response
 
 from sailplane.auth.deps import CurrentPrincipal, Db, require_team
 from sailplane.auth.principal import Principal
@@ -18,16 +18,13 @@ from sailplane.jobs.schemas import (
     CreateJobRequest,
     DependsOnView,
     JobDescription,
-    JobIncluded,
     JobList,
     JobRef,
-    JobRunView,
     JobTeamLink,
     JobTeamLinks,
     JobVersionList,
     JobVersionView,
     JobView,
-    RunResults,
     SourceConfigView,
     TeamIdsRequest,
     UpdateJobRequest,
@@ -36,9 +33,9 @@ from sailplane.jobs.schemas import (
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import Limit, Page, PageRequest, page_request, paging
-from sailplane.kit.routing import JsonRoute
+from sailplane.kit.routing import JsonRoute, raw_json
 from sailplane.kit.schemas import DONE, Message
-from sailplane.runs.models import JobRun
+from sailplane.runs.reads import run_json
 from sailplane.runs.service import cancel_runs_of_deleted_job
 from sailplane.teams.schemas import TeamItem, TeamView
 
@@ -94,60 +91,53 @@ def version_view(v: JobVersion) -> JobVersionView:
     )
 
 
-def run_view(r: JobRun) -> JobRunView:
-    return JobRunView(
-        id=r.id, job_id=r.job_id, job_version=r.job_version, status=r.status, status_message=r.status_message,
-        resource_cleanup_mode=r.resource_cleanup_mode, dispatched_at=r.dispatched_at, finished_at=r.finished_at,
-        runner_started_at=r.runner_started_at, runner_completed_at=r.runner_completed_at,
-        runner_execution_time_us=r.runner_execution_time_us, trigger=r.trigger, created_at=r.created_at,
-        created_by=r.created_by, updated_at=r.updated_at, results=RunResults(output_path=r.output_path),
-        updated_by=r.updated_by, cleaned_at=r.cleaned_at,
-    )
-
-
-def _parts(listing: service.JobListing) -> tuple[list[JobRef], JobIncluded]:
+def _parts(listing: service.JobListing) -> tuple[list[JobRef], dict[str, Any]]:
+    """The items and `included` of a job listing; the latest runs as JobRunView JSON (runs.reads, the one
+    builder of a run's JSON), so `included` is data for kit.routing.raw_json, not a model."""
     refs = [JobRef(job_id=job.id, latest_job_run_id=listing.latest_runs[job.id].id
                    if job.id in listing.latest_runs else None,
                    team_ids=listing.team_ids.get(job.id, [])) for job, _ in listing.jobs]
     runs = [listing.latest_runs[job.id] for job, _ in listing.jobs if job.id in listing.latest_runs]
-    included = JobIncluded(jobs=[job_view(job, version) for job, version in listing.jobs],
-                           job_runs=[run_view(r) for r in runs],
-                           teams=[TeamView.model_validate(t) for t in listing.teams])
+    included = {"jobs": [job_view(job, version) for job, version in listing.jobs],
+                "jobRuns": [run_json(r) for r in runs],
+                "teams": [TeamView.model_validate(t) for t in listing.teams]}
     return refs, included
 
 
-def job_list(listing: service.JobListing) -> JobList:
+def job_list(listing: service.JobListing) -> Response:
+    """`JobList` JSON."""
     items, included = _parts(listing)
-    return JobList(total=listing.total, items=items, included=included)
+    return raw_json({"total": listing.total, "items": items, "included": included})
 
 
-def job_description(listing: service.JobListing) -> JobDescription:
+def job_description(listing: service.JobListing) -> Response:
+    """`JobDescription` JSON."""
     items, included = _parts(listing)
-    return JobDescription(item=items[0], included=included)
+    return raw_json({"item": items[0], "included": included})
 
 
 # --- listings -----------------------------------------------------------------------------------
 
 @router.get("/me/jobs", operation_id="listMyJobs", response_model=JobList)
-def list_my_jobs(db: Db, principal: CurrentPrincipal, paging: MyPaging) -> JobList:
+def list_my_jobs(db: Db, principal: CurrentPrincipal, paging: MyPaging) -> Response:
     """Jobs the caller can access through their teams (all of them for organization admins), paged."""
     return job_list(service.list_mine(db, principal, paging))
 
 
 @router.get("/workloads/jobs", operation_id="listJobs", response_model=JobList)
-def list_jobs(db: Db, principal: CurrentPrincipal, limit: Limit = 100) -> JobList:
+def list_jobs(db: Db, principal: CurrentPrincipal, limit: Limit = 100) -> Response:
     """Every job of the organization the caller may view, by key, with status, version and schedule."""
     return job_list(service.list_all(db, principal, limit))
 
 
 @router.get("/workloads/teams/{team}/jobs", operation_id="listTeamJobs", response_model=JobList)
-def list_team_jobs(team: TeamId, db: Db, principal: ViewTeamJobs, limit: Limit = 100) -> JobList:
+def list_team_jobs(team: TeamId, db: Db, principal: ViewTeamJobs, limit: Limit = 100) -> Response:
     """Jobs shared with the team."""
     return job_list(service.list_for_team(db, principal, team, limit))
 
 
 @router.get("/workloads/clusters/{cluster}/jobs", operation_id="listClusterJobs", response_model=JobList)
-def list_cluster_jobs(cluster: ClusterId, db: Db, principal: CurrentPrincipal, limit: Limit = 100) -> JobList:
+def list_cluster_jobs(cluster: ClusterId, db: Db, principal: CurrentPrincipal, limit: Limit = 100) -> Response:
     """Jobs (that the caller may view) whose current version runs on the cluster."""
     return job_list(service.list_for_cluster(db, principal, cluster, limit))
 
@@ -162,7 +152,7 @@ def create_job(body: CreateJobRequest, db: Db, principal: CurrentPrincipal, ctx:
 
 
 @router.get("/workloads/jobs/{job}", operation_id="describeJob", response_model=JobDescription)
-def describe_job(job: JobId, db: Db, principal: CurrentPrincipal) -> JobDescription:
+def describe_job(job: JobId, db: Db, principal: CurrentPrincipal) -> Response:
     """The job with its current version, teams and latest run; 404 unless shared with the caller's teams."""
     return job_description(service.describe(db, principal, job))
 
@@ -244,7 +234,7 @@ def create_job_version(job: JobId, body: VersionFields, db: Db, principal: Curre
             response_model=JobDescription)
 def describe_job_version(job: JobId, job_version_number: Annotated[int, Path(
         alias="jobVersionNumber", ge=1, le=2_147_483_647, description="A LakeSail job version.")],
-        db: Db, principal: CurrentPrincipal) -> JobDescription:
+        db: Db, principal: CurrentPrincipal) -> Response:
     """The job as configured by one published version."""
     return job_description(service.describe(db, principal, job, job_version_number))
 

@@ -5,6 +5,10 @@ Stock FastAPI validates a sync endpoint's return value again in a second threadp
 serializing it. Our endpoints already build their response models, so this route dumps them to
 JSON directly (validating only when the returned object is not already the response model), and
 the OpenAPI document still comes from `response_model`.
+
+`raw_json` is the one way to answer with JSON built without the response model (pre-rendered bytes, or
+data shaped by a domain's `reads` module, timestamps already formatted by the database): every router
+uses it, and so does the route class itself.
 """
 
 from __future__ import annotations
@@ -17,8 +21,16 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_json
 
 from sailplane.kit.input import CheckedRequest
+
+
+def raw_json(content: Any, status_code: int = 200) -> Response:
+    """A JSON response from bytes as they are, or from data (dicts, lists, response models inside them)
+    encoded by the serializer the response models use, models by their aliases."""
+    body = content if isinstance(content, bytes) else to_json(content, by_alias=True)
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 class JsonRoute(APIRoute):
@@ -42,7 +54,7 @@ def _render(result: Any, model: type[BaseModel], adapter: TypeAdapter[Any], stat
     if isinstance(result, Response):
         return result
     value = result if type(result) is model else adapter.validate_python(result, from_attributes=True)
-    return Response(adapter.dump_json(value, by_alias=True), status_code=status, media_type="application/json")
+    return raw_json(adapter.dump_json(value, by_alias=True), status)
 
 
 def _wrap(endpoint: Callable[..., Any], model: type[BaseModel], status: int) -> Callable[..., Any]:

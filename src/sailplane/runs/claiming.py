@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased
 from sailplane.jobs.models import Job, JobVersion
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
+from sailplane.kit.dialect import dialect_of
 from sailplane.runs import states
 from sailplane.runs.models import JobRun
 from sailplane.runs.states import DISPATCHED, LEASED_STATES, READY
@@ -42,7 +43,7 @@ class Leases:
         self.owner = owner
         self.node_tag = node_tag
         self.lease_seconds = lease_seconds
-        self.is_postgres = db.url.startswith("postgresql")
+        self.dialect = dialect_of(db.url)
 
     def _session(self) -> Session:
         return self.db.session()
@@ -72,7 +73,7 @@ class Leases:
                               .order_by(JobRun.id).limit(capacity * 4 + 20)).all()
             if not rows:
                 return [], False
-            if self.is_postgres:
+            if self.dialect.row_locks:
                 return self._claim_postgres(db, rows, capacity)
             return self._claim_sqlite(db, rows, capacity), False
 
@@ -171,9 +172,7 @@ class Leases:
         with self._session() as db:
             stmt = select(JobRun.id, JobRun.lease_owner, JobRun.lease_expires_at, JobRun.pid, JobRun.instance_id) \
                 .where(JobRun.status.in_(LEASED_STATES), gone).order_by(JobRun.id).limit(100)
-            if self.is_postgres:
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = db.execute(stmt).all()
+            rows = db.execute(self.dialect.skip_locked(stmt)).all()
             for row in rows:
                 same_owner = JobRun.lease_owner.is_(None) if row.lease_owner is None \
                     else JobRun.lease_owner == row.lease_owner

@@ -118,7 +118,6 @@ class RunDispatcher:
         self.node_tag = hashlib.sha256(node.encode()).hexdigest()[:16]
         self.owner = f"{self.node_tag}:{new_id()}"
         self.encryptor = Encryptor(secret_key)
-        self.is_postgres = db.url.startswith("postgresql")
         self.leases = Leases(db, owner=self.owner, node_tag=self.node_tag, lease_seconds=self.config.lease_seconds)
         self.records = RunRecords(db, owner=self.owner, node_tag=self.node_tag,
                                   retry_backoff=self.config.retry_backoff)

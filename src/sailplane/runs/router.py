@@ -9,20 +9,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from pydantic_core import to_json
 
 from sailplane.auth.deps import AppSettings, CurrentPrincipal, Db
-from sailplane.jobs.router import job_view, run_view
+from sailplane.jobs.router import job_view
 from sailplane.jobs.schemas import JobRunView
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.errors import invalid
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.input import MAX_BYTE_OFFSET
 from sailplane.kit.pagination import MarkerPage, marker_params
-from sailplane.kit.routing import JsonRoute
+from sailplane.kit.routing import JsonRoute, raw_json
 from sailplane.kit.schemas import DONE, Message
 from sailplane.runs import files, service
 from sailplane.runs.execution import read_log
+from sailplane.runs.reads import run_json
 from sailplane.runs.schemas import CreateJobRunRequest, JobRunList, RetryJobRunRequest
 
 router = APIRouter(route_class=JsonRoute, tags=["job-runs"])
@@ -44,31 +44,15 @@ def _wake(request: Request) -> None:
         runtime.notify()
 
 
-def listed_run(r: service.ListedRun) -> dict[str, Any]:
-    """A listed run as `JobRunView` JSON (same keys, order and formats as describeJobRun; a test
-    compares the two). Built directly: validating 100 models only to dump them again was most of
-    the listing's time."""
-    return {
-        "id": r.id, "jobId": r.job_id, "jobVersion": r.job_version, "status": r.status,
-        "statusMessage": r.status_message, "resourceCleanupMode": r.resource_cleanup_mode,
-        "dispatchedAt": r.dispatched_at, "finishedAt": r.finished_at, "runnerStartedAt": r.runner_started_at,
-        "runnerCompletedAt": r.runner_completed_at, "runnerExecutionTimeUs": r.runner_execution_time_us,
-        "trigger": r.trigger, "createdAt": r.created_at, "createdBy": r.created_by, "updatedAt": r.updated_at,
-        "results": {"outputPath": r.output_path}, "updatedBy": r.updated_by, "cleanedAt": r.cleaned_at,
-    }
-
-
 def _run_list(result: service.RunPage) -> Response:
-    """`JobRunList` JSON, encoded once by pydantic's serializer (the jobs stay `JobView` models:
-    at most one per distinct job, and their config shape is the model's)."""
-    body = {
+    """`JobRunList` JSON: the runs are already JobRunView JSON (runs.reads); the jobs stay `JobView`
+    models (at most one per distinct job, and their config shape is the model's)."""
+    return raw_json({
         "total": result.total,
-        "items": [{"jobRunId": r.id, "jobId": r.job_id} for r in result.runs],
-        "included": {"jobRuns": [listed_run(r) for r in result.runs],
-                     "jobs": [job_view(j, v) for j, v in result.jobs]},
+        "items": [{"jobRunId": r["id"], "jobId": r["jobId"]} for r in result.runs],
+        "included": {"jobRuns": result.runs, "jobs": [job_view(j, v) for j, v in result.jobs]},
         "marker": result.marker,
-    }
-    return Response(to_json(body, by_alias=True), media_type="application/json")
+    })
 
 
 def _check_key(key: str | None) -> str | None:
@@ -105,17 +89,15 @@ def create_job_run(job: JobId, request: Request, db: Db, principal: CurrentPrinc
     run, created = service.start_run(
         db, principal, job, parameters=body.parameters, named_parameters=body.named_parameters, hold=body.hold,
         resource_cleanup_mode=body.resource_cleanup_mode, idempotency_key=_check_key(idempotency_key), ctx=ctx)
-    view = run_view(run)
-    if not created:
-        return Response(view.model_dump_json(by_alias=True), status_code=200, media_type="application/json")
-    _wake(request)
-    return view
+    if created:
+        _wake(request)
+    return raw_json(run_json(run), 201 if created else 200)
 
 
 @router.get("/workloads/jobs/{job}/runs/{jobRun}", operation_id="describeJobRun", response_model=JobRunView)
-def describe_job_run(job: JobId, job_run: RunId, db: Db, principal: CurrentPrincipal) -> JobRunView:
+def describe_job_run(job: JobId, job_run: RunId, db: Db, principal: CurrentPrincipal) -> Response:
     """The run's status, timing and results."""
-    return run_view(service.describe_run(db, principal, job, job_run))
+    return raw_json(run_json(service.describe_run(db, principal, job, job_run)))
 
 
 @router.delete("/workloads/jobs/{job}/runs/{jobRun}", operation_id="deleteJobRun", response_model=Message)
@@ -129,30 +111,30 @@ def delete_job_run(job: JobId, job_run: RunId, db: Db, principal: CurrentPrincip
 
 @router.post("/workloads/jobs/{job}/runs/{jobRun}/ready", operation_id="releaseJobRun", response_model=JobRunView)
 def release_job_run(job: JobId, job_run: RunId, request: Request, db: Db, principal: CurrentPrincipal,
-                    ctx: Ctx) -> JobRunView:
+                    ctx: Ctx) -> Response:
     """Release a pending run for execution (pending → ready); 409 in any other state."""
     run = service.release_run(db, principal, job, job_run, ctx)
     _wake(request)
-    return run_view(run)
+    return raw_json(run_json(run))
 
 
 @router.post("/workloads/jobs/{job}/runs/{jobRun}/retry", operation_id="retryJobRun", response_model=JobRunView)
 def retry_job_run(job: JobId, job_run: RunId, request: Request, db: Db, principal: CurrentPrincipal, ctx: Ctx,
-                  body: RetryJobRunRequest | None = None) -> JobRunView:
+                  body: RetryJobRunRequest | None = None) -> Response:
     """Run a failed, timed-out or cancelled run again with the same ID, version and parameters
     (`hold` keeps it pending); 409 in any other state."""
     run = service.retry_run(db, principal, job, job_run, (body or RetryJobRunRequest()).hold, ctx)
     _wake(request)
-    return run_view(run)
+    return raw_json(run_json(run))
 
 
 @router.post("/workloads/jobs/{job}/runs/{jobRun}/cancel", operation_id="cancelJobRun", response_model=JobRunView)
 def cancel_job_run(job: JobId, job_run: RunId, request: Request, db: Db, principal: CurrentPrincipal,
-                   ctx: Ctx) -> JobRunView:
+                   ctx: Ctx) -> Response:
     """Cancel a run that has not ended; its process is stopped within about a second. 409 once it has ended."""
     run = service.cancel_active_run(db, principal, job, job_run, ctx)
     _wake(request)
-    return run_view(run)
+    return raw_json(run_json(run))
 
 
 @router.get("/workloads/jobs/{job}/runs/{jobRun}/logs", operation_id="getJobRunLogs",

@@ -12,13 +12,12 @@ flush, and leave the commit (and the audit event) to the caller.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -30,12 +29,13 @@ from sailplane.jobs.models import Job, JobTeam, JobVersion
 from sailplane.jobs.service import get_job, get_job_with_current_version
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
+from sailplane.kit.dialect import dialect_of
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.ids import new_id
 from sailplane.kit.pagination import MarkerPage, split_marker
-from sailplane.kit.wire_sql import wire_column
-from sailplane.runs import states, team_listing
+from sailplane.runs import reads, states, team_listing
 from sailplane.runs.models import JobRun
+from sailplane.runs.reads import LISTED_COLUMNS, TOTAL_CAP, RunJson, run_id
 from sailplane.runs.states import (
     ACTIVE_STATES,
     CANCELLED,
@@ -49,7 +49,7 @@ from sailplane.runs.states import (
 
 VIEW, RUN = "CanViewJobs", "CanRunJobs"
 CLEANUP_MODES = ("always", "on_success", "never")
-_RUNS = JobRun.__table__.c  # plain columns, for the listings' Core statements
+render = reads.RUN_VIEW.render
 
 
 # --- the scheduler's (and the API's) entry points -----------------------------------------------
@@ -144,119 +144,48 @@ def _state_conflict(run: JobRun, wanted: str) -> ApiError:
 
 # --- listings ---------------------------------------------------------------------------------
 
-TOTAL_CAP = 10_000
-
-
-class ListedRun(NamedTuple):
-    """A listed run as fetched: the columns a run's JSON shows, timestamps already in their wire
-    form. A plain tuple (not an ORM object, not a Row) because attribute access on those was most
-    of the cost of a page of 100."""
-
-    id: str
-    job_id: str
-    job_version: int
-    status: str
-    status_message: str | None
-    resource_cleanup_mode: str
-    dispatched_at: str | None
-    finished_at: str | None
-    runner_started_at: str | None
-    runner_completed_at: str | None
-    runner_execution_time_us: int | None
-    trigger: str
-    created_at: str
-    created_by: str | None
-    updated_at: str
-    output_path: str | None
-    updated_by: str | None
-    cleaned_at: str | None
-
-
-# In ListedRun's order; plain table columns (timestamps made by the database, see kit.wire_sql), so the
-# statement skips the ORM's per-statement work.
-LISTED_COLUMNS = tuple(wire_column(_RUNS[name]) for name in ListedRun._fields)
-
-
 @dataclass
 class RunPage:
-    """A page of runs (newest first), the next marker, and the jobs they belong to (with their
-    current versions). `total` is counted on the first page only, up to TOTAL_CAP; None when not
-    counted or above it: no page ever counts a whole table."""
+    """A page of runs (newest first, as JobRunView JSON: runs.reads), the next marker, and the jobs they
+    belong to (with their current versions). `total` is counted on the first page only, up to TOTAL_CAP;
+    None when not counted or above it: no page ever counts a whole table."""
 
     total: int | None
-    runs: list[ListedRun]
+    runs: list[RunJson]
     marker: str | None
     jobs: list[tuple[Job, JobVersion]] = field(default_factory=list)
 
 
-# Which runs a listing covers, by scope; the values are bound per request. Each scope's first
-# condition is the leading column of an index ending in id: (job_id, id) or (organization_id, id).
-_SCOPES: dict[str, tuple[ColumnElement[bool], ...]] = {
-    "job": (_RUNS.job_id == bindparam("job_id"),),
-    "org": (_RUNS.organization_id == bindparam("org_id"),),
-}
-_JOBS_WITH_VERSIONS = (
-    select(Job, JobVersion)
-    .join(JobVersion, and_(JobVersion.job_id == Job.id, JobVersion.version == Job.current_version))
-    .where(Job.id.in_(bindparam("job_ids", expanding=True)))
-    .order_by(Job.id)
-)
-
-
-class _PageStatements(NamedTuple):
-    first: Select[Any]  # the newest :limit runs; every row ends with the capped total (one round trip)
-    after: Select[Any]  # the newest :limit runs older than :marker
-
-
-@functools.cache
-def _statements(scope: str) -> _PageStatements:
-    """Built once per scope: building (and cache-keying) a select of 18 columns costs more than
-    running it on a warm connection.
-
-    Keyset pagination: `id < :marker ORDER BY id DESC LIMIT :limit`, never OFFSET. The first
-    page's total is an uncorrelated scalar subquery (evaluated once) that reads at most
-    TOTAL_CAP + 1 index entries, whatever the table size."""
-    where = _SCOPES[scope]
-    total = select(func.count()).select_from(select(_RUNS.id).where(*where).limit(TOTAL_CAP + 1).subquery())
-    newest = select(*LISTED_COLUMNS).where(*where).order_by(_RUNS.id.desc()).limit(bindparam("limit"))
-    return _PageStatements(first=newest.add_columns(total.scalar_subquery().label("total")),
-                           after=newest.where(_RUNS.id < bindparam("marker")))
-
-
 def _page(db: Session, scope: str, params: dict[str, Any], page: MarkerPage) -> RunPage:
     """One page of the scope's runs, without the jobs (the callers know how to get those)."""
-    statements = _statements(scope)
+    statements = reads.page_statements(scope)
     values = {**params, "limit": page.limit + 1}
     if page.marker is not None:
-        rows = [ListedRun._make(r) for r in db.execute(statements.after, {**values, "marker": page.marker})]
-        runs, marker = split_marker(rows, page)
+        rows = [render(r) for r in db.execute(statements.after, {**values, "marker": page.marker})]
+        runs, marker = split_marker(rows, page, key=run_id)
         return RunPage(None, runs, marker)
     found = db.execute(statements.first, values).all()
-    runs, marker = split_marker([ListedRun._make(r[:-1]) for r in found], page)
+    runs, marker = split_marker([render(r) for r in found], page, key=run_id)  # render skips the total
     return RunPage(_first_page_total(runs, marker, lambda: found[0].total), runs, marker)
 
 
 def _team_page(db: Session, params: dict[str, Any], page: MarkerPage) -> RunPage:
     """As _page, for the runs of the jobs shared with params["team_ids"] (see runs.team_listing)."""
     conn = db.connection()
-    found = team_listing.statements(LISTED_COLUMNS, TOTAL_CAP, conn.dialect.name)
+    found = team_listing.statements(LISTED_COLUMNS, TOTAL_CAP, dialect_of(conn))
     values = {**params, "limit": page.limit + 1, "marker": page.marker}
-    rows = team_listing.fetch(conn, found, values, ListedRun._make, key=_run_id)
-    runs, marker = split_marker(rows, page)
+    rows = team_listing.fetch(conn, found, values, render, key=run_id)
+    runs, marker = split_marker(rows, page, key=run_id)
     if page.marker is not None:
         return RunPage(None, runs, marker)
     return RunPage(_first_page_total(runs, marker, lambda: conn.execute(found.total, values).scalar_one()),
                    runs, marker)
 
 
-def _first_page_total(runs: list[ListedRun], marker: str | None, capped_count: Callable[[], int]) -> int | None:
+def _first_page_total(runs: list[RunJson], marker: str | None, capped_count: Callable[[], int]) -> int | None:
     """With no next page the page itself is the total; else the capped count (None above TOTAL_CAP)."""
     counted = capped_count() if marker is not None else len(runs)
     return counted if counted <= TOTAL_CAP else None
-
-
-def _run_id(run: ListedRun) -> str:
-    return run.id
 
 
 def list_job_runs(db: Session, principal: Principal, job_id: str, page: MarkerPage) -> RunPage:
@@ -279,9 +208,9 @@ def list_my_runs(db: Session, principal: Principal, page: MarkerPage) -> RunPage
     else:
         params["team_ids"] = sorted(authz.teams_granting(principal, VIEW))
         result = _team_page(db, params, page) if params["team_ids"] else RunPage(0, [], None)
-    job_ids = sorted({r.job_id for r in result.runs})
+    job_ids = sorted({r["jobId"] for r in result.runs})
     if job_ids:
-        result.jobs = [(j, v) for j, v in db.execute(_JOBS_WITH_VERSIONS, {"job_ids": job_ids})]
+        result.jobs = [(j, v) for j, v in db.execute(reads.JOBS_WITH_VERSIONS, {"job_ids": job_ids})]
     return result
 
 

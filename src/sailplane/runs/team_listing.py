@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Integer, Select, String, bindparam, func, select, true
 
 from sailplane.jobs.models import Job, JobTeam
+from sailplane.kit.dialect import Dialect, dialect_of
 from sailplane.runs.models import JobRun
 
 _RUNS = JobRun.__table__.c
@@ -45,10 +46,10 @@ class TeamStatements(NamedTuple):
 
 
 @functools.cache
-def statements(columns: tuple[Any, ...], cap: int, dialect: str) -> TeamStatements:
+def statements(columns: tuple[Any, ...], cap: int, dialect: Dialect) -> TeamStatements:
     """Built once per dialect (`columns` are the listing's, in its row order)."""
     limit = bindparam("limit", type_=Integer)
-    if dialect == "postgresql":
+    if dialect.lateral:
         jobs = _VISIBLE_JOBS.subquery("visible")
 
         def per_job(*older: Any, most: Any = limit) -> Any:
@@ -83,7 +84,7 @@ def fetch(conn: Connection, found: TeamStatements, params: dict[str, Any], make:
     """Up to params["limit"] runs, newest first, as `make(row)`; params: org_id, team_ids, limit and
     optionally marker."""
     page = found.newest if params.get("marker") is None else found.older
-    if conn.dialect.name == "postgresql":
+    if dialect_of(conn).lateral:
         return [make(r) for r in conn.execute(page, params)]
     job_ids: Sequence[str] = conn.execute(found.job_ids, params).scalars().all()
     per_job = ([make(r) for r in conn.execute(page, {**params, "job_id": job_id})] for job_id in job_ids)

@@ -1,8 +1,9 @@
 """The queries of the read routes (describeTeam, listTeams): Core rows in wire order, no ORM objects.
 
 A 100-team page read into ORM objects, then validated into response models and dumped again, ran at
-a quarter of a bare endpoint's rate; these rows go straight into the response (router.team_doc).
-Statements are built once: constructing a select() per request cost more than running it.
+a quarter of a bare endpoint's rate; these rows go straight into the response (`TEAM_VIEW.render`, the
+TeamItem JSON derived from the schema, kit.views). Statements are built once: constructing a select()
+per request cost more than running it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, bindparam, func, select
 
-from sailplane.kit.wire_sql import wire_column
+from sailplane.kit.dialect import Dialect, dialect_of
+from sailplane.kit.views import row_view
 from sailplane.teams.models import Team, TeamMemberRole
+from sailplane.teams.schemas import TeamItem, TeamView
 
 TeamRow = Sequence[Any]  # the values of TEAM_COLUMNS, in that order
 
@@ -28,13 +31,10 @@ _MEMBER_COUNT = (
     .scalar_subquery()
 )
 
-
-# Timestamps in their wire form, made by the database (kit.wire_sql): also inside SQLite's packed pages.
-TEAM_COLUMNS = (
-    *(wire_column(_TEAMS.c[name]) for name in ("id", "organization_id", "name", "description", "email", "created_at",
-                                               "created_by", "updated_at", "updated_by", "default_role_id")),
-    _MEMBER_COUNT.label("member_count"),
-)
+# TeamItem's fields in order; timestamps in their wire form, made by the database (kit.wire_sql): also
+# inside SQLite's packed pages.
+TEAM_VIEW = row_view(TeamItem, _TEAMS, nested={"team": TeamView}, computed={"member_count": _MEMBER_COUNT})
+TEAM_COLUMNS = TEAM_VIEW.columns
 _TEAM_ROWS: Select[Any] = select(*TEAM_COLUMNS)
 ONE_TEAM = _TEAM_ROWS.where(_TEAMS.c.id == bindparam("team_id"), _TEAMS.c.organization_id == bindparam("org_id"))
 _IN_ORG = _TEAMS.c.organization_id == bindparam("org_id")
@@ -55,19 +55,12 @@ def _page_statement(sees_all: bool, sort_by: str, direction: str) -> Select[Any]
     return stmt.order_by(*order).offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer))
 
 
-def _packed(page: Select[Any]) -> Select[Any]:
-    """The page as one JSON array of row arrays, in one row. SQLite does not flatten an ordered subquery
-    into an aggregate, so the array keeps the page's order."""
-    rows = page.subquery()
-    return select(func.json_group_array(func.json_array(*rows.c)))
-
-
 PageKey = tuple[bool, str, str]  # (sees all teams, sort by, direction)
 _PAGES: dict[PageKey, Select[Any]] = {
     (sees_all, sort_by, direction): _page_statement(sees_all, sort_by, direction)
     for sees_all in (True, False) for sort_by in ("name", "email") for direction in ("asc", "desc")
 }
-_PACKED_PAGES = {key: _packed(page) for key, page in _PAGES.items()}
+_PACKED_PAGES = {key: Dialect.packed(page) for key, page in _PAGES.items()}
 COUNTS = {
     True: select(func.count()).select_from(_TEAMS).where(_IN_ORG),
     False: select(func.count()).select_from(_TEAMS).where(_IN_ORG, _IN_OWN_TEAMS),
@@ -75,12 +68,9 @@ COUNTS = {
 
 
 def fetch_page(conn: Connection, key: PageKey, params: dict[str, Any]) -> Sequence[TeamRow]:
-    """One page of teams (params org_id, offset, limit, and team_ids unless all are seen).
-
-    SQLite reads it as one packed row: its driver releases the GIL for every row it steps, and with
-    requests running in other threads each release became a thread switch costing more than the row.
-    PostgreSQL's driver reads a result whole, so there the rows come as they are."""
-    if conn.dialect.name != "sqlite":
+    """One page of teams (params org_id, offset, limit, and team_ids unless all are seen), packed into
+    one row where that is cheaper (kit.dialect's packs_pages)."""
+    if not dialect_of(conn).packs_pages:
         return conn.execute(_PAGES[key], params).all()
     rows: list[list[Any]] = json.loads(conn.execute(_PACKED_PAGES[key], params).scalar_one())
     return rows

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
-from pydantic_core import to_json
 
 from sailplane.auth import catalog
 from sailplane.auth.deps import (
@@ -24,10 +23,11 @@ from sailplane.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import PageRequest, paging
-from sailplane.kit.routing import JsonRoute
+from sailplane.kit.routing import JsonRoute, raw_json
 from sailplane.kit.schemas import DONE, Message
 from sailplane.org.service import member_status
 from sailplane.teams import service
+from sailplane.teams.reads import TEAM_VIEW
 from sailplane.teams.schemas import (
     AddTeamMemberRequest,
     CreateTeamRequest,
@@ -51,30 +51,11 @@ TeamId = Annotated[str, Path(pattern=ID_PATTERN, description="The team ID.")]
 MemberId = Annotated[str, Path(pattern=ID_PATTERN, description="The organization member ID.")]
 
 SORTABLE = ("name", "email")
-
+# A TeamItem's JSON from a teams.reads.TEAM_COLUMNS row: the read routes answer with it pre-encoded
+# (validating 100 rows into models only to dump them again was most of listTeams' time).
+team_doc = TEAM_VIEW.render
 
 Paging = Annotated[PageRequest, Depends(paging(SORTABLE))]
-
-
-def team_doc(row: Sequence[Any]) -> dict[str, Any]:
-    """A TeamItem as JSON-ready data, from a teams.reads.TEAM_COLUMNS row (unpacked by position: cheaper
-    than attribute lookups). The read routes answer with this pre-encoded: validating 100 rows into
-    models only to dump them again was most of listTeams' time. Keys and formats are TeamItem's."""
-    (team_id, org_id, name, description, email, created_at, created_by, updated_at, updated_by, default_role_id,
-     member_count) = row
-    return {
-        "team": {
-            "id": team_id, "organizationId": org_id, "name": name, "description": description, "email": email,
-            "createdAt": created_at, "createdBy": created_by, "updatedAt": updated_at, "updatedBy": updated_by,
-            "defaultRoleId": default_role_id,
-        },
-        "memberCount": member_count,
-    }
-
-
-def json_response(doc: dict[str, Any], status_code: int = 200) -> Response:
-    """Already-shaped data, encoded by the same serializer the response models use."""
-    return Response(to_json(doc), status_code=status_code, media_type="application/json")
 
 
 def team_member_item(record: service.TeamMemberRecord) -> TeamMemberItem:
@@ -101,26 +82,26 @@ def visible_teams(request: Request, paging: Paging, authorization: Authorization
 async def list_teams(page: Annotated[tuple[int, Sequence[service.TeamRow]], Depends(visible_teams)]) -> Response:
     """Teams with member counts: every team for org admins (and CanViewTeam holders), else the caller's own."""
     total, rows = page
-    return json_response({"total": total, "items": [team_doc(r) for r in rows]})
+    return raw_json({"total": total, "items": [team_doc(r) for r in rows]})
 
 
 @router.post("", operation_id="createTeam", status_code=201, response_model=TeamItem)
 def create_team(body: CreateTeamRequest, db: Db, principal: CreateTeams, ctx: Ctx) -> Response:
     """Create a team; the creating member joins it with the highest team role."""
-    return json_response(team_doc(service.create_team(db, principal, body.model_dump(), ctx)), 201)
+    return raw_json(team_doc(service.create_team(db, principal, body.model_dump(), ctx)), 201)
 
 
 @router.get("/{team}", operation_id="describeTeam", response_model=TeamItem)
 async def describe_team(team: TeamId, found: ViewedTeam) -> Response:
     """One team with its member count; 404 when the caller cannot see it."""
-    return json_response(team_doc(found))
+    return raw_json(team_doc(found))
 
 
 @router.patch("/{team}", operation_id="updateTeam", response_model=TeamItem)
 def update_team(team: TeamId, body: UpdateTeamRequest, db: Db, principal: ManageTeam, ctx: Ctx) -> Response:
     """Rename the team or change its description, email or default role (names stay unique)."""
     changes = body.model_dump(include=body.model_fields_set)
-    return json_response(team_doc(service.update_team(db, principal, team, changes, ctx)))
+    return raw_json(team_doc(service.update_team(db, principal, team, changes, ctx)))
 
 
 @router.delete("/{team}", operation_id="deleteTeam", response_model=Message)
