@@ -90,7 +90,7 @@ def _is_member(db: Session, org_id: str, email: str) -> bool:
 def create_invitation(
     db: Session, settings: Settings, principal: Principal, body: CreateInvitationRequest, ctx: RequestContext
 ) -> tuple[Invitation, str]:
-    """Validate, store the hashed token and commit; returns the invitation and its clear token."""
+    """Validate, store the hashed token and flush; returns the invitation and its clear token."""
     email = normalize_email(body.email)
     role_ids = list(dict.fromkeys(body.role_ids or [catalog.MEMBER]))
     team_ids = list(dict.fromkeys(body.team_ids or []))

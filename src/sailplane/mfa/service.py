@@ -129,7 +129,7 @@ def _use_recovery_code(db: Session, user_id: str, code: str) -> bool:
 
 def _fail(db: Session, settings: Settings, ctx: RequestContext, principal: Principal | None, user: User,
           action: str, reason: str, message: str) -> ApiError:
-    """Count the failure, audit it and commit both; the caller raises the returned error."""
+    """Count the failure, audit it and commit both (they outlive the error); the caller raises the returned error."""
     throttle.record_failure(db, settings, _throttle_key(user.id), ctx.ip_address)
     if principal is not None:
         audit.record(db, ctx, principal, action, "user", user.id, outcome="failure", details={"reason": reason})
@@ -247,7 +247,7 @@ def _trusted(db: Session, user_id: str, token: str | None) -> TrustedDevice | No
 def begin_login(db: Session, settings: Settings, user: User, ctx: RequestContext, *, method: str,
                 device: str | None, trusted_device_token: str | None,
                 organization_id: str | None = None) -> Issued | Challenge:
-    """After a first factor succeeded: the token, or a challenge. The caller audits and commits.
+    """After a first factor succeeded: the token, or a challenge. The caller audits (its unit of work commits).
 
     `organization_id` binds the login (and the challenge on the way) to that organization: an SSO
     sign-in, for which only that organization's MFA requirement counts."""

@@ -118,7 +118,7 @@ def create_team(db: Session, principal: Principal, fields: dict[str, Any], ctx: 
                  details={"name": team.name, "defaultRoleId": default_role})
     db.flush()
     row = _team_row(db, org_id, team.id)
-    if row is None:  # deleted by someone else since the commit
+    if row is None:  # not after the flush above, within this transaction; narrows the type
         raise not_found("team")
     return row
 
