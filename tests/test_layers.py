@@ -74,3 +74,32 @@ def test_authorization_rules_live_in_auth_authz() -> None:
                     and node.value.id in ("principal", "caller", "who")):
                 found.append(f"{rel}:{node.lineno} reads {node.value.id}.{node.attr}")
     assert not found, found
+
+
+# Who commits: a request (auth.deps.get_db, through kit.db) or a background loop's iteration, never a service.
+COMMIT_OWNERS = {
+    Path("sailplane/kit/db.py"),  # the unit-of-work helpers: commit_request, checkpoint, commit_before_raising
+    Path("sailplane/cli.py"),  # a command is its own unit of work
+    Path("sailplane/workloads/controller.py"),  # background loops: one commit per iteration or step
+    Path("sailplane/runs/records.py"),
+    Path("sailplane/runs/claiming.py"),
+    Path("sailplane/runs/scheduler.py"),
+    Path("sailplane/runs/runtime.py"),
+    Path("sailplane/runs/dispatcher.py"),
+}
+
+
+def test_only_the_unit_of_work_commits() -> None:
+    """Services flush; the request (or the loop iteration) that called them commits once, so a write either
+    happens whole or not at all. A deliberate early commit goes through kit.db (`checkpoint`,
+    `commit_before_raising`), and what must wait for the commit through `kit.db.after_commit`."""
+    found = []
+    for path in sorted((SRC / "sailplane").rglob("*.py")):
+        rel = path.relative_to(SRC)
+        if rel in COMMIT_OWNERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+                found.append(f"{rel}:{node.lineno}")
+    assert not found, found
+    assert all((SRC / p).exists() for p in COMMIT_OWNERS), "an allowed owner moved: update COMMIT_OWNERS"

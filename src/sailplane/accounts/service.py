@@ -22,6 +22,7 @@ from sailplane.auth.passwords import check_password_rules, hash_password, verify
 from sailplane.auth.principal import Principal
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
+from sailplane.kit.db import commit_before_raising
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.input import within_bounds
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
@@ -77,7 +78,7 @@ def update_me(db: Session, principal: Principal, body: UpdateMeRequest, ctx: Req
         user.default_organization_id = body.default_organization_id
     user.updated_by = principal.actor_id
     audit.record(db, ctx, principal, "user.update_self", "user", user.id)
-    db.commit()
+    db.flush()
     return user
 
 
@@ -100,7 +101,7 @@ def revoke_login(db: Session, principal: Principal, login_id: str, ctx: RequestC
         raise not_found("login")
     login.revoked_at = utcnow()
     audit.record(db, ctx, principal, "login.revoke", "login", login.id)
-    db.commit()
+    db.flush()
 
 
 def my_teams(db: Session, principal: Principal) -> list[tuple[Team, list[str]]]:
@@ -159,7 +160,7 @@ def create_user(
     db.flush()
     member = add_member(db, principal.organization_id, user, role_ids, created_by=principal.actor_id)
     audit.record(db, ctx, principal, "user.create", "user", user.id, details={"roleIds": role_ids})
-    db.commit()
+    db.flush()
     return user, member, temporary
 
 
@@ -187,7 +188,7 @@ def update_user(
         db.flush()
         access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
                                  why="Closed because its owner's membership was deactivated.")
-    db.commit()
+    db.flush()
     return user, member
 
 
@@ -205,7 +206,7 @@ def change_password(
         raise forbidden("You can change only your own password; admins use resetUserPassword.")
     if not verify_password(user.password_hash, current):
         audit.record(db, ctx, principal, "user.change_password", "user", user.id, outcome="failure")
-        db.commit()
+        commit_before_raising(db)
         raise ApiError(400, "invalid_current_password", "The current password is incorrect.",
                        field_errors={"currentPassword": "is incorrect"})
     check_password_rules(new, "newPassword")
@@ -221,7 +222,7 @@ def change_password(
         .values(revoked_at=utcnow())
     )
     audit.record(db, ctx, principal, "user.change_password", "user", user.id)
-    db.commit()
+    db.flush()
 
 
 def reset_password(db: Session, principal: Principal, user_id: str, ctx: RequestContext) -> str:
@@ -236,5 +237,5 @@ def reset_password(db: Session, principal: Principal, user_id: str, ctx: Request
     user.updated_by = principal.actor_id
     db.execute(update(Login).where(Login.user_id == user.id, Login.revoked_at.is_(None)).values(revoked_at=utcnow()))
     audit.record(db, ctx, principal, "user.reset_password", "user", user.id)
-    db.commit()
+    db.flush()
     return temporary

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sailplane.auth import authz
 from sailplane.auth.principal import Identity, Principal, authenticate, authenticate_principal, bearer_token
 from sailplane.config import Settings
-from sailplane.kit.db import release
+from sailplane.kit.db import commit_request, release
 from sailplane.kit.errors import ApiError, forbidden, not_found, unauthorized
 from sailplane.kit.ids import is_valid_id
 from sailplane.org.models import Member
@@ -29,11 +29,15 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     The dependencies below that authenticate with this session end its transaction (kit.db.release) before
     the endpoint's own worker-thread hop: a request holds a pooled connection only while a thread of its own
     is using it, never while it waits for a thread (when every thread waited for a connection held by a
-    request waiting for a thread, a busy server deadlocked). The session closes as soon as the endpoint
-    returns (scope "function"), not after the response is sent."""
+    request waiting for a thread, a busy server deadlocked).
+
+    The request is the unit of work: services flush, and the session commits here once the endpoint has
+    returned, or rolls back (closing) if it raised. Scope "function" runs this before the response is sent,
+    so a client never sees a success for a write that then failed to commit."""
     session: Session = request.app.state.db.session()
     try:
         yield session
+        commit_request(session)
     finally:
         session.close()
 

@@ -20,7 +20,7 @@ from sailplane.auth import authz, catalog
 from sailplane.auth.models import Login, User
 from sailplane.kit.clock import utcnow
 from sailplane.kit.crypto import token_hash
-from sailplane.kit.db import READ_ONLY_COMMIT
+from sailplane.kit.db import READ_ONLY_COMMIT, checkpoint
 from sailplane.kit.errors import ApiError, unauthorized
 from sailplane.kit.ids import is_valid_id
 from sailplane.org.models import Member, MemberRole, Organization
@@ -252,7 +252,7 @@ def _authenticate(db: Session, authorization: str | None, organization_id: str |
             raise unauthorized("The API key has expired or was revoked.")
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             key.last_used_at = now
-            db.commit()
+            checkpoint(db)  # kept whatever the request does next (read_session closes without committing)
         return Identity(kind="service_account", service_account=account, api_key=key), None
     found = _login(db, digest, organization_id, prefetch)
     if found is None:
@@ -264,7 +264,7 @@ def _authenticate(db: Session, authorization: str | None, organization_id: str |
         raise unauthorized("The account is deactivated.")
     if login.last_used_at is None or now - login.last_used_at > LAST_USED_RESOLUTION:
         login.last_used_at = now
-        db.commit()
+        checkpoint(db)  # kept whatever the request does next (read_session closes without committing)
     return Identity(kind="user", user=user, login=login), membership
 
 

@@ -15,6 +15,7 @@ from sailplane.auth.signin import Challenge, Issued, issue_login
 from sailplane.config import Settings
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
+from sailplane.kit.db import commit_before_raising
 from sailplane.kit.errors import ApiError, conflict
 from sailplane.mfa import service as mfa
 from sailplane.org.models import Member, Organization
@@ -40,7 +41,7 @@ def signup(db: Session, settings: Settings, body: SignupRequest, ctx: RequestCon
     login, token = issue_login(db, settings, user, ctx, method="password")
     audit.record(db, ctx, None, "auth.signup", "user", user.id, organization_id=org.id,
                  actor_type="member", actor_id=member.id)
-    db.commit()
+    db.flush()
     return user, org, member, login, token
 
 
@@ -54,17 +55,17 @@ def login(db: Session, settings: Settings, body: LoginRequest, ctx: RequestConte
         audit.record(db, ctx, None, "auth.login", "user", user.id if user else None,
                      organization_id=user.default_organization_id if user else None,
                      outcome="failure", details={"reason": "invalid_credentials"})
-        db.commit()
+        commit_before_raising(db)
         raise ApiError(401, "invalid_credentials", "The email or password is incorrect.")
     if user.status != "active":
-        db.commit()
+        commit_before_raising(db)
         raise ApiError(403, "account_deactivated", "This account is deactivated; contact your administrator.")
     throttle.record_success(db, email)
     outcome = mfa.begin_login(db, settings, user, ctx, method="password", device=body.device_name,
                           trusted_device_token=body.trusted_device_token)
     audit.record(db, ctx, None, "auth.login", "user", user.id, organization_id=user.default_organization_id,
                  actor_type="user", actor_id=user.id, details={"mfaChallenge": isinstance(outcome, Challenge)})
-    db.commit()
+    db.flush()
     return outcome
 
 
@@ -78,4 +79,4 @@ def logout(db: Session, identity: Identity, ctx: RequestContext) -> None:
     audit.record(db, ctx, None, "auth.logout", "login", identity.login.id,
                  organization_id=identity.user.default_organization_id, actor_type="user",
                  actor_id=identity.user.id)
-    db.commit()
+    db.flush()

@@ -242,7 +242,7 @@ def add_teams(db: Session, principal: Principal, kind: Kind, resource_id: str, t
         _touch(record, principal)
     audit.record(db, ctx, principal, f"{kind.what}.add_teams", kind.what, record.id,
                  details={"teamIds": wanted, "added": added})
-    db.commit()
+    db.flush()
     return list(db.scalars(select(kind.link).where(kind.link_col() == record.id, kind.link.team_id.in_(wanted))
                            .order_by(kind.link.created_at, kind.link.team_id)))
 
@@ -259,7 +259,7 @@ def remove_team(db: Session, principal: Principal, kind: Kind, resource_id: str,
     db.execute(delete(kind.link).where(kind.link_col() == record.id, kind.link.team_id == team_id))
     _touch(record, principal)
     audit.record(db, ctx, principal, f"{kind.what}.remove_team", kind.what, record.id, details={"teamId": team_id})
-    db.commit()
+    db.flush()
 
 
 def _link_new(db: Session, principal: Principal, kind: Kind, record: Any, team_ids: list[str]) -> None:
@@ -289,7 +289,7 @@ def delete_resource(db: Session, principal: Principal, kind: Kind, resource_id: 
     db.execute(delete(kind.link).where(kind.link_col() == record.id))
     db.delete(record)
     audit.record(db, ctx, principal, f"{kind.what}.delete", kind.what, record.id, details={"name": record.name})
-    db.commit()
+    db.flush()
 
 
 # --- catalogs ---------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ def create_catalog(db: Session, principal: Principal, fields: dict[str, Any], en
     _link_new(db, principal, CATALOGS, catalog, team_ids)
     audit.record(db, ctx, principal, "catalog.create", "catalog", catalog.id,
                  details={"name": catalog.name, "provider": catalog.provider, "teamIds": team_ids})
-    db.commit()
+    db.flush()
     return catalog
 
 
@@ -374,7 +374,7 @@ def update_catalog(db: Session, principal: Principal, catalog_id: str, changes: 
     _touch(catalog, principal)
     audit.record(db, ctx, principal, "catalog.update", "catalog", catalog.id,
                  details={"fields": sorted(changes), "providerConfigFields": config_fields})
-    db.commit()
+    db.flush()
     return catalog
 
 
@@ -432,7 +432,7 @@ def create_query(db: Session, principal: Principal, fields: dict[str, Any], ctx:
     _link_new(db, principal, QUERIES, query, team_ids)
     audit.record(db, ctx, principal, "query.create", "query", query.id,
                  details={"name": query.name, "catalogId": query.catalog_id, "teamIds": team_ids})
-    db.commit()
+    db.flush()
     return query
 
 
@@ -456,6 +456,6 @@ def update_query(db: Session, principal: Principal, query_id: str, changes: dict
     _touch(query, principal)
     audit.record(db, ctx, principal, "query.update", "query", query.id,
                  details={"fields": sorted("schema" if f == "schema_" else f for f in changes)})
-    db.commit()
+    db.flush()
     return query
 

@@ -31,6 +31,7 @@ from sailplane.identity.models import EmailToken, LoginCode, UserEmail
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import random_token, token_hash
+from sailplane.kit.db import commit_before_raising
 from sailplane.kit.errors import ApiError, conflict, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
 from sailplane.mfa.service import begin_login
@@ -98,7 +99,7 @@ def request_login_code(db: Session, settings: Settings, raw_email: str, ctx: Req
     if user is None or user.status != "active":
         _anonymous_audit(db, ctx, "auth.login_code.request", user, outcome="failure",
                          details={"reason": "unknown_or_inactive_account"})
-        db.commit()
+        db.flush()
         return None
     now = utcnow()
     db.execute(update(LoginCode).where(LoginCode.email == email, LoginCode.used_at.is_(None)).values(used_at=now))
@@ -106,7 +107,7 @@ def request_login_code(db: Session, settings: Settings, raw_email: str, ctx: Req
     db.add(LoginCode(user_id=user.id, email=email, code_hash=_code_hash(settings, email, code), created_at=now,
                      expires_at=now + LOGIN_CODE_TTL))
     _anonymous_audit(db, ctx, "auth.login_code.request", user)
-    db.commit()
+    db.flush()
     minutes = int(LOGIN_CODE_TTL.total_seconds() // 60)
     return Outgoing(email, "Your Sailplane sign-in code",
                     f"Your Sailplane sign-in code is {code}\n\nIt expires in {minutes} minutes and works once. "
@@ -134,7 +135,7 @@ def verify_login_code(db: Session, settings: Settings, raw_email: str, code: str
                 row.used_at = now  # too many guesses: this code is spent
         throttle.record_failure(db, settings, _throttle_key(email), ctx.ip_address)
         _anonymous_audit(db, ctx, "auth.login_code.verify", user, outcome="failure", details={"reason": "invalid_code"})
-        db.commit()
+        commit_before_raising(db)
         raise ApiError(401, "invalid_code", BAD_CODE)
     claimed = db.execute(
         update(LoginCode).where(LoginCode.id == row.id, LoginCode.used_at.is_(None)).values(used_at=now)
@@ -143,7 +144,7 @@ def verify_login_code(db: Session, settings: Settings, raw_email: str, code: str
         db.rollback()
         raise ApiError(401, "invalid_code", BAD_CODE)
     if user.status != "active":
-        db.commit()
+        commit_before_raising(db)
         raise ApiError(403, "account_deactivated", "This account is deactivated; contact your administrator.")
     throttle.record_success(db, _throttle_key(email))
     if email == user.email and user.email_verified_at is None:
@@ -152,7 +153,7 @@ def verify_login_code(db: Session, settings: Settings, raw_email: str, code: str
                           trusted_device_token=trusted_device_token)
     _anonymous_audit(db, ctx, "auth.login_code.verify", user, details={"mfaChallenge": isinstance(outcome, Challenge),
                                                                       "primaryEmail": email == user.email})
-    db.commit()
+    db.flush()
     return outcome
 
 
@@ -194,7 +195,7 @@ def start_signup_verification(db: Session, settings: Settings, user_id: str) -> 
     if user is None or user.email_verified_at is not None:
         return None
     outgoing = verification_email(settings, db, user, user.email)
-    db.commit()
+    db.flush()
     return outgoing
 
 
@@ -203,7 +204,7 @@ def verify_email(db: Session, token: str, ctx: RequestContext) -> tuple[str, dat
     if row is None or user is None:
         db.rollback()
         _anonymous_audit(db, ctx, "auth.email.verify", user, outcome="failure", details={"reason": "invalid_token"})
-        db.commit()
+        commit_before_raising(db)
         raise ApiError(400, "invalid_token", BAD_LINK, field_errors={"token": "is not valid"})
     now = utcnow()
     if row.email == user.email:
@@ -220,7 +221,7 @@ def verify_email(db: Session, token: str, ctx: RequestContext) -> tuple[str, dat
         extra.verified_at = extra.verified_at or now
         verified_at = extra.verified_at
     _anonymous_audit(db, ctx, "auth.email.verify", user, details={"primary": row.email == user.email})
-    db.commit()
+    db.flush()
     return row.email, verified_at
 
 
@@ -262,7 +263,7 @@ def add_email(db: Session, settings: Settings, principal: Principal, raw_email: 
     db.flush()
     outgoing = verification_email(settings, db, user, email)
     audit.record(db, ctx, principal, "user.email.add", "user_email", row.id, details={"email": email})
-    db.commit()
+    db.flush()
     return row, outgoing
 
 
@@ -279,7 +280,7 @@ def remove_email(db: Session, principal: Principal, raw_email: str, ctx: Request
                                        LoginCode.used_at.is_(None)).values(used_at=utcnow()))
     db.delete(row)
     audit.record(db, ctx, principal, "user.email.remove", "user_email", row.id, details={"email": email})
-    db.commit()
+    db.flush()
 
 
 # --- password reset --------------------------------------------------------------------------
@@ -291,11 +292,11 @@ def request_password_reset(db: Session, settings: Settings, raw_email: str, ctx:
     if user is None or user.status != "active" or user.account_type == "external":
         _anonymous_audit(db, ctx, "auth.password.forgot", user, outcome="failure",
                          details={"reason": "no_resettable_account"})
-        db.commit()
+        db.flush()
         return None
     token = _new_link(db, user, email, RESET_PASSWORD, RESET_TTL)
     _anonymous_audit(db, ctx, "auth.password.forgot", user)
-    db.commit()
+    db.flush()
     link = f"{settings.public_url}/reset-password?token={token}"
     return Outgoing(user.email, "Reset your Sailplane password",
                     f"Someone (hopefully you) asked to reset the password of this account. Open this link to "
@@ -310,7 +311,7 @@ def reset_password(db: Session, token: str, new_password: str, ctx: RequestConte
     if row is None or user is None or user.status != "active" or row.email != user.email:
         db.rollback()
         _anonymous_audit(db, ctx, "auth.password.reset", user, outcome="failure", details={"reason": "invalid_token"})
-        db.commit()
+        commit_before_raising(db)
         raise ApiError(400, "invalid_token", BAD_LINK, field_errors={"token": "is not valid"})
     now = utcnow()
     user.password_hash = hash_password(new_password)
@@ -321,5 +322,5 @@ def reset_password(db: Session, token: str, new_password: str, ctx: RequestConte
                                         EmailToken.used_at.is_(None)).values(used_at=now))
     throttle.record_success(db, user.email)
     _anonymous_audit(db, ctx, "auth.password.reset", user)
-    db.commit()
+    db.flush()
 

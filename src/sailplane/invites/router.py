@@ -21,6 +21,7 @@ from sailplane.invites.schemas import (
     InvitationView,
 )
 from sailplane.kit.context import RequestContext, request_context
+from sailplane.kit.db import checkpoint
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.routing import JsonRoute
 from sailplane.mailer.service import Mailer
@@ -52,6 +53,7 @@ def create_invitation(body: CreateInvitationRequest, db: Db, settings: AppSettin
                       mailer: Annotated[Mailer, Depends(get_mailer)]) -> InvitationView:
     """Invite an email address to join with the given roles and teams; the link is sent by email only."""
     invitation, token = service.create_invitation(db, settings, principal, body, ctx)
+    checkpoint(db)  # the email must only point at a committed invitation, and no transaction waits on the mail server
     try:
         service.send_invitation_email(mailer, settings, invitation, token, principal.organization.name,
                                       service.inviter_name(principal))

@@ -28,6 +28,7 @@ from sailplane.invites.schemas import AcceptInvitationRequest, CreateInvitationR
 from sailplane.kit.clock import iso, utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import token_hash
+from sailplane.kit.db import commit_before_raising
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found, unauthorized
 from sailplane.kit.ids import ALPHABET
 from sailplane.mailer.service import Mailer
@@ -89,7 +90,7 @@ def _is_member(db: Session, org_id: str, email: str) -> bool:
 def create_invitation(
     db: Session, settings: Settings, principal: Principal, body: CreateInvitationRequest, ctx: RequestContext
 ) -> tuple[Invitation, str]:
-    """Validate, store the hashed token and commit; returns the invitation and its clear token."""
+    """Validate, store the hashed token and flush; returns the invitation and its clear token."""
     email = normalize_email(body.email)
     role_ids = list(dict.fromkeys(body.role_ids or [catalog.MEMBER]))
     team_ids = list(dict.fromkeys(body.team_ids or []))
@@ -108,7 +109,7 @@ def create_invitation(
     db.flush()
     audit.record(db, ctx, principal, "invitation.create", "invitation", invitation.id,
                  details={"email": email, "roleIds": role_ids, "teamIds": team_ids})
-    db.commit()
+    db.flush()
     return invitation, token
 
 
@@ -136,7 +137,7 @@ def withdraw_unsent(db: Session, principal: Principal, invitation_id: str, ctx: 
     db.execute(delete(Invitation).where(Invitation.id == invitation_id, Invitation.status == "pending"))
     audit.record(db, ctx, principal, "invitation.withdraw", "invitation", invitation_id,
                  outcome="failure", details={"reason": "mail_delivery_failed"})
-    db.commit()
+    commit_before_raising(db)
 
 
 def inviter_name(principal: Principal) -> str:
@@ -261,7 +262,7 @@ def accept(
         _claim(db, invitation, now)
         member = _join(db, invitation, user)
         _record(db, ctx, invitation, member, user, new_account=False)
-        db.commit()
+        db.flush()
         return Accepted(invitation, member, user)
 
     if not signup_fields:
@@ -289,7 +290,7 @@ def accept(
     login, clear = issue_login(db, settings, user, ctx, method="invitation",
                                scope="mfa_enrollment" if enroll else "full")
     _record(db, ctx, invitation, member, user, new_account=True)
-    db.commit()
+    db.flush()
     return Accepted(invitation, member, user, login, clear, mfa_enrollment_required=enroll)
 
 

@@ -439,7 +439,7 @@ def create_job(db: Session, principal: Principal, body: CreateJobRequest,
     audit.record(db, ctx, principal, "job.create", "job", job.id,
                  details={"jobKey": job.job_key, "teamIds": team_ids, "jobType": version.job_type,
                           "clusterId": version.cluster_id})
-    db.commit()
+    db.flush()
     return job, version
 
 
@@ -487,7 +487,7 @@ def update_job(db: Session, principal: Principal, job_id: str, body: UpdateJobRe
     audit.record(db, ctx, principal, "job.update", "job", job.id,
                  details={"fields": sorted(WIRE_NAMES.get(f, "jobKey" if f == "job_key" else f) for f in given),
                           "status": job.status, "jobKey": job.job_key})
-    db.commit()
+    db.flush()
     return job, version
 
 
@@ -504,7 +504,7 @@ def delete_job(db: Session, principal: Principal, job_id: str, ctx: RequestConte
                "dependents": _dependents(db, job.organization_id, job.job_key, job.id)}
     db.execute(delete(Job).where(Job.id == job.id))
     audit.record(db, ctx, principal, "job.delete", "job", job.id, details=details)
-    db.commit()
+    db.flush()
 
 
 # --- versions and drafts ----------------------------------------------------------------------
@@ -545,7 +545,7 @@ def create_draft(db: Session, principal: Principal, job_id: str, body: VersionFi
     _touch(job, principal)
     audit.record(db, ctx, principal, "job.draft.create", "job", job.id,
                  details={"version": draft.version, "fields": sorted(WIRE_NAMES[f] for f in body.model_fields_set)})
-    db.commit()
+    db.flush()
     return draft
 
 
@@ -565,7 +565,7 @@ def update_draft(db: Session, principal: Principal, job_id: str, body: VersionFi
     _touch(job, principal)
     audit.record(db, ctx, principal, "job.draft.update", "job", job.id,
                  details={"version": draft.version, "fields": sorted(WIRE_NAMES[f] for f in body.model_fields_set)})
-    db.commit()
+    db.flush()
     return draft
 
 
@@ -580,7 +580,7 @@ def discard_draft(db: Session, principal: Principal, job_id: str, ctx: RequestCo
     job.draft_version = None
     _touch(job, principal)
     audit.record(db, ctx, principal, "job.draft.discard", "job", job.id, details={"version": number})
-    db.commit()
+    db.flush()
 
 
 def _make_current(db: Session, principal: Principal, job: Job, version: JobVersion) -> None:
@@ -606,7 +606,7 @@ def publish_draft(db: Session, principal: Principal, job_id: str, ctx: RequestCo
     _make_current(db, principal, job, draft)
     audit.record(db, ctx, principal, "job.draft.publish", "job", job.id,
                  details={"version": draft.version, "previousVersion": previous})
-    db.commit()
+    db.flush()
     return job, draft
 
 
@@ -626,7 +626,7 @@ def create_version(db: Session, principal: Principal, job_id: str, body: Version
     audit.record(db, ctx, principal, "job.version.create", "job", job.id,
                  details={"version": version.version, "previousVersion": previous,
                           "fields": sorted(WIRE_NAMES[f] for f in body.model_fields_set)})
-    db.commit()
+    db.flush()
     return version
 
 
@@ -646,7 +646,7 @@ def activate_version(db: Session, principal: Principal, job_id: str, number: int
     _make_current(db, principal, job, version)
     audit.record(db, ctx, principal, "job.version.activate", "job", job.id,
                  details={"version": number, "previousVersion": previous})
-    db.commit()
+    db.flush()
     return job, version
 
 
@@ -664,7 +664,7 @@ def add_teams(db: Session, principal: Principal, job_id: str, team_ids: Sequence
     if added:
         _touch(job, principal)
     audit.record(db, ctx, principal, "job.add_teams", "job", job.id, details={"teamIds": wanted, "added": added})
-    db.commit()
+    db.flush()
     return list(db.scalars(select(JobTeam).where(JobTeam.job_id == job.id, JobTeam.team_id.in_(wanted))
                            .order_by(JobTeam.created_at, JobTeam.team_id)))
 
@@ -680,4 +680,4 @@ def remove_team(db: Session, principal: Principal, job_id: str, team_id: str, ct
     db.execute(delete(JobTeam).where(JobTeam.job_id == job.id, JobTeam.team_id == team_id))
     _touch(job, principal)
     audit.record(db, ctx, principal, "job.remove_team", "job", job.id, details={"teamId": team_id})
-    db.commit()
+    db.flush()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, String, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from sailplane.kit.clock import as_utc, utcnow
@@ -78,6 +79,71 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 20, pool_t
 
 # Session.info key: set while `release` commits a transaction that only read (see auth.principal's GRANTS).
 READ_ONLY_COMMIT = "sailplane.read_only_commit"
+# Session.info keys: the current transaction wrote (a flush or a non-SELECT statement); work to do after commit.
+_WROTE = "sailplane.wrote"
+_AFTER_COMMIT = "sailplane.after_commit"
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_WROTE, None)
+    for fn in session.info.pop(_AFTER_COMMIT, ()):
+        fn()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_WROTE, None)
+    session.info.pop(_AFTER_COMMIT, None)
+
+
+def wrote(session: Session) -> bool:
+    """Whether the session's transaction has changes to commit (pending ORM changes included)."""
+    return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
+def after_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Run `fn` once the session's current transaction commits (and never if it rolls back).
+
+    For what must only happen once the data is there for everyone: services flush, the unit of work that
+    owns the session (a request, a loop iteration) commits, and then this runs. `fn` must not use the
+    session (it is between transactions) and should not raise: the data is committed either way."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(fn)
+
+
+def commit_request(session: Session) -> None:
+    """The end of a request's unit of work: commit what it wrote, or end a transaction that only read.
+
+    A read-only transaction is rolled back rather than committed, which is the same to the database and
+    tells the after-commit listeners (auth.principal's GRANTS) that nothing changed."""
+    if wrote(session):
+        session.commit()
+    elif session.in_transaction():
+        session.rollback()
+
+
+def commit_before_raising(session: Session) -> None:
+    """Commit now what must outlive the error the caller is about to raise (the request rolls back on an
+    error): a failed attempt's audit record, a throttle count, a code or link spent by a wrong guess."""
+    session.commit()
+
+
+def checkpoint(session: Session) -> None:
+    """Commit the unit of work's writes so far, mid-way and on purpose (say why at the call site): before an
+    outside call that must only happen once they are committed, or so another connection or node sees a row
+    while this one goes on."""
+    session.commit()
 
 
 def release(session: Session) -> None:
@@ -90,7 +156,7 @@ def release(session: Session) -> None:
     by any commit."""
     if not session.in_transaction():
         return
-    if session.new or session.dirty or session.deleted:
+    if wrote(session):
         session.commit()
         return
     session.info[READ_ONLY_COMMIT] = True

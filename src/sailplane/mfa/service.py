@@ -30,6 +30,7 @@ from sailplane.config import Settings
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor, random_token, token_hash
+from sailplane.kit.db import commit_before_raising
 from sailplane.kit.errors import ApiError, conflict, not_found
 from sailplane.mfa.models import MfaChallenge, RecoveryCode, TotpFactor, TrustedDevice
 from sailplane.mfa.schemas import CompleteMfaLoginRequest
@@ -128,14 +129,14 @@ def _use_recovery_code(db: Session, user_id: str, code: str) -> bool:
 
 def _fail(db: Session, settings: Settings, ctx: RequestContext, principal: Principal | None, user: User,
           action: str, reason: str, message: str) -> ApiError:
-    """Count the failure, audit it and commit both; the caller raises the returned error."""
+    """Count the failure, audit it and commit both (they outlive the error); the caller raises the returned error."""
     throttle.record_failure(db, settings, _throttle_key(user.id), ctx.ip_address)
     if principal is not None:
         audit.record(db, ctx, principal, action, "user", user.id, outcome="failure", details={"reason": reason})
     else:
         audit.record(db, ctx, None, action, "user", user.id, organization_id=user.default_organization_id,
                      actor_type="user", actor_id=user.id, outcome="failure", details={"reason": reason})
-    db.commit()
+    commit_before_raising(db)
     return ApiError(400, reason, message, field_errors={"code": "is not valid"} if reason == "invalid_code" else None)
 
 
@@ -181,7 +182,7 @@ def start_enrollment(db: Session, settings: Settings, principal: Principal,
     buffer = io.BytesIO()
     segno.make(uri, error="m").save(buffer, kind="svg", scale=4, xmldecl=False)
     audit.record(db, ctx, principal, "mfa.totp.enroll_start", "user", user.id)
-    db.commit()
+    db.flush()
     return secret, uri, buffer.getvalue().decode(), user.email
 
 
@@ -204,7 +205,7 @@ def confirm_enrollment(db: Session, settings: Settings, principal: Principal, co
         # The enrollment-only login has now proven a second factor: it becomes a full login.
         db.execute(update(Login).where(Login.id == principal.identity.login.id).values(scope="full"))
     audit.record(db, ctx, principal, "mfa.totp.confirm", "user", user.id)
-    db.commit()
+    db.flush()
     return codes
 
 
@@ -216,7 +217,7 @@ def remove_totp(db: Session, settings: Settings, principal: Principal, code: str
     db.execute(update(TrustedDevice).where(TrustedDevice.user_id == user.id, TrustedDevice.revoked_at.is_(None))
                .values(revoked_at=utcnow()))
     audit.record(db, ctx, principal, "mfa.totp.remove", "user", user.id)
-    db.commit()
+    db.flush()
 
 
 def regenerate_recovery_codes(db: Session, settings: Settings, principal: Principal, code: str,
@@ -225,7 +226,7 @@ def regenerate_recovery_codes(db: Session, settings: Settings, principal: Princi
     _check_code(db, settings, principal, user, code, "mfa.recovery_codes.regenerate", ctx)
     codes = _replace_recovery_codes(db, user.id)
     audit.record(db, ctx, principal, "mfa.recovery_codes.regenerate", "user", user.id)
-    db.commit()
+    db.flush()
     return codes
 
 
@@ -246,7 +247,7 @@ def _trusted(db: Session, user_id: str, token: str | None) -> TrustedDevice | No
 def begin_login(db: Session, settings: Settings, user: User, ctx: RequestContext, *, method: str,
                 device: str | None, trusted_device_token: str | None,
                 organization_id: str | None = None) -> Issued | Challenge:
-    """After a first factor succeeded: the token, or a challenge. The caller audits and commits.
+    """After a first factor succeeded: the token, or a challenge. The caller audits (its unit of work commits).
 
     `organization_id` binds the login (and the challenge on the way) to that organization: an SSO
     sign-in, for which only that organization's MFA requirement counts."""
@@ -278,7 +279,7 @@ def complete_login(db: Session, settings: Settings, body: CompleteMfaLoginReques
     if challenge is None or challenge.used_at is not None or challenge.expires_at <= now:
         audit.record(db, ctx, None, "auth.login.mfa", "mfa_challenge", challenge.id if challenge else None,
                      outcome="failure", details={"reason": "invalid_challenge"})
-        db.commit()
+        commit_before_raising(db)
         raise ApiError(401, "invalid_challenge", "The MFA challenge is not valid or has expired; sign in again.")
     user = db.get(User, challenge.user_id)
     if user is None or user.status != "active":
@@ -325,7 +326,7 @@ def complete_login(db: Session, settings: Settings, body: CompleteMfaLoginReques
                  organization_id=challenge.organization_id or user.default_organization_id,
                  actor_type="user", actor_id=user.id,
                  details={"factor": used, "method": challenge.method, "trustDevice": body.trust_device})
-    db.commit()
+    db.flush()
     return issued
 
 
@@ -349,7 +350,7 @@ def revoke_trusted_device(db: Session, principal: Principal, device_id: str, ctx
         raise not_found("trusted device")
     device.revoked_at = utcnow()
     audit.record(db, ctx, principal, "mfa.trusted_device.revoke", "trusted_device", device.id)
-    db.commit()
+    db.flush()
 
 
 # --- admin -----------------------------------------------------------------------------------
@@ -368,4 +369,4 @@ def reset_user_mfa(db: Session, principal: Principal, user_id: str, ctx: Request
                .values(revoked_at=now))
     db.execute(update(Login).where(Login.user_id == user.id, Login.revoked_at.is_(None)).values(revoked_at=now))
     audit.record(db, ctx, principal, "user.reset_mfa", "user", user.id)
-    db.commit()
+    db.flush()

@@ -90,4 +90,4 @@ def remove_membership(db: Session, principal: Principal, member: Member, ctx: Re
     db.flush()
     access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
                              why="Closed because its owner was removed from the organization.")
-    db.commit()
+    db.flush()

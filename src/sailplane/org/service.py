@@ -132,7 +132,7 @@ def update_organization(db: Session, principal: Principal, changes: dict[str, An
     org.updated_at = utcnow()
     audit.record(db, ctx, principal, "organization.update", "organization", org.id,
                  details={"fields": sorted(changes)})
-    db.commit()
+    db.flush()
     return describe_organization(db, principal)
 
 
@@ -348,7 +348,7 @@ def update_member(db: Session, principal: Principal, member_id: str, changes: di
         db.flush()
         access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
                                  why="Closed because its owner's membership was deactivated.")
-    db.commit()
+    db.flush()
     return describe_member(db, principal, member.id)
 
 
@@ -384,4 +384,4 @@ def update_member_roles(db: Session, principal: Principal, member_id: str, role_
     db.flush()
     access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
                              why="Closed because its owner's organization roles no longer give access to it.")
-    db.commit()
+    db.flush()

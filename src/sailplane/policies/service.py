@@ -138,7 +138,7 @@ def set_policy(
                  details={"principalType": key.type, "principalId": key.id, "permissions": names,
                           "previousPermissions": before})
     _end_lost_sessions(db, principal, key, ctx)
-    db.commit()
+    db.flush()
     return policy
 
 
@@ -150,7 +150,7 @@ def delete_policy(db: Session, principal: Principal, raw: str, ctx: RequestConte
                           "permissions": list(policy.permissions or [])})
     db.flush()
     _end_lost_sessions(db, principal, PrincipalKey(policy.principal_type, policy.principal_id), ctx)
-    db.commit()
+    db.flush()
 
 
 def _end_lost_sessions(db: Session, principal: Principal, key: PrincipalKey, ctx: RequestContext) -> None:

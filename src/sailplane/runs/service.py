@@ -264,7 +264,7 @@ def start_run(db: Session, principal: Principal, job_id: str, *, parameters: Seq
         audit.record(db, ctx, principal, "job_run.create", "job_run", run.id,
                      details={"jobId": job.id, "jobKey": job.job_key, "jobVersion": version.version,
                               "status": run.status, "idempotencyKey": idempotency_key is not None})
-        db.commit()
+        db.flush()
     except IntegrityError:
         db.rollback()
         if idempotency_key is None:
@@ -295,7 +295,7 @@ def release_run(db: Session, principal: Principal, job_id: str, run_id: str, ctx
         db.rollback()
         raise _state_conflict(run, "only pending runs can be released")
     audit.record(db, ctx, principal, "job_run.release", "job_run", run.id, details={"jobId": job.id})
-    db.commit()
+    db.flush()
     return run
 
 
@@ -315,7 +315,7 @@ def retry_run(db: Session, principal: Principal, job_id: str, run_id: str, hold:
         raise _state_conflict(run, "only failed, timed-out or cancelled runs can be retried")
     audit.record(db, ctx, principal, "job_run.retry", "job_run", run.id,
                  details={"jobId": job.id, "previousStatus": previous, "attempt": run.attempt, "hold": hold})
-    db.commit()
+    db.flush()
     return run
 
 
@@ -330,7 +330,7 @@ def cancel_active_run(db: Session, principal: Principal, job_id: str, run_id: st
         raise _state_conflict(run, "only pending, ready or running runs can be cancelled")
     audit.record(db, ctx, principal, "job_run.cancel", "job_run", run.id,
                  details={"jobId": job.id, "previousStatus": previous})
-    db.commit()
+    db.flush()
     return run
 
 
@@ -349,7 +349,7 @@ def delete_run(db: Session, principal: Principal, job_id: str, run_id: str, ctx:
         _point_latest(db, job, db.scalar(select(func.max(JobRun.id)).where(JobRun.job_id == job.id)))
     audit.record(db, ctx, principal, "job_run.delete", "job_run", run.id,
                  details={"jobId": job.id, "status": run.status})
-    db.commit()
+    db.flush()
 
 
 def run_for_logs(db: Session, principal: Principal, job_id: str, run_id: str) -> JobRun:

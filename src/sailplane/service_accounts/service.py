@@ -82,7 +82,7 @@ def create_account(
     db.flush()
     audit.record(db, ctx, principal, "service_account.create", "service_account", account.id,
                  details={"name": account.name})
-    db.commit()
+    db.flush()
     return account
 
 
@@ -103,7 +103,7 @@ def update_account(
     account.updated_at = utcnow()
     audit.record(db, ctx, principal, "service_account.update", "service_account", account.id,
                  details={"fields": sorted(body.model_dump(by_alias=True, exclude_unset=True))})
-    db.commit()
+    db.flush()
     return account
 
 
@@ -118,7 +118,7 @@ def delete_account(db: Session, principal: Principal, account_id: str, ctx: Requ
     db.flush()
     access.end_lost_sessions(db, ctx, principal, principal.organization_id, service_accounts=[account.id],
                              why="Closed because its service account was deleted.")
-    db.commit()
+    db.flush()
 
 
 # --- API keys -------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def create_key(
     audit.record(db, ctx, principal, "api_key.create", "api_key", key.id,
                  details={"serviceAccountId": account.id, "name": key.name, "prefix": key.prefix,
                           "expiresAt": expires_at.isoformat() if expires_at else None})
-    db.commit()
+    db.flush()
     return key, secret
 
 
@@ -181,5 +181,5 @@ def revoke_key(db: Session, principal: Principal, account_id: str, key_id: str, 
     key.updated_by = principal.actor_id
     audit.record(db, ctx, principal, "api_key.revoke", "api_key", key.id,
                  details={"serviceAccountId": account.id, "prefix": key.prefix})
-    db.commit()
+    db.flush()
     return key

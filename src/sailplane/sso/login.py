@@ -35,7 +35,7 @@ from sailplane.identity.service import user_for_email
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor, token_hash
-from sailplane.kit.db import release
+from sailplane.kit.db import checkpoint, commit_before_raising, release
 from sailplane.kit.errors import ApiError, not_found
 from sailplane.mfa.service import begin_login
 from sailplane.org.models import Member
@@ -76,7 +76,7 @@ def _fail(db: Session, ctx: RequestContext, idp: IdentityProvider | None, reason
     details: dict[str, object] = {"reason": reason, **({"check": check} if check else {})}
     audit.record(db, ctx, None, "auth.sso.login", "identity_provider", idp.id if idp else None,
                  organization_id=idp.organization_id if idp else None, outcome="failure", details=details)
-    db.commit()
+    commit_before_raising(db)
     return ApiError(status, reason, message)
 
 
@@ -102,7 +102,7 @@ def start(db: Session, settings: Settings, idp_id: str, login_hint: str | None, 
                          expires_at=now + STATE_TTL))
     audit.record(db, ctx, None, "auth.sso.start", "identity_provider", idp.id, organization_id=idp.organization_id,
                  details={"routedBy": "email_domain" if idp_id == DISCOVER else "id"})
-    db.commit()
+    db.flush()
     params = {
         "response_type": "code", "client_id": idp.client_id, "redirect_uri": redirect_uri(settings),
         "scope": " ".join(idp.scopes), "state": state, "nonce": nonce,
@@ -249,7 +249,7 @@ def finish(db: Session, settings: Settings, state: str | None, code: str | None,
     ).rowcount  # type: ignore[attr-defined]
     if not claimed:
         raise _fail(db, ctx, idp, "invalid_state", "The sign-in state is unknown, used or expired; start again.")
-    db.commit()  # spent now, whatever happens next
+    checkpoint(db)  # spent now, whatever happens next (the provider is called below)
     if error or not code:
         raise _fail(db, ctx, idp, "idp_error", f"The identity provider answered an error: {(error or 'no code')[:100]}")
     config = _configuration(idp)
@@ -279,5 +279,5 @@ def finish(db: Session, settings: Settings, state: str | None, code: str | None,
                  actor_type="user", actor_id=user.id,
                  details={"identityProviderId": idp.id, "matchedBy": how,
                           "mfaChallenge": isinstance(outcome, Challenge)})
-    db.commit()
+    db.flush()
     return outcome

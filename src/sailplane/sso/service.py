@@ -26,7 +26,7 @@ from sailplane.config import Settings
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor
-from sailplane.kit.db import release
+from sailplane.kit.db import commit_before_raising, release
 from sailplane.kit.errors import ApiError, conflict, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
 from sailplane.sso import catalog, dns_proof
@@ -156,7 +156,7 @@ def create(db: Session, settings: Settings, principal: Principal, body: CreateId
     audit.record(db, ctx, principal, "identity_provider.create", "identity_provider", idp.id,
                  details={"name": idp.name, "issuer": idp.issuer, "providerType": idp.provider_type,
                           "emailDomains": idp.email_domains})
-    db.commit()
+    db.flush()
     return idp
 
 
@@ -177,7 +177,7 @@ def update(db: Session, principal: Principal, idp_id: str, body: UpdateIdentityP
     fields = sorted([*changes, *(["email_domains"] if domains is not None else [])])
     audit.record(db, ctx, principal, "identity_provider.update", "identity_provider", idp.id,
                  details={"fields": fields, **({"emailDomains": domains} if domains is not None else {})})
-    db.commit()
+    db.flush()
     return idp
 
 
@@ -186,7 +186,7 @@ def delete(db: Session, principal: Principal, idp_id: str, ctx: RequestContext) 
     db.delete(idp)
     audit.record(db, ctx, principal, "identity_provider.delete", "identity_provider", idp.id,
                  details={"name": idp.name})
-    db.commit()
+    db.flush()
 
 
 def rotate_secret(db: Session, settings: Settings, principal: Principal, idp_id: str, secret: str | None,
@@ -197,7 +197,7 @@ def rotate_secret(db: Session, settings: Settings, principal: Principal, idp_id:
     idp.updated_by = principal.actor_id
     audit.record(db, ctx, principal, "identity_provider.rotate_secret", "identity_provider", idp.id,
                  details={"hasClientSecret": secret is not None})
-    db.commit()
+    db.flush()
     return idp
 
 
@@ -261,7 +261,7 @@ def test(db: Session, principal: Principal, idp_id: str, ctx: RequestContext) ->
     audit.record(db, ctx, principal, "identity_provider.test", "identity_provider", idp.id,
                  outcome="success" if ok else "failure",
                  details={"failed": [c.name for c in checks if not c.ok]})
-    db.commit()
+    db.flush()
     found.pop("issuer", None)
     found["tested_at"] = idp.last_tested_at
     found["ok"] = ok
@@ -272,7 +272,7 @@ def _setup_failed(db: Session, principal: Principal, ctx: RequestContext, body: 
                   message: str, status: int = 422) -> ApiError:
     audit.record(db, ctx, principal, "identity_provider.auto_setup", "identity_provider", None, outcome="failure",
                  details={"reason": code, "providerUrl": body.provider_url})
-    db.commit()
+    commit_before_raising(db)
     return ApiError(status, code, message)
 
 
@@ -329,7 +329,7 @@ def auto_setup(db: Session, settings: Settings, principal: Principal, body: Auto
     _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
     audit.record(db, ctx, principal, "identity_provider.auto_setup", "identity_provider", idp.id,
                  details={"name": idp.name, "issuer": idp.issuer})
-    db.commit()
+    db.flush()
     return idp
 
 
@@ -338,7 +338,7 @@ def _verify_failed(db: Session, ctx: RequestContext, principal: Principal, claim
     """Audit the failed check (and keep what was found on the claim), commit, and hand back the error."""
     audit.record(db, ctx, principal, "identity_provider.verify_domain", "identity_provider",
                  claim.identity_provider_id, outcome="failure", details={"domain": claim.domain, "reason": reason})
-    db.commit()
+    commit_before_raising(db)
     return error
 
 
@@ -378,7 +378,7 @@ def verify_domain(db: Session, settings: Settings, principal: Principal, idp_id:
     audit.record(db, ctx, principal, "identity_provider.verify_domain", "identity_provider", idp.id,
                  details={"domain": domain})
     try:
-        db.commit()
+        db.flush()
     except IntegrityError:  # another provider's verification of the same domain won the race
         db.rollback()
         raise _domain_taken(domain) from None

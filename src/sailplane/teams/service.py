@@ -116,9 +116,9 @@ def create_team(db: Session, principal: Principal, fields: dict[str, Any], ctx: 
                               organization_id=org_id))
     audit.record(db, ctx, principal, "team.create", "team", team.id,
                  details={"name": team.name, "defaultRoleId": default_role})
-    db.commit()
+    db.flush()
     row = _team_row(db, org_id, team.id)
-    if row is None:  # deleted by someone else since the commit
+    if row is None:  # not after the flush above, within this transaction; narrows the type
         raise not_found("team")
     return row
 
@@ -150,7 +150,7 @@ def update_team(db: Session, principal: Principal, team_id: str, changes: dict[s
     team.updated_by = principal.actor_id
     team.updated_at = utcnow()
     audit.record(db, ctx, principal, "team.update", "team", team.id, details={"fields": sorted(changes)})
-    db.commit()
+    db.flush()
     return describe_team(db, principal, team.id)
 
 
@@ -162,7 +162,7 @@ def delete_team(db: Session, principal: Principal, team_id: str, ctx: RequestCon
                                     Policy.principal_type == "team", Policy.principal_id == team.id))
     db.delete(team)
     audit.record(db, ctx, principal, "team.delete", "team", team.id, details={"name": team.name})
-    db.commit()
+    db.flush()
 
 
 # --- team members -----------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def add_team_member(db: Session, principal: Principal, team_id: str, member_id: 
     _replace_roles(db, team, member, wanted)
     audit.record(db, ctx, principal, "team.add_member", "team", team.id,
                  details={"memberId": member.id, "before": before, "roleIds": sorted(wanted)})
-    db.commit()
+    db.flush()
     return TeamMemberRecord(member, user, sorted(wanted))
 
 
@@ -232,7 +232,7 @@ def remove_team_member(db: Session, principal: Principal, team_id: str, member_i
                  details={"memberId": member.id, "before": before})
     access.end_lost_sessions(db, ctx, principal, team.organization_id, members=[member.id],
                              why="Closed because its owner was removed from the session's team.")
-    db.commit()
+    db.flush()
 
 
 def update_team_member_roles(db: Session, principal: Principal, team_id: str, member_id: str, role_ids: list[str],
@@ -248,4 +248,4 @@ def update_team_member_roles(db: Session, principal: Principal, team_id: str, me
     _replace_roles(db, team, member, wanted)
     audit.record(db, ctx, principal, "team.update_member_roles", "team", team.id,
                  details={"memberId": member.id, "before": before, "roleIds": sorted(wanted)})
-    db.commit()
+    db.flush()

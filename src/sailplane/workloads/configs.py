@@ -119,7 +119,7 @@ def create_config(db: Session, principal: Principal, body: CreateWorkloadConfigR
     db.flush()
     audit.record(db, ctx, principal, "workload_config.create", "workload_config", row.id,
                  details={"name": row.name, "teamId": row.team_id, "clusterId": row.cluster_id})
-    db.commit()
+    db.flush()
     return row
 
 

@@ -28,6 +28,7 @@ from sailplane.auth.principal import Principal
 from sailplane.config import Settings
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
+from sailplane.kit.db import after_commit, checkpoint
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_marker
 from sailplane.org.models import Member
@@ -275,7 +276,7 @@ def create_session(db: Session, principal: Principal, body: CreateSessionRequest
     audit.record(db, ctx, principal, "session.create", "session", session.id, details={
         "teamId": team_id, "workloadConfigId": config.id, "computeInstanceId": session.compute_instance_id,
         "sharedInstance": not fresh})
-    db.commit()
+    checkpoint(db)  # the controller reads the committed row on its own connection
     _started(rt, session, config, fresh)
     return _record(principal, session, rt)
 
@@ -301,7 +302,7 @@ def relaunch_session(db: Session, principal: Principal, session_id: str, ctx: Re
     )
     audit.record(db, ctx, principal, "session.relaunch", "session", session.id, details={
         "relaunchedFrom": original.id, "computeInstanceId": session.compute_instance_id})
-    db.commit()
+    checkpoint(db)  # the controller reads the committed row on its own connection
     _started(rt, session, config, fresh)
     return _record(principal, session, rt)
 
@@ -321,9 +322,9 @@ def close_session(db: Session, principal: Principal, session_id: str, ctx: Reque
         db.rollback()
         return  # it ended in the meantime (timeout or failure)
     audit.record(db, ctx, principal, "session.close", "session", session.id, details={"reason": CLOSED_BY_USER})
-    db.commit()
     if runtime is not None:
-        runtime.controller.session_ended(session.id, CLOSED)
+        controller = runtime.controller
+        after_commit(db, lambda: controller.session_ended(session.id, CLOSED))
 
 
 def _issued_via(principal: Principal) -> str:
@@ -355,5 +356,5 @@ def issue_token(db: Session, principal: Principal, session_id: str, body: IssueT
         "org": session.organization_id, "endpoint": session.endpoint_type, "via": _issued_via(principal)})
     audit.record(db, ctx, principal, "session.issue_token", "session", session.id,
                  details={"durationSeconds": duration})
-    db.commit()
+    db.flush()
     return token, datetime.fromtimestamp(issued + duration, UTC)
