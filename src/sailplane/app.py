@@ -45,12 +45,13 @@ def _routers() -> list[APIRouter]:
     from sailplane.service_accounts.router import router as service_accounts_router
     from sailplane.sso.router import router as sso_router
     from sailplane.teams.router import router as teams_router
+    from sailplane.workloads.notebooks.router import router as notebooks_router
     from sailplane.workloads.router import router as workloads_router
 
     return [
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
-        my_clusters_router, workloads_router,
+        my_clusters_router, workloads_router, notebooks_router,
         catalogs_router, queries_router, jobs_router, runs_router,
         mfa_auth_router, mfa_me_router, mfa_users_router,
         identity_auth_router, identity_me_router, sso_router,

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import httpx
 
-from tests.authz import test_matrix, test_matrix_data, test_matrix_identity, test_matrix_workloads
+from tests.authz import (
+    test_matrix,
+    test_matrix_data,
+    test_matrix_identity,
+    test_matrix_notebooks,
+    test_matrix_workloads,
+)
 from tests.authz.matrix import CALLERS, Case
 from tests.conftest import Mailbox
 from tests.support.server import LiveServer
@@ -32,7 +38,7 @@ NOT_IN_MATRIX = {
 
 def all_cases(mailbox: Mailbox) -> list[Case]:
     return [*test_matrix.cases(mailbox), *test_matrix_data.cases(), *test_matrix_workloads.cases(),
-            *test_matrix_identity.cases("http://127.0.0.1:9")]
+            *test_matrix_notebooks.cases(), *test_matrix_identity.cases("http://127.0.0.1:9")]
 
 
 def test_matrices_cover_every_operation(server: LiveServer, mailbox: Mailbox) -> None:

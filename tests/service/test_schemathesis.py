@@ -99,6 +99,9 @@ class _KeptAlive:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.post(path.lstrip("/"), headers=self.headers, **kwargs)
 
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.client.put(path.lstrip("/"), headers=self.headers, **kwargs)
+
 
 def build_world(client: httpx.Client) -> World:
     actor = signup(str(client.base_url).rstrip("/"))
@@ -113,6 +116,11 @@ def build_world(client: httpx.Client) -> World:
         "name": "c", "provider": "iceberg_rest", "teamIds": [team],
         "providerConfig": {"uri": "https://catalog.example.com"}}))
     config = _ok(owner.post("/workloads/compute-configs", json={"name": "w", "teamId": team}))["id"]
+    notebook = _ok(owner.post("/workloads/notebooks", json={"workloadConfigId": config, "name": "nb",
+                                                            "teamIds": [team]}))["item"]["notebookId"]
+    _ok(owner.put(f"/workloads/notebooks/{notebook}/source", content=b"import marimo\n"))
+    revision = _ok(owner.client.get(f"workloads/notebooks/{notebook}/source/revisions",
+                                    headers=owner.headers))["items"][0]["id"]
     account = _ok(owner.post("/org/service-accounts", json={"name": "sa"}))["id"]
     key = _ok(owner.post(f"/org/service-accounts/{account}/api-keys", json={"name": "k"}))["id"]
     idp = _ok(owner.post("/auth/idps", json={"name": "idp", "issuer": CLOSED, "clientId": "client",
@@ -120,7 +128,8 @@ def build_world(client: httpx.Client) -> World:
     ids = {
         "team": team, "teamId": team, "job": job, "jobRun": run, "query": query["id"],
         "queryId": query["id"], "catalog": catalog["id"],
-        "catalogId": catalog["id"], "workloadConfig": config, "workloadConfigId": config,
+        "catalogId": catalog["id"], "workloadConfig": config, "workloadConfigId": config, "notebook": notebook,
+        "revision": revision,
         "serviceAccount": account, "apiKey": key, "idp": idp, "member": actor.member_id or "",
         "memberId": actor.member_id or "", "user": actor.user_id or "", "principal": actor.user_id or "",
         "cluster": "LOCAL", "clusterId": "LOCAL", "role": "ADMIN", "jobVersionNumber": "1",

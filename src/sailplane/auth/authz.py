@@ -23,11 +23,13 @@ from sailplane.jobs.models import Job, JobTeam
 from sailplane.org.models import Member
 from sailplane.service_accounts.models import ServiceAccount
 from sailplane.workloads.models import InteractiveSession, WorkloadConfig
+from sailplane.workloads.notebooks.models import Notebook, NotebookTeam
 
 VIEW_TEAM = "CanViewTeam"
 VIEW_JOBS = "CanViewJobs"
 MANAGE_SESSIONS = "CanManageSessions"
 MANAGE_WORKLOAD_CONFIGS = "CanManageWorkloadConfigs"
+MANAGE_NOTEBOOKS = "CanManageNotebooks"
 USE_CLUSTERS = "CanUseClusters"
 
 
@@ -164,6 +166,32 @@ def may_use(who: Caller, session: InteractiveSession) -> bool:
     return owns(who, session) and can_see_team(who, session.team_id)
 
 
+# --- notebooks -------------------------------------------------------------------------------------
+
+def sees_all_notebooks(who: Caller) -> bool:
+    """Every notebook of the organization: organization admins (allTeams roles) and holders of
+    CanManageNotebooks organization-wide (a policy); they may also change and delete any of them."""
+    return all_teams(who) or has(who, MANAGE_NOTEBOOKS)
+
+
+def owns_notebook(who: Caller, notebook: Notebook) -> bool:
+    return who.member is not None and notebook.member_id == who.member.id
+
+
+def may_manage_notebook(who: Caller, notebook: Notebook) -> bool:
+    """Change, share or delete the notebook: its owner, or whoever sees every notebook. Members of the
+    teams it is shared with may view and open it (and edit its source, `may_edit_notebook_source`)."""
+    return who.organization_id == notebook.organization_id and (
+        owns_notebook(who, notebook) or sees_all_notebooks(who))
+
+
+def may_edit_notebook_source(who: Caller, notebook: Notebook, team_ids: Iterable[str]) -> bool:
+    """Replace or restore the source: whoever may manage the notebook, or CanManageNotebooks in one of the
+    teams it is shared with (Viewers of those teams read it only)."""
+    return may_manage_notebook(who, notebook) or (
+        who.organization_id == notebook.organization_id and may_in_any(who, MANAGE_NOTEBOOKS, team_ids))
+
+
 # --- list filters ---------------------------------------------------------------------------------
 
 def team_filter(who: Caller) -> list[str] | None:
@@ -205,3 +233,15 @@ def sessions_visible_to(who: Caller) -> ColumnElement[bool] | None:
         mine = InteractiveSession.service_account_id == service_account_id(who)
     managed = sorted(teams_granting(who, MANAGE_SESSIONS))
     return or_(mine, InteractiveSession.team_id.in_(managed)) if managed else mine
+
+
+def notebooks_visible_to(who: Caller) -> ColumnElement[bool] | None:
+    """None: every notebook of the organization (`sees_all_notebooks`); else the caller's own notebooks
+    and those shared with a team they belong to (a service account owns none)."""
+    if sees_all_notebooks(who):
+        return None
+    shared: ColumnElement[bool] = Notebook.id.in_(
+        select(NotebookTeam.notebook_id).where(NotebookTeam.team_id.in_(sorted(who.team_ids))))
+    if who.member is None:
+        return shared
+    return or_(Notebook.member_id == who.member.id, shared)

@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "sailplane.data.models",
     "sailplane.jobs.models",
     "sailplane.runs.models",
+    "sailplane.workloads.notebooks.models",
 )
 
 

@@ -3,11 +3,18 @@
 Visibility: organization admins see every config; everyone else sees the configs of the teams
 they belong to (team admins and members alike). Inline configs, made for a single session
 request, are never listed but can be described by whoever can see their team.
+
+`sail.extraEnv` values are plain strings (stored and shown as given) or `{"type", "value"}` objects.
+A `secret` value is stored as `{"type": "secret", "encryptedValue": <kit.crypto.Encryptor ciphertext>}`,
+read back as `{"type": "secret"}` (schemas.SailConfigView) and decrypted only into the workload's
+environment (`instance_spec`). An inline config's content hash covers a secret through a keyed digest,
+so identical inline configs still share an instance without the hash revealing the secret.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -23,6 +30,7 @@ from sailplane.compute.backend import InstanceSpec
 from sailplane.compute.libraries import libraries_from_api
 from sailplane.config import Settings
 from sailplane.kit.context import RequestContext
+from sailplane.kit.crypto import Encryptor
 from sailplane.kit.errors import conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
 from sailplane.teams.service import get_team
@@ -91,10 +99,28 @@ def _check_for_cluster(cluster: Cluster, sail: SailConfig, settings: Settings, p
         raise invalid(f"{prefix}.sail.{problem[0]}", problem[1])
 
 
-def _normalized(body: WorkloadConfigBody, limits: EndpointLimits | None) -> tuple[dict[str, Any], dict[str, int]]:
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "secret"
+
+
+def _normalized(body: WorkloadConfigBody, limits: EndpointLimits | None,
+                secret_key: str) -> tuple[dict[str, Any], dict[str, int], dict[str, Any]]:
+    """(config as stored, endpoint limits, config as hashed): secrets encrypted in the first, keyed digests
+    in the last; without secrets both are the request's config as it was always stored."""
     config = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     endpoint_limits = limits.model_dump(by_alias=True, exclude_none=True) if limits else {}
-    return config, endpoint_limits
+    env: dict[str, Any] = config.get("sail", {}).get("extraEnv") or {}
+    if not any(_is_secret(v) for v in env.values()):
+        return config, endpoint_limits, config
+    encryptor = Encryptor(secret_key)
+    stored, hashed = dict(env), dict(env)
+    for name, value in env.items():
+        if _is_secret(value):
+            stored[name] = {"type": "secret", "encryptedValue": encryptor.encrypt(value["value"])}
+            digest = hmac.new(secret_key.encode(), value["value"].encode(), hashlib.sha256).hexdigest()
+            hashed[name] = {"type": "secret", "digest": digest}
+    return ({**config, "sail": {**config["sail"], "extraEnv": stored}}, endpoint_limits,
+            {**config, "sail": {**config["sail"], "extraEnv": hashed}})
 
 
 def create_config(db: Session, principal: Principal, body: CreateWorkloadConfigRequest, ctx: RequestContext,
@@ -108,11 +134,11 @@ def create_config(db: Session, principal: Principal, body: CreateWorkloadConfigR
                                                        WorkloadConfig.name == body.name).limit(1))
     if taken is not None:
         raise conflict("workload_config_name_taken", "A workload config with this name already exists in the team.")
-    config, limits = _normalized(body.config, body.endpoint_limits)
+    config, limits, hashed = _normalized(body.config, body.endpoint_limits, settings.secret_key)
     row = WorkloadConfig(
         organization_id=principal.organization_id, team_id=body.team_id, name=body.name, inline=False,
         workload_type=body.workload_type, cluster_id=cluster.id, config=config, endpoint_limits=limits,
-        content_hash=_content_hash(body.workload_type, cluster.id, config, limits),
+        content_hash=_content_hash(body.workload_type, cluster.id, hashed, limits),
         created_by=principal.actor_id, updated_by=principal.actor_id,
     )
     db.add(row)
@@ -132,8 +158,8 @@ def resolve_inline_config(db: Session, principal: Principal, team_id: str, inlin
     inline = inline or InlineWorkloadConfig()
     cluster = _cluster(principal, inline.cluster_id or LOCAL_CLUSTER_ID, team_id, "workloadConfig.clusterId")
     _check_for_cluster(cluster, inline.config.sail, settings, "workloadConfig.config")
-    config, limits = _normalized(inline.config, inline.endpoint_limits)
-    digest = _content_hash(inline.workload_type, cluster.id, config, limits)
+    config, limits, hashed = _normalized(inline.config, inline.endpoint_limits, settings.secret_key)
+    digest = _content_hash(inline.workload_type, cluster.id, hashed, limits)
     found = db.scalar(select(WorkloadConfig).where(
         WorkloadConfig.team_id == team_id, WorkloadConfig.inline.is_(True), WorkloadConfig.content_hash == digest,
     ).order_by(WorkloadConfig.id).limit(1))
@@ -150,15 +176,35 @@ def resolve_inline_config(db: Session, principal: Principal, team_id: str, inlin
 
 
 def sail_config(config: WorkloadConfig) -> SailConfig:
-    return WorkloadConfigBody.model_validate(config.config).sail
+    """The stored settings without extraEnv (whose secrets are stored encrypted: `workload_env` reads them)."""
+    stored = dict(config.config)
+    stored["sail"] = {**(stored.get("sail") or {}), "extraEnv": {}}
+    return WorkloadConfigBody.model_validate(stored).sail
 
 
-def instance_spec(config: WorkloadConfig, instance_id: str) -> InstanceSpec:
-    """What the compute backend runs for this config: execution mode, workers, extra environment, libraries
-    and the Spark line (None: the default line of the server that starts it)."""
+def workload_env(config: WorkloadConfig, encryptor: Encryptor) -> dict[str, str]:
+    """extraEnv as the workload gets it: plain strings as stored, typed values' `value`, secrets decrypted."""
+    env: dict[str, Any] = (config.config.get("sail") or {}).get("extraEnv") or {}
+    out: dict[str, str] = {}
+    for name, value in env.items():
+        if isinstance(value, str):
+            out[name] = value
+        elif _is_secret(value):
+            out[name] = encryptor.decrypt(value["encryptedValue"])
+        else:
+            out[name] = str(value["value"])
+    return out
+
+
+def instance_spec(config: WorkloadConfig, instance_id: str, encryptor: Encryptor) -> InstanceSpec:
+    """What the compute backend runs for this config: execution mode, workers, extra environment (secrets
+    decrypted with `encryptor`), Sail settings (maxRetries), libraries and the Spark line (None: the default
+    line of the server that starts it)."""
     sail = sail_config(config)
+    settings = {} if sail.max_retries is None else {"cluster.task_max_attempts": str(sail.max_retries + 1)}
     return InstanceSpec(instance_id=instance_id, execution_mode=sail.execution_mode, workers=sail.worker_count(),
-                        extra_env=dict(sail.extra_env), spark_version=sail.spark_version,
+                        extra_env=workload_env(config, encryptor), settings=settings,
+                        spark_version=sail.spark_version,
                         libraries=libraries_from_api([lib.model_dump(mode="json", exclude_none=True)
                                                       for lib in sail.libraries]))
 

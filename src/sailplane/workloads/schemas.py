@@ -145,19 +145,37 @@ class Library(RequestModel):
         return self
 
 
+SECRET_ENV_DESCRIPTION = (
+    "An environment variable of the workload (its Sail server): a plain string, or `{\"type\", \"value\"}`. "
+    "Type `string` is kept and shown as given; type `secret` is encrypted at rest, given only to the workload's "
+    "environment and never returned: it reads back as `{\"type\": \"secret\"}`, without `value`."
+)
+
+
+class EnvVar(RequestModel):
+    """The typed form of an extraEnv value (the notebooks seed's)."""
+
+    type: Literal["string", "secret"] = "string"
+    value: EnvValue
+
+
 class SailConfig(RequestModel):
     execution_mode: Literal["standalone", "cluster"] = Field(
         default="standalone", description="standalone: one Sail server; cluster: a driver and workers.")
+    max_retries: int | None = Field(
+        default=None, ge=0, le=10,
+        description="Attempts of a failed Sail task beyond the first (Sail's cluster.task_max_attempts - 1).")
     compute: ComputeSpec | None = None
     lakesail_image_uri: ImageUri | None = None
     libraries: list[Library] = Field(default_factory=list, max_length=100)
-    extra_env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=100)
+    extra_env: dict[EnvName, EnvValue | EnvVar] = Field(default_factory=dict, max_length=100,
+                                                       description=SECRET_ENV_DESCRIPTION)
     spark_version: SparkVersion | None = Field(default=None, description=SPARK_VERSION_DESCRIPTION,
                                                examples=[DEFAULT_LINE])
 
     @field_validator("extra_env")
     @classmethod
-    def _not_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+    def _not_reserved(cls, value: dict[str, str | EnvVar]) -> dict[str, str | EnvVar]:
         for name in value:
             if name.upper() in RESERVED_ENV or name.upper().startswith(RESERVED_ENV_PREFIXES):
                 raise ValueError(f"{name} is set by the platform and cannot be overridden")
@@ -242,13 +260,28 @@ class LibraryView(CompactModel):
     whl: str | None = None
 
 
+class EnvVarView(CompactModel):
+    type: str
+    value: str | None = Field(default=None, description="Left out for `secret` values, which are never returned.")
+
+
 class SailConfigView(CompactModel):
     execution_mode: str = "standalone"
+    max_retries: int | None = None
     spark_version: str | None = Field(default=None, description=SPARK_VERSION_DESCRIPTION)
     compute: ComputeSpecView | None = None
     lakesail_image_uri: str | None = None
     libraries: list[LibraryView] = Field(default_factory=list)
-    extra_env: dict[str, str] = Field(default_factory=dict)
+    extra_env: dict[str, str | EnvVarView] = Field(default_factory=dict, description=SECRET_ENV_DESCRIPTION)
+
+    @field_validator("extra_env", mode="before")
+    @classmethod
+    def _hide_secrets(cls, value: Any) -> Any:
+        """Stored secrets carry only their ciphertext (`encryptedValue`), which is never shown."""
+        if not isinstance(value, dict):
+            return value
+        return {k: {"type": "secret"} if isinstance(v, dict) and v.get("type") == "secret" else v
+                for k, v in value.items()}
 
 
 class WorkloadConfigBodyView(CompactModel):

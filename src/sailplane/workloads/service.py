@@ -28,6 +28,7 @@ from sailplane.auth.principal import Principal
 from sailplane.config import Settings
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
+from sailplane.kit.crypto import Encryptor
 from sailplane.kit.db import after_commit, checkpoint
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_marker
@@ -237,7 +238,8 @@ def _open(db: Session, principal: Principal, runtime: WorkloadRuntime, *, config
 
 
 def _started(runtime: WorkloadRuntime, session: InteractiveSession, config: WorkloadConfig, fresh: bool) -> None:
-    spec = configs.instance_spec(config, session.compute_instance_id) if fresh else None
+    encryptor = Encryptor(runtime.settings.secret_key)
+    spec = configs.instance_spec(config, session.compute_instance_id, encryptor) if fresh else None
     runtime.controller.session_opened(session.id, session.compute_instance_id, spec, config.cluster_id)
 
 

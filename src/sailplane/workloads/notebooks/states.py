@@ -1,0 +1,80 @@
+"""Notebook states: the values, the transitions allowed between them, and the one compare-and-set
+that changes a notebook's status.
+
+The API (start, stop, update) and, later, the notebook controller (readiness, activity, timeouts,
+failures) change a notebook's status concurrently, so a status is never written blindly but by
+`UPDATE ... WHERE id = ? AND status IN (<states it may come from>)`.
+
+    stopped → starting → running ⇄ idle, detached      (start; activity, no browser)
+    running, idle, detached → stopping → stopped       (stop, timeouts)
+    starting, running, idle, detached, stopping → failed; failed → starting (start again)
+
+A new notebook is `stopped` (the only state records reach until start/stop exist).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from sailplane.kit.clock import utcnow
+from sailplane.workloads.notebooks.models import Notebook
+
+STOPPED: Final = "stopped"
+STARTING: Final = "starting"
+RUNNING: Final = "running"
+IDLE: Final = "idle"
+DETACHED: Final = "detached"
+STOPPING: Final = "stopping"
+FAILED: Final = "failed"
+
+# A marimo server and a Sail session exist (or are being made) for the notebook.
+LIVE_STATES: Final = (STARTING, RUNNING, IDLE, DETACHED, STOPPING)
+# The notebook can be opened in a browser (the seed's open and ping).
+OPENABLE_STATES: Final = (RUNNING, IDLE, DETACHED)
+# Nothing runs: the workload config may change, start may begin.
+AT_REST_STATES: Final = (STOPPED, FAILED)
+NOTEBOOK_STATES: Final = (*AT_REST_STATES, *LIVE_STATES)
+
+# target state → the states a notebook may reach it from.
+TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
+    STARTING: frozenset(AT_REST_STATES),
+    RUNNING: frozenset((STARTING, *OPENABLE_STATES)),  # ready; activity (running → running records it)
+    IDLE: frozenset((RUNNING, DETACHED)),
+    DETACHED: frozenset((RUNNING, IDLE)),
+    STOPPING: frozenset((STARTING, *OPENABLE_STATES)),
+    STOPPED: frozenset((STOPPING,)),
+    FAILED: frozenset(LIVE_STATES),
+}
+
+
+def allowed(source: str, target: str) -> bool:
+    """Whether the table has the edge source → target."""
+    return source in TRANSITIONS.get(target, frozenset())
+
+
+def _checked(target: str, source: Sequence[str] | None) -> Sequence[str]:
+    allowed_from = TRANSITIONS.get(target)
+    if allowed_from is None:
+        raise ValueError(f"notebooks never go to {target}")
+    if source is None:
+        return tuple(s for s in NOTEBOOK_STATES if s in allowed_from)
+    if not allowed_from.issuperset(source):
+        raise ValueError(f"notebooks cannot go from {sorted(set(source) - allowed_from)} to {target}")
+    return source
+
+
+def transition(db: Session, notebook_id: str, target: str, *, source: Sequence[str] | None = None,
+               values: Mapping[str, Any] | None = None, now: datetime | None = None) -> bool:
+    """Move the notebook to `target`, only from `source` (default: every state the table allows); whether
+    it happened. Sets `updated_at`, then `values`. Does not commit. A `source` outside the table is a
+    programming error (ValueError)."""
+    source = _checked(target, source)
+    stmt = (update(Notebook).where(Notebook.id == notebook_id, Notebook.status.in_(source))
+            .values({"status": target, "updated_at": now or utcnow(), **(values or {})}))
+    result = db.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
