@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session
 
 from sailplane.kit.clock import utcnow
+from sailplane.kit.state_table import StateTable
 from sailplane.workloads.models import ComputeInstance
 
 PROVISIONING: Final = "provisioning"  # seeded (the model's default): its Sail server is starting
@@ -43,21 +44,8 @@ TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     INSTANCE_FAILED: frozenset(HELD_STATES),
 }
 
-
-def allowed(source: str, target: str) -> bool:
-    """Whether the table has the edge source → target."""
-    return source in TRANSITIONS.get(target, frozenset())
-
-
-def _checked(target: str, source: Sequence[str] | None) -> Sequence[str]:
-    allowed_from = TRANSITIONS.get(target)
-    if allowed_from is None:
-        raise ValueError(f"compute instances never go (back) to {target}")
-    if source is None:
-        return tuple(s for s in INSTANCE_STATES if s in allowed_from)
-    if not allowed_from.issuperset(source):
-        raise ValueError(f"compute instances cannot go from {sorted(set(source) - allowed_from)} to {target}")
-    return source
+TABLE: Final = StateTable("compute instances", INSTANCE_STATES, TRANSITIONS)
+allowed = TABLE.allowed
 
 
 def _stamps(target: str, now: datetime) -> dict[str, Any]:
@@ -75,7 +63,7 @@ def transition(db: Session, instance_ids: str | Sequence[str], target: str, *, s
     and while `where` holds; how many moved. Sets `updated_at` (and `cleaned_at` for a terminal
     state), then `values`. Does not commit; loaded objects in `db` are updated. A `source` outside the
     table is a programming error (ValueError)."""
-    source = _checked(target, source)
+    source = TABLE.sources(target, source)
     ids = [instance_ids] if isinstance(instance_ids, str) else list(instance_ids)
     if not ids:
         return 0

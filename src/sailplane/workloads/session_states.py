@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, or_, update
 from sqlalchemy.orm import Session
 
 from sailplane.kit.clock import utcnow
+from sailplane.kit.state_table import StateTable
 from sailplane.workloads.models import InteractiveSession
 
 PENDING: Final = "pending"  # seeded; stays pending until its first call
@@ -41,21 +42,8 @@ TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     FAILED: frozenset(OPEN_STATES),
 }
 
-
-def allowed(source: str, target: str) -> bool:
-    """Whether the table has the edge source → target."""
-    return source in TRANSITIONS.get(target, frozenset())
-
-
-def _checked(target: str, source: Sequence[str] | None) -> Sequence[str]:
-    allowed_from = TRANSITIONS.get(target)
-    if allowed_from is None:
-        raise ValueError(f"sessions never go (back) to {target}")
-    if source is None:
-        return tuple(s for s in SESSION_STATES if s in allowed_from)
-    if not allowed_from.issuperset(source):
-        raise ValueError(f"sessions cannot go from {sorted(set(source) - allowed_from)} to {target}")
-    return source
+TABLE: Final = StateTable("sessions", SESSION_STATES, TRANSITIONS)
+allowed = TABLE.allowed
 
 
 def _stamps(target: str, now: datetime) -> dict[str, Any]:
@@ -78,7 +66,7 @@ def transition(db: Session, session_id: str, target: str, *, source: Sequence[st
     (`idle_since`, `closed_at`), then `values`. Does not commit; `synchronize` updates the
     session's object in `db` (SQLAlchemy's default), if loaded. A `source` outside the table is a
     programming error (ValueError)."""
-    source = _checked(target, source)
+    source = TABLE.sources(target, source)
     stmt = update(InteractiveSession).where(InteractiveSession.id == session_id,
                                             InteractiveSession.status.in_(source), *where)
     stmt = stmt.values({**_stamps(target, now or utcnow()), **(values or {})})
@@ -93,7 +81,7 @@ def transition_each(db: Session, params: list[dict[str, Any]], target: str, *,
     """`transition` of many sessions in one executemany: each of `params` has the session's ID as
     `b_id` and the bound parameters `values` uses (bindparam). Core, not ORM: objects are not
     synchronized."""
-    source = _checked(target, source)
+    source = TABLE.sources(target, source)
     table = cast(Table, InteractiveSession.__table__)
     # Not status.in_(...): an expanding IN cannot be used with executemany.
     stmt = update(table).where(table.c.id == bindparam("b_id"), or_(*(table.c.status == s for s in source)))

@@ -22,6 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from sailplane.kit.clock import utcnow
+from sailplane.kit.state_table import StateTable
 from sailplane.workloads.notebooks.models import Notebook
 
 STOPPED: Final = "stopped"
@@ -51,21 +52,8 @@ TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     FAILED: frozenset(LIVE_STATES),
 }
 
-
-def allowed(source: str, target: str) -> bool:
-    """Whether the table has the edge source → target."""
-    return source in TRANSITIONS.get(target, frozenset())
-
-
-def _checked(target: str, source: Sequence[str] | None) -> Sequence[str]:
-    allowed_from = TRANSITIONS.get(target)
-    if allowed_from is None:
-        raise ValueError(f"notebooks never go to {target}")
-    if source is None:
-        return tuple(s for s in NOTEBOOK_STATES if s in allowed_from)
-    if not allowed_from.issuperset(source):
-        raise ValueError(f"notebooks cannot go from {sorted(set(source) - allowed_from)} to {target}")
-    return source
+TABLE: Final = StateTable("notebooks", NOTEBOOK_STATES, TRANSITIONS)
+allowed = TABLE.allowed
 
 
 def transition(db: Session, notebook_id: str, target: str, *, source: Sequence[str] | None = None,
@@ -73,7 +61,7 @@ def transition(db: Session, notebook_id: str, target: str, *, source: Sequence[s
     """Move the notebook to `target`, only from `source` (default: every state the table allows); whether
     it happened. Sets `updated_at`, then `values`. Does not commit. A `source` outside the table is a
     programming error (ValueError)."""
-    source = _checked(target, source)
+    source = TABLE.sources(target, source)
     stmt = (update(Notebook).where(Notebook.id == notebook_id, Notebook.status.in_(source))
             .values({"status": target, "updated_at": now or utcnow(), **(values or {})}))
     result = db.execute(stmt)
