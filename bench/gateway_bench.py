@@ -56,12 +56,12 @@ def seed_holder(database_url: str) -> dict[str, str]:
     their team; returns the claims that name them in a session token."""
     from datetime import timedelta
 
-    from sailplane.auth.models import Login, User
+    from sailplane.iam.auth.models import Login, User
     from sailplane.kit.clock import utcnow
     from sailplane.kit.db import Database
     from sailplane.migrations.runner import upgrade
-    from sailplane.org.models import Member, MemberRole, Organization
-    from sailplane.teams.models import Team, TeamMemberRole
+    from sailplane.tenancy.org.models import Member, MemberRole, Organization
+    from sailplane.tenancy.teams.models import Team, TeamMemberRole
     from sailplane.workloads.models import ComputeInstance, InteractiveSession, WorkloadConfig
 
     upgrade(database_url)

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.po
 from sailplane.compute.backend import InstanceSpec  # noqa: E402
 from sailplane.compute.local import LocalSailBackend  # noqa: E402
 from sailplane.kit.ids import new_id  # noqa: E402
-from sailplane.runs.execution import RunSpec, start_run  # noqa: E402
+from sailplane.workloads.runs.execution import RunSpec, start_run  # noqa: E402
 
 JOB_CODE = "import time\ntime.sleep(0.2)\n"
 
@@ -234,8 +234,8 @@ def member_page_sql(org_id: str, team_id: str, marker: str, which: str = "older"
     from sqlalchemy.dialects import postgresql
 
     from sailplane.kit.dialect import dialect_of
-    from sailplane.runs import team_listing
-    from sailplane.runs.reads import LISTED_COLUMNS, TOTAL_CAP
+    from sailplane.workloads.runs import team_listing
+    from sailplane.workloads.runs.reads import LISTED_COLUMNS, TOTAL_CAP
 
     statement = getattr(team_listing.statements(LISTED_COLUMNS, TOTAL_CAP, dialect_of("postgresql://")), which)
     bound = statement.params(org_id=org_id, team_ids=[team_id], marker=marker, limit=101)

@@ -30,13 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.suppor
 
 from tests.support.postgres import TempPostgres  # noqa: E402
 
-from sailplane.jobs.models import Job, JobVersion  # noqa: E402
 from sailplane.kit.db import Database  # noqa: E402
 from sailplane.kit.ids import new_id  # noqa: E402
 from sailplane.migrations.runner import upgrade  # noqa: E402
-from sailplane.org.models import Organization  # noqa: E402
-from sailplane.runs.models import JobRun  # noqa: E402
-from sailplane.runs.scheduler import tick  # noqa: E402
+from sailplane.tenancy.org.models import Organization  # noqa: E402
+from sailplane.workloads.jobs.models import Job, JobVersion  # noqa: E402
+from sailplane.workloads.runs.models import JobRun  # noqa: E402
+from sailplane.workloads.runs.scheduler import tick  # noqa: E402
 
 SLOT0 = datetime(2099, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

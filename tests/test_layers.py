@@ -55,7 +55,7 @@ def test_no_private_name_is_imported_from_another_module() -> None:
     assert not found, found
 
 
-AUTHZ = Path("sailplane/auth/authz.py")
+AUTHZ = Path("sailplane/iam/auth/authz.py")
 RAW_GRANTS = {"org_permissions", "all_teams"}  # what a caller's permissions are made of (auth.authz reads them)
 
 
@@ -81,11 +81,11 @@ COMMIT_OWNERS = {
     Path("sailplane/kit/db.py"),  # the unit-of-work helpers: commit_request, checkpoint, commit_before_raising
     Path("sailplane/cli.py"),  # a command is its own unit of work
     Path("sailplane/workloads/controller.py"),  # background loops: one commit per iteration or step
-    Path("sailplane/runs/records.py"),
-    Path("sailplane/runs/claiming.py"),
-    Path("sailplane/runs/scheduler.py"),
-    Path("sailplane/runs/runtime.py"),
-    Path("sailplane/runs/dispatcher.py"),
+    Path("sailplane/workloads/runs/records.py"),
+    Path("sailplane/workloads/runs/claiming.py"),
+    Path("sailplane/workloads/runs/scheduler.py"),
+    Path("sailplane/workloads/runs/runtime.py"),
+    Path("sailplane/workloads/runs/dispatcher.py"),
 }
 
 

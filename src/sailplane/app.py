@@ -18,35 +18,35 @@ from sailplane.kit.errors import error_body, install_error_handlers
 from sailplane.kit.input import InputGuardMiddleware
 from sailplane.kit.openapi import install_openapi
 from sailplane.kit.requests import RequestIdMiddleware
-from sailplane.mailer.service import Mailer
 from sailplane.migrations.runner import is_current, upgrade
+from sailplane.notifications.mailer.service import Mailer
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("sailplane")
 
 
 def _routers() -> list[APIRouter]:
-    from sailplane.accounts.router import me_router, users_router
-    from sailplane.audit.router import router as audit_router
-    from sailplane.auth.router import router as auth_router
-    from sailplane.clusters.router import router as my_clusters_router
     from sailplane.data.router import catalogs_router, queries_router
-    from sailplane.identity.router import auth_router as identity_auth_router
-    from sailplane.identity.router import me_router as identity_me_router
-    from sailplane.invites.router import org_router as invites_org_router
-    from sailplane.invites.router import public_router as invites_public_router
-    from sailplane.jobs.router import router as jobs_router
-    from sailplane.mfa.router import auth_router as mfa_auth_router
-    from sailplane.mfa.router import me_router as mfa_me_router
-    from sailplane.mfa.router import users_router as mfa_users_router
-    from sailplane.org.router import router as org_router
-    from sailplane.policies.router import router as policies_router
-    from sailplane.runs.router import router as runs_router
-    from sailplane.service_accounts.router import router as service_accounts_router
-    from sailplane.sso.router import router as sso_router
-    from sailplane.teams.router import router as teams_router
+    from sailplane.iam.auth.router import router as auth_router
+    from sailplane.iam.identity.router import auth_router as identity_auth_router
+    from sailplane.iam.identity.router import me_router as identity_me_router
+    from sailplane.iam.mfa.router import auth_router as mfa_auth_router
+    from sailplane.iam.mfa.router import me_router as mfa_me_router
+    from sailplane.iam.mfa.router import users_router as mfa_users_router
+    from sailplane.iam.sso.router import router as sso_router
+    from sailplane.infra.clusters.router import router as my_clusters_router
+    from sailplane.tenancy.accounts.router import me_router, users_router
+    from sailplane.tenancy.audit.router import router as audit_router
+    from sailplane.tenancy.invites.router import org_router as invites_org_router
+    from sailplane.tenancy.invites.router import public_router as invites_public_router
+    from sailplane.tenancy.org.router import router as org_router
+    from sailplane.tenancy.policies.router import router as policies_router
+    from sailplane.tenancy.service_accounts.router import router as service_accounts_router
+    from sailplane.tenancy.teams.router import router as teams_router
+    from sailplane.workloads.jobs.router import router as jobs_router
     from sailplane.workloads.notebooks.router import router as notebooks_router
     from sailplane.workloads.router import router as workloads_router
+    from sailplane.workloads.runs.router import router as runs_router
 
     return [
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
@@ -69,7 +69,7 @@ def start_background(app: FastAPI) -> None:
     app.state.background_started = True
     if not settings.compute_enabled:
         return
-    from sailplane.runs.runtime import RunRuntime
+    from sailplane.workloads.runs.runtime import RunRuntime
     from sailplane.workloads.runtime import WorkloadRuntime
 
     runtime = WorkloadRuntime(settings, app.state.background_db, app.state.signing_keys)
@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
     _service_endpoints(app)
-    from sailplane.auth.deps import optional_identity
+    from sailplane.iam.auth.deps import optional_identity
 
     install_openapi(app, optional_identity)
     return app

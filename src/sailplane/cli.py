@@ -173,11 +173,11 @@ def create_owner(
     the email: an existing account is left as it is and the command exits 0."""
     from sqlalchemy import select
 
-    from sailplane.auth.models import User
-    from sailplane.auth.passwords import check_password_rules, hash_password
+    from sailplane.iam.auth.models import User
+    from sailplane.iam.auth.passwords import check_password_rules, hash_password
     from sailplane.kit.db import Database
     from sailplane.kit.errors import ApiError
-    from sailplane.org.service import create_organization
+    from sailplane.tenancy.org.service import create_organization
 
     password = os.environ.get(password_env)
     if not password:

@@ -1,7 +1,7 @@
 """The authorization matrix of data: catalogs and saved queries, their team sharing, and the caller's
 and a team's listings.
 
-Expected statuses follow the team role catalog (sailplane.auth.catalog): every team role views the
+Expected statuses follow the team role catalog (sailplane.iam.auth.catalog): every team role views the
 catalogs and queries shared with its team; Developers and Team Admins create, change, share and
 delete them; organization admins do all of it everywhere. Neither service account holds a data
 permission, though the one with a policy sees every team (CanViewTeam): it is told 403 where a team

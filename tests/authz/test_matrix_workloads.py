@@ -1,7 +1,7 @@
 """The authorization matrix of workloads: jobs (versions, drafts, teams), job runs (with
 Idempotency-Key), interactive sessions, workload configs, and the clusters a caller may use.
 
-Expected statuses follow the team role catalog (sailplane.auth.catalog): every team role views the
+Expected statuses follow the team role catalog (sailplane.iam.auth.catalog): every team role views the
 team's jobs; Developers and Team Admins manage jobs, run them, create workload configs and open
 sessions; only Team Admins oversee (see, close) other members' sessions; organization admins do all
 of it everywhere. A session token goes to the session's owner or an organization admin.

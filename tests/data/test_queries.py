@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sailplane.jobs import service as jobs_service
+from sailplane.workloads.jobs import service as jobs_service
 from tests.data.helpers import build_org, make_catalog, make_query
 from tests.support.actors import assert_error
 from tests.support.world import create_service_account, create_team

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from sailplane.config import Settings
-from sailplane.jobs.models import JobTeam, JobVersion
 from sailplane.kit.db import Database
-from sailplane.runs.models import JobRun
+from sailplane.workloads.jobs.models import JobTeam, JobVersion
+from sailplane.workloads.runs.models import JobRun
 from tests.data.helpers import make_query
 from tests.jobs.helpers import build_org, make_job, sql_job, unique_key
 from tests.support.actors import assert_error
@@ -98,7 +98,7 @@ def test_delete_query_refused_while_an_active_job_uses_it(api_url: str) -> None:
 def test_a_metadata_update_keeps_a_due_slot(api_url: str, db: Database) -> None:
     """A rename or a new description must not move the schedule: a slot that is due but not yet taken by
     the scheduler would be lost. Pausing and resuming does move it (paused jobs skip their slots)."""
-    from sailplane.jobs.models import Job
+    from sailplane.workloads.jobs.models import Job
 
     o = build_org(api_url)
     job = make_job(o.dev1, sql_job(unique_key(), [o.team1]) | {"cronExpression": "0 3 * * *"})

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sailplane.jobs.schedule import ScheduleError, fire_times_between, next_fire, validate
+from sailplane.workloads.jobs.schedule import ScheduleError, fire_times_between, next_fire, validate
 
 NY = "America/New_York"
 

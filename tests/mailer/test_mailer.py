@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sailplane.config import Settings
-from sailplane.mailer.service import Mailer
+from sailplane.notifications.mailer.service import Mailer
 from tests.conftest import Mailbox, make_settings
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, select
 
-from sailplane.audit.models import AuditEvent
 from sailplane.config import Settings
+from sailplane.tenancy.audit.models import AuditEvent
 from tests.support.actors import PASSWORD, Actor, login, unique_email
 
 

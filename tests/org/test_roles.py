@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sailplane.auth import catalog
+from sailplane.iam.auth import catalog
 from tests.org.helpers import add_to_team, make_member, make_team
 from tests.support.actors import Actor, assert_error, signup
 

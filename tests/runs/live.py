@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from sailplane.compute.local import INSTANCE_MARKER, LocalSailBackend
 from sailplane.config import Settings
 from sailplane.kit.ids import new_id
-from sailplane.runs.execution import RUN_MARKER, find_run_processes
+from sailplane.workloads.runs.execution import RUN_MARKER, find_run_processes
 from tests.conftest import make_settings
 from tests.support.actors import Actor
 from tests.support.waiting import wait_until as _wait_until

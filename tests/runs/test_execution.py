@@ -21,8 +21,8 @@ import pytest
 
 from sailplane.compute.backend import InstanceHandle, InstanceSpec
 from sailplane.compute.local import LocalSailBackend
-from sailplane.runs.driver import is_query, leading_keyword, split_sql
-from sailplane.runs.execution import (
+from sailplane.workloads.runs.driver import is_query, leading_keyword, split_sql
+from sailplane.workloads.runs.execution import (
     ExecutionError,
     RunningProcess,
     RunSpec,
@@ -529,7 +529,7 @@ def test_log_is_readable_while_running(sail: InstanceHandle, make_spec: SpecFact
 ORPHAN_STARTER = py("""
     import asyncio, json, sys
     from pathlib import Path
-    from sailplane.runs.execution import RunSpec, start_run
+    from sailplane.workloads.runs.execution import RunSpec, start_run
 
     args = json.loads(sys.argv[1])
     spec = RunSpec(run_id=args["run_id"], job_key="orphan", job_type="python", work_dir=Path(args["work"]),

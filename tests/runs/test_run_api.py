@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sailplane.jobs.schemas import JobRunView, RunResults
 from sailplane.kit.views import wire_keys
+from sailplane.workloads.jobs.schemas import JobRunView, RunResults
 from tests.data.helpers import build_org
 from tests.runs.live import create_run, describe, python_job, sql_job, wait_for
 from tests.support.actors import Actor, assert_error

@@ -1,5 +1,5 @@
 """The job-run transitions table is enforced by the one compare-and-set every writer uses
-(sailplane.runs.states.transition), on the real database: a change along an edge the table lacks
+(sailplane.workloads.runs.states.transition), on the real database: a change along an edge the table lacks
 does not happen, whatever state the run is in.
 
 A server without compute (no dispatcher, no scheduler acting on these runs) on a database of this
@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from sailplane.jobs.models import Job, JobVersion
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
-from sailplane.runs import states
-from sailplane.runs.models import JobRun
-from sailplane.runs.service import cancel_run, create_run
-from sailplane.runs.states import (
+from sailplane.workloads.jobs.models import Job, JobVersion
+from sailplane.workloads.runs import states
+from sailplane.workloads.runs.models import JobRun
+from sailplane.workloads.runs.service import cancel_run, create_run
+from sailplane.workloads.runs.states import (
     CANCELLED,
     DISPATCHED,
     FAILED,

@@ -20,8 +20,8 @@ from sailplane.compute.backend import InstanceHandle, InstanceSpec
 from sailplane.compute.local import LocalSailBackend
 from sailplane.compute.registry import LOCAL_CLUSTER_ID, NodeBackends
 from sailplane.kit.db import Database
-from sailplane.runs.dispatcher import RunDispatcher, RunnerConfig
-from sailplane.runs.models import JobRun
+from sailplane.workloads.runs.dispatcher import RunDispatcher, RunnerConfig
+from sailplane.workloads.runs.models import JobRun
 from tests.conftest import make_settings
 from tests.data.helpers import build_org
 from tests.runs.live import create_run, describe, fresh_database, sql_job

@@ -23,15 +23,15 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import make_url
 
-from sailplane.jobs.models import Job, JobTeam, JobVersion
-from sailplane.jobs.schedule import next_fire
 from sailplane.kit.clock import as_utc
 from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
-from sailplane.runs import scheduler
-from sailplane.runs.models import JobRun
-from sailplane.runs.scheduler import MAX_CATCH_UP, RunningScheduler, TickReport, start_scheduler_loop
-from sailplane.runs.service import create_run
+from sailplane.workloads.jobs.models import Job, JobTeam, JobVersion
+from sailplane.workloads.jobs.schedule import next_fire
+from sailplane.workloads.runs import scheduler
+from sailplane.workloads.runs.models import JobRun
+from sailplane.workloads.runs.scheduler import MAX_CATCH_UP, RunningScheduler, TickReport, start_scheduler_loop
+from sailplane.workloads.runs.service import create_run
 from tests.conftest import make_settings
 from tests.jobs.helpers import unique_key
 from tests.support.actors import Actor, signup
@@ -574,7 +574,7 @@ def test_scheduler_loop_survives_failing_ticks(tmp_path: Path, caplog: pytest.Lo
         assert handle.task.done() and not handle.task.cancelled()
 
     try:
-        with caplog.at_level(logging.ERROR, logger="sailplane.runs.scheduler"):
+        with caplog.at_level(logging.ERROR, logger="sailplane.workloads.runs.scheduler"):
             asyncio.run(main())
     finally:
         broken.dispose()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sailplane.runs.sources import SourceConfig, SourceError, checkout, redact_url
+from sailplane.workloads.runs.sources import SourceConfig, SourceError, checkout, redact_url
 from tests.runs.gitrepo import GitRepo
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from sailplane.jobs.schemas import JobRunView, RunResults
 from sailplane.kit.schemas import ApiModel, Timestamp
 from sailplane.kit.views import RowView, row_view, wire_keys
-from sailplane.runs.models import JobRun
-from sailplane.runs.reads import RUN_VIEW
-from sailplane.teams.reads import TEAM_VIEW
-from sailplane.teams.schemas import TeamItem
+from sailplane.tenancy.teams.reads import TEAM_VIEW
+from sailplane.tenancy.teams.schemas import TeamItem
+from sailplane.workloads.jobs.schemas import JobRunView, RunResults
+from sailplane.workloads.runs.models import JobRun
+from sailplane.workloads.runs.reads import RUN_VIEW
 
 
 def _keys(model: type[BaseModel], shown: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
 from sqlalchemy.orm import Session
 
-from sailplane.auth.deps import Db
+from sailplane.iam.auth.deps import Db
 from sailplane.kit.db import Database, after_commit
 
 ROWS = Table("uow_rows", MetaData(), Column("n", Integer, primary_key=True))

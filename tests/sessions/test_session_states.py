@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select, update
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
-from sailplane.teams.models import Team
+from sailplane.tenancy.teams.models import Team
 from sailplane.workloads import instance_states, session_states
 from sailplane.workloads.models import ComputeInstance, InteractiveSession, WorkloadConfig
 from sailplane.workloads.session_states import ACTIVE, CLOSED, FAILED, IDLE, OPEN_STATES, PENDING, SESSION_STATES

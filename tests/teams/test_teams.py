@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from sailplane.auth import catalog
 from sailplane.config import Settings
+from sailplane.iam.auth import catalog
 from sailplane.kit.views import wire_keys
-from sailplane.teams.schemas import TeamItem, TeamView
+from sailplane.tenancy.teams.schemas import TeamItem, TeamView
 from tests.org.helpers import add_to_team, assert_audited, audit_rows, make_member, make_team
 from tests.support.actors import Actor, assert_error, signup
 

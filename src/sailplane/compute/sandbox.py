@@ -258,7 +258,7 @@ class Sandbox:
     def probe(self, python: str = sys.executable, timeout: float = 60.0) -> None:
         """Start Python in a sandbox once, so a broken setup fails the server's start, not a user's job:
         `python` (a Spark line's) imports Sail and PySpark and can read the job driver."""
-        driver = Path(sailplane.__file__).resolve().parent / "runs" / "driver.py"
+        driver = Path(sailplane.__file__).resolve().parent / "workloads" / "runs" / "driver.py"
         code = f"import pysail, pyspark; open({str(driver)!r}).close()"
         argv = self.command([python, "-c", code], cwd=Path("/tmp"))
         try:

@@ -8,8 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from sailplane.auth.deps import AppSettings, CurrentPrincipal, Db, require_team
-from sailplane.auth.principal import Principal
 from sailplane.data import service
 from sailplane.data.models import Catalog
 from sailplane.data.models import Query as SavedQuery
@@ -36,15 +34,17 @@ from sailplane.data.schemas import (
     UpdateCatalogRequest,
     UpdateQueryRequest,
 )
-from sailplane.jobs import service as jobs
+from sailplane.iam.auth.deps import AppSettings, CurrentPrincipal, Db, require_team
+from sailplane.iam.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import Limit, PageRequest, paging
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
-from sailplane.teams.models import Team
-from sailplane.teams.schemas import TeamItem, TeamView
+from sailplane.tenancy.teams.models import Team
+from sailplane.tenancy.teams.schemas import TeamItem, TeamView
+from sailplane.workloads.jobs import service as jobs
 
 catalogs_router = APIRouter(route_class=JsonRoute, tags=["catalogs"])
 queries_router = APIRouter(route_class=JsonRoute, tags=["queries"])

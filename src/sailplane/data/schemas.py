@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from sailplane.data.providers import Provider
 from sailplane.kit.input import JsonObject
 from sailplane.kit.schemas import ApiModel, Description, Name, NotNull, RequestModel, ResourceId, Timestamp
-from sailplane.teams.schemas import TeamItem, TeamView
+from sailplane.tenancy.teams.schemas import TeamItem, TeamView
 
 MAX_SQL_BYTES = 1024 * 1024
 Sql = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SQL_BYTES)]

@@ -17,20 +17,20 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from sailplane.audit import service as audit
-from sailplane.auth import authz
-from sailplane.auth.principal import Principal
 from sailplane.data import providers
 from sailplane.data.models import Catalog, CatalogTeam, Query, QueryTeam
 from sailplane.data.providers import LocalStorage, StorageError
+from sailplane.iam.auth import authz
+from sailplane.iam.auth.principal import Principal
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.errors import conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import PageRequest, count
-from sailplane.org.service import ordered, page_total, paged
-from sailplane.teams.models import Team, TeamMemberRole
-from sailplane.teams.service import get_team
+from sailplane.tenancy.audit import service as audit
+from sailplane.tenancy.org.service import ordered, page_total, paged
+from sailplane.tenancy.teams.models import Team, TeamMemberRole
+from sailplane.tenancy.teams.service import get_team
 
 MAX_SQL_BYTES = 1024 * 1024
 

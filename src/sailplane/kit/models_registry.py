@@ -5,20 +5,20 @@ from __future__ import annotations
 import importlib
 
 MODEL_MODULES = (
-    "sailplane.auth.models",
-    "sailplane.org.models",
-    "sailplane.teams.models",
-    "sailplane.service_accounts.models",
-    "sailplane.policies.models",
-    "sailplane.invites.models",
-    "sailplane.audit.models",
+    "sailplane.iam.auth.models",
+    "sailplane.tenancy.org.models",
+    "sailplane.tenancy.teams.models",
+    "sailplane.tenancy.service_accounts.models",
+    "sailplane.tenancy.policies.models",
+    "sailplane.tenancy.invites.models",
+    "sailplane.tenancy.audit.models",
     "sailplane.workloads.models",
-    "sailplane.mfa.models",
-    "sailplane.identity.models",
-    "sailplane.sso.models",
+    "sailplane.iam.mfa.models",
+    "sailplane.iam.identity.models",
+    "sailplane.iam.sso.models",
     "sailplane.data.models",
-    "sailplane.jobs.models",
-    "sailplane.runs.models",
+    "sailplane.workloads.jobs.models",
+    "sailplane.workloads.runs.models",
     "sailplane.workloads.notebooks.models",
 )
 

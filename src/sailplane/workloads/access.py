@@ -24,15 +24,15 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
-from sailplane.audit import service as audit
-from sailplane.auth import authz
-from sailplane.auth.models import User
-from sailplane.auth.principal import Identity, Principal, resolve_principal
+from sailplane.iam.auth import authz
+from sailplane.iam.auth.models import User
+from sailplane.iam.auth.principal import Identity, Principal, resolve_principal
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import ApiError
-from sailplane.org.models import Member, Organization
-from sailplane.service_accounts.models import ServiceAccount
+from sailplane.tenancy.audit import service as audit
+from sailplane.tenancy.org.models import Member, Organization
+from sailplane.tenancy.service_accounts.models import ServiceAccount
 from sailplane.workloads import session_states
 from sailplane.workloads.models import InteractiveSession
 from sailplane.workloads.session_states import CLOSED, OPEN_STATES

@@ -21,19 +21,19 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from sailplane.audit import service as audit
-from sailplane.auth import authz
-from sailplane.auth.principal import Principal
-from sailplane.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_teams
 from sailplane.compute import registry as compute_registry
 from sailplane.compute.backend import InstanceSpec
 from sailplane.compute.libraries import libraries_from_api
 from sailplane.config import Settings
+from sailplane.iam.auth import authz
+from sailplane.iam.auth.principal import Principal
+from sailplane.infra.clusters.service import LOCAL_CLUSTER_ID, Cluster, cluster_for_teams
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.errors import conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
-from sailplane.teams.service import get_team
+from sailplane.tenancy.audit import service as audit
+from sailplane.tenancy.teams.service import get_team
 from sailplane.workloads.models import WorkloadConfig
 from sailplane.workloads.schemas import (
     CreateWorkloadConfigRequest,

@@ -32,7 +32,6 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from sailplane.audit import service as audit
 from sailplane.compute.backend import ComputeBackend, InstanceHandle, InstanceSpec
 from sailplane.compute.nodes import down_nodes_instances, stop_down_node_instances
 from sailplane.compute.registry import NodeBackends, UnknownCluster
@@ -40,6 +39,7 @@ from sailplane.gateway.spark_connect import Claims, GatewayDenied
 from sailplane.kit.background import PeriodicService
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
+from sailplane.tenancy.audit import service as audit
 from sailplane.workloads import instance_states, session_states
 from sailplane.workloads.instance_states import HELD_STATES, INSTANCE_FAILED, PROVISIONING, RUNNING, STOPPED, STOPPING
 from sailplane.workloads.models import (

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from sailplane.auth import authz
-from sailplane.auth.models import Login, User
-from sailplane.auth.principal import Identity, Principal, key_usable, login_usable, resolve_principal
 from sailplane.gateway.access import Claims
 from sailplane.gateway.denied import GatewayDenied
+from sailplane.iam.auth import authz
+from sailplane.iam.auth.models import Login, User
+from sailplane.iam.auth.principal import Identity, Principal, key_usable, login_usable, resolve_principal
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
 from sailplane.kit.errors import ApiError
-from sailplane.org.models import Member, Organization
-from sailplane.service_accounts.models import ApiKey, ServiceAccount
+from sailplane.tenancy.org.models import Member, Organization
+from sailplane.tenancy.service_accounts.models import ApiKey, ServiceAccount
 from sailplane.workloads import access
 from sailplane.workloads.models import InteractiveSession
 from sailplane.workloads.session_states import FAILED, OPEN_STATES

@@ -6,14 +6,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
-from sailplane.auth.deps import AppSettings, CurrentPrincipal, Db
-from sailplane.auth.models import User
+from sailplane.iam.auth.deps import AppSettings, CurrentPrincipal, Db
+from sailplane.iam.auth.models import User
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import MarkerPage, marker_params
 from sailplane.kit.routing import JsonRoute
-from sailplane.org.models import Member
-from sailplane.service_accounts.models import ServiceAccount
+from sailplane.tenancy.org.models import Member
+from sailplane.tenancy.service_accounts.models import ServiceAccount
 from sailplane.workloads import configs, service
 from sailplane.workloads.instance_states import LIVE_INSTANCE_STATES
 from sailplane.workloads.models import READINESS_MESSAGES, ComputeInstance, WorkloadConfig

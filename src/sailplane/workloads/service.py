@@ -21,20 +21,20 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sailplane.audit import service as audit
-from sailplane.auth import authz
-from sailplane.auth.models import User
-from sailplane.auth.principal import Principal
 from sailplane.config import Settings
+from sailplane.iam.auth import authz
+from sailplane.iam.auth.models import User
+from sailplane.iam.auth.principal import Principal
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.db import after_commit, checkpoint
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_marker
-from sailplane.org.models import Member
-from sailplane.service_accounts.models import ServiceAccount
-from sailplane.teams.service import get_team
+from sailplane.tenancy.audit import service as audit
+from sailplane.tenancy.org.models import Member
+from sailplane.tenancy.service_accounts.models import ServiceAccount
+from sailplane.tenancy.teams.service import get_team
 from sailplane.workloads import access, configs, session_states
 from sailplane.workloads.controller import CLOSED_BY_USER, LiveView
 from sailplane.workloads.instance_states import LIVE_INSTANCE_STATES, PROVISIONING, RUNNING

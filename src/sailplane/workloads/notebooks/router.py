@@ -16,13 +16,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from sailplane.auth.deps import CurrentPrincipal, Db
+from sailplane.iam.auth.deps import CurrentPrincipal, Db
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import Limit
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
-from sailplane.teams.schemas import TeamItem, TeamView
+from sailplane.tenancy.teams.schemas import TeamItem, TeamView
 from sailplane.workloads.notebooks import service
 from sailplane.workloads.notebooks.models import Notebook
 from sailplane.workloads.notebooks.schemas import (

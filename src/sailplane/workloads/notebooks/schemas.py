@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from sailplane.kit.schemas import ApiModel, Description, Name, NotNull, RequestModel, ResourceId, Timestamp
-from sailplane.teams.schemas import TeamItem
+from sailplane.tenancy.teams.schemas import TeamItem
 from sailplane.workloads.notebooks.models import DEFAULT_DETACHED_TIMEOUT_SECONDS, DEFAULT_IDLE_TIMEOUT_SECONDS
 from sailplane.workloads.schemas import WorkloadConfigView
 

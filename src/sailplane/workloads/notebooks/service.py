@@ -23,15 +23,15 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from sailplane.audit import service as audit
-from sailplane.auth import authz
-from sailplane.auth.principal import Principal
+from sailplane.iam.auth import authz
+from sailplane.iam.auth.principal import Principal
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import count
-from sailplane.teams.models import Team, TeamMemberRole
-from sailplane.teams.service import get_team
+from sailplane.tenancy.audit import service as audit
+from sailplane.tenancy.teams.models import Team, TeamMemberRole
+from sailplane.tenancy.teams.service import get_team
 from sailplane.workloads import configs
 from sailplane.workloads.models import WorkloadConfig
 from sailplane.workloads.notebooks.models import Notebook, NotebookRevision, NotebookTeam

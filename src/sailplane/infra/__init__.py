@@ -1,0 +1,1 @@
+"""Infrastructure in the customer's cloud: connections, networks and clusters."""

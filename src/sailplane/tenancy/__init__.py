@@ -1,0 +1,1 @@
+"""The organization: membership, teams, invitations, policies, service accounts and the audit log."""
