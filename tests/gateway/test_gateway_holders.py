@@ -100,11 +100,16 @@ def config(channel: grpc.Channel, metadata: Any) -> bytes:
 
 
 def refused_within(channel: grpc.Channel, metadata: Any, since: float) -> grpc.RpcError:
+    """The first refusal of a call. A call that was already running when the background re-check came
+    back refused is cut with its connection (UNAVAILABLE, "Socket closed"): that is the gateway closing
+    what the holder had open, not yet the refusal of a new call, so keep calling."""
     while True:
         try:
             config(channel, metadata)
         except grpc.RpcError as exc:
             assert time.monotonic() - since <= TTL + SLACK, "refused later than the ttl"
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and "closed" in (exc.details() or ""):
+                continue
             return exc
         assert time.monotonic() - since <= TTL + SLACK, "still admitted after the ttl"
         time.sleep(0.05)
