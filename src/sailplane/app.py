@@ -20,6 +20,7 @@ from sailplane.kit.openapi import install_openapi
 from sailplane.kit.requests import RequestIdMiddleware
 from sailplane.migrations.runner import is_current, upgrade
 from sailplane.notifications.mailer.service import Mailer
+from sailplane.workloads.notebooks.presence import NotebookPresence
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("sailplane")
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.background_db = Database(settings.database_url, pool_size=8, max_overflow=16)
     app.state.mailer = Mailer(settings)
     app.state.signing_keys = SigningKeys.from_config(settings.gateway_signing_key, settings.data_dir)
+    app.state.notebook_presence = NotebookPresence()  # written by the notebook proxy, read by its controller
     app.state.workloads = None
     app.state.runs = None
     app.state.background_started = False
