@@ -4,6 +4,7 @@ delete and ping. Each test leaves no marimo server behind (the fixtures check)."
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -15,8 +16,10 @@ import httpx
 import pytest
 
 from sailplane.compute.local_notebooks import LocalNotebookBackend
+from sailplane.compute.notebook_servers import NotebookServerSpec
 from sailplane.compute.processes import process_environ
 from sailplane.kit.crypto import Encryptor
+from sailplane.workloads.notebooks.template import TEMPLATE
 from tests.notebooks.conftest import assert_no_marimo_left
 from tests.notebooks.helpers import db_rows, make_config, make_notebook, notebook_of
 from tests.sessions.conftest import assert_no_sail_left, compute_settings
@@ -185,6 +188,20 @@ def test_a_start_that_cannot_install_its_libraries_fails_with_why(
     assert _wait(owner, notebook["id"], "failed", "running", timeout=120)["status"] == "failed"
 
 
+def test_a_source_marimo_cannot_open_fails_the_start_with_marimos_words(
+        compute_api: str, compute_server: LiveServer) -> None:
+    owner, team = org_with_team(compute_api)
+    nid = _notebook(owner, team)["id"]
+    assert owner.put(f"/workloads/notebooks/{nid}/source", content=b"print('not a marimo app')\n").status_code == 200
+    _start(owner, nid)
+    failed = _wait(owner, nid, "failed", "running")
+    assert failed["status"] == "failed"
+    assert "marimo server could not start" in failed["statusMessage"]
+    assert "not recognized as a marimo notebook" in failed["statusMessage"]
+    assert failed["sessionId"] is None
+    assert _marimo_pid(compute_server, nid) is None
+
+
 def test_a_marimo_server_that_dies_fails_the_notebook(compute_api: str, compute_server: LiveServer) -> None:
     owner, team = org_with_team(compute_api)
     nid = _notebook(owner, team)["id"]
@@ -255,10 +272,13 @@ def test_restart_adopts_running_notebooks_and_cleans_up_the_rest(tmp_path: Path,
         kept_port = _row(first, kept)["server_port"]
     finally:
         first.stop()
-    # While the server is down, one marimo server dies.
-    lost_pid = dict(LocalNotebookBackend(data_dir).scan())[lost]
+    # While the server is down, one marimo server dies, and one appears that no notebook owns.
+    backend = LocalNotebookBackend(data_dir)
+    lost_pid = dict(backend.scan())[lost]
     os.killpg(lost_pid, signal.SIGKILL)
-    wait_until(lambda: lost not in dict(LocalNotebookBackend(data_dir).scan()))
+    wait_until(lambda: lost not in dict(backend.scan()))
+    stray = asyncio.run(backend.start(NotebookServerSpec("STRAYNOTEBOOK", TEMPLATE, "stray-token")))
+    assert backend.running(stray)
 
     second = LiveServer(settings)
     second.start()
@@ -271,6 +291,8 @@ def test_restart_adopts_running_notebooks_and_cleans_up_the_rest(tmp_path: Path,
                          headers={"Authorization": f"Bearer {token}"}).status_code == 200
         failed = _get(owner, lost)
         assert failed["status"] == "failed" and "gone when the server restarted" in failed["statusMessage"]
+        assert "STRAYNOTEBOOK" not in dict(backend.scan())  # stopped: no notebook owns it
+        asyncio.run(backend.stop(stray))  # reaps our child
         assert _stop(owner, kept)["status"] == "stopped"
     finally:
         second.stop()
