@@ -298,3 +298,15 @@ def test_restart_adopts_running_notebooks_and_cleans_up_the_rest(tmp_path: Path,
         second.stop()
         assert_no_marimo_left(data_dir)
         assert_no_sail_left(data_dir)
+
+
+def test_a_notebook_whose_session_is_closed_fails(compute_api: str, compute_server: LiveServer) -> None:
+    owner, team = org_with_team(compute_api)
+    nid = _notebook(owner, team)["id"]
+    _start(owner, nid)
+    running = _wait(owner, nid, "running", "failed")
+    assert running["status"] == "running"
+    assert owner.delete(f"/workloads/sessions/{running['sessionId']}").status_code == 200
+    failed = _wait(owner, nid, "failed", timeout=30)
+    assert "Sail session ended" in failed["statusMessage"]
+    assert _marimo_pid(compute_server, nid) is None

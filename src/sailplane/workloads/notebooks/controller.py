@@ -113,6 +113,7 @@ class LiveRow:
     detached_at: float | None
     idle_timeout: int
     detached_timeout: int
+    session_ended: str | None = None  # why the notebook's Sail session ended, when it did while the notebook lives
 
 
 def handle_of(n: Notebook) -> NotebookServerHandle | None:
@@ -211,6 +212,9 @@ class NotebookController:
                 continue
             if row.status == STOPPING:
                 self._spawn(row.id, self._stop_notebook(row.id))
+                continue
+            if row.session_ended is not None:
+                self._spawn(row.id, self._fail(row.id, f"The notebook's Sail session ended. {row.session_ended}"))
                 continue
             backend = self._backend(row.cluster_id)
             if row.handle is None or backend is None or not backend.running(row.handle):
@@ -329,7 +333,9 @@ class NotebookController:
             await self._release(notebook_id, row.cluster_id, row.handle)
         except Exception:
             log.exception("cleaning up after notebook %s failed", notebook_id)
-        closed = await asyncio.to_thread(self._db_end, notebook_id, row.session_id, FAILED, _clip(message))
+        # A notebook someone was stopping anyway (a start that failed meanwhile) just stops.
+        target = STOPPED if row.status == STOPPING else FAILED
+        closed = await asyncio.to_thread(self._db_end, notebook_id, row.session_id, target, _clip(message))
         self._ended(notebook_id, closed)
 
     def _ended(self, notebook_id: str, closed_session: str | None) -> None:
@@ -361,17 +367,27 @@ class NotebookController:
 
     # -- database work (blocking; in a worker thread) ----------------------------------------------
 
-    def _live(self, n: Notebook, cluster_id: str | None) -> LiveRow:
+    def _live(self, n: Notebook, cluster_id: str | None, session_ended: str | None = None) -> LiveRow:
         return LiveRow(n.id, n.status, cluster_id, n.session_id, handle_of(n), _epoch(n.started_at),
                        _epoch(n.last_active_at), _epoch(n.detached_at), n.idle_timeout_seconds,
-                       n.detached_timeout_seconds)
+                       n.detached_timeout_seconds, session_ended)
 
     def _db_live(self) -> list[LiveRow]:
+        """This node's live notebooks, with why their session ended when it did (closed or failed elsewhere:
+        its owner lost access, its Sail server died)."""
         with self.db.session() as db:
-            rows = db.execute(select(Notebook, WorkloadConfig.cluster_id)
+            rows = db.execute(select(Notebook, WorkloadConfig.cluster_id, InteractiveSession.status,
+                                     InteractiveSession.status_message)
                               .join(WorkloadConfig, WorkloadConfig.id == Notebook.workload_config_id)
+                              .outerjoin(InteractiveSession, InteractiveSession.id == Notebook.session_id)
                               .where(Notebook.node == self.node, Notebook.status.in_(LIVE_STATES))).all()
-            return [self._live(n, c) for n, c in rows]
+            found = []
+            for n, cluster_id, session_status, session_message in rows:
+                ended = None
+                if n.status in OPENABLE_STATES and session_status is not None and session_status not in OPEN_STATES:
+                    ended = f"It is {session_status}" + (f": {session_message}" if session_message else ".")
+                found.append(self._live(n, cluster_id, ended))
+            return found
 
     def _db_row(self, notebook_id: str) -> LiveRow | None:
         with self.db.session() as db:
