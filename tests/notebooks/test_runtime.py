@@ -8,12 +8,14 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from sailplane.compute.local_notebooks import LocalNotebookBackend
 from sailplane.compute.notebook_servers import NotebookServerSpec
@@ -124,9 +126,22 @@ def test_start_runs_marimo_with_a_real_sail_session_and_stop_saves_the_source(
     assert (env["PLAIN"], env["TOKEN"]) == ("as-is", SECRET)
     remote = env["SPARK_REMOTE"]
     assert remote.startswith("sc://") and ";token=" in remote
+    # A browser's connection (as the proxy makes it) opens a kernel, which runs the template's cells: its
+    # Spark session on SPARK_REMOTE runs a query on the notebook's Sail session, which becomes active.
+    assert describe(owner, running["sessionId"])["status"] == "pending"
+    address, auth = f"{row['server_host']}:{row['server_port']}", {"Authorization": f"Bearer {token}"}
+    page = httpx.get(f"{base}", headers=auth).text
+    server_token = re.search(r'"serverToken"\s*:\s*"([^"]+)"', page)
+    assert server_token is not None
+    with connect(f"ws://{address}/notebooks/{nid}/ws?session_id=s_test", additional_headers=auth,
+                 open_timeout=10) as ws:
+        assert "kernel-ready" in str(ws.recv(timeout=30))
+        r = httpx.post(f"{base}api/kernel/instantiate", json={"objectIds": [], "values": [], "autoRun": True},
+                       headers={**auth, "Marimo-Session-Id": "s_test", "Marimo-Server-Token": server_token[1]})
+        assert r.status_code == 200, r.text
+        assert wait_until(lambda: describe(owner, running["sessionId"])["status"] == "active", timeout=60)
     with spark_session(remote) as spark:  # the kernel's URL reaches the notebook's live Sail session
         assert spark.sql("SELECT 40 + 2").collect()[0][0] == 42
-    assert wait_until(lambda: describe(owner, running["sessionId"])["status"] == "active")
 
     # Stop saves what marimo wrote to its file (a revision of the old source), then stops everything.
     work_file = Path(compute_server.settings.data_dir) / "notebooks" / nid / "notebook.py"
