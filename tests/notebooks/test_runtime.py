@@ -203,6 +203,20 @@ def test_a_start_that_cannot_install_its_libraries_fails_with_why(
     assert _wait(owner, notebook["id"], "failed", "running", timeout=120)["status"] == "failed"
 
 
+def test_the_kernel_can_import_the_configured_libraries(
+        compute_api: str, compute_server: LiveServer, package_index: PackageIndex) -> None:
+    owner, team = org_with_team(compute_api)
+    libraries = [{"pypi": {"package": "sailplane-testlib", "repo": package_index.index_url}}]
+    nid = _notebook(owner, team, config={"sail": {"libraries": libraries}})["id"]
+    _start(owner, nid)
+    assert _wait(owner, nid, "running", "failed", timeout=120)["status"] == "running"
+    pid = _marimo_pid(compute_server, nid)
+    assert pid is not None
+    [path] = process_environ(pid)["PYTHONPATH"].split(os.pathsep)[:1]
+    assert (Path(path) / "sailplane_testlib").is_dir()
+    assert _stop(owner, nid)["status"] == "stopped"
+
+
 def test_a_source_marimo_cannot_open_fails_the_start_with_marimos_words(
         compute_api: str, compute_server: LiveServer) -> None:
     owner, team = org_with_team(compute_api)
