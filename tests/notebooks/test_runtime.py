@@ -38,6 +38,14 @@ SECRET = "kernel-Secret-7Yz"
 EXTRA_ENV = {"sail": {"extraEnv": {"PLAIN": "as-is", "TOKEN": {"type": "secret", "value": SECRET}}}}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_marimo_left_on_the_compute_node(compute_server: LiveServer) -> Any:
+    """The sessions' compute node outlives this module: no marimo server of it may be left (even when a
+    test failed half-way)."""
+    yield
+    assert_no_marimo_left(compute_server.settings.data_dir)
+
+
 @pytest.fixture(scope="module")
 def package_index(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with serve_package_index(tmp_path_factory.mktemp("index")) as index:
@@ -287,6 +295,14 @@ def test_idle_then_stopped_without_activity(timeouts_server: LiveServer) -> None
 
 def test_restart_adopts_running_notebooks_and_cleans_up_the_rest(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "node"
+    try:
+        _restart(data_dir, database_url)
+    finally:  # also when it failed half-way
+        assert_no_marimo_left(data_dir)
+        assert_no_sail_left(data_dir)
+
+
+def _restart(data_dir: Path, database_url: str) -> None:
     settings = compute_settings(data_dir, database_url)
     first = LiveServer(settings)
     first.start()
@@ -325,8 +341,6 @@ def test_restart_adopts_running_notebooks_and_cleans_up_the_rest(tmp_path: Path,
         assert _stop(owner, kept)["status"] == "stopped"
     finally:
         second.stop()
-        assert_no_marimo_left(data_dir)
-        assert_no_sail_left(data_dir)
 
 
 def test_a_notebook_whose_session_is_closed_fails(compute_api: str, compute_server: LiveServer) -> None:
