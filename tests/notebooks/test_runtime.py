@@ -353,3 +353,17 @@ def test_a_notebook_whose_session_is_closed_fails(compute_api: str, compute_serv
     failed = _wait(owner, nid, "failed", timeout=30)
     assert "Sail session ended" in failed["statusMessage"]
     assert _marimo_pid(compute_server, nid) is None
+
+
+def test_stop_while_starting_stops_what_was_started(compute_api: str, compute_server: LiveServer) -> None:
+    owner, team = org_with_team(compute_api)
+    nid = _notebook(owner, team)["id"]
+    _start(owner, nid)
+    stopped = _stop(owner, nid)  # asked while it starts
+    assert stopped["status"] == "stopped", stopped["statusMessage"]
+    assert _marimo_pid(compute_server, nid) is None
+    sessions = [describe(owner, s["id"])["status"] for s in owner.get("/workloads/sessions").json()["items"]]
+    assert sessions and all(s in ("closed", "failed") for s in sessions), sessions
+    _start(owner, nid)  # and it starts again afterwards
+    assert _wait(owner, nid, "running", "failed")["status"] == "running"
+    assert _stop(owner, nid)["status"] == "stopped"

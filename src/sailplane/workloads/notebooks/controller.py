@@ -268,7 +268,7 @@ class NotebookController:
             except Exception as exc:
                 raise NotebookStartFailed(f"The notebook's marimo server could not start. {exc}") from exc
             try:
-                await self._wait_for_sail(session_id)
+                await self._wait_for_sail(notebook_id, session_id)
             except BaseException:
                 await backend.stop(handle, grace=2.0)
                 raise
@@ -283,13 +283,14 @@ class NotebookController:
             log.exception("notebook %s failed to start", notebook_id)
             await self._fail(notebook_id, f"The notebook could not start: {exc}")
 
-    async def _wait_for_sail(self, session_id: str) -> None:
-        """Until the session's Sail server serves (NotebookStartFailed when it failed or took too long)."""
+    async def _wait_for_sail(self, notebook_id: str, session_id: str) -> None:
+        """Until the session's Sail server serves, or the notebook is no longer starting (a stop: what started
+        is recorded for it); NotebookStartFailed when it failed or took too long."""
         deadline = time.monotonic() + self.settings.compute_start_timeout_seconds + 30
         delay = 0.1
         while True:
-            status, message = await asyncio.to_thread(self._db_sail_status, session_id)
-            if status == INSTANCE_RUNNING:
+            status, message = await asyncio.to_thread(self._db_sail_status, notebook_id, session_id)
+            if status in (INSTANCE_RUNNING, "abandoned"):
                 return
             if status is not None:
                 raise NotebookStartFailed(f"The notebook's Sail session did not start. {message or ''}".strip())
@@ -409,7 +410,8 @@ class NotebookController:
             if owner is None:
                 raise NotebookStartFailed("The notebook's owner is no longer an active member of the organization.")
             session = sessions.open_notebook_session(db, owner, self.runtime, config, notebook.id, notebook.name)
-            db.execute(update(Notebook).where(Notebook.id == notebook.id, Notebook.status == STARTING)
+            # Also when a stop came in meanwhile: the stop (after this task) closes the session it names.
+            db.execute(update(Notebook).where(Notebook.id == notebook.id, Notebook.status.in_((STARTING, STOPPING)))
                        .values(session_id=session.id))
             audit.record(db, None, None, "session.create", "session", session.id,
                          organization_id=notebook.organization_id, actor_type="system",
@@ -426,10 +428,13 @@ class NotebookController:
                                       base_url=base_url(notebook.id))
             return spec, config.cluster_id, session.id
 
-    def _db_sail_status(self, session_id: str) -> tuple[str | None, str | None]:
-        """(INSTANCE_RUNNING, None) once the session's Sail server serves; (a final status, why) when the
-        session or its server ended; (None, None) while it starts."""
+    def _db_sail_status(self, notebook_id: str, session_id: str) -> tuple[str | None, str | None]:
+        """(INSTANCE_RUNNING, None) once the session's Sail server serves; ("abandoned", None) once the notebook
+        is no longer starting; (a final status, why) when the session or its server ended; (None, None) while
+        it starts."""
         with self.db.session() as db:
+            if db.scalar(select(Notebook.status).where(Notebook.id == notebook_id)) != STARTING:
+                return "abandoned", None
             row = db.execute(select(InteractiveSession.status, InteractiveSession.status_message,
                                     ComputeInstance.status, ComputeInstance.status_message)
                              .join(ComputeInstance, ComputeInstance.id == InteractiveSession.compute_instance_id)
