@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install the pinned dependencies plus sailplane itself, then the
 # pinned Python environment of the default PySpark line that Sail servers and job drivers run in
-# (`dev`: of every line, so no test waits for a first-use install).
+# (`dev`: of every line, so no test waits for a first-use install), and the notebook environment
+# marimo servers run in.
 # Usage: scripts/bootstrap.sh [runtime|dev]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,3 +46,7 @@ fi
 lines=""
 [ "$kind" = dev ] && lines="--all"
 .venv/bin/python -m sailplane.compute.environments install $lines
+
+# The notebook environment (marimo and the PySpark client, pinned by src/sailplane/compute/locks/notebook.txt,
+# apart from the control plane's own pins) under .venv/spark-envs/notebook-<hash>/ (SAILPLANE_NOTEBOOK_ENVS_DIR).
+.venv/bin/python -m sailplane.compute.environments install notebook

@@ -81,6 +81,7 @@ COMMIT_OWNERS = {
     Path("sailplane/kit/db.py"),  # the unit-of-work helpers: commit_request, checkpoint, commit_before_raising
     Path("sailplane/cli.py"),  # a command is its own unit of work
     Path("sailplane/workloads/controller.py"),  # background loops: one commit per iteration or step
+    Path("sailplane/workloads/notebooks/controller.py"),
     Path("sailplane/workloads/runs/records.py"),
     Path("sailplane/workloads/runs/claiming.py"),
     Path("sailplane/workloads/runs/scheduler.py"),

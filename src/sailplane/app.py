@@ -20,6 +20,7 @@ from sailplane.kit.openapi import install_openapi
 from sailplane.kit.requests import RequestIdMiddleware
 from sailplane.migrations.runner import is_current, upgrade
 from sailplane.notifications.mailer.service import Mailer
+from sailplane.workloads.notebooks.presence import NotebookPresence
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("sailplane")
@@ -69,29 +70,44 @@ def start_background(app: FastAPI) -> None:
     app.state.background_started = True
     if not settings.compute_enabled:
         return
+    from sailplane.workloads.notebooks.controller import NotebookController
     from sailplane.workloads.runs.runtime import RunRuntime
     from sailplane.workloads.runtime import WorkloadRuntime
 
     runtime = WorkloadRuntime(settings, app.state.background_db, app.state.signing_keys)
     runtime.start()
     app.state.workloads = runtime
+    # Notebooks: their marimo servers and Sail sessions, on this node's compute.
+    notebooks = NotebookController(app.state.background_db, runtime, app.state.notebook_presence, settings)
+    try:
+        notebooks.start()
+    except BaseException:
+        app.state.workloads = None
+        runtime.stop()
+        raise
+    app.state.notebooks = notebooks
     log.info("Spark Connect gateway: %s (%s)", runtime.grpc_endpoint, "TLS" if runtime.tls else "plaintext")
     # Job runs: the dispatcher (and scheduler) share the compute backends of this node.
     runs = RunRuntime(settings, app.state.background_db, runtime.backends, runtime.node, runtime.sandbox)
     try:
         runs.start()
     except BaseException:
-        app.state.workloads = None
+        app.state.workloads = app.state.notebooks = None
+        notebooks.stop()
         runtime.stop()
         raise
     app.state.runs = runs
 
 
 def stop_background(app: FastAPI) -> None:
-    """Stop job runs, then the gateway and session controller (Sail servers of sessions keep running)."""
+    """Stop job runs, the notebook controller, then the gateway and session controller (Sail servers of
+    sessions and marimo servers of notebooks keep running, for the next start to adopt)."""
     if app.state.runs is not None:
         runs, app.state.runs = app.state.runs, None
         runs.stop()
+    if app.state.notebooks is not None:
+        notebooks, app.state.notebooks = app.state.notebooks, None
+        notebooks.stop()
     if app.state.workloads is not None:
         runtime, app.state.workloads = app.state.workloads, None
         runtime.stop()
@@ -133,7 +149,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.background_db = Database(settings.database_url, pool_size=8, max_overflow=16)
     app.state.mailer = Mailer(settings)
     app.state.signing_keys = SigningKeys.from_config(settings.gateway_signing_key, settings.data_dir)
+    app.state.notebook_presence = NotebookPresence()  # written by the notebook proxy, read by its controller
     app.state.workloads = None
+    app.state.notebooks = None
     app.state.runs = None
     app.state.background_started = False
     install_error_handlers(app)

@@ -121,6 +121,15 @@ class Settings:
     # Where the Python environments of the PySpark lines live (None: `spark-envs/` in our own
     # virtual environment; see sailplane.compute.environments).
     spark_envs_dir: Path | None = None
+    # Notebooks (marimo): where the notebook environment lives (None: next to the Spark lines'), the
+    # notebook controller's period, how long a start may take, how long no browser may be attached
+    # before a running notebook is `detached`, and how long without activity before it is `idle`
+    # (it is stopped after the notebook's own detachedTimeoutSeconds / idleTimeoutSeconds).
+    notebook_envs_dir: Path | None = None
+    notebook_controller_interval_seconds: float = 2.0
+    notebook_start_timeout_seconds: float = 120.0
+    notebook_detach_grace_seconds: float = 60.0
+    notebook_idle_after_seconds: float = 300.0
     # Start the compute backend, session controller and gateway with the app (off: API only).
     compute_enabled: bool = True
     # The largest request body accepted (413 beyond; counted while it streams in).
@@ -199,6 +208,11 @@ def load_settings() -> Settings:
         local_max_workers=_env_int("SAILPLANE_LOCAL_MAX_WORKERS", 8),
         storage_root=_env_path("SAILPLANE_STORAGE_ROOT"),
         spark_envs_dir=_env_path("SAILPLANE_SPARK_ENVS_DIR"),
+        notebook_envs_dir=_env_path("SAILPLANE_NOTEBOOK_ENVS_DIR"),
+        notebook_controller_interval_seconds=_env_float("SAILPLANE_NOTEBOOK_CONTROLLER_INTERVAL_SECONDS", 2.0),
+        notebook_start_timeout_seconds=_env_float("SAILPLANE_NOTEBOOK_START_TIMEOUT_SECONDS", 120.0),
+        notebook_detach_grace_seconds=_env_float("SAILPLANE_NOTEBOOK_DETACH_GRACE_SECONDS", 60.0),
+        notebook_idle_after_seconds=_env_float("SAILPLANE_NOTEBOOK_IDLE_AFTER_SECONDS", 300.0),
         workload_sandbox=os.environ.get("SAILPLANE_WORKLOAD_SANDBOX", "sandbox").strip().lower() or "sandbox",
         workload_user=os.environ.get("SAILPLANE_WORKLOAD_USER", "sailplane-workload").strip() or None,
         source_roots=tuple(Path(p).expanduser().resolve()

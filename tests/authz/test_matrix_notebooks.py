@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.authz.matrix import CALLERS, TEAM1, Case, Context, by_caller, lists, once, run_cases
+from tests.notebooks.helpers import db_rows
 from tests.support.actors import unique_email
 from tests.support.world import World, create_team
 
@@ -59,7 +60,17 @@ def fresh_notebook_with_two_teams(w: World) -> Context:
 
 
 shared_config = once(config_of_team1)
+def stopping_notebook(w: World) -> Context:
+    """A notebook in `stopping` on no node (no controller touches it): start is a conflict for whoever may
+    start it, so the matrix checks who may without starting anything."""
+    context = fresh_notebook(w)
+    db_rows(w.shared["database_url"], "UPDATE notebooks SET status = 'stopping' WHERE id = :id",
+            id=context["notebook"])
+    return context
+
+
 shared_notebook = once(fresh_notebook)
+shared_stopping_notebook = once(stopping_notebook)
 shared_notebook_with_two_teams = once(fresh_notebook_with_two_teams)
 
 
@@ -102,11 +113,16 @@ def cases() -> list[Case]:
              setup=shared_notebook),
         Case("restoreNotebookSourceRevision", "POST", at(path + "/source/revisions/{revision}/restore"), edit(),
              setup=shared_notebook),
+        # Past the permission check, the state decides (409): the runtime tests start and stop for real.
+        Case("startNotebook", "POST", at(path + "/start"), manage(409), setup=shared_stopping_notebook),
+        Case("stopNotebook", "POST", at(path + "/stop"), manage(409), setup=shared_notebook),
+        Case("pingNotebook", "POST", at(path + "/ping"), read(409), setup=shared_notebook),
     ]
 
 
 @pytest.fixture(scope="module")
-def world(core_world: World) -> World:
+def world(core_world: World, database_url: str) -> World:
+    core_world.shared["database_url"] = database_url
     return core_world
 
 

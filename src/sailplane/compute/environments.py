@@ -57,10 +57,18 @@ class SparkLine:
     pyspark: str  # the distribution whose version must start with the line ("pyspark-client", "pyspark")
     requirements: tuple[str, ...]  # the top-level requirements the lock file is generated from
     lock: Path
+    # The version `pyspark` must have (default: the line's name); the notebook environment checks marimo's.
+    version: str | None = None
+    title: str | None = None  # what messages call it (default: "Spark <line>")
+    directory: str | None = None  # its directory's name before the hash (default: "spark-<line>")
 
     @property
     def label(self) -> str:
-        return f"Spark {self.name}"
+        return self.title or f"Spark {self.name}"
+
+    @property
+    def dirname(self) -> str:
+        return self.directory or f"spark-{self.name}"
 
 
 def _line(name: str, pyspark: str, *requirements: str) -> SparkLine:
@@ -82,6 +90,14 @@ LINES: dict[str, SparkLine] = {
 }
 DEFAULT_LINE = next(iter(LINES))
 
+# The environment marimo notebook servers (and their kernels) run in: marimo with the default line's
+# PySpark client (the kernel talks to the notebook's Sail session over Spark Connect), kept apart from
+# the control plane's own pins. Not a line a user picks: `notebook_environment()` serves it.
+NOTEBOOK = "notebook"
+NOTEBOOK_LINE = SparkLine(NOTEBOOK, "marimo", ("marimo==0.25.2", "pyspark-client==4.2.0", "pandas==2.3.3",
+                                               "pyarrow==24.0.0"), LOCKS / "notebook.txt", version="0.25.2",
+                          title="notebook (marimo)", directory="notebook")
+
 
 class SparkEnvError(RuntimeError):
     """An environment could not be installed; the message says which step failed and its last words."""
@@ -90,6 +106,17 @@ class SparkEnvError(RuntimeError):
 def default_root() -> Path:
     raw = os.environ.get("SAILPLANE_SPARK_ENVS_DIR")
     return Path(raw).expanduser().resolve() if raw else Path(sys.prefix).resolve() / "spark-envs"
+
+
+def default_notebook_root() -> Path:
+    """Where the notebook environment lives: SAILPLANE_NOTEBOOK_ENVS_DIR, else with the Spark lines'."""
+    raw = os.environ.get("SAILPLANE_NOTEBOOK_ENVS_DIR")
+    return Path(raw).expanduser().resolve() if raw else default_root()
+
+
+def notebook_environment(root: Path | None = None, *, timeout: float = 1800.0) -> SparkEnvironments:
+    """The notebook environment (its only line is `NOTEBOOK`): `.env()` names it, `.ensure()` installs it."""
+    return SparkEnvironments(root or default_notebook_root(), lines={NOTEBOOK: NOTEBOOK_LINE}, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -134,7 +161,7 @@ class SparkEnvironments:
             if spec is None:
                 raise ValueError(f"unknown Spark version {name!r}; this server has {', '.join(self.lines)}")
             digest = hashlib.sha256(spec.lock.read_bytes() + sys.implementation.cache_tag.encode()).hexdigest()
-            found = self._envs[name] = SparkEnv(spec, self.root / f"spark-{name}-{digest[:12]}")
+            found = self._envs[name] = SparkEnv(spec, self.root / f"{spec.dirname}-{digest[:12]}")
         return found
 
     def all(self) -> list[SparkEnv]:
@@ -160,7 +187,7 @@ class SparkEnvironments:
         if env.installed:
             return env
         self.root.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.root / f".spark-{env.line.name}.lock"):
+        with _file_lock(self.root / f".{env.line.dirname}.lock"):
             if not env.installed:
                 if log:
                     print(f"Installing the {env.line.label} environment into {env.path} ...", flush=True)
@@ -204,7 +231,8 @@ def _install(env: SparkEnv, timeout: float) -> None:
         _run(f"{label} (pip check)", [*pip, "check"], 120)
         version = _run(f"{label} (version check)", [
             env.python, "-c", f"import importlib.metadata as m; print(m.version({env.line.pyspark!r}))"], 120).strip()
-        if version != env.line.name and not version.startswith(env.line.name + "."):
+        wanted = env.line.version or env.line.name
+        if version != wanted and not version.startswith(wanted + "."):
             raise SparkEnvError(f"{label}: {env.line.pyspark} {version} is not of the {env.line.label} line")
         _readable(env.path)  # workloads run as another user
         (env.path / STAMP).write_text(json.dumps({"line": env.line.name, env.line.pyspark: version}) + "\n")
@@ -268,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sailplane.compute.environments",
                                      description="The pinned Python environments of the PySpark lines.")
     sub = parser.add_subparsers(dest="command", required=True)
-    install = sub.add_parser("install", help="install lines that are not installed yet (default: the default line)")
+    install = sub.add_parser("install", help="install lines that are not installed yet (default: the default line; "
+                                              f"`{NOTEBOOK}`: the notebook environment)")
     install.add_argument("lines", nargs="*", metavar="LINE")
     install.add_argument("--all", action="store_true", help="every line")
     regenerate = sub.add_parser("lock", help="regenerate the lock files of lines (needs the package index)")
@@ -280,22 +309,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     envs = SparkEnvironments()
     if args.command == "install":
         wanted = list(LINES) if args.all else (args.lines or [envs.default])
-        unknown = [name for name in wanted if name not in LINES]
+        unknown = [name for name in wanted if name not in LINES and name != NOTEBOOK]
         if unknown:
-            parser.error(f"unknown line(s) {', '.join(unknown)}; the lines are {', '.join(LINES)}")
+            parser.error(f"unknown line(s) {', '.join(unknown)}; the lines are {', '.join(LINES)} (and {NOTEBOOK})")
         try:
             for name in wanted:
-                envs.install(name, log=True)
+                (notebook_environment() if name == NOTEBOOK else envs).install(name, log=True)
         except SparkEnvError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         return 0
     if args.command == "lock":
         for name in args.lines:
-            if name not in LINES:
-                parser.error(f"unknown line {name}; the lines are {', '.join(LINES)}")
-            LINES[name].lock.write_text(lock(LINES[name]))
-            print(f"wrote {LINES[name].lock}")
+            line = NOTEBOOK_LINE if name == NOTEBOOK else LINES.get(name)
+            if line is None:
+                parser.error(f"unknown line {name}; the lines are {', '.join(LINES)} (and {NOTEBOOK})")
+            line.lock.write_text(lock(line))
+            print(f"wrote {line.lock}")
         return 0
     rows = [{"line": e.line.name, "default": e.line.name == envs.default, "path": str(e.path),
              "installed": e.installed} for e in envs.all()]

@@ -18,6 +18,8 @@ from typing import Any
 from sailplane.compute.backend import ComputeBackend, ComputeError
 from sailplane.compute.environments import SparkEnvironments
 from sailplane.compute.local import LocalSailBackend, local_limitation
+from sailplane.compute.local_notebooks import LocalNotebookBackend
+from sailplane.compute.notebook_servers import NotebookBackend
 from sailplane.compute.sandbox import Sandbox
 
 LOCAL_CLUSTER_ID = "LOCAL"
@@ -34,6 +36,7 @@ class NodeResources:
     data_dir: Path
     sandbox: Sandbox | None
     environments: SparkEnvironments
+    notebook_environment: SparkEnvironments | None = None  # where marimo runs (None: its default place)
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,21 @@ class Registration:
 
     create: Callable[[NodeResources], ComputeBackend]
     limitation: Callable[[str | None, Sequence[Mapping[str, Any]]], Limitation | None]
+    # How to build the cluster's notebook (marimo) server backend; None: the cluster runs no notebooks.
+    notebooks: Callable[[NodeResources], NotebookBackend] | None = None
 
 
 def _local(resources: NodeResources) -> ComputeBackend:
     return LocalSailBackend(resources.data_dir, sandbox=resources.sandbox, environments=resources.environments)
 
 
-_REGISTRATIONS: dict[str, Registration] = {LOCAL_CLUSTER_ID: Registration(create=_local, limitation=local_limitation)}
+def _local_notebooks(resources: NodeResources) -> NotebookBackend:
+    return LocalNotebookBackend(resources.data_dir, sandbox=resources.sandbox,
+                                environment=resources.notebook_environment)
+
+
+_REGISTRATIONS: dict[str, Registration] = {
+    LOCAL_CLUSTER_ID: Registration(create=_local, limitation=local_limitation, notebooks=_local_notebooks)}
 
 
 def register(cluster_id: str, registration: Registration) -> None:
@@ -91,7 +102,31 @@ class NodeBackends:
         """`backends` serves clusters with backends made elsewhere (tests; None: only registered ones)."""
         self.resources = resources
         self._backends: dict[str, ComputeBackend] = dict(backends or {})
+        self._notebooks: dict[str, NotebookBackend] = {}
         self._lock = threading.Lock()
+
+    def notebooks(self, cluster_id: str) -> NotebookBackend:
+        """The backend running notebook (marimo) servers on `cluster_id` (UnknownCluster when none of this
+        node does)."""
+        with self._lock:
+            backend = self._notebooks.get(cluster_id)
+            if backend is not None:
+                return backend
+            found = _REGISTRATIONS.get(cluster_id)
+            if found is None or found.notebooks is None or self.resources is None:
+                raise UnknownCluster(cluster_id)
+            backend = self._notebooks[cluster_id] = found.notebooks(self.resources)
+            return backend
+
+    def all_notebooks(self) -> list[NotebookBackend]:
+        """Every notebook backend this node has (created now when not yet): to find orphans."""
+        ids = set(self._notebooks) | ({c for c, r in _REGISTRATIONS.items() if r.notebooks is not None}
+                                      if self.resources is not None else set())
+        found: dict[int, NotebookBackend] = {}
+        for cluster_id in sorted(ids):
+            backend = self.notebooks(cluster_id)
+            found.setdefault(id(backend), backend)
+        return list(found.values())
 
     def get(self, cluster_id: str) -> ComputeBackend:
         """The backend serving `cluster_id` (UnknownCluster when none of this node does)."""

@@ -275,9 +275,11 @@ class Sandbox:
                 "user namespaces must be allowed when the server is not root")
 
 
-def workload_sandbox(settings: Settings, environments: SparkEnvironments) -> Sandbox | None:
+def workload_sandbox(settings: Settings, environments: SparkEnvironments,
+                     more_environments: Iterable[Path] = ()) -> Sandbox | None:
     """The server's sandbox as configured, checked by starting the default Spark line's Python in it
-    once (None: turned off). That line must be installed."""
+    once (None: turned off). That line must be installed. `more_environments`: further Python
+    environments workloads run in (the notebook environment)."""
     mode = settings.workload_sandbox
     if mode == "off":
         log.warning("SAILPLANE_WORKLOAD_SANDBOX=off: user code runs unconfined, as the server's own user, and "
@@ -290,7 +292,7 @@ def workload_sandbox(settings: Settings, environments: SparkEnvironments) -> San
         if path is not None:
             private.append(path)
     sandbox = Sandbox.create(private=private, user_name=settings.workload_user, source_roots=settings.source_roots,
-                             environments=environments.roots())
+                             environments=(*environments.roots(), *more_environments))
     sandbox.probe(environments.env().python)
     return sandbox
 

@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 
 ACCESS_REVOKED = "access_revoked"
 """`terminationReason` of a session closed because its owner lost access to it."""
-VIA_LOGIN, VIA_API_KEY = "login:", "key:"
-"""Prefixes of a session token's `via` claim: the login or API key it was issued through."""
+VIA_LOGIN, VIA_API_KEY, VIA_NOTEBOOK = "login:", "key:", "notebook:"
+"""Prefixes of a session token's `via` claim: the login or API key it was issued through, or the notebook
+whose kernel holds it (issued by the notebook controller to the notebook's owner)."""
 
 Ended = list[tuple[str, str]]  # (session ID, why), as the controller reports it to gateway clients
 _CLOSED_KEY = "sailplane.sessions_closed_for_access"

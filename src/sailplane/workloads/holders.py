@@ -29,6 +29,7 @@ from sailplane.tenancy.org.models import Member, Organization
 from sailplane.tenancy.service_accounts.models import ApiKey, ServiceAccount
 from sailplane.workloads import access
 from sailplane.workloads.models import InteractiveSession
+from sailplane.workloads.notebooks.models import Notebook
 from sailplane.workloads.session_states import FAILED, OPEN_STATES
 
 
@@ -101,4 +102,13 @@ def _holder(db: Session, claims: Claims, organization_id: str) -> Principal:
                                      organization_id, fresh=True)
         except ApiError as exc:
             raise _Refused("the service account's organization is gone") from exc
+    if via.startswith(access.VIA_NOTEBOOK):
+        # The kernel of a notebook: valid while that notebook still runs on this session, for its owner.
+        notebook = db.get(Notebook, via.removeprefix(access.VIA_NOTEBOOK))
+        if notebook is None or notebook.session_id != claims["sid"] or notebook.member_id != subject:
+            raise _Refused("the notebook this session token was issued to no longer runs on this session")
+        principal = access.member_principal(db, organization_id, subject)
+        if principal is None:
+            raise _Refused("the owner of this notebook is no longer an active member of the organization")
+        return principal
     raise _Refused("this session token names an unknown kind of sign-in; issue a new token")

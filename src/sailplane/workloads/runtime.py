@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 
-from sailplane.compute.environments import SparkEnvironments
+from sailplane.compute.environments import SparkEnvironments, notebook_environment
 from sailplane.compute.nodes import NodeLock, deployment_id
 from sailplane.compute.registry import NodeBackends, NodeResources
 from sailplane.compute.sandbox import workload_sandbox
@@ -47,11 +47,15 @@ class WorkloadRuntime:
         if not default.installed:
             log.warning("installing the %s environment (%s) before the first start", default.line.label, default.path)
             self.environments.install()
-        # User code (Sail servers, drivers, library installs) runs confined; a broken setup fails here.
-        self.sandbox = workload_sandbox(settings, self.environments)
-        # Sessions and runs get the backend of their cluster from here: one per cluster for the node.
+        # marimo servers of notebooks run in the notebook environment (installed on a notebook's first start
+        # when scripts/bootstrap.sh did not).
+        self.notebook_environment = notebook_environment(settings.notebook_envs_dir)
+        # User code (Sail servers, drivers, library installs, marimo) runs confined; a broken setup fails here.
+        self.sandbox = workload_sandbox(settings, self.environments, (self.notebook_environment.env().path,))
+        # Sessions, runs and notebooks get the backends of their cluster from here: one per cluster for the node.
         node_dir = settings.data_dir.resolve()
-        self.backends = NodeBackends(NodeResources(node_dir, self.sandbox, self.environments))
+        self.backends = NodeBackends(NodeResources(node_dir, self.sandbox, self.environments,
+                                                   self.notebook_environment))
         deployment = deployment_id(settings.database_url)
         self.controller = SessionController(
             db, self.backends, node=self.node, interval=settings.controller_interval_seconds,

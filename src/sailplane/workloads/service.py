@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from sailplane.workloads.runtime import WorkloadRuntime
 
 MIN_TOKEN_SECONDS = 60
+NOTEBOOK_STOPPED = "notebook_stopped"
+"""`terminationReason` of a notebook's session closed because the notebook stopped or failed."""
 
 
 @dataclass
@@ -360,3 +362,48 @@ def issue_token(db: Session, principal: Principal, session_id: str, body: IssueT
                  details={"durationSeconds": duration})
     db.flush()
     return token, datetime.fromtimestamp(issued + duration, UTC)
+
+
+# --- notebooks' sessions ------------------------------------------------------------------------
+
+
+def open_notebook_session(db: Session, owner: Principal, runtime: WorkloadRuntime, config: WorkloadConfig,
+                          notebook_id: str, name: str) -> InteractiveSession:
+    """A session of the notebook's owner on its workload config (a compute instance of its own), for the
+    marimo kernel. Its timeouts are the longest the server allows: the notebook controller stops the
+    notebook (and closes this session) by the notebook's own timeouts. Call `notebook_session_opened`
+    once it is committed."""
+    limit = runtime.settings.session_max_duration_limit_seconds
+    session, _ = _open(db, owner, runtime, config=config, team_id=config.team_id, name=name,
+                       endpoint_type="spark_connect", lifecycle=_Lifecycle(limit, limit, limit),
+                       metadata={"notebookId": notebook_id}, allow_shared=False, notebook_id=notebook_id,
+                       relaunched_from=None)
+    return session
+
+
+def notebook_session_opened(runtime: WorkloadRuntime, session: InteractiveSession, config: WorkloadConfig) -> None:
+    """After the commit of `open_notebook_session`: the session controller starts its Sail server."""
+    _started(runtime, session, config, True)
+
+
+def notebook_token(runtime: WorkloadRuntime, session: InteractiveSession, notebook_id: str) -> str:
+    """A session token for the notebook's kernel, held by the notebook's owner through the notebook (the
+    gateway re-validates it like any holder: `workloads.holders`)."""
+    duration = runtime.settings.session_token_max_seconds
+    assert session.member_id is not None
+    return runtime.keys.issue(session.id, session.member_id, duration, extra_claims={
+        "org": session.organization_id, "endpoint": session.endpoint_type,
+        "via": f"{access.VIA_NOTEBOOK}{notebook_id}"})
+
+
+def close_notebook_session(db: Session, session_id: str, message: str | None = None) -> bool:
+    """Close the notebook's session (the notebook stopped or failed); True when it was open. Call
+    `notebook_session_closed` after the commit."""
+    values: dict[str, Any] = {"termination_reason": NOTEBOOK_STOPPED}
+    if message:
+        values["status_message"] = message[:2000]
+    return session_states.transition(db, session_id, CLOSED, source=OPEN_STATES, values=values)
+
+
+def notebook_session_closed(runtime: WorkloadRuntime, session_id: str) -> None:
+    runtime.controller.session_ended(session_id, CLOSED)

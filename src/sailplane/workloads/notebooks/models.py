@@ -38,6 +38,16 @@ class Notebook(Timestamps, Base):
     detached_timeout_seconds: Mapped[int] = mapped_column(Integer, default=DEFAULT_DETACHED_TIMEOUT_SECONDS)
     last_active_at: Mapped[datetime | None] = mapped_column(default=None)
     session_id: Mapped[str | None] = mapped_column(String(20), default=None)
+    # The marimo server while the notebook is live: which node's compute backend owns it, the backend's
+    # opaque reference, where the proxy reaches it, and its access token (encrypted with kit.crypto;
+    # only the proxy sends it, the browser never sees it).
+    node: Mapped[str | None] = mapped_column(String(255), default=None)
+    server_ref: Mapped[str | None] = mapped_column(String(255), default=None)
+    server_host: Mapped[str | None] = mapped_column(String(255), default=None)
+    server_port: Mapped[int | None] = mapped_column(Integer, default=None)
+    server_secret: Mapped[str | None] = mapped_column(String(512), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    detached_at: Mapped[datetime | None] = mapped_column(default=None)  # since when no browser is attached
     source: Mapped[str] = mapped_column(Text)
     source_updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     source_updated_by: Mapped[str | None] = mapped_column(String(20), default=None)

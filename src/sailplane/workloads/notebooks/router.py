@@ -6,7 +6,8 @@
 - `/workloads/notebooks/{notebook}/source/revisions` (newest first), `.../revisions/{revision}`
   (download) and `.../revisions/{revision}/restore`.
 
-Start, stop, open and ping come with the notebook runtime (not here yet).
+Start, stop and ping (`startNotebook`, `stopNotebook`, `pingNotebook`) hand the work to this node's notebook
+controller (`controller.py`); open comes with the proxy.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.tenancy.teams.schemas import TeamItem, TeamView
 from sailplane.workloads.notebooks import service
+from sailplane.workloads.notebooks.controller import NotebookController
 from sailplane.workloads.notebooks.models import Notebook
 from sailplane.workloads.notebooks.schemas import (
     MAX_SOURCE_BYTES,
@@ -113,6 +115,16 @@ async def _raw_body(request: Request) -> bytes:
 RawBody = Annotated[bytes, Depends(_raw_body)]
 
 
+def get_controller(request: Request) -> NotebookController | None:
+    """This node's notebook controller (None: the server runs no compute)."""
+    found: NotebookController | None = getattr(request.app.state, "notebooks", None)
+    return found
+
+
+Controller = Annotated[NotebookController | None, Depends(get_controller)]
+ACTIVITY_RECORDED = {"message": "Activity recorded."}
+
+
 # --- listings -----------------------------------------------------------------------------------
 
 @router.get("/notebooks", operation_id="listNotebooks", response_model=NotebookList)
@@ -150,10 +162,38 @@ def update_notebook(notebook: NotebookId, body: UpdateNotebookRequest, db: Db, p
 
 
 @router.delete("/notebooks/{notebook}", operation_id="deleteNotebook", response_model=Message)
-def delete_notebook(notebook: NotebookId, db: Db, principal: CurrentPrincipal, ctx: Ctx) -> dict[str, str]:
-    """Remove the notebook with its team links and source revisions."""
-    service.delete_notebook(db, principal, notebook, ctx)
+def delete_notebook(notebook: NotebookId, db: Db, principal: CurrentPrincipal, ctx: Ctx,
+                    controller: Controller) -> dict[str, str]:
+    """Remove the notebook with its team links and source revisions; a live notebook is stopped first."""
+    service.delete_notebook(db, principal, notebook, ctx, controller.wait_at_rest if controller else None)
     return DONE
+
+
+@router.post("/notebooks/{notebook}/start", operation_id="startNotebook", response_model=NotebookView)
+def start_notebook(notebook: NotebookId, db: Db, principal: CurrentPrincipal, ctx: Ctx,
+                   controller: Controller) -> NotebookView:
+    """Start a stopped or failed notebook: `starting` now; its Sail session and marimo server come up in the
+    background (`running`, or `failed` with why). 409 in any other state."""
+    node = controller.node if controller is not None else None
+    wake = controller.wake if controller is not None else None
+    return notebook_view(service.start_notebook(db, principal, notebook, ctx, node, wake))
+
+
+@router.post("/notebooks/{notebook}/stop", operation_id="stopNotebook", response_model=NotebookView)
+def stop_notebook(notebook: NotebookId, db: Db, principal: CurrentPrincipal, ctx: Ctx,
+                  controller: Controller) -> NotebookView:
+    """Stop a starting, running, idle or detached notebook: `stopping` now; its source is saved (a revision
+    when marimo changed it), its servers stopped, then `stopped`. 409 in any other state."""
+    return notebook_view(service.stop_notebook(db, principal, notebook, ctx,
+                                               controller.wake if controller is not None else None))
+
+
+@router.post("/notebooks/{notebook}/ping", operation_id="pingNotebook", response_model=Message)
+def ping_notebook(notebook: NotebookId, db: Db, principal: CurrentPrincipal) -> dict[str, str]:
+    """Record that the caller has the notebook open (restarts its idle clock; idle → running). Only while it is
+    running, idle or detached (409 otherwise)."""
+    service.ping_notebook(db, principal, notebook)
+    return ACTIVITY_RECORDED
 
 
 # --- teams --------------------------------------------------------------------------------------

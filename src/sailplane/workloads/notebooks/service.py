@@ -16,7 +16,7 @@ is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from sailplane.iam.auth import authz
 from sailplane.iam.auth.principal import Principal
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
+from sailplane.kit.db import after_commit, checkpoint
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import count
 from sailplane.tenancy.audit import service as audit
@@ -41,7 +42,17 @@ from sailplane.workloads.notebooks.schemas import (
     CreateNotebookRequest,
     UpdateNotebookRequest,
 )
-from sailplane.workloads.notebooks.states import STOPPED
+from sailplane.workloads.notebooks.states import (
+    AT_REST_STATES,
+    IDLE,
+    LIVE_STATES,
+    OPENABLE_STATES,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    transition,
+)
 from sailplane.workloads.notebooks.template import TEMPLATE
 
 MANAGE = authz.MANAGE_NOTEBOOKS
@@ -220,16 +231,86 @@ def update_notebook(db: Session, principal: Principal, notebook_id: str, body: U
     return notebook
 
 
-def delete_notebook(db: Session, principal: Principal, notebook_id: str, ctx: RequestContext) -> None:
-    """The notebook with its team links and revisions (the rows cascade). Nothing runs for a notebook yet
-    (records only: start/stop come later), so there is nothing to stop first."""
+def delete_notebook(db: Session, principal: Principal, notebook_id: str, ctx: RequestContext,
+                    stop_live: Callable[[str], bool] | None = None) -> None:
+    """The notebook with its team links and revisions (the rows cascade). A live notebook is stopped first:
+    `stop_live` (the notebook controller's) waits until it is (False: it did not in time: 409, retry)."""
     notebook = get_notebook(db, principal, notebook_id, lock=True)
     _require_manage(principal, notebook)
+    if notebook.status in LIVE_STATES:
+        if notebook.status != STOPPING:
+            transition(db, notebook.id, STOPPING, values={"updated_by": principal.actor_id})
+        checkpoint(db)  # the notebook controller (its own connection) stops it
+        if stop_live is None or not stop_live(notebook.id):
+            raise conflict("notebook_stopping", "The notebook is still stopping; delete it again in a moment.")
+        notebook = get_notebook(db, principal, notebook_id, lock=True)
     details = {"name": notebook.name, "status": notebook.status}
     db.execute(delete(NotebookRevision).where(NotebookRevision.notebook_id == notebook.id))
     db.execute(delete(NotebookTeam).where(NotebookTeam.notebook_id == notebook.id))
     db.execute(delete(Notebook).where(Notebook.id == notebook.id))
     audit.record(db, ctx, principal, "notebook.delete", "notebook", notebook.id, details=details)
+    db.flush()  # the request commits (kit.db: the unit of work)
+
+
+# --- start, stop, activity ---------------------------------------------------------------------
+
+def _status(db: Session, notebook_id: str) -> str | None:
+    return db.scalar(select(Notebook.status).where(Notebook.id == notebook_id))
+
+
+def start_notebook(db: Session, principal: Principal, notebook_id: str, ctx: RequestContext, node: str | None,
+                   wake: Callable[[], None] | None) -> Notebook:
+    """stopped/failed → starting, on this node (`node`; None: this server runs no compute, 503); the notebook
+    controller (`wake`) then opens its Sail session and starts its marimo server."""
+    if node is None:
+        raise ApiError(503, "compute_unavailable", "Compute is not available on this server right now.",
+                       retryable=True, retry_after=5)
+    notebook = get_notebook(db, principal, notebook_id, lock=True)
+    _require_manage(principal, notebook)
+    cleared = {"node": node, "status_message": None, "session_id": None, "server_ref": None, "server_host": None,
+               "server_port": None, "server_secret": None, "started_at": None, "detached_at": None,
+               "updated_by": principal.actor_id}
+    if not transition(db, notebook.id, STARTING, source=AT_REST_STATES, values=cleared):
+        db.rollback()
+        raise conflict("notebook_not_stopped", f"The notebook is {_status(db, notebook_id)}; only a stopped or "
+                                               "failed notebook can be started.")
+    audit.record(db, ctx, principal, "notebook.start", "notebook", notebook.id, details={"node": node})
+    db.flush()  # the request commits (kit.db: the unit of work); then the controller starts it
+    db.refresh(notebook)
+    if wake is not None:
+        after_commit(db, wake)
+    return notebook
+
+
+def stop_notebook(db: Session, principal: Principal, notebook_id: str, ctx: RequestContext,
+                  wake: Callable[[], None] | None) -> Notebook:
+    """starting/running/idle/detached → stopping; the notebook controller of its node saves the source marimo
+    wrote, stops marimo and closes the Sail session, then → stopped."""
+    notebook = get_notebook(db, principal, notebook_id, lock=True)
+    _require_manage(principal, notebook)
+    if not transition(db, notebook.id, STOPPING, source=(STARTING, *OPENABLE_STATES),
+                      values={"updated_by": principal.actor_id, "status_message": None}):
+        db.rollback()
+        raise conflict("notebook_not_running", f"The notebook is {_status(db, notebook_id)}; only a starting, "
+                                               "running, idle or detached notebook can be stopped.")
+    audit.record(db, ctx, principal, "notebook.stop", "notebook", notebook.id)
+    db.flush()  # the request commits (kit.db: the unit of work); then the controller stops it
+    db.refresh(notebook)
+    if wake is not None:
+        after_commit(db, wake)
+    return notebook
+
+
+def ping_notebook(db: Session, principal: Principal, notebook_id: str) -> None:
+    """Someone who may open the notebook has it open: its activity clock restarts (idle → running)."""
+    notebook = get_notebook(db, principal, notebook_id)
+    if notebook.status not in OPENABLE_STATES:
+        raise conflict("notebook_not_open", f"The notebook is {notebook.status}; activity is recorded only while "
+                                            "it is running, idle or detached.")
+    now = utcnow()
+    db.execute(update(Notebook).where(Notebook.id == notebook.id, Notebook.status.in_(OPENABLE_STATES))
+               .values(last_active_at=now))
+    transition(db, notebook.id, RUNNING, source=(IDLE,), now=now)
     db.flush()  # the request commits (kit.db: the unit of work)
 
 
@@ -303,14 +384,18 @@ def _require_edit(db: Session, principal: Principal, notebook: Notebook) -> None
 
 def _replace(db: Session, principal: Principal, notebook: Notebook, text: str) -> str | None:
     """The new current source; the replaced one becomes a revision (None when the text is the same)."""
+    return _replace_by(db, principal.actor_id, notebook, text)
+
+
+def _replace_by(db: Session, actor_id: str | None, notebook: Notebook, text: str) -> str | None:
     if text == notebook.source:
         return None
     now = utcnow()
     revision = NotebookRevision(notebook_id=notebook.id, source=notebook.source,
-                                size=len(notebook.source.encode()), created_at=now, created_by=principal.actor_id)
+                                size=len(notebook.source.encode()), created_at=now, created_by=actor_id)
     db.add(revision)
     db.flush()
-    notebook.source, notebook.source_updated_at, notebook.source_updated_by = text, now, principal.actor_id
+    notebook.source, notebook.source_updated_at, notebook.source_updated_by = text, now, actor_id
     keep = (select(NotebookRevision.id).where(NotebookRevision.notebook_id == notebook.id)
             .order_by(NotebookRevision.id.desc()).limit(MAX_REVISIONS))
     db.execute(delete(NotebookRevision).where(NotebookRevision.notebook_id == notebook.id,
@@ -361,3 +446,13 @@ def restore_revision(db: Session, principal: Principal, notebook_id: str, revisi
     audit.record(db, ctx, principal, "notebook.source.restore", "notebook", notebook.id, details=details)
     db.flush()  # the request commits (kit.db: the unit of work)
     return notebook, new_revision
+
+
+def save_server_source(db: Session, notebook_id: str, text: str) -> str | None:
+    """The source as the notebook's marimo server saved it (read back at stop) becomes the current source,
+    written by the notebook's owner (who edits it in marimo); the replaced one becomes a revision. Text
+    that is too large or has NUL is not taken (the stored source stays). Returns the revision's ID."""
+    notebook = db.scalar(select(Notebook).where(Notebook.id == notebook_id).with_for_update())
+    if notebook is None or len(text.encode()) > MAX_SOURCE_BYTES or "\x00" in text:
+        return None
+    return _replace_by(db, notebook.member_id, notebook, text)

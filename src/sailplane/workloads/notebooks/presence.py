@@ -1,0 +1,58 @@
+"""Which notebooks have a browser attached on this node, and when traffic last passed.
+
+The proxy counts the marimo WebSockets it relays (a marimo editor keeps one open while its tab is
+shown) and touches a notebook on every request; the notebook controller reads both to move a
+notebook to `detached` or `idle` and, past their timeouts, to stop it. In memory because a
+browser is attached to the node whose proxy relays it; the database keeps `last_active_at`
+(written by ping and, at most every few seconds, by the controller from `last_seen`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class NotebookPresence:
+    """Thread-safe: the proxy runs on the API's event loop, the controller on a background loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: dict[str, int] = {}
+        self._seen: dict[str, float] = {}
+
+    def attach(self, notebook_id: str) -> None:
+        """A browser's WebSocket to the notebook opened."""
+        with self._lock:
+            self._sockets[notebook_id] = self._sockets.get(notebook_id, 0) + 1
+            self._seen[notebook_id] = time.time()
+
+    def detach(self, notebook_id: str) -> None:
+        """That WebSocket closed."""
+        with self._lock:
+            left = self._sockets.get(notebook_id, 0) - 1
+            if left > 0:
+                self._sockets[notebook_id] = left
+            else:
+                self._sockets.pop(notebook_id, None)
+            self._seen[notebook_id] = time.time()
+
+    def touch(self, notebook_id: str) -> None:
+        """Traffic for the notebook passed the proxy (a request or a WebSocket message)."""
+        with self._lock:
+            self._seen[notebook_id] = time.time()
+
+    def attached(self, notebook_id: str) -> bool:
+        with self._lock:
+            return self._sockets.get(notebook_id, 0) > 0
+
+    def last_seen(self, notebook_id: str) -> float | None:
+        """Epoch seconds of the last traffic through this node's proxy, if any since it started."""
+        with self._lock:
+            return self._seen.get(notebook_id)
+
+    def forget(self, notebook_id: str) -> None:
+        """The notebook stopped: nothing of it is attached any more."""
+        with self._lock:
+            self._sockets.pop(notebook_id, None)
+            self._seen.pop(notebook_id, None)
