@@ -6,7 +6,8 @@
 - `/workloads/notebooks/{notebook}/source/revisions` (newest first), `.../revisions/{revision}`
   (download) and `.../revisions/{revision}/restore`.
 
-Start, stop, open and ping come with the notebook runtime (not here yet).
+Open (`POST /workloads/notebooks/{notebook}/open`): the single-use URL of the notebook proxy
+(`opening.py`, `proxy.py`); start, stop and ping come with the notebook runtime.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sailplane.kit.pagination import Limit
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.tenancy.teams.schemas import TeamItem, TeamView
-from sailplane.workloads.notebooks import service
+from sailplane.workloads.notebooks import opening, service
 from sailplane.workloads.notebooks.models import Notebook
 from sailplane.workloads.notebooks.schemas import (
     MAX_SOURCE_BYTES,
@@ -31,6 +32,7 @@ from sailplane.workloads.notebooks.schemas import (
     NotebookDescription,
     NotebookIncluded,
     NotebookList,
+    NotebookOpenUrl,
     NotebookRef,
     NotebookRevisionList,
     NotebookRevisionView,
@@ -154,6 +156,18 @@ def delete_notebook(notebook: NotebookId, db: Db, principal: CurrentPrincipal, c
     """Remove the notebook with its team links and source revisions."""
     service.delete_notebook(db, principal, notebook, ctx)
     return DONE
+
+
+@router.post("/notebooks/{notebook}/open", operation_id="openNotebook", response_model=NotebookOpenUrl)
+def open_notebook(notebook: NotebookId, request: Request, db: Db, principal: CurrentPrincipal) -> NotebookOpenUrl:
+    """A URL that lets the caller's browser into the running notebook (as an iframe's `src`): valid for
+    5 minutes, once. Its token is a JWT verifiable with `/.well-known/jwks.json` (audience
+    `sailplane-notebook`); visiting it sets a cookie for this notebook only and redirects to it. The
+    notebook's owner edits it, every other member who sees it reads it. 409 unless the notebook is running,
+    idle or detached (naming its state)."""
+    url = opening.open_url(db, principal, notebook, request.app.state.signing_keys,
+                           request.app.state.settings.public_url)
+    return NotebookOpenUrl(url=url)
 
 
 # --- teams --------------------------------------------------------------------------------------
