@@ -245,9 +245,14 @@ def test_read_mode_and_access_rechecked(server: LiveServer, setup: Setup) -> Non
     add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
     client = sign_in(server, reader, setup.notebook)
     assert client.get(f"/notebooks/{setup.notebook}/").status_code == 200
-    for refused in ("api/kernel/run", "api/kernel/save", "api/files/create"):
+    for refused in ("api/kernel/run", "api/kernel/save", "api/files/create", "api/kernel/takeover",
+                    "api/kernel/shutdown"):
         r = client.post(f"/notebooks/{setup.notebook}/{refused}", json={})
         assert_page(r, 403, "Read only")
+    instantiate = f"/notebooks/{setup.notebook}/api/kernel/instantiate"
+    own_code = {"objectIds": [], "values": [], "codes": {"Hbol": "import os; os.system('id')"}}
+    assert_page(client.post(instantiate, json=own_code), 403, "Read only")
+    assert client.post(instantiate, json={"objectIds": [], "values": []}).status_code != 403  # the saved code
     owner = sign_in(server, o.dev1, setup.notebook)
     r = owner.post(f"/notebooks/{setup.notebook}/api/kernel/run", json={})
     assert r.status_code != 403  # marimo answers (it wants a session): the owner edits

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -60,13 +61,13 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 NOT_FORWARDED = HOP_BY_HOP | {"cookie", "authorization"}
 NOT_RETURNED = HOP_BY_HOP | {"set-cookie"}
 # Read mode: marimo calls (after the base path) a non-owner may make besides GET/HEAD/OPTIONS: running the
-# notebook as saved, its UI elements, interrupting, and the read-only status/preview calls.
+# notebook as saved, its UI elements, interrupting, and previews of data sources. Not: taking over another tab's
+# session, restarting or shutting down, and `instantiate` with `codes` (code of the browser's own).
+INSTANTIATE = "api/kernel/instantiate"
 READ_MODE_POSTS = frozenset({
-    "api/kernel/instantiate", "api/kernel/set_ui_element_value", "api/kernel/set_model_value",
-    "api/kernel/function_call", "api/kernel/interrupt", "api/kernel/restart_session", "api/kernel/takeover",
-    "api/kernel/shutdown", "api/datasources/preview_column", "api/datasources/preview_sql_table",
+    INSTANTIATE, "api/kernel/set_ui_element_value", "api/kernel/set_model_value", "api/kernel/function_call",
+    "api/kernel/interrupt", "api/datasources/preview_column", "api/datasources/preview_sql_table",
     "api/datasources/preview_sql_table_list", "api/datasources/preview_sql_schema_list",
-    "api/documentation/snippets", "api/kernel/code_autocomplete",
 })
 READ_MODE_REFUSED_PREFIXES = ("api/files/", "api/storage/", "api/secrets/", "api/ai/", "terminal", "lsp",
                               "api/packages/", "api/export/")
@@ -181,6 +182,19 @@ def read_mode_allows(method: str, path: str) -> bool:
     return path in READ_MODE_POSTS
 
 
+_READ_ONLY = Denied(403, "Read only", "You can view this notebook but not change it: only its owner edits it.",
+                    "notebook_read_only")
+
+
+def _carries_code(body: bytes) -> bool:
+    """Whether an `instantiate` call sends cell code of its own (marimo's `codes`), or cannot be read."""
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        return True
+    return not isinstance(parsed, dict) or bool(parsed.get("codes"))
+
+
 def _upstream_path(scope: Mapping[str, Any]) -> str:
     raw = scope.get("raw_path") or scope["path"].encode()
     path = raw.decode("latin-1")
@@ -207,15 +221,19 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
     except Denied as denied:
         return refusal(request, denied)
     if target.mode != EDIT and not read_mode_allows(request.method, path):
-        return refusal(request, Denied(403, "Read only", "You can view this notebook but not change it: only its "
-                                                         "owner edits it.", "notebook_read_only"))
+        return refusal(request, _READ_ONLY)
+    body: bytes | None = None
+    if target.mode != EDIT and path.strip("/") == INSTANTIATE:
+        body = await request.body()
+        if _carries_code(body):
+            return refusal(request, _READ_ONLY)
     presence.touch(notebook)
     headers = _forwarded(request.headers, request.url.scheme, request.client.host if request.client else None)
     headers.append(("authorization", f"Bearer {target.access_token}"))
     upstream_url = f"http://{target.host}:{target.port}{_upstream_path(request.scope)}"
     has_body = request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
-    upstream_request = proxy.client.build_request(
-        request.method, upstream_url, headers=headers, content=_body(request) if has_body else None)
+    content = body if body is not None else _body(request) if has_body else None
+    upstream_request = proxy.client.build_request(request.method, upstream_url, headers=headers, content=content)
     try:
         upstream = await proxy.client.send(upstream_request, stream=True)
     except httpx.HTTPError as exc:
