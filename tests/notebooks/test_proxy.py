@@ -234,9 +234,18 @@ def test_websocket_relay_and_presence(server: LiveServer, setup: Setup) -> None:
             received.append(await asyncio.wait_for(ws.recv(), 30))
             assert presence.attached(setup.notebook)
 
+    async def from_another_site() -> None:
+        url = f"ws://127.0.0.1:{server.port}/notebooks/{setup.notebook}/ws?session_id=s-other-site"
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"},
+                               origin="https://evil.example.com"):  # type: ignore[arg-type]  # websockets.Origin
+                pass
+        assert refused.value.response.status_code == 403
+
     asyncio.run(session())
     assert received and "kernel-ready" in str(received[0])
     wait_until(lambda: not presence.attached(setup.notebook), timeout=10)
+    asyncio.run(from_another_site())
 
 
 def test_read_mode_and_access_rechecked(server: LiveServer, setup: Setup) -> None:

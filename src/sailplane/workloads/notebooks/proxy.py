@@ -33,6 +33,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import websockets
@@ -278,6 +279,9 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
     presence: NotebookPresence = websocket.app.state.notebook_presence
     db_factory, keys = websocket.app.state.db.session, websocket.app.state.signing_keys
     cookie = websocket.cookies.get(COOKIE_NAME)
+    if not _same_origin(websocket, proxy.settings.public_url):
+        await websocket.close(code=1008)  # another site's page (the cookie is SameSite=Lax; this too)
+        return
     try:
         target = await proxy.admit(db_factory, keys, notebook, cookie)
     except Denied:
@@ -316,6 +320,15 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
             await upstream.close()
         with contextlib.suppress(Exception):
             await websocket.close(code=1000)
+
+
+def _same_origin(websocket: WebSocket, public_url: str) -> bool:
+    """A browser's WebSocket comes from a page of this host (or of the public URL's); others send no Origin."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    host = urlsplit(origin).netloc.lower()
+    return host in (websocket.headers.get("host", "").lower(), urlsplit(public_url).netloc.lower())
 
 
 async def _browser_to_server(websocket: WebSocket, upstream: ClientConnection, presence: NotebookPresence,
