@@ -31,6 +31,15 @@ if [ "${SAILPLANE_WORKLOAD_SANDBOX:-sandbox}" != "off" ]; then
   fi
 fi
 
+# Browser tests (Playwright) drive Debian's Chromium, never a downloaded browser (no `playwright install`).
+if [ "$kind" = dev ] && ! command -v chromium >/dev/null; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "Installing Chromium (Debian package 'chromium') for the browser tests..."
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
+
 stamp=".venv/.installed-$(sha256sum "$req" requirements.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade "pip==26.3"

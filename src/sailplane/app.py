@@ -127,6 +127,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         finally:
             # Here also when the CLI started them: uvicorn ends a SIGTERM'd process by raising the signal again.
             await asyncio.to_thread(stop_background, app)
+            if getattr(app.state, "notebook_proxy", None) is not None:
+                await app.state.notebook_proxy.aclose()
             app.state.db.dispose()
             app.state.background_db.dispose()
 
@@ -150,6 +152,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.mailer = Mailer(settings)
     app.state.signing_keys = SigningKeys.from_config(settings.gateway_signing_key, settings.data_dir)
     app.state.notebook_presence = NotebookPresence()  # written by the notebook proxy, read by its controller
+    app.state.notebook_proxy = None  # workloads.notebooks.proxy.NotebookProxy, made on first use
     app.state.workloads = None
     app.state.notebooks = None
     app.state.runs = None
@@ -162,6 +165,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
+    from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router
+
+    app.include_router(notebook_proxy_router)  # /notebooks/{notebook}/...: browser traffic, outside the API
     _service_endpoints(app)
     from sailplane.iam.auth.deps import optional_identity
 

@@ -89,6 +89,9 @@ class Settings:
     # How long the gateway trusts its last answer to "may this token's holder still use its session?"
     # (login or API key still valid, still a member with access): removed access is refused within this.
     gateway_access_cache_seconds: float = 5.0
+    # How long the notebook proxy trusts its last answer to "may this cookie's holder still open the notebook?"
+    # (still sees it, the notebook still running): removed access is refused within this.
+    notebook_access_cache_seconds: float = 5.0
     # A stopping gateway takes no new calls (clients send them to the next one) and gives running ones
     # this long to finish: Sail drops a call whose connection closes, so a longer one fails the client.
     gateway_drain_seconds: float = 30.0
@@ -196,6 +199,7 @@ def load_settings() -> Settings:
         gateway_tls_key=_env_path("SAILPLANE_GATEWAY_TLS_KEY"),
         gateway_signing_key=_env_path("SAILPLANE_GATEWAY_SIGNING_KEY"),
         gateway_access_cache_seconds=_env_float("SAILPLANE_GATEWAY_ACCESS_CACHE_SECONDS", 5.0),
+        notebook_access_cache_seconds=_env_float("SAILPLANE_NOTEBOOK_ACCESS_CACHE_SECONDS", 5.0),
         gateway_drain_seconds=_env_float("SAILPLANE_GATEWAY_DRAIN_SECONDS", 30.0),
         session_token_default_seconds=_env_int("SAILPLANE_SESSION_TOKEN_DEFAULT_SECONDS", 28800),
         session_token_max_seconds=_env_int("SAILPLANE_SESSION_TOKEN_MAX_SECONDS", 86400),

@@ -97,6 +97,8 @@ def cases() -> list[Case]:
         Case("updateNotebook", "PATCH", at(path), manage(), setup=shared_notebook,
              body=lambda c: {"description": "Updated"}),
         Case("deleteNotebook", "DELETE", at(path), manage(), setup=shared_notebook, fresh=fresh_notebook),
+        Case("openNotebook", "POST", at(path + "/open"), read(409), setup=shared_notebook,
+             label="stopped"),  # running: tests/notebooks/test_proxy.py
         Case("listNotebookTeams", "GET", at(path + "/teams"), read(), setup=shared_notebook),
         Case("addNotebookTeams", "POST", at(path + "/teams"), manage(), setup=with_team(shared_notebook, "team1"),
              body=lambda c: {"teamIds": [c["team"]]}, label="a team it has"),

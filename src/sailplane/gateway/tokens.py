@@ -177,6 +177,32 @@ class SigningKeys:
             raise TokenInvalid("session token has malformed sid/sub claims")
         return claims
 
+    def sign(self, claims: dict[str, Any], audience: str, ttl_seconds: int, *, now: float | None = None) -> str:
+        """A token for another audience than the gateway's (notebook open URLs and their cookies): `claims`
+        plus iat, exp, jti (unless given) and aud."""
+        issued = int(time.time() if now is None else now)
+        body = {"jti": secrets.token_urlsafe(16), **claims, "iat": issued, "exp": issued + int(ttl_seconds),
+                "aud": audience}
+        return jwt.encode(body, self._private_key, algorithm=self.algorithm, headers={"kid": self.kid})
+
+    def decode(self, token: str, audience: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Claims of a valid token of `audience` carrying `required` (besides iat, exp, jti, aud); raises a
+        TokenError subclass otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("kid") not in (None, self.kid):
+                raise TokenInvalid("token was signed by an unknown key")
+            claims: dict[str, Any] = jwt.decode(
+                token, self._public_key, algorithms=[self.algorithm], audience=audience, leeway=self.leeway_seconds,
+                options={"require": ["iat", "exp", "jti", "aud", *required]})
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenExpired("token has expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise TokenWrongAudience(f"token is not meant for {audience}") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenInvalid(f"token is invalid: {exc}") from exc
+        return claims
+
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The public key set to serve at /.well-known/jwks.json."""
         return {"keys": [{**self._public_jwk, "kid": self.kid, "use": "sig", "alg": self.algorithm}]}

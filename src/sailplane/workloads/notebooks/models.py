@@ -73,3 +73,17 @@ class NotebookRevision(Base):
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(20), default=None)
+
+
+class NotebookOpenToken(Base):
+    """An open URL's token (`jti`) once redeemed: the URL is single use on every node. Rows past their
+    `expires_at` prove nothing any more (the token itself is refused as expired) and are swept on open."""
+
+    __tablename__ = "notebook_open_tokens"
+    __table_args__ = (Index("ix_notebook_open_tokens_expires_at", "expires_at"),)
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    notebook_id: Mapped[str] = mapped_column(ForeignKey("notebooks.id", ondelete="CASCADE"))
+    member_id: Mapped[str] = mapped_column(String(20))  # who it was issued to (member or service account)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,7 +7,8 @@
   (download) and `.../revisions/{revision}/restore`.
 
 Start, stop and ping (`startNotebook`, `stopNotebook`, `pingNotebook`) hand the work to this node's notebook
-controller (`controller.py`); open comes with the proxy.
+controller (`controller.py`); open (`POST /workloads/notebooks/{notebook}/open`) gives the single-use URL of
+the notebook proxy (`opening.py`, `proxy.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sailplane.kit.pagination import Limit
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 from sailplane.tenancy.teams.schemas import TeamItem, TeamView
-from sailplane.workloads.notebooks import service
+from sailplane.workloads.notebooks import opening, service
 from sailplane.workloads.notebooks.controller import NotebookController
 from sailplane.workloads.notebooks.models import Notebook
 from sailplane.workloads.notebooks.schemas import (
@@ -33,6 +34,7 @@ from sailplane.workloads.notebooks.schemas import (
     NotebookDescription,
     NotebookIncluded,
     NotebookList,
+    NotebookOpenUrl,
     NotebookRef,
     NotebookRevisionList,
     NotebookRevisionView,
@@ -194,6 +196,18 @@ def ping_notebook(notebook: NotebookId, db: Db, principal: CurrentPrincipal) -> 
     running, idle or detached (409 otherwise)."""
     service.ping_notebook(db, principal, notebook)
     return ACTIVITY_RECORDED
+
+
+@router.post("/notebooks/{notebook}/open", operation_id="openNotebook", response_model=NotebookOpenUrl)
+def open_notebook(notebook: NotebookId, request: Request, db: Db, principal: CurrentPrincipal) -> NotebookOpenUrl:
+    """A URL that lets the caller's browser into the running notebook (as an iframe's `src`): valid for
+    5 minutes, once. Its token is a JWT verifiable with `/.well-known/jwks.json` (audience
+    `sailplane-notebook`); visiting it sets a cookie for this notebook only and redirects to it. The
+    notebook's owner edits it, every other member who sees it reads it. 409 unless the notebook is running,
+    idle or detached (naming its state)."""
+    url = opening.open_url(db, principal, notebook, request.app.state.signing_keys,
+                           request.app.state.settings.public_url)
+    return NotebookOpenUrl(url=url)
 
 
 # --- teams --------------------------------------------------------------------------------------

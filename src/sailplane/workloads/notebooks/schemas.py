@@ -92,6 +92,10 @@ class NotebookDescription(ApiModel):
     included: NotebookIncluded
 
 
+class NotebookOpenUrl(ApiModel):
+    url: str = Field(description="The notebook proxy's authentication URL: valid for 5 minutes, usable once.")
+
+
 class NotebookTeamLink(ApiModel):
     notebook_id: str
     team_id: str

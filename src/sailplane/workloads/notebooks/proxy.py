@@ -1,0 +1,373 @@
+"""The notebook proxy: `/notebooks/{notebook}/...` on the API's host, relayed to the notebook's marimo server.
+
+- `GET /notebooks/{notebook}/_auth?token=...` exchanges an open URL's single-use token for a cookie scoped to
+  the notebook's path (`opening.redeem`) and redirects (303) to `/notebooks/{notebook}/`;
+- every other HTTP method and path under `/notebooks/{notebook}/` is streamed both ways (httpx) to the
+  marimo server named by the notebook's row (`server_host:server_port`, which runs with `--base-url
+  /notebooks/{notebook}`, so paths pass unchanged), WebSockets too (the `websockets` library). The marimo
+  access token (`server_secret`, decrypted) travels as `Authorization: Bearer`, which marimo's auth
+  accepts: the browser never sees it. Sailplane's cookie, and any Authorization the browser sends, are
+  not forwarded; marimo's own session cookie is not passed back.
+
+Every request is admitted by its cookie (`opening.cookie_claims`) and the database's current answer
+(`opening.authorize`), kept per holder for `notebook_access_cache_seconds`; an open WebSocket is re-checked
+as often and closed once access is gone. Refusals are a small HTML page (JSON for non-browser callers).
+
+Read mode (team members who do not own the notebook): only reads and the calls that run the notebook as
+saved and interact with its outputs pass (`READ_MODE_POSTS`); editing, saving, files, terminals,
+packages, secrets and AI endpoints are refused with 403.
+
+Presence (`NotebookPresence`): a relayed WebSocket attaches on open and detaches on close; every request and
+message touches the notebook.
+
+Routes are outside `/api/v1` and the OpenAPI document (browser traffic, not API operations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import websockets
+from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+from starlette.responses import HTMLResponse, StreamingResponse
+from starlette.websockets import WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection, connect
+
+from sailplane.config import Settings
+from sailplane.gateway.tokens import SigningKeys
+from sailplane.iam.auth.deps import Db
+from sailplane.kit.errors import error_body
+from sailplane.workloads.notebooks import opening
+from sailplane.workloads.notebooks.opening import COOKIE_NAME, EDIT, Denied, Target
+from sailplane.workloads.notebooks.presence import NotebookPresence
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "trailers", "transfer-encoding", "upgrade", "host"})
+NOT_FORWARDED = HOP_BY_HOP | {"cookie", "authorization"}
+NOT_RETURNED = HOP_BY_HOP | {"set-cookie"}
+# Read mode: marimo calls (after the base path) a non-owner may make besides GET/HEAD/OPTIONS: running the
+# notebook as saved, its UI elements, interrupting, and previews of data sources. Not: taking over another tab's
+# session, restarting or shutting down, and `instantiate` with `codes` (code of the browser's own).
+INSTANTIATE = "api/kernel/instantiate"
+READ_MODE_POSTS = frozenset({
+    INSTANTIATE, "api/kernel/set_ui_element_value", "api/kernel/set_model_value", "api/kernel/function_call",
+    "api/kernel/interrupt", "api/datasources/preview_column", "api/datasources/preview_sql_table",
+    "api/datasources/preview_sql_table_list", "api/datasources/preview_sql_schema_list",
+})
+READ_MODE_REFUSED_PREFIXES = ("api/files/", "api/storage/", "api/secrets/", "api/ai/", "terminal", "lsp",
+                              "api/packages/", "api/export/")
+READ_MODE_SOCKETS = frozenset({"ws", "ws_sync"})
+
+
+class NotebookProxy:
+    """The proxy's state on one node: an HTTP client pool to marimo servers and the holders' recent answers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ttl = settings.notebook_access_cache_seconds
+        self._client: httpx.AsyncClient | None = None
+        self._answers: dict[tuple[Any, ...], tuple[float, Target | Denied]] = {}
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False,
+                                             trust_env=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def admit(self, db_factory: Any, keys: SigningKeys, notebook_id: str, cookie: str | None,
+                    *, fresh: bool = False) -> Target:
+        """The target for this cookie now (from memory when answered within `ttl`); raises Denied."""
+        claims = opening.cookie_claims(keys, cookie, notebook_id)
+        key = (notebook_id, claims["kind"], claims["sub"], claims["org"], claims["run"], claims["mode"])
+        stamp = time.monotonic()
+        found = None if fresh else self._answers.get(key)
+        if found is None or stamp - found[0] >= self.ttl:
+            answer = await asyncio.to_thread(self._check, db_factory, notebook_id, claims)
+            if len(self._answers) > 10_000:
+                self._answers.clear()
+            found = self._answers[key] = (stamp, answer)
+        if isinstance(found[1], Denied):
+            raise found[1]
+        return found[1]
+
+    def _check(self, db_factory: Any, notebook_id: str, claims: dict[str, Any]) -> Target | Denied:
+        db: Session = db_factory()
+        try:
+            return opening.authorize(db, self.settings.secret_key, notebook_id, claims)
+        except Denied as denied:
+            return denied
+        finally:
+            db.close()
+
+
+def notebook_proxy(app: Any) -> NotebookProxy:
+    proxy: NotebookProxy | None = getattr(app.state, "notebook_proxy", None)
+    if proxy is None:
+        proxy = app.state.notebook_proxy = NotebookProxy(app.state.settings)
+    return proxy
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; margin: 3rem auto; max-width: 36rem; color: #222">
+<h1 style="font-size: 1.4rem">{title}</h1><p>{message}</p></body></html>
+"""
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def refusal(request: Request, denied: Denied) -> Response:
+    """The refusal as a page (browsers) or the API's error shape (anything that does not accept HTML)."""
+    if "text/html" in request.headers.get("accept", "text/html") or request.url.path.endswith(opening.AUTH_SEGMENT):
+        page = _PAGE.format(title=html.escape(denied.title), message=html.escape(denied.message))
+        return HTMLResponse(page, status_code=denied.status, headers=_NO_STORE)
+    body = error_body(denied.status, denied.code, denied.message, request, retryable=denied.status == 503)
+    return JSONResponse(body, status_code=denied.status, headers=_NO_STORE)
+
+
+# --- the open URL -------------------------------------------------------------------------------
+
+@router.get("/notebooks/{notebook}/_auth")
+def authenticate_browser(notebook: str, request: Request, db: Db, token: str = "") -> Response:
+    """Exchange the open URL's token for the notebook's cookie, then show the notebook."""
+    try:
+        value, max_age = opening.redeem(db, request.app.state.signing_keys, notebook, token)
+    except Denied as denied:
+        return refusal(request, denied)
+    response = RedirectResponse(f"{opening.base_path(notebook)}/", status_code=303, headers=_NO_STORE)
+    response.set_cookie(COOKIE_NAME, value, max_age=max_age, path=f"{opening.base_path(notebook)}/", httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https")
+    return response
+
+
+@router.get("/notebooks/{notebook}")
+async def without_slash(notebook: str, request: Request) -> Response:
+    """The notebook's cookie is scoped to `/notebooks/{notebook}/`: send the browser there."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"{opening.base_path(notebook)}/{query}", status_code=307)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+def read_mode_allows(method: str, path: str) -> bool:
+    """Whether a non-owner may make this call (`path`: after `/notebooks/{notebook}/`)."""
+    path = path.strip("/")
+    if path.startswith(READ_MODE_REFUSED_PREFIXES):
+        return False
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return True
+    return path in READ_MODE_POSTS
+
+
+_READ_ONLY = Denied(403, "Read only", "You can view this notebook but not change it: only its owner edits it.",
+                    "notebook_read_only")
+
+
+def _carries_code(body: bytes) -> bool:
+    """Whether an `instantiate` call sends cell code of its own (marimo's `codes`), or cannot be read."""
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        return True
+    return not isinstance(parsed, dict) or bool(parsed.get("codes"))
+
+
+def _upstream_path(scope: Mapping[str, Any]) -> str:
+    raw = scope.get("raw_path") or scope["path"].encode()
+    path = raw.decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+def _forwarded(headers: Any, request_scheme: str, client_host: str | None) -> list[tuple[str, str]]:
+    out = [(k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED]
+    out.append(("x-forwarded-proto", request_scheme))
+    if client_host:
+        out.append(("x-forwarded-for", client_host))
+    return out
+
+
+@router.api_route("/notebooks/{notebook}/{path:path}",
+                  methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+async def relay_http(notebook: str, path: str, request: Request) -> Response:
+    proxy = notebook_proxy(request.app)
+    presence: NotebookPresence = request.app.state.notebook_presence
+    try:
+        target = await proxy.admit(request.app.state.db.session, request.app.state.signing_keys, notebook,
+                                   request.cookies.get(COOKIE_NAME))
+    except Denied as denied:
+        return refusal(request, denied)
+    if target.mode != EDIT and not read_mode_allows(request.method, path):
+        return refusal(request, _READ_ONLY)
+    body: bytes | None = None
+    if target.mode != EDIT and path.strip("/") == INSTANTIATE:
+        body = await request.body()
+        if _carries_code(body):
+            return refusal(request, _READ_ONLY)
+    presence.touch(notebook)
+    headers = _forwarded(request.headers, request.url.scheme, request.client.host if request.client else None)
+    headers.append(("authorization", f"Bearer {target.access_token}"))
+    upstream_url = f"http://{target.host}:{target.port}{_upstream_path(request.scope)}"
+    has_body = request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
+    content = body if body is not None else _body(request) if has_body else None
+    upstream_request = proxy.client.build_request(request.method, upstream_url, headers=headers, content=content)
+    try:
+        upstream = await proxy.client.send(upstream_request, stream=True)
+    except httpx.HTTPError as exc:
+        log.info("notebook %s: its server at %s:%s did not answer: %s", notebook, target.host, target.port, exc)
+        return refusal(request, Denied(502, "The notebook is not answering",
+                                       "The notebook's server did not answer; retry shortly.", "notebook_unavailable"))
+    own = f"http://{target.host}:{target.port}"
+    raw_headers = []
+    for name, value in upstream.headers.multi_items():
+        lower = name.lower()
+        if lower in NOT_RETURNED:
+            continue
+        if lower == "location" and value.startswith(own):
+            value = value[len(own):] or "/"
+        raw_headers.append((lower.encode("latin-1"), value.encode("latin-1")))
+    response = StreamingResponse(_stream(upstream, presence, notebook), status_code=upstream.status_code,
+                                 background=BackgroundTask(upstream.aclose))
+    response.raw_headers = raw_headers
+    return response
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+async def _stream(upstream: httpx.Response, presence: NotebookPresence, notebook: str) -> AsyncIterator[bytes]:
+    last = time.monotonic()
+    async for chunk in upstream.aiter_raw():
+        if time.monotonic() - last > 1.0:  # a long stream (server-sent events) is traffic too
+            presence.touch(notebook)
+            last = time.monotonic()
+        yield chunk
+
+
+# --- WebSockets ---------------------------------------------------------------------------------
+
+@router.websocket("/notebooks/{notebook}/{path:path}")
+async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> None:
+    proxy = notebook_proxy(websocket.app)
+    presence: NotebookPresence = websocket.app.state.notebook_presence
+    db_factory, keys = websocket.app.state.db.session, websocket.app.state.signing_keys
+    cookie = websocket.cookies.get(COOKIE_NAME)
+    if not _same_origin(websocket, proxy.settings.public_url):
+        await websocket.close(code=1008)  # another site's page (the cookie is SameSite=Lax; this too)
+        return
+    try:
+        target = await proxy.admit(db_factory, keys, notebook, cookie)
+    except Denied:
+        await websocket.close(code=1008)  # before accepting: the handshake is refused (HTTP 403)
+        return
+    if target.mode != EDIT and path.strip("/") not in READ_MODE_SOCKETS:
+        await websocket.close(code=1008)
+        return
+    headers = [(k, v) for k, v in websocket.headers.items()
+               if k.lower() in ("user-agent", "accept-language")]
+    headers.append(("Authorization", f"Bearer {target.access_token}"))
+    url = f"ws://{target.host}:{target.port}{_upstream_path(websocket.scope)}"
+    subprotocols = websocket.scope.get("subprotocols") or None
+    try:
+        upstream = await connect(url, additional_headers=headers, subprotocols=subprotocols,
+                                            max_size=None, open_timeout=10, proxy=None)
+    except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+        log.info("notebook %s: WebSocket to its server failed: %s", notebook, exc)
+        await websocket.close(code=1011)
+        return
+    await websocket.accept(subprotocol=upstream.subprotocol)
+    presence.attach(notebook)
+    tasks = [asyncio.create_task(_browser_to_server(websocket, upstream, presence, notebook)),
+             asyncio.create_task(_server_to_browser(websocket, upstream, presence, notebook)),
+             asyncio.create_task(_watch_access(proxy, db_factory, keys, notebook, cookie))]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        presence.detach(notebook)
+        with contextlib.suppress(Exception):
+            await upstream.close()
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1000)
+
+
+def _same_origin(websocket: WebSocket, public_url: str) -> bool:
+    """A browser's WebSocket comes from a page of this host (or of the public URL's); others send no Origin."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    host = urlsplit(origin).netloc.lower()
+    return host in (websocket.headers.get("host", "").lower(), urlsplit(public_url).netloc.lower())
+
+
+async def _browser_to_server(websocket: WebSocket, upstream: ClientConnection, presence: NotebookPresence,
+                             notebook: str) -> None:
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            presence.touch(notebook)
+            if message.get("text") is not None:
+                await upstream.send(message["text"])
+            elif message.get("bytes") is not None:
+                await upstream.send(message["bytes"])
+    except (WebSocketDisconnect, websockets.ConnectionClosed):
+        return
+
+
+async def _server_to_browser(websocket: WebSocket, upstream: ClientConnection, presence: NotebookPresence,
+                             notebook: str) -> None:
+    try:
+        async for message in upstream:
+            presence.touch(notebook)
+            if isinstance(message, str):
+                await websocket.send_text(message)
+            else:
+                await websocket.send_bytes(message)
+    except (WebSocketDisconnect, websockets.ConnectionClosed, RuntimeError):
+        return
+
+
+async def _watch_access(proxy: NotebookProxy, db_factory: Any, keys: SigningKeys, notebook: str,
+                        cookie: str | None) -> None:
+    """Return (ending the relay) once the holder may no longer open the notebook."""
+    while True:
+        await asyncio.sleep(max(proxy.ttl, 0.5))
+        try:
+            await proxy.admit(db_factory, keys, notebook, cookie)
+        except Denied:
+            return
+        except Exception:  # noqa: BLE001 - a failed check (database busy) keeps the socket; the next one decides
+            log.warning("notebook %s: re-checking a WebSocket's access failed", notebook, exc_info=True)

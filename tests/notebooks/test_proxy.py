@@ -1,0 +1,285 @@
+"""Opening a notebook and the notebook proxy, over HTTP against the real test server and a real marimo server
+(started by the test until the notebook runtime's start exists, `marimo_server.py`).
+
+- openNotebook: 409 naming the state unless running/idle/detached; 404 for notebooks the caller cannot
+  see; a JWT of audience `sailplane-notebook` verifiable with /.well-known/jwks.json;
+- the open URL: once, for 5 minutes, for its own notebook (else a 401 page); a cookie scoped to the
+  notebook's path; a cookie of notebook A opens nothing of B;
+- the relay: marimo's pages and its WebSocket through the proxy, presence attach/detach, the access
+  re-checked (member removed, notebook stopped or restarted), read mode for non-owners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from sailplane.config import Settings
+from sailplane.workloads.notebooks.opening import COOKIE_NAME, OPEN_AUDIENCE
+from sailplane.workloads.notebooks.presence import NotebookPresence
+from tests.notebooks.helpers import Org, build_org, make_config, make_notebook
+from tests.notebooks.marimo_server import MarimoServer, mark_running, mark_stopped, require_marimo
+from tests.support.actors import Actor, assert_error
+from tests.support.server import LiveServer
+from tests.support.waiting import wait_until
+from tests.support.world import add_to_team, create_member
+
+
+@dataclass
+class Setup:
+    org: Org
+    config: str
+    notebook: str  # dev1's, shared with team 1, running on a real marimo server
+    marimo: MarimoServer
+
+
+def new_notebook(o: Org, config: str, name: str = "Proxy notebook") -> str:
+    return str(make_notebook(o.dev1, config, name=name, teamIds=[o.team1])["item"]["notebookId"])
+
+
+@pytest.fixture(scope="module")
+def setup(server: LiveServer, settings: Settings, api_url: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    require_marimo()
+    o = build_org(api_url)
+    config = make_config(o.dev1, o.team1)
+    notebook = new_notebook(o, config)
+    source = o.dev1.get(f"/workloads/notebooks/{notebook}/source").text
+    marimo = MarimoServer(notebook, source, tmp_path_factory.mktemp("marimo")).start()
+    try:
+        mark_running(server.app.state.db, settings.secret_key, notebook, marimo)
+        yield Setup(o, config, notebook, marimo)
+    finally:
+        marimo.stop()
+
+
+def open_url(actor: Actor, notebook: str) -> str:
+    r = actor.post(f"/workloads/notebooks/{notebook}/open")
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"url"}
+    return str(r.json()["url"])
+
+
+def local(server: LiveServer, url: str) -> str:
+    """The URL's path and query on the test server (its public URL is configured as another port)."""
+    parts = urlsplit(url)
+    return f"{server.url}{parts.path}?{parts.query}"
+
+
+def browser(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, follow_redirects=False, timeout=30, headers={"Accept": "text/html"})
+
+
+def sign_in(server: LiveServer, actor: Actor, notebook: str) -> httpx.Client:
+    """A browser that followed the open URL: it holds the notebook's cookie."""
+    client = browser(server)
+    r = client.get(local(server, open_url(actor, notebook)))
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == f"/notebooks/{notebook}/"
+    return client
+
+
+def cookie_of(client: httpx.Client) -> str:
+    return str(next(c.value for c in client.cookies.jar if c.name == COOKIE_NAME))
+
+
+def assert_page(r: httpx.Response, status: int, *words: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert "marimo" not in r.text.lower()
+    for word in words:
+        assert word in r.text
+
+
+# --- openNotebook -------------------------------------------------------------------------------
+
+def test_open_needs_a_running_notebook(setup: Setup) -> None:
+    stopped = new_notebook(setup.org, setup.config, "Stopped notebook")
+    r = setup.org.dev1.post(f"/workloads/notebooks/{stopped}/open")
+    body = assert_error(r, 409, "notebook_not_running")
+    assert "stopped" in body["message"]
+
+
+def test_open_is_for_those_who_see_the_notebook(setup: Setup) -> None:
+    o = setup.org
+    for stranger in (o.dev2, o.loner, o.outsider):
+        assert_error(stranger.post(f"/workloads/notebooks/{setup.notebook}/open"), 404)
+    assert_error(o.dev1.post("/workloads/notebooks/NOSUCHNOTEBOOK/open"), 404)
+    assert open_url(o.viewer1, setup.notebook)
+    assert open_url(o.admin, setup.notebook)
+
+
+def test_the_url_holds_a_jwt_verifiable_with_the_jwks(server: LiveServer, settings: Settings, setup: Setup) -> None:
+    url = open_url(setup.org.dev1, setup.notebook)
+    assert url.startswith(f"{settings.public_url}/notebooks/{setup.notebook}/_auth?token=")
+    token = urlsplit(url).query.removeprefix("token=")
+    jwks = httpx.get(f"{server.url}/.well-known/jwks.json").json()
+    [key] = jwks["keys"]
+    assert jwt.get_unverified_header(token)["kid"] == key["kid"]
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=[key["alg"]], audience=OPEN_AUDIENCE)
+    assert claims["nb"] == setup.notebook and claims["org"] == setup.org.dev1.org_id
+    assert claims["sub"] == setup.org.dev1.member_id and claims["mode"] == "edit" and claims["jti"]
+    assert claims["exp"] - claims["iat"] == 300
+    with pytest.raises(jwt.InvalidAudienceError):  # not a session token
+        jwt.decode(token, jwt.PyJWK(key).key, algorithms=[key["alg"]], audience="sailplane-spark-connect")
+    viewer = urlsplit(open_url(setup.org.viewer1, setup.notebook)).query.removeprefix("token=")
+    assert jwt.decode(viewer, options={"verify_signature": False})["mode"] == "read"
+
+
+def test_open_is_in_the_openapi_document(api_url: str) -> None:
+    doc = httpx.get(f"{api_url}/openapi.json").json()
+    operation = doc["paths"]["/api/v1/workloads/notebooks/{notebook}/open"]["post"]
+    assert operation["operationId"] == "openNotebook"
+    assert {"200", "401", "404", "409"} <= set(operation["responses"])
+    assert not [p for p in doc["paths"] if p.startswith("/notebooks")]
+
+
+# --- the open URL -------------------------------------------------------------------------------
+
+def test_the_url_sets_a_cookie_for_the_notebook_and_shows_it(server: LiveServer, setup: Setup) -> None:
+    client = browser(server)
+    r = client.get(local(server, open_url(setup.org.dev1, setup.notebook)))
+    assert r.status_code == 303 and r.headers["location"] == f"/notebooks/{setup.notebook}/"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE_NAME}=")
+    attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
+    assert f"path=/notebooks/{setup.notebook}/".lower() in attributes
+    assert "httponly" in attributes and "samesite=lax" in attributes and "secure" not in attributes
+    assert r.headers["cache-control"] == "no-store"
+
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200, page.text
+    assert "<marimo-" in page.text or "marimo" in page.text.lower()
+    assert "set-cookie" not in page.headers  # marimo's own session cookie stays between the proxy and marimo
+    assert setup.marimo.token not in page.text
+    presence: NotebookPresence = server.app.state.notebook_presence
+    assert presence.last_seen(setup.notebook) is not None
+
+    # Behind TLS (a proxy saying so), the cookie is Secure.
+    secure = browser(server).get(local(server, open_url(setup.org.dev1, setup.notebook)),
+                                 headers={"X-Forwarded-Proto": "https"})
+    assert secure.status_code == 303 and "secure" in secure.headers["set-cookie"].lower()
+
+
+def test_a_used_expired_tampered_or_foreign_url_is_refused(server: LiveServer, setup: Setup) -> None:
+    url = local(server, open_url(setup.org.dev1, setup.notebook))
+    assert browser(server).get(url).status_code == 303
+    assert_page(browser(server).get(url), 401, "already used")
+
+    keys = server.app.state.signing_keys
+    claims = {"sub": setup.org.dev1.member_id, "kind": "member", "org": setup.org.dev1.org_id,
+              "nb": setup.notebook, "mode": "edit"}
+    expired = keys.sign(claims, OPEN_AUDIENCE, 300, now=time.time() - 400)
+    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/_auth", params={"token": expired}), 401, "expired")
+
+    fresh = urlsplit(open_url(setup.org.dev1, setup.notebook)).query.removeprefix("token=")
+    head, body, signature = fresh.split(".")
+    tampered = f"{head}.{body}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}"
+    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/_auth", params={"token": tampered}), 401)
+    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/_auth"), 401)
+    other_audience = keys.sign(claims, "sailplane-spark-connect", 300)
+    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/_auth", params={"token": other_audience}), 401)
+
+    other = new_notebook(setup.org, setup.config, "Another notebook")
+    mark_running(server.app.state.db, server.settings.secret_key, other, None, port=9)
+    assert_page(browser(server).get(f"/notebooks/{other}/_auth", params={"token": fresh}), 401, "another notebook")
+    # The untouched token still works for its own notebook: the refusals above did not use it up.
+    assert browser(server).get(f"/notebooks/{setup.notebook}/_auth", params={"token": fresh}).status_code == 303
+
+
+def test_the_cookie_of_one_notebook_opens_nothing_of_another(server: LiveServer, setup: Setup) -> None:
+    client = sign_in(server, setup.org.dev1, setup.notebook)
+    other = new_notebook(setup.org, setup.config, "Notebook B")
+    mark_running(server.app.state.db, server.settings.secret_key, other, None, port=setup.marimo.port)
+    stolen = cookie_of(client)
+    for path in (f"/notebooks/{other}/", f"/notebooks/{other}/api/status"):
+        r = browser(server).get(path, headers={"Cookie": f"{COOKIE_NAME}={stolen}"})
+        assert_page(r, 404)
+    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/"), 401)  # no cookie
+    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/", headers={"Cookie": f"{COOKIE_NAME}=forged"}), 401)
+    api = httpx.get(f"{server.url}/notebooks/{setup.notebook}/api/status", headers={"Accept": "application/json"})
+    assert_error(api, 401, "notebook_access_denied")
+
+    async def socket() -> None:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"ws://127.0.0.1:{server.port}/notebooks/{other}/ws?session_id=s-stolen",
+                               additional_headers={"Cookie": f"{COOKIE_NAME}={stolen}"}):
+                pass
+        assert refused.value.response.status_code == 403
+
+    asyncio.run(socket())
+
+
+# --- the relay ----------------------------------------------------------------------------------
+
+def test_websocket_relay_and_presence(server: LiveServer, setup: Setup) -> None:
+    client = sign_in(server, setup.org.dev1, setup.notebook)
+    cookie = cookie_of(client)
+    presence: NotebookPresence = server.app.state.notebook_presence
+    received: list[Any] = []
+
+    async def session() -> None:
+        url = f"ws://127.0.0.1:{server.port}/notebooks/{setup.notebook}/ws?session_id=s-relay-test"
+        async with connect(url, additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"}, max_size=None) as ws:
+            received.append(await asyncio.wait_for(ws.recv(), 30))
+            assert presence.attached(setup.notebook)
+
+    async def from_another_site() -> None:
+        url = f"ws://127.0.0.1:{server.port}/notebooks/{setup.notebook}/ws?session_id=s-other-site"
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"},
+                               origin="https://evil.example.com"):  # type: ignore[arg-type]  # websockets.Origin
+                pass
+        assert refused.value.response.status_code == 403
+
+    asyncio.run(session())
+    assert received and "kernel-ready" in str(received[0])
+    wait_until(lambda: not presence.attached(setup.notebook), timeout=10)
+    asyncio.run(from_another_site())
+
+
+def test_read_mode_and_access_rechecked(server: LiveServer, setup: Setup) -> None:
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    client = sign_in(server, reader, setup.notebook)
+    assert client.get(f"/notebooks/{setup.notebook}/").status_code == 200
+    for refused in ("api/kernel/run", "api/kernel/save", "api/files/create", "api/kernel/takeover",
+                    "api/kernel/shutdown"):
+        r = client.post(f"/notebooks/{setup.notebook}/{refused}", json={})
+        assert_page(r, 403, "Read only")
+    instantiate = f"/notebooks/{setup.notebook}/api/kernel/instantiate"
+    own_code = {"objectIds": [], "values": [], "codes": {"Hbol": "import os; os.system('id')"}}
+    assert_page(client.post(instantiate, json=own_code), 403, "Read only")
+    assert client.post(instantiate, json={"objectIds": [], "values": []}).status_code != 403  # the saved code
+    owner = sign_in(server, o.dev1, setup.notebook)
+    r = owner.post(f"/notebooks/{setup.notebook}/api/kernel/run", json={})
+    assert r.status_code != 403  # marimo answers (it wants a session): the owner edits
+
+    assert o.owner.delete(f"/org/teams/{o.team1}/members/{reader.member_id}").status_code == 200
+    wait_until(lambda: client.get(f"/notebooks/{setup.notebook}/").status_code == 404, timeout=15, interval=0.5)
+
+
+def test_a_stopped_or_restarted_notebook_is_not_opened(server: LiveServer, settings: Settings, setup: Setup) -> None:
+    notebook = new_notebook(setup.org, setup.config, "Stops")
+    db = server.app.state.db
+    mark_running(db, settings.secret_key, notebook, None, port=setup.marimo.port)
+    client = sign_in(server, setup.org.dev1, notebook)
+    mark_stopped(db, notebook)
+    wait_until(lambda: client.get(f"/notebooks/{notebook}/").status_code == 409, timeout=15, interval=0.5)
+    assert_page(client.get(f"/notebooks/{notebook}/"), 409, "stopped")
+    assert_error(setup.org.dev1.post(f"/workloads/notebooks/{notebook}/open"), 409, "notebook_not_running")
+
+    mark_running(db, settings.secret_key, notebook, None, port=setup.marimo.port)
+    wait_until(lambda: client.get(f"/notebooks/{notebook}/").status_code == 401, timeout=15, interval=0.5)
+    assert_page(client.get(f"/notebooks/{notebook}/"), 401, "restarted")
