@@ -8,8 +8,10 @@ import sqlalchemy as sa
 
 from tests.data.helpers import Org, build_org
 from tests.support.actors import Actor, unique_email
+from tests.support.waiting import wait_until
 
-__all__ = ["Org", "build_org", "make_config", "make_notebook", "notebook_of", "db_rows"]
+__all__ = ["Org", "build_org", "make_config", "make_notebook", "notebook_of", "db_rows", "describe_notebook",
+           "wait_for_status", "start_running", "stop_stopped"]
 
 SEED_NOTEBOOK_FIELDS = {"id", "memberId", "workloadConfigId", "name", "description", "status", "statusMessage",
                         "idleTimeoutSeconds", "detachedTimeoutSeconds", "lastActiveAt", "sessionId", "createdAt",
@@ -47,3 +49,35 @@ def db_rows(database_url: str, sql: str, **params: Any) -> list[dict[str, Any]]:
             return [dict(r) for r in result.mappings().all()] if result.returns_rows else []
     finally:
         engine.dispose()
+
+
+def describe_notebook(actor: Actor, notebook_id: str) -> dict[str, Any]:
+    r = actor.get(f"/workloads/notebooks/{notebook_id}")
+    assert r.status_code == 200, r.text
+    return notebook_of(r.json())
+
+
+def wait_for_status(actor: Actor, notebook_id: str, *statuses: str, timeout: float = 90.0) -> dict[str, Any]:
+    found: dict[str, Any] = wait_until(
+        lambda: (n := describe_notebook(actor, notebook_id))["status"] in statuses and n, timeout=timeout,
+        interval=0.1)
+    return found
+
+
+def start_running(actor: Actor, notebook_id: str) -> dict[str, Any]:
+    """startNotebook, then wait for `running` (its Sail session and marimo server up); fails with the
+    notebook's statusMessage when it failed instead."""
+    r = actor.post(f"/workloads/notebooks/{notebook_id}/start")
+    assert r.status_code == 200, r.text
+    running = wait_for_status(actor, notebook_id, "running", "failed")
+    assert running["status"] == "running", running["statusMessage"]
+    return running
+
+
+def stop_stopped(actor: Actor, notebook_id: str) -> dict[str, Any]:
+    """stopNotebook, then wait until it is `stopped`."""
+    r = actor.post(f"/workloads/notebooks/{notebook_id}/stop")
+    assert r.status_code == 200, r.text
+    stopped = wait_for_status(actor, notebook_id, "stopped", "failed")
+    assert stopped["status"] == "stopped", stopped["statusMessage"]
+    return stopped

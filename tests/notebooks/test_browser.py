@@ -1,38 +1,27 @@
-"""The notebook in a real browser (Playwright driving Debian's Chromium, `/usr/bin/chromium`): the open URL
-leads through the proxy to the marimo editor, its cells run against a real Sail server (`sail spark server`,
-SPARK_REMOTE for the marimo kernel), a cell added in the editor computes `spark.sql("select 40 + 2")`,
-and another team's member gets nothing: 404 from open, and the first user's cookie opens no other notebook.
-
-Until the notebook runtime (start/stop) is merged, the test starts marimo and Sail itself
-(`marimo_server.py`); then it starts the notebook through the API instead.
-"""
+"""The notebook in a real browser (Playwright driving Debian's Chromium, `/usr/bin/chromium`): the notebook is
+started through the API (its own Sail session and marimo server), the open URL leads through the proxy to the
+marimo editor, its cells run on the notebook's Sail session (SPARK_REMOTE of the kernel, through the
+gateway), a cell added in the editor computes `spark.sql("select 40 + 2")`, and another team's member gets
+nothing: 404 from open, and the first user's cookie opens no other notebook."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
 
-from sailplane.config import Settings
 from sailplane.workloads.notebooks.opening import COOKIE_NAME
 from sailplane.workloads.notebooks.presence import NotebookPresence
-from tests.notebooks.helpers import build_org, make_config, make_notebook
-from tests.notebooks.marimo_server import MarimoServer, mark_running, require_marimo
+from tests.notebooks.helpers import build_org, make_config, make_notebook, start_running, stop_stopped
 from tests.notebooks.test_proxy import local, open_url
 from tests.support.actors import assert_error
-from tests.support.dnsmasq import free_port
 from tests.support.server import LiveServer
 from tests.support.waiting import wait_until
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,42 +29,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 @pytest.fixture(scope="module")
-def sail_remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Sail Spark Connect server on loopback (the `sail` CLI of pysail), as SPARK_REMOTE."""
-    sail = shutil.which("sail", path=str(Path(sys.executable).parent)) or shutil.which("sail")
-    if sail is None:
-        pytest.skip("the sail CLI (pysail) is not installed")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("sail")
-    with (workdir / "sail.log").open("wb") as out:
-        proc = subprocess.Popen([sail, "spark", "server", "--ip", "127.0.0.1", "--port", str(port), "-C", str(workdir)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 30
-        while not _listening(port):
-            assert proc.poll() is None and time.time() < deadline, (workdir / "sail.log").read_text()
-            time.sleep(0.1)
-        yield f"sc://127.0.0.1:{port}"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/bootstrap.sh dev)")
+    """Debian's Chromium (installed by `scripts/bootstrap.sh dev`): missing, the test fails rather than skips."""
+    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (scripts/bootstrap.sh dev)"
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -85,31 +41,28 @@ def browser() -> Iterator[Any]:
 
 
 def test_the_notebook_opens_in_a_browser_and_runs_spark_on_sail(
-        server: LiveServer, settings: Settings, api_url: str, sail_remote: str, browser: Any,
-        tmp_path: Path) -> None:
-    require_marimo()
-    o = build_org(api_url)
+        compute_server: LiveServer, compute_api: str, browser: Any) -> None:
+    server = compute_server
+    o = build_org(compute_api)
     config = make_config(o.dev1, o.team1)
     notebook = str(make_notebook(o.dev1, config, name="Browser notebook", teamIds=[o.team1])["item"]["notebookId"])
     other = str(make_notebook(o.dev1, config, name="Another", teamIds=[o.team1])["item"]["notebookId"])
-    source = o.dev1.get(f"/workloads/notebooks/{notebook}/source").text
-    marimo = MarimoServer(notebook, source, tmp_path / "marimo", env={"SPARK_REMOTE": sail_remote}).start()
+    start_running(o.dev1, notebook)
     try:
-        mark_running(server.app.state.db, settings.secret_key, notebook, marimo)
-        mark_running(server.app.state.db, settings.secret_key, other, None, port=marimo.port)
         context = browser.new_context()
         try:
             page = context.new_page()
             response = page.goto(local(server, open_url(o.dev1, notebook)))
             assert response is not None and response.status == 200
             assert page.url == f"{server.url}/notebooks/{notebook}/"
-            # The editor shows the notebook's cells (CodeMirror editors), and the template's cells ran on Sail.
+            # The editor shows the notebook's cells (CodeMirror editors).
             page.wait_for_selector(".cm-editor", timeout=60_000)
             assert page.locator(".cm-editor").count() >= 2
             page.get_by_text("SELECT 40 + 2 AS answer").first.wait_for(timeout=30_000)
             presence: NotebookPresence = server.app.state.notebook_presence
             wait_until(lambda: presence.attached(notebook), timeout=30)
-            # marimo's edit server does not run cells on open: "run all" (the bottom-right run button).
+            # marimo's edit server does not run cells on open: "run all" (the bottom-right run button); the
+            # template's cells open the notebook's own Sail session and ask it for 40 + 2.
             page.locator('[data-testid="chrome-controls-bottom-right"] [data-testid="run-button"]').click()
             _wait_for_output(page, "42", timeout=120)
             _add_and_run_a_cell(page, 'spark.sql("select 40 + 2").collect()[0][0] * 1000 + 1')
@@ -135,7 +88,7 @@ def test_the_notebook_opens_in_a_browser_and_runs_spark_on_sail(
         finally:
             thief.close()
     finally:
-        marimo.stop()
+        stop_stopped(o.dev1, notebook)
 
 
 def _wait_for_output(page: Any, text: str, timeout: float) -> None:
