@@ -1,5 +1,5 @@
-"""Opening a notebook and the notebook proxy, over HTTP against the real test server and a real marimo server
-(started by the test until the notebook runtime's start exists, `marimo_server.py`).
+"""Opening a notebook and the notebook proxy, over HTTP against a real compute node: the notebooks are started
+through the API (a real Sail session and a real marimo server each).
 
 - openNotebook: 409 naming the state unless running/idle/detached; 404 for notebooks the caller cannot
   see; a JWT of audience `sailplane-notebook` verifiable with /.well-known/jwks.json;
@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,11 +25,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from sailplane.config import Settings
+from sailplane.kit.crypto import Encryptor
 from sailplane.workloads.notebooks.opening import COOKIE_NAME, OPEN_AUDIENCE
 from sailplane.workloads.notebooks.presence import NotebookPresence
-from tests.notebooks.helpers import Org, build_org, make_config, make_notebook
-from tests.notebooks.marimo_server import MarimoServer, mark_running, mark_stopped, require_marimo
+from tests.notebooks.helpers import Org, build_org, db_rows, make_config, make_notebook, start_running, stop_stopped
 from tests.support.actors import Actor, assert_error
 from tests.support.server import LiveServer
 from tests.support.waiting import wait_until
@@ -39,8 +39,8 @@ from tests.support.world import add_to_team, create_member
 class Setup:
     org: Org
     config: str
-    notebook: str  # dev1's, shared with team 1, running on a real marimo server
-    marimo: MarimoServer
+    notebook: str  # dev1's, shared with team 1, running (its own Sail session and marimo server)
+    token: str  # its marimo server's access token, which no browser may see
 
 
 def new_notebook(o: Org, config: str, name: str = "Proxy notebook") -> str:
@@ -48,19 +48,22 @@ def new_notebook(o: Org, config: str, name: str = "Proxy notebook") -> str:
 
 
 @pytest.fixture(scope="module")
-def setup(server: LiveServer, settings: Settings, api_url: str,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    require_marimo()
-    o = build_org(api_url)
+def node(compute_server: LiveServer) -> LiveServer:
+    """The node that runs the notebooks' marimo servers: its proxy is the one that reaches them."""
+    return compute_server
+
+
+@pytest.fixture(scope="module")
+def setup(node: LiveServer, compute_api: str) -> Iterator[Setup]:
+    o = build_org(compute_api)
     config = make_config(o.dev1, o.team1)
     notebook = new_notebook(o, config)
-    source = o.dev1.get(f"/workloads/notebooks/{notebook}/source").text
-    marimo = MarimoServer(notebook, source, tmp_path_factory.mktemp("marimo")).start()
+    start_running(o.dev1, notebook)
     try:
-        mark_running(server.app.state.db, settings.secret_key, notebook, marimo)
-        yield Setup(o, config, notebook, marimo)
+        [row] = db_rows(node.settings.database_url, "SELECT server_secret FROM notebooks WHERE id = :id", id=notebook)
+        yield Setup(o, config, notebook, Encryptor(node.settings.secret_key).decrypt(row["server_secret"]))
     finally:
-        marimo.stop()
+        stop_stopped(o.dev1, notebook)
 
 
 def open_url(actor: Actor, notebook: str) -> str:
@@ -70,20 +73,20 @@ def open_url(actor: Actor, notebook: str) -> str:
     return str(r.json()["url"])
 
 
-def local(server: LiveServer, url: str) -> str:
+def local(node: LiveServer, url: str) -> str:
     """The URL's path and query on the test server (its public URL is configured as another port)."""
     parts = urlsplit(url)
-    return f"{server.url}{parts.path}?{parts.query}"
+    return f"{node.url}{parts.path}?{parts.query}"
 
 
-def browser(server: LiveServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, follow_redirects=False, timeout=30, headers={"Accept": "text/html"})
+def browser(node: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=node.url, follow_redirects=False, timeout=30, headers={"Accept": "text/html"})
 
 
-def sign_in(server: LiveServer, actor: Actor, notebook: str) -> httpx.Client:
+def sign_in(node: LiveServer, actor: Actor, notebook: str) -> httpx.Client:
     """A browser that followed the open URL: it holds the notebook's cookie."""
-    client = browser(server)
-    r = client.get(local(server, open_url(actor, notebook)))
+    client = browser(node)
+    r = client.get(local(node, open_url(actor, notebook)))
     assert r.status_code == 303, r.text
     assert r.headers["location"] == f"/notebooks/{notebook}/"
     return client
@@ -119,11 +122,11 @@ def test_open_is_for_those_who_see_the_notebook(setup: Setup) -> None:
     assert open_url(o.admin, setup.notebook)
 
 
-def test_the_url_holds_a_jwt_verifiable_with_the_jwks(server: LiveServer, settings: Settings, setup: Setup) -> None:
+def test_the_url_holds_a_jwt_verifiable_with_the_jwks(node: LiveServer, setup: Setup) -> None:
     url = open_url(setup.org.dev1, setup.notebook)
-    assert url.startswith(f"{settings.public_url}/notebooks/{setup.notebook}/_auth?token=")
+    assert url.startswith(f"{node.settings.public_url}/notebooks/{setup.notebook}/_auth?token=")
     token = urlsplit(url).query.removeprefix("token=")
-    jwks = httpx.get(f"{server.url}/.well-known/jwks.json").json()
+    jwks = httpx.get(f"{node.url}/.well-known/jwks.json").json()
     [key] = jwks["keys"]
     assert jwt.get_unverified_header(token)["kid"] == key["kid"]
     claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=[key["alg"]], audience=OPEN_AUDIENCE)
@@ -146,9 +149,9 @@ def test_open_is_in_the_openapi_document(api_url: str) -> None:
 
 # --- the open URL -------------------------------------------------------------------------------
 
-def test_the_url_sets_a_cookie_for_the_notebook_and_shows_it(server: LiveServer, setup: Setup) -> None:
-    client = browser(server)
-    r = client.get(local(server, open_url(setup.org.dev1, setup.notebook)))
+def test_the_url_sets_a_cookie_for_the_notebook_and_shows_it(node: LiveServer, setup: Setup) -> None:
+    client = browser(node)
+    r = client.get(local(node, open_url(setup.org.dev1, setup.notebook)))
     assert r.status_code == 303 and r.headers["location"] == f"/notebooks/{setup.notebook}/"
     cookie = r.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE_NAME}=")
@@ -161,58 +164,56 @@ def test_the_url_sets_a_cookie_for_the_notebook_and_shows_it(server: LiveServer,
     assert page.status_code == 200, page.text
     assert "<marimo-" in page.text or "marimo" in page.text.lower()
     assert "set-cookie" not in page.headers  # marimo's own session cookie stays between the proxy and marimo
-    assert setup.marimo.token not in page.text
-    presence: NotebookPresence = server.app.state.notebook_presence
+    assert setup.token not in page.text
+    presence: NotebookPresence = node.app.state.notebook_presence
     assert presence.last_seen(setup.notebook) is not None
 
     # Behind TLS (a proxy saying so), the cookie is Secure.
-    secure = browser(server).get(local(server, open_url(setup.org.dev1, setup.notebook)),
+    secure = browser(node).get(local(node, open_url(setup.org.dev1, setup.notebook)),
                                  headers={"X-Forwarded-Proto": "https"})
     assert secure.status_code == 303 and "secure" in secure.headers["set-cookie"].lower()
 
 
-def test_a_used_expired_tampered_or_foreign_url_is_refused(server: LiveServer, setup: Setup) -> None:
-    url = local(server, open_url(setup.org.dev1, setup.notebook))
-    assert browser(server).get(url).status_code == 303
-    assert_page(browser(server).get(url), 401, "already used")
+def test_a_used_expired_tampered_or_foreign_url_is_refused(node: LiveServer, setup: Setup) -> None:
+    url = local(node, open_url(setup.org.dev1, setup.notebook))
+    assert browser(node).get(url).status_code == 303
+    assert_page(browser(node).get(url), 401, "already used")
 
-    keys = server.app.state.signing_keys
+    keys = node.app.state.signing_keys
     claims = {"sub": setup.org.dev1.member_id, "kind": "member", "org": setup.org.dev1.org_id,
               "nb": setup.notebook, "mode": "edit"}
     expired = keys.sign(claims, OPEN_AUDIENCE, 300, now=time.time() - 400)
-    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/_auth", params={"token": expired}), 401, "expired")
+    assert_page(browser(node).get(f"/notebooks/{setup.notebook}/_auth", params={"token": expired}), 401, "expired")
 
     fresh = urlsplit(open_url(setup.org.dev1, setup.notebook)).query.removeprefix("token=")
     head, body, signature = fresh.split(".")
     tampered = f"{head}.{body}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}"
-    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/_auth", params={"token": tampered}), 401)
-    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/_auth"), 401)
+    assert_page(browser(node).get(f"/notebooks/{setup.notebook}/_auth", params={"token": tampered}), 401)
+    assert_page(browser(node).get(f"/notebooks/{setup.notebook}/_auth"), 401)
     other_audience = keys.sign(claims, "sailplane-spark-connect", 300)
-    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/_auth", params={"token": other_audience}), 401)
+    assert_page(browser(node).get(f"/notebooks/{setup.notebook}/_auth", params={"token": other_audience}), 401)
 
     other = new_notebook(setup.org, setup.config, "Another notebook")
-    mark_running(server.app.state.db, server.settings.secret_key, other, None, port=9)
-    assert_page(browser(server).get(f"/notebooks/{other}/_auth", params={"token": fresh}), 401, "another notebook")
+    assert_page(browser(node).get(f"/notebooks/{other}/_auth", params={"token": fresh}), 401, "another notebook")
     # The untouched token still works for its own notebook: the refusals above did not use it up.
-    assert browser(server).get(f"/notebooks/{setup.notebook}/_auth", params={"token": fresh}).status_code == 303
+    assert browser(node).get(f"/notebooks/{setup.notebook}/_auth", params={"token": fresh}).status_code == 303
 
 
-def test_the_cookie_of_one_notebook_opens_nothing_of_another(server: LiveServer, setup: Setup) -> None:
-    client = sign_in(server, setup.org.dev1, setup.notebook)
+def test_the_cookie_of_one_notebook_opens_nothing_of_another(node: LiveServer, setup: Setup) -> None:
+    client = sign_in(node, setup.org.dev1, setup.notebook)
     other = new_notebook(setup.org, setup.config, "Notebook B")
-    mark_running(server.app.state.db, server.settings.secret_key, other, None, port=setup.marimo.port)
     stolen = cookie_of(client)
     for path in (f"/notebooks/{other}/", f"/notebooks/{other}/api/status"):
-        r = browser(server).get(path, headers={"Cookie": f"{COOKIE_NAME}={stolen}"})
+        r = browser(node).get(path, headers={"Cookie": f"{COOKIE_NAME}={stolen}"})
         assert_page(r, 404)
-    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/"), 401)  # no cookie
-    assert_page(browser(server).get(f"/notebooks/{setup.notebook}/", headers={"Cookie": f"{COOKIE_NAME}=forged"}), 401)
-    api = httpx.get(f"{server.url}/notebooks/{setup.notebook}/api/status", headers={"Accept": "application/json"})
+    assert_page(browser(node).get(f"/notebooks/{setup.notebook}/"), 401)  # no cookie
+    assert_page(browser(node).get(f"/notebooks/{setup.notebook}/", headers={"Cookie": f"{COOKIE_NAME}=forged"}), 401)
+    api = httpx.get(f"{node.url}/notebooks/{setup.notebook}/api/status", headers={"Accept": "application/json"})
     assert_error(api, 401, "notebook_access_denied")
 
     async def socket() -> None:
         with pytest.raises(InvalidStatus) as refused:
-            async with connect(f"ws://127.0.0.1:{server.port}/notebooks/{other}/ws?session_id=s-stolen",
+            async with connect(f"ws://127.0.0.1:{node.port}/notebooks/{other}/ws?session_id=s-stolen",
                                additional_headers={"Cookie": f"{COOKIE_NAME}={stolen}"}):
                 pass
         assert refused.value.response.status_code == 403
@@ -222,20 +223,20 @@ def test_the_cookie_of_one_notebook_opens_nothing_of_another(server: LiveServer,
 
 # --- the relay ----------------------------------------------------------------------------------
 
-def test_websocket_relay_and_presence(server: LiveServer, setup: Setup) -> None:
-    client = sign_in(server, setup.org.dev1, setup.notebook)
+def test_websocket_relay_and_presence(node: LiveServer, setup: Setup) -> None:
+    client = sign_in(node, setup.org.dev1, setup.notebook)
     cookie = cookie_of(client)
-    presence: NotebookPresence = server.app.state.notebook_presence
+    presence: NotebookPresence = node.app.state.notebook_presence
     received: list[Any] = []
 
     async def session() -> None:
-        url = f"ws://127.0.0.1:{server.port}/notebooks/{setup.notebook}/ws?session_id=s-relay-test"
+        url = f"ws://127.0.0.1:{node.port}/notebooks/{setup.notebook}/ws?session_id=s-relay-test"
         async with connect(url, additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"}, max_size=None) as ws:
             received.append(await asyncio.wait_for(ws.recv(), 30))
             assert presence.attached(setup.notebook)
 
     async def from_another_site() -> None:
-        url = f"ws://127.0.0.1:{server.port}/notebooks/{setup.notebook}/ws?session_id=s-other-site"
+        url = f"ws://127.0.0.1:{node.port}/notebooks/{setup.notebook}/ws?session_id=s-other-site"
         with pytest.raises(InvalidStatus) as refused:
             async with connect(url, additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"},
                                origin="https://evil.example.com"):  # type: ignore[arg-type]  # websockets.Origin
@@ -248,11 +249,11 @@ def test_websocket_relay_and_presence(server: LiveServer, setup: Setup) -> None:
     asyncio.run(from_another_site())
 
 
-def test_read_mode_and_access_rechecked(server: LiveServer, setup: Setup) -> None:
+def test_read_mode_and_access_rechecked(node: LiveServer, setup: Setup) -> None:
     o = setup.org
     reader = create_member(o.owner)
     add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
-    client = sign_in(server, reader, setup.notebook)
+    client = sign_in(node, reader, setup.notebook)
     assert client.get(f"/notebooks/{setup.notebook}/").status_code == 200
     for refused in ("api/kernel/run", "api/kernel/save", "api/files/create", "api/kernel/takeover",
                     "api/kernel/shutdown"):
@@ -262,7 +263,7 @@ def test_read_mode_and_access_rechecked(server: LiveServer, setup: Setup) -> Non
     own_code = {"objectIds": [], "values": [], "codes": {"Hbol": "import os; os.system('id')"}}
     assert_page(client.post(instantiate, json=own_code), 403, "Read only")
     assert client.post(instantiate, json={"objectIds": [], "values": []}).status_code != 403  # the saved code
-    owner = sign_in(server, o.dev1, setup.notebook)
+    owner = sign_in(node, o.dev1, setup.notebook)
     r = owner.post(f"/notebooks/{setup.notebook}/api/kernel/run", json={})
     assert r.status_code != 403  # marimo answers (it wants a session): the owner edits
 
@@ -270,16 +271,31 @@ def test_read_mode_and_access_rechecked(server: LiveServer, setup: Setup) -> Non
     wait_until(lambda: client.get(f"/notebooks/{setup.notebook}/").status_code == 404, timeout=15, interval=0.5)
 
 
-def test_a_stopped_or_restarted_notebook_is_not_opened(server: LiveServer, settings: Settings, setup: Setup) -> None:
+def test_a_stopped_or_restarted_notebook_is_not_opened(node: LiveServer, setup: Setup) -> None:
     notebook = new_notebook(setup.org, setup.config, "Stops")
-    db = server.app.state.db
-    mark_running(db, settings.secret_key, notebook, None, port=setup.marimo.port)
-    client = sign_in(server, setup.org.dev1, notebook)
-    mark_stopped(db, notebook)
+    start_running(setup.org.dev1, notebook)
+    client = sign_in(node, setup.org.dev1, notebook)
+    assert client.get(f"/notebooks/{notebook}/").status_code == 200
+    stop_stopped(setup.org.dev1, notebook)
     wait_until(lambda: client.get(f"/notebooks/{notebook}/").status_code == 409, timeout=15, interval=0.5)
     assert_page(client.get(f"/notebooks/{notebook}/"), 409, "stopped")
     assert_error(setup.org.dev1.post(f"/workloads/notebooks/{notebook}/open"), 409, "notebook_not_running")
 
-    mark_running(db, settings.secret_key, notebook, None, port=setup.marimo.port)
-    wait_until(lambda: client.get(f"/notebooks/{notebook}/").status_code == 401, timeout=15, interval=0.5)
-    assert_page(client.get(f"/notebooks/{notebook}/"), 401, "restarted")
+    start_running(setup.org.dev1, notebook)
+    try:
+        wait_until(lambda: client.get(f"/notebooks/{notebook}/").status_code == 401, timeout=15, interval=0.5)
+        assert_page(client.get(f"/notebooks/{notebook}/"), 401, "restarted")
+    finally:
+        stop_stopped(setup.org.dev1, notebook)
+
+
+def test_a_notebook_of_another_node_is_not_relayed(server: LiveServer, setup: Setup) -> None:
+    """A marimo server listens on its node's loopback: another node's proxy (the main test server, same
+    database, no compute) says so instead of relaying. The URL is signed with that node's keys, as
+    nodes sharing a deployment share theirs."""
+    claims = {"sub": setup.org.dev1.member_id, "kind": "member", "org": setup.org.dev1.org_id,
+              "nb": setup.notebook, "mode": "edit", "jti": secrets.token_urlsafe(16)}
+    token = server.app.state.signing_keys.sign(claims, OPEN_AUDIENCE, 300)
+    r = httpx.get(f"{server.url}/notebooks/{setup.notebook}/_auth", params={"token": token},
+                  headers={"Accept": "text/html"}, follow_redirects=True)
+    assert_page(r, 503, "another Sailplane node")

@@ -161,16 +161,21 @@ def cookie_claims(keys: SigningKeys, value: str | None, notebook_id: str) -> dic
     return claims
 
 
-def authorize(db: Session, secret_key: str, notebook_id: str, claims: dict[str, Any]) -> Target:
+def authorize(db: Session, secret_key: str, notebook_id: str, claims: dict[str, Any], node: str | None) -> Target:
     """Where the holder of these (cookie) claims may go now: the notebook's marimo server. Denied when the
     holder no longer sees the notebook (404), is gone (401), the notebook is not running (409) or ran again
-    since the cookie was set (401), or its server is not known (503)."""
+    since the cookie was set (401), or its server is not known or not on this node (503: a marimo server
+    listens on its node's loopback only)."""
     notebook, principal = _admit(db, notebook_id, claims)
     if claims.get("run") != _run_marker(notebook):
         raise Denied(401, "The notebook was restarted", "The notebook was restarted since you opened it: open it "
                                                         "again from Sailplane.")
     if notebook.server_host is None or notebook.server_port is None or notebook.server_secret is None:
         raise Denied(503, "The notebook is not reachable", "The notebook's server is not known yet; retry shortly.",
+                     "notebook_unavailable")
+    if node is None or notebook.node != node:
+        raise Denied(503, "The notebook is not reachable", "The notebook runs on another Sailplane node than the one "
+                                                           "that answered; open it through that node.",
                      "notebook_unavailable")
     mode = EDIT if authz.owns_notebook(principal, notebook) and claims["mode"] == EDIT else READ
     return Target(notebook.server_host, notebook.server_port, Encryptor(secret_key).decrypt(notebook.server_secret),

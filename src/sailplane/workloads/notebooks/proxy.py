@@ -31,7 +31,7 @@ import html
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,8 +78,9 @@ READ_MODE_SOCKETS = frozenset({"ws", "ws_sync"})
 class NotebookProxy:
     """The proxy's state on one node: an HTTP client pool to marimo servers and the holders' recent answers."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, node: Callable[[], str | None]) -> None:
         self.settings = settings
+        self.node = node  # this node's name while its notebook controller runs (None: it serves no notebook)
         self.ttl = settings.notebook_access_cache_seconds
         self._client: httpx.AsyncClient | None = None
         self._answers: dict[tuple[Any, ...], tuple[float, Target | Denied]] = {}
@@ -115,7 +116,7 @@ class NotebookProxy:
     def _check(self, db_factory: Any, notebook_id: str, claims: dict[str, Any]) -> Target | Denied:
         db: Session = db_factory()
         try:
-            return opening.authorize(db, self.settings.secret_key, notebook_id, claims)
+            return opening.authorize(db, self.settings.secret_key, notebook_id, claims, self.node())
         except Denied as denied:
             return denied
         finally:
@@ -125,7 +126,11 @@ class NotebookProxy:
 def notebook_proxy(app: Any) -> NotebookProxy:
     proxy: NotebookProxy | None = getattr(app.state, "notebook_proxy", None)
     if proxy is None:
-        proxy = app.state.notebook_proxy = NotebookProxy(app.state.settings)
+        def node() -> str | None:
+            controller = getattr(app.state, "notebooks", None)
+            return controller.node if controller is not None else None
+
+        proxy = app.state.notebook_proxy = NotebookProxy(app.state.settings, node)
     return proxy
 
 
