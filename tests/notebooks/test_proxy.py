@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -283,3 +284,79 @@ def test_a_stopped_or_restarted_notebook_is_not_opened(server: LiveServer, setti
     mark_running(db, settings.secret_key, notebook, None, port=setup.marimo.port)
     wait_until(lambda: client.get(f"/notebooks/{notebook}/").status_code == 401, timeout=15, interval=0.5)
     assert_page(client.get(f"/notebooks/{notebook}/"), 401, "restarted")
+
+
+# --- attacks ------------------------------------------------------------------------------------
+
+def raw_request(server: LiveServer, method: str, target: str, cookie: str, body: bytes = b"",
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """A request whose path goes out byte for byte (httpx would remove dot segments first)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in {"Cookie": f"{COOKIE_NAME}={cookie}", "Accept": "text/html",
+                            "Content-Length": str(len(body)), **(headers or {})}.items():
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_marimos_own_login_and_token_routes_are_not_relayed(server: LiveServer, setup: Setup) -> None:
+    """marimo's `GET auth/token` answers its access token to whoever it takes for an editor (the proxy's
+    Bearer makes every caller one): through the proxy, for the owner and readers alike, it is not found."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    for actor in (o.dev1, reader):
+        cookie = cookie_of(sign_in(server, actor, setup.notebook))
+        for method, path in (("GET", "auth/token"), ("GET", "auth/token/"), ("GET", "auth/login"),
+                             ("POST", "auth/login"), ("GET", "auth//token"), ("GET", "./auth/token"),
+                             ("GET", "api/../auth/token"), ("GET", "%61uth/token")):
+            status, body = raw_request(server, method, f"/notebooks/{setup.notebook}/{path}", cookie)
+            assert status in (400, 404), (path, status, body[:300])
+            assert setup.marimo.token.encode() not in body
+
+
+def test_read_mode_cannot_reach_refused_calls_through_path_tricks(server: LiveServer, setup: Setup) -> None:
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    cookie = cookie_of(sign_in(server, reader, setup.notebook))
+    base = f"/notebooks/{setup.notebook}"
+    source = setup.marimo.file.read_bytes()
+    download = f"files/download?path={setup.marimo.file}"
+    for target in (f"{base}/api/./{download}", f"{base}/api/x/../{download}", f"{base}/./api/{download}",
+                   f"{base}/api/%2e/{download}", f"{base}/api%2F{download}", f"{base}/api//{download}",
+                   f"{base}/api/.%2e/api/{download}", f"{base}/api\\{download}"):
+        status, body = raw_request(server, "GET", target, cookie)
+        assert status in (400, 403, 404), (target, status, body[:300])
+        assert source not in body, target
+    for target in (f"{base}/api/kernel/./run", f"{base}/api/kernel/instantiate/../run", f"{base}/api/kernel//run",
+                   f"{base}/api/kernel/%2e/run", f"{base}/api/kernel/instantiate/..%2Frun"):
+        status, body = raw_request(server, "POST", target, cookie, b"{}", {"Content-Type": "application/json"})
+        assert status in (400, 403, 404), (target, status, body[:300])
+
+
+def test_read_mode_cannot_open_the_document_sync_socket(server: LiveServer, setup: Setup) -> None:
+    """marimo's `ws_sync` (Loro document sync, served whenever loro is installed and a session is open)
+    applies the cell-code updates any client sends and passes them to the other editors: not for readers."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    reader_cookie = cookie_of(sign_in(server, reader, setup.notebook))
+    owner_cookie = cookie_of(sign_in(server, o.dev1, setup.notebook))
+    base = f"ws://127.0.0.1:{server.port}/notebooks/{setup.notebook}"
+
+    async def sync() -> None:
+        async with connect(f"{base}/ws?session_id=s-owner-sync", max_size=None,
+                           additional_headers={"Cookie": f"{COOKIE_NAME}={owner_cookie}"}) as owner:
+            await asyncio.wait_for(owner.recv(), 30)  # the owner's session is open
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(f"{base}/ws_sync", additional_headers={"Cookie": f"{COOKIE_NAME}={reader_cookie}"}):
+                    pass
+            assert refused.value.response.status_code == 403
+
+    asyncio.run(sync())

@@ -71,8 +71,12 @@ READ_MODE_POSTS = frozenset({
     "api/datasources/preview_sql_table_list", "api/datasources/preview_sql_schema_list",
 })
 READ_MODE_REFUSED_PREFIXES = ("api/files/", "api/storage/", "api/secrets/", "api/ai/", "terminal", "lsp",
-                              "api/packages/", "api/export/")
-READ_MODE_SOCKETS = frozenset({"ws", "ws_sync"})
+                              "api/lsp/", "api/packages/", "api/export/", "api/environment")
+# Not `ws_sync`: marimo's document sync socket applies the Loro updates any client sends (cell code edits).
+READ_MODE_SOCKETS = frozenset({"ws"})
+# marimo's own login (`auth/login`) and `auth/token`, which answers its access token to any editor (and the
+# proxy's Bearer makes every caller one): never relayed, whatever the mode.
+NOT_RELAYED_FIRST_SEGMENTS = frozenset({"auth"})
 
 
 class NotebookProxy:
@@ -173,6 +177,26 @@ async def without_slash(notebook: str, request: Request) -> Response:
 
 # --- HTTP ---------------------------------------------------------------------------------------
 
+_BAD_PATH = Denied(400, "Invalid address", "The address has empty, '.' or '..' segments or an encoded slash: "
+                                           "open the notebook again from Sailplane.", "invalid_path")
+_NOT_RELAYED = Denied(404, "Not found", "There is no such page in the notebook.", "not_found")
+
+
+def check_path(scope: Mapping[str, Any], path: str) -> None:
+    """Refuse (Denied) a path marimo or the relay could read differently than the checks here: dot segments
+    (httpx removes them before sending, so `api/./files/...` would pass a prefix check and reach
+    `api/files/...`), empty segments, encoded or back slashes; and marimo's own auth routes."""
+    raw = (scope.get("raw_path") or b"").lower()
+    segments = path.split("/")
+    if segments and segments[-1] == "":
+        segments = segments[:-1]  # a trailing slash
+    if (b"%2f" in raw or b"%5c" in raw or "\\" in path
+            or any(segment in ("", ".", "..") for segment in segments)):
+        raise _BAD_PATH
+    if segments and segments[0] in NOT_RELAYED_FIRST_SEGMENTS:
+        raise _NOT_RELAYED
+
+
 def read_mode_allows(method: str, path: str) -> bool:
     """Whether a non-owner may make this call (`path`: after `/notebooks/{notebook}/`)."""
     path = path.strip("/")
@@ -217,6 +241,7 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
     proxy = notebook_proxy(request.app)
     presence: NotebookPresence = request.app.state.notebook_presence
     try:
+        check_path(request.scope, path)
         target = await proxy.admit(request.app.state.db.session, request.app.state.signing_keys, notebook,
                                    request.cookies.get(COOKIE_NAME))
     except Denied as denied:
@@ -283,6 +308,7 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
         await websocket.close(code=1008)  # another site's page (the cookie is SameSite=Lax; this too)
         return
     try:
+        check_path(websocket.scope, path)
         target = await proxy.admit(db_factory, keys, notebook, cookie)
     except Denied:
         await websocket.close(code=1008)  # before accepting: the handshake is refused (HTTP 403)
