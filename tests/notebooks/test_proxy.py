@@ -12,9 +12,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import http.client
+import http.server
+import json
+import logging
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +30,8 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -360,3 +370,127 @@ def test_read_mode_cannot_open_the_document_sync_socket(server: LiveServer, setu
             assert refused.value.response.status_code == 403
 
     asyncio.run(sync())
+
+
+def test_tokens_of_another_kind_algorithm_or_key_are_refused(server: LiveServer, setup: Setup) -> None:
+    keys = server.app.state.signing_keys
+    o = setup.org
+    claims = {"sub": o.dev1.member_id, "kind": "member", "org": o.dev1.org_id, "nb": setup.notebook, "mode": "edit"}
+    now = int(time.time())
+    body = {**claims, "jti": "x" * 16, "iat": now, "exp": now + 300, "aud": OPEN_AUDIENCE}
+    public_pem = keys._public_key.public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    other_key = ed25519.Ed25519PrivateKey.generate()
+    cookie_value = cookie_of(sign_in(server, o.dev1, setup.notebook))
+    forged = {
+        "alg none": jwt.encode(body, None, algorithm="none"),
+        "HS256 keyed with the public key": _hs256(body, public_pem),
+        "another key, same kid": jwt.encode(body, other_key, algorithm="EdDSA", headers={"kid": keys.kid}),
+        "another key, no kid": jwt.encode(body, other_key, algorithm="EdDSA"),
+        "unknown kid": jwt.encode(body, other_key, algorithm="EdDSA", headers={"kid": "../../etc/passwd"}),
+        "session token": keys.issue("SESSIONID", o.dev1.member_id, 300, extra_claims=claims),
+        "cookie as open token": cookie_value,
+        "garbage": "a.b.c" * 2000,
+    }
+    for name, token in forged.items():
+        r = browser(server).get(f"/notebooks/{setup.notebook}/_auth", params={"token": token})
+        assert_page(r, 401)
+        assert "set-cookie" not in r.headers, name
+    open_token = urlsplit(open_url(o.dev1, setup.notebook)).query.removeprefix("token=")
+    as_cookie = {name: token for name, token in forged.items() if token != cookie_value}
+    for name, token in {**as_cookie, "open token as cookie": open_token,
+                        "cookie signed by another key": jwt.encode(
+                            {**body, "aud": "sailplane-notebook-cookie", "run": None}, other_key,
+                            algorithm="EdDSA", headers={"kid": keys.kid})}.items():
+        r = browser(server).get(f"/notebooks/{setup.notebook}/", headers={"Cookie": f"{COOKIE_NAME}={token}"})
+        assert r.status_code == 401, name
+
+
+def _hs256(body: dict[str, Any], secret: bytes) -> str:
+    """An HS256 token keyed with `secret`, built by hand (PyJWT refuses a PEM as an HMAC key)."""
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64(json.dumps(body).encode())
+    signature = hmac.new(secret, f"{head}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{head}.{payload}.{b64(signature)}"
+
+
+def test_the_open_url_opened_twice_at_once_works_once(server: LiveServer, setup: Setup) -> None:
+    """Two visits of one open URL racing the single-use check (on SQLite and PostgreSQL): one cookie, one
+    "already used" page, never a 500."""
+    def visit(url: str, barrier: threading.Barrier) -> httpx.Response:
+        barrier.wait()
+        return browser(server).get(url)
+
+    for _ in range(8):
+        url = local(server, open_url(setup.org.dev1, setup.notebook))
+        barrier = threading.Barrier(3)
+        with ThreadPoolExecutor(3) as pool:
+            answers = sorted(r.status_code for r in pool.map(visit, [url] * 3, [barrier] * 3))
+        assert answers == [303, 401, 401], answers
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A stand-in notebook server: records what the proxy sends, answers with headers a proxy must not pass."""
+
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        type(self).seen.append((self.path, list(self.headers.items())))
+        body = b"hello"
+        self.send_response(200)
+        self.send_header("Set-Cookie", "session=marimo-session; Path=/")
+        self.send_header("Connection", "close, X-Hop")
+        self.send_header("X-Hop", "hop-by-hop")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_headers_between_browser_and_notebook_server(server: LiveServer, settings: Settings, setup: Setup,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """The notebook server gets its token as the one Authorization, none of the browser's credentials, cookies
+    or forwarding claims; the browser gets no Set-Cookie and no header the server named hop-by-hop; the token
+    is in no log line."""
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    try:
+        notebook = new_notebook(setup.org, setup.config, "Headers")
+        secret = "marimo-secret-" + "x" * 20
+        mark_running(server.app.state.db, settings.secret_key, notebook, None, port=upstream.server_address[1],
+                     token=secret)
+        caplog.set_level(logging.DEBUG)
+        client = sign_in(server, setup.org.dev1, notebook)
+        r = client.get(f"/notebooks/{notebook}/page", headers={
+            "Authorization": "Bearer from-the-browser", "Proxy-Authorization": "Basic eDp5",
+            "Cookie": f"{COOKIE_NAME}={cookie_of(client)}; other=1", "X-Forwarded-Host": "evil.example",
+            "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "Forwarded": "for=203.0.113.9;host=evil",
+            "X-Real-IP": "203.0.113.9", "Connection": "keep-alive, X-Browser-Hop", "X-Browser-Hop": "1"})
+        assert r.status_code == 200 and r.text == "hello"
+        assert "set-cookie" not in r.headers and "x-hop" not in r.headers
+        [(path, headers)] = _Recorder.seen
+        assert path == f"/notebooks/{notebook}/page"
+        sent = [(k.lower(), v) for k, v in headers]
+        assert [v for k, v in sent if k == "authorization"] == [f"Bearer {secret}"]
+        names = {k for k, _ in sent}
+        assert not names & {"cookie", "proxy-authorization", "x-forwarded-host", "forwarded", "x-real-ip",
+                            "x-browser-hop"}, sent
+        # One of each, the proxy's: the client and scheme as the API's server took them (here its uvicorn
+        # trusts the loopback test client's forwarding headers).
+        assert [v for k, v in sent if k == "x-forwarded-for"] == ["203.0.113.9"]
+        assert [v for k, v in sent if k == "x-forwarded-proto"] == ["https"]
+
+        mark_stopped(server.app.state.db, notebook)
+        mark_running(server.app.state.db, settings.secret_key, notebook, None, port=9, token=secret)
+        refused = sign_in(server, setup.org.dev1, notebook).get(f"/notebooks/{notebook}/page")
+        assert_page(refused, 502)
+        assert secret not in refused.text
+        assert secret not in caplog.text and setup.marimo.token not in caplog.text
+    finally:
+        upstream.shutdown()
+        upstream.server_close()

@@ -59,8 +59,11 @@ router = APIRouter(include_in_schema=False)
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "trailers", "transfer-encoding", "upgrade", "host"})
-NOT_FORWARDED = HOP_BY_HOP | {"cookie", "authorization"}
-NOT_RETURNED = HOP_BY_HOP | {"set-cookie"}
+# Not the browser's credentials, nor its claims of where it comes from (marimo's uvicorn trusts forwarding headers
+# from the loopback proxy): the proxy sets X-Forwarded-For and -Proto itself.
+NOT_FORWARDED = HOP_BY_HOP | {"cookie", "authorization", "forwarded", "x-forwarded-for", "x-forwarded-proto",
+                              "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip"}
+NOT_RETURNED = HOP_BY_HOP | {"set-cookie", "server", "date"}  # the API's server sets its own Date and Server
 # Read mode: marimo calls (after the base path) a non-owner may make besides GET/HEAD/OPTIONS: running the
 # notebook as saved, its UI elements, interrupting, and previews of data sources. Not: taking over another tab's
 # session, restarting or shutting down, and `instantiate` with `codes` (code of the browser's own).
@@ -227,8 +230,14 @@ def _upstream_path(scope: Mapping[str, Any]) -> str:
     return f"{path}?{query}" if query else path
 
 
+def _named_by_connection(values: list[str]) -> set[str]:
+    """The further hop-by-hop headers a message's Connection headers name (RFC 9110 7.6.1)."""
+    return {name.strip().lower() for value in values for name in value.split(",")}
+
+
 def _forwarded(headers: Any, request_scheme: str, client_host: str | None) -> list[tuple[str, str]]:
-    out = [(k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED]
+    dropped = NOT_FORWARDED | _named_by_connection(headers.getlist("connection"))
+    out = [(k, v) for k, v in headers.items() if k.lower() not in dropped]
     out.append(("x-forwarded-proto", request_scheme))
     if client_host:
         out.append(("x-forwarded-for", client_host))
@@ -268,9 +277,10 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
                                        "The notebook's server did not answer; retry shortly.", "notebook_unavailable"))
     own = f"http://{target.host}:{target.port}"
     raw_headers = []
+    not_returned = NOT_RETURNED | _named_by_connection(upstream.headers.get_list("connection"))
     for name, value in upstream.headers.multi_items():
         lower = name.lower()
-        if lower in NOT_RETURNED:
+        if lower in not_returned:
             continue
         if lower == "location" and value.startswith(own):
             value = value[len(own):] or "/"
