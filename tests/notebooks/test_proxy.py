@@ -19,8 +19,10 @@ import http.client
 import http.server
 import json
 import logging
+import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -494,3 +496,56 @@ def test_headers_between_browser_and_notebook_server(server: LiveServer, setting
     finally:
         upstream.shutdown()
         upstream.server_close()
+
+
+def test_read_mode_cannot_act_in_the_owners_marimo_session(server: LiveServer, setup: Setup) -> None:
+    """marimo keys its HTTP calls by the Marimo-Session-Id header: a reader naming the owner's session would set
+    its UI elements (press its buttons), call its functions and interrupt it. Readers neither list the sessions
+    nor reach one they did not open (their session IDs are their own, distinct from everyone else's)."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    reader_client = sign_in(server, reader, setup.notebook)
+    owner_cookie = cookie_of(sign_in(server, o.dev1, setup.notebook))
+    base = f"/notebooks/{setup.notebook}"
+    owner_session = "s-owner-" + uuid.uuid4().hex[:8]
+    answers: dict[str, httpx.Response] = {}
+    page = reader_client.get(f"{base}/").text  # marimo's page holds its skew-protection token, which POSTs carry
+    server_token = re.search(r'data-token="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+    async def attack() -> None:
+        async with connect(f"ws://127.0.0.1:{server.port}{base}/ws?session_id={owner_session}", max_size=None,
+                           additional_headers={"Cookie": f"{COOKIE_NAME}={owner_cookie}"}) as owner:
+            await asyncio.wait_for(owner.recv(), 30)
+            answers["sessions"] = await asyncio.to_thread(reader_client.get, f"{base}/api/sessions")
+            answers["interrupt"] = await asyncio.to_thread(
+                reader_client.post, f"{base}/api/kernel/interrupt", json={},
+                headers={"Marimo-Session-Id": owner_session, "Marimo-Server-Token": server_token,
+                         "Accept": "application/json"})
+            answers["ui"] = await asyncio.to_thread(
+                reader_client.post, f"{base}/api/kernel/set_ui_element_value",
+                json={"objectIds": [], "values": []},
+                headers={"Marimo-Session-Id": owner_session, "Marimo-Server-Token": server_token,
+                         "Accept": "application/json"})
+
+    asyncio.run(attack())
+    assert answers["sessions"].status_code == 403 and owner_session not in answers["sessions"].text
+    for name in ("interrupt", "ui"):
+        assert answers[name].status_code >= 400 and "success" not in answers[name].text, answers[name].text
+
+    # A reader's own session works as before.
+    reader_cookie = cookie_of(reader_client)
+    own: dict[str, httpx.Response] = {}
+
+    async def own_session() -> None:
+        async with connect(f"ws://127.0.0.1:{server.port}{base}/ws?session_id=s-reader-own", max_size=None,
+                           additional_headers={"Cookie": f"{COOKIE_NAME}={reader_cookie}"}) as ws:
+            first = str(await asyncio.wait_for(ws.recv(), 30))  # a new session, or the file's orphaned one resumed
+            assert "kernel-ready" in first or "reconnected" in first, first
+            own["interrupt"] = await asyncio.to_thread(
+                reader_client.post, f"{base}/api/kernel/interrupt", json={},
+                headers={"Marimo-Session-Id": "s-reader-own", "Marimo-Server-Token": server_token,
+                         "Accept": "application/json"})
+
+    asyncio.run(own_session())
+    assert own["interrupt"].status_code == 200, own["interrupt"].text

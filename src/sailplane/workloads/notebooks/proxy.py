@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import html
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import websockets
@@ -74,7 +76,12 @@ READ_MODE_POSTS = frozenset({
     "api/datasources/preview_sql_table_list", "api/datasources/preview_sql_schema_list",
 })
 READ_MODE_REFUSED_PREFIXES = ("api/files/", "api/storage/", "api/secrets/", "api/ai/", "terminal", "lsp",
-                              "api/lsp/", "api/packages/", "api/export/", "api/environment")
+                              "api/lsp/", "api/packages/", "api/export/", "api/environment", "api/sessions")
+# marimo keys a session's HTTP calls by this header (and its sockets by the `session_id` query parameter): a
+# reader's are rewritten to session IDs of their own (`reader_session_id`), so a reader never names the owner's
+# session (which would let them set its UI elements, call its functions, interrupt it) nor another reader's.
+SESSION_HEADER = "marimo-session-id"
+SESSION_PARAM = "session_id"
 # Not `ws_sync`: marimo's document sync socket applies the Loro updates any client sends (cell code edits).
 READ_MODE_SOCKETS = frozenset({"ws"})
 # marimo's own login (`auth/login`) and `auth/token`, which answers its access token to any editor (and the
@@ -223,10 +230,20 @@ def _carries_code(body: bytes) -> bool:
     return not isinstance(parsed, dict) or bool(parsed.get("codes"))
 
 
-def _upstream_path(scope: Mapping[str, Any]) -> str:
+def reader_session_id(secret_key: str, notebook: str, target: Target, session_id: str) -> str:
+    """A reader's marimo session ID: theirs alone (keyed by the notebook and the holder), whatever they send."""
+    tag = hmac.new(secret_key.encode(), f"{notebook}|{target.holder}".encode(), hashlib.sha256).hexdigest()[:16]
+    return f"r{tag}-{session_id}"
+
+
+def _upstream_path(scope: Mapping[str, Any], rename: Callable[[str], str] | None = None) -> str:
     raw = scope.get("raw_path") or scope["path"].encode()
     path = raw.decode("latin-1")
     query = scope.get("query_string", b"").decode("latin-1")
+    if rename is not None and query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(name == SESSION_PARAM for name, _ in pairs):
+            query = urlencode([(name, rename(value) if name == SESSION_PARAM else value) for name, value in pairs])
     return f"{path}?{query}" if query else path
 
 
@@ -265,7 +282,10 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
     presence.touch(notebook)
     headers = _forwarded(request.headers, request.url.scheme, request.client.host if request.client else None)
     headers.append(("authorization", f"Bearer {target.access_token}"))
-    upstream_url = f"http://{target.host}:{target.port}{_upstream_path(request.scope)}"
+    rename = _session_renamer(proxy.settings.secret_key, notebook, target)
+    if rename is not None:
+        headers = [(k, rename(v) if k.lower() == SESSION_HEADER else v) for k, v in headers]
+    upstream_url = f"http://{target.host}:{target.port}{_upstream_path(request.scope, rename)}"
     has_body = request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
     content = body if body is not None else _body(request) if has_body else None
     upstream_request = proxy.client.build_request(request.method, upstream_url, headers=headers, content=content)
@@ -289,6 +309,12 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
                                  background=BackgroundTask(upstream.aclose))
     response.raw_headers = raw_headers
     return response
+
+
+def _session_renamer(secret_key: str, notebook: str, target: Target) -> Callable[[str], str] | None:
+    if target.mode == EDIT:
+        return None
+    return lambda session_id: reader_session_id(secret_key, notebook, target, session_id)
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -329,7 +355,8 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
     headers = [(k, v) for k, v in websocket.headers.items()
                if k.lower() in ("user-agent", "accept-language")]
     headers.append(("Authorization", f"Bearer {target.access_token}"))
-    url = f"ws://{target.host}:{target.port}{_upstream_path(websocket.scope)}"
+    rename = _session_renamer(proxy.settings.secret_key, notebook, target)
+    url = f"ws://{target.host}:{target.port}{_upstream_path(websocket.scope, rename)}"
     subprotocols = websocket.scope.get("subprotocols") or None
     try:
         upstream = await connect(url, additional_headers=headers, subprotocols=subprotocols,
