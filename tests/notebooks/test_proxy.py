@@ -35,7 +35,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sailplane.config import Settings
 from sailplane.workloads.notebooks.opening import COOKIE_NAME, OPEN_AUDIENCE
@@ -549,3 +549,58 @@ def test_read_mode_cannot_act_in_the_owners_marimo_session(server: LiveServer, s
 
     asyncio.run(own_session())
     assert own["interrupt"].status_code == 200, own["interrupt"].text
+
+
+def test_an_open_websocket_ends_when_access_does(server: LiveServer, settings: Settings, setup: Setup) -> None:
+    """A member removed from the team mid-WebSocket is disconnected within the access cache's lifetime (and a few
+    seconds); their cookie opens no new socket."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    cookie = cookie_of(sign_in(server, reader, setup.notebook))
+    url = f"ws://127.0.0.1:{server.port}/notebooks/{setup.notebook}/ws?session_id=s-removed"
+    headers = {"Cookie": f"{COOKIE_NAME}={cookie}"}
+    limit = settings.notebook_access_cache_seconds * 2 + 10
+
+    async def removed() -> float:
+        async with connect(url, additional_headers=headers, max_size=None) as ws:
+            await asyncio.wait_for(ws.recv(), 30)
+            r = await asyncio.to_thread(o.owner.delete, f"/org/teams/{o.team1}/members/{reader.member_id}")
+            assert r.status_code == 200, r.text
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), limit)
+            return time.monotonic() - started
+
+    assert asyncio.run(removed()) < limit
+
+    async def again() -> None:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, additional_headers=headers):
+                pass
+        assert refused.value.response.status_code == 403
+
+    time.sleep(settings.notebook_access_cache_seconds + 0.5)
+    asyncio.run(again())
+
+
+def test_a_huge_body_is_refused_in_the_error_shape(server: LiveServer, settings: Settings, setup: Setup) -> None:
+    """Over the API's request limit, with or without a Content-Length, for the owner's relay and a reader's
+    `instantiate` (which the proxy reads whole): 413, never a 500 or a body read to the end."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    owner = sign_in(server, o.dev1, setup.notebook)
+    readers = sign_in(server, reader, setup.notebook)
+    big = b"x" * (settings.max_request_bytes + 1)
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 65536):
+            yield big[start:start + 65536]
+
+    base = f"/notebooks/{setup.notebook}/api/kernel"
+    json_accept = {"Accept": "application/json", "Content-Type": "application/json"}
+    for client, path in ((owner, "run"), (readers, "instantiate")):
+        assert_error(client.post(f"{base}/{path}", content=big, headers=json_accept), 413)
+        assert_error(client.post(f"{base}/{path}", content=chunks(), headers=json_accept), 413)
