@@ -604,3 +604,23 @@ def test_a_huge_body_is_refused_in_the_error_shape(server: LiveServer, settings:
     for client, path in ((owner, "run"), (readers, "instantiate")):
         assert_error(client.post(f"{base}/{path}", content=big, headers=json_accept), 413)
         assert_error(client.post(f"{base}/{path}", content=chunks(), headers=json_accept), 413)
+
+
+def test_malformed_tokens_cookies_and_paths_are_4xx(server: LiveServer, setup: Setup) -> None:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    odd = ["", "a", "a.b", "a.b.c.d", "e30.e30.", b64(b"[1]") + ".e30.x",
+           b64(b'{"alg":[1],"kid":[]}') + ".e30.x", b64(b'{"alg":"EdDSA","kid":{}}') + "." + b64(b"[]") + ".x",
+           "\u00e9\u00e9", "%00", "x" * 20000]
+    base = f"/notebooks/{setup.notebook}"
+    for value in odd:
+        r = browser(server).get(f"{base}/_auth", params={"token": value})
+        assert 400 <= r.status_code < 500, (value[:40], r.status_code, r.text[:200])
+        r = browser(server).get(f"{base}/", headers={"Cookie": f"{COOKIE_NAME}={value}".encode()})
+        assert 400 <= r.status_code < 500, (value[:40], r.status_code, r.text[:200])
+    cookie = cookie_of(sign_in(server, setup.org.dev1, setup.notebook))
+    for target in ("/notebooks/%00/", f"{base}/%00", f"{base}/%ff%fe", "/notebooks/" + "A" * 5000 + "/_auth?token=x",
+                   "/notebooks/../api/v1/", f"{base}/..", f"{base}/%2e%2e/", f"{base}/api/%2e%2e/%2e%2e/x"):
+        status, body = raw_request(server, "GET", target, cookie)
+        assert 400 <= status < 500, (target[:60], status, body[:200])
