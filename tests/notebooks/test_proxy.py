@@ -624,3 +624,20 @@ def test_malformed_tokens_cookies_and_paths_are_4xx(server: LiveServer, setup: S
                    "/notebooks/../api/v1/", f"{base}/..", f"{base}/%2e%2e/", f"{base}/api/%2e%2e/%2e%2e/x"):
         status, body = raw_request(server, "GET", target, cookie)
         assert 400 <= status < 500, (target[:60], status, body[:200])
+
+
+def test_a_websocket_without_the_cookie_or_from_an_opaque_origin_is_refused(server: LiveServer,
+                                                                           setup: Setup) -> None:
+    cookie = cookie_of(sign_in(server, setup.org.dev1, setup.notebook))
+    url = f"ws://127.0.0.1:{server.port}/notebooks/{setup.notebook}/ws?session_id=s-no-cookie"
+
+    async def refused(headers: dict[str, str], origin: str | None = None) -> None:
+        with pytest.raises(InvalidStatus) as answer:
+            async with connect(url, additional_headers=headers, origin=origin):  # type: ignore[arg-type]
+                pass
+        assert answer.value.response.status_code == 403
+
+    asyncio.run(refused({}))
+    asyncio.run(refused({"Cookie": "other=1"}))
+    asyncio.run(refused({"Cookie": f"{COOKIE_NAME}={cookie}"}, origin="null"))  # a sandboxed frame, a data: page
+    asyncio.run(refused({"Cookie": f"{COOKIE_NAME}={cookie}"}, origin=f"http://127.0.0.1:{server.port}.evil.example"))

@@ -15,7 +15,11 @@ as often and closed once access is gone. Refusals are a small HTML page (JSON fo
 
 Read mode (team members who do not own the notebook): only reads and the calls that run the notebook as
 saved and interact with its outputs pass (`READ_MODE_POSTS`); editing, saving, files, terminals,
-packages, secrets and AI endpoints are refused with 403.
+packages, secrets and AI endpoints, the session list and the document sync socket are refused with 403; a
+reader's marimo session IDs are rewritten to IDs of their own (`reader_session_id`).
+
+Whatever the mode, paths marimo and the checks here could read differently (dot or empty segments, encoded
+slashes) are refused (400), and marimo's own `auth/` routes are not relayed (`check_path`).
 
 Presence (`NotebookPresence`): a relayed WebSocket attaches on open and detaches on close; every request and
 message touches the notebook.
