@@ -12,20 +12,37 @@ through the API (a real Sail session and a real marimo server each).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import logging
+import re
 import secrets
+import threading
 import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from sailplane.compute.local_notebooks import LocalNotebookBackend
+from sailplane.kit.clock import utcnow
 from sailplane.kit.crypto import Encryptor
+from sailplane.workloads.notebooks import states
 from sailplane.workloads.notebooks.opening import COOKIE_NAME, OPEN_AUDIENCE
 from sailplane.workloads.notebooks.presence import NotebookPresence
 from tests.notebooks.helpers import Org, build_org, db_rows, make_config, make_notebook, start_running, stop_stopped
@@ -41,6 +58,7 @@ class Setup:
     config: str
     notebook: str  # dev1's, shared with team 1, running (its own Sail session and marimo server)
     token: str  # its marimo server's access token, which no browser may see
+    file: Path  # the .py file its marimo server edits
 
 
 def new_notebook(o: Org, config: str, name: str = "Proxy notebook") -> str:
@@ -61,7 +79,8 @@ def setup(node: LiveServer, compute_api: str) -> Iterator[Setup]:
     start_running(o.dev1, notebook)
     try:
         [row] = db_rows(node.settings.database_url, "SELECT server_secret FROM notebooks WHERE id = :id", id=notebook)
-        yield Setup(o, config, notebook, Encryptor(node.settings.secret_key).decrypt(row["server_secret"]))
+        yield Setup(o, config, notebook, Encryptor(node.settings.secret_key).decrypt(row["server_secret"]),
+                    LocalNotebookBackend(node.settings.data_dir).work_dir(notebook) / "notebook.py")
     finally:
         stop_stopped(o.dev1, notebook)
 
@@ -299,3 +318,374 @@ def test_a_notebook_of_another_node_is_not_relayed(server: LiveServer, setup: Se
     r = httpx.get(f"{server.url}/notebooks/{setup.notebook}/_auth", params={"token": token},
                   headers={"Accept": "text/html"}, follow_redirects=True)
     assert_page(r, 503, "another Sailplane node")
+
+
+# --- attacks ------------------------------------------------------------------------------------
+
+def raw_request(node: LiveServer, method: str, target: str, cookie: str, body: bytes = b"",
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """A request whose path goes out byte for byte (httpx would remove dot segments first)."""
+    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
+    try:
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in {"Cookie": f"{COOKIE_NAME}={cookie}", "Accept": "text/html",
+                            "Content-Length": str(len(body)), **(headers or {})}.items():
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_marimos_own_login_and_token_routes_are_not_relayed(node: LiveServer, setup: Setup) -> None:
+    """marimo's `GET auth/token` answers its access token to whoever it takes for an editor (the proxy's
+    Bearer makes every caller one): through the proxy, for the owner and readers alike, it is not found."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    for actor in (o.dev1, reader):
+        cookie = cookie_of(sign_in(node, actor, setup.notebook))
+        for method, path in (("GET", "auth/token"), ("GET", "auth/token/"), ("GET", "auth/login"),
+                             ("POST", "auth/login"), ("GET", "auth//token"), ("GET", "./auth/token"),
+                             ("GET", "api/../auth/token"), ("GET", "%61uth/token")):
+            status, body = raw_request(node, method, f"/notebooks/{setup.notebook}/{path}", cookie)
+            assert status in (400, 404), (path, status, body[:300])
+            assert setup.token.encode() not in body
+
+
+def test_read_mode_cannot_reach_refused_calls_through_path_tricks(node: LiveServer, setup: Setup) -> None:
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    cookie = cookie_of(sign_in(node, reader, setup.notebook))
+    base = f"/notebooks/{setup.notebook}"
+    source = setup.file.read_bytes()
+    download = f"files/download?path={setup.file}"
+    owner_cookie = cookie_of(sign_in(node, o.dev1, setup.notebook))
+    status, body = raw_request(node, "GET", f"{base}/api/{download}", owner_cookie)
+    assert status == 200 and source in body, (status, body[:300])  # the file is there, and the owner reads it
+    for target in (f"{base}/api/./{download}", f"{base}/api/x/../{download}", f"{base}/./api/{download}",
+                   f"{base}/api/%2e/{download}", f"{base}/api%2F{download}", f"{base}/api//{download}",
+                   f"{base}/api/.%2e/api/{download}", f"{base}/api\\{download}"):
+        status, body = raw_request(node, "GET", target, cookie)
+        assert status in (400, 403, 404), (target, status, body[:300])
+        assert source not in body, target
+    for target in (f"{base}/api/kernel/./run", f"{base}/api/kernel/instantiate/../run", f"{base}/api/kernel//run",
+                   f"{base}/api/kernel/%2e/run", f"{base}/api/kernel/instantiate/..%2Frun"):
+        status, body = raw_request(node, "POST", target, cookie, b"{}", {"Content-Type": "application/json"})
+        assert status in (400, 403, 404), (target, status, body[:300])
+
+
+def test_read_mode_cannot_open_the_document_sync_socket(node: LiveServer, setup: Setup) -> None:
+    """marimo's `ws_sync` (Loro document sync, served whenever loro is installed and a session is open)
+    applies the cell-code updates any client sends and passes them to the other editors: not for readers."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    reader_cookie = cookie_of(sign_in(node, reader, setup.notebook))
+    owner_cookie = cookie_of(sign_in(node, o.dev1, setup.notebook))
+    base = f"ws://127.0.0.1:{node.port}/notebooks/{setup.notebook}"
+
+    async def sync() -> None:
+        async with connect(f"{base}/ws?session_id=s-owner-sync", max_size=None,
+                           additional_headers={"Cookie": f"{COOKIE_NAME}={owner_cookie}"}) as owner:
+            await asyncio.wait_for(owner.recv(), 30)  # the owner's session is open
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(f"{base}/ws_sync", additional_headers={"Cookie": f"{COOKIE_NAME}={reader_cookie}"}):
+                    pass
+            assert refused.value.response.status_code == 403
+
+    asyncio.run(sync())
+
+
+def test_tokens_of_another_kind_algorithm_or_key_are_refused(node: LiveServer, setup: Setup) -> None:
+    keys = node.app.state.signing_keys
+    o = setup.org
+    claims = {"sub": o.dev1.member_id, "kind": "member", "org": o.dev1.org_id, "nb": setup.notebook, "mode": "edit"}
+    now = int(time.time())
+    body = {**claims, "jti": "x" * 16, "iat": now, "exp": now + 300, "aud": OPEN_AUDIENCE}
+    public_pem = keys._public_key.public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    other_key = ed25519.Ed25519PrivateKey.generate()
+    cookie_value = cookie_of(sign_in(node, o.dev1, setup.notebook))
+    forged = {
+        "alg none": jwt.encode(body, None, algorithm="none"),
+        "HS256 keyed with the public key": _hs256(body, public_pem),
+        "another key, same kid": jwt.encode(body, other_key, algorithm="EdDSA", headers={"kid": keys.kid}),
+        "another key, no kid": jwt.encode(body, other_key, algorithm="EdDSA"),
+        "unknown kid": jwt.encode(body, other_key, algorithm="EdDSA", headers={"kid": "../../etc/passwd"}),
+        "session token": keys.issue("SESSIONID", o.dev1.member_id, 300, extra_claims=claims),
+        "cookie as open token": cookie_value,
+        "garbage": "a.b.c" * 2000,
+    }
+    for name, token in forged.items():
+        r = browser(node).get(f"/notebooks/{setup.notebook}/_auth", params={"token": token})
+        assert_page(r, 401)
+        assert "set-cookie" not in r.headers, name
+    open_token = urlsplit(open_url(o.dev1, setup.notebook)).query.removeprefix("token=")
+    as_cookie = {name: token for name, token in forged.items() if token != cookie_value}
+    for name, token in {**as_cookie, "open token as cookie": open_token,
+                        "cookie signed by another key": jwt.encode(
+                            {**body, "aud": "sailplane-notebook-cookie", "run": None}, other_key,
+                            algorithm="EdDSA", headers={"kid": keys.kid})}.items():
+        r = browser(node).get(f"/notebooks/{setup.notebook}/", headers={"Cookie": f"{COOKIE_NAME}={token}"})
+        assert r.status_code == 401, name
+
+
+def _hs256(body: dict[str, Any], secret: bytes) -> str:
+    """An HS256 token keyed with `secret`, built by hand (PyJWT refuses a PEM as an HMAC key)."""
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64(json.dumps(body).encode())
+    signature = hmac.new(secret, f"{head}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{head}.{payload}.{b64(signature)}"
+
+
+def test_the_open_url_opened_twice_at_once_works_once(node: LiveServer, setup: Setup) -> None:
+    """Two visits of one open URL racing the single-use check (on SQLite and PostgreSQL): one cookie, one
+    "already used" page, never a 500."""
+    def visit(url: str, barrier: threading.Barrier) -> httpx.Response:
+        barrier.wait()
+        return browser(node).get(url)
+
+    for _ in range(8):
+        url = local(node, open_url(setup.org.dev1, setup.notebook))
+        barrier = threading.Barrier(3)
+        with ThreadPoolExecutor(3) as pool:
+            answers = sorted(r.status_code for r in pool.map(visit, [url] * 3, [barrier] * 3))
+        assert answers == [303, 401, 401], answers
+
+
+def mark_running(node: LiveServer, notebook_id: str, *, port: int, token: str) -> None:
+    """stopped → starting → running on this node with a server of the test's at `port` (a header recorder, or
+    nothing): what the notebook controller writes once marimo answers."""
+    with node.app.state.db.session() as db:
+        assert states.transition(db, notebook_id, states.STARTING)
+        values = {"node": node.app.state.notebooks.node, "server_ref": f"test:{notebook_id}",
+                  "server_host": "127.0.0.1", "server_port": port,
+                  "server_secret": Encryptor(node.settings.secret_key).encrypt(token),
+                  "started_at": utcnow()}
+        assert states.transition(db, notebook_id, states.RUNNING, values=values)
+        db.commit()
+
+
+def mark_stopped(node: LiveServer, notebook_id: str) -> None:
+    with node.app.state.db.session() as db:
+        if states.transition(db, notebook_id, states.STOPPING):
+            assert states.transition(db, notebook_id, states.STOPPED, values={
+                "node": None, "server_ref": None, "server_host": None, "server_port": None, "server_secret": None,
+                "started_at": None})
+        db.commit()
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A stand-in notebook server (a real HTTP server on loopback, not marimo: marimo would not show what it
+    was sent): records what the proxy sends, answers with headers a proxy must not pass."""
+
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        type(self).seen.append((self.path, list(self.headers.items())))
+        body = b"hello"
+        self.send_response(200)
+        self.send_header("Set-Cookie", "session=marimo-session; Path=/")
+        self.send_header("Connection", "close, X-Hop")
+        self.send_header("X-Hop", "hop-by-hop")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_headers_between_browser_and_notebook_server(node: LiveServer, setup: Setup,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """The notebook server gets its token as the one Authorization, none of the browser's credentials, cookies
+    or forwarding claims; the browser gets no Set-Cookie and no header the server named hop-by-hop; the token
+    is in no log line."""
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    try:
+        notebook = new_notebook(setup.org, setup.config, "Headers")
+        secret = "marimo-secret-" + "x" * 20
+        mark_running(node, notebook, port=upstream.server_address[1], token=secret)
+        caplog.set_level(logging.DEBUG)
+        client = sign_in(node, setup.org.dev1, notebook)
+        r = client.get(f"/notebooks/{notebook}/page", headers={
+            "Authorization": "Bearer from-the-browser", "Proxy-Authorization": "Basic eDp5",
+            "Cookie": f"{COOKIE_NAME}={cookie_of(client)}; other=1", "X-Forwarded-Host": "evil.example",
+            "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "Forwarded": "for=203.0.113.9;host=evil",
+            "X-Real-IP": "203.0.113.9", "Connection": "keep-alive, X-Browser-Hop", "X-Browser-Hop": "1"})
+        assert r.status_code == 200 and r.text == "hello"
+        assert "set-cookie" not in r.headers and "x-hop" not in r.headers
+        [(path, headers)] = _Recorder.seen
+        assert path == f"/notebooks/{notebook}/page"
+        sent = [(k.lower(), v) for k, v in headers]
+        assert [v for k, v in sent if k == "authorization"] == [f"Bearer {secret}"]
+        names = {k for k, _ in sent}
+        assert not names & {"cookie", "proxy-authorization", "x-forwarded-host", "forwarded", "x-real-ip",
+                            "x-browser-hop"}, sent
+        # One of each, the proxy's: the client and scheme as the API's server took them (here its uvicorn
+        # trusts the loopback test client's forwarding headers).
+        assert [v for k, v in sent if k == "x-forwarded-for"] == ["203.0.113.9"]
+        assert [v for k, v in sent if k == "x-forwarded-proto"] == ["https"]
+
+        mark_stopped(node, notebook)
+        mark_running(node, notebook, port=9, token=secret)
+        refused = sign_in(node, setup.org.dev1, notebook).get(f"/notebooks/{notebook}/page")
+        assert_page(refused, 502)
+        assert secret not in refused.text
+        assert secret not in caplog.text and setup.token not in caplog.text
+    finally:
+        mark_stopped(node, notebook)
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def test_read_mode_cannot_act_in_the_owners_marimo_session(node: LiveServer, setup: Setup) -> None:
+    """marimo keys its HTTP calls by the Marimo-Session-Id header: a reader naming the owner's session would set
+    its UI elements (press its buttons), call its functions and interrupt it. Readers neither list the sessions
+    nor reach one they did not open (their session IDs are their own, distinct from everyone else's)."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    reader_client = sign_in(node, reader, setup.notebook)
+    owner_cookie = cookie_of(sign_in(node, o.dev1, setup.notebook))
+    base = f"/notebooks/{setup.notebook}"
+    owner_session = "s-owner-" + uuid.uuid4().hex[:8]
+    answers: dict[str, httpx.Response] = {}
+    page = reader_client.get(f"{base}/").text  # marimo's page holds its skew-protection token, which POSTs carry
+    server_token = re.search(r'data-token="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+    async def attack() -> None:
+        async with connect(f"ws://127.0.0.1:{node.port}{base}/ws?session_id={owner_session}", max_size=None,
+                           additional_headers={"Cookie": f"{COOKIE_NAME}={owner_cookie}"}) as owner:
+            await asyncio.wait_for(owner.recv(), 30)
+            answers["sessions"] = await asyncio.to_thread(reader_client.get, f"{base}/api/sessions")
+            answers["interrupt"] = await asyncio.to_thread(
+                reader_client.post, f"{base}/api/kernel/interrupt", json={},
+                headers={"Marimo-Session-Id": owner_session, "Marimo-Server-Token": server_token,
+                         "Accept": "application/json"})
+            answers["ui"] = await asyncio.to_thread(
+                reader_client.post, f"{base}/api/kernel/set_ui_element_value",
+                json={"objectIds": [], "values": []},
+                headers={"Marimo-Session-Id": owner_session, "Marimo-Server-Token": server_token,
+                         "Accept": "application/json"})
+
+    asyncio.run(attack())
+    assert answers["sessions"].status_code == 403 and owner_session not in answers["sessions"].text
+    for name in ("interrupt", "ui"):
+        assert answers[name].status_code >= 400 and "success" not in answers[name].text, answers[name].text
+
+    # A reader's own session works as before.
+    reader_cookie = cookie_of(reader_client)
+    own: dict[str, httpx.Response] = {}
+
+    async def own_session() -> None:
+        async with connect(f"ws://127.0.0.1:{node.port}{base}/ws?session_id=s-reader-own", max_size=None,
+                           additional_headers={"Cookie": f"{COOKIE_NAME}={reader_cookie}"}) as ws:
+            first = str(await asyncio.wait_for(ws.recv(), 30))  # a new session, or the file's orphaned one resumed
+            assert "kernel-ready" in first or "reconnected" in first, first
+            own["interrupt"] = await asyncio.to_thread(
+                reader_client.post, f"{base}/api/kernel/interrupt", json={},
+                headers={"Marimo-Session-Id": "s-reader-own", "Marimo-Server-Token": server_token,
+                         "Accept": "application/json"})
+
+    asyncio.run(own_session())
+    assert own["interrupt"].status_code == 200, own["interrupt"].text
+
+
+def test_an_open_websocket_ends_when_access_does(node: LiveServer, setup: Setup) -> None:
+    """A member removed from the team mid-WebSocket is disconnected within the access cache's lifetime (and a few
+    seconds); their cookie opens no new socket."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    cookie = cookie_of(sign_in(node, reader, setup.notebook))
+    url = f"ws://127.0.0.1:{node.port}/notebooks/{setup.notebook}/ws?session_id=s-removed"
+    headers = {"Cookie": f"{COOKIE_NAME}={cookie}"}
+    limit = node.settings.notebook_access_cache_seconds * 2 + 10
+
+    async def removed() -> float:
+        async with connect(url, additional_headers=headers, max_size=None) as ws:
+            await asyncio.wait_for(ws.recv(), 30)
+            r = await asyncio.to_thread(o.owner.delete, f"/org/teams/{o.team1}/members/{reader.member_id}")
+            assert r.status_code == 200, r.text
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), limit)
+            return time.monotonic() - started
+
+    assert asyncio.run(removed()) < limit
+
+    async def again() -> None:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, additional_headers=headers):
+                pass
+        assert refused.value.response.status_code == 403
+
+    time.sleep(node.settings.notebook_access_cache_seconds + 0.5)
+    asyncio.run(again())
+
+
+def test_a_huge_body_is_refused_in_the_error_shape(node: LiveServer, setup: Setup) -> None:
+    """Over the API's request limit, with or without a Content-Length, for the owner's relay and a reader's
+    `instantiate` (which the proxy reads whole): 413, never a 500 or a body read to the end."""
+    o = setup.org
+    reader = create_member(o.owner)
+    add_to_team(o.owner, o.team1, reader, "TEAMVIEWER")
+    owner = sign_in(node, o.dev1, setup.notebook)
+    readers = sign_in(node, reader, setup.notebook)
+    big = b"x" * (node.settings.max_request_bytes + 1)
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 65536):
+            yield big[start:start + 65536]
+
+    base = f"/notebooks/{setup.notebook}/api/kernel"
+    json_accept = {"Accept": "application/json", "Content-Type": "application/json"}
+    for client, path in ((owner, "run"), (readers, "instantiate")):
+        assert_error(client.post(f"{base}/{path}", content=big, headers=json_accept), 413)
+        assert_error(client.post(f"{base}/{path}", content=chunks(), headers=json_accept), 413)
+
+
+def test_malformed_tokens_cookies_and_paths_are_4xx(node: LiveServer, setup: Setup) -> None:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    odd = ["", "a", "a.b", "a.b.c.d", "e30.e30.", b64(b"[1]") + ".e30.x",
+           b64(b'{"alg":[1],"kid":[]}') + ".e30.x", b64(b'{"alg":"EdDSA","kid":{}}') + "." + b64(b"[]") + ".x",
+           "\u00e9\u00e9", "%00", "x" * 20000]
+    base = f"/notebooks/{setup.notebook}"
+    for value in odd:
+        r = browser(node).get(f"{base}/_auth", params={"token": value})
+        assert 400 <= r.status_code < 500, (value[:40], r.status_code, r.text[:200])
+        r = browser(node).get(f"{base}/", headers={"Cookie": f"{COOKIE_NAME}={value}".encode()})
+        assert 400 <= r.status_code < 500, (value[:40], r.status_code, r.text[:200])
+    cookie = cookie_of(sign_in(node, setup.org.dev1, setup.notebook))
+    for target in ("/notebooks/%00/", f"{base}/%00", f"{base}/%ff%fe", "/notebooks/" + "A" * 5000 + "/_auth?token=x",
+                   "/notebooks/../api/v1/", f"{base}/..", f"{base}/%2e%2e/", f"{base}/api/%2e%2e/%2e%2e/x"):
+        status, body = raw_request(node, "GET", target, cookie)
+        assert 400 <= status < 500, (target[:60], status, body[:200])
+
+
+def test_a_websocket_without_the_cookie_or_from_an_opaque_origin_is_refused(node: LiveServer,
+                                                                           setup: Setup) -> None:
+    cookie = cookie_of(sign_in(node, setup.org.dev1, setup.notebook))
+    url = f"ws://127.0.0.1:{node.port}/notebooks/{setup.notebook}/ws?session_id=s-no-cookie"
+
+    async def refused(headers: dict[str, str], origin: str | None = None) -> None:
+        with pytest.raises(InvalidStatus) as answer:
+            async with connect(url, additional_headers=headers, origin=origin):  # type: ignore[arg-type]
+                pass
+        assert answer.value.response.status_code == 403
+
+    asyncio.run(refused({}))
+    asyncio.run(refused({"Cookie": "other=1"}))
+    asyncio.run(refused({"Cookie": f"{COOKIE_NAME}={cookie}"}, origin="null"))  # a sandboxed frame, a data: page
+    asyncio.run(refused({"Cookie": f"{COOKIE_NAME}={cookie}"}, origin=f"http://127.0.0.1:{node.port}.evil.example"))

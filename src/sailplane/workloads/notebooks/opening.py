@@ -73,6 +73,7 @@ class Target:
     port: int
     access_token: str
     mode: str
+    holder: str = ""  # "{kind}:{id}" of the cookie's holder
 
 
 def _subject(principal: Principal) -> tuple[str, str]:
@@ -179,7 +180,7 @@ def authorize(db: Session, secret_key: str, notebook_id: str, claims: dict[str, 
                      "notebook_unavailable")
     mode = EDIT if authz.owns_notebook(principal, notebook) and claims["mode"] == EDIT else READ
     return Target(notebook.server_host, notebook.server_port, Encryptor(secret_key).decrypt(notebook.server_secret),
-                  mode)
+                  mode, f"{claims['kind']}:{claims['sub']}")
 
 
 def _admit(db: Session, notebook_id: str, claims: dict[str, Any]) -> tuple[Notebook, Principal]:

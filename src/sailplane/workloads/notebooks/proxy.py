@@ -15,7 +15,11 @@ as often and closed once access is gone. Refusals are a small HTML page (JSON fo
 
 Read mode (team members who do not own the notebook): only reads and the calls that run the notebook as
 saved and interact with its outputs pass (`READ_MODE_POSTS`); editing, saving, files, terminals,
-packages, secrets and AI endpoints are refused with 403.
+packages, secrets and AI endpoints, the session list and the document sync socket are refused with 403; a
+reader's marimo session IDs are rewritten to IDs of their own (`reader_session_id`).
+
+Whatever the mode, paths marimo and the checks here could read differently (dot or empty segments, encoded
+slashes) are refused (400), and marimo's own `auth/` routes are not relayed (`check_path`).
 
 Presence (`NotebookPresence`): a relayed WebSocket attaches on open and detaches on close; every request and
 message touches the notebook.
@@ -27,13 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import html
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import websockets
@@ -59,8 +65,11 @@ router = APIRouter(include_in_schema=False)
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "trailers", "transfer-encoding", "upgrade", "host"})
-NOT_FORWARDED = HOP_BY_HOP | {"cookie", "authorization"}
-NOT_RETURNED = HOP_BY_HOP | {"set-cookie"}
+# Not the browser's credentials, nor its claims of where it comes from (marimo's uvicorn trusts forwarding headers
+# from the loopback proxy): the proxy sets X-Forwarded-For and -Proto itself.
+NOT_FORWARDED = HOP_BY_HOP | {"cookie", "authorization", "forwarded", "x-forwarded-for", "x-forwarded-proto",
+                              "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip"}
+NOT_RETURNED = HOP_BY_HOP | {"set-cookie", "server", "date"}  # the API's server sets its own Date and Server
 # Read mode: marimo calls (after the base path) a non-owner may make besides GET/HEAD/OPTIONS: running the
 # notebook as saved, its UI elements, interrupting, and previews of data sources. Not: taking over another tab's
 # session, restarting or shutting down, and `instantiate` with `codes` (code of the browser's own).
@@ -71,8 +80,17 @@ READ_MODE_POSTS = frozenset({
     "api/datasources/preview_sql_table_list", "api/datasources/preview_sql_schema_list",
 })
 READ_MODE_REFUSED_PREFIXES = ("api/files/", "api/storage/", "api/secrets/", "api/ai/", "terminal", "lsp",
-                              "api/packages/", "api/export/")
-READ_MODE_SOCKETS = frozenset({"ws", "ws_sync"})
+                              "api/lsp/", "api/packages/", "api/export/", "api/environment", "api/sessions")
+# marimo keys a session's HTTP calls by this header (and its sockets by the `session_id` query parameter): a
+# reader's are rewritten to session IDs of their own (`reader_session_id`), so a reader never names the owner's
+# session (which would let them set its UI elements, call its functions, interrupt it) nor another reader's.
+SESSION_HEADER = "marimo-session-id"
+SESSION_PARAM = "session_id"
+# Not `ws_sync`: marimo's document sync socket applies the Loro updates any client sends (cell code edits).
+READ_MODE_SOCKETS = frozenset({"ws"})
+# marimo's own login (`auth/login`) and `auth/token`, which answers its access token to any editor (and the
+# proxy's Bearer makes every caller one): never relayed, whatever the mode.
+NOT_RELAYED_FIRST_SEGMENTS = frozenset({"auth"})
 
 
 class NotebookProxy:
@@ -178,6 +196,26 @@ async def without_slash(notebook: str, request: Request) -> Response:
 
 # --- HTTP ---------------------------------------------------------------------------------------
 
+_BAD_PATH = Denied(400, "Invalid address", "The address has empty, '.' or '..' segments or an encoded slash: "
+                                           "open the notebook again from Sailplane.", "invalid_path")
+_NOT_RELAYED = Denied(404, "Not found", "There is no such page in the notebook.", "not_found")
+
+
+def check_path(scope: Mapping[str, Any], path: str) -> None:
+    """Refuse (Denied) a path marimo or the relay could read differently than the checks here: dot segments
+    (httpx removes them before sending, so `api/./files/...` would pass a prefix check and reach
+    `api/files/...`), empty segments, encoded or back slashes; and marimo's own auth routes."""
+    raw = (scope.get("raw_path") or b"").lower()
+    segments = path.split("/")
+    if segments and segments[-1] == "":
+        segments = segments[:-1]  # a trailing slash
+    if (b"%2f" in raw or b"%5c" in raw or "\\" in path
+            or any(segment in ("", ".", "..") for segment in segments)):
+        raise _BAD_PATH
+    if segments and segments[0] in NOT_RELAYED_FIRST_SEGMENTS:
+        raise _NOT_RELAYED
+
+
 def read_mode_allows(method: str, path: str) -> bool:
     """Whether a non-owner may make this call (`path`: after `/notebooks/{notebook}/`)."""
     path = path.strip("/")
@@ -201,15 +239,31 @@ def _carries_code(body: bytes) -> bool:
     return not isinstance(parsed, dict) or bool(parsed.get("codes"))
 
 
-def _upstream_path(scope: Mapping[str, Any]) -> str:
+def reader_session_id(secret_key: str, notebook: str, target: Target, session_id: str) -> str:
+    """A reader's marimo session ID: theirs alone (keyed by the notebook and the holder), whatever they send."""
+    tag = hmac.new(secret_key.encode(), f"{notebook}|{target.holder}".encode(), hashlib.sha256).hexdigest()[:16]
+    return f"r{tag}-{session_id}"
+
+
+def _upstream_path(scope: Mapping[str, Any], rename: Callable[[str], str] | None = None) -> str:
     raw = scope.get("raw_path") or scope["path"].encode()
     path = raw.decode("latin-1")
     query = scope.get("query_string", b"").decode("latin-1")
+    if rename is not None and query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(name == SESSION_PARAM for name, _ in pairs):
+            query = urlencode([(name, rename(value) if name == SESSION_PARAM else value) for name, value in pairs])
     return f"{path}?{query}" if query else path
 
 
+def _named_by_connection(values: list[str]) -> set[str]:
+    """The further hop-by-hop headers a message's Connection headers name (RFC 9110 7.6.1)."""
+    return {name.strip().lower() for value in values for name in value.split(",")}
+
+
 def _forwarded(headers: Any, request_scheme: str, client_host: str | None) -> list[tuple[str, str]]:
-    out = [(k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED]
+    dropped = NOT_FORWARDED | _named_by_connection(headers.getlist("connection"))
+    out = [(k, v) for k, v in headers.items() if k.lower() not in dropped]
     out.append(("x-forwarded-proto", request_scheme))
     if client_host:
         out.append(("x-forwarded-for", client_host))
@@ -222,6 +276,7 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
     proxy = notebook_proxy(request.app)
     presence: NotebookPresence = request.app.state.notebook_presence
     try:
+        check_path(request.scope, path)
         target = await proxy.admit(request.app.state.db.session, request.app.state.signing_keys, notebook,
                                    request.cookies.get(COOKIE_NAME))
     except Denied as denied:
@@ -236,7 +291,10 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
     presence.touch(notebook)
     headers = _forwarded(request.headers, request.url.scheme, request.client.host if request.client else None)
     headers.append(("authorization", f"Bearer {target.access_token}"))
-    upstream_url = f"http://{target.host}:{target.port}{_upstream_path(request.scope)}"
+    rename = _session_renamer(proxy.settings.secret_key, notebook, target)
+    if rename is not None:
+        headers = [(k, rename(v) if k.lower() == SESSION_HEADER else v) for k, v in headers]
+    upstream_url = f"http://{target.host}:{target.port}{_upstream_path(request.scope, rename)}"
     has_body = request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
     content = body if body is not None else _body(request) if has_body else None
     upstream_request = proxy.client.build_request(request.method, upstream_url, headers=headers, content=content)
@@ -248,9 +306,10 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
                                        "The notebook's server did not answer; retry shortly.", "notebook_unavailable"))
     own = f"http://{target.host}:{target.port}"
     raw_headers = []
+    not_returned = NOT_RETURNED | _named_by_connection(upstream.headers.get_list("connection"))
     for name, value in upstream.headers.multi_items():
         lower = name.lower()
-        if lower in NOT_RETURNED:
+        if lower in not_returned:
             continue
         if lower == "location" and value.startswith(own):
             value = value[len(own):] or "/"
@@ -259,6 +318,12 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
                                  background=BackgroundTask(upstream.aclose))
     response.raw_headers = raw_headers
     return response
+
+
+def _session_renamer(secret_key: str, notebook: str, target: Target) -> Callable[[str], str] | None:
+    if target.mode == EDIT:
+        return None
+    return lambda session_id: reader_session_id(secret_key, notebook, target, session_id)
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -288,6 +353,7 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
         await websocket.close(code=1008)  # another site's page (the cookie is SameSite=Lax; this too)
         return
     try:
+        check_path(websocket.scope, path)
         target = await proxy.admit(db_factory, keys, notebook, cookie)
     except Denied:
         await websocket.close(code=1008)  # before accepting: the handshake is refused (HTTP 403)
@@ -298,7 +364,8 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
     headers = [(k, v) for k, v in websocket.headers.items()
                if k.lower() in ("user-agent", "accept-language")]
     headers.append(("Authorization", f"Bearer {target.access_token}"))
-    url = f"ws://{target.host}:{target.port}{_upstream_path(websocket.scope)}"
+    rename = _session_renamer(proxy.settings.secret_key, notebook, target)
+    url = f"ws://{target.host}:{target.port}{_upstream_path(websocket.scope, rename)}"
     subprotocols = websocket.scope.get("subprotocols") or None
     try:
         upstream = await connect(url, additional_headers=headers, subprotocols=subprotocols,
