@@ -163,11 +163,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     # Outside admission control: an oversized or NUL-bearing request is refused without waiting its turn.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
-    for router in _routers():
-        app.include_router(router, prefix=API_PREFIX)
     from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router
 
-    app.include_router(notebook_proxy_router)  # /notebooks/{notebook}/...: browser traffic, outside the API
+    # /notebooks/{notebook}/...: browser traffic, outside the API. First: routes are tried in order, and a page
+    # of the notebook is hundreds of requests (marimo's assets) that would each try every API route (~1 ms) first;
+    # no API path starts with /notebooks/.
+    app.include_router(notebook_proxy_router)
+    for router in _routers():
+        app.include_router(router, prefix=API_PREFIX)
     _service_endpoints(app)
     from sailplane.iam.auth.deps import optional_identity
 
