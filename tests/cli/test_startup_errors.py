@@ -13,21 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ports import free_port
+
 SAILPLANE = [sys.executable, "-m", "sailplane.cli"]
 HINT = "(details: --log-level debug or SAILPLANE_DEBUG=1)"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
     full.update(env)
-    full.setdefault("SAILPLANE_GATEWAY_PORT", str(_free_port()))
-    return subprocess.run([*SAILPLANE, "serve", "--port", str(_free_port()), *args], env=full,
+    full.setdefault("SAILPLANE_GATEWAY_PORT", str(free_port()))
+    return subprocess.run([*SAILPLANE, "serve", "--port", str(free_port()), *args], env=full,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -54,7 +50,7 @@ def test_an_unparseable_url(tmp_path: Path, url: str) -> None:
 
 
 def test_an_unreachable_database(tmp_path: Path) -> None:
-    url = f"postgresql://u:secret@127.0.0.1:{_free_port()}/x"
+    url = f"postgresql://u:secret@127.0.0.1:{free_port()}/x"
     line = error_line(serve({"SAILPLANE_DATA_DIR": str(tmp_path), "SAILPLANE_DATABASE_URL": url}))
     assert "the database postgresql+psycopg://u:***@127.0.0.1" in line and "Connection refused" in line
     assert "secret" not in line

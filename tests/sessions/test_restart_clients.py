@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,6 +23,7 @@ import pytest
 from sailplane.compute.local import LocalSailBackend
 from tests.sessions.conftest import assert_no_sail_left, compute_settings
 from tests.sessions.helpers import close, issue_token, open_session, org_with_team, spark_url, wait_until
+from tests.support.ports import free_port
 from tests.support.server import LiveServer
 
 LOOP = textwrap.dedent(
@@ -80,12 +80,6 @@ def _script(directory: Path, name: str, code: str) -> str:
     return str(path)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _results(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -94,7 +88,7 @@ def _results(path: Path) -> list[dict[str, Any]]:
 
 def test_a_restart_is_invisible_to_spark_clients(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "node"
-    settings = compute_settings(data_dir, database_url, gateway_port=_free_port())
+    settings = compute_settings(data_dir, database_url, gateway_port=free_port())
     first = LiveServer(settings)
     first.start()
     stop_file, loop_out, long_out = tmp_path / "stop", tmp_path / "loop.jsonl", tmp_path / "long.jsonl"

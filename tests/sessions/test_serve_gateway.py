@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ import pytest
 from tests.sessions.conftest import assert_no_sail_left
 from tests.sessions.helpers import close, issue_token, open_session, org_with_team
 from tests.support.clients import run_script
+from tests.support.ports import free_port
 
 CLIENT = textwrap.dedent(
     """
@@ -33,15 +33,9 @@ CLIENT = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.skipif(os.environ.get("SAILPLANE_TEST_DATABASE", "sqlite") != "sqlite", reason="serve defaults to SQLite")
 def test_serve_with_self_signed_tls(tmp_path: Path) -> None:
-    port, gateway_port = _free_port(), _free_port()
+    port, gateway_port = free_port(), free_port()
     data_dir = tmp_path / "data"
     env = {**os.environ, "SAILPLANE_DATA_DIR": str(data_dir), "SAILPLANE_GATEWAY_PORT": str(gateway_port)}
     env.pop("SAILPLANE_DATABASE_URL", None)

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,16 +28,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tests.support.ports import free_port
+
 PASSWORD = "correct-horse-battery-staple"
 T = TypeVar("T")
 CYCLE = ("describeTeam", "listTeams", "listJobRuns", "team", "describeTeam", "query", "listTeams",
          "describeTeam", "listJobRuns", "describeTeam")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:

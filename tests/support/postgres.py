@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 
 def _bindir() -> Path:
     found = shutil.which("pg_config")
@@ -24,12 +26,6 @@ def _bindir() -> Path:
     return Path(candidates[0])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class TempPostgres:
     """initdb + pg_ctl in a temporary directory; as root, runs as the 'postgres' system user."""
 
@@ -37,7 +33,7 @@ class TempPostgres:
         self.bindir = _bindir()
         self.root = Path(tempfile.mkdtemp(prefix="sailplane-pg-"))
         self.datadir = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_root = os.geteuid() == 0
 
     def _run(self, *args: str) -> None:

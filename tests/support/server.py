@@ -16,13 +16,17 @@ class LiveServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app = create_app(settings)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        # The socket is bound here and handed to uvicorn, not closed and re-bound by number: the SQLite and
+        # PostgreSQL runs share the machine, and a port found free can be taken before uvicorn binds it.
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                 proxy_headers=True, forwarded_allow_ips="127.0.0.1", lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="sailplane-test-server", daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
+                                       name="sailplane-test-server", daemon=True)
 
     @property
     def url(self) -> str:
@@ -39,3 +43,4 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+        self.socket.close()
