@@ -359,7 +359,10 @@ def test_stop_while_starting_stops_what_was_started(compute_api: str, compute_se
     owner, team = org_with_team(compute_api)
     nid = _notebook(owner, team)["id"]
     _start(owner, nid)
-    stopped = _stop(owner, nid)  # asked while it starts
+    # Asked while it starts, once its Sail session is recorded (asked before, there is nothing to stop yet).
+    starting = wait_until(lambda: (n := _get(owner, nid))["sessionId"] and n, timeout=60, interval=0.05)
+    assert starting["status"] == "starting", starting
+    stopped = _stop(owner, nid)
     assert stopped["status"] == "stopped", stopped["statusMessage"]
     assert _marimo_pid(compute_server, nid) is None
     sessions = [describe(owner, s["id"])["status"] for s in owner.get("/workloads/sessions").json()["items"]]
