@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +292,31 @@ def test_idle_then_stopped_without_activity(timeouts_server: LiveServer) -> None
     finally:
         presence.detach(nid)
     assert _marimo_pid(timeouts_server, nid) is None
+
+
+def test_stopped_before_its_kernel_token_expires(tmp_path: Path, database_url: str) -> None:
+    """The kernel's SPARK_REMOTE carries a session token that cannot be renewed in the running kernel: the
+    notebook stops, saying why, before the gateway would refuse that token (not at once, not after)."""
+    data_dir = tmp_path / "node"
+    server = LiveServer(compute_settings(data_dir, database_url, notebook_controller_interval_seconds=0.2,
+                                         session_token_max_seconds=50, notebook_start_timeout_seconds=20))
+    server.start()
+    try:
+        owner, team = org_with_team(f"{server.url}/api/v1")
+        nid = _notebook(owner, team)["id"]
+        _start(owner, nid)
+        assert _wait(owner, nid, "running", "failed")["status"] == "running"
+        running_since = time.monotonic()
+        stopped = _wait(owner, nid, "stopped", "failed", timeout=60)
+        # 50 s token - 20 s start timeout - 5 s margin after marimo started (a few seconds before `running`).
+        assert time.monotonic() - running_since >= 15
+        assert stopped["status"] == "stopped" and "token" in stopped["statusMessage"], stopped["statusMessage"]
+        assert "SAILPLANE_SESSION_TOKEN_MAX_SECONDS" in stopped["statusMessage"]
+        assert _marimo_pid(server, nid) is None
+    finally:
+        server.stop()
+        assert_no_marimo_left(data_dir)
+        assert_no_sail_left(data_dir)
 
 
 def test_restart_adopts_running_notebooks_and_cleans_up_the_rest(tmp_path: Path, database_url: str) -> None:

@@ -235,11 +235,21 @@ class NotebookController:
                 if notebook_id not in self._tasks:
                     self._spawn(notebook_id, self._stop_notebook(notebook_id))
 
+    def _kernel_token_lasts(self) -> float:
+        """How long after its server started a notebook's kernel token still surely holds: the token is issued
+        (for `session_token_max_seconds`) before marimo starts, which takes at most the start timeout. The
+        kernel's SPARK_REMOTE cannot be given a new token, so the notebook stops before the gateway refuses it."""
+        return self.settings.session_token_max_seconds - self.settings.notebook_start_timeout_seconds - 5
+
     def _decide(self, row: LiveRow, now: float, seen: float | None) -> tuple[str, dict[str, Any]] | None:
         """The status a running/idle/detached notebook should have now, with the values to write (None: as is)."""
         ready = row.started_at or now
         last_active = max(t for t in (ready, row.last_active_at, seen) if t is not None)
         attached = self.presence.attached(row.id)
+        if row.started_at is not None and now >= row.started_at + self._kernel_token_lasts():
+            return STOPPING, {"status_message": (
+                f"Stopped: it ran for the longest its kernel's Spark session token lasts "
+                f"({self.settings.session_token_max_seconds} s, SAILPLANE_SESSION_TOKEN_MAX_SECONDS); start it again.")}
         if row.status == DETACHED and row.detached_at is not None and not attached \
                 and now - row.detached_at >= row.detached_timeout:
             return STOPPING, {"status_message": f"Stopped: no browser was attached for {row.detached_timeout} s."}
