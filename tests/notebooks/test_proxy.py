@@ -6,7 +6,9 @@ through the API (a real Sail session and a real marimo server each).
 - the open URL: once, for 5 minutes, for its own notebook (else a 401 page); a cookie scoped to the
   notebook's path; a cookie of notebook A opens nothing of B;
 - the relay: marimo's pages and its WebSocket through the proxy, presence attach/detach, the access
-  re-checked (member removed, notebook stopped or restarted), read mode for non-owners.
+  re-checked (member removed, notebook stopped or restarted), read mode for those who may not edit;
+- taking over: a team member who may change the source reads while the owner has a WebSocket attached, edits
+  (in marimo's editor session) while they do not, and stops editing once the owner comes back.
 """
 
 from __future__ import annotations
@@ -80,6 +82,21 @@ def setup(node: LiveServer, compute_api: str) -> Iterator[Setup]:
     try:
         [row] = db_rows(node.settings.database_url, "SELECT server_secret FROM notebooks WHERE id = :id", id=notebook)
         yield Setup(o, config, notebook, Encryptor(node.settings.secret_key).decrypt(row["server_secret"]),
+                    LocalNotebookBackend(node.settings.data_dir).work_dir(notebook) / "notebook.py")
+    finally:
+        stop_stopped(o.dev1, notebook)
+
+
+@pytest.fixture(scope="module")
+def shared(node: LiveServer, setup: Setup) -> Iterator[Setup]:
+    """Another running notebook of dev1's, shared with team 1, for members who take over its editor session (they
+    change its file, and its marimo session moves between them and the owner)."""
+    o = setup.org
+    notebook = new_notebook(o, setup.config, "Taken over")
+    start_running(o.dev1, notebook)
+    try:
+        [row] = db_rows(node.settings.database_url, "SELECT server_secret FROM notebooks WHERE id = :id", id=notebook)
+        yield Setup(o, setup.config, notebook, Encryptor(node.settings.secret_key).decrypt(row["server_secret"]),
                     LocalNotebookBackend(node.settings.data_dir).work_dir(notebook) / "notebook.py")
     finally:
         stop_stopped(o.dev1, notebook)
@@ -318,6 +335,150 @@ def test_a_notebook_of_another_node_is_not_relayed(server: LiveServer, setup: Se
     r = httpx.get(f"{server.url}/notebooks/{setup.notebook}/_auth", params={"token": token},
                   headers={"Accept": "text/html"}, follow_redirects=True)
     assert_page(r, 503, "another Sailplane node")
+
+
+# --- taking over from an inactive owner ---------------------------------------------------------
+
+def developer(o: Org) -> Actor:
+    """A new member of team 1 who may change its notebooks' source (Developer)."""
+    member = create_member(o.owner)
+    add_to_team(o.owner, o.team1, member)
+    return member
+
+
+def socket(node: LiveServer, notebook: str, path: str = "ws") -> str:
+    return f"ws://127.0.0.1:{node.port}/notebooks/{notebook}/{path}"
+
+
+def server_token(client: httpx.Client, notebook: str) -> str:
+    """marimo's skew-protection token, from its page: its POSTs carry it."""
+    page = client.get(f"/notebooks/{notebook}/")
+    assert page.status_code == 200, page.text
+    return re.search(r'data-token="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+
+def save(client: httpx.Client, nb: Setup, session_id: str, token: str, code: str) -> httpx.Response:
+    """marimo's save of the notebook (one cell of `code`) in the session `session_id`: an edit call."""
+    body = {"cellIds": ["Hbol"], "codes": [code], "names": ["_"], "configs": [{}], "filename": str(nb.file)}
+    return client.post(f"/notebooks/{nb.notebook}/api/kernel/save", json=body,
+                       headers={"Marimo-Session-Id": session_id, "Marimo-Server-Token": token,
+                                "Accept": "application/json"})
+
+
+def no_browser(node: LiveServer, notebook: str) -> None:
+    presence: NotebookPresence = node.app.state.notebook_presence
+    wait_until(lambda: not presence.attached(notebook), timeout=15)
+
+
+def test_a_member_reads_while_the_owner_is_active(node: LiveServer, shared: Setup) -> None:
+    o = shared.org
+    member = developer(o)
+    claims = jwt.decode(urlsplit(open_url(member, shared.notebook)).query.removeprefix("token="),
+                        options={"verify_signature": False})
+    assert claims["mode"] == "takeover"  # at most: what the owner's presence allows
+    client = sign_in(node, member, shared.notebook)
+    token = server_token(client, shared.notebook)
+    owner_cookie = cookie_of(sign_in(node, o.dev1, shared.notebook))
+    marker = f"read_only_{uuid.uuid4().hex[:8]}"
+    answers: dict[str, Any] = {}
+
+    async def owner_active() -> None:
+        async with connect(f"{socket(node, shared.notebook)}?session_id=s-owner-active", max_size=None,
+                           additional_headers={"Cookie": f"{COOKIE_NAME}={owner_cookie}"}) as owner:
+            await asyncio.wait_for(owner.recv(), 30)
+            for session_id in ("s-owner-active", "s-member"):
+                answers[session_id] = await asyncio.to_thread(save, client, shared, session_id, token,
+                                                              f"{marker} = 1")
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(socket(node, shared.notebook, "ws_sync"),
+                                   additional_headers={"Cookie": f"{COOKIE_NAME}={cookie_of(client)}"}):
+                    pass
+            answers["ws_sync"] = refused.value.response.status_code
+
+    asyncio.run(owner_active())
+    for session_id in ("s-owner-active", "s-member"):
+        refused = assert_error(answers[session_id], 403, "notebook_read_only")
+        assert "owner has it open" in refused["message"]
+    assert answers["ws_sync"] == 403
+    assert marker not in shared.file.read_text()
+
+
+def test_a_member_edits_while_the_owner_is_away(node: LiveServer, shared: Setup) -> None:
+    """No WebSocket of the owner's: a member who may change the source takes over marimo's editor session (as a
+    new marimo tab takes over an orphaned one) and saves; a Viewer of the team still reads."""
+    o = shared.org
+    no_browser(node, shared.notebook)
+    member = developer(o)
+    client = sign_in(node, member, shared.notebook)
+    token = server_token(client, shared.notebook)
+    marker = f"taken_over_{uuid.uuid4().hex[:8]}"
+    answers: dict[str, httpx.Response] = {}
+
+    async def edit() -> None:
+        async with connect(f"{socket(node, shared.notebook)}?session_id=s-member-edits", max_size=None,
+                           additional_headers={"Cookie": f"{COOKIE_NAME}={cookie_of(client)}"}) as ws:
+            first = str(await asyncio.wait_for(ws.recv(), 30))
+            assert "kernel-ready" in first or "reconnected" in first, first
+            answers["save"] = await asyncio.to_thread(save, client, shared, "s-member-edits", token,
+                                                      f"{marker} = 1")
+
+    asyncio.run(edit())
+    assert answers["save"].status_code == 200, answers["save"].text
+    assert f"{marker} = 1" in shared.file.read_text()  # marimo wrote the member's cell
+
+    viewer = sign_in(node, o.viewer1, shared.notebook)
+    refused = assert_error(save(viewer, shared, "s-viewer", token, "viewer_was_here = 1"), 403,
+                           "notebook_read_only")
+    assert "owner" not in refused["message"]
+    assert "viewer_was_here" not in shared.file.read_text()
+
+
+def test_the_owner_coming_back_ends_a_members_editing(node: LiveServer, shared: Setup) -> None:
+    """Once the owner's WebSocket is attached, the member's edit calls are refused and their edit-mode socket (in
+    marimo's editor session) is closed within the access cache's lifetime and a margin; reloading, they read."""
+    o = shared.org
+    no_browser(node, shared.notebook)
+    member = developer(o)
+    client = sign_in(node, member, shared.notebook)
+    member_cookie = {"Cookie": f"{COOKIE_NAME}={cookie_of(client)}"}
+    token = server_token(client, shared.notebook)
+    owner_cookie = cookie_of(sign_in(node, o.dev1, shared.notebook))
+    before, after = (f"{word}_{uuid.uuid4().hex[:8]}" for word in ("before", "after"))
+    limit = node.settings.notebook_access_cache_seconds + 5
+    answers: dict[str, Any] = {}
+
+    async def owner_returns() -> None:
+        async with connect(f"{socket(node, shared.notebook)}?session_id=s-member-editing", max_size=None,
+                           additional_headers=member_cookie) as ws:
+            await asyncio.wait_for(ws.recv(), 30)
+            saved = await asyncio.to_thread(save, client, shared, "s-member-editing", token, f"{before} = 1")
+            assert saved.status_code == 200, saved.text  # the owner is away: the member edits
+            async with connect(f"{socket(node, shared.notebook)}?session_id=s-owner-back", max_size=None,
+                               additional_headers={"Cookie": f"{COOKIE_NAME}={owner_cookie}"}) as owner:
+                await asyncio.wait_for(owner.recv(), 30)
+                started = time.monotonic()
+                answers["after"] = await asyncio.to_thread(save, client, shared, "s-member-editing", token,
+                                                           f"{after} = 1")
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await asyncio.wait_for(ws.recv(), limit)
+                answers["closed after"] = time.monotonic() - started
+                # Reloading: the page, in read mode (no document sync socket, no edit call).
+                answers["page"] = await asyncio.to_thread(client.get, f"/notebooks/{shared.notebook}/")
+                answers["again"] = await asyncio.to_thread(save, client, shared, "s-member-editing", token,
+                                                           f"{after} = 2")
+                with pytest.raises(InvalidStatus) as refused:
+                    async with connect(socket(node, shared.notebook, "ws_sync"), additional_headers=member_cookie):
+                        pass
+                answers["ws_sync"] = refused.value.response.status_code
+
+    asyncio.run(owner_returns())
+    for name in ("after", "again"):
+        assert_error(answers[name], 403, "notebook_read_only")
+    assert answers["closed after"] < limit
+    assert answers["page"].status_code == 200 and answers["ws_sync"] == 403
+    text = shared.file.read_text()
+    assert f"{before} = 1" in text and after not in text
 
 
 # --- attacks ------------------------------------------------------------------------------------

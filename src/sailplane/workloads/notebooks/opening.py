@@ -3,8 +3,9 @@ notebook proxy (`proxy.py`) lets through to the notebook's marimo server.
 
 1. `openNotebook` (`open_url`): a JWT signed with the gateway's key (`gateway.tokens.SigningKeys`, so it is
    verifiable with /.well-known/jwks.json), audience OPEN_AUDIENCE, valid OPEN_TTL_SECONDS, naming the
-   notebook, organization, caller and mode (`edit` for the notebook's owner, `read` for everyone else who
-   sees it), inside the URL `{public URL}/notebooks/{notebook}/_auth?token=...`.
+   notebook, organization, caller and `mode`: the most the caller may do (`edit` for the notebook's owner,
+   `takeover` for others who may change its source, `read` for everyone else who sees it), inside the URL
+   `{public URL}/notebooks/{notebook}/_auth?token=...`.
 2. The browser visits it (`redeem`): the token is checked (signature, audience, expiry, this notebook) and its
    `jti` recorded in `notebook_open_tokens`, so the URL works once on any node; the caller's access is
    checked again; the answer is a second signed token (COOKIE_AUDIENCE, at most COOKIE_MAX_SECONDS) set as
@@ -13,12 +14,19 @@ notebook proxy (`proxy.py`) lets through to the notebook's marimo server.
    only its own notebook, only while the caller still sees it (`authz.notebooks_visible_to`) and only while
    that run of it is running, idle or detached.
 
+The mode (`Target.now`): the owner edits. Anyone else edits only while the owner is not active (no WebSocket
+of theirs attached, `presence.NotebookPresence.owner_attached`), as the API promises ("read-only mode if the
+owner is active"), and only if they may change the source anyway (`service.may_edit_source`: Viewers of the
+notebook's teams read it only); then they take over marimo's editor session, as a second marimo tab takes
+over an orphaned one. Everyone else, and they while the owner is active, read. The claim is a ceiling, the
+database and the owner's presence decide now, so an owner coming back ends a member's editing.
+
 Refusals are `Denied` (status, title, message): the proxy shows them as a small page, never the notebook.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -44,7 +52,9 @@ COOKIE_MAX_SECONDS: Final = 12 * 3600
 COOKIE_NAME: Final = "sailplane_notebook"
 AUTH_SEGMENT: Final = "_auth"
 EDIT: Final = "edit"
+TAKEOVER: Final = "takeover"  # may edit while the owner is not active
 READ: Final = "read"
+_RIGHTS: Final = (READ, TAKEOVER, EDIT)  # least first: a cookie's claim caps what the database now allows
 MEMBER, SERVICE_ACCOUNT = "member", "service_account"
 _CLAIMS: Final = ("sub", "kind", "org", "nb", "mode")
 
@@ -67,13 +77,25 @@ class Denied(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """Where an admitted request goes: the notebook's marimo server and its access token, and the mode."""
+    """Where an admitted request goes: the notebook's marimo server and its access token, and the mode (EDIT or
+    READ) given the holder's `rights` (EDIT, TAKEOVER or READ) and whether the owner was active."""
 
     host: str
     port: int
     access_token: str
     mode: str
     holder: str = ""  # "{kind}:{id}" of the cookie's holder
+    rights: str = READ
+
+    @property
+    def owner(self) -> bool:
+        """The notebook's owner, editing: their WebSockets make the owner active."""
+        return self.rights == EDIT
+
+    def now(self, owner_active: bool) -> Target:
+        """This target with the mode for whether the owner is active now."""
+        mode = EDIT if self.rights == EDIT or (self.rights == TAKEOVER and not owner_active) else READ
+        return self if mode == self.mode else replace(self, mode=mode)
 
 
 def _subject(principal: Principal) -> tuple[str, str]:
@@ -82,6 +104,12 @@ def _subject(principal: Principal) -> tuple[str, str]:
     account = principal.identity.service_account
     assert account is not None
     return SERVICE_ACCOUNT, account.id
+
+
+def _rights(db: Session, principal: Principal, notebook: Notebook) -> str:
+    if authz.owns_notebook(principal, notebook):
+        return EDIT
+    return TAKEOVER if service.may_edit_source(db, principal, notebook) else READ
 
 
 def _run_marker(notebook: Notebook) -> str | None:
@@ -102,7 +130,7 @@ def open_url(db: Session, principal: Principal, notebook_id: str, keys: SigningK
     if notebook.status not in OPENABLE_STATES:
         raise _not_openable(notebook)
     kind, subject = _subject(principal)
-    mode = EDIT if authz.owns_notebook(principal, notebook) else READ
+    mode = _rights(db, principal, notebook)
     token = keys.sign({"sub": subject, "kind": kind, "org": notebook.organization_id, "nb": notebook.id,
                        "mode": mode}, OPEN_AUDIENCE, OPEN_TTL_SECONDS)
     return f"{public_url.rstrip('/')}{base_path(notebook.id)}/{AUTH_SEGMENT}?token={token}"
@@ -122,6 +150,8 @@ def _open_claims(keys: SigningKeys, token: str, notebook_id: str) -> dict[str, A
         raise Denied(401, _LINK_REFUSED, "The link is not a valid notebook link.") from exc
     if claims["nb"] != notebook_id:
         raise Denied(401, _LINK_REFUSED, "The link is for another notebook.")
+    if claims["mode"] not in _RIGHTS:
+        raise Denied(401, _LINK_REFUSED, "The link is not a valid notebook link.")
     return claims
 
 
@@ -159,14 +189,18 @@ def cookie_claims(keys: SigningKeys, value: str | None, notebook_id: str) -> dic
                                                               "again from Sailplane.") from exc
     if claims["nb"] != notebook_id:
         raise Denied(404, "Notebook not found", "The notebook was not found.")
+    if claims["mode"] not in _RIGHTS:
+        raise Denied(401, "Open the notebook from Sailplane", "Your access to this notebook has ended: open it "
+                                                              "again from Sailplane.")
     return claims
 
 
-def authorize(db: Session, secret_key: str, notebook_id: str, claims: dict[str, Any], node: str | None) -> Target:
-    """Where the holder of these (cookie) claims may go now: the notebook's marimo server. Denied when the
-    holder no longer sees the notebook (404), is gone (401), the notebook is not running (409) or ran again
-    since the cookie was set (401), or its server is not known or not on this node (503: a marimo server
-    listens on its node's loopback only)."""
+def authorize(db: Session, secret_key: str, notebook_id: str, claims: dict[str, Any], node: str | None,
+              owner_active: bool) -> Target:
+    """Where the holder of these (cookie) claims may go now: the notebook's marimo server, in the mode for
+    `owner_active`. Denied when the holder no longer sees the notebook (404), is gone (401), the notebook is
+    not running (409) or ran again since the cookie was set (401), or its server is not known or not on this
+    node (503: a marimo server listens on its node's loopback only)."""
     notebook, principal = _admit(db, notebook_id, claims)
     if claims.get("run") != _run_marker(notebook):
         raise Denied(401, "The notebook was restarted", "The notebook was restarted since you opened it: open it "
@@ -178,9 +212,10 @@ def authorize(db: Session, secret_key: str, notebook_id: str, claims: dict[str, 
         raise Denied(503, "The notebook is not reachable", "The notebook runs on another Sailplane node than the one "
                                                            "that answered; open it through that node.",
                      "notebook_unavailable")
-    mode = EDIT if authz.owns_notebook(principal, notebook) and claims["mode"] == EDIT else READ
-    return Target(notebook.server_host, notebook.server_port, Encryptor(secret_key).decrypt(notebook.server_secret),
-                  mode, f"{claims['kind']}:{claims['sub']}")
+    rights = min(claims["mode"], _rights(db, principal, notebook), key=_RIGHTS.index)
+    target = Target(notebook.server_host, notebook.server_port, Encryptor(secret_key).decrypt(notebook.server_secret),
+                    READ, f"{claims['kind']}:{claims['sub']}", rights)
+    return target.now(owner_active)
 
 
 def _admit(db: Session, notebook_id: str, claims: dict[str, Any]) -> tuple[Notebook, Principal]:

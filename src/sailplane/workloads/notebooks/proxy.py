@@ -10,19 +10,24 @@
   not forwarded; marimo's own session cookie is not passed back.
 
 Every request is admitted by its cookie (`opening.cookie_claims`) and the database's current answer
-(`opening.authorize`), kept per holder for `notebook_access_cache_seconds`; an open WebSocket is re-checked
-as often and closed once access is gone. Refusals are a small HTML page (JSON for non-browser callers).
+(`opening.authorize`), kept per holder for `notebook_access_cache_seconds`; the mode is decided again on every
+request from that answer and whether the owner is active now (`Target.now`, this node's presence: a cheap
+read, so an owner coming back stops a member's edit calls at once). An open WebSocket is re-checked as often
+and closed once access is gone, or once a socket opened in edit mode by a member would be read mode now (it
+is in marimo's editor session, which the owner is taking back). Refusals are a small HTML page (JSON for
+non-browser callers).
 
-Read mode (team members who do not own the notebook): only reads and the calls that run the notebook as
-saved and interact with its outputs pass (`READ_MODE_POSTS`); editing, saving, files, terminals,
-packages, secrets and AI endpoints, the session list and the document sync socket are refused with 403; a
-reader's marimo session IDs are rewritten to IDs of their own (`reader_session_id`).
+Read mode (those who see the notebook but may not change its source, and members who may while its owner is
+active; `opening` says who): only reads and the calls that run the notebook as saved and interact with its
+outputs pass (`READ_MODE_POSTS`); editing, saving, files, terminals, packages, secrets and AI endpoints, the
+session list and the document sync socket are refused with 403 `notebook_read_only`; a reader's marimo
+session IDs are rewritten to IDs of their own (`reader_session_id`).
 
 Whatever the mode, paths marimo and the checks here could read differently (dot or empty segments, encoded
 slashes) are refused (400), and marimo's own `auth/` routes are not relayed (`check_path`).
 
-Presence (`NotebookPresence`): a relayed WebSocket attaches on open and detaches on close; every request and
-message touches the notebook.
+Presence (`NotebookPresence`): a relayed WebSocket attaches on open and detaches on close (as the owner's when
+its holder is the owner, editing); every request and message touches the notebook.
 
 Routes are outside `/api/v1` and the OpenAPI document (browser traffic, not API operations).
 """
@@ -56,7 +61,7 @@ from sailplane.gateway.tokens import SigningKeys
 from sailplane.iam.auth.deps import Db
 from sailplane.kit.errors import error_body
 from sailplane.workloads.notebooks import opening
-from sailplane.workloads.notebooks.opening import COOKIE_NAME, EDIT, Denied, Target
+from sailplane.workloads.notebooks.opening import COOKIE_NAME, EDIT, TAKEOVER, Denied, Target
 from sailplane.workloads.notebooks.presence import NotebookPresence
 
 log = logging.getLogger(__name__)
@@ -70,7 +75,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 NOT_FORWARDED = HOP_BY_HOP | {"cookie", "authorization", "forwarded", "x-forwarded-for", "x-forwarded-proto",
                               "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip"}
 NOT_RETURNED = HOP_BY_HOP | {"set-cookie", "server", "date"}  # the API's server sets its own Date and Server
-# Read mode: marimo calls (after the base path) a non-owner may make besides GET/HEAD/OPTIONS: running the
+# Read mode: marimo calls (after the base path) a reader may make besides GET/HEAD/OPTIONS: running the
 # notebook as saved, its UI elements, interrupting, and previews of data sources. Not: taking over another tab's
 # session, restarting or shutting down, and `instantiate` with `codes` (code of the browser's own).
 INSTANTIATE = "api/kernel/instantiate"
@@ -82,8 +87,9 @@ READ_MODE_POSTS = frozenset({
 READ_MODE_REFUSED_PREFIXES = ("api/files/", "api/storage/", "api/secrets/", "api/ai/", "terminal", "lsp",
                               "api/lsp/", "api/packages/", "api/export/", "api/environment", "api/sessions")
 # marimo keys a session's HTTP calls by this header (and its sockets by the `session_id` query parameter): a
-# reader's are rewritten to session IDs of their own (`reader_session_id`), so a reader never names the owner's
-# session (which would let them set its UI elements, call its functions, interrupt it) nor another reader's.
+# reader's are rewritten to session IDs of their own (`reader_session_id`), so a reader never names the editor's
+# session (the owner's, or a member's who took it over: naming it would let them set its UI elements, call its
+# functions, interrupt it) nor another reader's. Edit mode passes them unchanged: its socket is the editor.
 SESSION_HEADER = "marimo-session-id"
 SESSION_PARAM = "session_id"
 # Not `ws_sync`: marimo's document sync socket applies the Loro updates any client sends (cell code edits).
@@ -96,9 +102,10 @@ NOT_RELAYED_FIRST_SEGMENTS = frozenset({"auth"})
 class NotebookProxy:
     """The proxy's state on one node: an HTTP client pool to marimo servers and the holders' recent answers."""
 
-    def __init__(self, settings: Settings, node: Callable[[], str | None]) -> None:
+    def __init__(self, settings: Settings, node: Callable[[], str | None], presence: NotebookPresence) -> None:
         self.settings = settings
         self.node = node  # this node's name while its notebook controller runs (None: it serves no notebook)
+        self.presence = presence
         self.ttl = settings.notebook_access_cache_seconds
         self._client: httpx.AsyncClient | None = None
         self._answers: dict[tuple[Any, ...], tuple[float, Target | Denied]] = {}
@@ -117,7 +124,8 @@ class NotebookProxy:
 
     async def admit(self, db_factory: Any, keys: SigningKeys, notebook_id: str, cookie: str | None,
                     *, fresh: bool = False) -> Target:
-        """The target for this cookie now (from memory when answered within `ttl`); raises Denied."""
+        """The target for this cookie now (the database's answer from memory when given within `ttl`, the mode
+        for the owner's presence now); raises Denied."""
         claims = opening.cookie_claims(keys, cookie, notebook_id)
         key = (notebook_id, claims["kind"], claims["sub"], claims["org"], claims["run"], claims["mode"])
         stamp = time.monotonic()
@@ -129,12 +137,13 @@ class NotebookProxy:
             found = self._answers[key] = (stamp, answer)
         if isinstance(found[1], Denied):
             raise found[1]
-        return found[1]
+        return found[1].now(self.presence.owner_attached(notebook_id))
 
     def _check(self, db_factory: Any, notebook_id: str, claims: dict[str, Any]) -> Target | Denied:
         db: Session = db_factory()
         try:
-            return opening.authorize(db, self.settings.secret_key, notebook_id, claims, self.node())
+            return opening.authorize(db, self.settings.secret_key, notebook_id, claims, self.node(),
+                                     self.presence.owner_attached(notebook_id))
         except Denied as denied:
             return denied
         finally:
@@ -148,7 +157,7 @@ def notebook_proxy(app: Any) -> NotebookProxy:
             controller = getattr(app.state, "notebooks", None)
             return controller.node if controller is not None else None
 
-        proxy = app.state.notebook_proxy = NotebookProxy(app.state.settings, node)
+        proxy = app.state.notebook_proxy = NotebookProxy(app.state.settings, node, app.state.notebook_presence)
     return proxy
 
 
@@ -217,7 +226,7 @@ def check_path(scope: Mapping[str, Any], path: str) -> None:
 
 
 def read_mode_allows(method: str, path: str) -> bool:
-    """Whether a non-owner may make this call (`path`: after `/notebooks/{notebook}/`)."""
+    """Whether a reader may make this call (`path`: after `/notebooks/{notebook}/`)."""
     path = path.strip("/")
     if path.startswith(READ_MODE_REFUSED_PREFIXES):
         return False
@@ -226,8 +235,13 @@ def read_mode_allows(method: str, path: str) -> bool:
     return path in READ_MODE_POSTS
 
 
-_READ_ONLY = Denied(403, "Read only", "You can view this notebook but not change it: only its owner edits it.",
-                    "notebook_read_only")
+_READ_ONLY = Denied(403, "Read only", "You can view this notebook but not change it.", "notebook_read_only")
+_OWNER_ACTIVE = Denied(403, "Read only", "The notebook's owner has it open: you can view it but not change it "
+                                         "while they do.", "notebook_read_only")
+
+
+def _read_only(target: Target) -> Denied:
+    return _OWNER_ACTIVE if target.rights == TAKEOVER else _READ_ONLY
 
 
 def _carries_code(body: bytes) -> bool:
@@ -282,12 +296,12 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
     except Denied as denied:
         return refusal(request, denied)
     if target.mode != EDIT and not read_mode_allows(request.method, path):
-        return refusal(request, _READ_ONLY)
+        return refusal(request, _read_only(target))
     body: bytes | None = None
     if target.mode != EDIT and path.strip("/") == INSTANTIATE:
         body = await request.body()
         if _carries_code(body):
-            return refusal(request, _READ_ONLY)
+            return refusal(request, _read_only(target))
     presence.touch(notebook)
     headers = _forwarded(request.headers, request.url.scheme, request.client.host if request.client else None)
     headers.append(("authorization", f"Bearer {target.access_token}"))
@@ -375,10 +389,10 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
         await websocket.close(code=1011)
         return
     await websocket.accept(subprotocol=upstream.subprotocol)
-    presence.attach(notebook)
+    presence.attach(notebook, owner=target.owner)
     tasks = [asyncio.create_task(_browser_to_server(websocket, upstream, presence, notebook)),
              asyncio.create_task(_server_to_browser(websocket, upstream, presence, notebook)),
-             asyncio.create_task(_watch_access(proxy, db_factory, keys, notebook, cookie))]
+             asyncio.create_task(_watch_access(proxy, db_factory, keys, notebook, cookie, target.mode))]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -387,7 +401,7 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
-        presence.detach(notebook)
+        presence.detach(notebook, owner=target.owner)
         with contextlib.suppress(Exception):
             await upstream.close()
         with contextlib.suppress(Exception):
@@ -433,13 +447,17 @@ async def _server_to_browser(websocket: WebSocket, upstream: ClientConnection, p
 
 
 async def _watch_access(proxy: NotebookProxy, db_factory: Any, keys: SigningKeys, notebook: str,
-                        cookie: str | None) -> None:
-    """Return (ending the relay) once the holder may no longer open the notebook."""
+                        cookie: str | None, opened: str) -> None:
+    """Return (ending the relay) once the holder may no longer open the notebook, or no longer edit it when the
+    socket was opened in edit mode (unrenamed, in marimo's editor session; or a socket readers do not get)."""
     while True:
         await asyncio.sleep(max(proxy.ttl, 0.5))
         try:
-            await proxy.admit(db_factory, keys, notebook, cookie)
+            target = await proxy.admit(db_factory, keys, notebook, cookie)
         except Denied:
             return
         except Exception:  # noqa: BLE001 - a failed check (database busy) keeps the socket; the next one decides
             log.warning("notebook %s: re-checking a WebSocket's access failed", notebook, exc_info=True)
+            continue
+        if opened == EDIT and target.mode != EDIT:
+            return

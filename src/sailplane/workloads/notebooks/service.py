@@ -377,8 +377,13 @@ def decode_source(raw: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
+def may_edit_source(db: Session, principal: Principal, notebook: Notebook) -> bool:
+    """Whether the caller may change the notebook's source (here or, while its owner is away, in marimo)."""
+    return authz.may_edit_notebook_source(principal, notebook, _team_ids(db, [notebook.id])[notebook.id])
+
+
 def _require_edit(db: Session, principal: Principal, notebook: Notebook) -> None:
-    if not authz.may_edit_notebook_source(principal, notebook, _team_ids(db, [notebook.id])[notebook.id]):
+    if not may_edit_source(db, principal, notebook):
         raise forbidden(f"Changing the source needs the {MANAGE} permission in one of the notebook's teams.")
 
 
