@@ -19,6 +19,7 @@ import pytest
 from websockets.sync.client import connect
 
 from sailplane.compute.local_notebooks import LocalNotebookBackend
+from sailplane.compute.nodes import NodeLock
 from sailplane.compute.notebook_servers import NotebookServerSpec
 from sailplane.compute.processes import process_environ
 from sailplane.kit.crypto import Encryptor
@@ -26,7 +27,7 @@ from sailplane.workloads.notebooks.template import TEMPLATE
 from tests.notebooks.conftest import assert_no_marimo_left
 from tests.notebooks.helpers import db_rows, make_config, make_notebook, notebook_of
 from tests.sessions.conftest import assert_no_sail_left, compute_settings
-from tests.sessions.helpers import describe, org_with_team, spark_session
+from tests.sessions.helpers import describe, org_with_team, sail_pids, spark_session
 from tests.support.actors import Actor, assert_error
 from tests.support.packages import PackageIndex, serve_package_index
 from tests.support.server import LiveServer
@@ -323,9 +324,11 @@ def test_restart_adopts_running_notebooks_and_cleans_up_the_rest(tmp_path: Path,
     data_dir = tmp_path / "node"
     try:
         _restart(data_dir, database_url)
-    finally:  # also when it failed half-way
-        assert_no_marimo_left(data_dir)
-        assert_no_sail_left(data_dir)
+    finally:  # also when it failed half-way (the Sail servers too when marimo servers were left)
+        try:
+            assert_no_marimo_left(data_dir)
+        finally:
+            assert_no_sail_left(data_dir)
 
 
 def _restart(data_dir: Path, database_url: str) -> None:
@@ -343,7 +346,11 @@ def _restart(data_dir: Path, database_url: str) -> None:
         kept_port = _row(first, kept)["server_port"]
     finally:
         first.stop()
-    # While the server is down, one marimo server dies, and one appears that no notebook owns.
+    # While the server is down, one marimo server dies, and one appears that no notebook owns. The node's lock
+    # is held meanwhile, as while a server of it starts, so that other nodes of this machine leave its marimo
+    # servers alone (they would stop the stray one): this is about what the node's own start does with them.
+    holding = NodeLock(data_dir)
+    holding.acquire()
     backend = LocalNotebookBackend(data_dir)
     lost_pid = dict(backend.scan())[lost]
     os.killpg(lost_pid, signal.SIGKILL)
@@ -352,7 +359,10 @@ def _restart(data_dir: Path, database_url: str) -> None:
     assert backend.running(stray)
 
     second = LiveServer(settings)
-    second.start()
+    try:
+        second.start()
+    finally:
+        holding.release()
     try:
         owner = dataclasses.replace(owner, base_url=f"{second.url}/api/v1")
         assert _get(owner, kept)["status"] == "running"  # adopted: still the same server
@@ -365,6 +375,72 @@ def _restart(data_dir: Path, database_url: str) -> None:
         assert "STRAYNOTEBOOK" not in dict(backend.scan())  # stopped: no notebook owns it
         asyncio.run(backend.stop(stray))  # reaps our child
         assert _stop(owner, kept)["status"] == "stopped"
+    finally:
+        second.stop()
+
+
+def test_a_notebook_stopped_while_its_node_is_down(tmp_path: Path, database_url: str, compute_api: str,
+                                                 compute_server: LiveServer) -> None:
+    """A graceful stop leaves the notebooks' marimo servers running, for the next start to adopt. A notebook
+    stopped meanwhile through another node of this machine (the shared compute server) is stopped by that node,
+    as its own would (what marimo wrote saved, marimo stopped, Sail session closed), instead of staying
+    `stopping` until its node is back; the other one keeps its server and is adopted when the node is back."""
+    data_dir = tmp_path / "node"
+    try:
+        _stopped_while_down(data_dir, database_url, compute_api)
+    finally:  # also when it failed half-way (the Sail servers too when marimo servers were left)
+        try:
+            assert_no_marimo_left(data_dir)
+        finally:
+            assert_no_sail_left(data_dir)
+
+
+def _stopped_while_down(data_dir: Path, database_url: str, compute_api: str) -> None:
+    settings = compute_settings(data_dir, database_url)
+    first = LiveServer(settings)
+    first.start()
+    try:
+        owner, team = org_with_team(f"{first.url}/api/v1")
+        stopped, kept = _notebook(owner, team)["id"], _notebook(owner, team)["id"]
+        for nid in (stopped, kept):
+            _start(owner, nid)
+        sessions = {nid: _wait(owner, nid, "running", "failed") for nid in (stopped, kept)}
+        assert all(n["status"] == "running" for n in sessions.values()), sessions
+        kept_port = _row(first, kept)["server_port"]
+    finally:
+        first.stop()
+    backend = LocalNotebookBackend(data_dir)
+    assert {stopped, kept} <= set(dict(backend.scan())), "a graceful stop leaves the marimo servers running"
+    owner = dataclasses.replace(owner, base_url=compute_api)  # another node of this machine and deployment
+    workloads = {nid: describe(owner, n["sessionId"])["workloadId"] for nid, n in sessions.items()}
+    assert set(workloads.values()) <= set(sail_pids(first))
+    # What marimo wrote to its file (in the down node's data directory) since it started.
+    work_file = data_dir / "notebooks" / stopped / "notebook.py"
+    edited = work_file.read_text().replace("40 + 2", "6 * 7")
+    work_file.write_text(edited)
+
+    # Stopped through the shared compute node while its node is down: that node stops it.
+    r = owner.post(f"/workloads/notebooks/{stopped}/stop")
+    assert r.status_code == 200 and r.json()["status"] == "stopping", r.text
+    done = _wait(owner, stopped, "stopped", "failed", timeout=20)
+    assert done["status"] == "stopped" and done["sessionId"] is None, done
+    assert stopped not in dict(backend.scan())
+    assert owner.get(f"/workloads/notebooks/{stopped}/source").text == edited
+    assert describe(owner, sessions[stopped]["sessionId"])["status"] == "closed"
+    wait_until(lambda: workloads[stopped] not in sail_pids(first), timeout=15)  # no open session needs it
+    # The live one is left for its node: its marimo server and Sail session run on.
+    assert kept in dict(backend.scan()) and workloads[kept] in sail_pids(first)
+    assert _get(owner, kept)["status"] == "running"
+
+    second = LiveServer(settings)
+    second.start()
+    try:
+        owner = dataclasses.replace(owner, base_url=f"{second.url}/api/v1")
+        assert _get(owner, kept)["status"] == "running"  # adopted: still the same server
+        assert _row(second, kept)["server_port"] == kept_port
+        assert _stop(owner, kept)["status"] == "stopped"
+        assert kept not in dict(backend.scan())
+        assert describe(owner, sessions[kept]["sessionId"])["status"] == "closed"
     finally:
         second.stop()
 

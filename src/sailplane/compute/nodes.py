@@ -13,6 +13,10 @@ its warm-pool and run servers (which no one else will ever use) and those of ses
 closed while it was down. The session controller stops them (`SessionController`), keeping the
 servers of sessions still open, which their node adopts when it comes back. Nodes on other machines
 are out of reach: their servers stop when their node starts again.
+
+marimo servers carry the same data-directory marker (`compute.local_notebooks`), so the notebook
+controller does the same for the notebooks of a down node that were stopped (or deleted) meanwhile,
+through a backend over that node's data directory (`down_node_notebooks`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from sailplane.compute.local import INSTANCE_MARKER, OWNER_MARKER, LocalSailBackend
+from sailplane.compute.local_notebooks import NOTEBOOK_MARKER, LocalNotebookBackend
+from sailplane.compute.notebook_servers import NotebookBackend
 from sailplane.compute.processes import owned_by_us, proc_pids, process_environ, process_running
 
 LOCK_NAME = "node.lock"
@@ -108,8 +114,8 @@ def node_is_up(data_dir: str | Path) -> bool:
     return False
 
 
-def other_nodes_instances(own_data_dir: Path) -> dict[str, set[str]]:
-    """Data directory → instance ids of the live Sail servers of other nodes on this machine."""
+def _other_nodes(own_data_dir: Path, marker: str) -> dict[str, set[str]]:
+    """Data directory → the `marker` values (ids) of the live processes of other nodes on this machine."""
     own = str(Path(own_data_dir).resolve())
     found: dict[str, set[str]] = {}
     me = os.getpid()
@@ -117,16 +123,37 @@ def other_nodes_instances(own_data_dir: Path) -> dict[str, set[str]]:
         if pid == me or not owned_by_us(pid) or not process_running(pid):
             continue
         env = process_environ(pid)
-        owner, instance = env.get(OWNER_MARKER), env.get(INSTANCE_MARKER)
-        if owner and instance and owner != own:
-            found.setdefault(owner, set()).add(instance)
+        owner, found_id = env.get(OWNER_MARKER), env.get(marker)
+        if owner and found_id and owner != own:
+            found.setdefault(owner, set()).add(found_id)
     return found
+
+
+def _down(found: dict[str, set[str]], deployment: str) -> dict[str, set[str]]:
+    return {owner: ids for owner, ids in found.items()
+            if node_deployment(owner) == deployment and not node_is_up(owner)}
+
+
+def other_nodes_instances(own_data_dir: Path) -> dict[str, set[str]]:
+    """Data directory → instance ids of the live Sail servers of other nodes on this machine."""
+    return _other_nodes(own_data_dir, INSTANCE_MARKER)
 
 
 def down_nodes_instances(own_data_dir: Path, deployment: str) -> dict[str, set[str]]:
     """The Sail servers of the nodes of this machine and deployment that are down, by data directory."""
-    return {owner: ids for owner, ids in other_nodes_instances(own_data_dir).items()
-            if node_deployment(owner) == deployment and not node_is_up(owner)}
+    return _down(other_nodes_instances(own_data_dir), deployment)
+
+
+def down_nodes_notebooks(own_data_dir: Path, deployment: str) -> dict[str, set[str]]:
+    """The notebook ids of the marimo servers of the nodes of this machine and deployment that are down,
+    by data directory."""
+    return _down(_other_nodes(own_data_dir, NOTEBOOK_MARKER), deployment)
+
+
+def down_node_notebooks(data_dir: str) -> NotebookBackend:
+    """The marimo servers of a node that is down, to read the file each saved and stop them (it starts none:
+    without the node's sandbox and environments it could not)."""
+    return LocalNotebookBackend(data_dir)
 
 
 async def stop_down_node_instances(data_dir: str, keep: Collection[str]) -> list[str]:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import socket
+from pathlib import Path
 
 from sailplane.compute.environments import SparkEnvironments, notebook_environment
 from sailplane.compute.nodes import NodeLock, deployment_id
@@ -31,7 +32,13 @@ log = logging.getLogger(__name__)
 
 def node_id(settings: Settings) -> str:
     """This control-plane node's name for the instances its local backend owns."""
-    digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:16]
+    return node_of(settings.data_dir)
+
+
+def node_of(data_dir: str | Path) -> str:
+    """The name of the node of this machine whose data directory this is (also one that is down, found by
+    the data directory its processes carry)."""
+    digest = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
     return f"local:{socket.gethostname()[:200]}:{digest}"
 
 
@@ -57,6 +64,9 @@ class WorkloadRuntime:
         self.backends = NodeBackends(NodeResources(node_dir, self.sandbox, self.environments,
                                                    self.notebook_environment))
         deployment = deployment_id(settings.database_url)
+        # Where this node runs its processes and which database it serves: its controllers also stop what
+        # nodes of this machine and deployment that are down no longer need (compute.nodes).
+        self.node_dir, self.deployment = node_dir, deployment
         self.controller = SessionController(
             db, self.backends, node=self.node, interval=settings.controller_interval_seconds,
             start_timeout=settings.compute_start_timeout_seconds, node_dir=node_dir,

@@ -15,6 +15,11 @@
 - health: a marimo server that is gone → `failed`.
 - after a restart: the live notebooks of this node whose server is still there are adopted; the others
   fail (a start in progress was lost), and marimo servers no notebook owns are stopped.
+- nodes of this machine and deployment that are down (`compute.nodes`): a stop asked of one of their
+  notebooks meanwhile would wait for them to come back, their marimo servers and Sail sessions running on,
+  so a node that is up takes the stop over (`states.hand_over`) and does it on the down node's marimo
+  server; marimo servers of theirs whose notebook is stopped, failed or gone are stopped. Their live
+  notebooks are left for them to adopt.
 
 Every status change goes through `states.transition()` (a compare-and-set, so requests and this loop
 never overwrite each other). The database is the source of truth; memory holds only the tasks running.
@@ -34,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
+from sailplane.compute.nodes import down_node_notebooks, down_nodes_notebooks
 from sailplane.compute.notebook_servers import NotebookBackend, NotebookServerHandle, NotebookServerSpec
 from sailplane.compute.registry import UnknownCluster
 from sailplane.config import Settings
@@ -45,6 +51,7 @@ from sailplane.kit.loop_thread import LoopThread
 from sailplane.tenancy.audit import service as audit
 from sailplane.workloads import access, configs
 from sailplane.workloads import service as sessions
+from sailplane.workloads.controller import DOWN_NODE_SWEEP_SECONDS
 from sailplane.workloads.instance_states import INSTANCE_FAILED
 from sailplane.workloads.instance_states import RUNNING as INSTANCE_RUNNING
 from sailplane.workloads.instance_states import STOPPED as INSTANCE_STOPPED
@@ -63,8 +70,10 @@ from sailplane.workloads.notebooks.states import (
     STARTING,
     STOPPED,
     STOPPING,
+    hand_over,
     transition,
 )
+from sailplane.workloads.runtime import node_of
 from sailplane.workloads.session_states import OPEN_STATES
 
 if TYPE_CHECKING:
@@ -138,6 +147,7 @@ class NotebookController:
         self._ticks = PeriodicService("notebook-controller", self.tick, settings.notebook_controller_interval_seconds,
                                       logger=log, failure="notebook controller tick failed", stop_timeout=10.0)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._next_sweep = 0.0  # of the marimo servers of nodes that are down
 
     # -- from other threads ------------------------------------------------------------------------
 
@@ -234,6 +244,7 @@ class NotebookController:
             for notebook_id in stopping:
                 if notebook_id not in self._tasks:
                     self._spawn(notebook_id, self._stop_notebook(notebook_id))
+        await self._sweep_down_nodes()
 
     def _kernel_token_lasts(self) -> float:
         """How long after its server started a notebook's kernel token still surely holds: the token is issued
@@ -311,9 +322,12 @@ class NotebookController:
 
     # -- stopping and failing ----------------------------------------------------------------------
 
-    async def _release(self, notebook_id: str, cluster_id: str | None, handle: NotebookServerHandle | None) -> None:
-        """Save what marimo wrote, then stop its server (by its handle, or whatever runs for the notebook)."""
-        backend = self._backend(cluster_id)
+    async def _release(self, notebook_id: str, cluster_id: str | None, handle: NotebookServerHandle | None,
+                       backend: NotebookBackend | None = None) -> None:
+        """Save what marimo wrote, then stop its server (by its handle, or whatever runs for the notebook), on
+        `backend` (a down node's, whose stop this node took over) or this node's backend of the cluster."""
+        if backend is None:
+            backend = self._backend(cluster_id)
         if backend is None:
             return
         if handle is not None:
@@ -323,25 +337,26 @@ class NotebookController:
             await backend.stop(handle)
         await backend.stop_by_id(notebook_id)
 
-    async def _stop_notebook(self, notebook_id: str) -> None:
+    async def _stop_notebook(self, notebook_id: str, backend: NotebookBackend | None = None) -> None:
+        """stopping → stopped; its marimo server on `backend` (see `_release`)."""
         row = await asyncio.to_thread(self._db_row, notebook_id)
         if row is None or row.status != STOPPING:
             return
         try:
-            await self._release(notebook_id, row.cluster_id, row.handle)
+            await self._release(notebook_id, row.cluster_id, row.handle, backend)
         except Exception as exc:
             log.exception("stopping notebook %s failed", notebook_id)
-            await self._fail(notebook_id, f"The notebook's server could not be stopped cleanly: {exc}")
+            await self._fail(notebook_id, f"The notebook's server could not be stopped cleanly: {exc}", backend)
             return
         closed = await asyncio.to_thread(self._db_end, notebook_id, row.session_id, STOPPED, None)
         self._ended(notebook_id, closed)
 
-    async def _fail(self, notebook_id: str, message: str) -> None:
+    async def _fail(self, notebook_id: str, message: str, backend: NotebookBackend | None = None) -> None:
         row = await asyncio.to_thread(self._db_row, notebook_id)
         if row is None:
             return
         try:
-            await self._release(notebook_id, row.cluster_id, row.handle)
+            await self._release(notebook_id, row.cluster_id, row.handle, backend)
         except Exception:
             log.exception("cleaning up after notebook %s failed", notebook_id)
         # A notebook someone was stopping anyway (a start that failed meanwhile) just stops.
@@ -353,6 +368,41 @@ class NotebookController:
         self.presence.forget(notebook_id)
         if closed_session is not None:
             sessions.notebook_session_closed(self.runtime, closed_session)
+
+    # -- notebooks of nodes that are down ----------------------------------------------------------
+
+    async def _sweep_down_nodes(self) -> None:
+        """Stop what nodes of this machine and deployment that are down no longer need (every few seconds):
+        the notebooks stopping on them are taken over and stopped as their node would (source saved, marimo
+        stopped, Sail session closed), the marimo servers of their notebooks at rest or gone are stopped.
+        Their live notebooks keep their servers, for their node to adopt when it is back."""
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + max(self.settings.notebook_controller_interval_seconds,
+                                                  DOWN_NODE_SWEEP_SECONDS)
+        found = await asyncio.to_thread(down_nodes_notebooks, self.runtime.node_dir, self.runtime.deployment)
+        for data_dir, notebook_ids in found.items():
+            pending = sorted(notebook_ids - self._tasks.keys())  # not those this node is already stopping
+            if not pending:
+                continue
+            taken, unused = await asyncio.to_thread(self._db_take_over, node_of(data_dir), pending)
+            backend = down_node_notebooks(data_dir)
+            for notebook_id in taken:
+                log.warning("stopping notebook %s for its node (%s), which is down", notebook_id, data_dir)
+                self._spawn(notebook_id, self._stop_notebook(notebook_id, backend))
+            for notebook_id in unused:
+                self._spawn(notebook_id, self._stop_unused(notebook_id, backend, data_dir))
+
+    async def _stop_unused(self, notebook_id: str, backend: NotebookBackend, data_dir: str) -> None:
+        """Stop the marimo server a down node left for a notebook that is at rest or gone (nothing to save:
+        the notebook's stored source is the one that counts now)."""
+        try:
+            if await backend.stop_by_id(notebook_id):
+                log.warning("stopped the marimo server of notebook %s left by the node of %s, which is down",
+                            notebook_id, data_dir)
+        except Exception:
+            log.exception("stopping the marimo server of notebook %s left by the node of %s failed",
+                          notebook_id, data_dir)
 
     # -- after a restart ---------------------------------------------------------------------------
 
@@ -382,6 +432,23 @@ class NotebookController:
         return LiveRow(n.id, n.status, cluster_id, n.session_id, handle_of(n), _epoch(n.started_at),
                        _epoch(n.last_active_at), _epoch(n.detached_at), n.idle_timeout_seconds,
                        n.detached_timeout_seconds, session_ended)
+
+    def _db_take_over(self, down_node: str, notebook_ids: list[str]) -> tuple[list[str], list[str]]:
+        """Of the notebooks whose marimo servers a node that is down (`down_node`) left: those stopping on it,
+        now this node's (`hand_over`, one conditional statement each: of two nodes that are up, one takes
+        each), and those at rest or gone, whose servers no one needs. The others are left alone."""
+        taken: list[str] = []
+        unused: list[str] = []
+        with self.db.session() as db:
+            found = dict(db.execute(select(Notebook.id, Notebook.status).where(Notebook.id.in_(notebook_ids))).all())
+            for notebook_id in notebook_ids:
+                status = found.get(notebook_id)
+                if status is None or status in AT_REST_STATES:
+                    unused.append(notebook_id)
+                elif status == STOPPING and hand_over(db, notebook_id, self.node, from_node=down_node):
+                    taken.append(notebook_id)
+            db.commit()
+        return taken, unused
 
     def _db_live(self) -> list[LiveRow]:
         """This node's live notebooks, with why their session ended when it did (closed or failed elsewhere:

@@ -10,6 +10,10 @@ failures) change a notebook's status concurrently, so a status is never written 
     starting, running, idle, detached, stopping → failed; failed → starting (start again)
 
 A new notebook is `stopped` (the only state records reach until start/stop exist).
+
+A notebook is driven by the controller of its `node`. `hand_over()` moves it to another node, with the
+same kind of compare-and-set: how a node that is up takes over the stop of a notebook whose node is down
+(`controller.NotebookController`).
 """
 
 from __future__ import annotations
@@ -66,3 +70,13 @@ def transition(db: Session, notebook_id: str, target: str, *, source: Sequence[s
             .values({"status": target, "updated_at": now or utcnow(), **(values or {})}))
     result = db.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def hand_over(db: Session, notebook_id: str, node: str, *, from_node: str) -> bool:
+    """Make `node` the node of a notebook that is stopping on `from_node` (its controller finishes the stop):
+    of two nodes taking it over, one does, and its old node, when back, no longer sees it as its own. Only a
+    stop is handed over: a live notebook waits for its node to adopt it. Whether it happened. Does not commit."""
+    stmt = (update(Notebook).where(Notebook.id == notebook_id, Notebook.node == from_node,
+                                   Notebook.status == STOPPING)
+            .values({"node": node, "updated_at": utcnow()}))
+    return bool(db.execute(stmt).rowcount)  # type: ignore[attr-defined]
