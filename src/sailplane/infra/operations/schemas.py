@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import ConfigDict, Field
 
-from pydantic import Field
-
-from sailplane.kit.schemas import ApiModel, Timestamp
+from sailplane.kit.schemas import ApiModel, CompactModel, Timestamp
 
 
 class OperationErrorDetails(ApiModel):
@@ -49,13 +47,25 @@ class OperationProgress(ApiModel):
     summary: ProgressSummary
 
 
+class OperationResult(CompactModel):
+    """What a succeeded operation produced (fields left out when they do not apply to its kind): a template
+    sync's stack and versions."""
+
+    model_config = ConfigDict(extra="allow")
+
+    stack_arn: str | None = None
+    previous_version: str | None = None
+    template_version: str | None = None
+    updated: bool | None = Field(default=None, description="Whether the operation changed anything.")
+
+
 class OperationView(ApiModel):
     id: str
     organization_id: str
     member_id: str | None = None
     operation: str = Field(description="What it does, e.g. sync_connection_template.")
     status: str = Field(description="pending, running, succeeded or failed.")
-    result: dict[str, Any] | None = None
+    result: OperationResult | None = None
     error: OperationError | None = None
     progress: OperationProgress | None = None
     resource_type: str
