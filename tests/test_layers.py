@@ -87,6 +87,8 @@ COMMIT_OWNERS = {
     Path("sailplane/workloads/runs/scheduler.py"),
     Path("sailplane/workloads/runs/runtime.py"),
     Path("sailplane/workloads/runs/dispatcher.py"),
+    Path("sailplane/infra/operations/runner.py"),  # the operation runner: one commit per claim or step end
+    Path("sailplane/infra/connections/sync.py"),  # a sync step's end, recorded on its connection
 }
 
 

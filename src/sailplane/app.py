@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from sailplane.config import Settings, get_settings
 from sailplane.gateway.tokens import SigningKeys
+from sailplane.infra.providers.aws import Aws
 from sailplane.kit.admission import install_admission_control
 from sailplane.kit.db import Database
 from sailplane.kit.errors import error_body, install_error_handlers
@@ -36,6 +37,8 @@ def _routers() -> list[APIRouter]:
     from sailplane.iam.mfa.router import users_router as mfa_users_router
     from sailplane.iam.sso.router import router as sso_router
     from sailplane.infra.clusters.router import router as my_clusters_router
+    from sailplane.infra.connections.router import router as connections_router
+    from sailplane.infra.operations.router import router as operations_router
     from sailplane.tenancy.accounts.router import me_router, users_router
     from sailplane.tenancy.audit.router import router as audit_router
     from sailplane.tenancy.invites.router import org_router as invites_org_router
@@ -52,7 +55,7 @@ def _routers() -> list[APIRouter]:
     return [
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
-        my_clusters_router, workloads_router, notebooks_router,
+        my_clusters_router, connections_router, operations_router, workloads_router, notebooks_router,
         catalogs_router, queries_router, jobs_router, runs_router,
         mfa_auth_router, mfa_me_router, mfa_users_router,
         identity_auth_router, identity_me_router, sso_router,
@@ -60,7 +63,8 @@ def _routers() -> list[APIRouter]:
 
 
 def start_background(app: FastAPI) -> None:
-    """Start the compute backend, session controller and Spark Connect gateway, then job runs (blocking).
+    """Start the operation runner, the compute backend, session controller and Spark Connect gateway, then job
+    runs (blocking).
 
     The lifespan calls it, unless the CLI did so before serving (so that a start-up failure is reported
     as one line instead of through uvicorn's lifespan traceback); the lifespan's end stops them."""
@@ -68,6 +72,19 @@ def start_background(app: FastAPI) -> None:
     if app.state.background_started:
         return
     app.state.background_started = True
+    if settings.operations_enabled:
+        start_operations(app)
+    try:
+        _start_compute(app)
+    except BaseException:
+        if app.state.operations is not None:
+            operations, app.state.operations = app.state.operations, None
+            operations.stop()
+        raise
+
+
+def _start_compute(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
     if not settings.compute_enabled:
         return
     from sailplane.workloads.notebooks.controller import NotebookController
@@ -99,6 +116,22 @@ def start_background(app: FastAPI) -> None:
     app.state.runs = runs
 
 
+def start_operations(app: FastAPI) -> None:
+    """The operation runner (infra/operations), with every kind of operation this server can run. Not part of
+    compute: infrastructure operations run on an API-only server too."""
+    from sailplane.infra.connections.sync import SyncTemplate
+    from sailplane.infra.operations.runner import OperationsRuntime
+    from sailplane.kit.crypto import Encryptor
+
+    settings: Settings = app.state.settings
+    sync = SyncTemplate(app.state.background_db, app.state.aws, Encryptor(settings.secret_key)).kind()
+    runtime = OperationsRuntime(app.state.background_db, {sync.name: sync}, node=str(settings.data_dir),
+                                lease_seconds=settings.operations_lease_seconds,
+                                interval=settings.operations_interval_seconds)
+    runtime.start()
+    app.state.operations = runtime
+
+
 def stop_background(app: FastAPI) -> None:
     """Stop job runs, the notebook controller, then the gateway and session controller (Sail servers of
     sessions and marimo servers of notebooks keep running, for the next start to adopt)."""
@@ -111,6 +144,9 @@ def stop_background(app: FastAPI) -> None:
     if app.state.workloads is not None:
         runtime, app.state.workloads = app.state.workloads, None
         runtime.stop()
+    if app.state.operations is not None:
+        operations, app.state.operations = app.state.operations, None
+        operations.stop()
     app.state.background_started = False
 
 
@@ -156,6 +192,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.workloads = None
     app.state.notebooks = None
     app.state.runs = None
+    app.state.operations = None
+    app.state.aws = Aws(settings)  # every AWS call (infra.providers.aws), against settings.aws_endpoint_url
     app.state.background_started = False
     install_error_handlers(app)
     install_admission_control(app, limit=settings.max_concurrent_requests, max_wait=settings.request_queue_seconds,

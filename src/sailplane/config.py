@@ -142,6 +142,17 @@ class Settings:
     max_concurrent_requests: int = 16
     request_queue_seconds: float = 5.0
     request_queue_limit: int = 1000
+    # Cloud infrastructure (infra/): the AWS endpoint boto3 talks to (None: real AWS; tests: the moto server),
+    # the region of our own STS calls, and the principal customers' connection roles trust (the IAM ARN this
+    # server runs as; None: asked of STS GetCallerIdentity with our default credentials, once).
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    aws_principal_arn: str | None = None
+    # Operations (infra/operations): the runner's period, and how long a lease on one lasts unrenewed (a
+    # killed server's operations are resumed by another, or its next start, once it lapses).
+    operations_enabled: bool = True
+    operations_interval_seconds: float = 1.0
+    operations_lease_seconds: float = 30.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -227,6 +238,12 @@ def load_settings() -> Settings:
         max_concurrent_requests=_positive_int("SAILPLANE_MAX_CONCURRENT_REQUESTS", 16),
         request_queue_seconds=_env_float("SAILPLANE_REQUEST_QUEUE_SECONDS", 5.0),
         request_queue_limit=_env_int("SAILPLANE_REQUEST_QUEUE_LIMIT", 1000),
+        aws_endpoint_url=os.environ.get("SAILPLANE_AWS_ENDPOINT_URL") or None,
+        aws_region=os.environ.get("SAILPLANE_AWS_REGION") or "us-east-1",
+        aws_principal_arn=os.environ.get("SAILPLANE_AWS_PRINCIPAL_ARN") or None,
+        operations_enabled=os.environ.get("SAILPLANE_OPERATIONS_ENABLED", "1").lower() not in {"0", "false", "no"},
+        operations_interval_seconds=_env_float("SAILPLANE_OPERATIONS_INTERVAL_SECONDS", 1.0),
+        operations_lease_seconds=_env_float("SAILPLANE_OPERATIONS_LEASE_SECONDS", 30.0),
     )
 
 

@@ -14,6 +14,7 @@ from tests.authz import (
 )
 from tests.authz.matrix import CALLERS, Case
 from tests.conftest import Mailbox
+from tests.infra import test_matrix_infra
 from tests.support.server import LiveServer
 
 # Public, or they change who the caller is: tested where they are defined, not per caller.
@@ -38,7 +39,8 @@ NOT_IN_MATRIX = {
 
 def all_cases(mailbox: Mailbox) -> list[Case]:
     return [*test_matrix.cases(mailbox), *test_matrix_data.cases(), *test_matrix_workloads.cases(),
-            *test_matrix_notebooks.cases(), *test_matrix_identity.cases("http://127.0.0.1:9")]
+            *test_matrix_notebooks.cases(), *test_matrix_identity.cases("http://127.0.0.1:9"),
+            *test_matrix_infra.cases()]
 
 
 def test_matrices_cover_every_operation(server: LiveServer, mailbox: Mailbox) -> None:

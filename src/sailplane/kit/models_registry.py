@@ -20,6 +20,8 @@ MODEL_MODULES = (
     "sailplane.workloads.jobs.models",
     "sailplane.workloads.runs.models",
     "sailplane.workloads.notebooks.models",
+    "sailplane.infra.operations.models",
+    "sailplane.infra.connections.models",
 )
 
 

@@ -29,8 +29,11 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 # Sign-in steps that lock out after repeated failures (auth.throttle): 429 with Retry-After.
 THROTTLED = {"login", "verifyLoginCode", "completeMfaLogin", "confirmTotpEnrollment", "removeTotp",
              "regenerateRecoveryCodes"}
-# Operations that reach an identity provider: 502 when it cannot be reached or answers unusably.
-UPSTREAM = {"autoSetupIdentityProvider", "startSsoLogin", "finishSsoLogin"}
+# Operations that reach an identity provider or a cloud account: 502 when it cannot be reached or answers
+# unusably (or refuses the connection's role).
+UPSTREAM = {"autoSetupIdentityProvider", "startSsoLogin", "finishSsoLogin", "createConnection",
+            "getConnectionTemplate", "downloadConnectionTemplate", "listRegions", "listInstanceTypes",
+            "listProviderNetworks"}
 # Public operations' own refusals (authenticated operations get 401/403/404 from the route).
 PUBLIC_STATUSES: dict[str, set[int]] = {
     "signup": {409},
@@ -57,7 +60,8 @@ DESCRIPTIONS = {
     422: "Validation failed; `details.fieldErrors` names each field (also: a NUL character anywhere in the "
          "request).",
     429: "Too many failed attempts: retry after `Retry-After` seconds.",
-    502: "The identity provider could not be reached, or its answer was not usable.",
+    502: "The identity provider or cloud provider could not be reached, or its answer was not usable (for a "
+         "connection: its role could not be assumed; `details.causedBy` is the provider's error code).",
     507: "The server's disk is full: the change was not made (reads keep working); an administrator must free "
          "space.",
     503: "Temporarily unavailable (the database is busy, compute or DNS is unavailable); retry after "

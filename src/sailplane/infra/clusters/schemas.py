@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from sailplane.infra.connections.schemas import ConnectionView
 from sailplane.kit.schemas import ApiModel, Timestamp
 
 
@@ -26,32 +27,6 @@ class ClusterView(ApiModel):
     network_id: str | None = None
     external_status: str | None = None
     operation_id: str | None = None
-
-
-class ConnectionProviderConfig(ApiModel):
-    account_id: str | None = None
-    region: str | None = None
-    role_arn: str | None = None
-    external_id_secret_arn: str | None = None
-    stack_arn: str | None = None
-
-
-class ConnectionView(ApiModel):
-    """A cloud account connection (the `clusters` seed); none exist until the infrastructure domain lands."""
-
-    id: str
-    name: str
-    provider: str
-    provider_config: ConnectionProviderConfig
-    status: str
-    status_message: str | None = None
-    last_used_at: Timestamp | None = None
-    template_synced_at: Timestamp | None = None
-    template_sync_message: str | None = None
-    created_at: Timestamp
-    created_by: str | None = None
-    updated_at: Timestamp
-    updated_by: str | None = None
 
 
 class IacState(ApiModel):

@@ -1,0 +1,1 @@
+"""Cloud providers: the calls Sailplane makes to them (AWS through boto3)."""

@@ -1,0 +1,197 @@
+"""Every AWS call Sailplane makes, through boto3, and the one place its clients are made.
+
+Our own credentials are boto3's default chain (environment, instance profile, SSO): the principal Sailplane runs
+as. They are used for one thing, STS AssumeRole into a customer's connection role with that connection's external
+ID; every other call runs with the temporary credentials it returns. Nothing long-lived of a customer's is stored.
+`Settings.aws_endpoint_url` points every client elsewhere (the moto server in tests; None: real AWS).
+
+Failures become `CloudError` (its message names the AWS error code and says what was being done, never a
+parameter: the external ID is one).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sailplane.config import Settings
+
+T = TypeVar("T")
+
+# botocore logs every request's parameters at DEBUG (AssumeRole's ExternalId among them): its loggers stay at INFO
+# or above whatever the root logger's level, so turning on debug logging never writes a connection's external ID.
+for _name in ("botocore", "boto3", "urllib3"):
+    if logging.getLogger(_name).level < logging.INFO:  # NOTSET (0) too: it would follow the root logger
+        logging.getLogger(_name).setLevel(logging.INFO)
+
+# Timeouts and retries of every client: a request waits for AWS at most about this long, never indefinitely.
+_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+SESSION_SECONDS = 900  # the shortest STS session: each use assumes the role again
+ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId"}
+
+
+class CloudError(Exception):
+    """An AWS call failed: `code` is AWS's error code (or a transport failure's class name)."""
+
+    def __init__(self, doing: str, code: str, message: str) -> None:
+        super().__init__(f"{doing} failed: {code}: {message}")
+        self.doing = doing
+        self.code = code
+        self.detail = message
+
+    @property
+    def denied(self) -> bool:
+        return self.code in ACCESS_DENIED
+
+
+def _call(doing: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CloudError(doing, str(error.get("Code") or "ClientError"),
+                         str(error.get("Message") or "no message")[:500]) from None
+    except BotoCoreError as exc:
+        raise CloudError(doing, type(exc).__name__, str(exc)[:500]) from None
+
+
+@dataclass(frozen=True)
+class AssumedRole:
+    """Temporary credentials of a connection's role, and what STS says they are."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    arn: str
+    account_id: str
+
+
+def known_regions() -> frozenset[str]:
+    """The regions botocore knows (its bundled endpoint data; no call): what a connection's region may be."""
+    return frozenset(boto3.session.Session().get_available_regions("ec2"))
+
+
+class Aws:
+    """Clients for our own principal (STS only) and for assumed roles."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.endpoint_url = settings.aws_endpoint_url
+        self.region = settings.aws_region
+        self._principal = settings.aws_principal_arn
+        self._lock = threading.Lock()
+
+    def _client(self, service: str, region: str, role: AssumedRole | None = None) -> Any:
+        keys: dict[str, str] = {}
+        if role is not None:
+            keys = {"aws_access_key_id": role.access_key_id, "aws_secret_access_key": role.secret_access_key,
+                    "aws_session_token": role.session_token}
+        return boto3.session.Session().client(service, region_name=region, endpoint_url=self.endpoint_url,
+                                              config=_CLIENT_CONFIG, **keys)
+
+    def principal_arn(self) -> str:
+        """The IAM ARN connection roles trust: configured, or what STS says our credentials are (an assumed-role
+        session ARN is turned into its role's ARN, which is what a trust policy names)."""
+        with self._lock:
+            if self._principal is None:
+                found = _call("Finding Sailplane's own AWS identity (sts:GetCallerIdentity)",
+                              lambda: self._client("sts", self.region).get_caller_identity())
+                self._principal = _role_of_session(str(found["Arn"]))
+            return self._principal
+
+    def assume(self, role_arn: str, external_id: str, session_name: str) -> AssumedRole:
+        """AssumeRole with the connection's external ID (moto accepts any: see tests/infra)."""
+        sts = self._client("sts", self.region)
+        found = _call(f"Assuming {role_arn} (sts:AssumeRole)", lambda: sts.assume_role(
+            RoleArn=role_arn, RoleSessionName=session_name[:64], ExternalId=external_id,
+            DurationSeconds=SESSION_SECONDS))
+        creds = found["Credentials"]
+        role = AssumedRole(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"],
+                           str(found["AssumedRoleUser"]["Arn"]), "")
+        me = _call("Checking the assumed role (sts:GetCallerIdentity)",
+                   lambda: self._client("sts", self.region, role).get_caller_identity())
+        return AssumedRole(role.access_key_id, role.secret_access_key, role.session_token, str(me["Arn"]),
+                           str(me["Account"]))
+
+    # --- through an assumed role ------------------------------------------------------------------------
+
+    def get_role(self, role: AssumedRole, role_name: str) -> dict[str, Any]:
+        iam = self._client("iam", self.region, role)
+        found: dict[str, Any] = _call(f"Reading the role {role_name} (iam:GetRole)",
+                                      lambda: iam.get_role(RoleName=role_name))["Role"]
+        return found
+
+    def describe_stack(self, role: AssumedRole, region: str, stack: str) -> dict[str, Any] | None:
+        """The stack (by name or ARN), or None when there is none (or it was deleted)."""
+        cfn = self._client("cloudformation", region, role)
+        try:
+            stacks = _call(f"Reading the stack {stack} (cloudformation:DescribeStacks)",
+                           lambda: cfn.describe_stacks(StackName=stack))["Stacks"]
+        except CloudError as exc:
+            if exc.code == "ValidationError" and "does not exist" in exc.detail:
+                return None
+            raise
+        # A deleted stack is still described by its ARN (DELETE_COMPLETE), for 90 days: it is gone all the same.
+        live = [s for s in stacks if s.get("StackStatus") != "DELETE_COMPLETE"]
+        return live[0] if live else None
+
+    def update_stack(self, role: AssumedRole, region: str, stack: str, template: dict[str, Any],
+                     parameters: dict[str, str | None], token: str) -> bool:
+        """UpdateStack; False when CloudFormation says there is nothing to update. A parameter given as None keeps
+        its deployed value (UsePreviousValue: the external ID never travels). `token` is the client request
+        token: the same step run again is the same request to CloudFormation (moto ignores it)."""
+        cfn = self._client("cloudformation", region, role)
+        try:
+            _call(f"Updating the stack {stack} (cloudformation:UpdateStack)", lambda: cfn.update_stack(
+                StackName=stack, TemplateBody=json.dumps(template), ClientRequestToken=token,
+                Capabilities=["CAPABILITY_NAMED_IAM"],
+                Parameters=[{"ParameterKey": k, "UsePreviousValue": True} if v is None
+                            else {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]))
+        except CloudError as exc:
+            if exc.code == "ValidationError" and "No updates are to be performed" in exc.detail:
+                return False
+            raise
+        return True
+
+    def regions(self, role: AssumedRole) -> list[dict[str, Any]]:
+        ec2 = self._client("ec2", self.region, role)
+        found: list[dict[str, Any]] = _call("Listing regions (ec2:DescribeRegions)",
+                                            lambda: ec2.describe_regions(AllRegions=False))["Regions"]
+        return found
+
+    def instance_types(self, role: AssumedRole, region: str) -> Iterator[dict[str, Any]]:
+        ec2 = self._client("ec2", region, role)
+        token: str | None = None
+        doing = f"Listing instance types in {region} (ec2:DescribeInstanceTypes)"
+        while True:
+            page = _call(doing, functools.partial(ec2.describe_instance_types, MaxResults=100,
+                                                  **({"NextToken": token} if token else {})))
+            yield from page.get("InstanceTypes", [])
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def networks(self, role: AssumedRole, region: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(VPCs, subnets) of the region."""
+        ec2 = self._client("ec2", region, role)
+        vpcs = _call(f"Listing VPCs in {region} (ec2:DescribeVpcs)", lambda: ec2.describe_vpcs())["Vpcs"]
+        subnets = _call(f"Listing subnets in {region} (ec2:DescribeSubnets)",
+                        lambda: ec2.describe_subnets())["Subnets"]
+        return list(vpcs), list(subnets)
+
+
+def _role_of_session(arn: str) -> str:
+    """arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION → arn:aws:iam::ACCOUNT:role/NAME; other ARNs as they are."""
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        name = parts[5].split("/")[1]
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{name}"
+    return arn

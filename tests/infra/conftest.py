@@ -1,0 +1,123 @@
+"""AWS for infrastructure tests: the moto server (PyPI `moto[server]`, pinned in requirements-dev.txt) as a separate
+process on a loopback port, started once per test session and reached through boto3's `endpoint_url`
+(`SAILPLANE_AWS_ENDPOINT_URL`), never moto's in-process decorators. And a Sailplane server for these tests, on a
+database of its own (the shared test server's operation runner would otherwise claim these tests' operations and
+call real AWS with them), with fast operation loops and short leases.
+
+What moto does not model, and the tests therefore cannot show: it accepts any external ID (and assumes roles that
+do not exist), it enforces no IAM policy (neither the role's trust policy nor its permissions), it ignores
+CloudFormation client request tokens, and its stack update replaces the template and outputs but does not apply
+changes to an existing role's policies. Every account is moto's default 123456789012.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from sailplane.config import Settings
+from tests.conftest import make_settings
+from tests.runs.live import fresh_database
+from tests.support.ports import free_port
+from tests.support.server import LiveServer
+
+ACCOUNT = "123456789012"  # moto's default account: the customer's account in these tests
+REGION = "us-east-1"
+PRINCIPAL = "arn:aws:iam::111122223333:role/sailplane-control-plane"  # the principal Sailplane runs as
+# Credentials for everyone (moto accepts any): our server's default chain, and the customer's admin.
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+           "AWS_DEFAULT_REGION": REGION, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+           "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The moto server, a process of its own (killed with its process group at the end)."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **AWS_ENV}, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the moto server exited ({proc.returncode}); see {log.name}")
+            try:
+                if httpx.get(f"{url}/moto-api/", timeout=2).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the moto server did not answer within 60 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def aws_credentials() -> Iterator[None]:
+    """Our server's own AWS credentials (boto3's default chain reads the environment), as in production."""
+    saved = {k: os.environ.get(k) for k in AWS_ENV}
+    os.environ.update(AWS_ENV)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def infra_database(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> str:
+    return fresh_database(database_url, tmp_path_factory.mktemp("infra-db"))
+
+
+def infra_settings(data_dir: Any, database_url: str, moto: str, **overrides: Any) -> Settings:
+    return make_settings(data_dir, database_url, None, compute_enabled=False, aws_endpoint_url=moto,
+                         aws_principal_arn=PRINCIPAL, operations_interval_seconds=0.2, operations_lease_seconds=3.0,
+                         **overrides)
+
+
+@pytest.fixture(scope="session")
+def infra_server(tmp_path_factory: pytest.TempPathFactory, infra_database: str, moto_url: str,
+                 aws_credentials: None) -> Iterator[LiveServer]:
+    live = LiveServer(infra_settings(tmp_path_factory.mktemp("infra-node"), infra_database, moto_url))
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="session")
+def infra_api(infra_server: LiveServer) -> str:
+    return f"{infra_server.url}/api/v1"
+
+
+@pytest.fixture
+def customer_aws(moto_url: str, aws_credentials: None) -> Any:
+    """The customer's admin's AWS access (a boto3 client factory): how they deploy our template themselves."""
+
+    def client(service: str, region: str = REGION) -> Any:
+        return boto3.session.Session().client(service, region_name=region, endpoint_url=moto_url)
+
+    return client

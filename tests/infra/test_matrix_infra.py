@@ -1,0 +1,89 @@
+"""The authorization matrix of connections and operations (tests.authz.matrix), on the infrastructure test server
+(AWS is the moto server): CanManageInfrastructure only, so the Owner and Admin roles; members of any team role and
+service accounts without that permission get 403; another organization gets 404 for this organization's
+connections and operations (and its own empty list)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from sailplane.kit.ids import new_id
+from tests.authz.matrix import CALLERS, Case, Context, by_caller, once, run_cases
+from tests.infra.conftest import ACCOUNT, REGION
+from tests.support.waiting import wait_until
+from tests.support.world import World, build_world
+
+ADMINS = ("owner", "admin")
+IN_ORG = ("member_t1", "viewer_t1", "teamadmin_t1", "member_t2", "sa_with_policy", "sa_without_policy")
+_MOTO: dict[str, str] = {}
+
+
+def _create(w: World) -> dict[str, Any]:
+    r = w.owner.post("/infra/connections", json={"name": f"m-{new_id()}", "providerConfig": {
+        "accountId": ACCOUNT, "region": REGION}})
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _verified(w: World) -> Context:
+    connection = _create(w)
+    template = w.owner.get(f"/infra/connections/{connection['id']}/template/download").json()
+    boto3.session.Session().client("cloudformation", region_name=REGION, endpoint_url=_MOTO["url"]).create_stack(
+        StackName=connection["template"]["stackName"], TemplateBody=json.dumps(template),
+        Capabilities=["CAPABILITY_NAMED_IAM"])
+    assert w.owner.post(f"/infra/connections/{connection['id']}/verify").json()["status"] == "active"
+    op = w.owner.post(f"/infra/connections/{connection['id']}/sync-template").json()
+    wait_until(lambda: w.owner.get(f"/operations/{op['id']}").json()["status"] == "succeeded", timeout=30)
+    return {"connection": connection["id"], "operation": op["id"]}
+
+
+def _fresh(w: World) -> Context:
+    return {"connection": _create(w)["id"]}
+
+
+shared = once(_verified)
+
+
+def _admins(ok: int, *, own_org: bool = False) -> dict[str, int]:
+    return by_caller(ok, ADMINS + (("outsider",) if own_org else ()), seen=IN_ORG)
+
+
+def _on(suffix: str = "") -> Any:
+    return lambda w, c: f"/infra/connections/{c['connection']}{suffix}"
+
+
+def cases() -> list[Case]:
+    return [
+        Case("listConnections", "GET", lambda w, c: "/infra/connections", _admins(200, own_org=True), setup=shared),
+        Case("createConnection", "POST", lambda w, c: "/infra/connections", _admins(201, own_org=True),
+             body=lambda c: {"name": f"c-{new_id()}", "providerConfig": {"accountId": ACCOUNT, "region": REGION}}),
+        Case("describeConnection", "GET", _on(), _admins(200), setup=shared),
+        Case("updateConnection", "PATCH", _on(), _admins(200), setup=shared,
+             body=lambda c: {"providerConfig": {"region": REGION}}),
+        Case("deleteConnection", "DELETE", _on(), _admins(200), setup=once(_fresh), fresh=_fresh),
+        Case("getConnectionTemplate", "GET", _on("/template"), _admins(200), setup=shared),
+        Case("downloadConnectionTemplate", "GET", _on("/template/download"), _admins(200), setup=shared),
+        Case("verifyConnection", "POST", _on("/verify"), _admins(200), setup=shared),
+        Case("listRegions", "GET", _on("/regions"), _admins(200), setup=shared),
+        Case("listInstanceTypes", "GET", lambda w, c: f"/infra/connections/{c['connection']}/instance-types?limit=1",
+             _admins(200), setup=shared),
+        Case("listProviderNetworks", "GET", _on("/provider-networks"), _admins(200), setup=shared),
+        Case("syncConnectionTemplate", "POST", _on("/sync-template"), _admins(202), setup=shared),
+        Case("getOperation", "GET", lambda w, c: f"/operations/{c['operation']}", _admins(200), setup=shared),
+    ]
+
+
+@pytest.fixture(scope="module")
+def infra_world(infra_api: str, moto_url: str) -> Iterator[World]:
+    _MOTO["url"] = moto_url
+    yield build_world(infra_api)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_infrastructure_matrix(infra_world: World, caller: str) -> None:
+    run_cases(infra_world, caller, cases())
