@@ -39,7 +39,7 @@ from pyspark.sql.connect.client.core import DefaultChannelBuilder
 from pyspark.sql.connect.session import SparkSession as ConnectSession
 
 from sailplane.compute.backend import InstanceSpec
-from sailplane.compute.local import LocalSailBackend
+from sailplane.compute.local import LocalSailBackend, pid_of
 from sailplane.gateway.spark_connect import TOKEN_HEADER
 from sailplane.gateway.tokens import SigningKeys
 
@@ -171,7 +171,7 @@ def main() -> None:
     backend = LocalSailBackend(data_dir)
     handle = asyncio.run(backend.start(InstanceSpec("BENCH1")))
     time.sleep(2)  # let the fresh server settle before reading its footprint
-    idle_rss_fresh = rss_mib(handle.pid)
+    idle_rss_fresh = rss_mib(pid_of(handle))
     def start_gateway(db_url: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, __file__, "--serve-gateway", handle.address, str(data_dir), db_url,
@@ -224,7 +224,7 @@ def main() -> None:
                 for name, s in pull.items():
                     transfer[name].append(timed(lambda s=s: s.sql(query).toArrow()))
         time.sleep(2)
-        idle_rss_used = rss_mib(handle.pid)
+        idle_rss_used = rss_mib(pid_of(handle))
         gateway_rss = rss_mib(gateway_proc.pid)
     finally:
         for proc in gateways:

@@ -9,9 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.orm import Session
 
 from sailplane.iam.auth.deps import AppSettings, CurrentPrincipal, Db
 from sailplane.kit.context import RequestContext, request_context
+from sailplane.kit.db import after_commit
 from sailplane.kit.errors import invalid
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.input import MAX_BYTE_OFFSET
@@ -38,10 +40,12 @@ IdempotencyKey = Annotated[str | None, Header(
 LOG_CHUNK_LIMIT = 1 << 20
 
 
-def _wake(request: Request) -> None:
+def _wake(request: Request, db: Session) -> None:
+    """Have the dispatcher look at once, after the request commits: woken before, it would find nothing new
+    and the run would wait for its next poll."""
     runtime = getattr(request.app.state, "runs", None)
     if runtime is not None:
-        runtime.notify()
+        after_commit(db, runtime.notify)
 
 
 def _run_list(result: service.RunPage) -> Response:
@@ -90,7 +94,7 @@ def create_job_run(job: JobId, request: Request, db: Db, principal: CurrentPrinc
         db, principal, job, parameters=body.parameters, named_parameters=body.named_parameters, hold=body.hold,
         resource_cleanup_mode=body.resource_cleanup_mode, idempotency_key=_check_key(idempotency_key), ctx=ctx)
     if created:
-        _wake(request)
+        _wake(request, db)
     return raw_json(run_json(run), 201 if created else 200)
 
 
@@ -114,7 +118,7 @@ def release_job_run(job: JobId, job_run: RunId, request: Request, db: Db, princi
                     ctx: Ctx) -> Response:
     """Release a pending run for execution (pending → ready); 409 in any other state."""
     run = service.release_run(db, principal, job, job_run, ctx)
-    _wake(request)
+    _wake(request, db)
     return raw_json(run_json(run))
 
 
@@ -124,7 +128,7 @@ def retry_job_run(job: JobId, job_run: RunId, request: Request, db: Db, principa
     """Run a failed, timed-out or cancelled run again with the same ID, version and parameters
     (`hold` keeps it pending); 409 in any other state."""
     run = service.retry_run(db, principal, job, job_run, (body or RetryJobRunRequest()).hold, ctx)
-    _wake(request)
+    _wake(request, db)
     return raw_json(run_json(run))
 
 
@@ -133,7 +137,7 @@ def cancel_job_run(job: JobId, job_run: RunId, request: Request, db: Db, princip
                    ctx: Ctx) -> Response:
     """Cancel a run that has not ended; its process is stopped within about a second. 409 once it has ended."""
     run = service.cancel_active_run(db, principal, job, job_run, ctx)
-    _wake(request)
+    _wake(request, db)
     return raw_json(run_json(run))
 
 
