@@ -19,10 +19,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from sailplane.config import Settings
 
 T = TypeVar("T")
@@ -33,8 +29,6 @@ for _name in ("botocore", "boto3", "urllib3"):
     if logging.getLogger(_name).level < logging.INFO:  # NOTSET (0) too: it would follow the root logger
         logging.getLogger(_name).setLevel(logging.INFO)
 
-# Timeouts and retries of every client: a request waits for AWS at most about this long, never indefinitely.
-_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
 SESSION_SECONDS = 900  # the shortest STS session: each use assumes the role again
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId"}
 
@@ -53,7 +47,21 @@ class CloudError(Exception):
         return self.code in ACCESS_DENIED
 
 
+# boto3 and botocore are imported on first use, not with the app: ~10 MB of every server's idle memory that only
+# infrastructure calls need (bench/api_bench.py's idle RSS; tests/infra/test_lazy_boto3.py keeps it so).
+
+
+@functools.cache
+def _client_config() -> Any:
+    """Timeouts and retries of every client: a request waits for AWS at most about this long, never indefinitely."""
+    from botocore.config import Config
+
+    return Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+
+
 def _call(doing: str, fn: Callable[[], T]) -> T:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         return fn()
     except ClientError as exc:
@@ -77,6 +85,8 @@ class AssumedRole:
 
 def known_regions() -> frozenset[str]:
     """The regions botocore knows (its bundled endpoint data; no call): what a connection's region may be."""
+    import boto3
+
     return frozenset(boto3.session.Session().get_available_regions("ec2"))
 
 
@@ -94,8 +104,10 @@ class Aws:
         if role is not None:
             keys = {"aws_access_key_id": role.access_key_id, "aws_secret_access_key": role.secret_access_key,
                     "aws_session_token": role.session_token}
+        import boto3
+
         return boto3.session.Session().client(service, region_name=region, endpoint_url=self.endpoint_url,
-                                              config=_CLIENT_CONFIG, **keys)
+                                              config=_client_config(), **keys)
 
     def principal_arn(self) -> str:
         """The IAM ARN connection roles trust: configured, or what STS says our credentials are (an assumed-role
