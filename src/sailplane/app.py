@@ -21,6 +21,10 @@ from sailplane.kit.openapi import install_openapi
 from sailplane.kit.requests import RequestIdMiddleware
 from sailplane.migrations.runner import is_current, upgrade
 from sailplane.notifications.mailer.service import Mailer
+from sailplane.telemetry.endpoint import install_metrics_endpoint
+from sailplane.telemetry.http import RequestMetricsMiddleware
+from sailplane.telemetry.metrics import Metrics
+from sailplane.telemetry.state import PoolCollector, WorkloadStateCollector
 from sailplane.workloads.notebooks.presence import NotebookPresence
 
 API_PREFIX = "/api/v1"
@@ -200,6 +204,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                               max_queue=settings.request_queue_limit)
     # Outside admission control: an oversized or NUL-bearing request is refused without waiting its turn.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
+    # Counts every answer, refusals of the two layers inside included; inside the request ID, for the log line.
+    app.state.metrics = Metrics()
+    app.state.metrics.add(WorkloadStateCollector(app.state.db))
+    app.state.metrics.add(PoolCollector({"requests": app.state.db, "background": app.state.background_db}))
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, log_requests=settings.log_format == "json")
     app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
     from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router
 
@@ -210,6 +219,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
     _service_endpoints(app)
+    install_metrics_endpoint(app, app.state.metrics, settings.metrics_token)
     from sailplane.iam.auth.deps import optional_identity
 
     install_openapi(app, optional_identity)

@@ -60,6 +60,9 @@ def serve(
     port: Annotated[int, typer.Option(help="HTTP port for the API.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level ('debug' also prints start-up tracebacks).")
                          ] = "info",
+    log_format: Annotated[str, typer.Option(
+        help="'text', or 'json': one JSON object per line with the request ID, and a line per request "
+             "(default: SAILPLANE_LOG_FORMAT, else text).")] = "",
     gateway_tls: Annotated[bool, typer.Option(
         help="Serve the Spark Connect gateway over TLS; without a configured certificate "
              "(SAILPLANE_GATEWAY_TLS_CERT/KEY) a self-signed one is made in the data directory.")] = True,
@@ -69,8 +72,14 @@ def serve(
     import uvicorn
 
     from sailplane.app import create_app, start_background, stop_background
+    from sailplane.telemetry.logs import configure as configure_logs
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_format:
+        os.environ["SAILPLANE_LOG_FORMAT"] = log_format
+    log_format = os.environ.get("SAILPLANE_LOG_FORMAT", "text").strip().lower() or "text"
+    if log_format not in ("text", "json"):
+        _fail(StartupError(f"--log-format must be 'text' or 'json', not {log_format!r}"), False)
+    configure_logs(log_level, log_format)
     debug = _debug(log_level)
     os.environ.setdefault("SAILPLANE_PUBLIC_URL", f"http://{host}:{port}")
     try:
@@ -88,26 +97,28 @@ def serve(
         _fail(exc, debug)
     try:
         base = f"http://{host}:{port}"
-        console.print(f"[bold]Sailplane[/bold] data directory: {settings.data_dir}")
-        console.print(f"API docs:  {base}/api/v1/docs")
-        console.print(f"OpenAPI:   {base}/api/v1/openapi.json")
-        console.print(
+        _say(f"[bold]Sailplane[/bold] data directory: {settings.data_dir}")
+        _say(f"API docs:  {base}/api/v1/docs")
+        _say(f"OpenAPI:   {base}/api/v1/openapi.json")
+        _say(
             "Sign up:   curl -s -X POST "
             f"{base}/api/v1/auth/signup -H 'Content-Type: application/json' "
             "-d '{\"email\":\"you@example.com\",\"password\":\"a-long-password\","
-            "\"displayName\":\"You\",\"organizationName\":\"Acme\"}'",
-            soft_wrap=True,
+            "\"displayName\":\"You\",\"organizationName\":\"Acme\"}'"
         )
         if not settings.smtp_host:
-            console.print(f"Mail:      no SMTP configured; messages are written to {settings.data_dir / 'outbox'}")
+            _say(f"Mail:      no SMTP configured; messages are written to {settings.data_dir / 'outbox'}")
         runtime = server.state.workloads
         if runtime is not None and runtime.gateway_port is not None:
             settings = replace(settings, gateway_port=runtime.gateway_port)
         _print_gateway(settings)
         # On SIGTERM, requests in progress (and those waiting for admission, at most request_queue_seconds)
         # get GRACEFUL_SHUTDOWN_SECONDS to finish before they are cancelled and the server stops.
+        # JSON: our own request line (telemetry.http) replaces uvicorn's access log, and uvicorn keeps our handlers.
+        json_logs = {"log_config": None, "access_log": False} if log_format == "json" else {}
         uvicorn.run(server, host=host, port=port, log_level=log_level, proxy_headers=True,
-                    forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+                    forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                    **json_logs)  # type: ignore[arg-type]
     finally:
         stop_background(server)
         server.state.db.dispose()
@@ -131,23 +142,31 @@ def _gateway_tls(settings: Settings, enabled: bool) -> Settings:
     return replace(settings, gateway_tls_cert=cert, gateway_tls_key=key)
 
 
+def _say(text: str) -> None:
+    """A line of the start-up banner: printed for a person, or a log line when logs are JSON (nothing else on
+    the output, so a log collector reads every line)."""
+    if os.environ.get("SAILPLANE_LOG_FORMAT") == "json":
+        from rich.text import Text
+
+        logging.getLogger("sailplane").info(Text.from_markup(text).plain)
+    else:
+        console.print(text, soft_wrap=True)
+
+
 def _print_gateway(settings: Settings) -> None:
     if not settings.compute_enabled:
         return
     endpoint = f"sc://{settings.gateway_public_host}:{settings.gateway_port}"
     if not settings.gateway_tls_cert:
-        console.print(f"Gateway:   {endpoint} (plaintext; connect with {endpoint}/;token=<session token>)",
-                      soft_wrap=True)
+        _say(f"Gateway:   {endpoint} (plaintext; connect with {endpoint}/;token=<session token>)")
         return
-    console.print(f"Gateway:   {endpoint} (TLS, certificate {settings.gateway_tls_cert})", soft_wrap=True)
+    _say(f"Gateway:   {endpoint} (TLS, certificate {settings.gateway_tls_cert})")
     if settings.gateway_tls_cert.parent == settings.data_dir / "tls":
-        console.print(
+        _say(
             "Trust it:  the certificate is self-signed; for PySpark set "
-            f"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={settings.gateway_tls_cert} in the client's environment",
-            soft_wrap=True,
+            f"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={settings.gateway_tls_cert} in the client's environment"
         )
-    console.print(f"Connect:   SparkSession.builder.remote(\"{endpoint}/;use_ssl=true;token=<session token>\")",
-                  soft_wrap=True)
+    _say(f"Connect:   SparkSession.builder.remote(\"{endpoint}/;use_ssl=true;token=<session token>\")")
 
 
 @app.command()

@@ -153,6 +153,10 @@ class Settings:
     operations_enabled: bool = True
     operations_interval_seconds: float = 1.0
     operations_lease_seconds: float = 30.0
+    # Operators: the bearer token /metrics asks for (None: loopback clients only, no token), and the log format
+    # ("text", or "json": one object per line with the request ID, plus a line per request).
+    metrics_token: str | None = None
+    log_format: str = "text"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -178,6 +182,13 @@ def _load_secret_key(data_dir: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise ValueError(f"SAILPLANE_LOG_FORMAT must be 'text' or 'json', not {raw!r}")
+    return value
 
 
 def load_settings() -> Settings:
@@ -244,6 +255,8 @@ def load_settings() -> Settings:
         operations_enabled=os.environ.get("SAILPLANE_OPERATIONS_ENABLED", "1").lower() not in {"0", "false", "no"},
         operations_interval_seconds=_env_float("SAILPLANE_OPERATIONS_INTERVAL_SECONDS", 1.0),
         operations_lease_seconds=_env_float("SAILPLANE_OPERATIONS_LEASE_SECONDS", 30.0),
+        metrics_token=os.environ.get("SAILPLANE_METRICS_TOKEN") or None,
+        log_format=_log_format(os.environ.get("SAILPLANE_LOG_FORMAT", "text")),
     )
 
 

@@ -39,7 +39,8 @@ CYCLE = ("describeTeam", "listTeams", "listJobRuns", "team", "describeTeam", "qu
 class Served:
     """`sailplane serve` in its own process on a fresh data directory, its log kept in a file."""
 
-    def __init__(self, data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ("--log-level", "warning")) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.port = free_port()
@@ -51,6 +52,7 @@ class Served:
             environ["SAILPLANE_DATABASE_URL"] = database_url
         environ.update(env or {})
         self._env = environ
+        self._args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,7 +68,7 @@ class Served:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "sailplane.cli", "serve", "--port", str(self.port), "--no-gateway-tls",
-                 "--log-level", "warning"], env=self._env, stdout=log, stderr=subprocess.STDOUT)
+                 *self._args], env=self._env, stdout=log, stderr=subprocess.STDOUT)
         finally:
             log.close()
         deadline = time.monotonic() + timeout
@@ -104,8 +106,9 @@ class Served:
 
 
 @contextlib.contextmanager
-def served(data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None) -> Iterator[Served]:
-    server = Served(data_dir, database_url, env)
+def served(data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None,
+           args: tuple[str, ...] = ("--log-level", "warning")) -> Iterator[Served]:
+    server = Served(data_dir, database_url, env, args)
     server.start()
     try:
         yield server

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sailplane.kit.ids import ID_RE, new_id
 
 HEADER = b"x-request-id"
+# The request being served by this task, for log lines written anywhere below the middleware.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
 
 class RequestIdMiddleware:
@@ -22,6 +26,7 @@ class RequestIdMiddleware:
         incoming = dict(scope.get("headers") or []).get(HEADER, b"").decode("latin-1")
         request_id = incoming if incoming and len(incoming) <= 64 and ID_RE.match(incoming) else new_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        current_request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,0 +1,29 @@
+"""The metric objects of one server (one registry per app, so several apps in one process never mix counts)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.registry import Collector
+
+# Seconds: API calls are milliseconds; admission waits and slow writes reach seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Request counts and latency per operation and status, plus collectors added by the app's wiring."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)  # never collect (read the DB) on register
+        self.requests = Counter(
+            "sailplane_http_requests", "HTTP requests answered, by operation (the OpenAPI operationId) and status.",
+            ("operation", "method", "status"), registry=self.registry)
+        self.latency = Histogram(
+            "sailplane_http_request_duration_seconds", "Time from request to the end of the response, by operation.",
+            ("operation", "method"), buckets=LATENCY_BUCKETS, registry=self.registry)
+
+    def observe_request(self, operation: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(operation, method, str(status)).inc()
+        self.latency.labels(operation, method).observe(seconds)
+
+    def add(self, collector: Collector) -> None:
+        self.registry.register(collector)
