@@ -19,11 +19,12 @@ from typing import Any
 import anyio.to_thread
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from sailplane.config import Settings
 from sailplane.kit.db import Database
+from sailplane.kit.ids import new_id
 from tests.support.actors import signup
-from tests.support.databases import fresh_database
 from tests.support.load import Served, make_world, phase, served, terminate_under_load, time_to_answer
 from tests.support.server import LiveServer
 
@@ -32,9 +33,19 @@ CLIENT_TIMEOUT = 10.0
 
 
 @pytest.fixture
-def own_database(database_url: str, tmp_path: Path) -> str | None:
+def own_database(database_url: str, tmp_path: Path) -> Iterator[str | None]:
     """A database of its own (the server's dispatcher must not claim other tests' job runs)."""
-    return fresh_database(database_url, tmp_path, "load")
+    if database_url.startswith("sqlite"):
+        yield None  # serve's default: SQLite in its data directory
+        return
+    import psycopg
+
+    url = make_url(database_url)
+    name = f"load_{new_id().lower()}"
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield url.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture

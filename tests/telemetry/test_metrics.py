@@ -15,9 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sailplane.config import Settings
 from tests.notebooks.helpers import make_config, make_notebook
-from tests.runs.live import create_run, make_job
+from tests.runs.live import create_run, fresh_database, make_job
 from tests.support.actors import Actor, signup
-from tests.support.databases import fresh_database_url
 from tests.support.server import LiveServer
 from tests.support.world import create_team
 
@@ -26,7 +25,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 @pytest.fixture
 def own_server(settings: Settings, database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(replace(settings, database_url=fresh_database_url(database_url, tmp_path, "metrics"),
+    live = LiveServer(replace(settings, database_url=fresh_database(database_url, tmp_path),
                               data_dir=tmp_path / "data", compute_enabled=False, operations_enabled=False))
     live.start()
     try:
@@ -113,7 +112,7 @@ def test_only_loopback_scrapes_without_a_token(own_server: LiveServer) -> None:
 
 
 def test_with_a_token_every_scraper_must_present_it(settings: Settings, database_url: str, tmp_path: Path) -> None:
-    live = LiveServer(replace(settings, database_url=fresh_database_url(database_url, tmp_path, "metrics"),
+    live = LiveServer(replace(settings, database_url=fresh_database(database_url, tmp_path),
                               data_dir=tmp_path / "data", compute_enabled=False, operations_enabled=False,
                               metrics_token="scrape-secret-1"))
     live.start()
