@@ -24,7 +24,7 @@ from sailplane.notifications.mailer.service import Mailer
 from sailplane.telemetry.endpoint import install_metrics_endpoint
 from sailplane.telemetry.http import RequestMetricsMiddleware
 from sailplane.telemetry.metrics import Metrics
-from sailplane.telemetry.state import PoolCollector, WorkloadStateCollector
+from sailplane.telemetry.state import GatewayCollector, PoolCollector, WorkloadStateCollector
 from sailplane.workloads.notebooks.presence import NotebookPresence
 
 API_PREFIX = "/api/v1"
@@ -109,7 +109,8 @@ def _start_compute(app: FastAPI) -> None:
     app.state.notebooks = notebooks
     log.info("Spark Connect gateway: %s (%s)", runtime.grpc_endpoint, "TLS" if runtime.tls else "plaintext")
     # Job runs: the dispatcher (and scheduler) share the compute backends of this node.
-    runs = RunRuntime(settings, app.state.background_db, runtime.backends, runtime.node, runtime.sandbox)
+    runs = RunRuntime(settings, app.state.background_db, runtime.backends, runtime.node, runtime.sandbox,
+                      on_scheduler_lag=app.state.metrics.scheduler_lag.observe)
     try:
         runs.start()
     except BaseException:
@@ -208,6 +209,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.metrics = Metrics()
     app.state.metrics.add(WorkloadStateCollector(app.state.db))
     app.state.metrics.add(PoolCollector({"requests": app.state.db, "background": app.state.background_db}))
+    app.state.metrics.add(GatewayCollector(
+        lambda: app.state.workloads.gateway.traffic if app.state.workloads is not None else None))
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, log_requests=settings.log_format == "json")
     app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
     from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router

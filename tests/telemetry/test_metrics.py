@@ -11,16 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from sailplane.config import Settings
 from tests.notebooks.helpers import make_config, make_notebook
 from tests.runs.live import create_run, fresh_database, make_job
 from tests.support.actors import Actor, signup
+from tests.support.metrics import Samples, scrape, value
 from tests.support.server import LiveServer
 from tests.support.world import create_team
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture
@@ -32,18 +30,6 @@ def own_server(settings: Settings, database_url: str, tmp_path: Path) -> Iterato
         yield live
     finally:
         live.stop()
-
-
-def scrape(base: str, **headers: str) -> Samples:
-    r = httpx.get(f"{base}/metrics", headers=headers, timeout=30)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/plain")
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(r.text) for s in family.samples}
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def requests(samples: Samples, operation: str, method: str, status: int) -> float:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import grpc
@@ -86,8 +86,29 @@ class Call:
     holder: Holder | None = None  # the token holder's cached access answer, when the gateway checks holders
 
 
+# The Spark Connect service's methods: counted by name; anything else a client sends counts as "other" (a
+# method name is the client's to choose, and each name would be a metric series of its own).
+KNOWN_METHODS = frozenset({
+    "ExecutePlan", "AnalyzePlan", "Config", "AddArtifacts", "ArtifactStatus", "Interrupt", "ReattachExecute",
+    "ReleaseExecute", "ReleaseSession", "FetchErrorDetails", "CloneSession",
+})
+
+
+@dataclass
+class Traffic:
+    """What one gateway relayed, for the operator's metrics: plain counters, bumped on the gateway's own loop and
+    read at scrape time (telemetry.state), so the relay pays an integer addition, not a metrics library."""
+
+    calls: dict[str, int] = field(default_factory=dict)  # relayed calls by Spark Connect method
+    refused: dict[str, int] = field(default_factory=dict)  # calls the gateway answered itself, by gRPC status
+    bytes_from_clients: int = 0
+    bytes_from_sail: int = 0
+
+
 class Admission(Protocol):
     """What a connection asks its gateway, per call. All but `resolve` answer from memory."""
+
+    traffic: Traffic
 
     def check_call(self, headers: Headers) -> Call: ...
     def resolve_now(self, call: Call) -> str | None: ...
@@ -153,6 +174,7 @@ class ClientConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        self._gw.traffic.bytes_from_clients += len(data)
         if self._preface_left:
             head, data = data[: self._preface_left], data[self._preface_left :]
             offset = len(PREFACE) - self._preface_left
@@ -364,6 +386,8 @@ class ClientConnection(asyncio.Protocol):
 
     def _refuse(self, stream: int, refusal: Refusal) -> None:
         """Answer a call ourselves: a trailers-only response with the refusal's status."""
+        refused = self._gw.traffic.refused
+        refused[refusal.code.name] = refused.get(refusal.code.name, 0) + 1
         self._refused[stream] = None
         if len(self._refused) > _REFUSED_MEMORY:
             self._refused.pop(next(iter(self._refused)))
@@ -466,6 +490,7 @@ class ClientConnection(asyncio.Protocol):
     def sail_data(self, data: bytes) -> None:
         if self.closed:
             return
+        self._gw.traffic.bytes_from_sail += len(data)
         out = self._from_sail.feed(data)
         if out and self._transport is not None:
             self._transport.writelines(out)

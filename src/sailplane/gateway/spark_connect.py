@@ -32,7 +32,7 @@ import grpc
 
 from sailplane.gateway.access import AccessCache, Holder, HolderCheck
 from sailplane.gateway.denied import GatewayDenied
-from sailplane.gateway.relay import Call, ClientConnection, Headers, Refusal
+from sailplane.gateway.relay import KNOWN_METHODS, Call, ClientConnection, Headers, Refusal, Traffic
 from sailplane.gateway.tokens import TokenError, TokenExpired
 from sailplane.kit.loop_thread import LoopThread
 
@@ -121,6 +121,7 @@ class SparkConnectGateway:
         self._server: asyncio.Server | None = None
         self._connections: set[ClientConnection] = set()
         self.port: int | None = None
+        self.traffic = Traffic()
 
     @property
     def tls(self) -> bool:
@@ -257,6 +258,8 @@ class SparkConnectGateway:
         return Refusal(grpc.StatusCode.UNAVAILABLE, f"session {call.session_id} cannot be reached now")
 
     def call_started(self, call: Call) -> None:
+        method = call.method if call.method in KNOWN_METHODS else "other"
+        self.traffic.calls[method] = self.traffic.calls.get(method, 0) + 1
         if call.holder is not None:
             call.holder.in_flight += 1
         if self._on_activity is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.registry import Collector
 
+# Seconds from a scheduled run's slot to its creation: the scheduler ticks every second, so most land under 2 s.
+LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 # Seconds: API calls are milliseconds; admission waits and slow writes reach seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -20,6 +22,9 @@ class Metrics:
         self.latency = Histogram(
             "sailplane_http_request_duration_seconds", "Time from request to the end of the response, by operation.",
             ("operation", "method"), buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.scheduler_lag = Histogram(
+            "sailplane_scheduler_lag_seconds", "From a scheduled run's slot (its cron time) to the run being created.",
+            buckets=LAG_BUCKETS, registry=self.registry)
 
     def observe_request(self, operation: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(operation, method, str(status)).inc()

@@ -4,14 +4,15 @@ answers for all (states live in the shared database, not in one process)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
+from sailplane.gateway.relay import Traffic
 from sailplane.infra.operations.models import Operation
 from sailplane.kit.clock import as_utc
 from sailplane.kit.db import Database
@@ -95,3 +96,28 @@ class PoolCollector(Collector):
                 size.add_metric([name], pool.size())
         yield in_use
         yield size
+
+
+class GatewayCollector(Collector):
+    """The Spark Connect gateway's relayed calls and bytes (this node's; `traffic()` is None while compute is off)."""
+
+    def __init__(self, traffic: Callable[[], Traffic | None]) -> None:
+        self.traffic = traffic
+
+    def collect(self) -> Iterable[Metric]:
+        traffic = self.traffic()
+        if traffic is None:
+            return
+        calls = CounterMetricFamily("sailplane_gateway_calls", "Spark Connect calls relayed to Sail, by method.",
+                                    labels=["method"])
+        for method, n in sorted(dict(traffic.calls).items()):
+            calls.add_metric([method], n)
+        refused = CounterMetricFamily("sailplane_gateway_refused_calls",
+                                      "Calls the gateway answered itself (bad or expired token, no access), by gRPC "
+                                      "status.", labels=["code"])
+        for code, n in sorted(dict(traffic.refused).items()):
+            refused.add_metric([code], n)
+        moved = CounterMetricFamily("sailplane_gateway_bytes", "Bytes relayed, by direction.", labels=["direction"])
+        moved.add_metric(["from_clients"], traffic.bytes_from_clients)
+        moved.add_metric(["from_sail"], traffic.bytes_from_sail)
+        yield from (calls, refused, moved)

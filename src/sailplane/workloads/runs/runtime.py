@@ -9,7 +9,7 @@ controller's start-up reconciliation also stops Sail servers a crashed previous 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sailplane.compute.environments import SparkEnvironments
@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 
 class RunRuntime:
     def __init__(self, settings: Settings, db: Database, backends: NodeBackends, node: str,
-                 sandbox: Sandbox | None = None, environments: SparkEnvironments | None = None) -> None:
+                 sandbox: Sandbox | None = None, environments: SparkEnvironments | None = None,
+                 on_scheduler_lag: Callable[[float], None] | None = None) -> None:
         self.settings = settings
+        self.on_scheduler_lag = on_scheduler_lag
         self.db = db
         self.config = RunnerConfig.from_settings(settings)
         self.dispatcher = RunDispatcher(db, backends, data_dir=settings.data_dir, node=node,
@@ -49,7 +51,8 @@ class RunRuntime:
         try:
             self.run(self.dispatcher.start(), timeout=300)
             # Scheduled runs it creates `ready` are claimed at once: it wakes the dispatcher.
-            self.scheduler = self.run(start_scheduler_loop(self.db, wake=self.dispatcher.wake))
+            self.scheduler = self.run(start_scheduler_loop(self.db, wake=self.dispatcher.wake,
+                                                                on_lag=self.on_scheduler_lag))
         except BaseException:
             self.stop()
             raise

@@ -93,6 +93,7 @@ class TickReport:
     jobs_scheduled: int = 0  # due jobs whose slots this tick claimed and handled
     jobs_taken: int = 0  # due jobs another scheduler (or an edit of the job) changed first
     runs_created: list[str] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)  # seconds from each created run's slot to its creation
     slots_skipped: int = 0  # not run: the job was at maxConcurrentRuns with concurrencyPolicy skip
     slots_dropped: int = 0  # missed slots left out by missedSchedulePolicy (at least; see due_slots)
     runs_replaced: int = 0  # active runs cancelled by concurrencyPolicy replace
@@ -302,6 +303,7 @@ def _schedule_batch(db: Session, rows: list[tuple[Job, JobVersion]], now: dateti
         db.execute(insert(JobRun), new_runs)
     for run_row in new_runs:
         part.runs_created.append(run_row["id"])
+        part.lags.append((as_utc(created_at) - as_utc(run_row["scheduled_for"])).total_seconds())
         _audit(db, run_row["organization_id"], "job_run.create", run_row["id"],
                {"jobId": run_row["job_id"], "trigger": SCHEDULE, "scheduledFor": iso(run_row["scheduled_for"]),
                 "status": run_row["status"]})
@@ -312,6 +314,7 @@ def _merge(report: TickReport, part: TickReport) -> None:
     for name in ("jobs_scheduled", "slots_skipped", "slots_dropped", "runs_replaced"):
         setattr(report, name, getattr(report, name) + getattr(part, name))
     report.runs_created.extend(part.runs_created)
+    report.lags.extend(part.lags)
 
 
 def _schedule_due(db: Database, now: datetime, grace: timedelta, report: TickReport) -> None:
@@ -485,16 +488,21 @@ class JobScheduler:
     """tick() every `interval` seconds with the real time, in a worker thread, the first at once (a
     `kit.background` service: a failing tick is logged and the next one comes on time). `wake` (e.g.
     the dispatcher's) is called on this loop after a tick that made runs ready, so they start without
-    waiting for a poll."""
+    waiting for a poll. `on_lag` hears each created run's lag (slot → created; the operator's metric)."""
 
-    def __init__(self, db: Database, interval: float = 1.0, *, wake: Callable[[], None] | None = None) -> None:
+    def __init__(self, db: Database, interval: float = 1.0, *, wake: Callable[[], None] | None = None,
+                 on_lag: Callable[[float], None] | None = None) -> None:
         self.db = db
         self.wake = wake
+        self.on_lag = on_lag
         self.service = PeriodicService("job-scheduler", self.tick, interval, logger=log,
                                        failure="job scheduler tick failed", tick_at_start=True)
 
     async def tick(self) -> None:
         report = await asyncio.to_thread(tick, self.db, utcnow())
+        if self.on_lag is not None:
+            for lag in report.lags:
+                self.on_lag(lag)
         if report.runs_created or report.slots_skipped or report.runs_released or report.runs_cancelled:
             log.info("scheduler: %d run(s) created, %d slot(s) skipped, %d released, %d cancelled, %d replaced",
                      len(report.runs_created), report.slots_skipped, report.runs_released,
@@ -521,10 +529,10 @@ class RunningScheduler:
         log.info("job scheduler stopped")
 
 
-async def start_scheduler_loop(db: Database, *, interval: float = 1.0,
-                               wake: Callable[[], None] | None = None) -> RunningScheduler:
+async def start_scheduler_loop(db: Database, *, interval: float = 1.0, wake: Callable[[], None] | None = None,
+                               on_lag: Callable[[float], None] | None = None) -> RunningScheduler:
     """Start a JobScheduler on the running loop; `await handle.stop()` ends it."""
-    scheduler = JobScheduler(db, interval, wake=wake)
+    scheduler = JobScheduler(db, interval, wake=wake, on_lag=on_lag)
     log.info("job scheduler started (every %g s)", interval)
     scheduler.service.start()
     return RunningScheduler(scheduler)
