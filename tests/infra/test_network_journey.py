@@ -3,10 +3,11 @@ describe with its outputs → destroy → delete the record; adopting an existin
 field); the refusals of the lifecycle (409).
 
 What moto does not model, and these tests therefore cannot show: CloudFormation runs synchronously (a stack is
-CREATE_COMPLETE as CreateStack answers, so the operation's waiting step never waits), client request tokens are
-ignored, a template's subnet route table associations are not listed on the tables and its MapPublicIpOnLaunch is not applied to the subnet, IAM policies are not enforced (the connection's role needs no CloudFormation or EC2 permission here), and a
-NAT gateway is a record, not a router. moto cannot delete a route table of a stack: the test's moto server adds that
-delete (tests/infra/moto_server.py), as AWS does it.
+CREATE_COMPLETE as CreateStack answers, so the operation's waiting step never waits); client request tokens are
+ignored; a template's subnet route table associations are not listed on the tables, and its MapPublicIpOnLaunch is
+not applied to the subnet (the template is checked instead); IAM policies are not enforced (the connection's role
+needs no CloudFormation or EC2 permission here); a NAT gateway is a record, not a router. moto cannot delete a
+route table of a stack: the tests' moto server adds that delete (tests/infra/moto_server.py), as AWS does it.
 """
 
 from __future__ import annotations
