@@ -1,6 +1,6 @@
 """The authorization matrix of connections, networks and operations (tests.authz.matrix), on the infrastructure
-test server (AWS is the moto server): CanManageInfrastructure only, so the Owner and Admin roles; members of any team role and
-service accounts without that permission get 403; another organization gets 404 for this organization's
+test server (AWS is the moto server): CanManageInfrastructure only, so the Owner and Admin roles; members of any
+team role and service accounts without that permission get 403; another organization gets 404 for this organization's
 connections, networks and operations (and its own empty lists)."""
 
 from __future__ import annotations
