@@ -1,8 +1,9 @@
 """AWS for infrastructure tests: the moto server (PyPI `moto[server]`, pinned in requirements-dev.txt) as a separate
 process on a loopback port (through `tests.infra.moto_server`, which adds the route table delete moto lacks),
 started once per test session and reached through boto3's `endpoint_url` (`SAILPLANE_AWS_ENDPOINT_URL`), never
-moto's in-process decorators. And a Sailplane server for these tests, on a database of its own (the shared test server's operation runner would otherwise claim these tests' operations and
-call real AWS with them), with fast operation loops and short leases.
+moto's in-process decorators. And a Sailplane server for these tests, on a database of its own (the shared test
+server's operation runner would otherwise claim these tests' operations and call real AWS with them), with fast
+operation loops and short leases.
 
 What moto does not model, and the tests therefore cannot show: it accepts any external ID (and assumes roles that
 do not exist), it enforces no IAM policy (neither the role's trust policy nor its permissions), it ignores
