@@ -24,7 +24,8 @@ class Network(Timestamps, Base):
 
     id: Mapped[str] = id_column()
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))
+    # CASCADE only for an organization's deletion: deleteConnection itself refuses while it has networks.
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
     region: Mapped[str] = mapped_column(String(40))
     cidr: Mapped[str] = mapped_column(String(43))

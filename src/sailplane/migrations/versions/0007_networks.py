@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('created_by', sa.String(length=20), nullable=True),
     sa.Column('updated_at', sailplane.kit.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sa.String(length=20), nullable=True),
-    sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_networks_connection_id_connections')),
+    sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_networks_connection_id_connections'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_networks_organization_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_networks')),
     sa.UniqueConstraint('connection_id', 'name', name=op.f('uq_networks_connection_id_name'))
