@@ -42,6 +42,7 @@ def _routers() -> list[APIRouter]:
     from sailplane.iam.sso.router import router as sso_router
     from sailplane.infra.clusters.router import router as my_clusters_router
     from sailplane.infra.connections.router import router as connections_router
+    from sailplane.infra.networks.router import router as networks_router
     from sailplane.infra.operations.router import router as operations_router
     from sailplane.tenancy.accounts.router import me_router, users_router
     from sailplane.tenancy.audit.router import router as audit_router
@@ -59,7 +60,7 @@ def _routers() -> list[APIRouter]:
     return [
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
-        my_clusters_router, connections_router, operations_router, workloads_router, notebooks_router,
+        my_clusters_router, connections_router, networks_router, operations_router, workloads_router, notebooks_router,
         catalogs_router, queries_router, jobs_router, runs_router,
         mfa_auth_router, mfa_me_router, mfa_users_router,
         identity_auth_router, identity_me_router, sso_router,
@@ -125,12 +126,14 @@ def start_operations(app: FastAPI) -> None:
     """The operation runner (infra/operations), with every kind of operation this server can run. Not part of
     compute: infrastructure operations run on an API-only server too."""
     from sailplane.infra.connections.sync import SyncTemplate
+    from sailplane.infra.networks.operations import DestroyNetwork, ProvisionNetwork
     from sailplane.infra.operations.runner import OperationsRuntime
     from sailplane.kit.crypto import Encryptor
 
     settings: Settings = app.state.settings
-    sync = SyncTemplate(app.state.background_db, app.state.aws, Encryptor(settings.secret_key)).kind()
-    runtime = OperationsRuntime(app.state.background_db, {sync.name: sync}, node=str(settings.data_dir),
+    parts = (app.state.background_db, app.state.aws, Encryptor(settings.secret_key))
+    kinds = [SyncTemplate(*parts).kind(), ProvisionNetwork(*parts).kind(), DestroyNetwork(*parts).kind()]
+    runtime = OperationsRuntime(app.state.background_db, {k.name: k for k in kinds}, node=str(settings.data_dir),
                                 lease_seconds=settings.operations_lease_seconds,
                                 interval=settings.operations_interval_seconds)
     runtime.start()

@@ -1,8 +1,9 @@
 """AWS for infrastructure tests: the moto server (PyPI `moto[server]`, pinned in requirements-dev.txt) as a separate
-process on a loopback port, started once per test session and reached through boto3's `endpoint_url`
-(`SAILPLANE_AWS_ENDPOINT_URL`), never moto's in-process decorators. And a Sailplane server for these tests, on a
-database of its own (the shared test server's operation runner would otherwise claim these tests' operations and
-call real AWS with them), with fast operation loops and short leases.
+process on a loopback port (through `tests.infra.moto_server`, which adds the route table delete moto lacks),
+started once per test session and reached through boto3's `endpoint_url` (`SAILPLANE_AWS_ENDPOINT_URL`), never
+moto's in-process decorators. And a Sailplane server for these tests, on a database of its own (the shared test
+server's operation runner would otherwise claim these tests' operations and call real AWS with them), with fast
+operation loops and short leases.
 
 What moto does not model, and the tests therefore cannot show: it accepts any external ID (and assumes roles that
 do not exist), it enforces no IAM policy (neither the role's trust policy nor its permissions), it ignores
@@ -43,7 +44,7 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The moto server, a process of its own (killed with its process group at the end)."""
     port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "tests.infra.moto_server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env={**os.environ, **AWS_ENV}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

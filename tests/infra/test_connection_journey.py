@@ -12,6 +12,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
+from sailplane.infra.connections.template import TEMPLATE_VERSION
 from tests.infra.conftest import ACCOUNT, PRINCIPAL, REGION
 from tests.infra.helpers import (
     as_older_version,
@@ -51,7 +52,8 @@ def test_connection_journey(infra_api: str, customer_aws: Any) -> None:
     assert len(external_id) >= 32
     assert info["parameters"] == {"ExternalId": external_id, "SailplanePrincipalArn": PRINCIPAL,
                                   "RoleName": role_name}
-    assert info["templateVersion"] == "1" and info["stackName"] == f"sailplane-connection-{conn_id.lower()}"
+    assert info["templateVersion"] == TEMPLATE_VERSION
+    assert info["stackName"] == f"sailplane-connection-{conn_id.lower()}"
     assert info["templateUrl"].endswith(f"/api/v1/infra/connections/{conn_id}/template/download")
     assert owner.get(f"/infra/connections/{conn_id}/template").json() == info
 
@@ -129,8 +131,8 @@ def test_connection_journey(infra_api: str, customer_aws: Any) -> None:
     assert op["resourceId"] == conn_id and op["memberId"] == owner.member_id
     ended = wait_operation(owner, op["id"])
     assert ended["status"] == "succeeded", ended
-    assert ended["result"] == {"stackArn": stack["StackId"], "previousVersion": "1", "templateVersion": "1",
-                               "updated": False}
+    assert ended["result"] == {"stackArn": stack["StackId"], "previousVersion": TEMPLATE_VERSION,
+                               "templateVersion": TEMPLATE_VERSION, "updated": False}
     assert ended["error"] is None and ended["startedAt"] and ended["completedAt"]
     statuses = [r["status"] for r in ended["progress"]["resources"]]
     assert statuses == ["succeeded", "succeeded", "unchanged", "unchanged", "unchanged"]
@@ -155,10 +157,10 @@ def test_sync_brings_an_older_stack_to_the_current_template(infra_api: str, cust
     ended = wait_operation(owner, op["id"])
     assert ended["status"] == "succeeded", ended
     assert ended["result"]["updated"] is True and ended["result"]["previousVersion"] == "0"
-    assert ended["result"]["templateVersion"] == "1"
+    assert ended["result"]["templateVersion"] == TEMPLATE_VERSION
     assert [r["status"] for r in ended["progress"]["resources"]] == ["succeeded"] * 5
     assert ended["progress"]["stage"] == "record"
-    assert stack_outputs(customer_aws, stack_name)["TemplateVersion"] == "1"
+    assert stack_outputs(customer_aws, stack_name)["TemplateVersion"] == TEMPLATE_VERSION
     body = customer_aws("cloudformation").get_template(StackName=stack_name)["TemplateBody"]
     template = json.loads(body) if isinstance(body, str) else body
     sids = [s["Sid"] for s in template["Resources"]["SailplaneRole"]["Properties"]["Policies"][0]
@@ -166,7 +168,7 @@ def test_sync_brings_an_older_stack_to_the_current_template(infra_api: str, cust
     assert "OwnRole" in sids
     described = owner.get(f"/infra/connections/{connection['id']}").json()["item"]
     assert described["templateSyncedAt"] is not None
-    assert "version 1" in described["templateSyncMessage"]
+    assert f"version {TEMPLATE_VERSION}" in described["templateSyncMessage"]
 
 
 def test_sync_of_a_missing_stack_fails_saying_why(infra_api: str, customer_aws: Any) -> None:

@@ -1,10 +1,11 @@
-"""The authorization matrix of connections and operations (tests.authz.matrix), on the infrastructure test server
-(AWS is the moto server): CanManageInfrastructure only, so the Owner and Admin roles; members of any team role and
-service accounts without that permission get 403; another organization gets 404 for this organization's
-connections and operations (and its own empty list)."""
+"""The authorization matrix of connections, networks and operations (tests.authz.matrix), on the infrastructure
+test server (AWS is the moto server): CanManageInfrastructure only, so the Owner and Admin roles; members of any
+team role and service accounts without that permission get 403; another organization gets 404 for this organization's
+connections, networks and operations (and its own empty lists)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -47,6 +48,29 @@ def _fresh(w: World) -> Context:
 
 
 shared = once(_verified)
+_RANGES = itertools.count(1000)  # each network of the matrix its own range: 10.x.y.0/24 (none overlap)
+
+
+def _cidr() -> str:
+    n = next(_RANGES)
+    return f"10.{n // 256}.{n % 256}.0/24"
+
+
+def _network(w: World, **body: Any) -> Context:
+    context = shared(w)
+    r = w.owner.post(f"/infra/connections/{context['connection']}/networks",
+                     json={"name": f"n-{new_id()}", **(body or {"config": {"cidr": _cidr()}})})
+    assert r.status_code == 201, r.text
+    return {**context, "network": r.json()["id"]}
+
+
+def _adopted(w: World) -> Context:
+    """An active network (an adopted VPC): destroying it is one quick operation that leaves the VPC alone."""
+    ec2 = boto3.session.Session().client("ec2", region_name=REGION, endpoint_url=_MOTO["url"])
+    return _network(w, providerNetworkId=ec2.create_vpc(CidrBlock=_cidr())["Vpc"]["VpcId"])
+
+
+shared_network = once(_network)
 
 
 def _admins(ok: int, *, own_org: bool = False) -> dict[str, int]:
@@ -55,6 +79,10 @@ def _admins(ok: int, *, own_org: bool = False) -> dict[str, int]:
 
 def _on(suffix: str = "") -> Any:
     return lambda w, c: f"/infra/connections/{c['connection']}{suffix}"
+
+
+def _net(suffix: str = "") -> Any:
+    return lambda w, c: f"/infra/connections/{c['connection']}/networks/{c['network']}{suffix}"
 
 
 def cases() -> list[Case]:
@@ -74,6 +102,18 @@ def cases() -> list[Case]:
              _admins(200), setup=shared),
         Case("listProviderNetworks", "GET", _on("/provider-networks"), _admins(200), setup=shared),
         Case("syncConnectionTemplate", "POST", _on("/sync-template"), _admins(202), setup=shared),
+        Case("listNetworks", "GET", lambda w, c: "/infra/networks", _admins(200, own_org=True),
+             setup=shared_network),
+        Case("listConnectionNetworks", "GET", _on("/networks"), _admins(200), setup=shared_network),
+        Case("createNetwork", "POST", _on("/networks"), _admins(201), setup=shared,
+             body=lambda c: {"name": f"n-{new_id()}", "config": {"cidr": _cidr()}}),
+        Case("describeNetwork", "GET", _net(), _admins(200), setup=shared_network),
+        Case("updateNetwork", "PATCH", _net(), _admins(200), setup=shared_network,
+             body=lambda c: {"name": f"renamed-{new_id()}"}),
+        Case("provisionNetwork", "POST", _net("/provision"), _admins(202), setup=shared_network, fresh=_network),
+        Case("destroyNetwork", "DELETE", _net(), _admins(202), setup=shared_network, fresh=_adopted),
+        Case("deleteNetworkRecord", "DELETE", lambda w, c: f"/infra/networks/{c['network']}", _admins(200),
+             setup=shared_network, fresh=_network),
         Case("getOperation", "GET", lambda w, c: f"/operations/{c['operation']}", _admins(200), setup=shared),
     ]
 

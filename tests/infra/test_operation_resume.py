@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from sailplane.infra.connections.sync import KIND, STEPS
+from sailplane.infra.connections.template import TEMPLATE_VERSION
 from sailplane.infra.operations.models import Operation
 from sailplane.infra.operations.steps import SUCCEEDED_STEP, initial_progress, step_progress
 from sailplane.kit.clock import utcnow
@@ -76,7 +77,7 @@ def test_an_operation_is_resumed_at_its_step_once_its_lease_lapses(infra_api: st
 
         ended = wait_operation(owner, operation_id, timeout=30)
         assert ended["status"] == "succeeded", ended
-        assert ended["result"] == {"stackArn": stack_arn, "previousVersion": "0", "templateVersion": "1",
+        assert ended["result"] == {"stackArn": stack_arn, "previousVersion": "0", "templateVersion": TEMPLATE_VERSION,
                                    "updated": True}
         resources = ended["progress"]["resources"]
         assert [r["status"] for r in resources] == ["succeeded"] * 5
@@ -85,7 +86,7 @@ def test_an_operation_is_resumed_at_its_step_once_its_lease_lapses(infra_api: st
         assert all(r["duration"] < MARK for r in resources[2:])
         final = untouched()
         assert final.attempts == 2 and final.lease_owner is None and final.step_index == 4
-        assert stack_outputs(customer_aws, stack_name)["TemplateVersion"] == "1"
+        assert stack_outputs(customer_aws, stack_name)["TemplateVersion"] == TEMPLATE_VERSION
         events = customer_aws("cloudformation").describe_stack_events(StackName=stack_name)["StackEvents"]
         assert sum(1 for e in events if e.get("ResourceType") == "AWS::CloudFormation::Stack"
                    and e.get("ResourceStatus") == "UPDATE_IN_PROGRESS") <= 1

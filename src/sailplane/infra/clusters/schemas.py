@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from sailplane.infra.connections.schemas import ConnectionView
+from sailplane.infra.networks.schemas import IacState, NetworkView
 from sailplane.kit.schemas import ApiModel, Timestamp
 
 
@@ -27,32 +28,6 @@ class ClusterView(ApiModel):
     network_id: str | None = None
     external_status: str | None = None
     operation_id: str | None = None
-
-
-class IacState(ApiModel):
-    project_name: str | None = None
-    stack_name: str | None = None
-
-
-class NetworkConfig(ApiModel):
-    cidr: str | None = None
-
-
-class NetworkView(ApiModel):
-    id: str
-    connection_id: str
-    name: str
-    region: str
-    provider_network_id: str | None = None
-    config: NetworkConfig
-    iac_state: IacState | None = None
-    iac_outputs: dict[str, str] = Field(default_factory=dict)
-    status: str
-    status_message: str | None = None
-    created_at: Timestamp
-    created_by: str | None = None
-    updated_at: Timestamp
-    updated_by: str | None = None
 
 
 class NodeGroupConfig(ApiModel):

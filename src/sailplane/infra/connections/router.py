@@ -24,6 +24,7 @@ from sailplane.infra.connections.schemas import (
     TemplateInfo,
     UpdateConnectionRequest,
 )
+from sailplane.infra.networks import service as networks
 from sailplane.infra.operations import service as operations
 from sailplane.infra.operations.schemas import OperationView
 from sailplane.infra.providers.aws import Aws
@@ -90,9 +91,9 @@ def update_connection(connection_id: ConnectionId, body: UpdateConnectionRequest
 
 @router.delete("/{connection}", operation_id="deleteConnection", response_model=Message)
 def delete_connection(connection_id: ConnectionId, principal: Admin, db: Db, ctx: Ctx) -> dict[str, str]:
-    """Forget the connection (409 while an operation on it runs). Its stack and role stay in the account until
-    its admin deletes the stack."""
-    service.delete(db, principal, connection_id, ctx)
+    """Forget the connection (409 while an operation on it runs or it has networks). Its stack and role stay in the
+    account until its admin deletes the stack."""
+    service.delete(db, principal, connection_id, ctx, networks_of=networks.on_connection)
     return DONE
 
 

@@ -14,6 +14,7 @@ connections are 404 (every query is scoped by the caller's organization).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,11 +161,17 @@ def update(db: Session, principal: Principal, connection_id: str, body: UpdateCo
     return row
 
 
-def delete(db: Session, principal: Principal, connection_id: str, ctx: RequestContext) -> None:
-    """The record only: the stack (and role) in the customer's account stay until their admin deletes them."""
+def delete(db: Session, principal: Principal, connection_id: str, ctx: RequestContext,
+           networks_of: Callable[[Session, str, str], list[str]] | None = None) -> None:
+    """The record only: the stack (and role) in the customer's account stay until their admin deletes them. The
+    router passes `networks_of` (the connection's networks' names): refused while it has any."""
     row = get(db, principal, connection_id)
     if operations.any_active(db, principal.organization_id, RESOURCE, row.id):
         raise conflict("connection_busy", "An operation on this connection is still running; wait for it to end.")
+    networks = networks_of(db, principal.organization_id, row.id) if networks_of is not None else []
+    if networks:
+        raise conflict("connection_in_use", f"The connection has networks ({', '.join(networks)}); destroy them and "
+                                            "delete their records first.")
     audit.record(db, ctx, principal, "connection.delete", RESOURCE, row.id, details={"name": row.name})
     db.delete(row)
     db.flush()

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sailplane.iam.auth.principal import Principal
+from sailplane.infra import stacks
 from sailplane.infra.connections.models import Connection
 from sailplane.infra.connections.service import RESOURCE, Target, assume, get, target
 from sailplane.infra.connections.template import (
@@ -56,9 +57,6 @@ STEPS = (
     ("wait_stack", "Wait for CloudFormation to finish the update"),
     ("record", "Record the synced template version"),
 )
-POLL_SECONDS = 3.0
-SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE",
-           "IMPORT_ROLLBACK_COMPLETE")
 
 
 def start_sync(db: Session, principal: Principal, connection_id: str, ctx: RequestContext) -> Operation:
@@ -103,7 +101,7 @@ class SyncTemplate:
             role = assume(self.aws, found)
             return found, self.aws.describe_stack(role, found.region, ctx.state.get("stackArn") or found.stack)
         except CloudError as exc:
-            return _cloud_failure(exc)
+            return stacks.cloud_failure(exc)
 
     def assume_role(self, ctx: StepContext) -> Outcome:
         found = self._target(ctx)
@@ -112,7 +110,7 @@ class SyncTemplate:
         try:
             assume(self.aws, found)
         except CloudError as exc:
-            return _cloud_failure(exc)
+            return stacks.cloud_failure(exc)
         return next_step("Assumed the connection's role.")
 
     def check_stack(self, ctx: StepContext) -> Outcome:
@@ -125,9 +123,9 @@ class SyncTemplate:
                                            "template, or set the connection's providerConfig.stackArn.")
         status, version = str(stack.get("StackStatus")), deployed_version(stack)
         facts = {"stackArn": str(stack["StackId"]), "previousVersion": version}
-        if status.endswith("_IN_PROGRESS"):
-            return again(POLL_SECONDS, f"The stack is {status}; waiting for it to settle.", **facts)
-        if version == TEMPLATE_VERSION and status in SETTLED:
+        if stacks.busy(stack):
+            return again(stacks.POLL_SECONDS, f"The stack is {status}; waiting for it to settle.", **facts)
+        if version == TEMPLATE_VERSION and status in stacks.SETTLED:
             return done({**facts, "templateVersion": version, "updated": False},
                         f"The stack already runs template version {version}.", **facts)
         return next_step(f"The stack runs template version {version or 'unknown'}; updating it.", **facts)
@@ -157,7 +155,7 @@ class SyncTemplate:
             changed = self.aws.update_stack(role, found.region, str(stack["StackId"]), body, parameters,
                                             token=f"sailplane-sync-{ctx.operation_id}")
         except CloudError as exc:
-            return _cloud_failure(exc)
+            return stacks.cloud_failure(exc)
         return next_step("Asked CloudFormation to update the stack." if changed else "Nothing to update.")
 
     def wait_stack(self, ctx: StepContext) -> Outcome:
@@ -167,13 +165,12 @@ class SyncTemplate:
         found, stack = looked
         if stack is None:
             return fail("stack_not_found", f"The stack {found.stack} disappeared.")
-        status = str(stack.get("StackStatus"))
-        if status.endswith("_IN_PROGRESS"):
-            return again(POLL_SECONDS, f"The stack is {status}.")
+        waiting = stacks.wait(stack)
+        if waiting is not None:
+            return waiting
+        status = stacks.status(stack)
         if status != "UPDATE_COMPLETE" and deployed_version(stack) != TEMPLATE_VERSION:
-            reason = stack.get("StackStatusReason") or "no reason given"
-            return fail("stack_update_failed", f"CloudFormation did not update the stack ({status}): {reason}",
-                        caused_by=status, retryable=True)
+            return stacks.failed(stack, "stack_update_failed", "update the stack")
         return next_step(f"The stack is {status}.", templateVersion=deployed_version(stack))
 
     def record(self, ctx: StepContext) -> Outcome:
@@ -202,9 +199,3 @@ class SyncTemplate:
             row.updated_at = now
             db.commit()
 
-
-def _cloud_failure(exc: CloudError) -> Outcome:
-    if exc.code in ("Throttling", "ThrottlingException", "RequestLimitExceeded", "EndpointConnectionError",
-                    "ConnectTimeoutError", "ReadTimeoutError"):
-        return again(POLL_SECONDS * 5, f"AWS is unavailable ({exc.code}); trying again.")
-    return fail("cloud_provider_error", str(exc), caused_by=exc.code, retryable=not exc.denied)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE_VERSION = "1"
+TEMPLATE_VERSION = "2"  # 2: the network stacks' permissions
 PARAM_EXTERNAL_ID, PARAM_PRINCIPAL, PARAM_ROLE_NAME = "ExternalId", "SailplanePrincipalArn", "RoleName"
 
 
@@ -23,11 +23,27 @@ def stack_name_for(connection_id: str) -> str:
     return f"sailplane-connection-{connection_id.lower()}"
 
 
+# What CloudFormation does with the role's credentials when it builds or deletes a network's stack
+# (infra/networks/template.py): the VPC, subnets, gateways, routing, the NAT's address, the security group.
+_NETWORK_ACTIONS = (
+    "CreateVpc", "DeleteVpc", "ModifyVpcAttribute", "DescribeVpcs", "DescribeVpcAttribute", "CreateSubnet",
+    "DeleteSubnet", "ModifySubnetAttribute", "DescribeSubnets", "CreateInternetGateway", "DeleteInternetGateway",
+    "AttachInternetGateway", "DetachInternetGateway", "DescribeInternetGateways", "CreateRouteTable",
+    "DeleteRouteTable", "CreateRoute", "DeleteRoute", "ReplaceRoute", "AssociateRouteTable",
+    "DisassociateRouteTable", "DescribeRouteTables", "AllocateAddress", "ReleaseAddress", "DescribeAddresses",
+    "CreateNatGateway", "DeleteNatGateway", "DescribeNatGateways", "CreateSecurityGroup", "DeleteSecurityGroup",
+    "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress", "DescribeSecurityGroups", "CreateTags", "DeleteTags",
+)
+
+
 def _permissions(stack_name: str) -> dict[str, Any]:
     """What the role may do: read the account's regions, instance types and networks; keep its own stack (and so
-    its own role) up to date. Networks and clusters (later) add their own statements in a new version."""
+    its own role) up to date; build and delete networks' stacks (version 2). Clusters (later) add their own statements
+    in a new version."""
     stack_arn = {"Fn::Sub": f"arn:${{AWS::Partition}}:cloudformation:*:${{AWS::AccountId}}:stack/{stack_name}/*"}
     own_role = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${RoleName}"}
+    network_stacks = {"Fn::Sub": "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/sailplane-network-*/*"}
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -37,6 +53,12 @@ def _permissions(stack_name: str) -> dict[str, Any]:
             {"Sid": "OwnStack", "Effect": "Allow", "Resource": stack_arn,
              "Action": ["cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
                         "cloudformation:GetTemplate", "cloudformation:UpdateStack"]},
+            {"Sid": "NetworkStacks", "Effect": "Allow", "Resource": network_stacks,
+             "Action": ["cloudformation:CreateStack", "cloudformation:DeleteStack", "cloudformation:DescribeStacks",
+                        "cloudformation:DescribeStackEvents", "cloudformation:GetTemplate",
+                        "cloudformation:TagResource"]},
+            {"Sid": "NetworkResources", "Effect": "Allow", "Resource": "*",
+             "Action": [f"ec2:{action}" for action in _NETWORK_ACTIONS]},
             {"Sid": "OwnRole", "Effect": "Allow", "Resource": own_role,
              "Action": ["iam:GetRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy",
                         "iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:TagRole", "iam:UntagRole"]},

@@ -173,6 +173,46 @@ class Aws:
             raise
         return True
 
+    def create_stack(self, role: AssumedRole, region: str, stack: str, template: dict[str, Any], token: str,
+                     tags: dict[str, str]) -> str:
+        """CreateStack; its StackId. `token` is the client request token (the same step run again is the same
+        request to CloudFormation; moto ignores it, so callers look for the stack by name first)."""
+        cfn = self._client("cloudformation", region, role)
+        found = _call(f"Creating the stack {stack} (cloudformation:CreateStack)", lambda: cfn.create_stack(
+            StackName=stack, TemplateBody=json.dumps(template), ClientRequestToken=token,
+            OnFailure="ROLLBACK", Tags=[{"Key": k, "Value": v} for k, v in tags.items()]))
+        return str(found["StackId"])
+
+    def delete_stack(self, role: AssumedRole, region: str, stack: str, token: str) -> None:
+        cfn = self._client("cloudformation", region, role)
+        _call(f"Deleting the stack {stack} (cloudformation:DeleteStack)",
+              lambda: cfn.delete_stack(StackName=stack, ClientRequestToken=token))
+
+    def availability_zones(self, role: AssumedRole, region: str) -> list[str]:
+        """The region's available zones (not Local or Wavelength zones), sorted by name."""
+        ec2 = self._client("ec2", region, role)
+        found = _call(f"Listing availability zones in {region} (ec2:DescribeAvailabilityZones)",
+                      lambda: ec2.describe_availability_zones(
+                          Filters=[{"Name": "state", "Values": ["available"]},
+                                   {"Name": "zone-type", "Values": ["availability-zone"]}]))
+        return sorted(str(z["ZoneName"]) for z in found["AvailabilityZones"])
+
+    def vpc(self, role: AssumedRole, region: str, vpc_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """(the VPC, its subnets), or None when the region has no such VPC."""
+        ec2 = self._client("ec2", region, role)
+        try:
+            vpcs = _call(f"Reading the VPC {vpc_id} (ec2:DescribeVpcs)",
+                         lambda: ec2.describe_vpcs(VpcIds=[vpc_id]))["Vpcs"]
+        except CloudError as exc:
+            if exc.code in ("InvalidVpcID.NotFound", "InvalidVpcID.Malformed"):
+                return None
+            raise
+        if not vpcs:
+            return None
+        subnets = _call(f"Listing the subnets of {vpc_id} (ec2:DescribeSubnets)", lambda: ec2.describe_subnets(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]))["Subnets"]
+        return dict(vpcs[0]), list(subnets)
+
     def regions(self, role: AssumedRole) -> list[dict[str, Any]]:
         ec2 = self._client("ec2", self.region, role)
         found: list[dict[str, Any]] = _call("Listing regions (ec2:DescribeRegions)",
