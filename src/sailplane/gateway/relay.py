@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
@@ -59,6 +59,7 @@ from sailplane.gateway.http2 import (
 )
 from sailplane.gateway.reattach import METHOD as REATTACH
 from sailplane.gateway.reattach import translate as translate_reattach_end
+from sailplane.gateway.traffic import Traffic
 
 log = logging.getLogger(__name__)
 
@@ -84,25 +85,6 @@ class Call:
     claims: dict[str, object]
     forward: Headers
     holder: Holder | None = None  # the token holder's cached access answer, when the gateway checks holders
-
-
-# The Spark Connect service's methods: counted by name; anything else a client sends counts as "other" (a
-# method name is the client's to choose, and each name would be a metric series of its own).
-KNOWN_METHODS = frozenset({
-    "ExecutePlan", "AnalyzePlan", "Config", "AddArtifacts", "ArtifactStatus", "Interrupt", "ReattachExecute",
-    "ReleaseExecute", "ReleaseSession", "FetchErrorDetails", "CloneSession",
-})
-
-
-@dataclass
-class Traffic:
-    """What one gateway relayed, for the operator's metrics: plain counters, bumped on the gateway's own loop and
-    read at scrape time (telemetry.state), so the relay pays an integer addition, not a metrics library."""
-
-    calls: dict[str, int] = field(default_factory=dict)  # relayed calls by Spark Connect method
-    refused: dict[str, int] = field(default_factory=dict)  # calls the gateway answered itself, by gRPC status
-    bytes_from_clients: int = 0
-    bytes_from_sail: int = 0
 
 
 class Admission(Protocol):

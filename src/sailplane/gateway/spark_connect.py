@@ -32,8 +32,9 @@ import grpc
 
 from sailplane.gateway.access import AccessCache, Holder, HolderCheck
 from sailplane.gateway.denied import GatewayDenied
-from sailplane.gateway.relay import KNOWN_METHODS, Call, ClientConnection, Headers, Refusal, Traffic
+from sailplane.gateway.relay import Call, ClientConnection, Headers, Refusal
 from sailplane.gateway.tokens import TokenError, TokenExpired
+from sailplane.gateway.traffic import KNOWN_METHODS, Traffic
 from sailplane.kit.loop_thread import LoopThread
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
-from sailplane.gateway.relay import Traffic
+from sailplane.gateway.traffic import Traffic
 from sailplane.infra.operations.models import Operation
 from sailplane.kit.clock import as_utc
 from sailplane.kit.db import Database
