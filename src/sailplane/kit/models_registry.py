@@ -22,6 +22,7 @@ MODEL_MODULES = (
     "sailplane.workloads.notebooks.models",
     "sailplane.infra.operations.models",
     "sailplane.infra.connections.models",
+    "sailplane.notifications.models",
 )
 
 
