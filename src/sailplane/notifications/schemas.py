@@ -7,7 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from sailplane.kit.schemas import ApiModel, Description, Name, NotNull, RequestModel, ResourceId, Timestamp
+from sailplane.kit.schemas import (
+    ApiModel,
+    CompactModel,
+    Description,
+    Name,
+    NotNull,
+    RequestModel,
+    ResourceId,
+    Timestamp,
+)
 
 ChannelType = Literal["email", "slack", "webhook", "pager_duty", "rootly"]
 ScopeType = Literal["resource", "team", "organization", "own_resources"]
@@ -27,6 +36,21 @@ class EventTypeList(ApiModel):
     items: list[EventTypeView]
 
 
+class ChannelConfigView(CompactModel):
+    """A channel's settings as answered (those of its type only). Secrets are never answered: `…Set` says one
+    is stored."""
+
+    member_id: str | None = Field(default=None, description="email: the member emailed.")
+    team_id: str | None = Field(default=None, description="email: the team whose members are emailed.")
+    url: str | None = Field(default=None, description="webhook: where deliveries are POSTed.")
+    signing_secret_set: bool | None = Field(default=None, description="webhook: deliveries carry LakeSail-Signature.")
+    channel: str | None = Field(default=None, description="slack: the channel named in messages.")
+    webhook_url_set: bool | None = Field(default=None, description="slack: the incoming webhook URL is stored.")
+    severity: str | None = Field(default=None, description="pager_duty, rootly: the alerts' severity.")
+    routing_key_set: bool | None = Field(default=None, description="pager_duty: the integration key is stored.")
+    api_token_set: bool | None = Field(default=None, description="rootly: the API token is stored.")
+
+
 class ChannelView(ApiModel):
     """A channel. `config` carries the type's public settings only: secrets (signing secret, Slack webhook URL,
     PagerDuty routing key, Rootly token) are never answered, only whether one is set (`…Set`)."""
@@ -36,7 +60,7 @@ class ChannelView(ApiModel):
     name: str
     team_id: str | None = None
     member_id: str | None = None
-    config: dict[str, Any]
+    config: ChannelConfigView
     status: str = Field(description="active")
     status_message: str | None = None
     verified_at: Timestamp | None = Field(default=None, description="When a test notification last got through.")

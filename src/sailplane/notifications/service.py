@@ -27,6 +27,7 @@ from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_mark
 from sailplane.notifications import event_types
 from sailplane.notifications.models import NotificationChannel, NotificationDelivery, NotificationRule
 from sailplane.notifications.schemas import (
+    ChannelConfigView,
     ChannelView,
     CreateChannelRequest,
     CreateRuleRequest,
@@ -145,7 +146,8 @@ def channel_view(row: NotificationChannel) -> ChannelView:
     config = {k: v for k, v in row.config.items() if not k.startswith("_")}
     config.update({f"{k}Set": True for k in secret_keys})
     return ChannelView(id=row.id, type=row.type, name=row.name, team_id=row.team_id, member_id=row.member_id,
-                       config=config, status=row.status, status_message=row.status_message,
+                       config=ChannelConfigView.model_validate(config), status=row.status,
+                       status_message=row.status_message,
                        verified_at=row.verified_at, created_at=row.created_at, created_by=row.created_by,
                        updated_at=row.updated_at, updated_by=row.updated_by)
 
