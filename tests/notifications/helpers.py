@@ -24,13 +24,20 @@ def rule(actor: Actor, event_types: list[str], channel_ids: list[str], scope_typ
     return r.json()  # type: ignore[no-any-return]
 
 
-def failing_run(actor: Actor, team: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A job run that fails for real at once (its saved query is gone: no retries, no Sail server needed)."""
+def failing_job(actor: Actor, team: str) -> dict[str, Any]:
+    """A job whose runs fail for real at once (its saved query is gone: no retries, no Sail server needed)."""
     query = actor.post("/workloads/queries", json={"name": f"q-{unique_key()}", "sql": "SELECT 1",
                                                    "teamIds": [team]})
     assert query.status_code == 201, query.text
-    job = make_job(actor, team, {"sql": {"queryId": query.json()["id"]}}, status="paused")  # paused: query deletable
+    job = make_job(actor, team, {"sql": {"queryId": query.json()["id"]}}, maxConcurrentRuns=100,
+                   status="paused")  # paused: its query may be deleted
     assert actor.delete(f"/workloads/queries/{query.json()['id']}").status_code == 200
+    return job
+
+
+def failing_run(actor: Actor, team: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A run of a `failing_job`, once it failed."""
+    job = failing_job(actor, team)
     r = actor.post(f"/workloads/jobs/{job['id']}/runs", json={})
     assert r.status_code == 201, r.text
     run = wait_for(actor, job["id"], r.json()["id"], "failed", timeout=60)

@@ -4,6 +4,7 @@ every channel type."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from tests.conftest import Mailbox
 from tests.data.helpers import build_org
-from tests.notifications.helpers import channel, delivered, deliveries, failing_run, rule
+from tests.notifications.helpers import channel, delivered, deliveries, failing_job, failing_run, rule
 from tests.runs.live import unique_key
 from tests.support.receiver import Answer, Receiver
 from tests.support.waiting import wait_until
@@ -92,6 +93,22 @@ def test_a_receiver_failing_twice_gets_it_on_the_third_attempt(org: Any, receive
     assert all(r.json()["resource"]["id"] == run["id"] for r in received)
 
 
+def test_a_hundred_runs_failing_at_once_make_a_hundred_deliveries(org: Any, receiver: Receiver) -> None:
+    path = f"/hook/{unique_key()}"
+    hook = channel(org.owner, "webhook", {"url": f"{receiver.url}{path}"})
+    rule(org.owner, ["job_run.failed"], [hook["id"]], "resource", resourceId=(job := failing_job(org.dev1,
+                                                                                                 org.team1))["id"])
+    runs = [org.dev1.post(f"/workloads/jobs/{job['id']}/runs", json={}) for _ in range(100)]
+    assert all(r.status_code == 201 for r in runs), [r.text for r in runs if r.status_code != 201][:1]
+    done = delivered(org.owner, hook["id"], count=100, timeout=180)
+    assert len(done) == 100 and {d["status"] for d in done} == {"delivered"}
+    time.sleep(1.0)
+    received = receiver.at(path)
+    assert len(received) == 100
+    assert len({r.headers["idempotency-key"] for r in received}) == 100
+    assert {r.json()["resource"]["id"] for r in received} == {r.json()["id"] for r in runs}
+
+
 def test_a_disabled_rule_sends_nothing(org: Any, receiver: Receiver) -> None:
     path = f"/hook/{unique_key()}"
     hook = channel(org.owner, "webhook", {"url": f"{receiver.url}{path}"})
@@ -103,7 +120,9 @@ def test_a_disabled_rule_sends_nothing(org: Any, receiver: Receiver) -> None:
     assert receiver.at(path) == [] and deliveries(org.owner, channelId=hook["id"]) == []
 
 
-def test_test_notifications_reach_every_channel_type(org: Any, receiver: Receiver, mailbox: Mailbox) -> None:
+def test_test_notifications_reach_every_channel_type(org: Any, receiver: Receiver, mailbox: Mailbox,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     slack_path, routing_key, token = f"/slack/T0/B0/{unique_key()}", "a" * 32, f"rootly-{unique_key()}"
     slack = channel(org.owner, "slack", {"webhookUrl": f"{receiver.url}{slack_path}", "channel": "#alerts"})
     pager = channel(org.owner, "pager_duty", {"routingKey": routing_key, "severity": "critical"})
@@ -119,7 +138,7 @@ def test_test_notifications_reach_every_channel_type(org: Any, receiver: Receive
         assert item["verifiedAt"]
     text = str(org.owner.get("/notifications/channels").json())
     for secret in (routing_key, token, slack_path, SECRET):
-        assert secret not in text
+        assert secret not in text and secret not in caplog.text
     assert receiver.at(slack_path)[0].json()["channel"] == "#alerts"
     [pd] = [r for r in receiver.at("/pagerduty/v2/enqueue") if r.json()["routing_key"] == routing_key]
     assert pd.json()["event_action"] == "trigger" and pd.json()["payload"]["severity"] == "critical"

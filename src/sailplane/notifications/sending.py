@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import smtplib
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,12 @@ from sailplane.notifications.models import NotificationChannel, NotificationDeli
 from sailplane.notifications.urls import UnsafeUrl, check_url
 from sailplane.tenancy.org.models import Member
 from sailplane.tenancy.teams.models import TeamMemberRole
+
+# httpx logs every request's URL at INFO, and a Slack incoming webhook URL is a secret: its loggers stay at WARNING
+# or above whatever the root logger's level, so no log line ever carries one.
+for _name in ("httpx", "httpcore"):
+    if logging.getLogger(_name).level < logging.WARNING:  # NOTSET (0) too: it would follow the root logger
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 RETRYABLE_CODES = frozenset({408, 425, 429})
 USER_AGENT = "Sailplane-Notifications/1"
