@@ -32,7 +32,7 @@ from sailplane.kit.loop_thread import LoopThread
 from sailplane.kit.state_table import StateTable
 from sailplane.notifications.mailer.service import Mailer
 from sailplane.notifications.models import NotificationChannel, NotificationDelivery
-from sailplane.notifications.sending import Outcome, Target, send, target
+from sailplane.notifications.sending import Outcome, Target, http_client, send, target
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class NotificationSender:
         self.owner = f"{self.tag}:{new_id()}"
         self.batch = batch
         self._first = True
+        self.client = http_client(settings)  # shared by the attempts (kept-alive connections)
         self.ticks = PeriodicService("notification-sender", self._tick, settings.notifications_interval_seconds,
                                      logger=log, tick_at_start=True, backoff_limit=30.0)
 
@@ -80,6 +81,7 @@ class NotificationSender:
 
     async def stop(self) -> None:
         await self.ticks.stop()
+        self.client.close()
 
     async def _tick(self) -> None:
         while True:
@@ -137,7 +139,7 @@ class NotificationSender:
             if to is None:
                 await asyncio.to_thread(self._record, delivery_id, None)
                 return
-            outcome = await asyncio.to_thread(send, to, delivery_id, body, self.settings, self.mailer)
+            outcome = await asyncio.to_thread(send, to, delivery_id, body, self.settings, self.mailer, self.client)
             await asyncio.to_thread(self._record, delivery_id, outcome)
         except Exception:
             log.exception("delivery %s: the attempt failed unexpectedly; its lease lapses and it is tried again",

@@ -132,49 +132,60 @@ def webhook_body(delivery_id: str, body: dict[str, Any], timestamp: int) -> byte
     return json.dumps({"id": delivery_id, "timestamp": timestamp, **body}, separators=(",", ":")).encode()
 
 
-def send(to: Target, delivery_id: str, body: dict[str, Any], settings: Settings, mailer: Mailer) -> Outcome:
-    """One attempt. Never raises for the receiver's or the network's failures (they are the outcome)."""
+def http_client(settings: Settings) -> httpx.Client:
+    """The client attempts go through (thread-safe, shared by a sender's attempts: connections and TLS set-up are
+    reused); never follows redirects (a 3xx is the receiver's answer, not a new target)."""
+    return httpx.Client(timeout=settings.notifications_timeout_seconds, follow_redirects=False,
+                        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+
+
+def send(to: Target, delivery_id: str, body: dict[str, Any], settings: Settings, mailer: Mailer,
+         client: httpx.Client | None = None) -> Outcome:
+    """One attempt (through `client`, or a client of its own). Never raises for the receiver's or the network's
+    failures (they are the outcome)."""
+    if client is None:
+        with http_client(settings) as own:
+            return send(to, delivery_id, body, settings, mailer, own)
     text = summary(delivery_id, body)
-    with httpx.Client(timeout=settings.notifications_timeout_seconds, follow_redirects=False) as client:
-        if to.type == "webhook":
-            url = str(to.config.get("url"))
-            try:
-                check_url(url, allow_loopback=settings.notifications_allow_loopback)
-            except UnsafeUrl as exc:
-                return Outcome(False, error=f"webhook URL refused: {exc}")
-            timestamp = int(time.time())
-            raw = webhook_body(delivery_id, body, timestamp)
-            headers = {"Content-Type": "application/json", "Idempotency-Key": delivery_id,
-                       "LakeSail-Timestamp": str(timestamp)}
-            secret = to.secrets.get("signingSecret")
-            if secret:
-                headers["LakeSail-Signature"] = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-            return _post(client, url, raw, headers)
-        if to.type == "slack":
-            message = {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
-            if to.config.get("channel"):
-                message["channel"] = to.config["channel"]
-            return _post(client, to.secrets["webhookUrl"], json.dumps(message).encode(),
-                         {"Content-Type": "application/json"})
-        if to.type == "pager_duty":
-            event = {"routing_key": to.secrets["routingKey"], "event_action": "trigger",
-                     "dedup_key": str(body.get("eventId") or delivery_id),
-                     "payload": {"summary": text[:1024], "source": "sailplane",
-                                 "severity": to.config.get("severity", "error"),
-                                 "timestamp": body.get("occurredAt"),
-                                 "component": (body.get("resource") or {}).get("type"),
-                                 "class": body.get("type"), "custom_details": body.get("data") or {}}}
-            return _post(client, settings.pagerduty_events_url.rstrip("/") + "/v2/enqueue",
-                         json.dumps(event).encode(), {"Content-Type": "application/json"})
-        if to.type == "rootly":
-            alert = {"data": {"type": "alerts", "attributes": {
-                "source": "sailplane", "summary": text[:255], "description": json.dumps(body.get("data") or {}),
-                "external_id": delivery_id,
-                "labels": [{"key": "event_type", "value": str(body.get("type"))},
-                           {"key": "severity", "value": to.config.get("severity", "error")}]}}}
-            return _post(client, settings.rootly_api_url.rstrip("/") + "/v1/alerts", json.dumps(alert).encode(),
-                         {"Content-Type": "application/vnd.api+json",
-                          "Authorization": f"Bearer {to.secrets['apiToken']}"})
+    if to.type == "webhook":
+        url = str(to.config.get("url"))
+        try:
+            check_url(url, allow_loopback=settings.notifications_allow_loopback)
+        except UnsafeUrl as exc:
+            return Outcome(False, error=f"webhook URL refused: {exc}")
+        timestamp = int(time.time())
+        raw = webhook_body(delivery_id, body, timestamp)
+        headers = {"Content-Type": "application/json", "Idempotency-Key": delivery_id,
+                   "LakeSail-Timestamp": str(timestamp)}
+        secret = to.secrets.get("signingSecret")
+        if secret:
+            headers["LakeSail-Signature"] = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        return _post(client, url, raw, headers)
+    if to.type == "slack":
+        message = {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+        if to.config.get("channel"):
+            message["channel"] = to.config["channel"]
+        return _post(client, to.secrets["webhookUrl"], json.dumps(message).encode(),
+                     {"Content-Type": "application/json"})
+    if to.type == "pager_duty":
+        event = {"routing_key": to.secrets["routingKey"], "event_action": "trigger",
+                 "dedup_key": str(body.get("eventId") or delivery_id),
+                 "payload": {"summary": text[:1024], "source": "sailplane",
+                             "severity": to.config.get("severity", "error"),
+                             "timestamp": body.get("occurredAt"),
+                             "component": (body.get("resource") or {}).get("type"),
+                             "class": body.get("type"), "custom_details": body.get("data") or {}}}
+        return _post(client, settings.pagerduty_events_url.rstrip("/") + "/v2/enqueue",
+                     json.dumps(event).encode(), {"Content-Type": "application/json"})
+    if to.type == "rootly":
+        alert = {"data": {"type": "alerts", "attributes": {
+            "source": "sailplane", "summary": text[:255], "description": json.dumps(body.get("data") or {}),
+            "external_id": delivery_id,
+            "labels": [{"key": "event_type", "value": str(body.get("type"))},
+                       {"key": "severity", "value": to.config.get("severity", "error")}]}}}
+        return _post(client, settings.rootly_api_url.rstrip("/") + "/v1/alerts", json.dumps(alert).encode(),
+                     {"Content-Type": "application/vnd.api+json",
+                      "Authorization": f"Bearer {to.secrets['apiToken']}"})
     # email
     if not to.recipients:
         return Outcome(False, error="the channel's member or team has no email address")
