@@ -7,6 +7,9 @@ import dataclasses
 import time
 from pathlib import Path
 
+from sailplane.kit.db import Database
+from sailplane.kit.ids import new_id
+from sailplane.notifications.outbox import Event, record
 from tests.conftest import Mailbox
 from tests.data.helpers import build_org
 from tests.notifications.conftest import notification_settings
@@ -76,3 +79,25 @@ def test_a_receiver_that_never_recovers_is_given_up_with_its_last_error(
         live.stop()
         with receiver.lock:
             receiver.script.clear()
+
+
+def test_an_event_recorded_twice_is_delivered_once(notify_server: LiveServer, notify_api: str,
+                                                   receiver: Receiver) -> None:
+    org = build_org(notify_api)
+    path = f"/hook/{unique_key()}"
+    hook = channel(org.owner, "webhook", {"url": f"{receiver.url}{path}"})
+    rule(org.owner, ["job_run.failed"], [hook["id"]])
+    run_id = new_id()
+    event = Event(org.owner.org_id or "", "job_run.failed", f"job_run:{run_id}:1:failed", "job_run", run_id)
+    db = Database(notify_server.settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        for _ in range(2):  # e.g. a state owner's step replayed after a crash
+            with db.session() as s:
+                record(s, [event])
+                s.commit()
+    finally:
+        db.dispose()
+    [done] = delivered(org.owner, hook["id"])
+    assert done["status"] == "delivered" and done["resourceId"] == run_id
+    time.sleep(0.5)
+    assert len(receiver.at(path)) == 1

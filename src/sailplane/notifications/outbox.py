@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sailplane.kit.clock import utcnow
+from sailplane.kit.dialect import dialect_of
 from sailplane.kit.ids import new_id
 from sailplane.notifications.models import NotificationChannel, NotificationDelivery, NotificationRule
 
@@ -59,8 +60,8 @@ def payload(event: Event, occurred_at: datetime) -> dict[str, Any]:
 
 
 def record(db: Session, events: Sequence[Event], now: datetime | None = None) -> int:
-    """Insert one pending delivery per matching enabled rule × existing channel; the number inserted. Flushes,
-    never commits (the caller's transaction owns it)."""
+    """Insert one pending delivery per matching enabled rule × existing channel (none twice); the number of
+    matches. Never commits (the caller's transaction owns it)."""
     if not events:
         return 0
     now = now or utcnow()
@@ -87,6 +88,6 @@ def record(db: Session, events: Sequence[Event], now: datetime | None = None) ->
                                  "resource_type": event.resource_type, "resource_id": event.resource_id,
                                  "payload": body, "status": PENDING, "attempts": 0, "next_attempt_at": now,
                                  "created_at": now, "updated_at": now})
-    if rows:
-        db.execute(insert(NotificationDelivery), rows)
+    if rows:  # an event recorded again (same event, rule and channel) adds nothing and fails nothing
+        db.execute(dialect_of(db).insert_ignoring_duplicates(NotificationDelivery.__table__), rows)
     return len(rows)
