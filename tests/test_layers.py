@@ -88,6 +88,7 @@ COMMIT_OWNERS = {
     Path("sailplane/workloads/runs/runtime.py"),
     Path("sailplane/workloads/runs/dispatcher.py"),
     Path("sailplane/infra/operations/runner.py"),  # the operation runner: one commit per claim or step end
+    Path("sailplane/notifications/sender.py"),  # the delivery sender: one commit per claim or attempt end
     Path("sailplane/infra/connections/sync.py"),  # a sync step's end, recorded on its connection
     Path("sailplane/infra/networks/operations.py"),  # a network operation's end, recorded on its network
 }

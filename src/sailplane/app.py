@@ -44,6 +44,7 @@ def _routers() -> list[APIRouter]:
     from sailplane.infra.connections.router import router as connections_router
     from sailplane.infra.networks.router import router as networks_router
     from sailplane.infra.operations.router import router as operations_router
+    from sailplane.notifications.router import router as notifications_router
     from sailplane.tenancy.accounts.router import me_router, users_router
     from sailplane.tenancy.audit.router import router as audit_router
     from sailplane.tenancy.invites.router import org_router as invites_org_router
@@ -61,7 +62,7 @@ def _routers() -> list[APIRouter]:
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
         my_clusters_router, connections_router, networks_router, operations_router, workloads_router, notebooks_router,
-        catalogs_router, queries_router, jobs_router, runs_router,
+        catalogs_router, queries_router, jobs_router, runs_router, notifications_router,
         mfa_auth_router, mfa_me_router, mfa_users_router,
         identity_auth_router, identity_me_router, sso_router,
     ]
@@ -79,9 +80,14 @@ def start_background(app: FastAPI) -> None:
     app.state.background_started = True
     if settings.operations_enabled:
         start_operations(app)
+    if settings.notifications_enabled:
+        start_notifications(app)
     try:
         _start_compute(app)
     except BaseException:
+        if app.state.notifications is not None:
+            notifications, app.state.notifications = app.state.notifications, None
+            notifications.stop()
         if app.state.operations is not None:
             operations, app.state.operations = app.state.operations, None
             operations.stop()
@@ -140,6 +146,16 @@ def start_operations(app: FastAPI) -> None:
     app.state.operations = runtime
 
 
+def start_notifications(app: FastAPI) -> None:
+    """The notification sender (notifications/sender.py): sends the deliveries the outbox wrote. Not part of
+    compute: an API-only server sends them too."""
+    from sailplane.notifications.sender import NotificationRuntime
+
+    runtime = NotificationRuntime(app.state.background_db, app.state.settings, app.state.mailer)
+    runtime.start()
+    app.state.notifications = runtime
+
+
 def stop_background(app: FastAPI) -> None:
     """Stop job runs, the notebook controller, then the gateway and session controller (Sail servers of
     sessions and marimo servers of notebooks keep running, for the next start to adopt)."""
@@ -155,6 +171,9 @@ def stop_background(app: FastAPI) -> None:
     if app.state.operations is not None:
         operations, app.state.operations = app.state.operations, None
         operations.stop()
+    if app.state.notifications is not None:
+        notifications, app.state.notifications = app.state.notifications, None
+        notifications.stop()
     app.state.background_started = False
 
 
@@ -201,6 +220,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.notebooks = None
     app.state.runs = None
     app.state.operations = None
+    app.state.notifications = None  # notifications.sender.NotificationRuntime
     app.state.aws = Aws(settings)  # every AWS call (infra.providers.aws), against settings.aws_endpoint_url
     app.state.background_started = False
     install_error_handlers(app)

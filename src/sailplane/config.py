@@ -157,6 +157,19 @@ class Settings:
     # ("text", or "json": one object per line with the request ID, plus a line per request).
     metrics_token: str | None = None
     log_format: str = "text"
+    # Notifications (notifications/): the delivery sender's period and lease, the retry backoff's first step,
+    # how long a delivery is retried before it is given up, one attempt's timeout, whether webhooks may target
+    # loopback (tests only; private addresses never), and the services' base URLs (tests: loopback receivers).
+    notifications_enabled: bool = True
+    notifications_interval_seconds: float = 1.0
+    notifications_lease_seconds: float = 30.0
+    notifications_retry_seconds: float = 2.0
+    notifications_give_up_seconds: float = 86400.0
+    notifications_timeout_seconds: float = 10.0
+    notifications_allow_loopback: bool = False
+    slack_webhook_base: str = "https://hooks.slack.com/services/"
+    pagerduty_events_url: str = "https://events.pagerduty.com"
+    rootly_api_url: str = "https://api.rootly.com"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -257,6 +270,18 @@ def load_settings() -> Settings:
         operations_lease_seconds=_env_float("SAILPLANE_OPERATIONS_LEASE_SECONDS", 30.0),
         metrics_token=os.environ.get("SAILPLANE_METRICS_TOKEN") or None,
         log_format=_log_format(os.environ.get("SAILPLANE_LOG_FORMAT", "text")),
+        notifications_enabled=os.environ.get("SAILPLANE_NOTIFICATIONS_ENABLED", "1").lower()
+        not in {"0", "false", "no"},
+        notifications_interval_seconds=_env_float("SAILPLANE_NOTIFICATIONS_INTERVAL_SECONDS", 1.0),
+        notifications_lease_seconds=_env_float("SAILPLANE_NOTIFICATIONS_LEASE_SECONDS", 30.0),
+        notifications_retry_seconds=_env_float("SAILPLANE_NOTIFICATIONS_RETRY_SECONDS", 2.0),
+        notifications_give_up_seconds=_env_float("SAILPLANE_NOTIFICATIONS_GIVE_UP_SECONDS", 86400.0),
+        notifications_timeout_seconds=_env_float("SAILPLANE_NOTIFICATIONS_TIMEOUT_SECONDS", 10.0),
+        notifications_allow_loopback=os.environ.get("SAILPLANE_NOTIFICATIONS_ALLOW_LOOPBACK", "0").lower()
+        in {"1", "true", "yes"},
+        slack_webhook_base=os.environ.get("SAILPLANE_SLACK_WEBHOOK_BASE") or "https://hooks.slack.com/services/",
+        pagerduty_events_url=os.environ.get("SAILPLANE_PAGERDUTY_EVENTS_URL") or "https://events.pagerduty.com",
+        rootly_api_url=os.environ.get("SAILPLANE_ROOTLY_API_URL") or "https://api.rootly.com",
     )
 
 

@@ -10,6 +10,7 @@ from tests.authz import (
     test_matrix_data,
     test_matrix_identity,
     test_matrix_notebooks,
+    test_matrix_notifications,
     test_matrix_workloads,
 )
 from tests.authz.matrix import CALLERS, Case
@@ -39,7 +40,8 @@ NOT_IN_MATRIX = {
 
 def all_cases(mailbox: Mailbox) -> list[Case]:
     return [*test_matrix.cases(mailbox), *test_matrix_data.cases(), *test_matrix_workloads.cases(),
-            *test_matrix_notebooks.cases(), *test_matrix_identity.cases("http://127.0.0.1:9"),
+            *test_matrix_notebooks.cases(), *test_matrix_notifications.cases(),
+            *test_matrix_identity.cases("http://127.0.0.1:9"),
             *test_matrix_infra.cases()]
 
 

@@ -125,8 +125,12 @@ def build_world(client: httpx.Client) -> World:
     key = _ok(owner.post(f"/org/service-accounts/{account}/api-keys", json={"name": "k"}))["id"]
     idp = _ok(owner.post("/auth/idps", json={"name": "idp", "issuer": CLOSED, "clientId": "client",
                                               "emailDomains": ["fuzz.example.com"]}))["id"]
+    channel = _ok(owner.post("/notifications/channels", json={"type": "email", "name": "n", "config": {}}))["id"]
+    rule = _ok(owner.post("/notifications/rules", json={"name": "r", "eventTypes": ["job_run.failed"],
+                                                        "channelIds": [channel], "scopeType": "organization"}))["id"]
     ids = {
-        "team": team, "teamId": team, "job": job, "jobRun": run, "query": query["id"],
+        "team": team, "teamId": team, "channel": channel, "channelId": channel, "channelIds": channel,
+        "rule": rule, "ruleId": rule, "job": job, "jobRun": run, "query": query["id"],
         "queryId": query["id"], "catalog": catalog["id"],
         "catalogId": catalog["id"], "workloadConfig": config, "workloadConfigId": config, "notebook": notebook,
         "revision": revision,

@@ -44,6 +44,17 @@ class Dialect:
         than the row. PostgreSQL's driver reads a result whole, so there the rows come as they are."""
         return self.name == SQLITE
 
+    def insert_ignoring_duplicates(self, table: Any) -> Any:
+        """`INSERT … ON CONFLICT DO NOTHING` (both databases have it; SQLAlchemy builds it per dialect): rows
+        that would break a unique constraint are left out instead of failing the transaction."""
+        if self.is_postgresql:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+
     def skip_locked(self, stmt: S) -> S:
         """`stmt` taking row locks that concurrent claimers skip, where the database has them."""
         return stmt.with_for_update(skip_locked=True) if self.row_locks else stmt  # type: ignore[return-value]

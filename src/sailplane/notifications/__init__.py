@@ -1,1 +1,1 @@
-"""Notifications to people: email today."""
+"""Notifications: event types, channels, rules and the deliveries outbox with its sender; email (mailer)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, and_, or_, select, true
 
 from sailplane.iam.auth import catalog
 from sailplane.tenancy.org.models import Member
@@ -31,6 +31,7 @@ MANAGE_SESSIONS = "CanManageSessions"
 MANAGE_WORKLOAD_CONFIGS = "CanManageWorkloadConfigs"
 MANAGE_NOTEBOOKS = "CanManageNotebooks"
 USE_CLUSTERS = "CanUseClusters"
+MANAGE_NOTIFICATIONS = "CanManageNotifications"
 
 
 class Holder(Protocol):
@@ -192,6 +193,27 @@ def may_edit_notebook_source(who: Caller, notebook: Notebook, team_ids: Iterable
         who.organization_id == notebook.organization_id and may_in_any(who, MANAGE_NOTEBOOKS, team_ids))
 
 
+def may_manage_notifications(who: Caller, team_id: str | None, member_id: str | None) -> bool:
+    """A notification channel's or rule's owner: a member manages their own (and organization-wide
+    CanManageNotifications everyone's), a team's need the permission in that team, the organization's need it
+    organization-wide."""
+    if member_id is not None:
+        return (who.member is not None and who.member.id == member_id) or has(who, MANAGE_NOTIFICATIONS)
+    if team_id is not None:
+        return has(who, MANAGE_NOTIFICATIONS, team_id)
+    return has(who, MANAGE_NOTIFICATIONS)
+
+
+def sees_notifications_of(who: Caller, team_id: str | None, member_id: str | None) -> bool:
+    """Whether a channel or rule is visible (else 404): the organization's to everyone of it, a team's to whoever
+    sees the team, a member's to that member and to whoever may manage it."""
+    if member_id is not None:
+        return may_manage_notifications(who, team_id, member_id)
+    if team_id is not None:
+        return can_see_team(who, team_id) or has(who, MANAGE_NOTIFICATIONS)
+    return True
+
+
 # --- list filters ---------------------------------------------------------------------------------
 
 def team_filter(who: Caller) -> list[str] | None:
@@ -245,3 +267,14 @@ def notebooks_visible_to(who: Caller) -> ColumnElement[bool] | None:
     if who.member is None:
         return shared
     return or_(Notebook.member_id == who.member.id, shared)
+
+
+def notifications_visible_to(who: Caller, team_id: Any, member_id: Any) -> ColumnElement[bool] | None:
+    """The list filter of `sees_notifications_of` over a table's owner columns; None: every row of the
+    organization."""
+    if has(who, MANAGE_NOTIFICATIONS):
+        return None
+    organization: ColumnElement[bool] = and_(team_id.is_(None), member_id.is_(None))
+    teams = team_id.is_not(None) if sees_all_teams(who) else team_id.in_(sorted(who.team_ids))
+    visible = or_(organization, and_(member_id.is_(None), teams))
+    return visible if who.member is None else or_(visible, member_id == who.member.id)

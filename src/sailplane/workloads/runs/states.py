@@ -23,6 +23,8 @@ from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session
 
 from sailplane.kit.clock import utcnow
+from sailplane.notifications import outbox
+from sailplane.workloads.runs import events
 from sailplane.workloads.runs.models import JobRun
 
 PENDING: Final = "pending"  # held: waits for a user's release or for its upstream jobs
@@ -92,8 +94,9 @@ def transition(db: Session, run_id: str | Sequence[str], target: str, *, source:
     only while the extra conditions `where` hold; the number of runs changed (0: it did not happen).
 
     Sets `updated_at`, `dispatched_at` on a claim and `finished_at` on an end (all `now`), then
-    `values`. Does not commit; ORM objects of the session are not refreshed. A `source` outside
-    the table is a programming error (ValueError)."""
+    `values`. An end also records the notifications it causes (`notifications.outbox`, one delivery per
+    matching rule and channel) in the same transaction. Does not commit; ORM objects of the session are
+    not refreshed. A `source` outside the table is a programming error (ValueError)."""
     allowed_from = TRANSITIONS[target]
     if source is None:
         source = tuple(sorted(allowed_from))
@@ -107,6 +110,13 @@ def transition(db: Session, run_id: str | Sequence[str], target: str, *, source:
         stamps["finished_at"] = now
     ids = JobRun.id == run_id if isinstance(run_id, str) else JobRun.id.in_(run_id)
     status = JobRun.status == source[0] if len(source) == 1 else JobRun.status.in_(source)
-    result = db.execute(update(JobRun).where(ids, status, *where).values({**stamps, **(values or {})}),
-                        execution_options={"synchronize_session": False})
+    stmt = update(JobRun).where(ids, status, *where).values({**stamps, **(values or {})})
+    if target in TERMINAL_STATES:
+        ended = db.execute(stmt.returning(JobRun.id, JobRun.organization_id, JobRun.job_id, JobRun.attempt,
+                                          JobRun.status_message),
+                           execution_options={"synchronize_session": False}).all()
+        if ended:
+            outbox.record(db, events.run_ended(db, ended, target, now), now)
+        return len(ended)
+    result = db.execute(stmt, execution_options={"synchronize_session": False})
     return int(result.rowcount)  # type: ignore[attr-defined]
