@@ -63,7 +63,7 @@ class Kernel:
         self.token = server_token(client, nb.notebook)  # an edit-mode request: the kernel becomes the holder's
         url = f"ws://127.0.0.1:{node.port}/notebooks/{nb.notebook}/ws?session_id={session_id}"
         self.ws: ClientConnection = connect(url, additional_headers={"Cookie": f"{COOKIE_NAME}={cookie_of(client)}"},
-                                            open_timeout=60, max_size=None)
+                                            open_timeout=60, max_size=None).__enter__()  # closed by close()
         first = self.next_op(("kernel-ready", "reconnected"), timeout=60)
         self.first = first
 
@@ -128,10 +128,10 @@ def test_a_member_taking_over_gets_a_kernel_of_their_own(compute_server: LiveSer
 
     member = Kernel(node, nb, sign_in(node, developer(o), nb.notebook), "s-member")
     try:
-        assert member.first["op"] == "kernel-ready"  # a new kernel, not the owner's session resumed
         out = member.run("Member1", PROBE)
         assert "probe:None:False" in out, out
         assert secret not in out
+        assert member.first["op"] == "kernel-ready"  # a new kernel, not the owner's session resumed
     finally:
         member.close()
     assert not (nb.file.parent / "secret.txt").exists()
@@ -165,11 +165,14 @@ def test_a_cookie_of_an_earlier_kernel_no_longer_edits(compute_server: LiveServe
         member.close()
     no_browser(node, nb.notebook)
 
-    stale = httpx.Client(base_url=node.url, timeout=30, headers={"Accept": "text/html", **old_cookie})
-    page = stale.get(f"/notebooks/{nb.notebook}/")
-    assert page.status_code == 200  # it still reads
-    token = server_token(stale, nb.notebook)
-    refused = assert_error(save(stale, nb, "s-owner-stale", token, "owner_stale = 1"), 403, "notebook_read_only")
+    stale = httpx.Client(base_url=node.url, timeout=30, headers={"Accept": "text/html"},
+                         cookies={COOKIE_NAME: cookie_of(owner_client)})
+    stale_kernel = Kernel(node, nb, stale, "s-owner-stale")  # it still reads: the page and a session of its own
+    try:
+        refused = assert_error(save(stale, nb, "s-owner-stale", stale_kernel.token, "owner_stale = 1"), 403,
+                               "notebook_read_only")
+    finally:
+        stale_kernel.close()
     assert "open the notebook again" in refused["message"]
     assert "owner_stale" not in nb.file.read_text()
     with pytest.raises(InvalidStatus) as sync_refused, \
