@@ -192,3 +192,45 @@ def test_a_cookie_of_an_earlier_kernel_no_longer_edits(compute_server: LiveServe
     assert_error(save(member_client, nb, "s-member-takes", member_token, "member_again = 1"), 403,
                  "notebook_read_only")
     assert "owner_back = 1" in nb.file.read_text() and "member_again" not in nb.file.read_text()
+
+
+def test_a_member_after_a_member_gets_a_new_kernel_over_the_websocket(compute_server: LiveServer,
+                                                                      notebook: Setup) -> None:
+    """Member to member: the second member's first call is marimo's WebSocket; the handshake's answer sets their
+    cookie for the new kernel generation, their kernel has nothing of the first member's, and the first member's
+    cookie no longer edits."""
+    node, nb, o = compute_server, notebook, notebook.org
+    first_client = sign_in(node, developer(o), nb.notebook)
+    first = Kernel(node, nb, first_client, "s-first-member")
+    try:
+        assert "first ran" in first.run("First1", "secret_value = 'first-member-secret'\n'first ran'")
+    finally:
+        first.close()
+    no_browser(node, nb.notebook)
+    [before] = db_rows(node.settings.database_url, "SELECT kernel_generation FROM notebooks WHERE id = :id",
+                       id=nb.notebook)
+
+    second_client = sign_in(node, developer(o), nb.notebook)
+    url = f"ws://127.0.0.1:{node.port}/notebooks/{nb.notebook}/ws?session_id=s-second-member"
+    with connect(url, additional_headers={"Cookie": f"{COOKIE_NAME}={cookie_of(second_client)}"}, open_timeout=60,
+                 max_size=None) as ws:
+        set_cookie = ws.response.headers.get("set-cookie", "")
+        assert set_cookie.startswith(f"{COOKIE_NAME}=") and "httponly" in set_cookie.lower()
+        assert f"Path=/notebooks/{nb.notebook}/" in set_cookie
+        first_op = json.loads(ws.recv(timeout=60))
+        assert first_op["op"] == "kernel-ready", first_op
+    [after] = db_rows(node.settings.database_url, "SELECT kernel_generation FROM notebooks WHERE id = :id",
+                      id=nb.notebook)
+    assert after["kernel_generation"] == before["kernel_generation"] + 1
+    second_client.cookies.clear()  # as the browser does: the handshake's cookie replaces the one it had
+    second_client.cookies.set(COOKIE_NAME, set_cookie.split(";")[0].split("=", 1)[1])
+    second = Kernel(node, nb, second_client, "s-second-member")
+    try:
+        out = second.run("Second1", PROBE)
+        assert "probe:None:False" in out and "first-member-secret" not in out, out
+    finally:
+        second.close()
+    first_token = server_token(first_client, nb.notebook)
+    refused = assert_error(save(first_client, nb, "s-first-member", first_token, "first_again = 1"), 403,
+                           "notebook_read_only")
+    assert "open the notebook again" in refused["message"]
