@@ -165,10 +165,14 @@ class NotebookProxy:
         self.wake()
         deadline = time.monotonic() + self.handover_timeout
         while True:
-            status, generation, editor, _ = await asyncio.to_thread(self._db, db_factory, opening.kernel_state,
-                                                                    notebook_id)
+            status, generation, editor, pending = await asyncio.to_thread(self._db, db_factory, opening.kernel_state,
+                                                                          notebook_id)
             if status not in OPENABLE_STATES or generation != target.generation or editor == holder:
                 break
+            if pending is None:  # someone else claimed the kernel nobody had edited in: ask for it again
+                await asyncio.to_thread(self._db, db_factory, opening.request_handover, notebook_id, holder,
+                                        generation)
+                self.wake()
             if time.monotonic() >= deadline:
                 raise Denied(503, "The notebook is not ready", "The notebook's kernel is being prepared for you and "
                                                                "took too long; retry shortly.", "notebook_unavailable")
@@ -176,7 +180,11 @@ class NotebookProxy:
         if editor == holder and status in OPENABLE_STATES and generation != claims["gen"]:
             value, max_age = opening.reissue(keys, claims, generation)
             return await self.admit(db_factory, keys, notebook_id, value, fresh=True), (value, max_age)
-        return await self.admit(db_factory, keys, notebook_id, cookie, fresh=True), None
+        now = await self.admit(db_factory, keys, notebook_id, cookie, fresh=True)
+        if now.mode == EDIT and not now.kernel_for:  # never an edit call in another editor's kernel
+            raise Denied(503, "The notebook is not ready", "The notebook's kernel is changing hands; retry shortly.",
+                         "notebook_unavailable")
+        return now, None
 
     @staticmethod
     def _db(db_factory: Any, work: Callable[..., Any], *args: Any) -> Any:
