@@ -8,7 +8,8 @@ through the API (a real Sail session and a real marimo server each).
 - the relay: marimo's pages and its WebSocket through the proxy, presence attach/detach, the access
   re-checked (member removed, notebook stopped or restarted), read mode for those who may not edit;
 - taking over: a team member who may change the source reads while the owner has a WebSocket attached, edits
-  (in marimo's editor session) while they do not, and stops editing once the owner comes back.
+  (in a kernel handed over to them: `test_handover.py`) while they do not, and stops editing once the owner comes
+  back.
 """
 
 from __future__ import annotations
@@ -435,13 +436,14 @@ def test_a_member_edits_while_the_owner_is_away(node: LiveServer, shared: Setup)
 
 def test_the_owner_coming_back_ends_a_members_editing(node: LiveServer, shared: Setup) -> None:
     """Once the owner's WebSocket is attached, the member's edit calls are refused and their edit-mode socket (in
-    marimo's editor session) is closed within the access cache's lifetime and a margin; reloading, they read."""
+    marimo's editor session) is closed within the access cache's lifetime and a margin (the kernel is handed back
+    to the owner: a new one); reloading, they read, and what they saved is kept."""
     o = shared.org
     no_browser(node, shared.notebook)
     member = developer(o)
     client = sign_in(node, member, shared.notebook)
+    token = server_token(client, shared.notebook)  # the kernel is handed to the member: their cookie is set again
     member_cookie = {"Cookie": f"{COOKIE_NAME}={cookie_of(client)}"}
-    token = server_token(client, shared.notebook)
     owner_cookie = cookie_of(sign_in(node, o.dev1, shared.notebook))
     before, after = (f"{word}_{uuid.uuid4().hex[:8]}" for word in ("before", "after"))
     limit = node.settings.notebook_access_cache_seconds + 5
@@ -619,15 +621,16 @@ def test_the_open_url_opened_twice_at_once_works_once(node: LiveServer, setup: S
         assert answers == [303, 401, 401], answers
 
 
-def mark_running(node: LiveServer, notebook_id: str, *, port: int, token: str) -> None:
+def mark_running(node: LiveServer, notebook_id: str, *, port: int, token: str, editor: str | None = None) -> None:
     """stopped → starting → running on this node with a server of the test's at `port` (a header recorder, or
-    nothing): what the notebook controller writes once marimo answers."""
+    nothing): what the notebook controller writes once marimo answers; the kernel `editor`'s already (no handover
+    to ask the controller for: it would find no server of its own there)."""
     with node.app.state.db.session() as db:
         assert states.transition(db, notebook_id, states.STARTING)
         values = {"node": node.app.state.notebooks.node, "server_ref": f"test:{notebook_id}",
                   "server_host": "127.0.0.1", "server_port": port,
                   "server_secret": Encryptor(node.settings.secret_key).encrypt(token),
-                  "started_at": utcnow()}
+                  "started_at": utcnow(), "kernel_editor": editor}
         assert states.transition(db, notebook_id, states.RUNNING, values=values)
         db.commit()
 
@@ -673,7 +676,8 @@ def test_headers_between_browser_and_notebook_server(node: LiveServer, setup: Se
     try:
         notebook = new_notebook(setup.org, setup.config, "Headers")
         secret = "marimo-secret-" + "x" * 20
-        mark_running(node, notebook, port=upstream.server_address[1], token=secret)
+        editor = f"member:{setup.org.dev1.member_id}"
+        mark_running(node, notebook, port=upstream.server_address[1], token=secret, editor=editor)
         caplog.set_level(logging.DEBUG)
         client = sign_in(node, setup.org.dev1, notebook)
         r = client.get(f"/notebooks/{notebook}/page", headers={
@@ -696,7 +700,7 @@ def test_headers_between_browser_and_notebook_server(node: LiveServer, setup: Se
         assert [v for k, v in sent if k == "x-forwarded-proto"] == ["https"]
 
         mark_stopped(node, notebook)
-        mark_running(node, notebook, port=9, token=secret)
+        mark_running(node, notebook, port=9, token=secret, editor=editor)
         refused = sign_in(node, setup.org.dev1, notebook).get(f"/notebooks/{notebook}/page")
         assert_page(refused, 502)
         assert secret not in refused.text

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,7 +71,7 @@ def _tail(path: Path, offset: int = 0, limit: int = _LOG_TAIL_BYTES) -> str:
 
 class LocalNotebookBackend:
     """marimo servers as child processes: work directories `<data_dir>/notebooks/<id>/` (the notebook
-    file, marimo's own state), logs `<data_dir>/notebooks/<id>.log`."""
+    file, marimo's own state; emptied on every start), logs `<data_dir>/notebooks/<id>.log`."""
 
     def __init__(self, data_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", sandbox: Sandbox | None = None,
                  environment: SparkEnvironments | None = None, libraries: LibraryInstaller | None = None) -> None:
@@ -125,6 +126,12 @@ class LocalNotebookBackend:
         except (SparkEnvError, LibraryInstallError) as exc:
             raise NotebookStartError(str(exc)) from exc
         work_dir = self.work_dir(spec.notebook_id)
+        try:  # empty on every start: no file a previous kernel (another editor's code) wrote survives
+            shutil.rmtree(work_dir)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise NotebookStartError(f"the notebook's working directory could not be emptied: {exc}") from exc
         work_dir.mkdir(parents=True, exist_ok=True)
         path = work_dir / spec.filename
         path.write_text(spec.source, encoding="utf-8")

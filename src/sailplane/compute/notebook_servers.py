@@ -62,7 +62,9 @@ class NotebookBackend(Protocol):
     """Lifecycle of marimo notebook servers. All methods are safe to call from an event loop."""
 
     async def start(self, spec: NotebookServerSpec, *, timeout: float = 60.0) -> NotebookServerHandle:
-        """Start a server and return once it answers its health check (or raise NotebookStartError)."""
+        """Start a server in an empty working directory (nothing an earlier server of the notebook, another
+        editor's kernel, wrote is there) and return once it answers its health check (or raise
+        NotebookStartError)."""
         ...
 
     async def check_health(self, handle: NotebookServerHandle, *, timeout: float = 5.0) -> bool:

@@ -13,7 +13,7 @@ import sailplane.kit.db
 
 
 revision = '0007'
-down_revision = '0005'  # merge: down_revision becomes 0006
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -12,6 +12,12 @@
   no browser attached for `notebook_detach_grace_seconds` → `detached` (stopped after the notebook's
   `detachedTimeoutSeconds`); no activity for `notebook_idle_after_seconds` → `idle`; no activity for the
   notebook's `idleTimeoutSeconds` → stopped. Activity or an attached browser brings it back to `running`.
+- handover (`kernel_handover_to`, asked by the proxy when someone else than `kernel_editor` edits): the kernel
+  becomes the new editor's own. Nobody edited in it yet (`kernel_editor` None, a fresh server): it is theirs as it
+  is. Otherwise the source marimo saved goes to the database, the marimo server is stopped and a new one started
+  (an emptied working directory, the notebook's Sail session with a new kernel token), and `kernel_generation`
+  is bumped with the new editor: nothing the previous editor's code left (variables, patched modules, files in
+  the working directory) reaches them. The status and `started_at` (the cookies' run) stay.
 - health: a marimo server that is gone → `failed`.
 - after a restart: the live notebooks of this node whose server is still there are adopted; the others
   fail (a start in progress was lost), and marimo servers no notebook owns are stopped.
@@ -84,7 +90,8 @@ log = logging.getLogger(__name__)
 _MESSAGE_LIMIT = 2000
 _ACTIVITY_WRITE_SECONDS = 5.0  # proxy traffic reaches lastActiveAt at most this often
 SERVER_COLUMNS_CLEARED: dict[str, Any] = {"server_ref": None, "server_host": None, "server_port": None,
-                                          "server_secret": None, "started_at": None, "detached_at": None}
+                                          "server_secret": None, "started_at": None, "detached_at": None,
+                                          "kernel_editor": None, "kernel_handover_to": None}
 
 
 def base_url(notebook_id: str) -> str:
@@ -123,6 +130,9 @@ class LiveRow:
     idle_timeout: int
     detached_timeout: int
     session_ended: str | None = None  # why the notebook's Sail session ended, when it did while the notebook lives
+    generation: int = 0
+    editor: str | None = None
+    handover_to: str | None = None
 
 
 def handle_of(n: Notebook) -> NotebookServerHandle | None:
@@ -223,6 +233,9 @@ class NotebookController:
             if row.status == STOPPING:
                 self._spawn(row.id, self._stop_notebook(row.id))
                 continue
+            if row.handover_to is not None and row.status in OPENABLE_STATES:
+                self._spawn(row.id, self._handover(row.id))
+                continue
             if row.session_ended is not None:
                 self._spawn(row.id, self._fail(row.id, f"The notebook's Sail session ended. {row.session_ended}"))
                 continue
@@ -319,6 +332,43 @@ class NotebookController:
                 raise NotebookStartFailed("The notebook's Sail session did not start in time.")
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.5)
+
+    # -- handing the kernel over -------------------------------------------------------------------
+
+    async def _handover(self, notebook_id: str) -> None:
+        """A kernel of its own for the holder the proxy asked it for (see the module)."""
+        row = await asyncio.to_thread(self._db_row, notebook_id)
+        if row is None or row.status not in OPENABLE_STATES or row.handover_to is None:
+            return
+        to = row.handover_to
+        if row.editor is None or row.editor == to:
+            await asyncio.to_thread(self._db_kernel_claimed, notebook_id, row.generation, to)
+            self.presence.kernel_changed(notebook_id)
+            return
+        backend = self._backend(row.cluster_id)
+        try:
+            if backend is None or row.handle is None:
+                raise NotebookStartFailed("The notebook's marimo server is not known on this node.")
+            text = await backend.read_source(row.handle)  # the source first: nothing saved is lost
+            if text is not None:
+                await asyncio.to_thread(self._db_save_source, notebook_id, text)
+            await backend.stop(row.handle)
+            await backend.stop_by_id(notebook_id)
+            spec = await asyncio.to_thread(self._db_kernel_spec, notebook_id)
+            if spec is None:
+                return  # stopping meanwhile: the stop finds no server left, the source is saved
+            try:
+                handle = await backend.start(spec, timeout=self.settings.notebook_start_timeout_seconds)
+            except Exception as exc:
+                raise NotebookStartFailed(f"The notebook's new marimo server could not start. {exc}") from exc
+            await asyncio.to_thread(self._db_handed_over, notebook_id, row.generation, to, handle, spec.token)
+            self.presence.kernel_changed(notebook_id)
+            log.info("notebook %s: kernel generation %d handed to a new editor", notebook_id, row.generation + 1)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("notebook %s: handing its kernel over failed: %s", notebook_id, exc)
+            await self._fail(notebook_id, _clip(f"The notebook's kernel could not be handed over. {exc}"), backend)
 
     # -- stopping and failing ----------------------------------------------------------------------
 
@@ -431,7 +481,8 @@ class NotebookController:
     def _live(self, n: Notebook, cluster_id: str | None, session_ended: str | None = None) -> LiveRow:
         return LiveRow(n.id, n.status, cluster_id, n.session_id, handle_of(n), _epoch(n.started_at),
                        _epoch(n.last_active_at), _epoch(n.detached_at), n.idle_timeout_seconds,
-                       n.detached_timeout_seconds, session_ended)
+                       n.detached_timeout_seconds, session_ended, n.kernel_generation, n.kernel_editor,
+                       n.kernel_handover_to)
 
     def _db_take_over(self, down_node: str, notebook_ids: list[str]) -> tuple[list[str], list[str]]:
         """Of the notebooks whose marimo servers a node that is down (`down_node`) left: those stopping on it,
@@ -496,14 +547,54 @@ class NotebookController:
                                   "computeInstanceId": session.compute_instance_id})
             db.commit()
             sessions.notebook_session_opened(self.runtime, session, config)
-            token = sessions.notebook_token(self.runtime, session, notebook.id)
-            remote = f"{self.runtime.grpc_endpoint}/;token={token}" + (";use_ssl=true" if self.runtime.tls else "")
-            instance = configs.instance_spec(config, session.compute_instance_id, self.encryptor)
-            env = {**instance.extra_env, "SPARK_REMOTE": remote}
-            spec = NotebookServerSpec(notebook_id=notebook.id, source=notebook.source,
-                                      token=secrets.token_urlsafe(32), env=env, libraries=instance.libraries,
-                                      base_url=base_url(notebook.id))
-            return spec, config.cluster_id, session.id
+            return self._spec(notebook, config, session), config.cluster_id, session.id
+
+    def _spec(self, notebook: Notebook, config: WorkloadConfig, session: InteractiveSession) -> NotebookServerSpec:
+        """What the notebook's marimo server runs with: its source, a new access token, and the kernel's
+        SPARK_REMOTE to the notebook's session with a new session token."""
+        token = sessions.notebook_token(self.runtime, session, notebook.id)
+        remote = f"{self.runtime.grpc_endpoint}/;token={token}" + (";use_ssl=true" if self.runtime.tls else "")
+        instance = configs.instance_spec(config, session.compute_instance_id, self.encryptor)
+        env = {**instance.extra_env, "SPARK_REMOTE": remote}
+        return NotebookServerSpec(notebook_id=notebook.id, source=notebook.source, token=secrets.token_urlsafe(32),
+                                  env=env, libraries=instance.libraries, base_url=base_url(notebook.id))
+
+    def _db_kernel_spec(self, notebook_id: str) -> NotebookServerSpec | None:
+        """The spec of a new marimo server for the open notebook, on its Sail session (None: no longer open)."""
+        with self.db.session() as db:
+            notebook = db.get(Notebook, notebook_id)
+            if notebook is None or notebook.status not in OPENABLE_STATES or notebook.session_id is None:
+                return None
+            config = db.get(WorkloadConfig, notebook.workload_config_id)
+            session = db.get(InteractiveSession, notebook.session_id)
+            if config is None or session is None:
+                raise NotebookStartFailed("The notebook's workload config or Sail session is gone.")
+            return self._spec(notebook, config, session)
+
+    def _db_kernel_claimed(self, notebook_id: str, generation: int, editor: str) -> None:
+        """The kernel nobody edited in yet becomes `editor`'s as it is (same generation)."""
+        with self.db.session() as db:
+            db.execute(update(Notebook).where(Notebook.id == notebook_id, Notebook.kernel_generation == generation,
+                                              Notebook.status.in_(OPENABLE_STATES))
+                       .values(kernel_editor=editor, kernel_handover_to=None))
+            db.commit()
+
+    def _db_handed_over(self, notebook_id: str, generation: int, editor: str, handle: NotebookServerHandle,
+                        token: str) -> None:
+        """The new server's place, the next generation and its editor; when the notebook is stopping meanwhile,
+        the place only (for the stop) and the next generation (no cookie of before edits in anything)."""
+        server = {"server_ref": handle.ref, "server_host": handle.host, "server_port": handle.port,
+                  "server_secret": self.encryptor.encrypt(token), "kernel_generation": generation + 1,
+                  "kernel_handover_to": None}
+        with self.db.session() as db:
+            result = db.execute(update(Notebook).where(Notebook.id == notebook_id,
+                                                       Notebook.kernel_generation == generation,
+                                                       Notebook.status.in_(OPENABLE_STATES))
+                                .values({**server, "kernel_editor": editor, "updated_at": utcnow()}))
+            if not result.rowcount:  # type: ignore[attr-defined]
+                db.execute(update(Notebook).where(Notebook.id == notebook_id, Notebook.status == STOPPING)
+                           .values(server))
+            db.commit()
 
     def _db_sail_status(self, notebook_id: str, session_id: str) -> tuple[str | None, str | None]:
         """(INSTANCE_RUNNING, None) once the session's Sail server serves; ("abandoned", None) once the notebook
@@ -533,7 +624,8 @@ class NotebookController:
         with self.db.session() as db:
             now = utcnow()
             done = transition(db, notebook_id, RUNNING, source=(STARTING,), now=now,
-                              values={**server, "status_message": None, "detached_at": None, "last_active_at": now})
+                              values={**server, "status_message": None, "detached_at": None, "last_active_at": now,
+                                      "kernel_editor": None, "kernel_handover_to": None})
             if not done:
                 db.execute(update(Notebook).where(Notebook.id == notebook_id, Notebook.status == STOPPING)
                            .values(server))

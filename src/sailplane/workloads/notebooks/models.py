@@ -47,6 +47,13 @@ class Notebook(Timestamps, Base):
     server_port: Mapped[int | None] = mapped_column(Integer, default=None)
     server_secret: Mapped[str | None] = mapped_column(String(512), default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The kernel (marimo server) and who edits in it: `kernel_generation` counts the kernels handed over from one
+    # editor to another (a cookie carries the generation it was issued for); `kernel_editor` is the holder
+    # ("member:<id>" or "service_account:<id>") whose edit session the current kernel is (None: nobody has edited
+    # in it yet); `kernel_handover_to` a holder the proxy asked the controller to hand a new kernel to.
+    kernel_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kernel_editor: Mapped[str | None] = mapped_column(String(64), default=None)
+    kernel_handover_to: Mapped[str | None] = mapped_column(String(64), default=None)
     detached_at: Mapped[datetime | None] = mapped_column(default=None)  # since when no browser is attached
     source: Mapped[str] = mapped_column(Text)
     source_updated_at: Mapped[datetime] = mapped_column(default=utcnow)

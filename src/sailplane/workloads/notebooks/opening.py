@@ -21,16 +21,27 @@ notebook's teams read it only); then they take over marimo's editor session, as 
 over an orphaned one. Everyone else, and they while the owner is active, read. The claim is a ceiling, the
 database and the owner's presence decide now, so an owner coming back ends a member's editing.
 
+The kernel is the editor's alone (`Target.kernel_for`): the marimo server runs one editor's code, so when the
+one who edits changes (owner -> member, member -> owner, member -> member) the proxy asks the notebook controller
+for a new kernel (`request_handover`: `kernel_handover_to`) and waits for it; the controller saves the source,
+replaces the marimo server (an empty working directory) and bumps `kernel_generation`, and the new editor's cookie
+is issued again for the new generation (`reissue`). A cookie carries the generation it was issued for (`gen`): one
+of an earlier generation (its holder's kernel was handed to someone since, or it was taken by someone else while
+they waited) gives read mode only, whatever its holder may do, until they open the notebook again from Sailplane
+(a fresh link takes the current generation). So a stale tab never takes the kernel back by itself, and nobody's
+edit calls reach a kernel another editor's code ran in.
+
 Refusals are `Denied` (status, title, message): the proxy shows them as a small page, never the notebook.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -86,16 +97,27 @@ class Target:
     mode: str
     holder: str = ""  # "{kind}:{id}" of the cookie's holder
     rights: str = READ
+    generation: int = 0  # the notebook's kernel generation now
+    editor: str | None = None  # whose edit session the kernel is (None: nobody edited in it yet)
+    stale: bool = False  # the cookie is of an earlier kernel generation: read mode only
+    owner_active: bool = False  # as `now` was told
 
     @property
     def owner(self) -> bool:
         """The notebook's owner, editing: their WebSockets make the owner active."""
-        return self.rights == EDIT
+        return self.rights == EDIT and self.mode == EDIT
+
+    @property
+    def kernel_for(self) -> bool:
+        """Whether the kernel is this holder's (edit mode needs it): when not, it is handed over first."""
+        return self.editor == self.holder
 
     def now(self, owner_active: bool) -> Target:
         """This target with the mode for whether the owner is active now."""
-        mode = EDIT if self.rights == EDIT or (self.rights == TAKEOVER and not owner_active) else READ
-        return self if mode == self.mode else replace(self, mode=mode)
+        mode = EDIT if not self.stale and (self.rights == EDIT or (self.rights == TAKEOVER and not owner_active)) \
+            else READ
+        return self if (mode, owner_active) == (self.mode, self.owner_active) \
+            else replace(self, mode=mode, owner_active=owner_active)
 
 
 def _subject(principal: Principal) -> tuple[str, str]:
@@ -132,7 +154,7 @@ def open_url(db: Session, principal: Principal, notebook_id: str, keys: SigningK
     kind, subject = _subject(principal)
     mode = _rights(db, principal, notebook)
     token = keys.sign({"sub": subject, "kind": kind, "org": notebook.organization_id, "nb": notebook.id,
-                       "mode": mode}, OPEN_AUDIENCE, OPEN_TTL_SECONDS)
+                       "mode": mode, "gen": notebook.kernel_generation}, OPEN_AUDIENCE, OPEN_TTL_SECONDS)
     return f"{public_url.rstrip('/')}{base_path(notebook.id)}/{AUTH_SEGMENT}?token={token}"
 
 
@@ -170,9 +192,19 @@ def redeem(db: Session, keys: SigningKeys, notebook_id: str, token: str) -> tupl
         raise Denied(401, _LINK_REFUSED, "The link was already used: open the notebook again.") from exc
     db.execute(delete(NotebookOpenToken).where(NotebookOpenToken.expires_at < utcnow() - timedelta(minutes=5)))
     notebook, _ = _admit(db, notebook_id, claims)
+    # The generation now, not the link's: opening the notebook is its holder's deliberate act (see the module).
     value = keys.sign({"sub": claims["sub"], "kind": claims["kind"], "org": claims["org"], "nb": notebook_id,
-                       "mode": claims["mode"], "run": _run_marker(notebook)}, COOKIE_AUDIENCE, COOKIE_MAX_SECONDS)
+                       "mode": claims["mode"], "run": _run_marker(notebook), "gen": notebook.kernel_generation},
+                      COOKIE_AUDIENCE, COOKIE_MAX_SECONDS)
     return value, COOKIE_MAX_SECONDS
+
+
+def reissue(keys: SigningKeys, claims: dict[str, Any], generation: int) -> tuple[str, int]:
+    """The cookie again for the kernel generation handed to its holder, expiring when it did; (value, max age)."""
+    now = time.time()
+    left = max(int(claims["exp"] - now), 1)
+    body = {name: claims[name] for name in (*_CLAIMS, "run")}
+    return keys.sign({**body, "gen": generation}, COOKIE_AUDIENCE, left, now=now), left
 
 
 # --- 3. every proxied request -------------------------------------------------------------------
@@ -183,13 +215,13 @@ def cookie_claims(keys: SigningKeys, value: str | None, notebook_id: str) -> dic
         raise Denied(401, "Open the notebook from Sailplane", "This page needs a notebook link: open the notebook "
                                                               "again from Sailplane.")
     try:
-        claims = keys.decode(value, COOKIE_AUDIENCE, (*_CLAIMS, "run"))
+        claims = keys.decode(value, COOKIE_AUDIENCE, (*_CLAIMS, "run", "gen"))
     except TokenError as exc:
         raise Denied(401, "Open the notebook from Sailplane", "Your access to this notebook has ended: open it "
                                                               "again from Sailplane.") from exc
     if claims["nb"] != notebook_id:
         raise Denied(404, "Notebook not found", "The notebook was not found.")
-    if claims["mode"] not in _RIGHTS:
+    if claims["mode"] not in _RIGHTS or not isinstance(claims["gen"], int) or isinstance(claims["gen"], bool):
         raise Denied(401, "Open the notebook from Sailplane", "Your access to this notebook has ended: open it "
                                                               "again from Sailplane.")
     return claims
@@ -214,8 +246,33 @@ def authorize(db: Session, secret_key: str, notebook_id: str, claims: dict[str, 
                      "notebook_unavailable")
     rights = min(claims["mode"], _rights(db, principal, notebook), key=_RIGHTS.index)
     target = Target(notebook.server_host, notebook.server_port, Encryptor(secret_key).decrypt(notebook.server_secret),
-                    READ, f"{claims['kind']}:{claims['sub']}", rights)
+                    READ, holder_of(claims), rights, notebook.kernel_generation, notebook.kernel_editor,
+                    claims["gen"] != notebook.kernel_generation)
     return target.now(owner_active)
+
+
+def holder_of(claims: dict[str, Any]) -> str:
+    """Who holds these cookie claims, as `kernel_editor` names them."""
+    return f"{claims['kind']}:{claims['sub']}"
+
+
+def request_handover(db: Session, notebook_id: str, holder: str, generation: int) -> bool:
+    """Ask the notebook controller for a kernel of `holder`'s own, replacing the kernel of `generation` (one
+    conditional UPDATE: nothing when it was replaced meanwhile or the notebook is no longer open). Commits.
+    The last asker before the controller acts gets it: the others' cookies are then of an earlier generation."""
+    result = db.execute(update(Notebook).where(Notebook.id == notebook_id,
+                                               Notebook.kernel_generation == generation,
+                                               Notebook.status.in_(OPENABLE_STATES))
+                        .values(kernel_handover_to=holder))
+    db.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def kernel_state(db: Session, notebook_id: str) -> tuple[str | None, int, str | None, str | None]:
+    """(status, kernel generation, kernel editor, pending handover) of the notebook now (status None: gone)."""
+    row = db.execute(select(Notebook.status, Notebook.kernel_generation, Notebook.kernel_editor,
+                            Notebook.kernel_handover_to).where(Notebook.id == notebook_id)).first()
+    return (None, 0, None, None) if row is None else (row[0], row[1], row[2], row[3])
 
 
 def _admit(db: Session, notebook_id: str, claims: dict[str, Any]) -> tuple[Notebook, Principal]:

@@ -32,6 +32,17 @@ class NotebookPresence:
         self._sockets: dict[str, int] = {}
         self._owner_sockets: dict[str, int] = {}
         self._seen: dict[str, float] = {}
+        self._kernels: dict[str, int] = {}
+
+    def kernel_changed(self, notebook_id: str) -> None:
+        """The notebook's kernel was handed to another editor (or claimed): the proxy's cached answers are old."""
+        with self._lock:
+            self._kernels[notebook_id] = self._kernels.get(notebook_id, 0) + 1
+
+    def kernel_epoch(self, notebook_id: str) -> int:
+        """How many kernel changes this node saw for the notebook (the proxy keys its cached answers by it)."""
+        with self._lock:
+            return self._kernels.get(notebook_id, 0)
 
     def attach(self, notebook_id: str, *, owner: bool = False) -> None:
         """A browser's WebSocket to the notebook opened (`owner`: the notebook's owner, in edit mode)."""
@@ -74,3 +85,4 @@ class NotebookPresence:
             self._sockets.pop(notebook_id, None)
             self._owner_sockets.pop(notebook_id, None)
             self._seen.pop(notebook_id, None)
+            self._kernels[notebook_id] = self._kernels.get(notebook_id, 0) + 1

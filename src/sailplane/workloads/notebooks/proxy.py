@@ -10,12 +10,18 @@
   not forwarded; marimo's own session cookie is not passed back.
 
 Every request is admitted by its cookie (`opening.cookie_claims`) and the database's current answer
-(`opening.authorize`), kept per holder for `notebook_access_cache_seconds`; the mode is decided again on every
-request from that answer and whether the owner is active now (`Target.now`, this node's presence: a cheap
-read, so an owner coming back stops a member's edit calls at once). An open WebSocket is re-checked as often
-and closed once access is gone, or once a socket opened in edit mode by a member would be read mode now (it
-is in marimo's editor session, which the owner is taking back). Refusals are a small HTML page (JSON for
+(`opening.authorize`), kept per holder, cookie generation and kernel change (`NotebookPresence.kernel_epoch`:
+a handover makes every cached answer of the notebook old at once) for `notebook_access_cache_seconds`; the
+mode is decided again on every request from that answer and whether the owner is active now (`Target.now`, this
+node's presence: a cheap read, so an owner coming back stops a member's edit calls at once). An open WebSocket is
+re-checked as often and closed once access is gone, or once a socket opened in edit mode would be read mode now
+or its kernel is no longer its holder's (handed over). Refusals are a small HTML page (JSON for
 non-browser callers).
+
+The kernel is its editor's (`opening`, "The kernel is the editor's alone"): an edit-mode request or socket of a
+holder whose kernel it is not asks the notebook controller for one (`NotebookProxy.own_kernel`) and waits, at most
+`notebook_start_timeout_seconds` and a margin (then 503 `notebook_unavailable`); the answer then sets the holder's
+cookie again for the new generation (on the WebSocket's handshake answer too).
 
 Read mode (those who see the notebook but may not change its source, and members who may while its owner is
 active; `opening` says who): only reads and the calls that run the notebook as saved and interact with its
@@ -63,6 +69,7 @@ from sailplane.kit.errors import error_body
 from sailplane.workloads.notebooks import opening
 from sailplane.workloads.notebooks.opening import COOKIE_NAME, EDIT, TAKEOVER, Denied, Target
 from sailplane.workloads.notebooks.presence import NotebookPresence
+from sailplane.workloads.notebooks.states import OPENABLE_STATES
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +109,14 @@ NOT_RELAYED_FIRST_SEGMENTS = frozenset({"auth"})
 class NotebookProxy:
     """The proxy's state on one node: an HTTP client pool to marimo servers and the holders' recent answers."""
 
-    def __init__(self, settings: Settings, node: Callable[[], str | None], presence: NotebookPresence) -> None:
+    def __init__(self, settings: Settings, node: Callable[[], str | None], presence: NotebookPresence,
+                 wake: Callable[[], None] = lambda: None) -> None:
         self.settings = settings
         self.node = node  # this node's name while its notebook controller runs (None: it serves no notebook)
         self.presence = presence
+        self.wake = wake  # the notebook controller, to act on a handover asked
         self.ttl = settings.notebook_access_cache_seconds
+        self.handover_timeout = settings.notebook_start_timeout_seconds + 15.0
         self._client: httpx.AsyncClient | None = None
         self._answers: dict[tuple[Any, ...], tuple[float, Target | Denied]] = {}
 
@@ -127,7 +137,8 @@ class NotebookProxy:
         """The target for this cookie now (the database's answer from memory when given within `ttl`, the mode
         for the owner's presence now); raises Denied."""
         claims = opening.cookie_claims(keys, cookie, notebook_id)
-        key = (notebook_id, claims["kind"], claims["sub"], claims["org"], claims["run"], claims["mode"])
+        key = (notebook_id, claims["kind"], claims["sub"], claims["org"], claims["run"], claims["mode"], claims["gen"],
+               self.presence.kernel_epoch(notebook_id))
         stamp = time.monotonic()
         found = None if fresh else self._answers.get(key)
         if found is None or stamp - found[0] >= self.ttl:
@@ -138,6 +149,50 @@ class NotebookProxy:
         if isinstance(found[1], Denied):
             raise found[1]
         return found[1].now(self.presence.owner_attached(notebook_id))
+
+    async def own_kernel(self, db_factory: Any, keys: SigningKeys, notebook_id: str, cookie: str | None,
+                         target: Target) -> tuple[Target, tuple[str, int] | None]:
+        """`target` as it is unless it is in edit mode on a kernel that is not its holder's; then the kernel handed
+        to its holder by the notebook controller (asked and waited for) and the cookie (value, max age) for its
+        generation (None when it is the cookie's: a kernel nobody edited in yet, claimed as it is); or, when
+        someone else got the kernel meanwhile, the holder's access as it now is (read mode). Raises Denied (503
+        when the handover takes too long; the notebook stopped meanwhile)."""
+        if target.mode != EDIT or target.kernel_for:
+            return target, None
+        claims = opening.cookie_claims(keys, cookie, notebook_id)
+        holder = target.holder
+        await asyncio.to_thread(self._db, db_factory, opening.request_handover, notebook_id, holder, target.generation)
+        self.wake()
+        deadline = time.monotonic() + self.handover_timeout
+        while True:
+            status, generation, editor, pending = await asyncio.to_thread(self._db, db_factory, opening.kernel_state,
+                                                                          notebook_id)
+            if status not in OPENABLE_STATES or generation != target.generation or editor == holder:
+                break
+            if pending is None:  # someone else claimed the kernel nobody had edited in: ask for it again
+                await asyncio.to_thread(self._db, db_factory, opening.request_handover, notebook_id, holder,
+                                        generation)
+                self.wake()
+            if time.monotonic() >= deadline:
+                raise Denied(503, "The notebook is not ready", "The notebook's kernel is being prepared for you and "
+                                                               "took too long; retry shortly.", "notebook_unavailable")
+            await asyncio.sleep(0.1)
+        if editor == holder and status in OPENABLE_STATES and generation != claims["gen"]:
+            value, max_age = opening.reissue(keys, claims, generation)
+            return await self.admit(db_factory, keys, notebook_id, value, fresh=True), (value, max_age)
+        now = await self.admit(db_factory, keys, notebook_id, cookie, fresh=True)
+        if now.mode == EDIT and not now.kernel_for:  # never an edit call in another editor's kernel
+            raise Denied(503, "The notebook is not ready", "The notebook's kernel is changing hands; retry shortly.",
+                         "notebook_unavailable")
+        return now, None
+
+    @staticmethod
+    def _db(db_factory: Any, work: Callable[..., Any], *args: Any) -> Any:
+        db: Session = db_factory()
+        try:
+            return work(db, *args)
+        finally:
+            db.close()
 
     def _check(self, db_factory: Any, notebook_id: str, claims: dict[str, Any]) -> Target | Denied:
         db: Session = db_factory()
@@ -157,7 +212,12 @@ def notebook_proxy(app: Any) -> NotebookProxy:
             controller = getattr(app.state, "notebooks", None)
             return controller.node if controller is not None else None
 
-        proxy = app.state.notebook_proxy = NotebookProxy(app.state.settings, node, app.state.notebook_presence)
+        def wake() -> None:
+            controller = getattr(app.state, "notebooks", None)
+            if controller is not None:
+                controller.wake()
+
+        proxy = app.state.notebook_proxy = NotebookProxy(app.state.settings, node, app.state.notebook_presence, wake)
     return proxy
 
 
@@ -191,9 +251,14 @@ def authenticate_browser(notebook: str, request: Request, db: Db, token: str = "
     except Denied as denied:
         return refusal(request, denied)
     response = RedirectResponse(f"{opening.base_path(notebook)}/", status_code=303, headers=_NO_STORE)
-    response.set_cookie(COOKIE_NAME, value, max_age=max_age, path=f"{opening.base_path(notebook)}/", httponly=True,
-                        samesite="lax", secure=request.url.scheme == "https")
+    set_cookie(response, notebook, value, max_age, request.url.scheme == "https")
     return response
+
+
+def set_cookie(response: Response, notebook: str, value: str, max_age: int, secure: bool) -> None:
+    """The notebook's cookie: HttpOnly, SameSite=Lax, only for the notebook's path."""
+    response.set_cookie(COOKIE_NAME, value, max_age=max_age, path=f"{opening.base_path(notebook)}/", httponly=True,
+                        samesite="lax", secure=secure)
 
 
 @router.get("/notebooks/{notebook}")
@@ -238,9 +303,15 @@ def read_mode_allows(method: str, path: str) -> bool:
 _READ_ONLY = Denied(403, "Read only", "You can view this notebook but not change it.", "notebook_read_only")
 _OWNER_ACTIVE = Denied(403, "Read only", "The notebook's owner has it open: you can view it but not change it "
                                          "while they do.", "notebook_read_only")
+_HANDED_OVER = Denied(403, "Read only", "The notebook's kernel was handed over to another editor since you opened it: "
+                                        "open the notebook again from Sailplane to edit it.", "notebook_read_only")
 
 
 def _read_only(target: Target) -> Denied:
+    if target.rights == TAKEOVER and target.owner_active:
+        return _OWNER_ACTIVE
+    if target.stale and target.rights != opening.READ:
+        return _HANDED_OVER
     return _OWNER_ACTIVE if target.rights == TAKEOVER else _READ_ONLY
 
 
@@ -293,8 +364,18 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
         check_path(request.scope, path)
         target = await proxy.admit(request.app.state.db.session, request.app.state.signing_keys, notebook,
                                    request.cookies.get(COOKIE_NAME))
+        target, reissued = await proxy.own_kernel(request.app.state.db.session, request.app.state.signing_keys,
+                                                  notebook, request.cookies.get(COOKIE_NAME), target)
     except Denied as denied:
         return refusal(request, denied)
+    response = await _relay_http(proxy, presence, notebook, path, request, target)
+    if reissued is not None:
+        set_cookie(response, notebook, *reissued, request.url.scheme == "https")
+    return response
+
+
+async def _relay_http(proxy: NotebookProxy, presence: NotebookPresence, notebook: str, path: str, request: Request,
+                      target: Target) -> Response:
     if target.mode != EDIT and not read_mode_allows(request.method, path):
         return refusal(request, _read_only(target))
     body: bytes | None = None
@@ -369,9 +450,16 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
     try:
         check_path(websocket.scope, path)
         target = await proxy.admit(db_factory, keys, notebook, cookie)
+        target, reissued = await proxy.own_kernel(db_factory, keys, notebook, cookie, target)
     except Denied:
         await websocket.close(code=1008)  # before accepting: the handshake is refused (HTTP 403)
         return
+    accept_headers: list[tuple[bytes, bytes]] = []
+    if reissued is not None:  # browsers take a cookie from the handshake's answer
+        cookie = reissued[0]
+        carrier = Response()
+        set_cookie(carrier, notebook, *reissued, websocket.url.scheme == "wss")
+        accept_headers = [(k, v) for k, v in carrier.raw_headers if k == b"set-cookie"]
     if target.mode != EDIT and path.strip("/") not in READ_MODE_SOCKETS:
         await websocket.close(code=1008)
         return
@@ -388,11 +476,11 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
         log.info("notebook %s: WebSocket to its server failed: %s", notebook, exc)
         await websocket.close(code=1011)
         return
-    await websocket.accept(subprotocol=upstream.subprotocol)
+    await websocket.accept(subprotocol=upstream.subprotocol, headers=accept_headers)
     presence.attach(notebook, owner=target.owner)
     tasks = [asyncio.create_task(_browser_to_server(websocket, upstream, presence, notebook)),
              asyncio.create_task(_server_to_browser(websocket, upstream, presence, notebook)),
-             asyncio.create_task(_watch_access(proxy, db_factory, keys, notebook, cookie, target.mode))]
+             asyncio.create_task(_watch_access(proxy, db_factory, keys, notebook, cookie, target))]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -447,9 +535,10 @@ async def _server_to_browser(websocket: WebSocket, upstream: ClientConnection, p
 
 
 async def _watch_access(proxy: NotebookProxy, db_factory: Any, keys: SigningKeys, notebook: str,
-                        cookie: str | None, opened: str) -> None:
-    """Return (ending the relay) once the holder may no longer open the notebook, or no longer edit it when the
-    socket was opened in edit mode (unrenamed, in marimo's editor session; or a socket readers do not get)."""
+                        cookie: str | None, opened: Target) -> None:
+    """Return (ending the relay) once the holder may no longer open the notebook, or no longer edit it (in this
+    kernel) when the socket was opened in edit mode (unrenamed, in marimo's editor session; or a socket readers do
+    not get)."""
     while True:
         await asyncio.sleep(max(proxy.ttl, 0.5))
         try:
@@ -459,5 +548,6 @@ async def _watch_access(proxy: NotebookProxy, db_factory: Any, keys: SigningKeys
         except Exception:  # noqa: BLE001 - a failed check (database busy) keeps the socket; the next one decides
             log.warning("notebook %s: re-checking a WebSocket's access failed", notebook, exc_info=True)
             continue
-        if opened == EDIT and target.mode != EDIT:
+        if opened.mode == EDIT and (target.mode != EDIT or not target.kernel_for
+                                    or target.generation != opened.generation):
             return
