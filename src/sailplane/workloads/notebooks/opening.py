@@ -50,6 +50,7 @@ from sailplane.iam.auth import authz
 from sailplane.iam.auth.principal import Principal
 from sailplane.kit.clock import utcnow
 from sailplane.kit.crypto import Encryptor
+from sailplane.kit.db import checkpoint
 from sailplane.kit.errors import ApiError, conflict
 from sailplane.workloads.access import account_principal, member_principal
 from sailplane.workloads.notebooks import service
@@ -264,7 +265,7 @@ def request_handover(db: Session, notebook_id: str, holder: str, generation: int
                                                Notebook.kernel_generation == generation,
                                                Notebook.status.in_(OPENABLE_STATES))
                         .values(kernel_handover_to=holder))
-    db.commit()
+    checkpoint(db)  # the controller (its own connection) must see the request while this proxy request waits
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
