@@ -15,6 +15,7 @@ from tests.data.helpers import build_org
 from tests.notifications.conftest import notification_settings
 from tests.notifications.helpers import channel, delivered, deliveries, failing_run, rule
 from tests.runs.live import ServerProcess, fresh_database, unique_key
+from tests.support.metrics import scrape, value
 from tests.support.receiver import Answer, Receiver
 from tests.support.server import LiveServer
 
@@ -39,6 +40,9 @@ def test_a_delivery_written_before_a_kill_9_is_sent_once_by_the_next_server(
         assert (pending["status"], pending["attempts"]) == ("pending", 0)
         time.sleep(0.5)
         assert receiver.at(path) == []
+        waiting = scrape(first.api.removesuffix("/api/v1"))  # what an operator's alert on unsent deliveries sees
+        assert value(waiting, "sailplane_notification_deliveries", status="pending") == 1
+        assert value(waiting, "sailplane_notification_deliveries", status="delivering") == 0
     finally:
         first.kill()
     second = ServerProcess(data_dir, database)

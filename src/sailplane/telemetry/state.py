@@ -16,6 +16,8 @@ from sailplane.gateway.traffic import Traffic
 from sailplane.infra.operations.models import Operation
 from sailplane.kit.clock import as_utc
 from sailplane.kit.db import Database
+from sailplane.notifications import sender as deliveries
+from sailplane.notifications.models import NotificationDelivery
 from sailplane.workloads import instance_states, session_states
 from sailplane.workloads.models import ComputeInstance, InteractiveSession
 from sailplane.workloads.notebooks import states as notebook_states
@@ -65,6 +67,9 @@ class WorkloadStateCollector(Collector):
                      _by_status(db, Notebook.status, notebook_states.NOTEBOOK_STATES))
         yield _gauge("sailplane_operations", "Infrastructure operations by status.",
                      _by_status(db, Operation.status, None))
+        yield _gauge("sailplane_notification_deliveries", "Notification deliveries not yet sent (pending includes "
+                     "those waiting for a retry), by status.",
+                     _by_status(db, NotificationDelivery.status, (deliveries.PENDING, deliveries.DELIVERING)))
         yield _gauge("sailplane_sail_instances", "Sail servers held by the control plane, by status.",
                      _by_status(db, ComputeInstance.status, instance_states.HELD_STATES))
         started = GaugeMetricFamily("sailplane_sail_instance_start_time_seconds",
