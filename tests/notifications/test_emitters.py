@@ -1,0 +1,69 @@
+"""Every state owner's events reach a rule's webhook: a session that fails or times out for real, a notebook that
+cannot start, an infrastructure operation's end, a security change (an API key created); each once, signed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.data.helpers import build_org
+from tests.notifications.helpers import channel, delivered, rule
+from tests.runs.live import unique_key
+from tests.sessions.helpers import open_session, wait_for_status
+from tests.support.receiver import Received, Receiver
+from tests.support.waiting import wait_until
+
+SECRET = "whsec-" + "emitters-signing-key-0123456789"
+
+
+@pytest.fixture()
+def org(notify_api: str) -> Any:
+    return build_org(notify_api)
+
+
+def _hook(org: Any, receiver: Receiver, event_types: list[str]) -> tuple[str, dict[str, Any]]:
+    path = f"/hook/{unique_key()}"
+    hook = channel(org.owner, "webhook", {"url": f"{receiver.url}{path}", "signingSecret": SECRET})
+    rule(org.owner, event_types, [hook["id"]])
+    return path, hook
+
+
+def _one_signed(receiver: Receiver, path: str, org: Any, hook: dict[str, Any], timeout: float = 60) -> Received:
+    """The one webhook the receiver got on `path` (signed with SECRET), after a pause in which no second came."""
+    request = wait_until(lambda: receiver.at(path), timeout=timeout)[0]
+    assert request.signature_valid(SECRET)
+    assert [d["status"] for d in delivered(org.owner, hook["id"])] == ["delivered"]
+    time.sleep(1.0)
+    assert len(receiver.at(path)) == 1
+    return request
+
+
+def test_a_session_that_fails_to_start_sends_one_webhook(org: Any, receiver: Receiver) -> None:
+    path, hook = _hook(org, receiver, ["session.failed"])
+    bad_env = {"config": {"sail": {"extraEnv": {"SAIL_EXECUTION__BATCH_SIZE": "not-a-number"}}}}
+    session = open_session(org.dev1, org.team1, workloadConfig=bad_env)
+    failed = wait_for_status(org.dev1, session["id"], "failed", timeout=60)
+    body = _one_signed(receiver, path, org, hook).json()
+    assert body["type"] == "session.failed" and body["resource"] == {"type": "session", "id": session["id"]}
+    assert body["data"]["session"]["terminationReason"] == failed["terminationReason"] == "instance_start_failed"
+
+
+def test_a_session_closed_at_its_max_duration_sends_one_webhook(org: Any, receiver: Receiver) -> None:
+    path, hook = _hook(org, receiver, ["session.timed_out", "session.failed"])
+    session = open_session(org.dev1, org.team1, config={"maxDurationSeconds": 2})
+    closed = wait_for_status(org.dev1, session["id"], "closed", timeout=60)
+    assert closed["terminationReason"] == "max_duration"
+    body = _one_signed(receiver, path, org, hook).json()
+    assert body["type"] == "session.timed_out" and body["resource"]["id"] == session["id"]
+    assert body["data"]["session"]["terminationReason"] == "max_duration"
+
+
+def test_a_session_closed_by_its_user_notifies_nobody(org: Any, receiver: Receiver) -> None:
+    path, _ = _hook(org, receiver, ["session.timed_out", "session.failed"])
+    session = open_session(org.dev1, org.team1)
+    assert org.dev1.delete(f"/workloads/sessions/{session['id']}").status_code == 200
+    time.sleep(1.5)
+    assert receiver.at(path) == []
+
