@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.data.helpers import build_org
+from tests.notebooks.helpers import make_config, make_notebook, notebook_of
 from tests.notifications.helpers import channel, delivered, rule
 from tests.runs.live import unique_key
 from tests.sessions.helpers import open_session, wait_for_status
@@ -67,3 +68,34 @@ def test_a_session_closed_by_its_user_notifies_nobody(org: Any, receiver: Receiv
     time.sleep(1.5)
     assert receiver.at(path) == []
 
+
+def _notebook_status(actor: Any, notebook_id: str, *statuses: str) -> dict[str, Any]:
+    def seen() -> dict[str, Any] | None:
+        r = actor.get(f"/workloads/notebooks/{notebook_id}")
+        assert r.status_code == 200, r.text
+        found = notebook_of(r.json())
+        return found if found["status"] in statuses else None
+
+    return wait_until(seen, timeout=90)  # type: ignore[no-any-return]
+
+
+def test_a_notebook_that_fails_to_start_sends_one_webhook(org: Any, receiver: Receiver) -> None:
+    path, hook = _hook(org, receiver, ["notebook.start_failed", "notebook.stopped"])
+    config = make_config(org.dev1, org.team1, sail={"extraEnv": {"SAIL_EXECUTION__BATCH_SIZE": "not-a-number"}})
+    notebook = notebook_of(make_notebook(org.dev1, config, teamIds=[org.team1]))
+    assert org.dev1.post(f"/workloads/notebooks/{notebook['id']}/start").status_code == 200
+    failed = _notebook_status(org.dev1, notebook["id"], "failed", "running")
+    assert failed["status"] == "failed"
+    body = _one_signed(receiver, path, org, hook).json()
+    assert body["type"] == "notebook.start_failed" and body["resource"] == {"type": "notebook", "id": notebook["id"]}
+    assert body["data"]["notebook"]["statusMessage"] == failed["statusMessage"]
+
+
+def test_a_notebook_stopped_while_starting_sends_one_webhook(org: Any, receiver: Receiver) -> None:
+    path, hook = _hook(org, receiver, ["notebook.stopped", "notebook.start_failed"])
+    notebook = notebook_of(make_notebook(org.dev1, make_config(org.dev1, org.team1)))
+    assert org.dev1.post(f"/workloads/notebooks/{notebook['id']}/start").status_code == 200
+    assert org.dev1.post(f"/workloads/notebooks/{notebook['id']}/stop").status_code == 200
+    assert _notebook_status(org.dev1, notebook["id"], "stopped", "failed")["status"] == "stopped"
+    body = _one_signed(receiver, path, org, hook).json()
+    assert body["type"] == "notebook.stopped" and body["data"]["notebook"]["status"] == "stopped"
