@@ -99,3 +99,32 @@ def test_a_notebook_stopped_while_starting_sends_one_webhook(org: Any, receiver:
     assert _notebook_status(org.dev1, notebook["id"], "stopped", "failed")["status"] == "stopped"
     body = _one_signed(receiver, path, org, hook).json()
     assert body["type"] == "notebook.stopped" and body["data"]["notebook"]["status"] == "stopped"
+
+
+def test_an_api_key_created_sends_one_webhook_without_its_secret(org: Any, receiver: Receiver) -> None:
+    path, hook = _hook(org, receiver, ["security.api_key_created"])
+    account = org.owner.post("/org/service-accounts", json={"name": f"bot-{unique_key()}"})
+    assert account.status_code == 201, account.text
+    r = org.admin.post(f"/org/service-accounts/{account.json()['id']}/api-keys", json={"name": "deploy"})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    request = _one_signed(receiver, path, org, hook)
+    body = request.json()
+    assert body["type"] == "security.api_key_created"
+    assert body["resource"] == {"type": "organization", "id": org.owner.org_id}
+    key = body["data"]["apiKey"]
+    assert key["id"] == created["id"] and key["serviceAccountId"] == account.json()["id"]
+    assert body["data"]["actorId"] == org.admin.member_id
+    assert created["secret"] not in request.body.decode()  # only the prefix names it
+
+
+def test_a_role_change_notifies_and_a_same_roles_update_does_not(org: Any, receiver: Receiver) -> None:
+    path, hook = _hook(org, receiver, ["security.role_changed"])
+    same = org.owner.put(f"/org/members/{org.dev2.member_id}/roles", json={"roleIds": ["MEMBER"]})
+    assert same.status_code == 200, same.text
+    changed = org.owner.put(f"/org/members/{org.dev2.member_id}/roles", json={"roleIds": ["ADMIN"]})
+    assert changed.status_code == 200, changed.text
+    body = _one_signed(receiver, path, org, hook).json()
+    assert body["type"] == "security.role_changed"
+    assert body["data"]["roleChange"] == {"memberId": org.dev2.member_id, "scope": "organization",
+                                          "before": ["MEMBER"], "after": ["ADMIN"]}

@@ -22,6 +22,7 @@ from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import conflict, invalid, not_found
 from sailplane.kit.pagination import PageRequest
+from sailplane.notifications.security import ROLE_CHANGED, record_security_event
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.org.models import Member
 from sailplane.tenancy.org.service import display_name_expr, ordered, org_member, page_total, paged
@@ -218,6 +219,11 @@ def add_team_member(db: Session, principal: Principal, team_id: str, member_id: 
     _replace_roles(db, team, member, wanted)
     audit.record(db, ctx, principal, "team.add_member", "team", team.id,
                  details={"memberId": member.id, "before": before, "roleIds": sorted(wanted)})
+    if sorted(before) != sorted(wanted):
+        record_security_event(db, team.organization_id, ROLE_CHANGED, actor_id=principal.actor_id,
+                              member_id=member.id, team_ids=(team.id,), data={"roleChange": {
+                                  "memberId": member.id, "scope": "team", "teamId": team.id,
+                                  "before": sorted(before), "after": sorted(wanted)}})
     db.flush()
     return TeamMemberRecord(member, user, sorted(wanted))
 
