@@ -128,3 +128,31 @@ def test_a_role_change_notifies_and_a_same_roles_update_does_not(org: Any, recei
     assert body["type"] == "security.role_changed"
     assert body["data"]["roleChange"] == {"memberId": org.dev2.member_id, "scope": "organization",
                                           "before": ["MEMBER"], "after": ["ADMIN"]}
+
+
+def test_an_identity_provider_created_and_a_team_role_change_notify(org: Any, receiver: Receiver) -> None:
+    path = f"/hook/{unique_key()}"
+    hook = channel(org.owner, "webhook", {"url": f"{receiver.url}{path}", "signingSecret": SECRET})
+    rule(org.owner, ["security.identity_provider_created"], [hook["id"]])
+    rule(org.owner, ["security.role_changed"], [hook["id"]], "team", teamId=org.team1)
+    r = org.owner.post("/auth/idps", json={"name": "Corporate SSO", "providerType": "oidc",
+                                           "issuer": "https://sso.example.com", "clientId": "static-client",
+                                           "clientSecret": "client-secret-never-sent-123"})
+    assert r.status_code == 201, r.text
+    changed = org.owner.put(f"/org/teams/{org.team1}/members/{org.dev1.member_id}/roles",
+                            json={"roleIds": ["TEAMVIEWER"]})
+    assert changed.status_code == 200, changed.text
+    other_team = org.owner.put(f"/org/teams/{org.team2}/members/{org.dev2.member_id}/roles",
+                               json={"roleIds": ["TEAMVIEWER"]})  # another team's change: not this rule's
+    assert other_team.status_code == 200, other_team.text
+
+    got = wait_until(lambda: len(found := receiver.at(path)) >= 2 and found, timeout=30)
+    assert all(g.signature_valid(SECRET) for g in got)
+    bodies = {g.json()["type"]: g.json() for g in got}
+    assert bodies["security.identity_provider_created"]["data"]["identityProvider"]["id"] == r.json()["id"]
+    assert "client-secret-never-sent-123" not in str([g.body for g in got])
+    change = bodies["security.role_changed"]["data"]["roleChange"]
+    assert change["teamId"] == org.team1 and change["memberId"] == org.dev1.member_id
+    assert change["after"] == ["TEAMVIEWER"]
+    time.sleep(1.0)
+    assert len(receiver.at(path)) == 2
