@@ -21,6 +21,7 @@ from sailplane.kit.openapi import install_openapi
 from sailplane.kit.requests import RequestIdMiddleware
 from sailplane.migrations.runner import is_current, upgrade
 from sailplane.notifications.mailer.service import Mailer
+from sailplane.notifications.outbox import WAKE_SENDER
 from sailplane.telemetry.endpoint import install_metrics_endpoint
 from sailplane.telemetry.http import RequestMetricsMiddleware
 from sailplane.telemetry.metrics import Metrics
@@ -154,6 +155,9 @@ def start_notifications(app: FastAPI) -> None:
     runtime = NotificationRuntime(app.state.background_db, app.state.settings, app.state.mailer)
     runtime.start()
     app.state.notifications = runtime
+    # A transaction that wrote deliveries (requests' or loops') wakes this sender once it commits (outbox.record).
+    for database in (app.state.db, app.state.background_db):
+        database.set_session_info(WAKE_SENDER, runtime.notify)
 
 
 def stop_background(app: FastAPI) -> None:
@@ -173,6 +177,8 @@ def stop_background(app: FastAPI) -> None:
         operations.stop()
     if app.state.notifications is not None:
         notifications, app.state.notifications = app.state.notifications, None
+        for database in (app.state.db, app.state.background_db):
+            database.set_session_info(WAKE_SENDER, None)
         notifications.stop()
     app.state.background_started = False
 

@@ -178,5 +178,15 @@ class Database:
     def session(self) -> Session:
         return self.sessions()
 
+    def set_session_info(self, key: str, value: Any) -> None:
+        """Put `value` under `key` in the `info` of every session made from now on (None takes it out): how the
+        app hands something of its own to code that only sees a session, set where the app is composed."""
+        info = dict(self.sessions.kw.get("info") or {})
+        if value is None:
+            info.pop(key, None)
+        else:
+            info[key] = value
+        self.sessions.configure(info=info)
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,8 +1,9 @@
 """The catalog of notification event types: what a rule may subscribe to.
 
 A shortcut (`expandsTo` not empty) stands for several concrete types and is expanded when a rule is created, so
-a rule stores concrete keys only and matching an event is a plain membership test. Only job runs' ends are
-emitted today (`workloads.runs.states.transition`); the other keys are listed so rules can be set up for them.
+a rule stores concrete keys only and matching an event is a plain membership test. Each key is emitted by the
+owner of its state (ARCHITECTURE.md, notifications row): runs', sessions', notebooks' and operations' state
+transitions, and the services that make the security changes (`notifications.security`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ The owner of a state machine calls `record` with the same session as its compare
 and its deliveries commit together or neither does: a server killed after the commit still has the rows, and the
 next sender (any server) sends them. Events arrive as plain data (`Event`), so this module imports no domain.
 A delivery is unique per (event, rule, channel): an event recorded twice is delivered once.
+
+The sender of this server is woken once the transaction that wrote deliveries commits (`kit.db.after_commit`):
+the app puts its `NotificationRuntime.notify` in the sessions' info under `WAKE_SENDER` (`app.start_notifications`),
+so a delivery leaves at once rather than at the sender's next tick; without it (another process, a script) the
+next tick sends it.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sailplane.kit.clock import utcnow
+from sailplane.kit.db import after_commit
 from sailplane.kit.dialect import dialect_of
 from sailplane.kit.ids import new_id
 from sailplane.notifications.models import NotificationChannel, NotificationDelivery, NotificationRule
 
 PENDING = "pending"
+WAKE_SENDER = "sailplane.notifications.wake_sender"  # Session.info key: a callable that wakes this server's sender
 
 
 @dataclass(frozen=True)
@@ -90,4 +97,7 @@ def record(db: Session, events: Sequence[Event], now: datetime | None = None) ->
                                  "created_at": now, "updated_at": now})
     if rows:  # an event recorded again (same event, rule and channel) adds nothing and fails nothing
         db.execute(dialect_of(db).insert_ignoring_duplicates(NotificationDelivery.__table__), rows)
+        wake = db.info.get(WAKE_SENDER)
+        if wake is not None:  # a wake is cheap: several in one transaction are fine
+            after_commit(db, wake)
     return len(rows)

@@ -49,17 +49,17 @@ from sailplane.workloads.models import (
     ComputeInstance,
     InteractiveSession,
 )
+from sailplane.workloads.session_events import IDLE_TIMEOUT, MAX_DURATION
 from sailplane.workloads.session_states import ACTIVE, CLOSED, FAILED, IDLE, OPEN_STATES, PENDING
 
 log = logging.getLogger(__name__)
 
 # Why a session ended (`terminationReason`).
 CLOSED_BY_USER = "closed_by_user"
-IDLE_TIMEOUT = "idle_timeout"
-MAX_DURATION = "max_duration"
 START_FAILED = "instance_start_failed"
 INSTANCE_DIED = "instance_failed"
 INSTANCE_LOST = "instance_lost"
+# (IDLE_TIMEOUT and MAX_DURATION: `session_events`, which notifies about them)
 
 STARTING, READY, BROKEN, RELEASING = "starting", "ready", "failed", "stopping"
 STOP_TICK_SECONDS = 10.0  # a stop waits this long for the tick in progress, then cancels it

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from sailplane.kit.clock import utcnow
 from sailplane.kit.state_table import StateTable
+from sailplane.notifications import outbox
+from sailplane.workloads import session_events
 from sailplane.workloads.models import InteractiveSession
 
 PENDING: Final = "pending"  # seeded; stays pending until its first call
@@ -63,14 +65,24 @@ def transition(db: Session, session_id: str, target: str, *, source: Sequence[st
                now: datetime | None = None, synchronize: bool = True) -> bool:
     """Move the session to `target`, only from `source` (default: every state the table allows)
     and while `where` holds; whether it happened. Sets `updated_at` and the fields of the target
-    (`idle_since`, `closed_at`), then `values`. Does not commit; `synchronize` updates the
-    session's object in `db` (SQLAlchemy's default), if loaded. A `source` outside the table is a
-    programming error (ValueError)."""
+    (`idle_since`, `closed_at`), then `values`. An end also records the notifications it causes (a failure, a
+    timeout's close: `session_events`, `notifications.outbox`) in the same transaction. Does not commit;
+    `synchronize` updates the session's object in `db` (SQLAlchemy's default), if loaded. A `source` outside
+    the table is a programming error (ValueError)."""
     source = TABLE.sources(target, source)
     stmt = update(InteractiveSession).where(InteractiveSession.id == session_id,
                                             InteractiveSession.status.in_(source), *where)
-    stmt = stmt.values({**_stamps(target, now or utcnow()), **(values or {})})
+    now = now or utcnow()
+    stmt = stmt.values({**_stamps(target, now), **(values or {})})
     options = {} if synchronize else {"synchronize_session": False}
+    if target in TERMINAL_STATES:
+        ended = db.execute(stmt.returning(
+            InteractiveSession.id, InteractiveSession.organization_id, InteractiveSession.team_id,
+            InteractiveSession.member_id, InteractiveSession.name, InteractiveSession.termination_reason,
+            InteractiveSession.status_message), execution_options=options).all()
+        if ended:
+            outbox.record(db, session_events.session_ended(ended, target, now), now)
+        return bool(ended)
     result = db.execute(stmt, execution_options=options)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -80,7 +92,9 @@ def transition_each(db: Session, params: list[dict[str, Any]], target: str, *,
                     now: datetime | None = None) -> None:
     """`transition` of many sessions in one executemany: each of `params` has the session's ID as
     `b_id` and the bound parameters `values` uses (bindparam). Core, not ORM: objects are not
-    synchronized."""
+    synchronized. Not for ends (they record notifications: `transition`)."""
+    if target in TERMINAL_STATES:
+        raise ValueError(f"sessions end one by one through transition, not transition_each ({target})")
     source = TABLE.sources(target, source)
     table = cast(Table, InteractiveSession.__table__)
     # Not status.in_(...): an expanding IN cannot be used with executemany.

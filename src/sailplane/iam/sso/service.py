@@ -36,6 +36,7 @@ from sailplane.kit.crypto import Encryptor
 from sailplane.kit.db import commit_before_raising, release
 from sailplane.kit.errors import ApiError, conflict, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
+from sailplane.notifications.security import IDENTITY_PROVIDER_CREATED, record_security_event
 from sailplane.tenancy.audit import service as audit
 
 HTTP_TIMEOUT = 10.0
@@ -156,6 +157,10 @@ def create(db: Session, settings: Settings, principal: Principal, body: CreateId
     audit.record(db, ctx, principal, "identity_provider.create", "identity_provider", idp.id,
                  details={"name": idp.name, "issuer": idp.issuer, "providerType": idp.provider_type,
                           "emailDomains": idp.email_domains})
+    record_security_event(db, principal.organization_id, IDENTITY_PROVIDER_CREATED, actor_id=principal.actor_id,
+                          data={"identityProvider": {"id": idp.id, "name": idp.name, "issuer": idp.issuer,
+                                                     "providerType": idp.provider_type,
+                                                     "emailDomains": list(idp.email_domains)}})
     db.flush()
     return idp
 

@@ -26,6 +26,7 @@ from typing import Any, Final
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from sailplane.infra.operations import events
 from sailplane.infra.operations.models import Operation
 from sailplane.infra.operations.steps import (
     AGAIN,
@@ -48,6 +49,7 @@ from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
 from sailplane.kit.loop_thread import LoopThread
 from sailplane.kit.state_table import StateTable
+from sailplane.notifications import outbox
 
 log = logging.getLogger(__name__)
 
@@ -279,16 +281,23 @@ class OperationRunner:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _end(self, db: Session, row: Operation, status: str, **values: Any) -> bool:
+        """The operation's end, if we hold it, with the notification it causes (`events`, `notifications.outbox`)
+        in the same transaction; commits."""
         now = utcnow()
         values = {"updated_at": now, **values, "status": status, "completed_at": now, "lease_owner": None,
                   "lease_expires_at": None, "not_before": None}
-        result = db.execute(update(Operation)
-                            .where(Operation.id == row.id, Operation.lease_owner == self.owner,
-                                   Operation.status.in_(STATES.sources(status)))
-                            .values(**values),
-                            execution_options={"synchronize_session": False})
+        ended = db.execute(update(Operation)
+                           .where(Operation.id == row.id, Operation.lease_owner == self.owner,
+                                  Operation.status.in_(STATES.sources(status)))
+                           .values(**values)
+                           .returning(Operation.id, Operation.organization_id, Operation.member_id,
+                                      Operation.operation, Operation.resource_type, Operation.resource_id,
+                                      Operation.status, Operation.error),
+                           execution_options={"synchronize_session": False}).all()
+        if ended:
+            outbox.record(db, [events.operation_ended(e, now) for e in ended], now)
         db.commit()
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(ended)
 
 
 def _error(code: str = "operation_failed", message: str = "The operation failed.", causedBy: str | None = None,  # noqa: N803

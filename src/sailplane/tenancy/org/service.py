@@ -25,6 +25,7 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.ids import is_valid_id
 from sailplane.kit.pagination import PageRequest, count
+from sailplane.notifications.security import ROLE_CHANGED, record_security_event
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.org import membership
 from sailplane.tenancy.org.membership import owner_count, role_ids_of
@@ -381,6 +382,11 @@ def update_member_roles(db: Session, principal: Principal, member_id: str, role_
     member.updated_at = utcnow()
     audit.record(db, ctx, principal, "member.update_roles", "member", member.id,
                  details={"before": current, "after": sorted(wanted)})
+    if sorted(current) != sorted(wanted):
+        record_security_event(db, principal.organization_id, ROLE_CHANGED, actor_id=principal.actor_id,
+                              member_id=member.id, data={"roleChange": {
+                                  "memberId": member.id, "scope": "organization", "before": sorted(current),
+                                  "after": sorted(wanted)}})
     db.flush()
     access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
                              why="Closed because its owner's organization roles no longer give access to it.")

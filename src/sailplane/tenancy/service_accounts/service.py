@@ -18,6 +18,7 @@ from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import random_token, token_hash
 from sailplane.kit.errors import ApiError, conflict, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
+from sailplane.notifications.security import API_KEY_CREATED, record_security_event
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.policies.models import Policy
 from sailplane.tenancy.service_accounts.models import ApiKey, ServiceAccount
@@ -164,6 +165,10 @@ def create_key(
     audit.record(db, ctx, principal, "api_key.create", "api_key", key.id,
                  details={"serviceAccountId": account.id, "name": key.name, "prefix": key.prefix,
                           "expiresAt": expires_at.isoformat() if expires_at else None})
+    record_security_event(db, account.organization_id, API_KEY_CREATED, actor_id=principal.actor_id, data={
+        "apiKey": {"id": key.id, "name": key.name, "prefix": key.prefix, "serviceAccountId": account.id,
+                   "serviceAccountName": account.name,
+                   "expiresAt": expires_at.isoformat().replace("+00:00", "Z") if expires_at else None}})
     db.flush()
     return key, secret
 

@@ -22,6 +22,7 @@ from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import conflict, invalid, not_found
 from sailplane.kit.pagination import PageRequest
+from sailplane.notifications.security import ROLE_CHANGED, record_security_event
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.org.models import Member
 from sailplane.tenancy.org.service import display_name_expr, ordered, org_member, page_total, paged
@@ -200,6 +201,16 @@ def _team_and_member(db: Session, principal: Principal, team_id: str, member_id:
     return team, member, user
 
 
+def _roles_changed(db: Session, principal: Principal, team: Team, member: Member, before: list[str],
+                   wanted: list[str]) -> None:
+    """A security event when the member's team roles differ from before (joining a team grants roles too)."""
+    if sorted(before) != sorted(wanted):
+        record_security_event(db, team.organization_id, ROLE_CHANGED, actor_id=principal.actor_id,
+                              member_id=member.id, team_ids=(team.id,), data={"roleChange": {
+                                  "memberId": member.id, "scope": "team", "teamId": team.id,
+                                  "before": sorted(before), "after": sorted(wanted)}})
+
+
 def _replace_roles(db: Session, team: Team, member: Member, role_ids: list[str]) -> None:
     db.execute(delete(TeamMemberRole).where(TeamMemberRole.team_id == team.id, TeamMemberRole.member_id == member.id))
     for role_id in role_ids:
@@ -218,6 +229,7 @@ def add_team_member(db: Session, principal: Principal, team_id: str, member_id: 
     _replace_roles(db, team, member, wanted)
     audit.record(db, ctx, principal, "team.add_member", "team", team.id,
                  details={"memberId": member.id, "before": before, "roleIds": sorted(wanted)})
+    _roles_changed(db, principal, team, member, before, wanted)
     db.flush()
     return TeamMemberRecord(member, user, sorted(wanted))
 
@@ -248,4 +260,5 @@ def update_team_member_roles(db: Session, principal: Principal, team_id: str, me
     _replace_roles(db, team, member, wanted)
     audit.record(db, ctx, principal, "team.update_member_roles", "team", team.id,
                  details={"memberId": member.id, "before": before, "roleIds": sorted(wanted)})
+    _roles_changed(db, principal, team, member, before, wanted)
     db.flush()

@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 
 from sailplane.kit.clock import utcnow
 from sailplane.kit.state_table import StateTable
+from sailplane.notifications import outbox
+from sailplane.workloads.notebooks import events
 from sailplane.workloads.notebooks.models import Notebook
 
 STOPPED: Final = "stopped"
@@ -63,11 +65,26 @@ allowed = TABLE.allowed
 def transition(db: Session, notebook_id: str, target: str, *, source: Sequence[str] | None = None,
                values: Mapping[str, Any] | None = None, now: datetime | None = None) -> bool:
     """Move the notebook to `target`, only from `source` (default: every state the table allows); whether
-    it happened. Sets `updated_at`, then `values`. Does not commit. A `source` outside the table is a
-    programming error (ValueError)."""
+    it happened. Sets `updated_at`, then `values`. A failed start (starting → failed) and a stop (→ stopped)
+    also record the notifications they cause (`events`, `notifications.outbox`) in the same transaction.
+    Does not commit. A `source` outside the table is a programming error (ValueError)."""
     source = TABLE.sources(target, source)
+    now = now or utcnow()
+    if target == FAILED and STARTING in source and len(source) > 1:
+        # Which state a failure left decides its event: the start's failure is one compare-and-set of its own.
+        rest = tuple(s for s in source if s != STARTING)
+        return (transition(db, notebook_id, FAILED, source=(STARTING,), values=values, now=now)
+                or transition(db, notebook_id, FAILED, source=rest, values=values, now=now))
     stmt = (update(Notebook).where(Notebook.id == notebook_id, Notebook.status.in_(source))
-            .values({"status": target, "updated_at": now or utcnow(), **(values or {})}))
+            .values({"status": target, "updated_at": now, **(values or {})}))
+    event_type = (events.STOPPED if target == STOPPED
+                  else events.START_FAILED if target == FAILED and tuple(source) == (STARTING,) else None)
+    if event_type is not None:
+        ended = db.execute(stmt.returning(Notebook.id, Notebook.organization_id, Notebook.member_id, Notebook.name,
+                                          Notebook.status, Notebook.status_message)).all()
+        if ended:
+            outbox.record(db, events.notebook_ended(db, ended, event_type, now), now)
+        return bool(ended)
     result = db.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
