@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the tests need (pinned Python packages; Debian's PostgreSQL server and dnsmasq when missing),
-# check style, types and import layering, then run the whole suite twice: on SQLite and on PostgreSQL.
+# check style, types and import layering, then run the whole suite twice, side by side: on SQLite and on PostgreSQL.
 # The PostgreSQL server is started by the test run itself on a loopback port and removed after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,9 +41,24 @@ echo "== ruff"; .venv/bin/ruff check src tests bench scripts
 echo "== mypy"; .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports --no-cache  # the layering contracts in pyproject.toml
 
-status=0
-for backend in sqlite postgresql; do
+# The two databases' runs go side by side: most of a run is waiting (servers starting, Sail answering, timeouts
+# elapsing), so on two cores together they take little more than one alone. Each line is prefixed with its run.
+# SAILPLANE_TEST_SERIAL=1 runs them one after the other.
+run_pytest() {
+  local backend=$1; shift
   echo "== pytest on $backend"
-  SAILPLANE_TEST_DATABASE=$backend .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
+  SAILPLANE_TEST_DATABASE=$backend .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+}
+if [ "${SAILPLANE_TEST_SERIAL:-0}" = 1 ]; then
+  status=0
+  for backend in sqlite postgresql; do run_pytest "$backend" "$@" || status=$?; done
+  exit $status
+fi
+pids=()
+for backend in sqlite postgresql; do
+  ( set -o pipefail; run_pytest "$backend" "$@" 2>&1 | sed -u "s/^/[$backend] /" ) &
+  pids+=($!)
 done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 exit $status
