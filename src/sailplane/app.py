@@ -40,6 +40,7 @@ def _routers() -> list[APIRouter]:
     from sailplane.iam.mfa.router import me_router as mfa_me_router
     from sailplane.iam.mfa.router import users_router as mfa_users_router
     from sailplane.iam.sso.router import router as sso_router
+    from sailplane.infra.clusters.provisioned_router import router as provisioned_clusters_router
     from sailplane.infra.clusters.router import router as my_clusters_router
     from sailplane.infra.connections.router import router as connections_router
     from sailplane.infra.networks.router import router as networks_router
@@ -61,7 +62,8 @@ def _routers() -> list[APIRouter]:
     return [
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
-        my_clusters_router, connections_router, networks_router, operations_router, workloads_router, notebooks_router,
+        my_clusters_router, connections_router, networks_router, provisioned_clusters_router, operations_router,
+        workloads_router, notebooks_router,
         catalogs_router, queries_router, jobs_router, runs_router, notifications_router,
         mfa_auth_router, mfa_me_router, mfa_users_router,
         identity_auth_router, identity_me_router, sso_router,
