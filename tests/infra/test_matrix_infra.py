@@ -71,7 +71,18 @@ def _adopted(w: World) -> Context:
 
 
 shared_network = once(_network)
-shared_active_network = once(_adopted)
+
+
+def _active_network(w: World) -> Context:
+    """An adopted VPC with a subnet: where a cluster's nodes go."""
+    ec2 = boto3.session.Session().client("ec2", region_name=REGION, endpoint_url=_MOTO["url"])
+    cidr = _cidr()
+    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=f"{REGION}a")
+    return _network(w, providerNetworkId=vpc_id)
+
+
+shared_active_network = once(_active_network)
 _CLUSTER_CONFIG = {"kubernetesVersion": "1.35", "systemNodeGroup": {"instanceTypes": [["m5.large"]]}}
 
 
@@ -85,6 +96,13 @@ def _cluster(w: World) -> Context:
 
 
 shared_cluster = once(_cluster)
+
+
+def _active_cluster(w: World) -> Context:
+    context = _cluster(w)
+    op = w.owner.post(f"/infra/connections/{context['connection']}/clusters/{context['cluster']}/provision").json()
+    wait_until(lambda: w.owner.get(f"/operations/{op['id']}").json()["status"] == "succeeded", timeout=30)
+    return context
 
 
 def _admins(ok: int, *, own_org: bool = False) -> dict[str, int]:
@@ -144,6 +162,9 @@ def cases() -> list[Case]:
         Case("describeConnectionCluster", "GET", _clu(), _admins(200), setup=shared_cluster),
         Case("updateProvisionedCluster", "POST", _clu(), _admins(200), setup=shared_cluster,
              body=lambda c: {"name": f"renamed-{new_id()}"}),
+        Case("provisionCluster", "POST", _clu("/provision"), _admins(202), setup=shared_cluster, fresh=_cluster),
+        Case("destroyProvisionedCluster", "DELETE", _clu(), _admins(202), setup=shared_cluster,
+             fresh=_active_cluster),
         Case("getOperation", "GET", lambda w, c: f"/operations/{c['operation']}", _admins(200), setup=shared),
     ]
 

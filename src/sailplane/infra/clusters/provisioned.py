@@ -30,12 +30,14 @@ from sailplane.infra.clusters.schemas import (
     ProviderMetadata,
     UpdateProvisionedClusterRequest,
 )
+from sailplane.infra.clusters.template import PROJECT, stack_name_for
 from sailplane.infra.connections import instance_types as sizing
 from sailplane.infra.connections import service as connections
 from sailplane.infra.networks import states as network_states
 from sailplane.infra.networks.models import Network
 from sailplane.infra.networks.schemas import IacState
 from sailplane.infra.operations import service as operations
+from sailplane.infra.operations.models import Operation
 from sailplane.infra.providers.aws import Aws, CloudError
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
@@ -47,15 +49,23 @@ from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_mark
 from sailplane.tenancy.audit import service as audit
 
 RESOURCE: Final = "cluster"
-PROJECT: Final = "sailplane-cluster"
+PROVISION, DESTROY = "provision_cluster", "destroy_cluster"
+PROVISION_STEPS = (
+    ("plan", "Assume the connection's role and read the network's subnets"),
+    ("create_stack", "Create the cluster's CloudFormation stack"),
+    ("wait_stack", "Wait for CloudFormation to create the EKS cluster, its system node group and roles"),
+    ("record", "Record the cluster's endpoint, ARN and job runner role"),
+)
+DESTROY_STEPS = (
+    ("plan", "Assume the connection's role and find the cluster's stack"),
+    ("delete_stack", "Delete the cluster's CloudFormation stack"),
+    ("wait_stack", "Wait for CloudFormation to delete the node group, the cluster and its roles"),
+    ("record", "Record the cluster as destroyed"),
+)
 # EKS versions in standard support that Sailplane's Sail images are built and tested against.
 KUBERNETES_VERSIONS: Final = ("1.32", "1.33", "1.34", "1.35")
 DEFAULT_PUBLIC_ACCESS: Final = ("0.0.0.0/0",)
 NODE_GROUP: Final = "config.systemNodeGroup"
-
-
-def stack_name_for(cluster_id: str) -> str:
-    return f"sailplane-cluster-{cluster_id.lower()}"
 
 
 def _scoped(principal: Principal) -> Any:
@@ -275,3 +285,45 @@ def delete_record(db: Session, principal: Principal, cluster_id: str, ctx: Reque
     audit.record(db, ctx, principal, "cluster.delete", RESOURCE, row.id, details={"name": row.name})
     db.delete(row)
     db.flush()
+
+
+def start_provision(db: Session, principal: Principal, connection_id: str, cluster_id: str,
+                    ctx: RequestContext) -> Operation:
+    """The cluster's provisioning operation: the one already pending or running, else a new one."""
+    row = get_in(db, principal, connection_id, cluster_id)
+    running = operations.active(db, principal.organization_id, PROVISION, RESOURCE, row.id)
+    if running is not None:
+        return running
+    _busy(db, principal, row)
+    if not states.TABLE.allowed(row.status, states.PROVISIONING):
+        raise conflict("cluster_not_provisionable", f"The cluster is {row.status}; only a pending, failed or "
+                                                    "destroyed cluster is provisioned.")
+    if connections.get(db, principal, connection_id).status != connections.ACTIVE:
+        raise conflict("connection_not_verified", "Verify the connection (verifyConnection) before provisioning.")
+    _network(db, principal, connection_id, row.network_id)
+    states.transition(db, row.id, states.PROVISIONING, values={
+        "status_message": "Provisioning the EKS cluster.", "updated_by": principal.actor_id})
+    op = operations.start(db, principal, PROVISION, PROVISION_STEPS, RESOURCE, row.id,
+                          state={"stackName": row.stack_name})
+    audit.record(db, ctx, principal, "cluster.provision", RESOURCE, row.id, details={"operationId": op.id})
+    return op
+
+
+def start_destroy(db: Session, principal: Principal, connection_id: str, cluster_id: str,
+                  ctx: RequestContext) -> Operation:
+    """The cluster's destroy operation: the one already pending or running, else a new one."""
+    row = get_in(db, principal, connection_id, cluster_id)
+    running = operations.active(db, principal.organization_id, DESTROY, RESOURCE, row.id)
+    if running is not None:
+        return running
+    _busy(db, principal, row)
+    if not states.TABLE.allowed(row.status, states.DESTROYING):
+        raise conflict("cluster_not_destroyable", f"The cluster is {row.status}: there is nothing to destroy"
+                       + ("; delete its record (deleteProvisionedClusterRecord)." if row.status in states.DELETABLE
+                          else "."))
+    states.transition(db, row.id, states.DESTROYING, values={
+        "status_message": "Destroying the EKS cluster.", "updated_by": principal.actor_id})
+    op = operations.start(db, principal, DESTROY, DESTROY_STEPS, RESOURCE, row.id,
+                          state={"stackName": row.stack_name, "stackArn": row.stack_arn})
+    audit.record(db, ctx, principal, "cluster.destroy", RESOURCE, row.id, details={"operationId": op.id})
+    return op

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from sailplane.iam.auth.deps import AppSettings, Db, require
 from sailplane.iam.auth.principal import Principal
@@ -24,7 +24,10 @@ from sailplane.infra.clusters.schemas import (
 from sailplane.infra.connections import service as connections
 from sailplane.infra.connections.router import AwsClient, ConnectionId
 from sailplane.infra.operations import service as operations
+from sailplane.infra.operations.models import Operation
+from sailplane.infra.operations.schemas import OperationView
 from sailplane.kit.context import RequestContext, request_context
+from sailplane.kit.db import after_commit
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import MarkerPage, marker_params
 from sailplane.kit.routing import JsonRoute
@@ -113,3 +116,28 @@ def update_provisioned_cluster(connection_id: ConnectionId, cluster_id: ClusterI
     """Rename the cluster; change its config while it is not provisioned (pending or destroyed; 409 otherwise:
     changing a running cluster is not supported yet)."""
     return service.view(service.update(db, principal, connection_id, cluster_id, body, ctx, settings, aws))
+
+
+def _started(request: Request, db: Db, op: Operation) -> OperationView:
+    runtime = getattr(request.app.state, "operations", None)
+    if runtime is not None:
+        after_commit(db, runtime.notify)
+    return operations.view(op)
+
+
+@router.post("/connections/{connection}/clusters/{cluster}/provision", operation_id="provisionCluster",
+             response_model=OperationView, status_code=202)
+def provision_cluster(connection_id: ConnectionId, cluster_id: ClusterId, principal: Admin, db: Db, ctx: Ctx,
+                      request: Request) -> OperationView:
+    """Build the EKS cluster, its system node group, its roles and the job runner's role as a CloudFormation stack
+    (`iacState`), as an operation: follow it with getOperation. While one runs, this answers that one."""
+    return _started(request, db, service.start_provision(db, principal, connection_id, cluster_id, ctx))
+
+
+@router.delete("/connections/{connection}/clusters/{cluster}", operation_id="destroyProvisionedCluster",
+               response_model=OperationView, status_code=202)
+def destroy_provisioned_cluster(connection_id: ConnectionId, cluster_id: ClusterId, principal: Admin, db: Db,
+                                ctx: Ctx, request: Request) -> OperationView:
+    """Tear the cluster down (DeleteStack through the connection's role), as an operation; the record stays until
+    deleteProvisionedClusterRecord."""
+    return _started(request, db, service.start_destroy(db, principal, connection_id, cluster_id, ctx))
