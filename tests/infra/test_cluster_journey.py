@@ -10,8 +10,10 @@ request tokens are ignored; IAM policies (managed policy attachments, the trust 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from tests.infra.conftest import REGION
 from tests.infra.helpers import verified, wait_operation
 from tests.infra.test_cluster_records import _config, adopted_network
 from tests.support.actors import assert_error, signup
@@ -56,6 +58,21 @@ def test_cluster_journey(infra_api: str, customer_aws: Any) -> None:
     stack = customer_aws("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
 
+    # The kubeconfig: the endpoint and CA of the cluster, and a user that runs `aws eks get-token` (no secret).
+    kube = owner.get(f"{base}/{cid}/kubeconfig")
+    assert kube.status_code == 200, kube.text
+    assert kube.json()["clusterEndpoint"] == cluster["endpoint"]
+    assert kube.json()["clusterCertificateAuthority"] == cluster["certificateAuthority"]["data"]
+    doc = json.loads(kube.json()["kubeconfig"])
+    assert doc["current-context"] == cluster["arn"]
+    assert doc["clusters"] == [{"name": cluster["arn"], "cluster": {
+        "server": cluster["endpoint"], "certificate-authority-data": cluster["certificateAuthority"]["data"]}}]
+    [user] = doc["users"]
+    assert set(user["user"]) == {"exec"}  # no token, password, client key or certificate
+    assert user["user"]["exec"]["command"] == "aws"
+    assert user["user"]["exec"]["args"] == ["--region", REGION, "eks", "get-token", "--cluster-name", name,
+                                            "--output", "json"]
+
     # Provisioned: the config no longer changes, the record cannot go, the network cannot be destroyed.
     assert_error(owner.post(f"{base}/{cid}", json={"config": _config(maxSize=6)}), 409, "cluster_provisioned")
     assert_error(owner.delete(f"/infra/clusters/{cid}"), 409, "cluster_not_destroyed")
@@ -68,6 +85,7 @@ def test_cluster_journey(infra_api: str, customer_aws: Any) -> None:
     ended = wait_operation(owner, op.json()["id"])
     assert ended["status"] == "succeeded", ended
     assert owner.get(f"/infra/clusters/{cid}").json()["included"]["clusters"][0]["status"] == "destroyed"
+    assert_error(owner.get(f"{base}/{cid}/kubeconfig"), 409, "cluster_not_active")
     assert name not in eks.list_clusters()["clusters"]
     assert customer_aws("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"] \
         == [s for s in customer_aws("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE"])[

@@ -165,6 +165,8 @@ def cases() -> list[Case]:
         Case("provisionCluster", "POST", _clu("/provision"), _admins(202), setup=shared_cluster, fresh=_cluster),
         Case("destroyProvisionedCluster", "DELETE", _clu(), _admins(202), setup=shared_cluster,
              fresh=_active_cluster),
+        Case("getProvisionedClusterKubeconfig", "GET", _clu("/kubeconfig"), _admins(200),
+             setup=once(_active_cluster)),
         Case("getOperation", "GET", lambda w, c: f"/operations/{c['operation']}", _admins(200), setup=shared),
     ]
 

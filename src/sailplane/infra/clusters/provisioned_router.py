@@ -11,10 +11,12 @@ from fastapi import APIRouter, Depends, Path, Request
 from sailplane.iam.auth.deps import AppSettings, Db, require
 from sailplane.iam.auth.principal import Principal
 from sailplane.infra.clusters import provisioned as service
+from sailplane.infra.clusters.kubeconfig import kubeconfig
 from sailplane.infra.clusters.models import ProvisionedCluster
 from sailplane.infra.clusters.schemas import (
     CreateProvisionedClusterRequest,
     ExternalClusterView,
+    KubeconfigView,
     ProvisionedClusterDetail,
     ProvisionedClusterIncluded,
     ProvisionedClusterList,
@@ -141,3 +143,12 @@ def destroy_provisioned_cluster(connection_id: ConnectionId, cluster_id: Cluster
     """Tear the cluster down (DeleteStack through the connection's role), as an operation; the record stays until
     deleteProvisionedClusterRecord."""
     return _started(request, db, service.start_destroy(db, principal, connection_id, cluster_id, ctx))
+
+
+@router.get("/connections/{connection}/clusters/{cluster}/kubeconfig", operation_id="getProvisionedClusterKubeconfig",
+            response_model=KubeconfigView)
+def get_provisioned_cluster_kubeconfig(connection_id: ConnectionId, cluster_id: ClusterId, principal: Admin,
+                                       db: Db) -> KubeconfigView:
+    """A kubeconfig of the active cluster whose user runs `aws eks get-token` with the reader's own AWS identity
+    (no secret in it). 409 while the cluster is not active."""
+    return kubeconfig(service.get_in(db, principal, connection_id, cluster_id))

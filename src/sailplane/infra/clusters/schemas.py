@@ -151,3 +151,10 @@ class UpdateProvisionedClusterRequest(RequestModel):
     name: Annotated[Name | None, NotNull] = None
     config: Annotated[ClusterConfigInput | None, NotNull] = Field(
         default=None, description="May change only while the cluster is not provisioned (pending or destroyed).")
+
+
+class KubeconfigView(ApiModel):
+    kubeconfig: str = Field(description="A kubeconfig (JSON, which kubectl reads as YAML) whose user runs "
+                                        "`aws eks get-token`: no secret is in it.")
+    cluster_endpoint: str
+    cluster_certificate_authority: str = Field(description="The cluster's CA certificate, base64 (PEM).")
