@@ -73,6 +73,22 @@ def test_cluster_journey(infra_api: str, customer_aws: Any) -> None:
     assert user["user"]["exec"]["args"] == ["--region", REGION, "eks", "get-token", "--cluster-name", name,
                                             "--output", "json"]
 
+    # Active: it is one of the clusters workloads may name (/me/clusters), but nothing runs there yet (409). (This
+    # server runs no compute, so createSession answers 503 before it looks: a session's inline config goes through
+    # the same check as createWorkloadConfig's.)
+    mine = owner.get("/me/clusters").json()
+    assert {"id": cid, "externalClusterId": cid, "connectionId": conn_id} in mine["items"], mine
+    assert [c["id"] for c in mine["included"]["externalClusters"]] == [cid]
+    assert owner.get(f"/me/clusters/{cid}").json()["included"]["clusters"][0]["externalStatus"] == "active"
+    team = owner.post("/org/teams", json={"name": "analysts"})
+    assert team.status_code == 201, team.text
+    team_id = team.json()["team"]["id"]
+    for path, body in (("/workloads/compute-configs", {"name": "eks", "teamId": team_id, "clusterId": cid}),
+                       ("/workloads/jobs", {"jobKey": "eks", "clusterId": cid, "teamIds": [team_id],
+                                            "config": {"sql": {"source": "SELECT 1"}}})):
+        err = assert_error(owner.post(path, json=body), 409, "compute_backend_unavailable")
+        assert "Kubernetes compute backend is not available yet" in err["message"], (path, err)
+
     # Provisioned: the config no longer changes, the record cannot go, the network cannot be destroyed.
     assert_error(owner.post(f"{base}/{cid}", json={"config": _config(maxSize=6)}), 409, "cluster_provisioned")
     assert_error(owner.delete(f"/infra/clusters/{cid}"), 409, "cluster_not_destroyed")
