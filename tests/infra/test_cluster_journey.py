@@ -106,5 +106,7 @@ def test_cluster_journey(infra_api: str, customer_aws: Any) -> None:
     assert customer_aws("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"] \
         == [s for s in customer_aws("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE"])[
             "StackSummaries"] if s["StackName"] != stack_name]
+    # Its record still names the network: the network stays until the record is deleted.
+    assert_error(owner.delete(f"/infra/connections/{conn_id}/networks/{network['id']}"), 409, "network_in_use")
     assert owner.delete(f"/infra/clusters/{cid}").status_code == 200
     assert owner.delete(f"/infra/connections/{conn_id}/networks/{network['id']}").status_code == 202

@@ -118,11 +118,11 @@ def view(row: ProvisionedCluster) -> ExternalClusterView:
 
 
 def on_network(db: Session, organization_id: str, network_id: str) -> list[str]:
-    """The names of the clusters in the network that are not destroyed (destroyNetwork is refused while any)."""
+    """The names of the network's clusters, destroyed ones too (destroyNetwork is refused while any record is left:
+    a destroyed network's record could otherwise be deleted, and its clusters' records with it)."""
     return [f"cluster {name}" for name in db.scalars(
         select(ProvisionedCluster.name).where(ProvisionedCluster.organization_id == organization_id,
-                                              ProvisionedCluster.network_id == network_id,
-                                              ProvisionedCluster.status != states.DESTROYED)
+                                              ProvisionedCluster.network_id == network_id)
         .order_by(ProvisionedCluster.id))]
 
 
