@@ -91,6 +91,7 @@ COMMIT_OWNERS = {
     Path("sailplane/notifications/sender.py"),  # the delivery sender: one commit per claim or attempt end
     Path("sailplane/infra/connections/sync.py"),  # a sync step's end, recorded on its connection
     Path("sailplane/infra/networks/operations.py"),  # a network operation's end, recorded on its network
+    Path("sailplane/infra/clusters/operations.py"),  # a cluster operation's end, recorded on its cluster
 }
 
 

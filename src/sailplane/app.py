@@ -41,6 +41,7 @@ def _routers() -> list[APIRouter]:
     from sailplane.iam.mfa.router import me_router as mfa_me_router
     from sailplane.iam.mfa.router import users_router as mfa_users_router
     from sailplane.iam.sso.router import router as sso_router
+    from sailplane.infra.clusters.provisioned_router import router as provisioned_clusters_router
     from sailplane.infra.clusters.router import router as my_clusters_router
     from sailplane.infra.connections.router import router as connections_router
     from sailplane.infra.networks.router import router as networks_router
@@ -62,7 +63,8 @@ def _routers() -> list[APIRouter]:
     return [
         auth_router, me_router, users_router, org_router, teams_router, invites_org_router,
         invites_public_router, policies_router, service_accounts_router, audit_router,
-        my_clusters_router, connections_router, networks_router, operations_router, workloads_router, notebooks_router,
+        my_clusters_router, connections_router, networks_router, provisioned_clusters_router, operations_router,
+        workloads_router, notebooks_router,
         catalogs_router, queries_router, jobs_router, runs_router, notifications_router,
         mfa_auth_router, mfa_me_router, mfa_users_router,
         identity_auth_router, identity_me_router, sso_router,
@@ -132,6 +134,7 @@ def _start_compute(app: FastAPI) -> None:
 def start_operations(app: FastAPI) -> None:
     """The operation runner (infra/operations), with every kind of operation this server can run. Not part of
     compute: infrastructure operations run on an API-only server too."""
+    from sailplane.infra.clusters.operations import DestroyCluster, ProvisionCluster
     from sailplane.infra.connections.sync import SyncTemplate
     from sailplane.infra.networks.operations import DestroyNetwork, ProvisionNetwork
     from sailplane.infra.operations.runner import OperationsRuntime
@@ -139,7 +142,8 @@ def start_operations(app: FastAPI) -> None:
 
     settings: Settings = app.state.settings
     parts = (app.state.background_db, app.state.aws, Encryptor(settings.secret_key))
-    kinds = [SyncTemplate(*parts).kind(), ProvisionNetwork(*parts).kind(), DestroyNetwork(*parts).kind()]
+    kinds = [SyncTemplate(*parts).kind(), ProvisionNetwork(*parts).kind(), DestroyNetwork(*parts).kind(),
+             ProvisionCluster(*parts).kind(), DestroyCluster(*parts).kind()]
     runtime = OperationsRuntime(app.state.background_db, {k.name: k for k in kinds}, node=str(settings.data_dir),
                                 lease_seconds=settings.operations_lease_seconds,
                                 interval=settings.operations_interval_seconds)

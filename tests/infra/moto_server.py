@@ -1,18 +1,23 @@
-"""The moto server of the infrastructure tests (`python -m tests.infra.moto_server -H … -p …`), with the one
-CloudFormation delete moto 5.1 lacks and a network's stack needs.
+"""The moto server of the infrastructure tests (`python -m tests.infra.moto_server -H … -p …`), with the
+CloudFormation pieces moto 5.1 lacks and the network's and cluster's stacks need.
 
 moto's `AWS::EC2::RouteTable` has no CloudFormation delete: deleting a stack leaves its route tables behind, so
 the stack's VPC can never be deleted (DependencyViolation), unlike in AWS, where DeleteStack removes a route table
-with its associations. This adds that delete (disassociate, then delete the table: what AWS does) and changes
-nothing else of moto.
+with its associations. This adds that delete (disassociate, then delete the table: what AWS does).
+
+moto's CloudFormation has no `AWS::EKS::Cluster` nor `AWS::EKS::Nodegroup` (it skips them). These add both,
+creating and deleting through moto's own EKS backend (so DescribeCluster sees what the stack made), with the
+attributes AWS gives (`Arn`, `Endpoint`, `CertificateAuthorityData`). Nothing else of moto changes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from moto.core.common_models import CloudFormationModel
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.route_tables import RouteTable
+from moto.eks.models import eks_backends
 from moto.server import main
 
 
@@ -28,6 +33,83 @@ def _delete_route_table(cls: type[RouteTable], resource_name: str, cloudformatio
 
 
 RouteTable.delete_from_cloudformation_json = classmethod(_delete_route_table)  # type: ignore[method-assign,assignment]
+
+
+
+class _EksCluster(CloudFormationModel):
+    __module__ = "moto.eks.cloudformation"  # moto files its models by service, read from the module's name
+    def __init__(self, name: str, account_id: str, region_name: str) -> None:
+        self.name, self.account_id, self.region_name = name, account_id, region_name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::EKS::Cluster"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Arn", "Endpoint", "CertificateAuthorityData")
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        cluster = eks_backends[self.account_id][self.region_name].clusters[self.name]
+        return {"Arn": cluster.arn, "Endpoint": cluster.endpoint,
+                "CertificateAuthorityData": cluster.certificate_authority["data"]}[attribute_name]
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+                                        account_id: str, region_name: str, **kwargs: Any) -> _EksCluster:
+        props = cloudformation_json["Properties"]
+        vpc = {k[0].lower() + k[1:]: v for k, v in props["ResourcesVpcConfig"].items()}
+        eks_backends[account_id][region_name].create_cluster(
+            name=resource_name, role_arn=props["RoleArn"], resources_vpc_config=vpc, version=props.get("Version"))
+        return cls(resource_name, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        eks_backends[account_id][region_name].delete_cluster(self.name)
+
+
+class _EksNodegroup(CloudFormationModel):
+    __module__ = "moto.eks.cloudformation"  # moto files its models by service, read from the module's name
+    def __init__(self, cluster: str, name: str) -> None:
+        self.cluster, self.name = cluster, name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return f"{self.cluster}/{self.name}"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "NodegroupName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::EKS::Nodegroup"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+                                        account_id: str, region_name: str, **kwargs: Any) -> _EksNodegroup:
+        props = cloudformation_json["Properties"]
+        scaling = {k[0].lower() + k[1:]: v for k, v in (props.get("ScalingConfig") or {}).items()}
+        eks_backends[account_id][region_name].create_nodegroup(
+            cluster_name=props["ClusterName"], node_role=props["NodeRole"], nodegroup_name=resource_name,
+            subnets=props["Subnets"], scaling_config=scaling or None, disk_size=props.get("DiskSize"),
+            instance_types=props.get("InstanceTypes"), labels=props.get("Labels"), tags=props.get("Tags"))
+        return cls(props["ClusterName"], resource_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        eks_backends[account_id][region_name].delete_nodegroup(self.cluster, self.name)
+
 
 if __name__ == "__main__":
     main()

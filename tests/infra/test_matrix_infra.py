@@ -1,7 +1,7 @@
-"""The authorization matrix of connections, networks and operations (tests.authz.matrix), on the infrastructure
-test server (AWS is the moto server): CanManageInfrastructure only, so the Owner and Admin roles; members of any
-team role and service accounts without that permission get 403; another organization gets 404 for this organization's
-connections, networks and operations (and its own empty lists)."""
+"""The authorization matrix of connections, networks, provisioned clusters and operations (tests.authz.matrix), on
+the infrastructure test server (AWS is the moto server): CanManageInfrastructure only, so the Owner and Admin
+roles; members of any team role and service accounts without that permission get 403; another organization gets
+404 for this organization's connections, networks, clusters and operations (and its own empty lists)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,38 @@ def _adopted(w: World) -> Context:
 shared_network = once(_network)
 
 
+def _active_network(w: World) -> Context:
+    """An adopted VPC with a subnet: where a cluster's nodes go."""
+    ec2 = boto3.session.Session().client("ec2", region_name=REGION, endpoint_url=_MOTO["url"])
+    cidr = _cidr()
+    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=f"{REGION}a")
+    return _network(w, providerNetworkId=vpc_id)
+
+
+shared_active_network = once(_active_network)
+_CLUSTER_CONFIG = {"kubernetesVersion": "1.35", "systemNodeGroup": {"instanceTypes": [["m5.large"]]}}
+
+
+def _cluster(w: World) -> Context:
+    """A pending cluster in an active network (nothing of it in the account yet)."""
+    context = shared_active_network(w)
+    r = w.owner.post(f"/infra/connections/{context['connection']}/clusters",
+                     json={"name": f"k-{new_id()}", "networkId": context["network"], "config": _CLUSTER_CONFIG})
+    assert r.status_code == 201, r.text
+    return {**context, "cluster": r.json()["id"]}
+
+
+shared_cluster = once(_cluster)
+
+
+def _active_cluster(w: World) -> Context:
+    context = _cluster(w)
+    op = w.owner.post(f"/infra/connections/{context['connection']}/clusters/{context['cluster']}/provision").json()
+    wait_until(lambda: w.owner.get(f"/operations/{op['id']}").json()["status"] == "succeeded", timeout=30)
+    return context
+
+
 def _admins(ok: int, *, own_org: bool = False) -> dict[str, int]:
     return by_caller(ok, ADMINS + (("outsider",) if own_org else ()), seen=IN_ORG)
 
@@ -83,6 +115,10 @@ def _on(suffix: str = "") -> Any:
 
 def _net(suffix: str = "") -> Any:
     return lambda w, c: f"/infra/connections/{c['connection']}/networks/{c['network']}{suffix}"
+
+
+def _clu(suffix: str = "") -> Any:
+    return lambda w, c: f"/infra/connections/{c['connection']}/clusters/{c['cluster']}{suffix}"
 
 
 def cases() -> list[Case]:
@@ -114,6 +150,23 @@ def cases() -> list[Case]:
         Case("destroyNetwork", "DELETE", _net(), _admins(202), setup=shared_network, fresh=_adopted),
         Case("deleteNetworkRecord", "DELETE", lambda w, c: f"/infra/networks/{c['network']}", _admins(200),
              setup=shared_network, fresh=_network),
+        Case("listProvisionedClusters", "GET", lambda w, c: "/infra/clusters", _admins(200, own_org=True),
+             setup=shared_cluster),
+        Case("describeProvisionedCluster", "GET", lambda w, c: f"/infra/clusters/{c['cluster']}", _admins(200),
+             setup=shared_cluster),
+        Case("deleteProvisionedClusterRecord", "DELETE", lambda w, c: f"/infra/clusters/{c['cluster']}",
+             _admins(200), setup=shared_cluster, fresh=_cluster),
+        Case("listConnectionClusters", "GET", _on("/clusters"), _admins(200), setup=shared_cluster),
+        Case("createProvisionedCluster", "POST", _on("/clusters"), _admins(201), setup=shared_active_network,
+             body=lambda c: {"name": f"k-{new_id()}", "networkId": c["network"], "config": _CLUSTER_CONFIG}),
+        Case("describeConnectionCluster", "GET", _clu(), _admins(200), setup=shared_cluster),
+        Case("updateProvisionedCluster", "POST", _clu(), _admins(200), setup=shared_cluster,
+             body=lambda c: {"name": f"renamed-{new_id()}"}),
+        Case("provisionCluster", "POST", _clu("/provision"), _admins(202), setup=shared_cluster, fresh=_cluster),
+        Case("destroyProvisionedCluster", "DELETE", _clu(), _admins(202), setup=shared_cluster,
+             fresh=_active_cluster),
+        Case("getProvisionedClusterKubeconfig", "GET", _clu("/kubeconfig"), _admins(200),
+             setup=once(_active_cluster)),
         Case("getOperation", "GET", lambda w, c: f"/operations/{c['operation']}", _admins(200), setup=shared),
     ]
 

@@ -23,6 +23,7 @@ MODEL_MODULES = (
     "sailplane.infra.operations.models",
     "sailplane.infra.connections.models",
     "sailplane.infra.networks.models",
+    "sailplane.infra.clusters.models",
     "sailplane.notifications.models",
 )
 

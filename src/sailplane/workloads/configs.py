@@ -78,9 +78,9 @@ def _content_hash(workload_type: str, cluster_id: str, config: dict[str, Any], l
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _cluster(principal: Principal, cluster_id: str, team_id: str, field_name: str) -> Cluster:
+def _cluster(db: Session, principal: Principal, cluster_id: str, team_id: str, field_name: str) -> Cluster:
     """The cluster if it is shared with the config's team; unknown and not shared look the same."""
-    cluster = cluster_for_teams(principal, cluster_id, [team_id])
+    cluster = cluster_for_teams(db, principal, cluster_id, [team_id])
     if cluster is None:
         raise invalid(field_name, f"unknown cluster {cluster_id}")
     return cluster
@@ -128,7 +128,7 @@ def create_config(db: Session, principal: Principal, body: CreateWorkloadConfigR
     get_team(db, principal, body.team_id)
     if not principal.has("CanManageWorkloadConfigs", body.team_id):
         raise forbidden("This operation needs the CanManageWorkloadConfigs permission in this team.")
-    cluster = _cluster(principal, body.cluster_id or LOCAL_CLUSTER_ID, body.team_id, "clusterId")
+    cluster = _cluster(db, principal, body.cluster_id or LOCAL_CLUSTER_ID, body.team_id, "clusterId")
     _check_for_cluster(cluster, body.config.sail, settings, "config")
     taken = db.scalar(select(WorkloadConfig.id).where(WorkloadConfig.team_id == body.team_id,
                                                        WorkloadConfig.name == body.name).limit(1))
@@ -156,7 +156,7 @@ def resolve_inline_config(db: Session, principal: Principal, team_id: str, inlin
     Reusing identical inline configs is what lets `allowShared` find a running instance for them.
     """
     inline = inline or InlineWorkloadConfig()
-    cluster = _cluster(principal, inline.cluster_id or LOCAL_CLUSTER_ID, team_id, "workloadConfig.clusterId")
+    cluster = _cluster(db, principal, inline.cluster_id or LOCAL_CLUSTER_ID, team_id, "workloadConfig.clusterId")
     _check_for_cluster(cluster, inline.config.sail, settings, "workloadConfig.config")
     config, limits, hashed = _normalized(inline.config, inline.endpoint_limits, settings.secret_key)
     digest = _content_hash(inline.workload_type, cluster.id, hashed, limits)

@@ -1,12 +1,16 @@
-"""Wire shapes of /me/clusters (the seeded normalized envelope)."""
+"""Wire shapes of /me/clusters (the seeded normalized envelope) and of provisioned clusters and their requests."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from annotated_types import Ge, Le, Len
+from pydantic import Field, StringConstraints
 
 from sailplane.infra.connections.schemas import ConnectionView
 from sailplane.infra.networks.schemas import IacState, NetworkView
-from sailplane.kit.schemas import ApiModel, Timestamp
+from sailplane.infra.operations.schemas import OperationView
+from sailplane.kit.schemas import ApiModel, Name, NotNull, RequestModel, Timestamp
 
 
 class ClusterRef(ApiModel):
@@ -89,3 +93,68 @@ class MyClusterList(ApiModel):
 class MyClusterDetail(ApiModel):
     item: ClusterRef
     included: ClusterIncluded
+
+
+# --- provisioned clusters (/infra/clusters, /infra/connections/{connection}/clusters) ---------------------------
+
+class ProvisionedClusterRef(ApiModel):
+    id: str
+    connection_id: str
+
+
+class ProvisionedClusterIncluded(ApiModel):
+    clusters: list[ExternalClusterView]
+    connections: list[ConnectionView]
+    operations: list[OperationView]
+
+
+class ProvisionedClusterList(ApiModel):
+    total: int
+    items: list[ProvisionedClusterRef]
+    included: ProvisionedClusterIncluded
+    marker: str | None = None
+
+
+class ProvisionedClusterDetail(ApiModel):
+    item: ProvisionedClusterRef
+    included: ProvisionedClusterIncluded
+
+
+class NodeGroupInput(RequestModel):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")] = Field(
+        default="system", description="The EKS node group's name.")
+    instance_types: Annotated[list[Annotated[list[str], Len(min_length=1, max_length=20)]],
+                              Len(min_length=1, max_length=5)] = Field(
+        description="EC2 instance types of the system nodes (listInstanceTypes), e.g. [[\"m7g.large\"]].")
+    min_size: Annotated[int, Ge(0), Le(100)] = 1
+    max_size: Annotated[int, Ge(1), Le(100)] = 3
+    desired_size: Annotated[int, Ge(0), Le(100)] = 2
+    disk_size_gb: Annotated[int, Ge(20), Le(16384)] = 100
+
+
+class ClusterConfigInput(RequestModel):
+    kubernetes_version: str = Field(description="An EKS Kubernetes version Sailplane supports, e.g. 1.35.")
+    system_node_group: NodeGroupInput
+    public_access_cidrs: Annotated[list[str] | None, NotNull, Len(max_length=40)] = Field(
+        default=None, description="IPv4 ranges that may reach the public API endpoint. Default: 0.0.0.0/0.")
+
+
+class CreateProvisionedClusterRequest(RequestModel):
+    connection_id: Annotated[str | None, NotNull] = Field(default=None, description="The path's connection, if given.")
+    network_id: str = Field(description="An active network of the connection (the cluster's VPC).")
+    name: Name
+    region: Annotated[str | None, NotNull] = Field(default=None, description="Default (and only): the network's.")
+    config: ClusterConfigInput
+
+
+class UpdateProvisionedClusterRequest(RequestModel):
+    name: Annotated[Name | None, NotNull] = None
+    config: Annotated[ClusterConfigInput | None, NotNull] = Field(
+        default=None, description="May change only while the cluster is not provisioned (pending or destroyed).")
+
+
+class KubeconfigView(ApiModel):
+    kubeconfig: str = Field(description="A kubeconfig (JSON, which kubectl reads as YAML) whose user runs "
+                                        "`aws eks get-token`: no secret is in it.")
+    cluster_endpoint: str
+    cluster_certificate_authority: str = Field(description="The cluster's CA certificate, base64 (PEM).")

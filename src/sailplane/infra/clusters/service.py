@@ -2,8 +2,9 @@
 
 Every organization has the built-in cluster `local` (ID `LOCAL`, compute backend `local`: Sail
 servers as processes on the control plane's machine). It is shared with all of the organization's
-teams, so anyone who works in a team (and organization admins) can use it. Provisioned and
-registered Kubernetes clusters join this list when the infrastructure domain lands.
+teams, so anyone who works in a team (and organization admins) can use it. The organization's active
+provisioned (EKS) clusters are shared with all its teams the same way (compute backend `kubernetes`); workloads
+naming one are refused (409) until that compute backend exists.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from sailplane.compute.registry import LOCAL_CLUSTER_ID
 from sailplane.iam.auth import authz
 from sailplane.iam.auth.principal import Principal
-from sailplane.kit.errors import not_found
+from sailplane.infra.clusters import states
+from sailplane.infra.clusters.models import ProvisionedCluster
+from sailplane.kit.errors import conflict, not_found
 from sailplane.kit.pagination import PageRequest
 
 LOCAL_CLUSTER_NAME = "local"
@@ -45,29 +51,57 @@ def local_cluster(principal: Principal) -> Cluster:
                    created_at=org.created_at, updated_at=org.created_at)
 
 
-def accessible_clusters(principal: Principal) -> list[Cluster]:
+KUBERNETES = "kubernetes"
+
+
+def _provisioned(row: ProvisionedCluster) -> Cluster:
+    return Cluster(id=row.id, name=row.name, backend=KUBERNETES, region=row.region, status=row.status,
+                   created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at,
+                   updated_by=row.updated_by, external_cluster_id=row.id, connection_id=row.connection_id,
+                   network_id=row.network_id)
+
+
+def provisioned_clusters(db: Session, principal: Principal, cluster_id: str | None = None) -> list[Cluster]:
+    """The organization's active provisioned clusters (shared with all its teams)."""
+    stmt = select(ProvisionedCluster).where(ProvisionedCluster.organization_id == principal.organization_id,
+                                            ProvisionedCluster.status == states.ACTIVE)
+    if cluster_id is not None:
+        stmt = stmt.where(ProvisionedCluster.id == cluster_id)
+    return [_provisioned(r) for r in db.scalars(stmt.order_by(ProvisionedCluster.id))]
+
+
+def accessible_clusters(db: Session, principal: Principal) -> list[Cluster]:
     """Clusters shared with a team the caller belongs to (organization admins: all of them)."""
-    return [local_cluster(principal)] if authz.may_use_clusters(principal) else []
+    if not authz.may_use_clusters(principal):
+        return []
+    return [local_cluster(principal), *provisioned_clusters(db, principal)]
 
 
-def list_my_clusters(principal: Principal, pr: PageRequest) -> tuple[int, list[Cluster]]:
-    clusters = sorted(accessible_clusters(principal), key=lambda c: (c.name.lower(), c.id),
+def list_my_clusters(db: Session, principal: Principal, pr: PageRequest) -> tuple[int, list[Cluster]]:
+    clusters = sorted(accessible_clusters(db, principal), key=lambda c: (c.name.lower(), c.id),
                       reverse=pr.direction == "desc")
     return len(clusters), clusters[pr.offset: pr.offset + pr.limit]
 
 
-def describe_my_cluster(principal: Principal, cluster_id: str) -> Cluster:
-    for cluster in accessible_clusters(principal):
+def describe_my_cluster(db: Session, principal: Principal, cluster_id: str) -> Cluster:
+    for cluster in accessible_clusters(db, principal):
         if cluster.id == cluster_id:
             return cluster
     raise not_found("cluster")
 
 
-def cluster_for_teams(principal: Principal, cluster_id: str, team_ids: Iterable[str]) -> Cluster | None:
+def cluster_for_teams(db: Session, principal: Principal, cluster_id: str, team_ids: Iterable[str]) -> Cluster | None:
     """The cluster a workload of these teams (a workload config's team, a job's teams) may target:
     one of the organization's clusters shared with at least one of them; None otherwise, which
-    callers answer as an unknown `clusterId` (422), whether it does not exist or is not shared."""
+    callers answer as an unknown `clusterId` (422), whether it does not exist or is not shared.
+    A provisioned cluster is 409: the Kubernetes compute backend is not available yet."""
     teams = list(team_ids)
-    if cluster_id == LOCAL_CLUSTER_ID and teams:  # shared with every team of the organization
+    if not teams:
+        return None
+    if cluster_id == LOCAL_CLUSTER_ID:  # shared with every team of the organization
         return local_cluster(principal)
+    for cluster in provisioned_clusters(db, principal, cluster_id):
+        raise conflict("compute_backend_unavailable", f"The cluster {cluster.name} is a provisioned Kubernetes "
+                                                      "cluster: the Kubernetes compute backend is not available "
+                                                      "yet. Run workloads on the local cluster for now.")
     return None

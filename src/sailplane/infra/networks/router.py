@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from sailplane.iam.auth.deps import AppSettings, Db, require
 from sailplane.iam.auth.principal import Principal
+from sailplane.infra.clusters import provisioned
 from sailplane.infra.connections.router import AwsClient, ConnectionId
 from sailplane.infra.networks import service
 from sailplane.infra.networks.schemas import (
@@ -34,9 +35,9 @@ Admin = Annotated[Principal, Depends(require("CanManageInfrastructure"))]
 Ctx = Annotated[RequestContext, Depends(request_context)]
 Page = Annotated[MarkerPage, Depends(marker_params)]
 NetworkId = Annotated[str, Path(alias="network", pattern=ID_PATTERN, description="A network ID.")]
-# What refuses destroyNetwork while it uses the network: (db, organization, network) → names. The provisioned
-# clusters' check joins here when they exist (an explicit call, like the other deletes' checks).
-IN_USE: tuple[service.UsersOf, ...] = ()
+# What refuses destroyNetwork while it uses the network: (db, organization, network) → names (an explicit call,
+# like the other deletes' checks).
+IN_USE: tuple[service.UsersOf, ...] = (provisioned.on_network,)
 
 
 def _included(db: Db, principal: Principal, ids: list[str]) -> NetworkIncluded:

@@ -266,7 +266,7 @@ def _validate_version(db: Session, principal: Principal, fields: dict[str, Any],
     """What the request schema cannot know: the cluster, the saved query, the schedule, dependencies.
     References must be visible to the caller and usable by the job's teams; an invisible one is
     answered exactly like one that does not exist."""
-    cluster = cluster_for_teams(principal, fields["cluster_id"], team_ids)
+    cluster = cluster_for_teams(db, principal, fields["cluster_id"], team_ids)
     if cluster is None:
         raise invalid("clusterId", f"unknown cluster {fields['cluster_id']}")
     if cluster.status != "active":
