@@ -120,3 +120,13 @@ def test_an_actor_token_is_not_a_metrics_token(own_server: LiveServer) -> None:
     owner: Actor = signup(f"{own_server.url}/api/v1")
     r = httpx.get(f"{own_server.url}/metrics", headers={**owner.headers(), "X-Forwarded-For": "198.51.100.2"})
     assert r.status_code == 403
+
+
+def test_the_openapi_document_publishes_metrics(own_server: LiveServer) -> None:
+    doc = httpx.get(f"{own_server.url}/api/v1/openapi.json").json()
+    operation = doc["paths"]["/metrics"]["get"]
+    assert operation["operationId"] == "metrics"
+    assert "text/plain" in operation["responses"]["200"]["content"]
+    for status in ("401", "403"):
+        assert operation["responses"][status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"}

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sailplane.kit.errors import error_body
+from sailplane.kit.openapi import ERROR_REF
 from sailplane.telemetry.metrics import Metrics
 
 
@@ -23,8 +24,16 @@ def _is_loopback(host: str | None) -> bool:
 
 
 def install_metrics_endpoint(app: FastAPI, metrics: Metrics, token: str | None) -> None:
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", operation_id="metrics", tags=["service"], response_class=Response, responses={
+        200: {"description": "The metrics in Prometheus' text exposition format.",
+              "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+        401: {"description": "SAILPLANE_METRICS_TOKEN is set and the bearer token is missing or wrong.",
+              "content": {"application/json": {"schema": ERROR_REF}}},
+        403: {"description": "No metrics token is configured and the client is not on loopback.",
+              "content": {"application/json": {"schema": ERROR_REF}}}})
     def scrape(request: Request) -> Response:
+        """Prometheus metrics of this node and of the deployment's workloads (read from the database at scrape
+        time). Loopback only, or with `Authorization: Bearer <SAILPLANE_METRICS_TOKEN>` when one is set."""
         if token is not None:
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
