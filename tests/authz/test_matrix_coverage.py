@@ -35,6 +35,7 @@ NOT_IN_MATRIX = {
     "health": "public service endpoint",
     "ready": "public service endpoint",
     "jwks": "public keys",
+    "metrics": "service endpoint: loopback clients or the metrics token, not a user's (tests/telemetry)",
 }
 
 
