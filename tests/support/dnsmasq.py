@@ -8,6 +8,7 @@ restarts it on the same port; the server under test keeps its configured nameser
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -18,15 +19,24 @@ from pathlib import Path
 import dns.nameserver
 import dns.resolver
 
+from tests.support.ports import ephemeral_range
+
 READY_NAME = "_ready.dnsmasq.example"
 
 
 def free_port() -> int:
-    """A loopback port free for both UDP and TCP (DNS uses both)."""
-    for _ in range(50):
+    """A loopback port free for both UDP and TCP (DNS uses both), below the ephemeral range: the port is chosen when
+    the test session starts and bound much later, and an ephemeral one may meanwhile be taken by any server started
+    on port 0 (CI failure: dnsmasq "Address already in use")."""
+    low, _ = ephemeral_range()
+    floor = max(1024, low - 12000)
+    for _ in range(200):
+        port = random.randrange(floor, low)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
             with socket.socket() as tcp:
                 try:
                     tcp.bind(("127.0.0.1", port))

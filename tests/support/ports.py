@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 
-def _ephemeral_range() -> tuple[int, int]:
+def ephemeral_range() -> tuple[int, int]:
     try:
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
         return int(low), int(high)
@@ -21,7 +21,7 @@ def free_port() -> int:
     Port 0 hands out ephemeral ports, the same ones outgoing connections take; the SQLite and PostgreSQL
     runs share this machine, so a port found that way was sometimes in use by the time the server bound it.
     """
-    low, _ = _ephemeral_range()
+    low, _ = ephemeral_range()
     floor = max(1024, low - 12000)
     for _ in range(200):
         port = random.randrange(floor, low)
