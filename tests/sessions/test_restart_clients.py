@@ -116,7 +116,10 @@ def test_a_restart_is_invisible_to_spark_clients(tmp_path: Path, database_url: s
         second.start()
         restarted_at = time.time()
 
-        wait_until(lambda: sum(r["at"] > restarted_at and r["ok"] for r in _results(loop_out)) >= 20, timeout=120)
+        try:
+            wait_until(lambda: sum(r["at"] > restarted_at and r["ok"] for r in _results(loop_out)) >= 20, timeout=120)
+        except AssertionError:
+            raise AssertionError(f"the loop client after the restart: {_results(loop_out)[-8:]}") from None
         wait_until(lambda: _results(long_out), timeout=60)
         stop_file.touch()
         for proc in procs:
