@@ -109,17 +109,24 @@ def test_a_restart_is_invisible_to_spark_clients(tmp_path: Path, database_url: s
                                           stderr=subprocess.STDOUT, env=env))
         time.sleep(2)  # the long query is running on Sail now
 
-        first.stop()
+        stopping_at = time.time()
+        first.stop()  # the gateway stops listening at once, then lets the long query finish (drain)
         stopped_at = time.time()
         time.sleep(1.0)  # calls sent now find no gateway
         second = LiveServer(settings)
         second.start()
         restarted_at = time.time()
 
+        # A call that found no gateway is sent again on PySpark's schedule (DefaultPolicy: 0.05, 0.25, 1.05,
+        # 4.25, 17, 68, 128, 188 s after its first failure), so on a busy machine, where the drain and the start
+        # take longer, the first call after a restart can come a minute or two later: the wait covers that
+        # schedule; what the test holds the gateway to is that no call fails and calls go on.
         try:
-            wait_until(lambda: sum(r["at"] > restarted_at and r["ok"] for r in _results(loop_out)) >= 20, timeout=120)
+            wait_until(lambda: sum(r["at"] > restarted_at and r["ok"] for r in _results(loop_out)) >= 20, timeout=240)
         except AssertionError:
-            raise AssertionError(f"the loop client after the restart: {_results(loop_out)[-8:]}") from None
+            raise AssertionError(
+                f"stop took {stopped_at - stopping_at:.1f} s, start {restarted_at - stopped_at - 1:.1f} s; the loop "
+                f"client's last calls: {_results(loop_out)[-5:]}") from None
         wait_until(lambda: _results(long_out), timeout=60)
         stop_file.touch()
         for proc in procs:
