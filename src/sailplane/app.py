@@ -26,6 +26,7 @@ from sailplane.telemetry.endpoint import install_metrics_endpoint
 from sailplane.telemetry.http import RequestMetricsMiddleware
 from sailplane.telemetry.metrics import Metrics
 from sailplane.telemetry.state import GatewayCollector, PoolCollector, WorkloadStateCollector
+from sailplane.telemetry.tracing import Tracing, start_tracing
 from sailplane.workloads.notebooks.presence import NotebookPresence
 
 API_PREFIX = "/api/v1"
@@ -105,7 +106,9 @@ def _start_compute(app: FastAPI) -> None:
     from sailplane.workloads.runs.runtime import RunRuntime
     from sailplane.workloads.runtime import WorkloadRuntime
 
-    runtime = WorkloadRuntime(settings, app.state.background_db, app.state.signing_keys)
+    tracing: Tracing | None = app.state.tracing
+    runtime = WorkloadRuntime(settings, app.state.background_db, app.state.signing_keys,
+                              tracer=tracing.tracer("sailplane.gateway") if tracing is not None else None)
     runtime.start()
     app.state.workloads = runtime
     # Notebooks: their marimo servers and Sail sessions, on this node's compute.
@@ -120,7 +123,8 @@ def _start_compute(app: FastAPI) -> None:
     log.info("Spark Connect gateway: %s (%s)", runtime.grpc_endpoint, "TLS" if runtime.tls else "plaintext")
     # Job runs: the dispatcher (and scheduler) share the compute backends of this node.
     runs = RunRuntime(settings, app.state.background_db, runtime.backends, runtime.node, runtime.sandbox,
-                      on_scheduler_lag=app.state.metrics.scheduler_lag.observe)
+                      on_scheduler_lag=app.state.metrics.scheduler_lag.observe,
+                      on_lease_missed=lambda reason: app.state.metrics.lease_missed.labels(reason).inc())
     try:
         runs.start()
     except BaseException:
@@ -204,6 +208,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 await app.state.notebook_proxy.aclose()
             app.state.db.dispose()
             app.state.background_db.dispose()
+            if app.state.tracing is not None:
+                await asyncio.to_thread(app.state.tracing.shutdown)  # sends the spans still batched
 
     app = FastAPI(
         title="Sailplane",
@@ -246,6 +252,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         lambda: app.state.workloads.gateway.traffic if app.state.workloads is not None else None))
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, log_requests=settings.log_format == "json")
     app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
+    # Traces (off unless an OTLP endpoint is configured): requests, database statements, gateway calls.
+    app.state.tracing = start_tracing(settings)
+    if app.state.tracing is not None:
+        app.state.tracing.instrument_app(app)
+        for database in (app.state.db, app.state.background_db):
+            app.state.tracing.instrument_engine(database.engine)
     from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router
 
     # /notebooks/{notebook}/...: browser traffic, outside the API. First: routes are tried in order, and a page

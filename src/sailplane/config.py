@@ -157,6 +157,10 @@ class Settings:
     # ("text", or "json": one object per line with the request ID, plus a line per request).
     metrics_token: str | None = None
     log_format: str = "text"
+    # OpenTelemetry traces (telemetry/tracing.py): the OTLP/HTTP traces URL spans are sent to (None: tracing off,
+    # nothing of the SDK is loaded), and the service name they carry.
+    otlp_traces_endpoint: str | None = None
+    otel_service_name: str = "sailplane"
     # Notifications (notifications/): the delivery sender's period and lease, the retry backoff's first step,
     # how long a delivery is retried before it is given up, one attempt's timeout, whether webhooks may target
     # loopback (tests only; private addresses never), and the services' base URLs (tests: loopback receivers).
@@ -195,6 +199,18 @@ def _load_secret_key(data_dir: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def _otlp_traces_endpoint() -> str | None:
+    """The OTLP/HTTP traces URL, from OpenTelemetry's own variables or SAILPLANE_OTLP_ENDPOINT: a collector's base
+    URL (http://collector:4318) gets /v1/traces, as OTEL_EXPORTER_OTLP_ENDPOINT does."""
+    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if traces:
+        return traces
+    base = os.environ.get("SAILPLANE_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not base:
+        return None
+    return base if base.rstrip("/").endswith("/v1/traces") else f"{base.rstrip('/')}/v1/traces"
 
 
 def _log_format(raw: str) -> str:
@@ -270,6 +286,8 @@ def load_settings() -> Settings:
         operations_lease_seconds=_env_float("SAILPLANE_OPERATIONS_LEASE_SECONDS", 30.0),
         metrics_token=os.environ.get("SAILPLANE_METRICS_TOKEN") or None,
         log_format=_log_format(os.environ.get("SAILPLANE_LOG_FORMAT", "text")),
+        otlp_traces_endpoint=_otlp_traces_endpoint(),
+        otel_service_name=os.environ.get("OTEL_SERVICE_NAME") or "sailplane",
         notifications_enabled=os.environ.get("SAILPLANE_NOTIFICATIONS_ENABLED", "1").lower()
         not in {"0", "false", "no"},
         notifications_interval_seconds=_env_float("SAILPLANE_NOTIFICATIONS_INTERVAL_SECONDS", 1.0),

@@ -216,13 +216,11 @@ class ServerProcess:
     """`sailplane serve` as a child process, so a test can SIGKILL it mid-run like a crash."""
 
     def __init__(self, data_dir: Path, database_url: str) -> None:
-        import socket
+        from tests.support.ports import free_port
 
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()  # below the ephemeral range: bound later, by the child (tests/support/ports.py)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
         env.update({"SAILPLANE_DATA_DIR": str(data_dir), "SAILPLANE_DATABASE_URL": database_url,
                     "SAILPLANE_SECRET_KEY": "test-secret-key-for-encryption-at-rest",

@@ -6,6 +6,7 @@ graceful stop requeues the run instead."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tests.runs.live import (
     wait_until,
 )
 from tests.support.actors import Actor
+from tests.support.metrics import scrape, value
 
 LONG_RUN = "import time\nprint('working', flush=True)\ntime.sleep(300)\n"
 
@@ -114,6 +116,36 @@ def test_another_node_takes_over_and_retries(tmp_path: Path, database: str, serv
     wait_until(lambda: not sail_instances(first_node), timeout=15)
     new_pids = wait_until(lambda: processes_of(run["id"]))
     assert not set(new_pids) & set(pids)
+    assert actor.post(f"/workloads/jobs/{job['id']}/runs/{run['id']}/cancel").status_code == 200
+    wait_for(actor, job["id"], run["id"], "cancelled", cleaned=True)
+    wait_until(lambda: processes_of(run["id"]) == [], timeout=15)
+
+
+def missed(server: ServerProcess) -> float:
+    samples = scrape(server.api.removesuffix("/api/v1"))
+    return sum(value(samples, "sailplane_run_lease_renewals_missed_total", reason=reason)
+               for reason in ("late", "taken_over"))
+
+
+def test_a_stalled_server_reports_its_missed_lease(tmp_path: Path, database: str,
+                                                  servers: list[ServerProcess]) -> None:
+    """A server frozen past its lease (SIGSTOP: a VM pause, a swap storm) loses the run to another node; once it
+    runs again, its next renewal finds the run taken over, which its /metrics says (an operator's alert)."""
+    first = start(servers, tmp_path / "node-a", database)
+    actor, job, run, pids = running_run(first.api, lakesail={"maxRetries": 1})
+    other = start(servers, tmp_path / "node-b", database)
+    actor.base_url = other.api
+    before = missed(first)
+    first.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: (r := describe(actor, job["id"], run["id"]))["trigger"] == "retry"
+                   and r["status"] == "running", timeout=60)
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    # Found by its next renewal (taken over) or by the end of its killed process (late), once.
+    wait_until(lambda: missed(first) == before + 1, timeout=30)
+    # The woken server let the run go: the retry on the other node goes on, and is cancelled from there.
+    assert describe(actor, job["id"], run["id"])["status"] == "running"
     assert actor.post(f"/workloads/jobs/{job['id']}/runs/{run['id']}/cancel").status_code == 200
     wait_for(actor, job["id"], run["id"], "cancelled", cleaned=True)
     wait_until(lambda: processes_of(run["id"]) == [], timeout=15)

@@ -41,7 +41,9 @@ class Answer:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, default: Answer | None = None) -> None:
+        """`default`: the answer once the script is done (200 with a small JSON body unless given)."""
+        self.default = default or Answer()
         self.requests: list[Received] = []
         self.script: deque[Answer] = deque()
         self.lock = threading.Lock()
@@ -54,7 +56,7 @@ class Receiver:
                 with receiver.lock:
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     receiver.requests.append(Received("POST", self.path, headers, body, time.time()))
-                    answer = receiver.script.popleft() if receiver.script else Answer()
+                    answer = receiver.script.popleft() if receiver.script else receiver.default
                 if answer.delay:
                     time.sleep(answer.delay)
                 self.send_response(answer.status)

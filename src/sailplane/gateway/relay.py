@@ -76,7 +76,7 @@ class Refusal(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     """An authenticated call: whose it is, and the headers to send on."""
 
@@ -85,6 +85,7 @@ class Call:
     claims: dict[str, object]
     forward: Headers
     holder: Holder | None = None  # the token holder's cached access answer, when the gateway checks holders
+    span: Any = None  # its OpenTelemetry span while relayed, when the gateway traces calls
 
 
 class Admission(Protocol):

@@ -26,7 +26,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
@@ -36,6 +36,9 @@ from sailplane.gateway.relay import Call, ClientConnection, Headers, Refusal
 from sailplane.gateway.tokens import TokenError, TokenExpired
 from sailplane.gateway.traffic import KNOWN_METHODS, Traffic
 from sailplane.kit.loop_thread import LoopThread
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,7 @@ class SparkConnectGateway:
         holder_ttl: float = 5.0,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        tracer: Tracer | None = None,
     ):
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both a certificate and a key")
@@ -123,6 +127,12 @@ class SparkConnectGateway:
         self._connections: set[ClientConnection] = set()
         self.port: int | None = None
         self.traffic = Traffic()
+        self._tracer = tracer
+        self._span_kind: Any = None
+        if tracer is not None:
+            from opentelemetry.trace import SpanKind
+
+            self._span_kind = SpanKind.SERVER
 
     @property
     def tls(self) -> bool:
@@ -261,12 +271,19 @@ class SparkConnectGateway:
     def call_started(self, call: Call) -> None:
         method = call.method if call.method in KNOWN_METHODS else "other"
         self.traffic.calls[method] = self.traffic.calls.get(method, 0) + 1
+        if self._tracer is not None:
+            call.span = self._tracer.start_span(f"{SERVICE}/{method}", kind=self._span_kind, attributes={
+                "rpc.system": "grpc", "rpc.service": SERVICE, "rpc.method": method,
+                "sailplane.session_id": call.session_id, "sailplane.organization_id": str(call.claims.get("org", "")),
+            })
         if call.holder is not None:
             call.holder.in_flight += 1
         if self._on_activity is not None:
             self._on_activity(call.session_id)
 
     def call_ended(self, call: Call) -> None:
+        if call.span is not None:
+            call.span.end()
         if call.holder is not None:
             call.holder.in_flight = max(0, call.holder.in_flight - 1)
         if self._on_call_end is not None:

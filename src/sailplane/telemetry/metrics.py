@@ -25,6 +25,11 @@ class Metrics:
         self.scheduler_lag = Histogram(
             "sailplane_scheduler_lag_seconds", "From a scheduled run's slot (its cron time) to the run being created.",
             buckets=LAG_BUCKETS, registry=self.registry)
+        self.lease_missed = Counter(
+            "sailplane_run_lease_renewals_missed",
+            "Job run leases this server renewed too late (reason=late: after they had lapsed) or found taken over "
+            "by another node (reason=taken_over): a stalled server, whose runs may be retried elsewhere.",
+            ("reason",), registry=self.registry)
 
     def observe_request(self, operation: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(operation, method, str(status)).inc()

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sailplane.compute.environments import SparkEnvironments, notebook_environment
 from sailplane.compute.nodes import NodeLock, deployment_id
@@ -26,6 +27,9 @@ from sailplane.startup import StartupError
 from sailplane.workloads import access
 from sailplane.workloads.controller import SessionController
 from sailplane.workloads.holders import DatabaseHolderCheck
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ def node_of(data_dir: str | Path) -> str:
 
 
 class WorkloadRuntime:
-    def __init__(self, settings: Settings, db: Database, keys: SigningKeys) -> None:
+    def __init__(self, settings: Settings, db: Database, keys: SigningKeys, tracer: Tracer | None = None) -> None:
         self.settings = settings
         self.keys = keys
         self.node = node_id(settings)
@@ -79,7 +83,7 @@ class WorkloadRuntime:
             on_activity=self.controller.on_activity,
             on_call_end=self.controller.on_call_end,
             holder_check=DatabaseHolderCheck(db), holder_ttl=settings.gateway_access_cache_seconds,
-            tls_cert=settings.gateway_tls_cert, tls_key=settings.gateway_tls_key,
+            tls_cert=settings.gateway_tls_cert, tls_key=settings.gateway_tls_key, tracer=tracer,
         )
         self.controller.forget_upstream = self.gateway.forget_upstream
         self._thread: GatewayThread | None = None

@@ -32,7 +32,8 @@ import hashlib
 import logging
 import shutil
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ class LiveRun:
     instance: InstanceHandle | None = None
     instance_id: str | None = None
     output: tuple[Path, Path] | None = None  # (where the instance writes results, where they are kept)
+    renewed_at: float = field(default_factory=time.monotonic)  # when its lease was last extended (or taken)
 
 
 @dataclass
@@ -102,8 +104,12 @@ class RunDispatcher:
     def __init__(self, db: Database, backends: NodeBackends, *, data_dir: Path, node: str, secret_key: str,
                  config: RunnerConfig | None = None, sandbox: Sandbox | None = None,
                  warehouse_root: Path | None = None, environments: SparkEnvironments | None = None,
-                 executor: RunExecutor | None = None) -> None:
+                 executor: RunExecutor | None = None,
+                 on_lease_missed: Callable[[str], None] | None = None) -> None:
         self.db = db
+        # Told "late" when a lease was renewed after it had lapsed (the loop stalled: another node may have taken
+        # the run meanwhile), "taken_over" when it had been (the operator's "lease renewals missed").
+        self.on_lease_missed = on_lease_missed
         self.backends = backends  # a run's Sail server is started by the backend of its job's cluster
         self.data_dir = data_dir
         # Local catalogs' warehouses must lie below this root (Settings.warehouse_root); checked per run.
@@ -194,7 +200,15 @@ class RunDispatcher:
         held = [r for r in self.live.values() if r.lost is None and not r.finishing]
         if not held:
             return
+        started = time.monotonic()
         lost = await asyncio.to_thread(self.leases.renew, [r.run_id for r in held])
+        for run in held:
+            if lost.get(run.run_id) == "taken over":
+                self._lease_missed("taken_over")
+            elif started - run.renewed_at > self.config.lease_seconds:
+                self._lease_missed("late")
+            if run.run_id not in lost:
+                run.renewed_at = started
         for run_id, why in lost.items():
             live = self.live.get(run_id)
             if live is None or live.finishing or live.lost is not None:
@@ -203,6 +217,10 @@ class RunDispatcher:
             log.info("job run %s: %s; stopping it", run_id, why)
             if live.process is not None:
                 self._spawn(live.process.cancel(self.config.stop_grace), f"cancel-{run_id}")
+
+    def _lease_missed(self, reason: str) -> None:
+        if self.on_lease_missed is not None:
+            self.on_lease_missed(reason)
 
     async def _housekeeping_tick(self) -> None:
         await self._recover(on_start=False)
@@ -356,6 +374,8 @@ class RunDispatcher:
                       retryable: bool, stopping: bool) -> None:
         live.finishing = True
         run_id = live.run_id
+        if live.lost is None and time.monotonic() - live.renewed_at > self.config.lease_seconds:
+            self._lease_missed("late")  # stalled past the lease; the records below find whether it was taken
         if live.process is not None and live.process.outcome is None:
             await live.process.cancel(self.config.stop_grace)
             outcome = live.process.outcome

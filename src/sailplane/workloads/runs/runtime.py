@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 class RunRuntime:
     def __init__(self, settings: Settings, db: Database, backends: NodeBackends, node: str,
                  sandbox: Sandbox | None = None, environments: SparkEnvironments | None = None,
-                 on_scheduler_lag: Callable[[float], None] | None = None) -> None:
+                 on_scheduler_lag: Callable[[float], None] | None = None,
+                 on_lease_missed: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.on_scheduler_lag = on_scheduler_lag
         self.db = db
@@ -35,7 +36,8 @@ class RunRuntime:
         self.dispatcher = RunDispatcher(db, backends, data_dir=settings.data_dir, node=node,
                                         secret_key=settings.secret_key, config=self.config, sandbox=sandbox,
                                         warehouse_root=settings.warehouse_root,
-                                        environments=environments or SparkEnvironments(settings.spark_envs_dir))
+                                        environments=environments or SparkEnvironments(settings.spark_envs_dir),
+                                        on_lease_missed=on_lease_missed)
         self._thread = LoopThread("job-runs")
         self._started = False
         self.scheduler: RunningScheduler | None = None
