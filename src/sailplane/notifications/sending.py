@@ -33,7 +33,7 @@ from sailplane.kit.ids import new_id
 from sailplane.notifications import event_types, service
 from sailplane.notifications.mailer.service import Mailer
 from sailplane.notifications.models import NotificationChannel, NotificationDelivery
-from sailplane.notifications.urls import UnsafeUrl, check_url
+from sailplane.notifications.urls import PinnedTransport, UnsafeUrl, check_url
 from sailplane.tenancy.org.models import Member
 from sailplane.tenancy.teams.models import TeamMemberRole
 
@@ -115,6 +115,8 @@ def _post(client: httpx.Client, url: str, content: bytes, headers: dict[str, str
     started = time.monotonic()
     try:
         response = client.post(url, content=content, headers={"User-Agent": USER_AGENT, **headers})
+    except UnsafeUrl as exc:  # the connection's own lookup (urls.PinnedTransport): not retried, it is the target
+        return Outcome(False, error=f"URL refused: {exc}", duration_ms=int((time.monotonic() - started) * 1000))
     except httpx.TimeoutException:
         return Outcome(False, True, error="timed out", duration_ms=int((time.monotonic() - started) * 1000))
     except httpx.HTTPError as exc:
@@ -134,9 +136,12 @@ def webhook_body(delivery_id: str, body: dict[str, Any], timestamp: int) -> byte
 
 def http_client(settings: Settings) -> httpx.Client:
     """The client attempts go through (thread-safe, shared by a sender's attempts: connections and TLS set-up are
-    reused); never follows redirects (a 3xx is the receiver's answer, not a new target)."""
-    return httpx.Client(timeout=settings.notifications_timeout_seconds, follow_redirects=False,
-                        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+    reused); never follows redirects (a 3xx is the receiver's answer, not a new target); every connection goes to
+    an address the SSRF guard checked (urls.PinnedTransport)."""
+    transport = PinnedTransport(allow_loopback=settings.notifications_allow_loopback,
+                                nameservers=settings.dns_nameservers, timeout=settings.dns_timeout_seconds,
+                                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+    return httpx.Client(timeout=settings.notifications_timeout_seconds, follow_redirects=False, transport=transport)
 
 
 def send(to: Target, delivery_id: str, body: dict[str, Any], settings: Settings, mailer: Mailer,
@@ -150,7 +155,11 @@ def send(to: Target, delivery_id: str, body: dict[str, Any], settings: Settings,
     if to.type == "webhook":
         url = str(to.config.get("url"))
         try:
-            check_url(url, allow_loopback=settings.notifications_allow_loopback)
+            # The connection checks the host's addresses again (and connects to one it checked); here: the URL's
+            # form, and that plain http goes to loopback only.
+            check_url(url, allow_loopback=settings.notifications_allow_loopback,
+                      resolve=url.lower().startswith("http:"), nameservers=settings.dns_nameservers,
+                      timeout=settings.dns_timeout_seconds)
         except UnsafeUrl as exc:
             return Outcome(False, error=f"webhook URL refused: {exc}")
         timestamp = int(time.time())

@@ -105,7 +105,8 @@ def _validate(db: Session, principal: Principal, kind: str, config: dict[str, An
         if url is None:
             raise invalid("config.url", "is required")
         try:
-            check_url(url, allow_loopback=settings.notifications_allow_loopback)
+            check_url(url, allow_loopback=settings.notifications_allow_loopback, nameservers=settings.dns_nameservers,
+                      timeout=settings.dns_timeout_seconds)
         except UnsafeUrl as exc:
             raise invalid("config.url", str(exc)) from None
         public = {"url": url}

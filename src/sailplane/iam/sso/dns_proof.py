@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dns.exception
 import dns.name
-import dns.nameserver
 import dns.resolver
 
 from sailplane.config import Settings
+from sailplane.kit.dns import make_resolver
 
 CHALLENGE_LABEL = "_sailplane-challenge"
 VALUE_PREFIX = "sailplane-domain-verification="
@@ -32,14 +32,7 @@ def record_value(token: str) -> str:
 
 
 def _resolver(settings: Settings) -> dns.resolver.Resolver:
-    if settings.dns_nameservers:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in settings.dns_nameservers]
-    else:
-        resolver = dns.resolver.Resolver()
-    resolver.lifetime = settings.dns_timeout_seconds
-    resolver.timeout = min(2.0, settings.dns_timeout_seconds)
-    return resolver
+    return make_resolver(settings.dns_nameservers, settings.dns_timeout_seconds)
 
 
 def txt_values(settings: Settings, name: str) -> list[str]:
