@@ -10,13 +10,11 @@ import pytest
 
 from tests.data.helpers import build_org
 from tests.notebooks.helpers import make_config, make_notebook, notebook_of
-from tests.notifications.helpers import channel, delivered, rule
+from tests.notifications.helpers import SECRET, channel, rule, signed_hook, signed_requests
 from tests.runs.live import unique_key
 from tests.sessions.helpers import open_session, wait_for_status
 from tests.support.receiver import Received, Receiver
 from tests.support.waiting import wait_until
-
-SECRET = "whsec-" + "emitters-signing-key-0123456789"
 
 
 @pytest.fixture()
@@ -25,20 +23,12 @@ def org(notify_api: str) -> Any:
 
 
 def _hook(org: Any, receiver: Receiver, event_types: list[str]) -> tuple[str, dict[str, Any]]:
-    path = f"/hook/{unique_key()}"
-    hook = channel(org.owner, "webhook", {"url": f"{receiver.url}{path}", "signingSecret": SECRET})
-    rule(org.owner, event_types, [hook["id"]])
-    return path, hook
+    return signed_hook(org.owner, receiver, event_types)
 
 
 def _one_signed(receiver: Receiver, path: str, org: Any, hook: dict[str, Any], timeout: float = 60) -> Received:
     """The one webhook the receiver got on `path` (signed with SECRET), after a pause in which no second came."""
-    request = wait_until(lambda: receiver.at(path), timeout=timeout)[0]
-    assert request.signature_valid(SECRET)
-    assert [d["status"] for d in delivered(org.owner, hook["id"])] == ["delivered"]
-    time.sleep(1.0)
-    assert len(receiver.at(path)) == 1
-    return request
+    return signed_requests(receiver, path, org.owner, hook, timeout=timeout)[0]
 
 
 def test_a_session_that_fails_to_start_sends_one_webhook(org: Any, receiver: Receiver) -> None:
