@@ -45,6 +45,8 @@ CATALOG: Final[tuple[EventType, ...]] = (
     EventType("session.timed_out", SESSION, "Session closed by timeout",
               "An interactive session was closed by its idle or maximum-duration timeout."),
     EventType("notebook.start_failed", NOTEBOOK, "Notebook failed to start", "A notebook's server failed to start."),
+    EventType("notebook.failed", NOTEBOOK, "Notebook failed",
+              "A notebook that had started failed: its server or its session ended unexpectedly."),
     EventType("notebook.stopped", NOTEBOOK, "Notebook stopped", "A notebook's server stopped."),
     EventType("operation.succeeded", OPERATION, "Operation succeeded", "An infrastructure operation succeeded."),
     EventType("operation.failed", OPERATION, "Operation failed", "An infrastructure operation failed."),
