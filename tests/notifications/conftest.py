@@ -12,6 +12,7 @@ import pytest
 from sailplane.config import Settings
 from tests.conftest import Mailbox, make_settings
 from tests.runs.live import RUNNER_EXTRA, fresh_database
+from tests.sso.conftest import oidc_issuer  # noqa: F401 - the real OpenID provider (auto-setup), shared
 from tests.support.receiver import Receiver
 from tests.support.server import LiveServer
 

@@ -1,12 +1,17 @@
-"""Shortcuts for notification tests: channels, rules, a job run that fails for real, deliveries."""
+"""Shortcuts for notification tests: channels, rules, a job run that fails for real, deliveries, signed
+webhooks received."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tests.runs.live import make_job, unique_key, wait_for
 from tests.support.actors import Actor
+from tests.support.receiver import Received, Receiver
 from tests.support.waiting import wait_until
+
+SECRET = "whsec-" + "emitters-signing-key-0123456789"
 
 
 def channel(actor: Actor, type_: str, config: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -56,3 +61,24 @@ def delivered(actor: Actor, channel_id: str, count: int = 1, timeout: float = 30
         return items if len(items) >= count and all(d["status"] in ("delivered", "failed") for d in items) else None
 
     return wait_until(done, timeout=timeout)  # type: ignore[no-any-return]
+
+
+def signed_hook(owner: Actor, receiver: Receiver, event_types: list[str], scope_type: str = "organization",
+                **fields: Any) -> tuple[str, dict[str, Any]]:
+    """A webhook channel on its own receiver path, signed with SECRET, and a rule sending `event_types` to it."""
+    path = f"/hook/{unique_key()}"
+    hook = channel(owner, "webhook", {"url": f"{receiver.url}{path}", "signingSecret": SECRET})
+    rule(owner, event_types, [hook["id"]], scope_type, **fields)
+    return path, hook
+
+
+def signed_requests(receiver: Receiver, path: str, owner: Actor, hook: dict[str, Any], count: int = 1,
+                    timeout: float = 60) -> list[Received]:
+    """The `count` webhooks the receiver got on `path`, each signed with SECRET, all delivered, after a pause in
+    which no more came."""
+    got = wait_until(lambda: len(found := receiver.at(path)) >= count and found, timeout=timeout)
+    assert all(request.signature_valid(SECRET) for request in got)
+    assert [d["status"] for d in delivered(owner, hook["id"], count)] == ["delivered"] * count
+    time.sleep(1.0)
+    assert len(receiver.at(path)) == count
+    return receiver.at(path)

@@ -1,22 +1,25 @@
-"""Every state owner's events reach a rule's webhook: a session that fails or times out for real, a notebook that
-cannot start, an infrastructure operation's end, a security change (an API key created); each once, signed."""
+"""Every state owner's events reach a rule's webhook: a session that fails or times out (idle, max duration) for
+real, a notebook that cannot start or whose server dies once running, a notebook stopped, a security change (API
+key created, roles changed); each once, signed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Any
 
 import pytest
 
+from sailplane.compute.local_notebooks import LocalNotebookBackend
 from tests.data.helpers import build_org
 from tests.notebooks.helpers import make_config, make_notebook, notebook_of
-from tests.notifications.helpers import channel, delivered, rule
+from tests.notifications.helpers import SECRET, channel, rule, signed_hook, signed_requests
 from tests.runs.live import unique_key
 from tests.sessions.helpers import open_session, wait_for_status
 from tests.support.receiver import Received, Receiver
+from tests.support.server import LiveServer
 from tests.support.waiting import wait_until
-
-SECRET = "whsec-" + "emitters-signing-key-0123456789"
 
 
 @pytest.fixture()
@@ -25,20 +28,12 @@ def org(notify_api: str) -> Any:
 
 
 def _hook(org: Any, receiver: Receiver, event_types: list[str]) -> tuple[str, dict[str, Any]]:
-    path = f"/hook/{unique_key()}"
-    hook = channel(org.owner, "webhook", {"url": f"{receiver.url}{path}", "signingSecret": SECRET})
-    rule(org.owner, event_types, [hook["id"]])
-    return path, hook
+    return signed_hook(org.owner, receiver, event_types)
 
 
 def _one_signed(receiver: Receiver, path: str, org: Any, hook: dict[str, Any], timeout: float = 60) -> Received:
     """The one webhook the receiver got on `path` (signed with SECRET), after a pause in which no second came."""
-    request = wait_until(lambda: receiver.at(path), timeout=timeout)[0]
-    assert request.signature_valid(SECRET)
-    assert [d["status"] for d in delivered(org.owner, hook["id"])] == ["delivered"]
-    time.sleep(1.0)
-    assert len(receiver.at(path)) == 1
-    return request
+    return signed_requests(receiver, path, org.owner, hook, timeout=timeout)[0]
 
 
 def test_a_session_that_fails_to_start_sends_one_webhook(org: Any, receiver: Receiver) -> None:
@@ -59,6 +54,18 @@ def test_a_session_closed_at_its_max_duration_sends_one_webhook(org: Any, receiv
     body = _one_signed(receiver, path, org, hook).json()
     assert body["type"] == "session.timed_out" and body["resource"]["id"] == session["id"]
     assert body["data"]["session"]["terminationReason"] == "max_duration"
+
+
+def test_a_session_closed_by_its_idle_timeout_sends_one_webhook_to_its_teams_rule(org: Any,
+                                                                                    receiver: Receiver) -> None:
+    path, hook = signed_hook(org.owner, receiver, ["session.timed_out"], "team", teamId=org.team1)
+    session = open_session(org.dev1, org.team1, config={"idleTimeoutSeconds": 1, "idleCloseDelaySeconds": 1})
+    closed = wait_for_status(org.dev1, session["id"], "closed", timeout=60)
+    assert closed["terminationReason"] == "idle_timeout"
+    body = _one_signed(receiver, path, org, hook).json()
+    assert body["type"] == "session.timed_out" and body["resource"] == {"type": "session", "id": session["id"]}
+    assert body["data"]["session"]["terminationReason"] == "idle_timeout"
+    assert body["data"]["session"]["teamId"] == org.team1
 
 
 def test_a_session_closed_by_its_user_notifies_nobody(org: Any, receiver: Receiver) -> None:
@@ -88,6 +95,22 @@ def test_a_notebook_that_fails_to_start_sends_one_webhook(org: Any, receiver: Re
     assert failed["status"] == "failed"
     body = _one_signed(receiver, path, org, hook).json()
     assert body["type"] == "notebook.start_failed" and body["resource"] == {"type": "notebook", "id": notebook["id"]}
+    assert body["data"]["notebook"]["statusMessage"] == failed["statusMessage"]
+
+
+def test_a_running_notebook_whose_server_dies_sends_one_failed_webhook(org: Any, receiver: Receiver,
+                                                                        notify_server: LiveServer) -> None:
+    path, hook = _hook(org, receiver, ["notebook.failed", "notebook.start_failed", "notebook.stopped"])
+    notebook = notebook_of(make_notebook(org.dev1, make_config(org.dev1, org.team1), teamIds=[org.team1]))
+    assert org.dev1.post(f"/workloads/notebooks/{notebook['id']}/start").status_code == 200
+    assert _notebook_status(org.dev1, notebook["id"], "running", "failed")["status"] == "running"
+    pid = dict(LocalNotebookBackend(notify_server.settings.data_dir).scan()).get(notebook["id"])
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)  # its marimo server dies
+    failed = _notebook_status(org.dev1, notebook["id"], "failed")
+    body = _one_signed(receiver, path, org, hook).json()
+    assert body["type"] == "notebook.failed" and body["resource"] == {"type": "notebook", "id": notebook["id"]}
+    assert body["data"]["notebook"]["status"] == "failed"
     assert body["data"]["notebook"]["statusMessage"] == failed["statusMessage"]
 
 

@@ -1,5 +1,5 @@
-"""Security events as notification events: the service that makes the change (an identity provider created, a
-member's roles changed, an API key created) calls `record_security_event` in its own transaction, next to its
+"""Security events as notification events: the service that makes the change (identity providers, roles,
+API keys, invitations, users and members) calls `record_security_event` in its own transaction, next to its
 audit record (an explicit call, no registered hook). Imports no domain: callers pass plain data."""
 
 from __future__ import annotations
@@ -16,6 +16,13 @@ from sailplane.notifications import event_types, outbox
 IDENTITY_PROVIDER_CREATED: Final = "security.identity_provider_created"
 ROLE_CHANGED: Final = "security.role_changed"
 API_KEY_CREATED: Final = "security.api_key_created"
+IDENTITY_PROVIDER_UPDATED: Final = "security.identity_provider_updated"
+IDENTITY_PROVIDER_DELETED: Final = "security.identity_provider_deleted"
+API_KEY_REVOKED: Final = "security.api_key_revoked"
+INVITATION_CREATED: Final = "security.invitation_created"
+INVITATION_ACCEPTED: Final = "security.invitation_accepted"
+USER_CREATED: Final = "security.user_created"
+MEMBER_REMOVED: Final = "security.member_removed"
 
 
 def record_security_event(db: Session, organization_id: str, event_type: str, data: dict[str, Any], *,

@@ -36,7 +36,12 @@ from sailplane.kit.crypto import Encryptor
 from sailplane.kit.db import commit_before_raising, release
 from sailplane.kit.errors import ApiError, conflict, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
-from sailplane.notifications.security import IDENTITY_PROVIDER_CREATED, record_security_event
+from sailplane.notifications.security import (
+    IDENTITY_PROVIDER_CREATED,
+    IDENTITY_PROVIDER_DELETED,
+    IDENTITY_PROVIDER_UPDATED,
+    record_security_event,
+)
 from sailplane.tenancy.audit import service as audit
 
 HTTP_TIMEOUT = 10.0
@@ -157,12 +162,17 @@ def create(db: Session, settings: Settings, principal: Principal, body: CreateId
     audit.record(db, ctx, principal, "identity_provider.create", "identity_provider", idp.id,
                  details={"name": idp.name, "issuer": idp.issuer, "providerType": idp.provider_type,
                           "emailDomains": idp.email_domains})
-    record_security_event(db, principal.organization_id, IDENTITY_PROVIDER_CREATED, actor_id=principal.actor_id,
-                          data={"identityProvider": {"id": idp.id, "name": idp.name, "issuer": idp.issuer,
-                                                     "providerType": idp.provider_type,
-                                                     "emailDomains": list(idp.email_domains)}})
+    _security_event(db, principal, IDENTITY_PROVIDER_CREATED, idp)
     db.flush()
     return idp
+
+
+def _security_event(db: Session, principal: Principal, event_type: str, idp: IdentityProvider,
+                    **extra: Any) -> None:
+    """The provider as admins know it (never its client secret), in the change's transaction."""
+    record_security_event(db, principal.organization_id, event_type, actor_id=principal.actor_id, data={
+        "identityProvider": {"id": idp.id, "name": idp.name, "issuer": idp.issuer, "providerType": idp.provider_type,
+                             "emailDomains": list(idp.email_domains or [])}, **extra})
 
 
 def update(db: Session, principal: Principal, idp_id: str, body: UpdateIdentityProviderRequest,
@@ -182,12 +192,16 @@ def update(db: Session, principal: Principal, idp_id: str, body: UpdateIdentityP
     fields = sorted([*changes, *(["email_domains"] if domains is not None else [])])
     audit.record(db, ctx, principal, "identity_provider.update", "identity_provider", idp.id,
                  details={"fields": fields, **({"emailDomains": domains} if domains is not None else {})})
+    if fields:
+        _security_event(db, principal, IDENTITY_PROVIDER_UPDATED, idp,
+                        changedFields=sorted(body.model_dump(by_alias=True, exclude_none=True)))
     db.flush()
     return idp
 
 
 def delete(db: Session, principal: Principal, idp_id: str, ctx: RequestContext) -> None:
     idp = _get(db, principal, idp_id)
+    _security_event(db, principal, IDENTITY_PROVIDER_DELETED, idp)  # while its domains can still be read
     db.delete(idp)
     audit.record(db, ctx, principal, "identity_provider.delete", "identity_provider", idp.id,
                  details={"name": idp.name})
@@ -202,6 +216,7 @@ def rotate_secret(db: Session, settings: Settings, principal: Principal, idp_id:
     idp.updated_by = principal.actor_id
     audit.record(db, ctx, principal, "identity_provider.rotate_secret", "identity_provider", idp.id,
                  details={"hasClientSecret": secret is not None})
+    _security_event(db, principal, IDENTITY_PROVIDER_UPDATED, idp, changedFields=["clientSecret"])
     db.flush()
     return idp
 
@@ -334,6 +349,7 @@ def auto_setup(db: Session, settings: Settings, principal: Principal, body: Auto
     _flush_or_conflict(db, principal.organization_id, body.name, body.email_domains, None)
     audit.record(db, ctx, principal, "identity_provider.auto_setup", "identity_provider", idp.id,
                  details={"name": idp.name, "issuer": idp.issuer})
+    _security_event(db, principal, IDENTITY_PROVIDER_CREATED, idp)
     db.flush()
     return idp
 

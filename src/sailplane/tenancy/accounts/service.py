@@ -24,6 +24,7 @@ from sailplane.kit.db import commit_before_raising
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.input import within_bounds
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
+from sailplane.notifications.security import USER_CREATED, record_security_event
 from sailplane.tenancy.accounts.schemas import CreateUserRequest, UpdateMeRequest, UpdateUserRequest
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.org import membership
@@ -160,6 +161,10 @@ def create_user(
     db.flush()
     member = add_member(db, principal.organization_id, user, role_ids, created_by=principal.actor_id)
     audit.record(db, ctx, principal, "user.create", "user", user.id, details={"roleIds": role_ids})
+    record_security_event(db, principal.organization_id, USER_CREATED, actor_id=principal.actor_id,
+                          member_id=member.id, data={"user": {  # never its password, nor the temporary one
+                              "id": user.id, "email": user.email, "displayName": user.display_name,
+                              "accountType": user.account_type, "memberId": member.id, "roleIds": role_ids}})
     db.flush()
     return user, member, temporary
 

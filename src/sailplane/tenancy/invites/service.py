@@ -30,6 +30,7 @@ from sailplane.kit.db import commit_before_raising
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found, unauthorized
 from sailplane.kit.ids import ALPHABET
 from sailplane.notifications.mailer.service import Mailer
+from sailplane.notifications.security import INVITATION_ACCEPTED, INVITATION_CREATED, record_security_event
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.invites.models import Invitation
 from sailplane.tenancy.invites.schemas import AcceptInvitationRequest, CreateInvitationRequest, InvitationStatus
@@ -109,6 +110,12 @@ def create_invitation(
     db.flush()
     audit.record(db, ctx, principal, "invitation.create", "invitation", invitation.id,
                  details={"email": email, "roleIds": role_ids, "teamIds": team_ids})
+    # With the invitation, so no event is lost; if the email then fails the invitation is withdrawn (audited as
+    # invitation.withdraw) and the event may already have gone out.
+    record_security_event(db, principal.organization_id, INVITATION_CREATED, actor_id=principal.actor_id,
+                          team_ids=team_ids, data={"invitation": {
+                              "id": invitation.id, "email": email, "roleIds": role_ids, "teamIds": team_ids,
+                              "expiresAt": iso(invitation.expires_at)}})
     db.flush()
     return invitation, token
 
@@ -300,6 +307,11 @@ def _record(db: Session, ctx: RequestContext, invitation: Invitation, member: Me
                  organization_id=invitation.organization_id, actor_type="member", actor_id=member.id,
                  details={"userId": user.id, "memberId": member.id, "roleIds": list(invitation.role_ids or []),
                           "teamIds": list(invitation.team_ids or []), "newAccount": new_account})
+    record_security_event(db, invitation.organization_id, INVITATION_ACCEPTED, actor_id=member.id,
+                          member_id=member.id, team_ids=list(invitation.team_ids or []), data={"invitation": {
+                              "id": invitation.id, "email": invitation.email, "memberId": member.id,
+                              "userId": user.id, "roleIds": list(invitation.role_ids or []),
+                              "teamIds": list(invitation.team_ids or []), "newAccount": new_account}})
 
 
 def mail_failure() -> ApiError:

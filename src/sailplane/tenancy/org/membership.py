@@ -14,6 +14,7 @@ from sailplane.iam.auth.models import User
 from sailplane.iam.auth.principal import Principal
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import conflict, forbidden, not_found
+from sailplane.notifications.security import MEMBER_REMOVED, record_security_event
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.org.models import Member, MemberRole
 from sailplane.tenancy.policies.models import Policy
@@ -74,6 +75,7 @@ def remove_membership(db: Session, principal: Principal, member: Member, ctx: Re
     if is_active_owner and owner_count(db, principal.organization_id) <= 1:
         raise conflict("last_owner", "The organization's last Owner cannot be removed.")
     user = db.get(User, member.user_id)
+    _removed_event(db, principal, member, user, action)
     db.execute(delete(TeamMemberRole).where(TeamMemberRole.member_id == member.id))
     db.execute(delete(MemberRole).where(MemberRole.member_id == member.id))
     # A grant must not outlive the membership: rejoining later starts from the roles given then.
@@ -91,3 +93,14 @@ def remove_membership(db: Session, principal: Principal, member: Member, ctx: Re
     access.end_lost_sessions(db, ctx, principal, principal.organization_id, members=[member.id],
                              why="Closed because its owner was removed from the organization.")
     db.flush()
+
+
+def _removed_event(db: Session, principal: Principal, member: Member, user: User | None, action: str) -> None:
+    """Recorded before the roles go: the event names what the member could do (and team rules of their teams
+    match it)."""
+    teams = sorted(set(db.scalars(select(TeamMemberRole.team_id).where(TeamMemberRole.member_id == member.id))))
+    record_security_event(db, principal.organization_id, MEMBER_REMOVED, actor_id=principal.actor_id,
+                          member_id=member.id, team_ids=teams, data={"member": {
+                              "id": member.id, "userId": member.user_id, "email": user.email if user else None,
+                              "roleIds": role_ids_of(db, member.id), "teamIds": teams,
+                              "userDeleted": action == "user.delete"}})

@@ -8,17 +8,18 @@ the same transaction, so its keys stop working at once and no grant is left to a
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sailplane.iam.auth.principal import API_KEY_PREFIX, Principal
-from sailplane.kit.clock import as_utc, utcnow
+from sailplane.kit.clock import as_utc, iso, utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.crypto import random_token, token_hash
 from sailplane.kit.errors import ApiError, conflict, invalid, not_found
 from sailplane.kit.pagination import MarkerPage, apply_marker, split_marker
-from sailplane.notifications.security import API_KEY_CREATED, record_security_event
+from sailplane.notifications.security import API_KEY_CREATED, API_KEY_REVOKED, record_security_event
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.policies.models import Policy
 from sailplane.tenancy.service_accounts.models import ApiKey, ServiceAccount
@@ -110,6 +111,10 @@ def update_account(
 
 def delete_account(db: Session, principal: Principal, account_id: str, ctx: RequestContext) -> None:
     account = get_account(db, principal.organization_id, account_id)
+    now = utcnow()
+    for key in db.scalars(select(ApiKey).where(ApiKey.service_account_id == account.id).order_by(ApiKey.id)):
+        if key_status(key, now) == "active":  # a key that still worked stops working
+            _key_event(db, principal, API_KEY_REVOKED, key, account, reason="service_account_deleted")
     keys = db.execute(delete(ApiKey).where(ApiKey.service_account_id == account.id))
     db.execute(delete(Policy).where(Policy.organization_id == principal.organization_id,
                                     Policy.principal_type == PRINCIPAL_TYPE, Policy.principal_id == account.id))
@@ -165,12 +170,17 @@ def create_key(
     audit.record(db, ctx, principal, "api_key.create", "api_key", key.id,
                  details={"serviceAccountId": account.id, "name": key.name, "prefix": key.prefix,
                           "expiresAt": expires_at.isoformat() if expires_at else None})
-    record_security_event(db, account.organization_id, API_KEY_CREATED, actor_id=principal.actor_id, data={
-        "apiKey": {"id": key.id, "name": key.name, "prefix": key.prefix, "serviceAccountId": account.id,
-                   "serviceAccountName": account.name,
-                   "expiresAt": expires_at.isoformat().replace("+00:00", "Z") if expires_at else None}})
+    _key_event(db, principal, API_KEY_CREATED, key, account)
     db.flush()
     return key, secret
+
+
+def _key_event(db: Session, principal: Principal, event_type: str, key: ApiKey, account: ServiceAccount,
+               **extra: Any) -> None:
+    """The key as its list shows it (the prefix names it, never the secret), in the change's transaction."""
+    record_security_event(db, account.organization_id, event_type, actor_id=principal.actor_id, data={
+        "apiKey": {"id": key.id, "name": key.name, "prefix": key.prefix, "serviceAccountId": account.id,
+                   "serviceAccountName": account.name, "expiresAt": iso(key.expires_at)}, **extra})
 
 
 def revoke_key(db: Session, principal: Principal, account_id: str, key_id: str, ctx: RequestContext) -> ApiKey:
@@ -186,5 +196,6 @@ def revoke_key(db: Session, principal: Principal, account_id: str, key_id: str, 
     key.updated_by = principal.actor_id
     audit.record(db, ctx, principal, "api_key.revoke", "api_key", key.id,
                  details={"serviceAccountId": account.id, "prefix": key.prefix})
+    _key_event(db, principal, API_KEY_REVOKED, key, account, reason="revoked")
     db.flush()
     return key

@@ -242,6 +242,7 @@ def remove_team_member(db: Session, principal: Principal, team_id: str, member_i
     _replace_roles(db, team, member, [])
     audit.record(db, ctx, principal, "team.remove_member", "team", team.id,
                  details={"memberId": member.id, "before": before})
+    _roles_changed(db, principal, team, member, before, [])  # leaving a team: its roles go
     access.end_lost_sessions(db, ctx, principal, team.organization_id, members=[member.id],
                              why="Closed because its owner was removed from the session's team.")
     db.flush()

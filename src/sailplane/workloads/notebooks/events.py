@@ -1,5 +1,6 @@
-"""A notebook's failed start and its stop as notification events: what `states.transition` hands to
-`notifications.outbox` in the transaction of the change (an explicit call, no registered hook)."""
+"""A notebook's failed start, its failure once started, and its stop as notification events: what
+`states.transition` hands to `notifications.outbox` in the transaction of the change (an explicit call, no
+registered hook)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from sailplane.notifications.outbox import Event
 from sailplane.workloads.notebooks.models import NotebookTeam
 
 START_FAILED = "notebook.start_failed"
+FAILED = "notebook.failed"
 STOPPED = "notebook.stopped"
 
 
 def notebook_ended(db: Session, rows: Sequence[Any], event_type: str, now: datetime) -> list[Event]:
     """`rows`: (id, organization_id, member_id, name, status, status_message) of notebooks whose start just
-    failed (`START_FAILED`) or which just stopped (`STOPPED`)."""
+    failed (`START_FAILED`), which just failed once started (`FAILED`) or which just stopped (`STOPPED`)."""
     teams: dict[str, list[str]] = {}
     for notebook_id, team_id in db.execute(select(NotebookTeam.notebook_id, NotebookTeam.team_id).where(
             NotebookTeam.notebook_id.in_(sorted({n.id for n in rows})))):

@@ -65,9 +65,9 @@ allowed = TABLE.allowed
 def transition(db: Session, notebook_id: str, target: str, *, source: Sequence[str] | None = None,
                values: Mapping[str, Any] | None = None, now: datetime | None = None) -> bool:
     """Move the notebook to `target`, only from `source` (default: every state the table allows); whether
-    it happened. Sets `updated_at`, then `values`. A failed start (starting → failed) and a stop (→ stopped)
-    also record the notifications they cause (`events`, `notifications.outbox`) in the same transaction.
-    Does not commit. A `source` outside the table is a programming error (ValueError)."""
+    it happened. Sets `updated_at`, then `values`. A failed start (starting → failed), a failure from another
+    live state and a stop (→ stopped) also record the notifications they cause (`events`, `notifications.outbox`)
+    in the same transaction. Does not commit. A `source` outside the table is a programming error (ValueError)."""
     source = TABLE.sources(target, source)
     now = now or utcnow()
     if target == FAILED and STARTING in source and len(source) > 1:
@@ -77,8 +77,8 @@ def transition(db: Session, notebook_id: str, target: str, *, source: Sequence[s
                 or transition(db, notebook_id, FAILED, source=rest, values=values, now=now))
     stmt = (update(Notebook).where(Notebook.id == notebook_id, Notebook.status.in_(source))
             .values({"status": target, "updated_at": now, **(values or {})}))
-    event_type = (events.STOPPED if target == STOPPED
-                  else events.START_FAILED if target == FAILED and tuple(source) == (STARTING,) else None)
+    event_type = (events.STOPPED if target == STOPPED else None if target != FAILED
+                  else events.START_FAILED if tuple(source) == (STARTING,) else events.FAILED)
     if event_type is not None:
         ended = db.execute(stmt.returning(Notebook.id, Notebook.organization_id, Notebook.member_id, Notebook.name,
                                           Notebook.status, Notebook.status_message)).all()
