@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sailplane.config import Settings, get_settings
+from sailplane.console import ConsoleMiddleware
 from sailplane.gateway.tokens import SigningKeys
 from sailplane.infra.providers.aws import Aws
 from sailplane.kit.admission import install_admission_control
@@ -245,6 +246,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.metrics.add(GatewayCollector(
         lambda: app.state.workloads.gateway.traffic if app.state.workloads is not None else None))
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, log_requests=settings.log_format == "json")
+    app.add_middleware(ConsoleMiddleware, router=app.router, directory=settings.console_dir)  # GET pages at /
     app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
     from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router
 

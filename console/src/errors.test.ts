@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { errorText } from "./api/errors";
+import { FINAL_STATES, pysparkSnippet } from "./snippet";
+
+describe("errorText", () => {
+  it("shows the API's own message", () => {
+    const body = { error: { code: "unauthorized", message: "Invalid email or password.", errorType: "x",
+      details: { fieldErrors: {} } } };
+    expect(errorText(body, 401)).toBe("Invalid email or password.");
+  });
+  it("adds field errors the message does not already say", () => {
+    const body = { error: { code: "validation_error", message: "The request is invalid.",
+      details: { fieldErrors: { name: "String should have at least 1 character" } } } };
+    expect(errorText(body, 422)).toBe("The request is invalid. (name: String should have at least 1 character)");
+  });
+  it("says what happened when there is no error body", () => {
+    expect(errorText(undefined)).toMatch(/could not be reached/);
+    expect(errorText(null, 502)).toMatch(/HTTP 502/);
+    expect(errorText("<html>", 403)).toMatch(/permission/);
+  });
+});
+
+describe("pysparkSnippet", () => {
+  it("connects to the session's endpoint with the token", () => {
+    const snippet = pysparkSnippet("sc://localhost:50051", "abc.def");
+    expect(snippet).toContain('SparkSession.builder.remote("sc://localhost:50051/;token=abc.def")');
+    expect(snippet).toContain("from pyspark.sql import SparkSession");
+  });
+  it("does not double a trailing slash", () => {
+    expect(pysparkSnippet("sc://h:1/", "t")).toContain('"sc://h:1/;token=t"');
+  });
+  it("knows the final states", () => {
+    expect(FINAL_STATES.has("closed") && FINAL_STATES.has("failed") && !FINAL_STATES.has("active")).toBe(true);
+  });
+});
