@@ -246,7 +246,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.metrics.add(GatewayCollector(
         lambda: app.state.workloads.gateway.traffic if app.state.workloads is not None else None))
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, log_requests=settings.log_format == "json")
-    app.add_middleware(ConsoleMiddleware, router=app.router, directory=settings.console_dir)  # GET pages at /
+    app.add_middleware(ConsoleMiddleware, router=app.router, directory=settings.console_dir,  # GET pages at /
+                       gateway_tls=settings.gateway_tls_cert is not None)
     app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
     from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router
 

@@ -4,6 +4,8 @@ A GET or HEAD that no route of the app answers and that is not under `/api` is t
 when one is at that path (hashed `assets/` cached for a year), else `index.html`, so every page of the SPA is
 a deep link. API paths, `/metrics`, the docs and the notebook proxy keep their own answers (unknown `/api/...`
 paths stay the API's JSON 404). Without a build, the console's paths answer a page saying how to build it.
+The page learns one fact of the deployment from a meta tag: whether the Spark Connect gateway speaks TLS (the
+session's `connectionInfo.grpcEndpoint` does not say), so its PySpark snippet connects as the server expects.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ and npm; <code>scripts/serve.sh</code> does it for you), then reload this page.<
 class ConsoleMiddleware:
     """Answers the console's paths before the router's 404; everything else goes on to the app."""
 
-    def __init__(self, app: ASGIApp, router: Router, directory: Path | None) -> None:
+    def __init__(self, app: ASGIApp, router: Router, directory: Path | None, gateway_tls: bool) -> None:
         self.app = app
         self.router = router  # read at request time: routes are added after the middleware
         self.directory = (directory or DEFAULT_DIR).resolve()
+        self.meta = f'<meta name="sailplane-gateway-tls" content="{str(gateway_tls).lower()}">'.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not self._is_console(scope):
@@ -65,5 +68,6 @@ class ConsoleMiddleware:
             if "." in relative.name:  # a file the build does not have (an old asset, a typo): not a page
                 body = error_body(404, "not_found", "The file was not found.", Request(scope))
                 return JSONResponse(body, status_code=404)
-        return FileResponse(index, headers={"Cache-Control": "no-cache", "Content-Security-Policy": CSP,
-                                            "X-Content-Type-Options": "nosniff"})
+        page = index.read_bytes().replace(b"</head>", self.meta + b"</head>", 1)
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache", "Content-Security-Policy": CSP,
+                                           "X-Content-Type-Options": "nosniff"})

@@ -115,6 +115,7 @@ def test_sign_in_create_a_team_start_a_session_and_connect_pyspark(
         snippet = str(page.evaluate("navigator.clipboard.readText()"))
         assert snippet.strip() == shown.inner_text().strip()
         assert str(describe(owner, session_id)["connectionInfo"]["grpcEndpoint"]) in snippet
+        assert "use_ssl" not in snippet  # the test gateway is plaintext (the page says so in its meta tag)
         page.screenshot(path=str(artifacts / "04-session-snippet.png"))
 
         # Run it with PySpark (a file: PySpark's Spark Connect client will not start under `python -c`).

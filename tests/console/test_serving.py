@@ -12,21 +12,30 @@ from fastapi.testclient import TestClient
 from sailplane.app import create_app
 from tests.conftest import make_settings
 
-INDEX = '<!doctype html><html><body><div id="root"></div><script type="module" src="/assets/app-1a2b.js"></script>'
+INDEX = ('<!doctype html><html><head><title>Sailplane</title></head>'
+         '<body><div id="root"></div><script type="module" src="/assets/app-1a2b.js"></script>')
 
 
-def _client(tmp_path: Path, console_dir: Path) -> TestClient:
+PLAINTEXT = '<meta name="sailplane-gateway-tls" content="false">'
+
+
+def _client(tmp_path: Path, console_dir: Path, **settings: object) -> TestClient:
     # No lifespan (no `with`): nothing here needs the database or the background services.
     return TestClient(create_app(make_settings(tmp_path / "data", f"sqlite:///{tmp_path}/db.sqlite", None,
-                                               console_dir=console_dir)))
+                                               console_dir=console_dir, **settings)))
 
 
-@pytest.fixture
-def built(tmp_path: Path) -> Iterator[TestClient]:
+def _dist(tmp_path: Path) -> Path:
     dist = tmp_path / "dist"
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text(INDEX)
     (dist / "assets" / "app-1a2b.js").write_text("console.log('console')")
+    return dist
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Iterator[TestClient]:
+    dist = _dist(tmp_path)
     (tmp_path / "secret.txt").write_text("not for the browser")
     yield _client(tmp_path, dist)
 
@@ -35,7 +44,8 @@ def test_pages_are_the_spa_and_assets_are_files(built: TestClient) -> None:
     for path in ("/", "/teams", "/sessions/ABC123", "/signin?next=%2Fteams"):
         r = built.get(path)
         assert r.status_code == 200, path
-        assert r.text == INDEX and r.headers["content-type"].startswith("text/html")
+        assert r.text == INDEX.replace("</head>", PLAINTEXT + "</head>")
+        assert r.headers["content-type"].startswith("text/html")
         assert r.headers["cache-control"] == "no-cache"
         assert "default-src 'self'" in r.headers["content-security-policy"]
     asset = built.get("/assets/app-1a2b.js")
@@ -76,3 +86,10 @@ def test_without_a_build_the_page_says_how_to_build_it(tmp_path: Path) -> None:
     assert r.status_code == 503 and "scripts/build_console.sh" in r.text
     assert client.get("/sessions").status_code == 503
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_the_page_says_whether_the_gateway_speaks_tls(tmp_path: Path) -> None:
+    """The PySpark snippet needs `use_ssl=true` exactly when the gateway has a certificate."""
+    client = _client(tmp_path, _dist(tmp_path), gateway_tls_cert=tmp_path / "cert.pem",
+                     gateway_tls_key=tmp_path / "key.pem")
+    assert '<meta name="sailplane-gateway-tls" content="true"></head>' in client.get("/sessions/X").text

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
-import { FINAL_STATES, pysparkSnippet } from "../snippet";
+import { FINAL_STATES, gatewayTls, pysparkSnippet } from "../snippet";
 
 type Session = components["schemas"]["SessionView"];
 const POLL_MS = 2000;
@@ -44,7 +44,7 @@ export default function SessionDetail() {
       }));
       const endpoint = session?.connectionInfo?.grpcEndpoint;
       if (!endpoint) throw new Error("This session has no Spark Connect endpoint yet.");
-      setSnippet(pysparkSnippet(endpoint, token.token));
+      setSnippet(pysparkSnippet(endpoint, token.token, gatewayTls()));
       setExpiresAt(token.expiresAt);
     } catch (e) {
       setError((e as Error).message);

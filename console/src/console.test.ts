@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { errorText } from "./api/errors";
-import { FINAL_STATES, pysparkSnippet } from "./snippet";
+import { FINAL_STATES, gatewayTls, pysparkSnippet } from "./snippet";
 
 describe("errorText", () => {
   it("shows the API's own message", () => {
@@ -21,13 +21,27 @@ describe("errorText", () => {
 });
 
 describe("pysparkSnippet", () => {
-  it("connects to the session's endpoint with the token", () => {
-    const snippet = pysparkSnippet("sc://localhost:50051", "abc.def");
+  it("connects to a plaintext gateway with the token", () => {
+    const snippet = pysparkSnippet("sc://localhost:50051", "abc.def", false);
     expect(snippet).toContain('SparkSession.builder.remote("sc://localhost:50051/;token=abc.def")');
     expect(snippet).toContain("from pyspark.sql import SparkSession");
+    expect(snippet).not.toContain("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH");
+  });
+  it("asks for TLS when the gateway speaks it", () => {
+    const snippet = pysparkSnippet("sc://localhost:50051", "abc.def", true);
+    expect(snippet).toContain('remote("sc://localhost:50051/;use_ssl=true;token=abc.def")');
+    expect(snippet).toContain("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH");
   });
   it("does not double a trailing slash", () => {
-    expect(pysparkSnippet("sc://h:1/", "t")).toContain('"sc://h:1/;token=t"');
+    expect(pysparkSnippet("sc://h:1/", "t", false)).toContain('"sc://h:1/;token=t"');
+  });
+  it("reads the gateway's TLS from the page", () => {
+    const page = (content: string | null) => ({
+      querySelector: () => (content === null ? null : { getAttribute: () => content }),
+    }) as unknown as Pick<Document, "querySelector">;
+    expect(gatewayTls(page("true"))).toBe(true);
+    expect(gatewayTls(page("false"))).toBe(false);
+    expect(gatewayTls(page(null))).toBe(false);
   });
   it("knows the final states", () => {
     expect(FINAL_STATES.has("closed") && FINAL_STATES.has("failed") && !FINAL_STATES.has("active")).toBe(true);
