@@ -237,6 +237,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_error_handlers(app)
     install_admission_control(app, limit=settings.max_concurrent_requests, max_wait=settings.request_queue_seconds,
                               max_queue=settings.request_queue_limit)
+    app.add_middleware(ConsoleMiddleware, router=app.router, directory=settings.console_dir,  # GET pages at /
+                       gateway_tls=settings.gateway_tls_cert is not None)
     # Outside admission control: an oversized or NUL-bearing request is refused without waiting its turn.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
     # Counts every answer, refusals of the two layers inside included; inside the request ID, for the log line.
@@ -246,8 +248,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.metrics.add(GatewayCollector(
         lambda: app.state.workloads.gateway.traffic if app.state.workloads is not None else None))
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, log_requests=settings.log_format == "json")
-    app.add_middleware(ConsoleMiddleware, router=app.router, directory=settings.console_dir,  # GET pages at /
-                       gateway_tls=settings.gateway_tls_cert is not None)
     app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
     from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router
 

@@ -11,6 +11,7 @@ session's `connectionInfo.grpcEndpoint` does not say), so its PySpark snippet co
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -20,6 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sailplane.kit.errors import error_body
 
 API_ROOT = "/api"
+# What the request metrics label the console's answers with (they read the route's operationId from the scope).
+CONSOLE_ROUTE = SimpleNamespace(operation_id="console", path="/", name="console")
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "console" / "dist"
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Everything the console loads is its own (no CDN); it is never framed by another site.
@@ -34,7 +37,8 @@ and npm; <code>scripts/serve.sh</code> does it for you), then reload this page.<
 
 
 class ConsoleMiddleware:
-    """Answers the console's paths before the router's 404; everything else goes on to the app."""
+    """Answers the console's paths before the router's 404; everything else goes on to the app. Inside the input
+    guard (a NUL in the path is refused before it reaches here) and the request metrics (operation `console`)."""
 
     def __init__(self, app: ASGIApp, router: Router, directory: Path | None, gateway_tls: bool) -> None:
         self.app = app
@@ -46,6 +50,7 @@ class ConsoleMiddleware:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not self._is_console(scope):
             await self.app(scope, receive, send)
             return
+        scope["route"] = CONSOLE_ROUTE
         response = self._answer(scope)
         await response(scope, receive, send)
 

@@ -65,6 +65,11 @@ def test_no_file_outside_the_build_is_served(built: TestClient) -> None:
         assert "not for the browser" not in r.text, path
 
 
+def test_hostile_paths_get_the_input_guards_answer(built: TestClient) -> None:
+    r = built.get("/teams%00")
+    assert r.status_code == 422 and r.json()["error"]["code"]
+
+
 def test_the_api_and_service_endpoints_keep_their_answers(built: TestClient) -> None:
     unknown = built.get("/api/v1/no-such-thing")
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
