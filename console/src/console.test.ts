@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorText } from "./api/errors";
+import { errorText, fieldErrors } from "./api/errors";
 import { FINAL_STATES, gatewayTls, pysparkSnippet } from "./snippet";
 
 describe("errorText", () => {
@@ -8,10 +8,12 @@ describe("errorText", () => {
       details: { fieldErrors: {} } } };
     expect(errorText(body, 401)).toBe("Invalid email or password.");
   });
-  it("adds field errors the message does not already say", () => {
-    const body = { error: { code: "validation_error", message: "The request is invalid.",
-      details: { fieldErrors: { name: "String should have at least 1 character" } } } };
-    expect(errorText(body, 422)).toBe("The request is invalid. (name: String should have at least 1 character)");
+  it("gives the field errors one by one, for beside the fields", () => {
+    const body = { error: { code: "validation_failed", message: "Invalid request: name: too short",
+      details: { fieldErrors: { name: "too short" } } } };
+    expect(errorText(body, 422)).toBe("Invalid request: name: too short");
+    expect(fieldErrors(body)).toEqual({ name: "too short" });
+    expect(fieldErrors(undefined)).toEqual({});
   });
   it("says what happened when there is no error body", () => {
     expect(errorText(undefined)).toMatch(/could not be reached/);

@@ -19,6 +19,7 @@ from playwright import sync_api
 from playwright.sync_api import expect
 
 from sailplane.console import DEFAULT_DIR
+from tests.mfa.helpers import code_at, enrolled_user, password_login
 from tests.sessions.helpers import describe
 from tests.support.actors import PASSWORD, Actor, login, signup
 from tests.support.server import LiveServer
@@ -159,3 +160,38 @@ def test_sign_in_create_a_team_start_a_session_and_connect_pyspark(
         context.close()
         if session_id:
             owner.delete(f"/workloads/sessions/{session_id}")
+
+
+def test_sign_in_with_an_authenticator_code(server: LiveServer, api_url: str, browser: Any, artifacts: Path) -> None:
+    """A user with MFA: the password leads to the code form, a wrong code shows the API's message, the right one
+    signs in."""
+    user, secret, _ = enrolled_user(api_url)
+    assert user.email is not None
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/")
+        page.get_by_label("Email").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_role("form", name="Two-factor authentication")).to_be_visible()
+        assert page.evaluate("localStorage.getItem('sailplane.auth')") is None  # no login before the code
+
+        right = code_at(secret, 0)
+        wrong = str((int(right) + 1) % 1_000_000).zfill(6)
+        page.get_by_label("Code").fill(wrong)
+        page.get_by_role("button", name="Verify").click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_be_visible()
+        challenge = password_login(user)["challengeToken"]
+        refused = Actor(api_url).post("/auth/login/mfa", json={"challengeToken": challenge, "code": wrong})
+        assert refused.status_code == 401, refused.text
+        expect(alert).to_have_text(refused.json()["error"]["message"])  # the API's own sentence
+        page.screenshot(path=str(artifacts / "08-mfa-wrong-code.png"))
+
+        page.get_by_label("Code").fill(code_at(secret, 0))
+        page.get_by_role("button", name="Verify").click()
+        expect(page).to_have_url(f"{server.url}/teams")
+        expect(page.get_by_role("heading", name="Teams")).to_be_visible()
+    finally:
+        context.close()

@@ -14,16 +14,11 @@ export function fieldErrors(body: unknown): Record<string, string> {
   return (body as ApiErrorBody | null | undefined)?.error?.details?.fieldErrors ?? {};
 }
 
-/** What to show when a call failed: the API's own message (and its field errors), else a sentence for the status. */
+/** What to show when a call failed: the API's own message (it already names the fields a validation failure is
+ * about; fieldErrors() gives them one by one, for beside the fields), else a sentence for the status. */
 export function errorText(body: unknown, status?: number): string {
-  const error = (body as ApiErrorBody | null | undefined)?.error;
-  if (error?.message) {
-    const message = error.message;
-    const extra = Object.entries(error.details?.fieldErrors ?? {})
-      .map(([field, problem]) => `${field}: ${problem}`)
-      .filter((line) => !message.includes(line));
-    return extra.length ? `${message} (${extra.join("; ")})` : message;
-  }
+  const message = (body as ApiErrorBody | null | undefined)?.error?.message;
+  if (message) return message;
   if (status === undefined) return "The server could not be reached. Check your connection and try again.";
   if (status === 401) return "Your sign-in has expired. Please sign in again.";
   if (status === 403) return "You do not have permission to do this.";
