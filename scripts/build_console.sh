@@ -23,7 +23,7 @@ fi
 
 # The OpenAPI document is rewritten only when it changed, so an unchanged API keeps the build up to date.
 PYTHONPATH="$PWD/../src${PYTHONPATH:+:$PYTHONPATH}" "$python" ../scripts/console_openapi.py openapi.json
-inputs=$( (find src index.html vite.config.ts tsconfig.json package-lock.json openapi.json -type f \
+inputs=$( (find src index.html vite.config.ts compress.mjs tsconfig.json package-lock.json openapi.json -type f \
              ! -name schema.d.ts -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
 if [ ! -f src/api/schema.d.ts ] || [ ! -f dist/index.html ] || [ "$(cat .build-stamp 2>/dev/null)" != "$inputs" ]; then
   echo "Building the web console..."

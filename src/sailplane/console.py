@@ -10,9 +10,11 @@ session's `connectionInfo.grpcEndpoint` does not say), so its PySpark snippet co
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Match, Router
@@ -68,11 +70,21 @@ class ConsoleMiddleware:
         if relative.parts and all(part not in ("", ".", "..") for part in relative.parts):
             candidate = (self.directory / relative).resolve()
             if candidate.is_file() and candidate.is_relative_to(self.directory):
-                cache = IMMUTABLE if relative.parts[0] == "assets" else "no-cache"
-                return FileResponse(candidate, headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
+                return self._file(candidate, relative, Headers(scope=scope))
             if "." in relative.name:  # a file the build does not have (an old asset, a typo): not a page
                 body = error_body(404, "not_found", "The file was not found.", Request(scope))
                 return JSONResponse(body, status_code=404)
         page = index.read_bytes().replace(b"</head>", self.meta + b"</head>", 1)
         return HTMLResponse(page, headers={"Cache-Control": "no-cache", "Content-Security-Policy": CSP,
                                            "X-Content-Type-Options": "nosniff"})
+
+    @staticmethod
+    def _file(path: Path, relative: PurePosixPath, request_headers: Headers) -> Response:
+        """A built file; its gzip copy (made by the build, `x.js.gz`) to a browser that accepts gzip."""
+        headers = {"Cache-Control": IMMUTABLE if relative.parts[0] == "assets" else "no-cache",
+                   "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"}
+        compressed = path.with_name(path.name + ".gz")
+        if "gzip" in request_headers.get("accept-encoding", "") and compressed.is_file():
+            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return FileResponse(compressed, media_type=media_type, headers={**headers, "Content-Encoding": "gzip"})
+        return FileResponse(path, headers=headers)

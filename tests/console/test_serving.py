@@ -3,6 +3,7 @@ the API, docs, metrics and health endpoints unchanged; without a build, a page s
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def _dist(tmp_path: Path) -> Path:
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text(INDEX)
     (dist / "assets" / "app-1a2b.js").write_text("console.log('console')")
+    (dist / "assets" / "app-1a2b.js.gz").write_bytes(gzip.compress(b"console.log('console')"))
     return dist
 
 
@@ -52,6 +54,14 @@ def test_pages_are_the_spa_and_assets_are_files(built: TestClient) -> None:
     assert asset.status_code == 200 and asset.text == "console.log('console')"
     assert "immutable" in asset.headers["cache-control"]
     assert built.head("/teams").status_code == 200
+
+
+def test_assets_go_compressed_to_browsers_that_accept_gzip(built: TestClient) -> None:
+    zipped = built.get("/assets/app-1a2b.js", headers={"Accept-Encoding": "gzip, br"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.text == "console.log('console')"  # decoded
+    assert zipped.headers["content-type"].startswith("text/javascript")
+    plain = built.get("/assets/app-1a2b.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.text == "console.log('console')"
 
 
 def test_a_missing_file_is_a_404_not_the_page(built: TestClient) -> None:

@@ -3,9 +3,11 @@ import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
+import { FINAL_STATES } from "../snippet";
 
 type Session = components["schemas"]["SessionView"];
 type TeamItem = components["schemas"]["TeamItem"];
+const POLL_MS = 5000;
 
 export default function Sessions() {
   const [params, setParams] = useSearchParams();
@@ -31,7 +33,14 @@ export default function Sessions() {
       setError((e as Error).message);
     }
   }, [teamId]);
-  useEffect(() => { void load(); }, [load]);
+  // The list follows its sessions' status while any of them can still change.
+  const changing = sessions?.some((s) => !FINAL_STATES.has(s.status)) ?? false;
+  useEffect(() => {
+    void load();
+    if (!changing) return;
+    const timer = window.setInterval(() => void load(), POLL_MS);
+    return () => window.clearInterval(timer);
+  }, [load, changing]);
 
   const teamName = (id: string) => teams.find((t) => t.team.id === id)?.team.name ?? id;
 
