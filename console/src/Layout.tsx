@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import { Navigate, NavLink, Outlet, useLocation } from "react-router";
+import { Link, Navigate, NavLink, Outlet, useLocation } from "react-router";
 import { useAuth } from "./auth";
 
 /** Pages behind sign-in: without a login, go to the sign-in page and come back here after. */
@@ -18,7 +18,7 @@ export function Layout() {
   return (
     <div className="shell">
       <header className="topbar">
-        <a className="brand" href="/">Sailplane</a>
+        <Link className="brand" to="/teams">Sailplane</Link>
         <nav aria-label="Main">
           <NavLink to="/teams">Teams</NavLink>
           <NavLink to="/sessions">Sessions</NavLink>
