@@ -147,6 +147,18 @@ def test_sign_in_create_a_team_start_a_session_and_connect_pyspark(
         page.get_by_role("button", name="Close session").click()
         expect(status).to_have_text("closed", timeout=30_000)
         assert describe(owner, session_id)["status"] == "closed"
+
+        # Relaunch: a new session of the same configuration, on its own page; the old one stays closed.
+        page.get_by_role("button", name="Relaunch").click()
+        expect(page).not_to_have_url(f"{server.url}/sessions/{session_id}")
+        expect(page.get_by_role("heading", name="console-test")).to_be_visible()
+        relaunched = page.url.rsplit("/", 1)[1]
+        assert describe(owner, relaunched)["teamId"] == team_id
+        assert describe(owner, session_id)["status"] == "closed"
+        session_id = relaunched
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Close session").click()
+        expect(status).to_have_text("closed", timeout=30_000)
         session_id = ""
 
         # Sign out: the console forgets the login and the API refuses its token.

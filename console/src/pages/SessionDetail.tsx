@@ -1,6 +1,6 @@
 /** One session: its status (polled while it can still change), a PySpark snippet with a fresh token, close. */
 import { useCallback, useEffect, useState } from "react";
-import { Link, useParams } from "react-router";
+import { Link, useNavigate, useParams } from "react-router";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
 import { FINAL_STATES, gatewayTls, pysparkSnippet } from "../snippet";
@@ -10,6 +10,7 @@ const POLL_MS = 2000;
 
 export default function SessionDetail() {
   const { sessionId = "" } = useParams();
+  const navigate = useNavigate();
   const [session, setSession] = useState<Session | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [snippet, setSnippet] = useState<string | null>(null);
@@ -77,6 +78,23 @@ export default function SessionDetail() {
     }
   }
 
+  async function relaunch() {
+    setBusy(true);
+    setError(null);
+    try {
+      const next = await call(api.POST("/api/v1/workloads/sessions/{session}/relaunch", {
+        params: { path: { session: sessionId } },
+      }));
+      setSnippet(null);
+      setSession(null);
+      navigate(`/sessions/${next.id}`);
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  }
+
   return (
     <section>
       <p><Link to="/sessions">← Sessions</Link></p>
@@ -102,6 +120,12 @@ export default function SessionDetail() {
                 {snippet ? "New token" : "Connect with PySpark"}
               </button>
               <button type="button" className="danger" onClick={() => void close()} disabled={busy}>Close session</button>
+            </div>
+          )}
+          {final && (
+            <div className="actions">
+              <button type="button" onClick={() => void relaunch()} disabled={busy}>Relaunch</button>
+              <span className="muted">A new session with the same configuration.</span>
             </div>
           )}
           {snippet && !final && (
