@@ -37,6 +37,9 @@ if [ ! -d tests/sso/op/node_modules/oidc-provider ]; then
   (cd tests/sso/op && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The web console: built (the browser tests drive it), type-checked and unit-tested once, not per database.
+scripts/build_console.sh --check
+
 echo "== ruff"; .venv/bin/ruff check src tests bench scripts
 echo "== mypy"; .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports --no-cache  # the layering contracts in pyproject.toml

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sailplane.config import Settings, get_settings
+from sailplane.console import ConsoleMiddleware
 from sailplane.gateway.tokens import SigningKeys
 from sailplane.infra.providers.aws import Aws
 from sailplane.kit.admission import install_admission_control
@@ -242,6 +243,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_error_handlers(app)
     install_admission_control(app, limit=settings.max_concurrent_requests, max_wait=settings.request_queue_seconds,
                               max_queue=settings.request_queue_limit)
+    app.add_middleware(ConsoleMiddleware, router=app.router, directory=settings.console_dir,  # GET pages at /
+                       gateway_tls=settings.gateway_tls_cert is not None)
     # Outside admission control: an oversized or NUL-bearing request is refused without waiting its turn.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
     # Counts every answer, refusals of the two layers inside included; inside the request ID, for the log line.

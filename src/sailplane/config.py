@@ -86,6 +86,8 @@ class Settings:
     gateway_tls_cert: Path | None = None
     gateway_tls_key: Path | None = None
     gateway_signing_key: Path | None = None
+    # The web console's built files (`npm run build` in console/); None: this checkout's console/dist.
+    console_dir: Path | None = None
     # How long the gateway trusts its last answer to "may this token's holder still use its session?"
     # (login or API key still valid, still a member with access): removed access is refused within this.
     gateway_access_cache_seconds: float = 5.0
@@ -249,6 +251,7 @@ def load_settings() -> Settings:
         gateway_tls_cert=_env_path("SAILPLANE_GATEWAY_TLS_CERT"),
         gateway_tls_key=_env_path("SAILPLANE_GATEWAY_TLS_KEY"),
         gateway_signing_key=_env_path("SAILPLANE_GATEWAY_SIGNING_KEY"),
+        console_dir=_env_path("SAILPLANE_CONSOLE_DIR"),
         gateway_access_cache_seconds=_env_float("SAILPLANE_GATEWAY_ACCESS_CACHE_SECONDS", 5.0),
         notebook_access_cache_seconds=_env_float("SAILPLANE_NOTEBOOK_ACCESS_CACHE_SECONDS", 5.0),
         gateway_drain_seconds=_env_float("SAILPLANE_GATEWAY_DRAIN_SECONDS", 30.0),

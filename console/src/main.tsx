@@ -1,0 +1,38 @@
+import { lazy, StrictMode, Suspense, type ReactNode } from "react";
+import { createRoot } from "react-dom/client";
+import { createBrowserRouter, Navigate, RouterProvider } from "react-router";
+import { AuthProvider } from "./auth";
+import { Layout, RequireAuth } from "./Layout";
+import { SignIn } from "./pages/SignIn";
+import "./styles.css";
+
+// Pages behind sign-in load on first visit: the sign-in page ships only React, the router and the API client.
+const Teams = lazy(() => import("./pages/Teams"));
+const Sessions = lazy(() => import("./pages/Sessions"));
+const SessionDetail = lazy(() => import("./pages/SessionDetail"));
+const NotFound = lazy(() => import("./pages/NotFound"));
+
+const loading = <p className="muted" role="status">Loading…</p>;
+const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
+
+const router = createBrowserRouter([
+  { path: "/signin", element: <SignIn /> },
+  {
+    element: <RequireAuth><Layout /></RequireAuth>,
+    children: [
+      { index: true, element: <Navigate to="/teams" replace /> },
+      { path: "teams", element: page(<Teams />) },
+      { path: "sessions", element: page(<Sessions />) },
+      { path: "sessions/:sessionId", element: page(<SessionDetail />) },
+      { path: "*", element: page(<NotFound />) },
+    ],
+  },
+]);
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <AuthProvider>
+      <RouterProvider router={router} />
+    </AuthProvider>
+  </StrictMode>,
+);
