@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,21 @@ def test_help_loads_no_server_code() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "jobs" in done.stdout and "login" in done.stdout
     assert "LOADED []" in done.stderr, done.stderr
+
+
+def test_an_expired_login_is_one_line(settings: Settings, database_url: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    live = LiveServer(replace(settings, database_url=fresh_database(database_url, tmp_path),
+                              data_dir=tmp_path / "data", compute_enabled=False, operations_enabled=False,
+                              login_ttl_seconds=2))
+    live.start()
+    try:
+        owner = signup(f"{live.url}/api/v1")
+        cli = Cli(tmp_path / "config")
+        assert cli("login", "--url", live.url, "--email", owner.email or "", password=PASSWORD).returncode == 0
+        assert cli.json("orgs")[0]["id"] == owner.org_id
+        time.sleep(2.5)
+        one_line_error(cli("orgs"), 3, "expired", "run `sailplane login`")
+    finally:
+        live.stop()

@@ -39,7 +39,8 @@ def login(
             if answer.get("enrollmentRequired"):
                 fail("your organization requires MFA: enroll an authenticator in the web console first", 3)
             mfa = typer.prompt("Authenticator code (or a recovery code)").strip()
-            recovery = {"recovery_code": mfa} if len(mfa) > 8 else {"code": mfa}
+            # Authenticator codes are digits; recovery codes are letters and digits (xxxxx-xxxxx).
+            recovery = {"code": mfa} if mfa.isdigit() else {"recovery_code": mfa}
             answer = client.complete_mfa_login(answer["challengeToken"], **recovery)
         me = client.me()
     organization = me.get("organizationId")
