@@ -58,3 +58,28 @@ def test_a_longer_wait_than_accepted_is_not_retried(receiver: Receiver) -> None:
     with Client(receiver.url, token="t", max_retry_wait=5) as client, pytest.raises(UnavailableError) as busy:
         client.create_job_run("J1")
     assert len(receiver.at(RUNS)) == 1 and busy.value.retry_after == 120
+
+
+def test_a_503_that_waiting_does_not_cure_is_not_retried(receiver: Receiver) -> None:
+    receiver.answer(Answer(503, headers=JSON, body=_error(503, "compute_unavailable")))
+    with Client(receiver.url, token="t") as client, pytest.raises(UnavailableError) as off:
+        client.create_job_run("J1")
+    assert len(receiver.at(RUNS)) == 1 and off.value.code == "compute_unavailable"
+
+
+def test_the_async_client_retries_the_same_way(receiver: Receiver) -> None:
+    import asyncio
+
+    from sailplane.client import AsyncClient
+
+    receiver.answer(Answer(429, headers={"Retry-After": "1", **JSON}, body=_error(429, "rate_limited")),
+                    Answer(201, headers=JSON, body=b'{"id": "R2", "status": "ready"}'))
+
+    async def create() -> object:
+        async with AsyncClient(receiver.url, token="t") as client:
+            return await client.create_job_run("J1", idempotency_key="mine")
+
+    assert asyncio.run(create()) == {"id": "R2", "status": "ready"}
+    sent = receiver.at(RUNS)
+    assert len(sent) == 2 and sent[1].at - sent[0].at >= 1.0
+    assert [r.headers["idempotency-key"] for r in sent] == ["mine", "mine"]

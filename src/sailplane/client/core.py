@@ -92,6 +92,10 @@ class Core:
             return None
         delay = retry_after(response)
         if delay is None:
+            # A 503 without Retry-After is a refusal that waiting does not cure (compute is off, a dependency is
+            # down) unless the error says it is retryable; a 429 always passes with time.
+            if response.status_code == 503 and not _retryable(response):
+                return None
             delay = min(0.5 * 2 ** attempt, self.max_retry_wait)
         return delay if delay <= self.max_retry_wait else None
 
@@ -127,6 +131,13 @@ def retry_after(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _retryable(response: httpx.Response) -> bool:
+    try:
+        return bool(response.json()["error"]["details"]["retryable"])
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def to_error(response: httpx.Response) -> ApiError:
