@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sailplane.client import Client
+from sailplane.client import AuthenticationError, Client
 from sailplane.config import Settings
 from tests.runs.live import assert_nothing_left, fresh_database, python_job, runner_settings
 from tests.support.actors import PASSWORD, Actor, signup
@@ -73,18 +73,24 @@ def test_login_run_a_job_and_follow_its_logs(compute_server: LiveServer, tmp_pat
     owner = signup(f"{compute_server.url}/api/v1")
     team = create_team(owner, "CLI journey")
     code = "import time\nfor i in range(20):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)\n"
-    job = python_job(owner, team, code, jobKey="cli-journey")
     failing = python_job(owner, team, "raise SystemExit(3)\n", jobKey="cli-failing")
     cli = Cli(tmp_path / "config")
 
     done = cli("login", "--url", compute_server.url, "--email", owner.email or "", password=PASSWORD)
     assert done.returncode == 0, done.stderr
+    definition = tmp_path / "job.json"
+    definition.write_text(json.dumps({"jobKey": "cli-journey", "clusterId": "LOCAL", "teamIds": [team],
+                                      "config": {"python": {"source": code}}}))
+    job = cli.json("jobs", "create", str(definition))
+    assert job["jobKey"] == "cli-journey" and job["status"] == "active"
     credentials = tmp_path / "config" / "credentials.json"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     assert PASSWORD not in credentials.read_text() and PASSWORD not in done.stdout
 
     orgs = cli.json("orgs")
     assert [o["id"] for o in orgs] == [owner.org_id]
+    assert cli("use", orgs[0]["name"]).returncode == 0
+    one_line_error(cli("use", "No Such Org"), 1, "not a member")
     assert team in [t["team"]["id"] for t in cli.json("teams", "list")]
     listed = {j["jobKey"]: j for j in cli.json("jobs", "list")}
     assert listed["cli-journey"]["id"] == job["id"] and listed["cli-journey"]["latestJobRun"] is None
@@ -153,6 +159,13 @@ def test_failures_are_one_clear_line(sdk_server: LiveServer, settings: Settings,
                password=PASSWORD)
     one_line_error(down, 4, f"127.0.0.1:{port}")
     one_line_error(cli("teams", "list", "--output", "yaml"), 2, "--output")
+
+    assert cli("login", "--url", sdk_server.url, "--email", owner.email or "", password=PASSWORD).returncode == 0
+    token = json.loads((tmp_path / "config" / "credentials.json").read_text())["profiles"]["default"]["token"]
+    assert cli("logout").returncode == 0
+    one_line_error(cli("teams", "list"), 1, "not logged in")
+    with Client(sdk_server.url, token=token) as client, pytest.raises(AuthenticationError):
+        client.me()  # revoked on the server too
 
 
 def test_help_loads_no_server_code() -> None:

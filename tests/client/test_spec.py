@@ -45,7 +45,8 @@ def test_an_unknown_operation_or_parameter_is_refused_before_sending() -> None:
 
     core = Core("http://127.0.0.1:9")
     for bad in (lambda: core.build("listEverything"), lambda: core.build("listTeams", query={"pgae": 2}),
-                lambda: core.build("describeTeam"), lambda: core.build("describeTeam", {"team": "A", "x": "B"})):
+                lambda: core.build("describeTeam"), lambda: core.build("describeTeam", {"team": "A", "x": "B"}),
+                lambda: core.build("createTeam", body={"nmae": "typo"})):
         try:
             bad()
         except ValueError:
@@ -61,3 +62,17 @@ def test_importing_the_sdk_loads_no_server_code() -> None:
             "'uvicorn', 'pydantic') or m in ('sailplane.app', 'sailplane.config', 'sailplane.kit')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_shortcut_names_an_operation_of_the_document() -> None:
+    import ast
+    import inspect
+
+    from sailplane.client import operations as shortcuts
+
+    tree = ast.parse(inspect.getsource(shortcuts))
+    named = {node.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr == "call"
+             and node.args and isinstance(node.args[0], ast.Constant)}
+    assert len(named) >= 20
+    assert named <= set(spec.operations()), sorted(named - set(spec.operations()))

@@ -74,6 +74,8 @@ class Core:
         unknown = set(params) - op.query
         if unknown:
             raise ValueError(f"{operation_id} has no query parameter {sorted(unknown)} (it has {sorted(op.query)})")
+        if isinstance(body, dict) and op.body and set(body) - set(op.body):
+            raise ValueError(f"{operation_id} has no field {sorted(set(body) - set(op.body))} (it has {list(op.body)})")
         out = {"User-Agent": self.user_agent, "Accept": "application/json, text/plain", **self.extra_headers}
         if self.token:
             out["Authorization"] = f"Bearer {self.token}"
