@@ -73,7 +73,9 @@ def test_login_run_a_job_and_follow_its_logs(compute_server: LiveServer, tmp_pat
     owner = signup(f"{compute_server.url}/api/v1")
     team = create_team(owner, "CLI journey")
     code = "import time\nfor i in range(20):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)\n"
-    failing = python_job(owner, team, "raise SystemExit(3)\n", jobKey="cli-failing")
+    # more than the server's 1 MiB a call, then a failure
+    noisy = "for i in range(1200):\n    print(f'{i:06d} ' + 'x' * 1000)\nraise SystemExit(3)\n"
+    failing = python_job(owner, team, noisy, jobKey="cli-failing")
     cli = Cli(tmp_path / "config")
 
     done = cli("login", "--url", compute_server.url, "--email", owner.email or "", password=PASSWORD)
@@ -106,7 +108,11 @@ def test_login_run_a_job_and_follow_its_logs(compute_server: LiveServer, tmp_pat
     waited = cli("jobs", "run", "cli-failing", "--wait", "--output", "json")
     assert waited.returncode == 1, waited.stderr
     assert json.loads(waited.stdout)["status"] == "failed"
-    assert [r["status"] for r in cli.json("jobs", "runs", failing["id"])] == ["failed"]
+    failed_runs = cli.json("jobs", "runs", failing["id"])
+    assert [r["status"] for r in failed_runs] == ["failed"]
+    printed = cli("jobs", "logs", "cli-failing", failed_runs[0]["id"]).stdout
+    numbered = {line[:6] for line in printed.splitlines() if line.endswith("x" * 1000)}
+    assert len(printed) > 1024 * 1024 and numbered == {f"{i:06d}" for i in range(1200)}
 
     cancelled = cli.json("jobs", "run", "cli-journey", "--hold")
     assert cli.json("jobs", "cancel", "cli-journey", cancelled["id"])["status"] == "cancelled"

@@ -65,6 +65,14 @@ class AsyncClient(Operations[Awaitable[Any]]):
             for item in body.get("items") or []:
                 yield item
 
+    async def read_logs(self, job: str, run: str, *, offset: int = 0) -> AsyncIterator[LogChunk]:
+        while True:
+            chunk: LogChunk = await self.job_run_logs(job, run, offset=offset)
+            if not chunk.text:
+                return
+            yield chunk
+            offset = chunk.offset
+
     async def follow_logs(self, job: str, run: str, *, offset: int = 0,
                           interval: float = 0.5) -> AsyncIterator[LogChunk]:
         while True:

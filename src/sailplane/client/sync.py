@@ -69,6 +69,15 @@ class Client(Operations[Any]):
         for body in self.pages(operation_id, path_params, query):
             yield from body.get("items") or []
 
+    def read_logs(self, job: str, run: str, *, offset: int = 0) -> Iterator[LogChunk]:
+        """The run's output written so far, chunk after chunk (the server answers at most 1 MiB a call)."""
+        while True:
+            chunk: LogChunk = self.job_run_logs(job, run, offset=offset)
+            if not chunk.text:
+                return
+            yield chunk
+            offset = chunk.offset
+
     def follow_logs(self, job: str, run: str, *, offset: int = 0, interval: float = 0.5) -> Iterator[LogChunk]:
         """The run's output as it is written, until the run has ended and everything was read."""
         while True:

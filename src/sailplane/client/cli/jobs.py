@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sailplane.client.cli.common import OutputOption, ProfileOption, api, by_id, check_output, emit, fail
+from sailplane.client.cli.common import OutputOption, ProfileOption, api, by_id, emit, fail
 from sailplane.client.cli.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
@@ -76,7 +76,6 @@ def run(job: JobArg,
         hold: Annotated[bool, typer.Option("--hold", help="Create it pending (release it later).")] = False,
         profile: ProfileOption = DEFAULT_PROFILE, output: OutputOption = "table") -> None:
     """Start a run of a job now."""
-    check_output(output)
     with api(profile) as client:
         job_id = resolve(client, job)
         record = client.create_job_run(job_id, hold=True if hold else None)
@@ -131,12 +130,11 @@ def logs(job: JobArg, run_id: RunArg,
     """A run's driver output."""
     with api(profile) as client:
         job_id = resolve(client, job)
-        if not follow:
-            sys.stdout.write(client.job_run_logs(job_id, run_id).text)
-            return
-        for chunk in client.follow_logs(job_id, run_id):
+        for chunk in client.follow_logs(job_id, run_id) if follow else client.read_logs(job_id, run_id):
             sys.stdout.write(chunk.text)
             sys.stdout.flush()
+        if not follow:
+            return
         final = client.describe_job_run(job_id, run_id)["status"]
     raise typer.Exit(EXIT_CODES.get(final, 1))
 
