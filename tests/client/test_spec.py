@@ -76,3 +76,13 @@ def test_every_shortcut_names_an_operation_of_the_document() -> None:
              and node.args and isinstance(node.args[0], ast.Constant)}
     assert len(named) >= 20
     assert named <= set(spec.operations()), sorted(named - set(spec.operations()))
+
+
+def test_the_answer_shapes_have_exactly_the_documented_fields() -> None:
+    from sailplane.client.types import RESPONSES, Organization
+
+    for operation_id, shape in RESPONSES.items():
+        documented = set(spec.operation(operation_id).response)
+        declared = set(shape.__annotations__)
+        assert declared == documented, (operation_id, sorted(declared ^ documented))
+    assert "organizations" in RESPONSES["getMe"].__annotations__ and Organization.__annotations__
