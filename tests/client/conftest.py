@@ -1,4 +1,5 @@
-"""A server of the SDK tests' own (its own database, compute off): the client speaks to it over real HTTP."""
+"""Servers of the SDK and CLI tests (each its own database): `sdk_server` with compute off, `compute_server` running
+jobs and sessions. The client speaks to them over real HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sailplane.config import Settings
-from tests.runs.live import fresh_database
+from tests.runs.live import assert_nothing_left, fresh_database, runner_settings
 from tests.support.server import LiveServer
 
 
@@ -24,3 +25,13 @@ def sdk_server(settings: Settings, database_url: str, tmp_path_factory: pytest.T
         yield live
     finally:
         live.stop()
+@pytest.fixture(scope="module")
+def compute_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp("cli-node")
+    live = LiveServer(runner_settings(data_dir, fresh_database(database_url, data_dir.parent)))
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+        assert_nothing_left(data_dir)

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 
 from sailplane.client import AuthenticationError, Client
 from sailplane.config import Settings
-from tests.runs.live import assert_nothing_left, fresh_database, python_job, runner_settings
+from tests.runs.live import fresh_database, python_job
 from tests.support.actors import PASSWORD, Actor, signup
 from tests.support.server import LiveServer
 from tests.support.world import create_team
@@ -55,18 +54,6 @@ def one_line_error(done: subprocess.CompletedProcess[str], code: int, *words: st
         assert word in lines[0], lines[0]
     assert "Traceback" not in done.stdout + done.stderr
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def compute_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data_dir = tmp_path_factory.mktemp("cli-node")
-    live = LiveServer(runner_settings(data_dir, fresh_database(database_url, data_dir.parent)))
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
-        assert_nothing_left(data_dir)
 
 
 def test_login_run_a_job_and_follow_its_logs(compute_server: LiveServer, tmp_path: Path) -> None:

@@ -3,20 +3,25 @@ prompt (not echoed), the MFA prompt answered with a real TOTP code, and a one-ti
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
 from tests.conftest import Mailbox
 from tests.identity.test_email_flows import CODE_RE, latest
 from tests.mfa.helpers import code_at, enrolled_user
+from tests.runs.live import python_job
 from tests.support.actors import PASSWORD, signup
 from tests.support.server import LiveServer
+from tests.support.world import create_team
 
 # The child becomes a session leader with the pseudo-terminal as its controlling terminal (so getpass reads the
 # password from it with echo off), then runs `sailplane`.
@@ -29,8 +34,9 @@ class Terminal:
         import pty
 
         self.master, slave = pty.openpty()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
-        env.update({"SAILPLANE_CONFIG_DIR": str(config_dir), "COLUMNS": "200", "TERM": "dumb"})
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES") and not k.startswith("SAILPLANE_")}
+        env.update({"SAILPLANE_CONFIG_DIR": str(config_dir), "TERM": "xterm-256color"})
         self.proc = subprocess.Popen([sys.executable, "-c", _ON_TERMINAL, *args], stdin=slave, stdout=slave,
                                      stderr=slave, env=env, start_new_session=True, close_fds=True)
         os.close(slave)
@@ -116,6 +122,20 @@ def test_a_wrong_authenticator_code_is_one_line(sdk_server: LiveServer, tmp_path
     right = code_at(secret, 0)
     term.type(str((int(right) + 1) % 1_000_000).zfill(6))
     assert term.finish() == 3, term.seen
-    errors = [line for line in term.seen.splitlines() if line.startswith("sailplane: error: ")]
-    assert len(errors) == 1 and "Traceback" not in term.seen
+    errors = [line for line in term.seen.splitlines() if "sailplane: error: " in line]
+    assert len(errors) == 1 and "Traceback" not in term.seen, term.seen
     assert not (tmp_path / "credentials.json").exists()
+
+
+def test_run_wait_shows_a_live_status_line(compute_server: LiveServer, tmp_path: Path) -> None:
+    owner = signup(f"{compute_server.url}/api/v1")
+    team = create_team(owner, "CLI terminal")
+    python_job(owner, team, "import time\ntime.sleep(2)\nprint('done', flush=True)\n", jobKey="cli-wait")
+    term = Terminal(tmp_path, "login", "--url", compute_server.url, "--email", owner.email or "")
+    term.expect(PASSWORD_PROMPT)
+    term.type(PASSWORD)
+    assert term.finish() == 0, term.seen
+    term = Terminal(tmp_path, "jobs", "run", "cli-wait", "--wait")
+    term.expect(r"run [A-Z0-9]+: (dispatched|waiting_for_sail|running)")  # the status line, while it runs
+    assert term.finish(timeout=120) == 0, term.seen
+    assert "succeeded" in term.seen and re.search(r"│ [A-Z0-9]{10,20} +│ succeeded", term.seen), term.seen

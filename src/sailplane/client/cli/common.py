@@ -90,7 +90,7 @@ def emit(output: str, data: Any, columns: Sequence[tuple[str, Callable[[Any], An
 
     table = Table(title=title)
     for header, _ in columns:
-        table.add_column(header)
+        table.add_column(header, overflow="fold")  # IDs are copied from here: folded on a narrow terminal, never cut
     for row in rows if rows is not None else data:
         table.add_row(*("" if (v := get(row)) is None else str(v) for _, get in columns))
     Console().print(table)
