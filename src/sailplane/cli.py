@@ -9,18 +9,22 @@ import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
-from sailplane.config import Settings, get_settings
-from sailplane.startup import StartupError, check_data_dir, check_database_url, safe_url, step
+from sailplane.client.cli import register as register_user_commands
+
+if TYPE_CHECKING:  # the server's modules load only when a server command runs: user commands start fast
+    from sailplane.config import Settings
+    from sailplane.startup import StartupError
 
 app = typer.Typer(help="Sailplane: a self-hostable control plane for Sail.", no_args_is_help=True,
                   add_completion=False)
 admin = typer.Typer(help="Administrative tasks for automation.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
+register_user_commands(app)
 console = Console()
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
@@ -40,6 +44,9 @@ def _fail(exc: StartupError, debug: bool) -> NoReturn:
 
 def _load_settings() -> Settings:
     """The settings, once the data directory and the database URL are known to be usable."""
+    from sailplane.config import get_settings
+    from sailplane.startup import check_data_dir, check_database_url, step
+
     check_data_dir(Path(os.environ.get("SAILPLANE_DATA_DIR", "data")).resolve())
     with step("the configuration is invalid"):
         settings = get_settings()
@@ -49,6 +56,7 @@ def _load_settings() -> Settings:
 
 def _migrate(settings: Settings) -> None:
     from sailplane.migrations.runner import upgrade
+    from sailplane.startup import safe_url, step
 
     with step(f"the database {safe_url(settings.database_url)} cannot be used"):
         upgrade(settings.database_url)
@@ -72,6 +80,7 @@ def serve(
     import uvicorn
 
     from sailplane.app import create_app, start_background, stop_background
+    from sailplane.startup import StartupError, step
     from sailplane.telemetry.logs import configure as configure_logs
 
     if log_format:
@@ -172,6 +181,8 @@ def _print_gateway(settings: Settings) -> None:
 @app.command()
 def migrate() -> None:
     """Apply every pending database migration and exit."""
+    from sailplane.startup import StartupError
+
     try:
         _migrate(_load_settings())
     except StartupError as exc:
@@ -196,6 +207,7 @@ def create_owner(
     from sailplane.iam.auth.passwords import check_password_rules, hash_password
     from sailplane.kit.db import Database
     from sailplane.kit.errors import ApiError
+    from sailplane.startup import StartupError
     from sailplane.tenancy.org.service import create_organization
 
     password = os.environ.get(password_env)
