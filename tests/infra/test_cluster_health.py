@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.infra.conftest import REGION
-from tests.infra.helpers import verified, wait_operation
+from tests.infra.helpers import wait_operation
 from tests.infra.kube_standin import KubeStandIn, node, pod
-from tests.infra.test_cluster_records import _config, adopted_network
+from tests.infra.test_cluster_records import pending_cluster
 from tests.support.actors import assert_error, signup
 
 SYSTEM_PODS = ("aws-node-a1", "coredns-7d-x1", "coredns-7d-x2", "kube-proxy-b2")
@@ -31,13 +31,7 @@ def _parse(at: str) -> datetime:
 
 def test_health_and_metrics_of_a_provisioned_cluster(infra_api: str, customer_aws: Any,
                                                      kube_api: KubeStandIn) -> None:
-    owner = signup(infra_api)
-    conn_id = verified(owner, customer_aws)["id"]
-    network = adopted_network(owner, customer_aws, conn_id, "10.81.0.0/16")
-    base = f"/infra/connections/{conn_id}/clusters"
-    r = owner.post(base, json={"networkId": network["id"], "name": "observed", "config": _config()})
-    assert r.status_code == 201, r.text
-    cid = r.json()["id"]
+    owner, _conn_id, _network, base, cid = pending_cluster(infra_api, customer_aws, "10.81.0.0/16", "observed")
     name = f"sailplane-{cid.lower()}"
     assert_error(owner.get(f"{base}/{cid}/health"), 409, "cluster_not_active")
     assert_error(owner.get(f"{base}/{cid}/metrics"), 409, "cluster_not_provisioned")
