@@ -90,8 +90,7 @@ COMMIT_OWNERS = {
     Path("sailplane/infra/operations/runner.py"),  # the operation runner: one commit per claim or step end
     Path("sailplane/notifications/sender.py"),  # the delivery sender: one commit per claim or attempt end
     Path("sailplane/infra/connections/sync.py"),  # a sync step's end, recorded on its connection
-    Path("sailplane/infra/networks/operations.py"),  # a network operation's end, recorded on its network
-    Path("sailplane/infra/clusters/operations.py"),  # a cluster operation's end, recorded on its cluster
+    Path("sailplane/infra/stacked.py"),  # a network's or cluster's operation's end, recorded on it
 }
 
 

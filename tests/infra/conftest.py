@@ -8,7 +8,8 @@ operation loops and short leases.
 What moto does not model, and the tests therefore cannot show: it accepts any external ID (and assumes roles that
 do not exist), it enforces no IAM policy (neither the role's trust policy nor its permissions), it ignores
 CloudFormation client request tokens, and its stack update replaces the template and outputs but does not apply
-changes to an existing role's policies. Every account is moto's default 123456789012.
+changes to an existing role's policies; its EKS clusters have no Kubernetes API server (the tests' moto server gives
+them the address of `tests.infra.kube_standin`'s). Every account is moto's default 123456789012.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pytest
 
 from sailplane.config import Settings
 from tests.conftest import make_settings
+from tests.infra.kube_standin import KubeStandIn
 from tests.runs.live import fresh_database
 from tests.support.ports import free_port
 from tests.support.server import LiveServer
@@ -40,14 +42,28 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "
 
 
 @pytest.fixture(scope="session")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The moto server, a process of its own (killed with its process group at the end)."""
+def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeStandIn]:
+    """The stand-in for every EKS cluster's Kubernetes API server (tests.infra.kube_standin)."""
+    standin = KubeStandIn(tmp_path_factory.mktemp("kube-api"))
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory, kube_api: KubeStandIn) -> Iterator[str]:
+    """The moto server, a process of its own (killed with its process group at the end); its EKS clusters'
+    endpoint is the Kubernetes API stand-in's."""
     port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "tests.infra.moto_server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **AWS_ENV}, start_new_session=True)
+                            env={**os.environ, **AWS_ENV, "SAILPLANE_TEST_EKS_ENDPOINT": kube_api.endpoint,
+                                 "SAILPLANE_TEST_EKS_CA": kube_api.ca_data}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    kube_api.sts_url = url
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -7,11 +7,15 @@ with its associations. This adds that delete (disassociate, then delete the tabl
 
 moto's CloudFormation has no `AWS::EKS::Cluster` nor `AWS::EKS::Nodegroup` (it skips them). These add both,
 creating and deleting through moto's own EKS backend (so DescribeCluster sees what the stack made), with the
-attributes AWS gives (`Arn`, `Endpoint`, `CertificateAuthorityData`). Nothing else of moto changes.
+attributes AWS gives (`Arn`, `Endpoint`, `CertificateAuthorityData`). moto's clusters have no Kubernetes API server
+behind their endpoint: with `SAILPLANE_TEST_EKS_ENDPOINT` and `SAILPLANE_TEST_EKS_CA` set, a cluster the stack makes
+gets that endpoint and CA (the tests' stand-in API server, `tests.infra.kube_standin`). Nothing else of moto
+changes.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from moto.core.common_models import CloudFormationModel
@@ -67,8 +71,11 @@ class _EksCluster(CloudFormationModel):
                                         account_id: str, region_name: str, **kwargs: Any) -> _EksCluster:
         props = cloudformation_json["Properties"]
         vpc = {k[0].lower() + k[1:]: v for k, v in props["ResourcesVpcConfig"].items()}
-        eks_backends[account_id][region_name].create_cluster(
+        cluster = eks_backends[account_id][region_name].create_cluster(
             name=resource_name, role_arn=props["RoleArn"], resources_vpc_config=vpc, version=props.get("Version"))
+        if os.environ.get("SAILPLANE_TEST_EKS_ENDPOINT"):
+            cluster.endpoint = os.environ["SAILPLANE_TEST_EKS_ENDPOINT"]
+            cluster.certificate_authority = {"data": os.environ["SAILPLANE_TEST_EKS_CA"]}
         return cls(resource_name, account_id, region_name)
 
     def delete(self, account_id: str, region_name: str) -> None:

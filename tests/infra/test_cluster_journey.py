@@ -14,19 +14,13 @@ import json
 from typing import Any
 
 from tests.infra.conftest import REGION
-from tests.infra.helpers import verified, wait_operation
-from tests.infra.test_cluster_records import _config, adopted_network
-from tests.support.actors import assert_error, signup
+from tests.infra.helpers import wait_operation
+from tests.infra.test_cluster_records import _config, pending_cluster
+from tests.support.actors import assert_error
 
 
 def test_cluster_journey(infra_api: str, customer_aws: Any) -> None:
-    owner = signup(infra_api)
-    conn_id = verified(owner, customer_aws)["id"]
-    network = adopted_network(owner, customer_aws, conn_id, "10.80.0.0/16")
-    base = f"/infra/connections/{conn_id}/clusters"
-    r = owner.post(base, json={"networkId": network["id"], "name": "prod", "config": _config()})
-    assert r.status_code == 201, r.text
-    cid = r.json()["id"]
+    owner, conn_id, network, base, cid = pending_cluster(infra_api, customer_aws, "10.80.0.0/16", "prod")
     stack_name = f"sailplane-cluster-{cid.lower()}"
     assert_error(owner.delete(f"{base}/{cid}"), 409, "cluster_not_destroyable")
 

@@ -33,6 +33,19 @@ def adopted_network(owner: Actor, customer_aws: Any, conn_id: str, cidr: str = "
     return r.json()  # type: ignore[no-any-return]
 
 
+def pending_cluster(infra_api: str, customer_aws: Any, cidr: str,
+                    name: str) -> tuple[Actor, str, dict[str, Any], str, str]:
+    """A new owner's pending cluster in an adopted network of a verified connection: (owner, connection ID,
+    network, the connection's clusters path, cluster ID)."""
+    owner = signup(infra_api)
+    conn_id = verified(owner, customer_aws)["id"]
+    network = adopted_network(owner, customer_aws, conn_id, cidr)
+    base = f"/infra/connections/{conn_id}/clusters"
+    r = owner.post(base, json={"networkId": network["id"], "name": name, "config": _config()})
+    assert r.status_code == 201, r.text
+    return owner, conn_id, network, base, r.json()["id"]
+
+
 def test_cluster_records(infra_api: str, customer_aws: Any) -> None:
     owner = signup(infra_api)
     conn_id = verified(owner, customer_aws)["id"]

@@ -105,6 +105,9 @@ def _active_cluster(w: World) -> Context:
     return context
 
 
+shared_active_cluster = once(_active_cluster)
+
+
 def _admins(ok: int, *, own_org: bool = False) -> dict[str, int]:
     return by_caller(ok, ADMINS + (("outsider",) if own_org else ()), seen=IN_ORG)
 
@@ -166,7 +169,10 @@ def cases() -> list[Case]:
         Case("destroyProvisionedCluster", "DELETE", _clu(), _admins(202), setup=shared_cluster,
              fresh=_active_cluster),
         Case("getProvisionedClusterKubeconfig", "GET", _clu("/kubeconfig"), _admins(200),
-             setup=once(_active_cluster)),
+             setup=shared_active_cluster),
+        Case("getProvisionedClusterHealth", "GET", _clu("/health"), _admins(200), setup=shared_active_cluster),
+        Case("getProvisionedClusterMetrics", "GET", lambda w, c: f"/infra/connections/{c['connection']}/clusters/"
+             f"{c['cluster']}/metrics?period=24h", _admins(200), setup=shared_active_cluster),
         Case("getOperation", "GET", lambda w, c: f"/operations/{c['operation']}", _admins(200), setup=shared),
     ]
 

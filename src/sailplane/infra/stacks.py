@@ -1,15 +1,18 @@
 """What operations share about CloudFormation stacks: when a stack has settled, how a step waits for it, and how an
 AWS failure becomes a step's outcome (waiting out AWS being unavailable, failing on anything else).
 
-Used by the connection template sync (`connections.sync`) and the network operations (`networks.operations`).
+Used by the connection template sync (`connections.sync`) and the stack-backed resources' operations (`stacked`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from sailplane.infra.operations.steps import Outcome, again, fail
-from sailplane.infra.providers.aws import CloudError
+from sailplane.infra.connections.service import Target, assumed_role
+from sailplane.infra.operations.steps import Outcome, StepContext, again, fail
+from sailplane.infra.providers.aws import AssumedRole, Aws, CloudError
+from sailplane.kit.crypto import Encryptor
+from sailplane.kit.db import Database
 
 POLL_SECONDS = 3.0
 SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE",
@@ -47,3 +50,57 @@ def cloud_failure(exc: CloudError) -> Outcome:
     if exc.code in _UNAVAILABLE:
         return again(POLL_SECONDS * 5, f"AWS is unavailable ({exc.code}); trying again.")
     return fail("cloud_provider_error", str(exc), caused_by=exc.code, retryable=not exc.denied)
+
+
+def step_role(aws: Aws, connection: Target) -> AssumedRole | Outcome:
+    """The connection's role for an operation's step, or the step's outcome when it cannot be assumed (waiting out
+    AWS being unavailable, failing on anything else). Each step assumes it again: credentials are never stored."""
+    try:
+        return assumed_role(aws, connection)
+    except CloudError as exc:
+        return cloud_failure(exc)
+
+
+class Regional(Protocol):
+    @property
+    def region(self) -> str: ...
+
+
+L = TypeVar("L", bound=Regional)
+
+
+class StackLookup(Generic[L]):
+    """How an operation's steps find their stack: read what they work on (`subject`, in one short transaction),
+    assume the connection's role, describe the stack. Each step does it again (a killed runner runs it twice)."""
+
+    def __init__(self, db: Database, aws: Aws, encryptor: Encryptor) -> None:
+        self.db = db
+        self.aws = aws
+        self.encryptor = encryptor
+
+    def subject(self, ctx: StepContext) -> L | Outcome:
+        raise NotImplementedError
+
+    def connection_of(self, subject: L) -> Target:
+        raise NotImplementedError
+
+    def stack_of(self, subject: L, ctx: StepContext) -> str:
+        """The stack's ARN when known, else its name."""
+        raise NotImplementedError
+
+    def _role(self, ctx: StepContext) -> tuple[L, AssumedRole] | Outcome:
+        subject = self.subject(ctx)
+        if isinstance(subject, Outcome):
+            return subject
+        role = step_role(self.aws, self.connection_of(subject))
+        return role if isinstance(role, Outcome) else (subject, role)
+
+    def _stack(self, ctx: StepContext) -> tuple[L, AssumedRole, dict[str, Any] | None] | Outcome:
+        found = self._role(ctx)
+        if isinstance(found, Outcome):
+            return found
+        subject, role = found
+        try:
+            return subject, role, self.aws.describe_stack(role, subject.region, self.stack_of(subject, ctx))
+        except CloudError as exc:
+            return cloud_failure(exc)

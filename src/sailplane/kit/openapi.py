@@ -33,7 +33,7 @@ THROTTLED = {"login", "verifyLoginCode", "completeMfaLogin", "confirmTotpEnrollm
 # unusably (or refuses the connection's role).
 UPSTREAM = {"autoSetupIdentityProvider", "startSsoLogin", "finishSsoLogin", "createConnection",
             "getConnectionTemplate", "downloadConnectionTemplate", "listRegions", "listInstanceTypes",
-            "listProviderNetworks"}
+            "listProviderNetworks", "getProvisionedClusterHealth", "getProvisionedClusterMetrics"}
 # Public operations' own refusals (authenticated operations get 401/403/404 from the route).
 PUBLIC_STATUSES: dict[str, set[int]] = {
     "signup": {409},

@@ -36,16 +36,14 @@ from sailplane.infra.connections import service as connections
 from sailplane.infra.networks import states as network_states
 from sailplane.infra.networks.models import Network
 from sailplane.infra.networks.schemas import IacState
-from sailplane.infra.operations import service as operations
 from sailplane.infra.operations.models import Operation
 from sailplane.infra.providers.aws import Aws, CloudError
+from sailplane.infra.stacked import Kind, Records
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
-from sailplane.kit.crypto import Encryptor
-from sailplane.kit.db import release
-from sailplane.kit.errors import ApiError, conflict, invalid, not_found
+from sailplane.kit.errors import conflict, invalid
 from sailplane.kit.ids import new_id
-from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_marker
+from sailplane.kit.pagination import MarkerPage
 from sailplane.tenancy.audit import service as audit
 
 RESOURCE: Final = "cluster"
@@ -66,37 +64,23 @@ DESTROY_STEPS = (
 KUBERNETES_VERSIONS: Final = ("1.32", "1.33", "1.34", "1.35")
 DEFAULT_PUBLIC_ACCESS: Final = ("0.0.0.0/0",)
 NODE_GROUP: Final = "config.systemNodeGroup"
-
-
-def _scoped(principal: Principal) -> Any:
-    return select(ProvisionedCluster).where(ProvisionedCluster.organization_id == principal.organization_id)
+RECORDS: Final[Records[ProvisionedCluster]] = Records(
+    ProvisionedCluster, Kind(RESOURCE, PROVISION, PROVISION_STEPS, DESTROY, DESTROY_STEPS, "destroyProvisionedCluster",
+                             "deleteProvisionedClusterRecord"), states.LIFECYCLE)
 
 
 def get(db: Session, principal: Principal, cluster_id: str) -> ProvisionedCluster:
-    found: ProvisionedCluster | None = db.scalar(_scoped(principal).where(ProvisionedCluster.id == cluster_id))
-    if found is None:
-        raise not_found("cluster")
-    return found
+    return RECORDS.get(db, principal, cluster_id)
 
 
 def get_in(db: Session, principal: Principal, connection_id: str, cluster_id: str) -> ProvisionedCluster:
     """The cluster of this connection (404 when either is unknown or they do not belong together)."""
-    connections.get(db, principal, connection_id)
-    row = get(db, principal, cluster_id)
-    if row.connection_id != connection_id:
-        raise not_found("cluster")
-    return row
+    return RECORDS.get_in(db, principal, connection_id, cluster_id)
 
 
 def list_clusters(db: Session, principal: Principal, page: MarkerPage,
                   connection_id: str | None = None) -> tuple[int, list[ProvisionedCluster], str | None]:
-    stmt = _scoped(principal)
-    if connection_id is not None:
-        connections.get(db, principal, connection_id)
-        stmt = stmt.where(ProvisionedCluster.connection_id == connection_id)
-    rows = list(db.scalars(apply_marker(stmt, ProvisionedCluster.id, page)))
-    items, marker = split_marker(rows, page)
-    return count(db, stmt), items, marker
+    return RECORDS.listing(db, principal, page, connection_id)
 
 
 def view(row: ProvisionedCluster) -> ExternalClusterView:
@@ -133,15 +117,6 @@ def on_connection(db: Session, organization_id: str, connection_id: str) -> list
         .order_by(ProvisionedCluster.id))]
 
 
-def _name_free(db: Session, connection_id: str, name: str, other_than: str | None = None) -> None:
-    stmt = select(ProvisionedCluster.id).where(ProvisionedCluster.connection_id == connection_id,
-                                               ProvisionedCluster.name == name)
-    if other_than is not None:
-        stmt = stmt.where(ProvisionedCluster.id != other_than)
-    if db.scalar(stmt.limit(1)) is not None:
-        raise conflict("cluster_name_taken", "A cluster with this name already exists in the connection.")
-
-
 def _config(config: ClusterConfigInput) -> tuple[dict[str, Any], list[str]]:
     """The node group and public access ranges to store, or 422 naming the field that is wrong."""
     if config.kubernetes_version not in KUBERNETES_VERSIONS:
@@ -174,14 +149,11 @@ def _config(config: ClusterConfigInput) -> tuple[dict[str, Any], list[str]]:
 def _check_instance_types(db: Session, principal: Principal, connection_id: str, region: str,
                           node_group: dict[str, Any], settings: Settings, aws: Aws) -> None:
     """422 naming `config.systemNodeGroup.instanceTypes` for a type the region does not offer as a node."""
-    row = connections.get(db, principal, connection_id)
-    found = connections.target(row, Encryptor(settings.secret_key))
-    release(db)  # AWS may take seconds
+    _, role = connections.request_role(db, connections.get(db, principal, connection_id), settings, aws)
     try:
-        role = connections.assume(aws, found)
         offered = {v.instance_type for v in (sizing.view(r) for r in aws.instance_types(role, region)) if v}
     except CloudError as exc:
-        raise ApiError(502, "cloud_provider_error", str(exc), caused_by=exc.code, retryable=not exc.denied) from None
+        raise connections.upstream(exc) from None
     unknown = sorted({t for alternatives in node_group["instanceTypes"] for t in alternatives} - offered)
     if unknown:
         raise invalid(f"{NODE_GROUP}.instanceTypes", f"not an instance type of {region} that can be a Kubernetes "
@@ -211,10 +183,10 @@ def create(db: Session, principal: Principal, connection_id: str, body: CreatePr
     if conn.status != connections.ACTIVE:
         raise conflict("connection_not_verified", "Verify the connection (verifyConnection) before creating a "
                                                   "cluster.")
-    _name_free(db, connection_id, body.name)
+    RECORDS.name_free(db, connection_id, body.name)
     region, network_id = network.region, network.id
     _check_instance_types(db, principal, connection_id, region, node_group, settings, aws)
-    _name_free(db, connection_id, body.name)  # again: the connection was released while AWS answered
+    RECORDS.name_free(db, connection_id, body.name)  # again: the connection was released while AWS answered
     _network(db, principal, connection_id, network_id)
     cluster_id = new_id()
     row = ProvisionedCluster(
@@ -232,11 +204,6 @@ def create(db: Session, principal: Principal, connection_id: str, body: CreatePr
     return row
 
 
-def _busy(db: Session, principal: Principal, row: ProvisionedCluster) -> None:
-    if operations.any_active(db, principal.organization_id, RESOURCE, row.id):
-        raise conflict("cluster_busy", "An operation on this cluster is still running; wait for it to end.")
-
-
 def update(db: Session, principal: Principal, connection_id: str, cluster_id: str,
            body: UpdateProvisionedClusterRequest, ctx: RequestContext, settings: Settings,
            aws: Aws) -> ProvisionedCluster:
@@ -249,7 +216,7 @@ def update(db: Session, principal: Principal, connection_id: str, cluster_id: st
                   "publicAccessCidrs": cidrs}
         if config != {"kubernetesVersion": row.kubernetes_version, "systemNodeGroup": row.node_group,
                       "publicAccessCidrs": row.public_access_cidrs}:
-            _busy(db, principal, row)
+            RECORDS.busy(db, principal, row)
             if row.status not in states.DELETABLE:
                 raise conflict("cluster_provisioned", f"The cluster is {row.status}: its config changes only while "
                                                       "it is not provisioned (pending or destroyed).")
@@ -265,7 +232,7 @@ def update(db: Session, principal: Principal, connection_id: str, cluster_id: st
             row.public_access_cidrs = cidrs
             changed["config"] = config
     if body.name is not None and body.name != row.name:
-        _name_free(db, connection_id, body.name, other_than=row.id)
+        RECORDS.name_free(db, connection_id, body.name, other_than=row.id)
         row.name = changed["name"] = body.name
     if changed:
         row.updated_by = principal.actor_id
@@ -277,53 +244,19 @@ def update(db: Session, principal: Principal, connection_id: str, cluster_id: st
 
 def delete_record(db: Session, principal: Principal, cluster_id: str, ctx: RequestContext) -> None:
     """Forget the cluster: only once nothing of it is left in the account (destroyed, or never provisioned)."""
-    row = get(db, principal, cluster_id)
-    _busy(db, principal, row)
-    if row.status not in states.DELETABLE:
-        raise conflict("cluster_not_destroyed", f"The cluster is {row.status}: destroy it "
-                                                "(destroyProvisionedCluster) before deleting its record.")
-    audit.record(db, ctx, principal, "cluster.delete", RESOURCE, row.id, details={"name": row.name})
-    db.delete(row)
-    db.flush()
+    RECORDS.delete_record(db, principal, cluster_id, ctx)
 
 
 def start_provision(db: Session, principal: Principal, connection_id: str, cluster_id: str,
                     ctx: RequestContext) -> Operation:
-    """The cluster's provisioning operation: the one already pending or running, else a new one."""
-    row = get_in(db, principal, connection_id, cluster_id)
-    running = operations.active(db, principal.organization_id, PROVISION, RESOURCE, row.id)
-    if running is not None:
-        return running
-    _busy(db, principal, row)
-    if not states.TABLE.allowed(row.status, states.PROVISIONING):
-        raise conflict("cluster_not_provisionable", f"The cluster is {row.status}; only a pending, failed or "
-                                                    "destroyed cluster is provisioned.")
-    if connections.get(db, principal, connection_id).status != connections.ACTIVE:
-        raise conflict("connection_not_verified", "Verify the connection (verifyConnection) before provisioning.")
-    _network(db, principal, connection_id, row.network_id)
-    states.transition(db, row.id, states.PROVISIONING, values={
-        "status_message": "Provisioning the EKS cluster.", "updated_by": principal.actor_id})
-    op = operations.start(db, principal, PROVISION, PROVISION_STEPS, RESOURCE, row.id,
-                          state={"stackName": row.stack_name})
-    audit.record(db, ctx, principal, "cluster.provision", RESOURCE, row.id, details={"operationId": op.id})
-    return op
+    """The cluster's provisioning operation: the one already pending or running, else a new one (its network must
+    still be active)."""
+    return RECORDS.start_provision(
+        db, principal, connection_id, cluster_id, ctx, "Provisioning the EKS cluster.",
+        after=lambda row: _network(db, principal, connection_id, row.network_id))
 
 
 def start_destroy(db: Session, principal: Principal, connection_id: str, cluster_id: str,
                   ctx: RequestContext) -> Operation:
     """The cluster's destroy operation: the one already pending or running, else a new one."""
-    row = get_in(db, principal, connection_id, cluster_id)
-    running = operations.active(db, principal.organization_id, DESTROY, RESOURCE, row.id)
-    if running is not None:
-        return running
-    _busy(db, principal, row)
-    if not states.TABLE.allowed(row.status, states.DESTROYING):
-        raise conflict("cluster_not_destroyable", f"The cluster is {row.status}: there is nothing to destroy"
-                       + ("; delete its record (deleteProvisionedClusterRecord)." if row.status in states.DELETABLE
-                          else "."))
-    states.transition(db, row.id, states.DESTROYING, values={
-        "status_message": "Destroying the EKS cluster.", "updated_by": principal.actor_id})
-    op = operations.start(db, principal, DESTROY, DESTROY_STEPS, RESOURCE, row.id,
-                          state={"stackName": row.stack_name, "stackArn": row.stack_arn})
-    audit.record(db, ctx, principal, "cluster.destroy", RESOURCE, row.id, details={"operationId": op.id})
-    return op
+    return RECORDS.start_destroy(db, principal, connection_id, cluster_id, ctx, "Destroying the EKS cluster.")

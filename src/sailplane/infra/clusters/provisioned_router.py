@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from sailplane.iam.auth.deps import AppSettings, Db, require
 from sailplane.iam.auth.principal import Principal
+from sailplane.infra.clusters import health, metrics
 from sailplane.infra.clusters import provisioned as service
 from sailplane.infra.clusters.kubeconfig import kubeconfig
 from sailplane.infra.clusters.models import ProvisionedCluster
 from sailplane.infra.clusters.schemas import (
+    ClusterHealthView,
+    ClusterMetricsView,
     CreateProvisionedClusterRequest,
     ExternalClusterView,
     KubeconfigView,
@@ -152,3 +155,25 @@ def get_provisioned_cluster_kubeconfig(connection_id: ConnectionId, cluster_id: 
     """A kubeconfig of the active cluster whose user runs `aws eks get-token` with the reader's own AWS identity
     (no secret in it). 409 while the cluster is not active."""
     return kubeconfig(service.get_in(db, principal, connection_id, cluster_id))
+
+
+@router.get("/connections/{connection}/clusters/{cluster}/health", operation_id="getProvisionedClusterHealth",
+            response_model=ClusterHealthView)
+def get_provisioned_cluster_health(connection_id: ConnectionId, cluster_id: ClusterId, principal: Admin, db: Db,
+                                   settings: AppSettings, aws: AwsClient) -> ClusterHealthView:
+    """The active cluster's health now: EKS's status and node groups, and its Kubernetes API (ready, nodes,
+    kube-system pods). Recorded as the cluster's lastHealth* fields. 409 while the cluster is not active."""
+    return health.check(db, principal, connection_id, cluster_id, settings, aws)
+
+
+@router.get("/connections/{connection}/clusters/{cluster}/metrics", operation_id="getProvisionedClusterMetrics",
+            response_model=ClusterMetricsView)
+def get_provisioned_cluster_metrics(
+    connection_id: ConnectionId, cluster_id: ClusterId, principal: Admin, db: Db, settings: AppSettings,
+    aws: AwsClient,
+    period: Annotated[metrics.Period, Query(description="How far back: 1h (5-minute points), 24h (hourly) or 7d "
+                                                        "(6-hourly).")] = "1h",
+) -> ClusterMetricsView:
+    """CPU and memory use of the cluster's nodes (CloudWatch Container Insights in the account), oldest first.
+    409 for a cluster that was never provisioned."""
+    return metrics.read(db, principal, connection_id, cluster_id, period, settings, aws)

@@ -158,3 +158,51 @@ class KubeconfigView(ApiModel):
                                         "`aws eks get-token`: no secret is in it.")
     cluster_endpoint: str
     cluster_certificate_authority: str = Field(description="The cluster's CA certificate, base64 (PEM).")
+
+
+class ProviderHealth(ApiModel):
+    status: str | None = Field(default=None, description="The EKS cluster's status (eks:DescribeCluster), e.g. ACTIVE.")
+
+
+class NodeGroupHealth(ApiModel):
+    name: str
+    status: str | None = Field(default=None, description="The EKS node group's status, e.g. ACTIVE, DEGRADED.")
+    desired_size: int
+    ready_nodes: int = Field(description="Nodes of the group whose Ready condition is True (the Kubernetes API).")
+    message: str | None = None
+
+
+class SystemPodHealth(ApiModel):
+    name: str
+    namespace: str
+    ready: bool
+    phase: str | None = None
+    restart_count: int
+    message: str | None = None
+
+
+class ClusterHealthView(ApiModel):
+    status: str = Field(description="healthy (the API server is ready, every node, node group and system pod too), "
+                                    "degraded (it answers, but something is not ready) or unhealthy (it does not "
+                                    "answer, or EKS does not say ACTIVE).")
+    provider_metadata: ProviderHealth
+    node_groups: list[NodeGroupHealth]
+    system_pods: list[SystemPodHealth]
+    total_nodes: int
+    ready_nodes: int
+    last_checked_at: Timestamp
+
+
+class MetricPoint(ApiModel):
+    timestamp: Timestamp
+    value: float
+
+
+class ClusterMetricsView(ApiModel):
+    cpu_utilization: list[MetricPoint] = Field(description="The nodes' average CPU use, percent (Container "
+                                                           "Insights node_cpu_utilization), oldest first.")
+    memory_utilization: list[MetricPoint] = Field(description="The nodes' average memory use, percent (Container "
+                                                              "Insights node_memory_utilization), oldest first.")
+    estimated_cost: list[MetricPoint] = Field(description="Empty: Sailplane has no price source yet.")
+    active_job_count: list[MetricPoint] = Field(description="Empty: no job runs on a provisioned cluster until the "
+                                                            "Kubernetes compute backend exists.")

@@ -198,13 +198,14 @@ def _principal(aws: Aws) -> str:
     try:
         return aws.principal_arn()
     except CloudError as exc:
-        raise _upstream(exc) from None
+        raise upstream(exc) from None
 
 
 # --- through the role --------------------------------------------------------------------------------------------
 
 
-def _upstream(exc: CloudError) -> ApiError:
+def upstream(exc: CloudError) -> ApiError:
+    """An AWS failure as a request's answer: 502, AWS's code as the cause, retryable unless access was denied."""
     return ApiError(502, "cloud_provider_error", str(exc), caused_by=exc.code, retryable=not exc.denied)
 
 
@@ -226,8 +227,10 @@ def target(row: Connection, encryptor: Encryptor) -> Target:
                   encryptor.decrypt(row.external_id))
 
 
-def assume(aws: Aws, found: Target) -> AssumedRole:
-    """The connection's role; CloudError when it cannot be assumed or is in another account."""
+def assumed_role(aws: Aws, found: Target) -> AssumedRole:
+    """The connection's role (the temporary credentials every client of `providers.aws` for the customer's account
+    is made from); CloudError when it cannot be assumed or is in another account. The one place a role is assumed:
+    requests through `request_role`, operation steps through `stacked.step_role`."""
     role = aws.assume(found.role_arn, found.external_id, f"sailplane-{found.id}")
     if role.account_id != found.account_id:
         raise CloudError("Assuming the connection's role", "AccountMismatch",
@@ -244,7 +247,7 @@ def verify(db: Session, principal: Principal, connection_id: str, ctx: RequestCo
     release(db)  # AWS may take seconds
     stack: dict[str, Any] | None = None
     try:
-        role = assume(aws, found)
+        role = assumed_role(aws, found)
         aws.get_role(role, found.role_name)
         stack = aws.describe_stack(role, found.region, found.stack)
         status, message = ACTIVE, f"Verified: Sailplane assumed {found.role_arn}."
@@ -267,15 +270,20 @@ def verify(db: Session, principal: Principal, connection_id: str, ctx: RequestCo
     return row
 
 
-def _with_role(db: Session, principal: Principal, connection_id: str, settings: Settings,
-               aws: Aws) -> tuple[Target, AssumedRole]:
-    row = get(db, principal, connection_id)
+def request_role(db: Session, row: Connection, settings: Settings, aws: Aws) -> tuple[Target, AssumedRole]:
+    """The connection's role for a request: the request's database connection is released first (AWS may take
+    seconds); 502 `cloud_provider_error` when the role cannot be assumed."""
     found = target(row, Encryptor(settings.secret_key))
     release(db)
     try:
-        return found, assume(aws, found)
+        return found, assumed_role(aws, found)
     except CloudError as exc:
-        raise _upstream(exc) from None
+        raise upstream(exc) from None
+
+
+def _with_role(db: Session, principal: Principal, connection_id: str, settings: Settings,
+               aws: Aws) -> tuple[Target, AssumedRole]:
+    return request_role(db, get(db, principal, connection_id), settings, aws)
 
 
 def _used(db: Session, principal: Principal, connection_id: str) -> None:
@@ -290,7 +298,7 @@ def regions(db: Session, principal: Principal, connection_id: str, settings: Set
     try:
         found = aws.regions(role)
     except CloudError as exc:
-        raise _upstream(exc) from None
+        raise upstream(exc) from None
     _used(db, principal, connection_id)
     return RegionList(items=[RegionView(region=r["RegionName"], opt_in_status=r.get("OptInStatus"))
                              for r in sorted(found, key=lambda r: str(r["RegionName"]))])
@@ -305,7 +313,7 @@ def instance_types(db: Session, principal: Principal, connection_id: str, settin
     try:
         raw = list(aws.instance_types(role, region or found.region))
     except CloudError as exc:
-        raise _upstream(exc) from None
+        raise upstream(exc) from None
     items = [t for t in (sizing.view(r) for r in raw) if t is not None
              and (architecture is None or t.architecture == architecture)
              and (min_vcpus is None or t.v_cpus >= min_vcpus)
@@ -323,7 +331,7 @@ def provider_networks(db: Session, principal: Principal, connection_id: str, set
     try:
         vpcs, subnets = aws.networks(role, region or found.region)
     except CloudError as exc:
-        raise _upstream(exc) from None
+        raise upstream(exc) from None
     _used(db, principal, connection_id)
     items = []
     for vpc in sorted(vpcs, key=lambda v: str(v["VpcId"])):

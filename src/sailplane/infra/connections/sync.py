@@ -10,15 +10,13 @@ Temporary credentials are never stored: each step assumes the role again.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sailplane.iam.auth.principal import Principal
 from sailplane.infra import stacks
 from sailplane.infra.connections.models import Connection
-from sailplane.infra.connections.service import RESOURCE, Target, assume, get, target
+from sailplane.infra.connections.service import RESOURCE, Target, get, target
 from sailplane.infra.connections.template import (
     PARAM_EXTERNAL_ID,
     PARAM_PRINCIPAL,
@@ -41,11 +39,9 @@ from sailplane.infra.operations.steps import (
     fail,
     next_step,
 )
-from sailplane.infra.providers.aws import Aws, CloudError
+from sailplane.infra.providers.aws import CloudError
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
-from sailplane.kit.crypto import Encryptor
-from sailplane.kit.db import Database
 from sailplane.kit.errors import conflict
 from sailplane.tenancy.audit import service as audit
 
@@ -73,13 +69,8 @@ def start_sync(db: Session, principal: Principal, connection_id: str, ctx: Reque
     return op
 
 
-class SyncTemplate:
+class SyncTemplate(stacks.StackLookup[Target]):
     """The steps, with what they need: the background database, AWS, the key of the external IDs."""
-
-    def __init__(self, db: Database, aws: Aws, encryptor: Encryptor) -> None:
-        self.db = db
-        self.aws = aws
-        self.encryptor = encryptor
 
     def kind(self) -> OperationKind:
         run = {"assume_role": self.assume_role, "check_stack": self.check_stack, "update_stack": self.update_stack,
@@ -87,37 +78,29 @@ class SyncTemplate:
         return OperationKind(KIND, tuple(Step(name, description, run[name]) for name, description in STEPS),
                              finished=self.finished)
 
-    def _target(self, ctx: StepContext) -> Target | None:
+    def subject(self, ctx: StepContext) -> Target | Outcome:
         with self.db.session() as db:
             row = db.scalar(select(Connection).where(Connection.id == ctx.resource_id,
                                                      Connection.organization_id == ctx.organization_id))
-            return None if row is None else target(row, self.encryptor)
+            if row is None:
+                return fail("connection_deleted", "The connection was deleted.")
+            return target(row, self.encryptor)
 
-    def _stack(self, ctx: StepContext) -> tuple[Target, dict[str, Any] | None] | Outcome:
-        found = self._target(ctx)
-        if found is None:
-            return fail("connection_deleted", "The connection was deleted.")
-        try:
-            role = assume(self.aws, found)
-            return found, self.aws.describe_stack(role, found.region, ctx.state.get("stackArn") or found.stack)
-        except CloudError as exc:
-            return stacks.cloud_failure(exc)
+    def connection_of(self, subject: Target) -> Target:
+        return subject
+
+    def stack_of(self, subject: Target, ctx: StepContext) -> str:
+        return str(ctx.state.get("stackArn") or subject.stack)
 
     def assume_role(self, ctx: StepContext) -> Outcome:
-        found = self._target(ctx)
-        if found is None:
-            return fail("connection_deleted", "The connection was deleted.")
-        try:
-            assume(self.aws, found)
-        except CloudError as exc:
-            return stacks.cloud_failure(exc)
-        return next_step("Assumed the connection's role.")
+        assumed = self._role(ctx)
+        return assumed if isinstance(assumed, Outcome) else next_step("Assumed the connection's role.")
 
     def check_stack(self, ctx: StepContext) -> Outcome:
         looked = self._stack(ctx)
         if isinstance(looked, Outcome):
             return looked
-        found, stack = looked
+        found, _role, stack = looked
         if stack is None:
             return fail("stack_not_found", f"The stack {found.stack} was not found in {found.region}: deploy the "
                                            "template, or set the connection's providerConfig.stackArn.")
@@ -134,7 +117,7 @@ class SyncTemplate:
         looked = self._stack(ctx)
         if isinstance(looked, Outcome):
             return looked
-        found, stack = looked
+        found, role, stack = looked
         if stack is None:
             return fail("stack_not_found", f"The stack {found.stack} disappeared.")
         status = str(stack.get("StackStatus"))
@@ -142,7 +125,6 @@ class SyncTemplate:
                                              or deployed_version(stack) == TEMPLATE_VERSION):
             return next_step(f"The update is under way ({status}).")  # this step ran before its end was recorded
         try:
-            role = assume(self.aws, found)
             body = template(found.id, external_id=found.external_id, principal_arn=self.aws.principal_arn(),
                             role_name=found.role_name, stack_name=str(stack.get("StackName") or found.stack))
             # The role's name as deployed (the admin may have chosen another); the external ID is the connection's
@@ -162,7 +144,7 @@ class SyncTemplate:
         looked = self._stack(ctx)
         if isinstance(looked, Outcome):
             return looked
-        found, stack = looked
+        found, _role, stack = looked
         if stack is None:
             return fail("stack_not_found", f"The stack {found.stack} disappeared.")
         waiting = stacks.wait(stack)

@@ -12,8 +12,8 @@ to `start_destroy` (`users`), an explicit call, as deletes do elsewhere. Organiz
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,19 +32,17 @@ from sailplane.infra.networks.schemas import (
     UpdateNetworkRequest,
 )
 from sailplane.infra.networks.template import PROJECT, stack_name_for
-from sailplane.infra.operations import service as operations
 from sailplane.infra.operations.models import Operation
 from sailplane.infra.providers.aws import Aws, CloudError, known_regions
+from sailplane.infra.stacked import Kind, Records, UsersOf
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
-from sailplane.kit.crypto import Encryptor
-from sailplane.kit.db import release
-from sailplane.kit.errors import ApiError, conflict, invalid, not_found
+from sailplane.kit.errors import conflict, invalid
 from sailplane.kit.ids import new_id
-from sailplane.kit.pagination import MarkerPage, apply_marker, count, split_marker
+from sailplane.kit.pagination import MarkerPage
 from sailplane.tenancy.audit import service as audit
 
-RESOURCE = "network"
+RESOURCE: Final = "network"
 PROVISION, DESTROY = "provision_network", "destroy_network"
 PROVISION_STEPS = (
     ("plan", "Assume the connection's role and choose the availability zones"),
@@ -58,39 +56,22 @@ DESTROY_STEPS = (
     ("wait_stack", "Wait for CloudFormation to delete the VPC and everything in it"),
     ("record", "Record the network as destroyed"),
 )
-# (db, organization ID, network ID) → the names of what uses the network (empty: nothing).
-UsersOf = Callable[[Session, str, str], list[str]]
-
-
-def _scoped(principal: Principal) -> Any:
-    return select(Network).where(Network.organization_id == principal.organization_id)
+RECORDS: Final[Records[Network]] = Records(Network, Kind(RESOURCE, PROVISION, PROVISION_STEPS, DESTROY, DESTROY_STEPS,
+                                                        "destroyNetwork", "deleteNetworkRecord"), states.LIFECYCLE)
 
 
 def get(db: Session, principal: Principal, network_id: str) -> Network:
-    found: Network | None = db.scalar(_scoped(principal).where(Network.id == network_id))
-    if found is None:
-        raise not_found("network")
-    return found
+    return RECORDS.get(db, principal, network_id)
 
 
 def get_in(db: Session, principal: Principal, connection_id: str, network_id: str) -> Network:
     """The network of this connection (404 when either is unknown or they do not belong together)."""
-    connections.get(db, principal, connection_id)
-    row = get(db, principal, network_id)
-    if row.connection_id != connection_id:
-        raise not_found("network")
-    return row
+    return RECORDS.get_in(db, principal, connection_id, network_id)
 
 
 def list_networks(db: Session, principal: Principal, page: MarkerPage,
                   connection_id: str | None = None) -> tuple[int, list[Network], str | None]:
-    stmt = _scoped(principal)
-    if connection_id is not None:
-        connections.get(db, principal, connection_id)
-        stmt = stmt.where(Network.connection_id == connection_id)
-    rows = list(db.scalars(apply_marker(stmt, Network.id, page)))
-    items, marker = split_marker(rows, page)
-    return count(db, stmt), items, marker
+    return RECORDS.listing(db, principal, page, connection_id)
 
 
 def view(row: Network) -> NetworkView:
@@ -111,14 +92,6 @@ def on_connection(db: Session, organization_id: str, connection_id: str) -> list
                            .order_by(Network.id)))
 
 
-def _name_free(db: Session, connection_id: str, name: str, other_than: str | None = None) -> None:
-    stmt = select(Network.id).where(Network.connection_id == connection_id, Network.name == name)
-    if other_than is not None:
-        stmt = stmt.where(Network.id != other_than)
-    if db.scalar(stmt.limit(1)) is not None:
-        raise conflict("network_name_taken", "A network with this name already exists in the connection.")
-
-
 def _others(db: Session, connection_id: str, other_than: str | None = None) -> list[tuple[str, str]]:
     """(name, cidr) of the connection's networks that hold (or will hold) a VPC: all but the destroyed."""
     stmt = select(Network.name, Network.cidr).where(Network.connection_id == connection_id,
@@ -134,13 +107,11 @@ def _adopt(db: Session, principal: Principal, connection_id: str, region: str, v
     row = connections.get(db, principal, connection_id)
     if row.status != connections.ACTIVE:
         raise conflict("connection_not_verified", "Verify the connection (verifyConnection) before adopting a VPC.")
-    found = connections.target(row, Encryptor(settings.secret_key))
-    release(db)  # AWS may take seconds
+    _, role = connections.request_role(db, row, settings, aws)
     try:
-        role = connections.assume(aws, found)
         vpc = aws.vpc(role, region, vpc_id)
     except CloudError as exc:
-        raise ApiError(502, "cloud_provider_error", str(exc), caused_by=exc.code, retryable=not exc.denied) from None
+        raise connections.upstream(exc) from None
     if vpc is None:
         raise invalid("providerNetworkId", f"no VPC {vpc_id} in {region} of the connection's account")
     found_vpc, subnets = vpc
@@ -157,14 +128,14 @@ def create(db: Session, principal: Principal, connection_id: str, body: CreateNe
     region = body.region or conn.region
     if region not in known_regions():
         raise invalid("region", f"unknown AWS region {region!r}")
-    _name_free(db, connection_id, body.name)
+    RECORDS.name_free(db, connection_id, body.name)
     outputs: dict[str, str] = {}
     if body.provider_network_id is not None:
         block, outputs = _adopt(db, principal, connection_id, region, body.provider_network_id, settings, aws)
         if body.config is not None and body.config.cidr != block:
             raise invalid(ranges.FIELD, f"the VPC {body.provider_network_id} is {block}, not {body.config.cidr}")
         network = ranges.parse_any(block)
-        _name_free(db, connection_id, body.name)  # again: the connection was released while AWS answered
+        RECORDS.name_free(db, connection_id, body.name)  # again: the connection was released while AWS answered
     elif body.config is None:
         raise invalid("config", "required (config.cidr), unless providerNetworkId names a VPC to adopt")
     else:
@@ -193,7 +164,7 @@ def update(db: Session, principal: Principal, connection_id: str, network_id: st
     row = get_in(db, principal, connection_id, network_id)
     changed: dict[str, Any] = {}
     if body.name is not None and body.name != row.name:
-        _name_free(db, connection_id, body.name, other_than=row.id)
+        RECORDS.name_free(db, connection_id, body.name, other_than=row.id)
         row.name = changed["name"] = body.name
     if body.config is not None:
         network = ranges.parse(body.config.cidr)
@@ -211,64 +182,25 @@ def update(db: Session, principal: Principal, connection_id: str, network_id: st
     return row
 
 
-def _busy(db: Session, principal: Principal, row: Network) -> None:
-    if operations.any_active(db, principal.organization_id, RESOURCE, row.id):
-        raise conflict("network_busy", "An operation on this network is still running; wait for it to end.")
-
-
 def start_provision(db: Session, principal: Principal, connection_id: str, network_id: str,
                     ctx: RequestContext) -> Operation:
     """The network's provisioning operation: the one already pending or running, else a new one."""
-    row = get_in(db, principal, connection_id, network_id)
-    running = operations.active(db, principal.organization_id, PROVISION, RESOURCE, row.id)
-    if running is not None:
-        return running
+    return RECORDS.start_provision(db, principal, connection_id, network_id, ctx, "Provisioning the VPC.",
+                                   before=_not_adopted)
+
+
+def _not_adopted(row: Network) -> None:
     if row.adopted:
         raise conflict("network_adopted", "The network adopted an existing VPC: there is nothing to provision.")
-    _busy(db, principal, row)
-    if not states.TABLE.allowed(row.status, states.PROVISIONING):
-        raise conflict("network_not_provisionable", f"The network is {row.status}; only a pending, failed or "
-                                                    "destroyed network is provisioned.")
-    if connections.get(db, principal, connection_id).status != connections.ACTIVE:
-        raise conflict("connection_not_verified", "Verify the connection (verifyConnection) before provisioning.")
-    states.transition(db, row.id, states.PROVISIONING, values={
-        "status_message": "Provisioning the VPC.", "updated_by": principal.actor_id})
-    op = operations.start(db, principal, PROVISION, PROVISION_STEPS, RESOURCE, row.id,
-                          state={"stackName": row.stack_name})
-    audit.record(db, ctx, principal, "network.provision", RESOURCE, row.id, details={"operationId": op.id})
-    return op
 
 
 def start_destroy(db: Session, principal: Principal, connection_id: str, network_id: str, ctx: RequestContext,
                   users: Sequence[UsersOf] = ()) -> Operation:
     """The network's destroy operation: the one already pending or running, else a new one (409 while anything
     in `users` says the network is used)."""
-    row = get_in(db, principal, connection_id, network_id)
-    running = operations.active(db, principal.organization_id, DESTROY, RESOURCE, row.id)
-    if running is not None:
-        return running
-    _busy(db, principal, row)
-    using = [name for check in users for name in check(db, principal.organization_id, row.id)]
-    if using:
-        raise conflict("network_in_use", f"The network is used by {', '.join(using)}; remove them first.")
-    if not states.TABLE.allowed(row.status, states.DESTROYING):
-        raise conflict("network_not_destroyable", f"The network is {row.status}: there is nothing to destroy"
-                       + ("; delete its record (deleteNetworkRecord)." if row.status in states.DELETABLE else "."))
-    states.transition(db, row.id, states.DESTROYING, values={
-        "status_message": "Destroying the VPC.", "updated_by": principal.actor_id})
-    op = operations.start(db, principal, DESTROY, DESTROY_STEPS, RESOURCE, row.id,
-                          state={"stackName": row.stack_name, "stackArn": row.stack_arn})
-    audit.record(db, ctx, principal, "network.destroy", RESOURCE, row.id, details={"operationId": op.id})
-    return op
+    return RECORDS.start_destroy(db, principal, connection_id, network_id, ctx, "Destroying the VPC.", users)
 
 
 def delete_record(db: Session, principal: Principal, network_id: str, ctx: RequestContext) -> None:
     """Forget the network: only once nothing of ours is left in the account (destroyed, or never provisioned)."""
-    row = get(db, principal, network_id)
-    _busy(db, principal, row)
-    if row.status not in states.DELETABLE:
-        raise conflict("network_not_destroyed", f"The network is {row.status}: destroy it (destroyNetwork) before "
-                                                "deleting its record.")
-    audit.record(db, ctx, principal, "network.delete", RESOURCE, row.id, details={"name": row.name})
-    db.delete(row)
-    db.flush()
+    RECORDS.delete_record(db, principal, network_id, ctx)

@@ -11,12 +11,14 @@ parameter: the external ID is one).
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sailplane.config import Settings
@@ -30,6 +32,7 @@ for _name in ("botocore", "boto3", "urllib3"):
         logging.getLogger(_name).setLevel(logging.INFO)
 
 SESSION_SECONDS = 900  # the shortest STS session: each use assumes the role again
+_K8S_AWS_ID = "x-k8s-aws-id"  # the header that names the cluster in an EKS token's signed request
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId"}
 
 
@@ -238,6 +241,64 @@ class Aws:
         subnets = _call(f"Listing subnets in {region} (ec2:DescribeSubnets)",
                         lambda: ec2.describe_subnets())["Subnets"]
         return list(vpcs), list(subnets)
+
+    def eks_cluster(self, role: AssumedRole, region: str, name: str) -> dict[str, Any] | None:
+        """DescribeCluster; None when the region has no such cluster."""
+        eks = self._client("eks", region, role)
+        try:
+            found: dict[str, Any] = _call(f"Reading the EKS cluster {name} (eks:DescribeCluster)",
+                                          lambda: eks.describe_cluster(name=name))["cluster"]
+        except CloudError as exc:
+            if exc.code == "ResourceNotFoundException":
+                return None
+            raise
+        return found
+
+    def node_groups(self, role: AssumedRole, region: str, cluster: str) -> list[dict[str, Any]]:
+        """The cluster's managed node groups (DescribeNodegroup of each), by name."""
+        eks = self._client("eks", region, role)
+        names = _call(f"Listing the node groups of {cluster} (eks:ListNodegroups)",
+                      lambda: eks.list_nodegroups(clusterName=cluster))["nodegroups"]
+        return [_call(f"Reading the node group {name} (eks:DescribeNodegroup)", functools.partial(
+            eks.describe_nodegroup, clusterName=cluster, nodegroupName=name))["nodegroup"] for name in sorted(names)]
+
+    def eks_token(self, role: AssumedRole, region: str, cluster: str) -> str:
+        """A bearer token for the cluster's Kubernetes API, made as `aws eks get-token` makes it: a GetCallerIdentity
+        request presigned with the role's credentials (valid 60 s) whose signed `x-k8s-aws-id` header names the
+        cluster, which the cluster's authenticator sends to STS to learn who is calling. No call is made here."""
+        sts = self._client("sts", region, role)
+
+        def keep_cluster(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            if _K8S_AWS_ID in params:
+                context[_K8S_AWS_ID] = params.pop(_K8S_AWS_ID)
+
+        def sign_cluster(request: Any, **_: Any) -> None:
+            if _K8S_AWS_ID in request.context:
+                request.headers[_K8S_AWS_ID] = request.context[_K8S_AWS_ID]
+
+        sts.meta.events.register("provide-client-params.sts.GetCallerIdentity", keep_cluster)
+        sts.meta.events.register("before-sign.sts.GetCallerIdentity", sign_cluster)
+        url = _call("Signing a token for the cluster (sts:GetCallerIdentity)", lambda: sts.generate_presigned_url(
+            "get_caller_identity", Params={_K8S_AWS_ID: cluster}, ExpiresIn=60, HttpMethod="GET"))
+        return "k8s-aws-v1." + base64.urlsafe_b64encode(str(url).encode()).decode().rstrip("=")
+
+    def metric_data(self, role: AssumedRole, region: str, queries: list[dict[str, Any]], start: datetime,
+                    end: datetime) -> dict[str, list[tuple[datetime, float]]]:
+        """GetMetricData (every page): each query's (timestamp, value) points, oldest first, by query ID."""
+        cloudwatch = self._client("cloudwatch", region, role)
+        found: dict[str, list[tuple[datetime, float]]] = {str(q["Id"]): [] for q in queries}
+        token: str | None = None
+        while True:
+            page = _call(f"Reading metrics in {region} (cloudwatch:GetMetricData)", functools.partial(
+                cloudwatch.get_metric_data, MetricDataQueries=queries, StartTime=start, EndTime=end,
+                ScanBy="TimestampAscending", **({"NextToken": token} if token else {})))
+            for result in page.get("MetricDataResults", []):
+                found.setdefault(str(result["Id"]), []).extend(zip(result.get("Timestamps", []),
+                                                                   (float(v) for v in result.get("Values", [])),
+                                                                   strict=False))
+            token = page.get("NextToken")
+            if not token:
+                return {key: sorted(points) for key, points in found.items()}
 
 
 def _role_of_session(arn: str) -> str:
