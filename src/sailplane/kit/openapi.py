@@ -33,7 +33,8 @@ THROTTLED = {"login", "verifyLoginCode", "completeMfaLogin", "confirmTotpEnrollm
 # unusably (or refuses the connection's role).
 UPSTREAM = {"autoSetupIdentityProvider", "startSsoLogin", "finishSsoLogin", "createConnection",
             "getConnectionTemplate", "downloadConnectionTemplate", "listRegions", "listInstanceTypes",
-            "listProviderNetworks", "getProvisionedClusterHealth", "getProvisionedClusterMetrics"}
+            "listProviderNetworks", "getProvisionedClusterHealth", "getProvisionedClusterMetrics",
+            "createNetwork", "createProvisionedCluster", "updateProvisionedCluster"}  # adoption, instance types
 # Public operations' own refusals (authenticated operations get 401/403/404 from the route).
 PUBLIC_STATUSES: dict[str, set[int]] = {
     "signup": {409},
