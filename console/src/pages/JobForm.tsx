@@ -196,9 +196,9 @@ export default function JobForm() {
         <label>Time zone
           <input name="cronTimezone" list="time-zones" value={timezone} onChange={(e) => setTimezone(e.target.value)}
             {...described("cronTimezone")} />
-          <datalist id="time-zones">{zones.map((z) => <option key={z} value={z} />)}</datalist>
           {fieldError("cronTimezone")}
         </label>
+        <datalist id="time-zones">{zones.map((z) => <option key={z} value={z} />)}</datalist>
         <label>Other settings (JSON)
           <textarea name="extra" rows={10} value={extra} spellCheck={false}
             onChange={(e) => setExtra(e.target.value)} {...described("extra")} />

@@ -41,6 +41,7 @@ export default function RunDetail() {
     let stopped = false;
     let offset = 0;
     let timer = 0;
+    let seenStatus = "";
     setLogs("");
     async function next() {
       try {
@@ -53,6 +54,10 @@ export default function RunDetail() {
         offset = Number(response.headers.get("LakeSail-Log-Offset") ?? offset + new Blob([text]).size);
         if (text) setLogs((l) => l + text);
         const status = response.headers.get("LakeSail-Run-Status") ?? "";
+        if (status !== seenStatus) {  // the output says the run moved on: show it now, not at the next poll
+          seenStatus = status;
+          void load();
+        }
         if (FINAL_RUN_STATES.has(status) && !text) return;  // all of it has been read
         timer = window.setTimeout(() => void next(), text ? 200 : LOG_MS);
       } catch (e) {
@@ -61,7 +66,7 @@ export default function RunDetail() {
     }
     void next();
     return () => { stopped = true; window.clearTimeout(timer); };
-  }, [jobId, runId, generation]);
+  }, [jobId, runId, generation, load]);
 
   useEffect(() => {
     const box = logBox.current;
