@@ -1,7 +1,8 @@
 """Jobs in the console, in a real browser against a real server that runs them (the runs' compute node): a bad
 cron in the job form shows the API's field error beside the cron field; the job created in the form runs from
 its page, and its output appears in the run page line by line while it is running, then it succeeds; the jobs
-list shows its schedule and last status. Screenshots: the job form, the run page, the jobs list."""
+list shows its schedule and last status. A job edited in the form gets a new version; a run is cancelled and
+retried from its page. Screenshots: the job form, the run page, the jobs list."""
 
 from __future__ import annotations
 
@@ -26,6 +27,25 @@ CODE = textwrap.dedent(f"""\
     """)
 
 
+def sign_in(page: Any, url: str, owner: Actor) -> None:
+    assert owner.email is not None
+    page.goto(f"{url}/jobs")
+    page.get_by_label("Email").fill(owner.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(f"{url}/jobs")
+
+
+def stop_run(owner: Actor, job_id: str, run_id: str) -> None:
+    """After a failure half-way: leave nothing running on the node."""
+    owner.post(f"/workloads/jobs/{job_id}/runs/{run_id}/cancel")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if owner.get(f"/workloads/jobs/{job_id}/runs/{run_id}").json()["status"] in TERMINAL:
+            return
+        time.sleep(0.5)
+
+
 def test_a_job_created_in_the_form_runs_and_its_logs_follow(
         runs_server: LiveServer, runs_api: str, browser: Any, artifacts: Path) -> None:
     server = runs_server
@@ -38,11 +58,7 @@ def test_a_job_created_in_the_form_runs_and_its_logs_follow(
     job_id = run_id = ""
     try:
         page = context.new_page()
-        page.goto(f"{server.url}/jobs")
-        page.get_by_label("Email").fill(owner.email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
-        expect(page).to_have_url(f"{server.url}/jobs")
+        sign_in(page, server.url, owner)
         expect(page.get_by_text("No jobs yet")).to_be_visible()  # the empty state says what to do next
 
         # The form: a Python job with a cron the API refuses. Its field error appears beside the cron field.
@@ -123,10 +139,58 @@ def test_a_job_created_in_the_form_runs_and_its_logs_follow(
         run_id = ""
     finally:
         context.close()
-        if job_id and run_id:  # a failure half-way: leave nothing running on the node
-            owner.post(f"/workloads/jobs/{job_id}/runs/{run_id}/cancel")
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if owner.get(f"/workloads/jobs/{job_id}/runs/{run_id}").json()["status"] in TERMINAL:
-                    break
-                time.sleep(0.5)
+        if job_id and run_id:
+            stop_run(owner, job_id, run_id)
+
+
+def test_edit_a_job_then_cancel_and_retry_its_run(
+        runs_server: LiveServer, runs_api: str, browser: Any, artifacts: Path) -> None:
+    server = runs_server
+    owner: Actor = signup(runs_api)
+    r = owner.post("/org/teams", json={"name": "batch"})
+    assert r.status_code == 201, r.text
+    code = "import time\nprint('waiting', flush=True)\ntime.sleep(120)\n"
+    r = owner.post("/workloads/jobs", json={"jobKey": "long-wait", "clusterId": "LOCAL",
+                                           "teamIds": [r.json()["team"]["id"]], "config": {"python": {"source": code}},
+                                           "timeoutSeconds": 600})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    context = browser.new_context(viewport={"width": 1024, "height": 800})  # a tablet-ish width
+    run_id = ""
+    try:
+        page = context.new_page()
+        sign_in(page, server.url, owner)
+        page.goto(f"{server.url}/jobs/{job_id}/edit")  # a deep link to the form, filled in from the job
+        expect(page.get_by_label("Name")).to_have_value("long-wait")
+        expect(page.get_by_label("Python source")).to_have_value(code)
+        expect(page.get_by_label("Other settings (JSON)")).to_contain_text('"timeoutSeconds": 600')
+        page.get_by_label("Schedule (cron)").fill("*/30 * * * *")
+        expect(page.get_by_test_id("cron-preview")).to_have_text("Every 30 minutes")
+        page.get_by_label("Time zone").fill("UTC")
+        page.get_by_role("button", name="Save new version").click()
+        expect(page).to_have_url(f"{server.url}/jobs/{job_id}")
+        job = owner.get(f"/workloads/jobs/{job_id}").json()["included"]["jobs"][0]
+        assert (job["currentVersion"], job["cronExpression"], job["timeoutSeconds"]) == (2, "*/30 * * * *", 600)
+        assert job["config"]["python"]["source"] == code
+
+        page.get_by_role("button", name="Run now").click()
+        expect(page).to_have_url(re.compile(rf"/jobs/{job_id}/runs/[A-Z0-9]+$"))
+        run_id = page.url.rsplit("/", 1)[1]
+        status = page.get_by_test_id("run-status")
+        expect(page.get_by_test_id("run-logs")).to_contain_text("waiting", timeout=90_000)
+        expect(status).to_have_text("running", timeout=5_000)
+        page.get_by_role("button", name="Cancel run").click()
+        expect(status).to_have_text("cancelled", timeout=30_000)
+        assert owner.get(f"/workloads/jobs/{job_id}/runs/{run_id}").json()["status"] == "cancelled"
+
+        page.get_by_role("button", name="Retry").click()  # the same run, back in the queue: followed again
+        expect(status).to_have_text("running", timeout=90_000)
+        expect(page.get_by_role("button", name="Cancel run")).to_be_visible()
+        page.get_by_role("button", name="Cancel run").click()
+        expect(status).to_have_text("cancelled", timeout=30_000)
+        page.screenshot(path=str(artifacts / "15-run-cancelled.png"), full_page=True)
+        run_id = ""
+    finally:
+        context.close()
+        if run_id:
+            stop_run(owner, job_id, run_id)
