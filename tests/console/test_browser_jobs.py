@@ -149,7 +149,7 @@ def test_edit_a_job_then_cancel_and_retry_its_run(
     owner: Actor = signup(runs_api)
     r = owner.post("/org/teams", json={"name": "batch"})
     assert r.status_code == 201, r.text
-    code = "import time\nprint('waiting', flush=True)\ntime.sleep(120)\n"
+    code = "import sys, time\nprint('waiting with', *sys.argv[1:], flush=True)\ntime.sleep(120)\n"
     r = owner.post("/workloads/jobs", json={"jobKey": "long-wait", "clusterId": "LOCAL",
                                            "teamIds": [r.json()["team"]["id"]], "config": {"python": {"source": code}},
                                            "timeoutSeconds": 600})
@@ -173,11 +173,18 @@ def test_edit_a_job_then_cancel_and_retry_its_run(
         assert (job["currentVersion"], job["cronExpression"], job["timeoutSeconds"]) == (2, "*/30 * * * *", 600)
         assert job["config"]["python"]["source"] == code
 
+        # Run it with a parameter: a bad one first (the API's field error beside the input), then a good one.
+        page.get_by_text("Run with parameters").click()
+        named = page.get_by_label("Named parameters")
+        named.fill('{"day": 5}')
+        page.get_by_role("button", name="Run now").click()
+        expect(page.locator("#parameters-error")).to_contain_text("namedParameters")
+        named.fill('{"day": "monday"}')
         page.get_by_role("button", name="Run now").click()
         expect(page).to_have_url(re.compile(rf"/jobs/{job_id}/runs/[A-Z0-9]+$"))
         run_id = page.url.rsplit("/", 1)[1]
         status = page.get_by_test_id("run-status")
-        expect(page.get_by_test_id("run-logs")).to_contain_text("waiting", timeout=90_000)
+        expect(page.get_by_test_id("run-logs")).to_contain_text("waiting with --day=monday", timeout=90_000)
         expect(status).to_have_text("running", timeout=5_000)
         page.get_by_role("button", name="Cancel run").click()
         expect(status).to_have_text("cancelled", timeout=30_000)

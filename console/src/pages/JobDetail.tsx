@@ -2,7 +2,7 @@
  * API's marker), their status followed live while any of them can still change. */
 import { useCallback, useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { api, call } from "../api/client";
+import { api, ApiFailure, call } from "../api/client";
 import type { components } from "../api/schema";
 import { describeCron, FINAL_RUN_STATES } from "../cron";
 
@@ -20,6 +20,8 @@ export default function JobDetail() {
   const [older, setOlder] = useState<Run[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [parameters, setParameters] = useState("");
+  const [parameterError, setParameterError] = useState<string | null>(null);
 
   useEffect(() => {
     call(api.GET("/api/v1/workloads/jobs/{job}", { params: { path: { job: jobId } } })).then(
@@ -61,16 +63,32 @@ export default function JobDetail() {
     }
   }
 
+  /** Run now, with the named parameters typed in (a JSON object of strings, passed as --name=value) if any. */
   async function runNow() {
-    setBusy(true);
     setError(null);
+    setParameterError(null);
+    let namedParameters: Record<string, string> | null = null;
+    if (parameters.trim()) {
+      try {
+        const parsed: unknown = JSON.parse(parameters);
+        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
+        namedParameters = parsed as Record<string, string>;
+      } catch (e) {
+        setParameterError(`Not a JSON object: ${(e as Error).message}`);
+        return;
+      }
+    }
+    setBusy(true);
     try {
       const run = await call(api.POST("/api/v1/workloads/jobs/{job}/runs", {
-        params: { path: { job: jobId }, header: { "Idempotency-Key": crypto.randomUUID() } }, body: { hold: false },
+        params: { path: { job: jobId }, header: { "Idempotency-Key": crypto.randomUUID() } },
+        body: { hold: false, ...(namedParameters ? { namedParameters } : {}) },
       }));
       navigate(`/jobs/${jobId}/runs/${run.id}`);
     } catch (e) {
-      setError((e as Error).message);
+      const fields = e instanceof ApiFailure ? Object.entries(e.fields) : [];
+      if (fields.length) setParameterError(fields.map(([k, v]) => `${k}: ${v}`).join("; "));
+      else setError((e as Error).message);
       setBusy(false);
     }
   }
@@ -101,6 +119,15 @@ export default function JobDetail() {
             <dt>Next run</dt><dd>{job.nextRunAt ? new Date(job.nextRunAt).toLocaleString() : "—"}</dd>
             <dt>Version</dt><dd>{job.currentVersion}</dd>
           </dl>
+          <details className="run-options">
+            <summary>Run with parameters</summary>
+            <label>Named parameters (JSON object, passed as --name=value)
+              <input name="namedParameters" placeholder='{"date": "2026-01-31"}' value={parameters}
+                onChange={(e) => setParameters(e.target.value)}
+                {...(parameterError ? { "aria-invalid": true, "aria-describedby": "parameters-error" } : {})} />
+              {parameterError && <span className="field-error" id="parameters-error" role="alert">{parameterError}</span>}
+            </label>
+          </details>
           {source && <details><summary>Source</summary><pre className="logs"><code>{source}</code></pre></details>}
         </>
       )}
