@@ -22,6 +22,7 @@ export function Layout() {
         <nav aria-label="Main">
           <NavLink to="/teams">Teams</NavLink>
           <NavLink to="/sessions">Sessions</NavLink>
+          <NavLink to="/jobs">Jobs</NavLink>
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

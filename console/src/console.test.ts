@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { errorText, fieldErrors } from "./api/errors";
+import { describeCron, FINAL_RUN_STATES, RETRYABLE_RUN_STATES } from "./cron";
 import { FINAL_STATES, gatewayTls, pysparkSnippet } from "./snippet";
 
 describe("errorText", () => {
@@ -47,5 +48,28 @@ describe("pysparkSnippet", () => {
   });
   it("knows the final states", () => {
     expect(FINAL_STATES.has("closed") && FINAL_STATES.has("failed") && !FINAL_STATES.has("active")).toBe(true);
+  });
+});
+
+describe("describeCron", () => {
+  it("says common schedules in plain words", () => {
+    expect(describeCron("0 2 * * *")).toBe("Every day at 02:00");
+    expect(describeCron("30 9 * * 1-5")).toBe("On Monday to Friday at 09:30");
+    expect(describeCron("*/15 * * * *")).toBe("Every 15 minutes");
+    expect(describeCron("0 * * * *")).toBe("Every hour, on the hour");
+    expect(describeCron("5 * * * sun")).toBe("Every hour at 5 minutes past, on Sunday");
+    expect(describeCron("0 0 1 jan,jul *")).toBe("On day 1 of the month at 00:00 in January, July");
+    expect(describeCron("@daily")).toBe("Every day at midnight");
+  });
+  it("has no words for what is not a cron expression", () => {
+    expect(describeCron("")).toBeNull();
+    expect(describeCron("every day")).toBeNull();
+    expect(describeCron("0 2 * *")).toBeNull();
+    expect(describeCron("@sometimes")).toBeNull();
+    expect(describeCron("x 2 * * *")).toBeNull();
+  });
+  it("knows which runs are over and which may be retried", () => {
+    expect(FINAL_RUN_STATES.has("succeeded") && !FINAL_RUN_STATES.has("running")).toBe(true);
+    expect(RETRYABLE_RUN_STATES.has("failed") && !RETRYABLE_RUN_STATES.has("succeeded")).toBe(true);
   });
 });

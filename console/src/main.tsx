@@ -10,6 +10,10 @@ import "./styles.css";
 const Teams = lazy(() => import("./pages/Teams"));
 const Sessions = lazy(() => import("./pages/Sessions"));
 const SessionDetail = lazy(() => import("./pages/SessionDetail"));
+const Jobs = lazy(() => import("./pages/Jobs"));
+const JobForm = lazy(() => import("./pages/JobForm"));
+const JobDetail = lazy(() => import("./pages/JobDetail"));
+const RunDetail = lazy(() => import("./pages/RunDetail"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
@@ -24,6 +28,11 @@ const router = createBrowserRouter([
       { path: "teams", element: page(<Teams />) },
       { path: "sessions", element: page(<Sessions />) },
       { path: "sessions/:sessionId", element: page(<SessionDetail />) },
+      { path: "jobs", element: page(<Jobs />) },
+      { path: "jobs/new", element: page(<JobForm key="new" />) },
+      { path: "jobs/:jobId", element: page(<JobDetail />) },
+      { path: "jobs/:jobId/edit", element: page(<JobForm key="edit" />) },
+      { path: "jobs/:jobId/runs/:runId", element: page(<RunDetail />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

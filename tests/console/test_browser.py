@@ -10,45 +10,15 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright import sync_api
 from playwright.sync_api import expect
 
-from sailplane.console import DEFAULT_DIR
 from tests.mfa.helpers import code_at, enrolled_user, password_login
 from tests.sessions.helpers import describe
 from tests.support.actors import PASSWORD, Actor, login, signup
 from tests.support.server import LiveServer
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium (installed by `scripts/bootstrap.sh dev`): missing, the test fails rather than skips."""
-    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (scripts/bootstrap.sh dev)"
-    assert (DEFAULT_DIR / "index.html").is_file(), "the console is not built (scripts/build_console.sh)"
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def artifacts(database_url: str) -> Path:
-    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-    directory = Path(os.environ.get("SAILPLANE_TEST_ARTIFACTS", REPO / "test-artifacts")) / f"console-{backend}"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def test_sign_in_create_a_team_start_a_session_and_connect_pyspark(

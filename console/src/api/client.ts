@@ -1,7 +1,7 @@
 /** The typed API client: openapi-fetch over the types generated from our OpenAPI document (src/api/schema.d.ts). */
 import createClient, { type Middleware } from "openapi-fetch";
 import type { paths } from "./schema";
-import { errorText } from "./errors";
+import { errorText, fieldErrors } from "./errors";
 
 const STORAGE_KEY = "sailplane.auth";
 
@@ -56,10 +56,13 @@ const authMiddleware: Middleware = {
 export const api = createClient<paths>({ baseUrl: "" })  // paths in the document carry /api/v1;
 api.use(authMiddleware);
 
-/** A failed call as an Error whose message is the API's own, in plain words. */
+/** A failed call as an Error whose message is the API's own, in plain words; `fields` = its problems per field
+ * (`details.fieldErrors`, keyed by the body's field path such as `cronExpression` or `config.python.source`). */
 export class ApiFailure extends Error {
+  public readonly fields: Record<string, string>;
   constructor(public readonly status: number | undefined, body: unknown) {
     super(errorText(body, status));
+    this.fields = fieldErrors(body);
   }
 }
 
