@@ -38,6 +38,12 @@ and npm; <code>scripts/serve.sh</code> does it for you), then reload this page.<
 <p>The API is at <a href="/api/v1/docs">/api/v1/docs</a>.</p></body></html>"""
 
 
+def _wants_a_page(headers: Headers) -> bool:
+    """Browsers navigating ask for text/html (or anything); an API client asking for JSON only gets the 404."""
+    accept = headers.get("accept", "*/*")
+    return "text/html" in accept or "*/*" in accept
+
+
 class ConsoleMiddleware:
     """Answers the console's paths before the router's 404; everything else goes on to the app. Inside the input
     guard (a NUL in the path is refused before it reaches here) and the request metrics (operation `console`)."""
@@ -71,7 +77,11 @@ class ConsoleMiddleware:
             candidate = (self.directory / relative).resolve()
             if candidate.is_file() and candidate.is_relative_to(self.directory):
                 return self._file(candidate, relative, Headers(scope=scope))
-            if "." in relative.name:  # a file the build does not have (an old asset, a typo): not a page
+            # Not a page: a file the build does not have (an old asset, a typo), a well-known URI another program
+            # looks for (/.well-known/openid-configuration: an SSO client must learn this is no provider), or a
+            # caller that asks for JSON, not a page.
+            if "." in relative.name or any(part.startswith(".") for part in relative.parts) \
+                    or not _wants_a_page(Headers(scope=scope)):
                 body = error_body(404, "not_found", "The file was not found.", Request(scope))
                 return JSONResponse(body, status_code=404)
         page = index.read_bytes().replace(b"</head>", self.meta + b"</head>", 1)

@@ -69,6 +69,16 @@ def test_a_missing_file_is_a_404_not_the_page(built: TestClient) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
+def test_well_known_uris_and_json_callers_get_a_404_not_the_page(built: TestClient) -> None:
+    """An SSO client probing a server for /.well-known/openid-configuration must learn it is no provider, and an
+    API client asking for JSON must not get the console's HTML."""
+    for path, accept in (("/.well-known/openid-configuration", "*/*"), ("/.well-known/security.txt", "text/html"),
+                         ("/teams", "application/json")):
+        r = built.get(path, headers={"Accept": accept})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", path
+    assert built.get("/teams", headers={"Accept": "text/html,application/xhtml+xml"}).status_code == 200
+
+
 def test_no_file_outside_the_build_is_served(built: TestClient) -> None:
     for path in ("/../secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt"):
         r = built.get(path)
