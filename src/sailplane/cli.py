@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the server's modules load only when a server command runs: 
     from sailplane.startup import StartupError
 
 app = typer.Typer(help="Sailplane: a self-hostable control plane for Sail.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=True)
 admin = typer.Typer(help="Administrative tasks for automation.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
 register_user_commands(app)
