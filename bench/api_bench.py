@@ -2,6 +2,10 @@
 returning a similar JSON document, same uvicorn settings, same run. Targets: ≥ 0.5× the bare
 requests/second; idle server RSS ≤ 150 MB. Run: .venv/bin/python bench/api_bench.py [seconds] [rounds]
 
+The cost of request metrics: the same cases against a second server on the same database with
+SAILPLANE_METRICS_ENABLED=0 (RequestMetricsMiddleware skipped), paired rounds again. Target: ≤ 5% fewer
+requests/second with metrics on.
+
 Each case alternates short rounds (bare, ours, bare, ours, …) and reports the median of the paired
 ratios: on a small machine the load generator shares the CPU with the server, and a background
 burst during one long phase would otherwise decide the ratio. Also printed: the server CPU time per
@@ -26,9 +30,10 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
     data = tempfile.mkdtemp(prefix="sailplane-bench-")
-    ours_port, bare_port = free_port(), free_port()
+    ours_port, bare_port, off_port = free_port(), free_port(), free_port()
     ours = start_uvicorn("sailplane.app:create_app", ours_port, {"SAILPLANE_DATA_DIR": data}, factory=True)
     bare = start_uvicorn("_bare_app:app", bare_port, {})
+    off = None  # the metrics-off server, started once the data exists (its migrations are then a no-op)
     try:
         time.sleep(1)
         idle_rss = rss_mb(ours.pid)
@@ -69,12 +74,37 @@ def main() -> None:
             print(f"{name:18} {ours_rps:9.0f} {bare_rps:9.0f} {statistics.median(ratios):6.2f} {spread:>10} "
                   f"{p50:7.1f} {p99:7.1f} {cpu_ours / sum(r.requests for r in mine) * 1000:16.2f} "
                   f"{cpu_bare / sum(r.requests for r in base) * 1000:6.2f}")
+        off = start_uvicorn("sailplane.app:create_app", off_port,
+                            {"SAILPLANE_DATA_DIR": data, "SAILPLANE_METRICS_ENABLED": "0"}, factory=True)
+        print(f"{'metrics cost':18} {'on rps':>9} {'off rps':>9} {'on/off':>6} {'range':>10} {'cpu ms/req on':>14}"
+              f" {'off':>6}"
+              f"  (target: ≤ 5% fewer requests/s with metrics on; median of {rounds} paired rounds)")
+        for name, ours_url, _ in cases:
+            off_url = ours_url.replace(f":{ours_port}/", f":{off_port}/")
+            on_runs, off_runs, cpu_on, cpu_off = [], [], 0.0, 0.0
+            for _ in range(rounds):
+                c0 = cpu_seconds(off.pid)
+                off_runs.append(load(off_url, headers, seconds=seconds))
+                cpu_off += cpu_seconds(off.pid) - c0
+                c0 = cpu_seconds(ours.pid)
+                on_runs.append(load(ours_url, headers, seconds=seconds))
+                cpu_on += cpu_seconds(ours.pid) - c0
+            ratios = [a.rps / b.rps for a, b in zip(on_runs, off_runs, strict=True)]
+            on_rps = sum(r.requests for r in on_runs) / sum(r.seconds for r in on_runs)
+            off_rps = sum(r.requests for r in off_runs) / sum(r.seconds for r in off_runs)
+            print(f"{name:18} {on_rps:9.0f} {off_rps:9.0f} {statistics.median(ratios):6.3f} "
+                  f"{min(ratios):.2f}-{max(ratios):.2f} "
+                  f"{cpu_on / sum(r.requests for r in on_runs) * 1000:14.2f} "
+                  f"{cpu_off / sum(r.requests for r in off_runs) * 1000:6.2f}"
+                  f"  ({(1 - statistics.median(ratios)) * 100:+.1f}% fewer)")
         bare_p99 = load(cases[0][2], seconds=seconds).p99_ms
         print(f"(the bare endpoint's own p99 under the same load generator: {bare_p99:.1f} ms)")
         print(f"idle server RSS: {idle_rss:.0f} MB (target ≤ 150 MB); bare FastAPI: {rss_mb(bare.pid):.0f} MB")
     finally:
         stop(ours)
         stop(bare)
+        if off is not None:
+            stop(off)
 
 
 if __name__ == "__main__":

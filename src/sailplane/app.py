@@ -253,7 +253,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.metrics.add(PoolCollector({"requests": app.state.db, "background": app.state.background_db}))
     app.state.metrics.add(GatewayCollector(
         lambda: app.state.workloads.gateway.traffic if app.state.workloads is not None else None))
-    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, log_requests=settings.log_format == "json")
+    if settings.metrics_enabled or settings.log_format == "json":
+        app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, count=settings.metrics_enabled,
+                           log_requests=settings.log_format == "json")
     app.add_middleware(RequestIdMiddleware)  # outermost: every refusal carries the request ID too
     # Traces (off unless an OTLP endpoint is configured): requests, database statements, gateway calls.
     app.state.tracing = start_tracing(settings)

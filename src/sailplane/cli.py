@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -12,20 +13,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
 from sailplane.client.cli import register as register_user_commands
 
 if TYPE_CHECKING:  # the server's modules load only when a server command runs: user commands start fast
+    from rich.console import Console
+
     from sailplane.config import Settings
     from sailplane.startup import StartupError
 
 app = typer.Typer(help="Sailplane: a self-hostable control plane for Sail.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=True)
 admin = typer.Typer(help="Administrative tasks for automation.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
 register_user_commands(app)
-console = Console()
+
+
+@functools.cache
+def _console() -> Console:
+    """rich's console, loaded by the server commands only (a user command prints through its own)."""
+    from rich.console import Console
+
+    return Console()
+
+
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
@@ -159,7 +170,7 @@ def _say(text: str) -> None:
 
         logging.getLogger("sailplane").info(Text.from_markup(text).plain)
     else:
-        console.print(text, soft_wrap=True)
+        _console().print(text, soft_wrap=True)
 
 
 def _print_gateway(settings: Settings) -> None:
@@ -187,7 +198,7 @@ def migrate() -> None:
         _migrate(_load_settings())
     except StartupError as exc:
         _fail(exc, _debug())
-    console.print("Database is at the latest migration.")
+    _console().print("Database is at the latest migration.")
 
 
 @admin.command("create-owner")
@@ -212,12 +223,12 @@ def create_owner(
 
     password = os.environ.get(password_env)
     if not password:
-        console.print(f"[red]Set the password in the {password_env} environment variable.[/red]")
+        _console().print(f"[red]Set the password in the {password_env} environment variable.[/red]")
         raise typer.Exit(2)
     try:
         check_password_rules(password)
     except ApiError as exc:
-        console.print(f"[red]{exc.message}[/red]")
+        _console().print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
     try:
         settings = _load_settings()
@@ -230,7 +241,7 @@ def create_owner(
             normalized = email.strip().lower()
             existing = session.scalar(select(User).where(User.email == normalized))
             if existing is not None:
-                console.print(f"An account for {normalized} already exists; nothing changed.")
+                _console().print(f"An account for {normalized} already exists; nothing changed.")
                 return
             user = User(email=normalized, display_name=display_name, password_hash=hash_password(password))
             session.add(user)
@@ -238,7 +249,7 @@ def create_owner(
             org, member = create_organization(session, organization, user)
             user.default_organization_id = org.id
             session.commit()
-            console.print(f"Created organization {org.id} with Owner {normalized} (member {member.id}).")
+            _console().print(f"Created organization {org.id} with Owner {normalized} (member {member.id}).")
     finally:
         db.dispose()
 

@@ -159,6 +159,9 @@ class Settings:
     # ("text", or "json": one object per line with the request ID, plus a line per request).
     metrics_token: str | None = None
     log_format: str = "text"
+    # Off (SAILPLANE_METRICS_ENABLED=0): requests are not counted or timed (RequestMetricsMiddleware skipped), for
+    # the metrics-on/off benchmark and operators who scrape nothing; /metrics still serves the other collectors.
+    metrics_enabled: bool = True
     # OpenTelemetry traces (telemetry/tracing.py): the OTLP/HTTP traces URL spans are sent to (None: tracing off,
     # nothing of the SDK is loaded), and the service name they carry.
     otlp_traces_endpoint: str | None = None
@@ -289,6 +292,7 @@ def load_settings() -> Settings:
         operations_lease_seconds=_env_float("SAILPLANE_OPERATIONS_LEASE_SECONDS", 30.0),
         metrics_token=os.environ.get("SAILPLANE_METRICS_TOKEN") or None,
         log_format=_log_format(os.environ.get("SAILPLANE_LOG_FORMAT", "text")),
+        metrics_enabled=os.environ.get("SAILPLANE_METRICS_ENABLED", "1").lower() not in {"0", "false", "no"},
         otlp_traces_endpoint=_otlp_traces_endpoint(),
         otel_service_name=os.environ.get("OTEL_SERVICE_NAME") or "sailplane",
         notifications_enabled=os.environ.get("SAILPLANE_NOTIFICATIONS_ENABLED", "1").lower()

@@ -189,3 +189,51 @@ def test_an_expired_login_is_one_line(settings: Settings, database_url: str, tmp
         one_line_error(cli("orgs"), 3, "expired", "run `sailplane login`")
     finally:
         live.stop()
+
+
+def test_configs_and_saved_queries(sdk_server: LiveServer, tmp_path: Path) -> None:
+    owner: Actor = signup(f"{sdk_server.url}/api/v1")
+    team = create_team(owner, "Analysts")
+    made = owner.post("/workloads/compute-configs", json={"name": "small", "teamId": team})
+    assert made.status_code == 201, made.text
+    config_id = made.json()["id"]
+    saved = owner.post("/workloads/queries", json={"name": "daily totals", "sql": "SELECT 42 AS answer",
+                                                   "teamIds": [team]})
+    assert saved.status_code == 201, saved.text
+    query_id = saved.json()["id"]
+    cli = Cli(tmp_path / "config")
+    assert cli("login", "--url", sdk_server.url, "--email", owner.email or "", password=PASSWORD).returncode == 0
+
+    listed = cli.json("configs", "list")
+    assert [(c["id"], c["name"], c["teamId"]) for c in listed] == [(config_id, "small", team)]
+    assert cli.json("configs", "describe", "small")["id"] == config_id
+    table = cli("configs", "describe", config_id)
+    assert table.returncode == 0 and "NAME" in table.stdout and "small" in table.stdout
+    one_line_error(cli("configs", "describe", "no-such-config"), 1, "no-such-config")
+
+    queries = cli.json("queries", "list")
+    assert [(q["id"], q["name"], q["teamIds"]) for q in queries] == [(query_id, "daily totals", [team])]
+    described = cli.json("queries", "describe", "daily totals")
+    assert (described["id"], described["sql"]) == (query_id, "SELECT 42 AS answer")
+    table = cli("queries", "describe", query_id)
+    assert table.returncode == 0 and "SELECT 42 AS answer" in table.stdout
+    one_line_error(cli("queries", "describe", "nothing"), 1, "nothing")
+
+
+def test_shell_completion_script_and_answers() -> None:
+    """`sailplane --show-completion bash` prints the script; the script's own call completes commands."""
+    entry = "import sys; sys.argv[0] = 'sailplane'; from sailplane.cli import app; app(prog_name='sailplane')"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("_SAILPLANE")}
+    script = subprocess.run([sys.executable, "-c", entry, "--show-completion", "bash"], env=env,
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "complete -o default -F _sailplane_completion sailplane" in script
+    assert "_SAILPLANE_COMPLETE=complete_bash" in script
+
+    def complete(words: str, cword: int) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", entry], capture_output=True, text=True, timeout=60, check=True,
+                              env={**env, "_SAILPLANE_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                                   "COMP_CWORD": str(cword)})
+        return done.stdout.split()
+
+    assert complete("sailplane jo", 1) == ["jobs"]
+    assert set(complete("sailplane queries ", 2)) == {"list", "describe"}

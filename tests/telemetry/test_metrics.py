@@ -115,6 +115,22 @@ def test_with_a_token_every_scraper_must_present_it(settings: Settings, database
         live.stop()
 
 
+def test_with_metrics_off_requests_are_not_counted(settings: Settings, database_url: str, tmp_path: Path) -> None:
+    """SAILPLANE_METRICS_ENABLED=0 (the benchmark's baseline): requests answered, none counted."""
+    live = LiveServer(replace(settings, database_url=fresh_database(database_url, tmp_path),
+                              data_dir=tmp_path / "data", compute_enabled=False, operations_enabled=False,
+                              metrics_enabled=False))
+    live.start()
+    try:
+        owner = signup(f"{live.url}/api/v1")
+        create_team(owner, "Uncounted")
+        after = scrape(live.url)
+        assert requests(after, "createTeam", "POST", 201) == 0
+        assert not [key for key, v in after.items() if key[0] == "sailplane_http_requests_total" and v > 0]
+    finally:
+        live.stop()
+
+
 def test_an_actor_token_is_not_a_metrics_token(own_server: LiveServer) -> None:
     """A user's API token gives nothing more: from outside loopback, /metrics stays refused."""
     owner: Actor = signup(f"{own_server.url}/api/v1")

@@ -27,9 +27,10 @@ def operation_of(scope: Scope) -> str:
 
 
 class RequestMetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, log_requests: bool = False) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, count: bool = True, log_requests: bool = False) -> None:
         self.app = app
         self.metrics = metrics
+        self.count = count
         self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,7 +51,8 @@ class RequestMetricsMiddleware:
         finally:
             seconds = time.perf_counter() - started
             operation = operation_of(scope)
-            self.metrics.observe_request(operation, scope["method"], status, seconds)
+            if self.count:
+                self.metrics.observe_request(operation, scope["method"], status, seconds)
             if self.log_requests:
                 request_log.info("%s %s %s", scope["method"], scope["path"], status, extra={
                     "operation": operation, "method": scope["method"], "path": scope["path"], "status": status,
