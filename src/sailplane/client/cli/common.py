@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -36,23 +35,7 @@ def profile_or_fail(name: str) -> Profile:
     return profile
 
 
-def _without_httpx_cli() -> None:
-    """`import httpx` also loads its own command line (`httpx._main`: click, rich.progress, pygments) when those are
-    installed, as they are beside typer: a third of `sailplane jobs list`'s start. A command never runs httpx's CLI,
-    so it is replaced, in this process only, before httpx is first imported (bench/cli_bench.py)."""
-    if "httpx" in sys.modules or "httpx._main" in sys.modules:
-        return
-    stub = types.ModuleType("httpx._main")
-
-    def main() -> None:
-        raise RuntimeError("httpx's command line is not loaded in the sailplane command")
-
-    stub.main = main  # type: ignore[attr-defined]
-    sys.modules["httpx._main"] = stub
-
-
 def client_for(profile: Profile) -> Client:
-    _without_httpx_cli()
     from sailplane.client import Client
 
     return Client(profile.url, token=profile.token, organization_id=profile.organization_id)
@@ -69,7 +52,6 @@ def api(profile_name: str) -> Iterator[Client]:
 @contextmanager
 def errors(profile_name: str = DEFAULT, *, signing_in: bool = False) -> Iterator[None]:
     """Exit codes: 1 the API refused, 3 not signed in (wrong password or code, expired token), 4 no server."""
-    _without_httpx_cli()
     from sailplane.client import ApiError, AuthenticationError, ServerUnreachableError
 
     try:
