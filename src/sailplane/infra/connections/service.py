@@ -227,11 +227,11 @@ def target(row: Connection, encryptor: Encryptor) -> Target:
                   encryptor.decrypt(row.external_id))
 
 
-def assumed_role(aws: Aws, found: Target) -> AssumedRole:
+def assumed_role(aws: Aws, found: Target, *, reuse: bool = False) -> AssumedRole:
     """The connection's role (the temporary credentials every client of `providers.aws` for the customer's account
     is made from); CloudError when it cannot be assumed or is in another account. The one place a role is assumed:
     requests through `request_role`, operation steps through `stacked.step_role`."""
-    role = aws.assume(found.role_arn, found.external_id, f"sailplane-{found.id}")
+    role = aws.assume(found.role_arn, found.external_id, f"sailplane-{found.id}", reuse=reuse)
     if role.account_id != found.account_id:
         raise CloudError("Assuming the connection's role", "AccountMismatch",
                          f"the role's credentials are of account {role.account_id}, not {found.account_id}")
