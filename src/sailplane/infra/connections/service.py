@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from sailplane.config import Settings
@@ -225,6 +225,14 @@ class Target:
 def target(row: Connection, encryptor: Encryptor) -> Target:
     return Target(row.id, row.account_id, row.region, role_arn(row), row.role_name, row.stack_arn or row.stack_name,
                   encryptor.decrypt(row.external_id))
+
+
+def serialize(db: Session, connection_id: str) -> None:
+    """Hold the connection's row for the rest of the transaction, so that checks across its resources (a network's
+    range against its siblings') and the insert after them are one step: concurrent creates wait here for each other.
+    A write that changes nothing (no `updatedAt` either): a row lock on PostgreSQL, SQLite's write lock (whose
+    deferred transactions otherwise read outside it). Call it after any AWS call: the lock is held to the commit."""
+    db.execute(text("UPDATE connections SET id = id WHERE id = :id"), {"id": connection_id})
 
 
 def assumed_role(aws: Aws, found: Target, *, reuse: bool = False) -> AssumedRole:
