@@ -108,6 +108,7 @@ class Aws:
         self._lock = threading.Lock()
         self._session: Any = None  # made on first use (boto3 is imported lazily); see _client
         self._session_lock = threading.Lock()
+        self._clients: dict[tuple[str, str, str], Any] = {}
         self._roles: dict[tuple[str, str, str], tuple[float, AssumedRole]] = {}
 
     def _client(self, service: str, region: str, role: AssumedRole | None = None) -> Any:
@@ -124,8 +125,14 @@ class Aws:
                 import boto3
 
                 self._session = boto3.session.Session()
-            return self._session.client(service, region_name=region, endpoint_url=self.endpoint_url,
-                                        config=_client_config(), **keys)
+            key = (service, region, keys.get("aws_access_key_id", ""))
+            client = self._clients.get(key)
+            if client is None:  # a role's reused credentials (REUSE_SECONDS) reuse its clients too
+                if len(self._clients) >= 64:
+                    self._clients.clear()
+                client = self._clients[key] = self._session.client(
+                    service, region_name=region, endpoint_url=self.endpoint_url, config=_client_config(), **keys)
+            return client
 
     def principal_arn(self) -> str:
         """The IAM ARN connection roles trust: configured, or what STS says our credentials are (an assumed-role
