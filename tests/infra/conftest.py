@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -52,18 +54,17 @@ def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeStandIn]:
         standin.stop()
 
 
-@pytest.fixture(scope="session")
-def moto_url(tmp_path_factory: pytest.TempPathFactory, kube_api: KubeStandIn) -> Iterator[str]:
-    """The moto server, a process of its own (killed with its process group at the end); its EKS clusters'
-    endpoint is the Kubernetes API stand-in's."""
+@contextmanager
+def moto_process(log_dir: Path, kube_api: KubeStandIn) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A moto server process (killed with its process group at the end) and its URL; its EKS clusters' endpoint is
+    the Kubernetes API stand-in's."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    log = (log_dir / "moto.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "tests.infra.moto_server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env={**os.environ, **AWS_ENV, "SAILPLANE_TEST_EKS_ENDPOINT": kube_api.endpoint,
                                  "SAILPLANE_TEST_EKS_CA": kube_api.ca_data}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    kube_api.sts_url = url
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -77,7 +78,7 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory, kube_api: KubeStandIn) ->
             if time.monotonic() > deadline:
                 raise RuntimeError("the moto server did not answer within 60 s")
             time.sleep(0.1)
-        yield url
+        yield proc, url
     finally:
         proc.terminate()
         try:
@@ -86,6 +87,14 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory, kube_api: KubeStandIn) ->
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory, kube_api: KubeStandIn) -> Iterator[str]:
+    """The moto server for the test session (`moto_process`)."""
+    with moto_process(tmp_path_factory.mktemp("moto"), kube_api) as (_proc, url):
+        kube_api.sts_url = url
+        yield url
 
 
 @pytest.fixture(scope="session")

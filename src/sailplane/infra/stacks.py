@@ -54,9 +54,10 @@ def cloud_failure(exc: CloudError) -> Outcome:
 
 def step_role(aws: Aws, connection: Target) -> AssumedRole | Outcome:
     """The connection's role for an operation's step, or the step's outcome when it cannot be assumed (waiting out
-    AWS being unavailable, failing on anything else). Each step assumes it again: credentials are never stored."""
+    AWS being unavailable, failing on anything else). Credentials are never stored: a step reuses the ones this
+    process got within the last minute (`providers.aws.REUSE_SECONDS`), or assumes the role again."""
     try:
-        return assumed_role(aws, connection)
+        return assumed_role(aws, connection, reuse=True)
     except CloudError as exc:
         return cloud_failure(exc)
 

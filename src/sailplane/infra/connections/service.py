@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from sailplane.config import Settings
@@ -227,11 +227,19 @@ def target(row: Connection, encryptor: Encryptor) -> Target:
                   encryptor.decrypt(row.external_id))
 
 
-def assumed_role(aws: Aws, found: Target) -> AssumedRole:
+def serialize(db: Session, connection_id: str) -> None:
+    """Hold the connection's row for the rest of the transaction, so that checks across its resources (a network's
+    range against its siblings') and the insert after them are one step: concurrent creates wait here for each other.
+    A write that changes nothing (no `updatedAt` either): a row lock on PostgreSQL, SQLite's write lock (whose
+    deferred transactions otherwise read outside it). Call it after any AWS call: the lock is held to the commit."""
+    db.execute(text("UPDATE connections SET id = id WHERE id = :id"), {"id": connection_id})
+
+
+def assumed_role(aws: Aws, found: Target, *, reuse: bool = False) -> AssumedRole:
     """The connection's role (the temporary credentials every client of `providers.aws` for the customer's account
     is made from); CloudError when it cannot be assumed or is in another account. The one place a role is assumed:
     requests through `request_role`, operation steps through `stacked.step_role`."""
-    role = aws.assume(found.role_arn, found.external_id, f"sailplane-{found.id}")
+    role = aws.assume(found.role_arn, found.external_id, f"sailplane-{found.id}", reuse=reuse)
     if role.account_id != found.account_id:
         raise CloudError("Assuming the connection's role", "AccountMismatch",
                          f"the role's credentials are of account {role.account_id}, not {found.account_id}")

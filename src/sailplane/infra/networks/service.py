@@ -140,6 +140,7 @@ def create(db: Session, principal: Principal, connection_id: str, body: CreateNe
         raise invalid("config", "required (config.cidr), unless providerNetworkId names a VPC to adopt")
     else:
         network = ranges.parse(body.config.cidr)
+    connections.serialize(db, connection_id)  # two creates with overlapping ranges: the second sees the first
     ranges.check_free(network, _others(db, connection_id))
     network_id = new_id()
     adopted = body.provider_network_id is not None

@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +32,11 @@ for _name in ("botocore", "boto3", "urllib3"):
     if logging.getLogger(_name).level < logging.INFO:  # NOTSET (0) too: it would follow the root logger
         logging.getLogger(_name).setLevel(logging.INFO)
 
-SESSION_SECONDS = 900  # the shortest STS session: each use assumes the role again
+SESSION_SECONDS = 900  # the shortest STS session: each use assumes the role again (but see REUSE_SECONDS)
+# How long an operation's steps reuse the role's credentials (in memory only, never stored) before assuming it again:
+# a step is a few calls, an operation a handful of steps; assuming the role for each one doubled an operation's calls
+# (bench/operations_bench.py). Well inside the session; a revoked trust still stops the next step within a minute.
+REUSE_SECONDS = 60.0
 _K8S_AWS_ID = "x-k8s-aws-id"  # the header that names the cluster in an EKS token's signed request
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId"}
 
@@ -101,16 +106,33 @@ class Aws:
         self.region = settings.aws_region
         self._principal = settings.aws_principal_arn
         self._lock = threading.Lock()
+        self._session: Any = None  # made on first use (boto3 is imported lazily); see _client
+        self._session_lock = threading.Lock()
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._roles: dict[tuple[str, str, str], tuple[float, AssumedRole]] = {}
 
     def _client(self, service: str, region: str, role: AssumedRole | None = None) -> Any:
         keys: dict[str, str] = {}
         if role is not None:
             keys = {"aws_access_key_id": role.access_key_id, "aws_secret_access_key": role.secret_access_key,
                     "aws_session_token": role.session_token}
-        import boto3
+        # One session for every client: it reads each service's JSON model once, where a session per client read it
+        # again for every client (a few made per operation step: most of an operation's time against a fast
+        # endpoint, bench/operations_bench.py). Sessions are not thread-safe, so clients are made under a lock; the
+        # clients are, and each still gets the role's keys of its own.
+        with self._session_lock:
+            if self._session is None:
+                import boto3
 
-        return boto3.session.Session().client(service, region_name=region, endpoint_url=self.endpoint_url,
-                                              config=_client_config(), **keys)
+                self._session = boto3.session.Session()
+            key = (service, region, keys.get("aws_access_key_id", ""))
+            client = self._clients.get(key)
+            if client is None:  # a role's reused credentials (REUSE_SECONDS) reuse its clients too
+                if len(self._clients) >= 64:
+                    self._clients.clear()
+                client = self._clients[key] = self._session.client(
+                    service, region_name=region, endpoint_url=self.endpoint_url, config=_client_config(), **keys)
+            return client
 
     def principal_arn(self) -> str:
         """The IAM ARN connection roles trust: configured, or what STS says our credentials are (an assumed-role
@@ -122,8 +144,24 @@ class Aws:
                 self._principal = _role_of_session(str(found["Arn"]))
             return self._principal
 
-    def assume(self, role_arn: str, external_id: str, session_name: str) -> AssumedRole:
-        """AssumeRole with the connection's external ID (moto accepts any: see tests/infra)."""
+    def assume(self, role_arn: str, external_id: str, session_name: str, *, reuse: bool = False) -> AssumedRole:
+        """AssumeRole with the connection's external ID (moto accepts any: see tests/infra). With `reuse`, the
+        credentials this process got for the same role, ID and session in the last REUSE_SECONDS (operation steps);
+        without, always assumed now (verification, requests: they check the role as it is)."""
+        key = (role_arn, external_id, session_name)
+        now = time.monotonic()
+        if reuse:
+            with self._lock:
+                self._roles = {k: v for k, v in self._roles.items() if v[0] > now}
+                held = self._roles.get(key)
+            if held is not None:
+                return held[1]
+        role = self._assume(role_arn, external_id, session_name)
+        with self._lock:
+            self._roles[key] = (now + REUSE_SECONDS, role)
+        return role
+
+    def _assume(self, role_arn: str, external_id: str, session_name: str) -> AssumedRole:
         sts = self._client("sts", self.region)
         found = _call(f"Assuming {role_arn} (sts:AssumeRole)", lambda: sts.assume_role(
             RoleArn=role_arn, RoleSessionName=session_name[:64], ExternalId=external_id,
