@@ -98,3 +98,13 @@ def emit(output: str, data: Any, columns: Sequence[tuple[str, Callable[[Any], An
 
 def by_id(records: Sequence[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
     return {r["id"]: r for r in records or [] if isinstance(r, dict) and "id" in r}
+
+
+def one_named(rows: Sequence[dict[str, Any]], given: str, what: str, listing: str) -> dict[str, Any]:
+    """The one row whose ID or name is `given`: exit 1 when none is, 2 when the name is ambiguous."""
+    named = [r for r in rows if given in (r["id"], r.get("name"))]
+    if not named:
+        fail(f"no {what} with the ID or name {given!r} (see `sailplane {listing} list`)")
+    if len(named) > 1:
+        fail(f"several {listing} are named {given!r}: give its ID (see `sailplane {listing} list`)", 2)
+    return named[0]

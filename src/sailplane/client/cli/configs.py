@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sailplane.client.cli.common import OutputOption, ProfileOption, api, emit, fail
+from sailplane.client.cli.common import OutputOption, ProfileOption, api, emit, one_named
 from sailplane.client.cli.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
@@ -38,10 +38,6 @@ def list_configs(team: TeamOption = None, profile: ProfileOption = DEFAULT_PROFI
 def describe(config: ConfigArg, profile: ProfileOption = DEFAULT_PROFILE, output: OutputOption = "table") -> None:
     """One config in full (its settings and endpoint limits are in `--output json`)."""
     with api(profile) as client:
-        named = [c for c in _all(client) if config in (c["id"], c.get("name"))]
-        if not named:
-            fail(f"no workload config with the ID or name {config!r} (see `sailplane configs list`)")
-        if len(named) > 1:
-            fail(f"several configs are named {config!r}: give its ID (see `sailplane configs list`)", 2)
-        body = client.call("describeWorkloadConfig", {"workloadConfig": named[0]["id"]})
+        found = one_named(_all(client), config, "workload config", "configs")
+        body = client.call("describeWorkloadConfig", {"workloadConfig": found["id"]})
     emit(output, body, COLUMNS, rows=[body])

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sailplane.client.cli.common import OutputOption, ProfileOption, api, by_id, emit, fail
+from sailplane.client.cli.common import OutputOption, ProfileOption, api, by_id, emit, one_named
 from sailplane.client.cli.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
@@ -41,12 +41,8 @@ def list_queries(profile: ProfileOption = DEFAULT_PROFILE, output: OutputOption 
 def describe(query: QueryArg, profile: ProfileOption = DEFAULT_PROFILE, output: OutputOption = "table") -> None:
     """One query with its SQL (printed under the table; the whole record with `--output json`)."""
     with api(profile) as client:
-        named = [q for q in _rows(client) if query in (q["id"], q.get("name"))]
-        if not named:
-            fail(f"no saved query with the ID or name {query!r} (see `sailplane queries list`)")
-        if len(named) > 1:
-            fail(f"several queries are named {query!r}: give its ID (see `sailplane queries list`)", 2)
-        body = client.call("describeQuery", {"query": named[0]["id"]})
+        found = one_named(_rows(client), query, "saved query", "queries")
+        body = client.call("describeQuery", {"query": found["id"]})
     record = {**by_id(body["included"].get("queries")).get(body["item"]["queryId"], {}),
               "teamIds": body["item"].get("teamIds")}
     emit(output, record, COLUMNS, rows=[record])
