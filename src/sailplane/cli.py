@@ -118,6 +118,7 @@ def serve(
     try:
         base = f"http://{host}:{port}"
         _say(f"[bold]Sailplane[/bold] data directory: {settings.data_dir}")
+        _say(f"Console:   {base}/")
         _say(f"API docs:  {base}/api/v1/docs")
         _say(f"OpenAPI:   {base}/api/v1/openapi.json")
         _say(
