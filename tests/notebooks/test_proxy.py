@@ -24,11 +24,13 @@ import json
 import logging
 import re
 import secrets
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,13 +41,16 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sailplane.compute.local_notebooks import LocalNotebookBackend
+from sailplane.compute.processes import process_start
 from sailplane.kit.clock import utcnow
 from sailplane.kit.crypto import Encryptor
 from sailplane.workloads.notebooks import states
+from sailplane.workloads.notebooks.models import Notebook
 from sailplane.workloads.notebooks.opening import COOKIE_NAME, OPEN_AUDIENCE
 from sailplane.workloads.notebooks.presence import NotebookPresence
 from tests.notebooks.helpers import Org, build_org, db_rows, make_config, make_notebook, start_running, stop_stopped
@@ -621,18 +626,33 @@ def test_the_open_url_opened_twice_at_once_works_once(node: LiveServer, setup: S
         assert answers == [303, 401, 401], answers
 
 
-def mark_running(node: LiveServer, notebook_id: str, *, port: int, token: str, editor: str | None = None) -> None:
+@contextmanager
+def marked_running(node: LiveServer, notebook_id: str, *, port: int, token: str,
+                   editor: str | None = None) -> Iterator[None]:
     """stopped → starting → running on this node with a server of the test's at `port` (a header recorder, or
     nothing): what the notebook controller writes once marimo answers; the kernel `editor`'s already (no handover
-    to ask the controller for: it would find no server of its own there)."""
-    with node.app.state.db.session() as db:
-        assert states.transition(db, notebook_id, states.STARTING)
-        values = {"node": node.app.state.notebooks.node, "server_ref": f"test:{notebook_id}",
-                  "server_host": "127.0.0.1", "server_port": port,
-                  "server_secret": Encryptor(node.settings.secret_key).encrypt(token),
-                  "started_at": utcnow(), "kernel_editor": editor}
-        assert states.transition(db, notebook_id, states.RUNNING, values=values)
-        db.commit()
+    to ask the controller for: it would find no server of its own there). The controller checks every tick
+    that a notebook's server process lives, so a `sleep` of the test's stands for marimo's process: a ref naming
+    none would have the notebook failed at the next tick, between any two of the test's steps. Stopped after."""
+    process = subprocess.Popen(["sleep", "600"])
+    try:
+        with node.app.state.db.session() as db:
+            assert states.transition(db, notebook_id, states.STARTING)
+            values = {"node": node.app.state.notebooks.node,
+                      "server_ref": f"{process.pid}:{process_start(process.pid)}",
+                      "server_host": "127.0.0.1", "server_port": port,
+                      "server_secret": Encryptor(node.settings.secret_key).encrypt(token),
+                      "started_at": utcnow(), "kernel_editor": editor}
+            assert states.transition(db, notebook_id, states.RUNNING, values=values)
+            db.commit()
+        yield
+        with node.app.state.db.session() as db:
+            [status] = db.execute(select(Notebook.status).where(Notebook.id == notebook_id)).scalars()
+        assert status in states.OPENABLE_STATES, status  # the controller took the stand-in for a live server
+    finally:
+        mark_stopped(node, notebook_id)
+        process.kill()
+        process.wait()
 
 
 def mark_stopped(node: LiveServer, notebook_id: str) -> None:
@@ -677,36 +697,35 @@ def test_headers_between_browser_and_notebook_server(node: LiveServer, setup: Se
         notebook = new_notebook(setup.org, setup.config, "Headers")
         secret = "marimo-secret-" + "x" * 20
         editor = f"member:{setup.org.dev1.member_id}"
-        mark_running(node, notebook, port=upstream.server_address[1], token=secret, editor=editor)
         caplog.set_level(logging.DEBUG)
-        client = sign_in(node, setup.org.dev1, notebook)
-        r = client.get(f"/notebooks/{notebook}/page", headers={
-            "Authorization": "Bearer from-the-browser", "Proxy-Authorization": "Basic eDp5",
-            "Cookie": f"{COOKIE_NAME}={cookie_of(client)}; other=1", "X-Forwarded-Host": "evil.example",
-            "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "Forwarded": "for=203.0.113.9;host=evil",
-            "X-Real-IP": "203.0.113.9", "Connection": "keep-alive, X-Browser-Hop", "X-Browser-Hop": "1"})
-        assert r.status_code == 200 and r.text == "hello"
-        assert "set-cookie" not in r.headers and "x-hop" not in r.headers
-        [(path, headers)] = _Recorder.seen
-        assert path == f"/notebooks/{notebook}/page"
-        sent = [(k.lower(), v) for k, v in headers]
-        assert [v for k, v in sent if k == "authorization"] == [f"Bearer {secret}"]
-        names = {k for k, _ in sent}
-        assert not names & {"cookie", "proxy-authorization", "x-forwarded-host", "forwarded", "x-real-ip",
-                            "x-browser-hop"}, sent
-        # One of each, the proxy's: the client and scheme as the API's server took them (here its uvicorn
-        # trusts the loopback test client's forwarding headers).
-        assert [v for k, v in sent if k == "x-forwarded-for"] == ["203.0.113.9"]
-        assert [v for k, v in sent if k == "x-forwarded-proto"] == ["https"]
+        with marked_running(node, notebook, port=upstream.server_address[1], token=secret, editor=editor):
+            client = sign_in(node, setup.org.dev1, notebook)
+            r = client.get(f"/notebooks/{notebook}/page", headers={
+                "Authorization": "Bearer from-the-browser", "Proxy-Authorization": "Basic eDp5",
+                "Cookie": f"{COOKIE_NAME}={cookie_of(client)}; other=1", "X-Forwarded-Host": "evil.example",
+                "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+                "Forwarded": "for=203.0.113.9;host=evil", "X-Real-IP": "203.0.113.9",
+                "Connection": "keep-alive, X-Browser-Hop", "X-Browser-Hop": "1"})
+            assert r.status_code == 200 and r.text == "hello"
+            assert "set-cookie" not in r.headers and "x-hop" not in r.headers
+            [(path, headers)] = _Recorder.seen
+            assert path == f"/notebooks/{notebook}/page"
+            sent = [(k.lower(), v) for k, v in headers]
+            assert [v for k, v in sent if k == "authorization"] == [f"Bearer {secret}"]
+            names = {k for k, _ in sent}
+            assert not names & {"cookie", "proxy-authorization", "x-forwarded-host", "forwarded", "x-real-ip",
+                                "x-browser-hop"}, sent
+            # One of each, the proxy's: the client and scheme as the API's server took them (here its uvicorn
+            # trusts the loopback test client's forwarding headers).
+            assert [v for k, v in sent if k == "x-forwarded-for"] == ["203.0.113.9"]
+            assert [v for k, v in sent if k == "x-forwarded-proto"] == ["https"]
 
-        mark_stopped(node, notebook)
-        mark_running(node, notebook, port=9, token=secret, editor=editor)
-        refused = sign_in(node, setup.org.dev1, notebook).get(f"/notebooks/{notebook}/page")
-        assert_page(refused, 502)
-        assert secret not in refused.text
+        with marked_running(node, notebook, port=9, token=secret, editor=editor):
+            refused = sign_in(node, setup.org.dev1, notebook).get(f"/notebooks/{notebook}/page")
+            assert_page(refused, 502)
+            assert secret not in refused.text
         assert secret not in caplog.text and setup.token not in caplog.text
     finally:
-        mark_stopped(node, notebook)
         upstream.shutdown()
         upstream.server_close()
 
