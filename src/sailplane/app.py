@@ -245,6 +245,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                               max_queue=settings.request_queue_limit)
     app.add_middleware(ConsoleMiddleware, router=app.router, directory=settings.console_dir,  # GET pages at /
                        gateway_tls=settings.gateway_tls_cert is not None)
+    from sailplane.workloads.notebooks.proxy import NotebookLane
+    from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router
+
+    app.add_middleware(NotebookLane)  # notebook pages' traffic: to marimo, not through the API's layers below
     # Outside admission control: an oversized or NUL-bearing request is refused without waiting its turn.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_request_bytes)
     # Counts every answer, refusals of the two layers inside included; inside the request ID, for the log line.
@@ -263,11 +267,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.tracing.instrument_app(app)
         for database in (app.state.db, app.state.background_db):
             app.state.tracing.instrument_engine(database.engine)
-    from sailplane.workloads.notebooks.proxy import router as notebook_proxy_router
-
-    # /notebooks/{notebook}/...: browser traffic, outside the API. First: routes are tried in order, and a page
-    # of the notebook is hundreds of requests (marimo's assets) that would each try every API route (~1 ms) first;
-    # no API path starts with /notebooks/.
+    # /notebooks/{notebook}/...: browser traffic, outside the API (its HTTP relaying is NotebookLane's, before the
+    # router; the open URL, WebSockets and the slashless redirect are routes). First: routes are tried in order.
     app.include_router(notebook_proxy_router)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)

@@ -730,6 +730,36 @@ def test_headers_between_browser_and_notebook_server(node: LiveServer, setup: Se
         upstream.server_close()
 
 
+class _CookieSetter(_Recorder):
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+
+def test_a_notebook_servers_cookies_reach_no_other_request(node: LiveServer, setup: Setup) -> None:
+    """A marimo server's Set-Cookie goes back to no browser, and the proxy keeps none either: its next request,
+    to that server or to another notebook's (marimo servers differ by port alone, which cookies ignore), carries
+    no cookie, so nothing one notebook's server set reaches another tenant's server."""
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CookieSetter) for _ in range(2)]
+    threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    editor = f"member:{setup.org.dev1.member_id}"
+    first, second = (new_notebook(setup.org, setup.config, name) for name in ("Cookies A", "Cookies B"))
+    try:
+        with marked_running(node, first, port=servers[0].server_address[1], token="a" * 24, editor=editor), \
+                marked_running(node, second, port=servers[1].server_address[1], token="b" * 24, editor=editor):
+            browsers = {nid: sign_in(node, setup.org.dev1, nid) for nid in (first, second)}
+            for nid in (first, second, first):
+                r = browsers[nid].get(f"/notebooks/{nid}/page")
+                assert r.status_code == 200 and "set-cookie" not in r.headers
+        assert [path for path, _ in _CookieSetter.seen] == [f"/notebooks/{nid}/page" for nid in (first, second, first)]
+        for _, headers in _CookieSetter.seen:
+            assert "cookie" not in {k.lower() for k, _ in headers}, headers
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
 def test_read_mode_cannot_act_in_the_owners_marimo_session(node: LiveServer, setup: Setup) -> None:
     """marimo keys its HTTP calls by the Marimo-Session-Id header: a reader naming the owner's session would set
     its UI elements (press its buttons), call its functions and interrupt it. Readers neither list the sessions

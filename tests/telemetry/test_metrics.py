@@ -48,6 +48,9 @@ def test_request_counters_move_by_exactly_what_was_done(own_server: LiveServer) 
     assert owner.get("/org/teams/01JB00000000000000AB").status_code == 404
     assert owner.post("/org/teams", json={"name": ""}).status_code == 422
     assert httpx.get(f"{own_server.url}/api/v1/no/such/route").status_code == 404
+    for _ in range(2):  # notebook traffic (relayed before the API's router): counted too, under its own name
+        refused = httpx.get(f"{own_server.url}/notebooks/01JB00000000000000AB/page", headers={"Accept": "text/html"})
+        assert refused.status_code == 401 and refused.headers["x-request-id"]
     after = scrape(own_server.url)
 
     def moved(operation: str, method: str, status: int) -> float:
@@ -58,6 +61,7 @@ def test_request_counters_move_by_exactly_what_was_done(own_server: LiveServer) 
     assert moved("describeTeam", "GET", 200) == 2
     assert moved("describeTeam", "GET", 404) == 1
     assert moved("unmatched", "GET", 404) == 1
+    assert moved("notebookProxy", "GET", 401) == 2
     hist = "sailplane_http_request_duration_seconds_count"
     assert value(after, hist, operation="createTeam", method="POST") - \
         value(before, hist, operation="createTeam", method="POST") == 4

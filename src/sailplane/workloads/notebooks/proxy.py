@@ -2,7 +2,8 @@
 
 - `GET /notebooks/{notebook}/_auth?token=...` exchanges an open URL's single-use token for a cookie scoped to
   the notebook's path (`opening.redeem`) and redirects (303) to `/notebooks/{notebook}/`;
-- every other HTTP method and path under `/notebooks/{notebook}/` is streamed both ways (httpx) to the
+- every other HTTP method and path under `/notebooks/{notebook}/` is streamed both ways (httpcore's connection
+  pool: no cookie jar, so nothing one marimo server sets is sent to another, and no per-call layers) to the
   marimo server named by the notebook's row (`server_host:server_port`, which runs with `--base-url
   /notebooks/{notebook}`, so paths pass unchanged), WebSockets too (the `websockets` library). The marimo
   access token (`server_secret`, decrypted) travels as `Authorization: Bearer`, which marimo's auth
@@ -47,18 +48,20 @@ import hmac
 import html
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
+import httpcore
 import websockets
 from fastapi import APIRouter, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.responses import HTMLResponse, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -82,6 +85,11 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 NOT_FORWARDED = HOP_BY_HOP | {"cookie", "authorization", "forwarded", "x-forwarded-for", "x-forwarded-proto",
                               "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip"}
 NOT_RETURNED = HOP_BY_HOP | {"set-cookie", "server", "date"}  # the API's server sets its own Date and Server
+NOT_RETURNED_RAW = frozenset(name.encode() for name in NOT_RETURNED)
+UPSTREAM_TIMEOUTS = {"connect": 10.0, "read": 60.0, "write": 60.0, "pool": 60.0}
+UPSTREAM_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+                   httpcore.UnsupportedProtocol)
+READ_WHOLE_BYTES = 256 * 1024  # most of marimo's assets and every API answer: sent in one piece
 # Read mode: marimo calls (after the base path) a reader may make besides GET/HEAD/OPTIONS: running the
 # notebook as saved, its UI elements, interrupting, and previews of data sources. Not: taking over another tab's
 # session, restarting or shutting down, and `instantiate` with `codes` (code of the browser's own).
@@ -117,26 +125,39 @@ class NotebookProxy:
         self.wake = wake  # the notebook controller, to act on a handover asked
         self.ttl = settings.notebook_access_cache_seconds
         self.handover_timeout = settings.notebook_start_timeout_seconds + 15.0
-        self._client: httpx.AsyncClient | None = None
+        self._pool: httpcore.AsyncConnectionPool | None = None
         self._answers: dict[tuple[Any, ...], tuple[float, Target | Denied]] = {}
+        self._cookies: dict[tuple[str, str], dict[str, Any]] = {}  # verified cookies' claims
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False,
-                                             trust_env=False)
-        return self._client
+    def pool(self) -> httpcore.AsyncConnectionPool:
+        if self._pool is None:
+            self._pool = httpcore.AsyncConnectionPool(max_connections=200, keepalive_expiry=30.0)
+        return self._pool
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.aclose()
+
+    def claims(self, keys: SigningKeys, cookie: str | None, notebook_id: str) -> dict[str, Any]:
+        """`opening.cookie_claims`, remembered while the cookie lasts: a page is hundreds of requests with the same
+        cookie, and its signature check was a tenth of the proxy's time on each."""
+        key = (cookie or "", notebook_id)
+        claims = self._cookies.get(key)
+        if claims is not None and claims["exp"] > time.time():
+            return claims
+        claims = opening.cookie_claims(keys, cookie, notebook_id)
+        if len(self._cookies) > 10_000:
+            self._cookies.clear()
+        self._cookies[key] = claims
+        return claims
 
     async def admit(self, db_factory: Any, keys: SigningKeys, notebook_id: str, cookie: str | None,
                     *, fresh: bool = False) -> Target:
         """The target for this cookie now (the database's answer from memory when given within `ttl`, the mode
         for the owner's presence now); raises Denied."""
-        claims = opening.cookie_claims(keys, cookie, notebook_id)
+        claims = self.claims(keys, cookie, notebook_id)
         key = (notebook_id, claims["kind"], claims["sub"], claims["org"], claims["run"], claims["mode"], claims["gen"],
                self.presence.kernel_epoch(notebook_id))
         stamp = time.monotonic()
@@ -159,7 +180,7 @@ class NotebookProxy:
         when the handover takes too long; the notebook stopped meanwhile)."""
         if target.mode != EDIT or target.kernel_for:
             return target, None
-        claims = opening.cookie_claims(keys, cookie, notebook_id)
+        claims = self.claims(keys, cookie, notebook_id)
         holder = target.holder
         await asyncio.to_thread(self._db, db_factory, opening.request_handover, notebook_id, holder, target.generation)
         self.wake()
@@ -277,7 +298,7 @@ _NOT_RELAYED = Denied(404, "Not found", "There is no such page in the notebook."
 
 def check_path(scope: Mapping[str, Any], path: str) -> None:
     """Refuse (Denied) a path marimo or the relay could read differently than the checks here: dot segments
-    (httpx removes them before sending, so `api/./files/...` would pass a prefix check and reach
+    (clients and servers resolve them, so `api/./files/...` would pass a prefix check and reach
     `api/files/...`), empty segments, encoded or back slashes; and marimo's own auth routes."""
     raw = (scope.get("raw_path") or b"").lower()
     segments = path.split("/")
@@ -374,6 +395,33 @@ async def relay_http(notebook: str, path: str, request: Request) -> Response:
     return response
 
 
+_RELAYED = re.compile(r"/notebooks/(?P<notebook>[^/]+)/(?P<path>.*)", re.DOTALL)
+
+
+class NotebookLane:
+    """Pure ASGI, inside the request ID, metrics and input guard: relays notebook HTTP traffic (what `relay_http`'s
+    route matches) before the console, admission control and the API's router. A notebook page is hundreds of
+    requests to marimo, not to the database: they skip the API's admission slots (which they would take from API
+    callers) and its routing and dependency layers (an eighth of the proxy's cost on each). The open URL's
+    `_auth`, WebSockets and the slashless redirect go on to the router."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.route: Any = None  # relay_http's, for the request metrics' operation (`notebookProxy`)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = _RELAYED.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        if match is None or (match["path"] == opening.AUTH_SEGMENT and scope["method"] in ("GET", "HEAD")):
+            await self.app(scope, receive, send)
+            return
+        if self.route is None:
+            self.route = next(r for r in router.routes if getattr(r, "endpoint", None) is relay_http)
+        scope["route"] = self.route
+        scope["path_params"] = match.groupdict()
+        response = await relay_http(match["notebook"], match["path"], Request(scope, receive))
+        await response(scope, receive, send)
+
+
 async def _relay_http(proxy: NotebookProxy, presence: NotebookPresence, notebook: str, path: str, request: Request,
                       target: Target) -> Response:
     if target.mode != EDIT and not read_mode_allows(request.method, path):
@@ -389,28 +437,53 @@ async def _relay_http(proxy: NotebookProxy, presence: NotebookPresence, notebook
     rename = _session_renamer(proxy.settings.secret_key, notebook, target)
     if rename is not None:
         headers = [(k, rename(v) if k.lower() == SESSION_HEADER else v) for k, v in headers]
-    upstream_url = f"http://{target.host}:{target.port}{_upstream_path(request.scope, rename)}"
     has_body = request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
-    content = body if body is not None else _body(request) if has_body else None
-    upstream_request = proxy.client.build_request(request.method, upstream_url, headers=headers, content=content)
+    content: bytes | AsyncIterator[bytes] | None = body if body is not None else _body(request) if has_body else None
+    raw = [(b"host", f"{target.host}:{target.port}".encode())]
+    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers
+            if not (isinstance(content, bytes) and k.lower() == "content-length")]
+    if isinstance(content, bytes):
+        raw.append((b"content-length", str(len(content)).encode()))
+    elif content is not None and "content-length" not in request.headers:
+        raw.append((b"transfer-encoding", b"chunked"))
+    upstream_request = httpcore.Request(
+        request.method, f"http://{target.host}:{target.port}{_upstream_path(request.scope, rename)}",
+        headers=raw, content=content, extensions={"timeout": UPSTREAM_TIMEOUTS})
     try:
-        upstream = await proxy.client.send(upstream_request, stream=True)
-    except httpx.HTTPError as exc:
-        log.info("notebook %s: its server at %s:%s did not answer: %s", notebook, target.host, target.port, exc)
+        upstream = await proxy.pool.handle_async_request(upstream_request)
+    except UPSTREAM_ERRORS as exc:
+        log.info("notebook %s: its server at %s:%s did not answer: %r", notebook, target.host, target.port, exc)
         return refusal(request, Denied(502, "The notebook is not answering",
                                        "The notebook's server did not answer; retry shortly.", "notebook_unavailable"))
-    own = f"http://{target.host}:{target.port}"
+    return await _answer(upstream, presence, notebook, f"http://{target.host}:{target.port}")
+
+
+async def _answer(upstream: httpcore.Response, presence: NotebookPresence, notebook: str, own: str) -> Response:
+    """The browser's answer: the server's headers less those not returned (its own URL taken out of a redirect);
+    a small body read whole (one send, no streaming task), a large or unsized one streamed."""
+    named = {name.strip().lower().encode() for k, v in upstream.headers if k.lower() == b"connection"
+             for name in v.decode("latin-1").split(",")}
     raw_headers = []
-    not_returned = NOT_RETURNED | _named_by_connection(upstream.headers.get_list("connection"))
-    for name, value in upstream.headers.multi_items():
+    length = None
+    for name, value in upstream.headers:
         lower = name.lower()
-        if lower in not_returned:
+        if lower in NOT_RETURNED_RAW or lower in named:
             continue
-        if lower == "location" and value.startswith(own):
-            value = value[len(own):] or "/"
-        raw_headers.append((lower.encode("latin-1"), value.encode("latin-1")))
-    response = StreamingResponse(_stream(upstream, presence, notebook), status_code=upstream.status_code,
-                                 background=BackgroundTask(upstream.aclose))
+        if lower == b"location" and value.startswith(own.encode()):
+            value = value[len(own):] or b"/"
+        elif lower == b"content-length" and value.isdigit():
+            length = int(value)
+        raw_headers.append((lower, value))
+    response: Response
+    if length is not None and length <= READ_WHOLE_BYTES:
+        try:
+            body = b"".join([chunk async for chunk in upstream.aiter_stream()])
+        finally:
+            await upstream.aclose()
+        response = Response(body, status_code=upstream.status)
+    else:
+        response = StreamingResponse(_stream(upstream, presence, notebook), status_code=upstream.status,
+                                     background=BackgroundTask(upstream.aclose))
     response.raw_headers = raw_headers
     return response
 
@@ -427,9 +500,9 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def _stream(upstream: httpx.Response, presence: NotebookPresence, notebook: str) -> AsyncIterator[bytes]:
+async def _stream(upstream: httpcore.Response, presence: NotebookPresence, notebook: str) -> AsyncIterator[bytes]:
     last = time.monotonic()
-    async for chunk in upstream.aiter_raw():
+    async for chunk in upstream.aiter_stream():
         if time.monotonic() - last > 1.0:  # a long stream (server-sent events) is traffic too
             presence.touch(notebook)
             last = time.monotonic()
