@@ -139,7 +139,7 @@ def _start_compute(app: FastAPI) -> None:
 def start_operations(app: FastAPI) -> None:
     """The operation runner (infra/operations), with every kind of operation this server can run. Not part of
     compute: infrastructure operations run on an API-only server too."""
-    from sailplane.infra.clusters.operations import DestroyCluster, ProvisionCluster
+    from sailplane.infra.clusters.operations import DestroyCluster, ProvisionCluster, UpdateCluster
     from sailplane.infra.connections.sync import SyncTemplate
     from sailplane.infra.networks.operations import DestroyNetwork, ProvisionNetwork
     from sailplane.infra.operations.runner import OperationsRuntime
@@ -148,7 +148,7 @@ def start_operations(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     parts = (app.state.background_db, app.state.aws, Encryptor(settings.secret_key))
     kinds = [SyncTemplate(*parts).kind(), ProvisionNetwork(*parts).kind(), DestroyNetwork(*parts).kind(),
-             ProvisionCluster(*parts).kind(), DestroyCluster(*parts).kind()]
+             ProvisionCluster(*parts).kind(), UpdateCluster(*parts).kind(), DestroyCluster(*parts).kind()]
     runtime = OperationsRuntime(app.state.background_db, {k.name: k for k in kinds}, node=str(settings.data_dir),
                                 lease_seconds=settings.operations_lease_seconds,
                                 interval=settings.operations_interval_seconds)

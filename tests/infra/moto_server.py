@@ -78,6 +78,19 @@ class _EksCluster(CloudFormationModel):
             cluster.certificate_authority = {"data": os.environ["SAILPLANE_TEST_EKS_CA"]}
         return cls(resource_name, account_id, region_name)
 
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource: _EksCluster, new_resource_name: str,  # type: ignore[override]
+                                        cloudformation_json: dict[str, Any], account_id: str,
+                                        region_name: str) -> _EksCluster:
+        """In place, as EKS updates a cluster (UpdateClusterVersion, UpdateClusterConfig): its version and endpoint
+        access; a cluster deleted behind the stack's back fails the update (moto's ResourceNotFoundException)."""
+        props = cloudformation_json["Properties"]
+        cluster = eks_backends[account_id][region_name].describe_cluster(original_resource.name)
+        cluster.version = props.get("Version") or cluster.version
+        vpc = {k[0].lower() + k[1:]: v for k, v in props["ResourcesVpcConfig"].items()}
+        cluster.resources_vpc_config = {**(cluster.resources_vpc_config or {}), **vpc}
+        return original_resource
+
     def delete(self, account_id: str, region_name: str) -> None:
         eks_backends[account_id][region_name].delete_cluster(self.name)
 
@@ -113,6 +126,20 @@ class _EksNodegroup(CloudFormationModel):
             subnets=props["Subnets"], scaling_config=scaling or None, disk_size=props.get("DiskSize"),
             instance_types=props.get("InstanceTypes"), labels=props.get("Labels"), tags=props.get("Tags"))
         return cls(props["ClusterName"], resource_name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource: _EksNodegroup, new_resource_name: str,  # type: ignore[override]
+                                        cloudformation_json: dict[str, Any], account_id: str,
+                                        region_name: str) -> _EksNodegroup:
+        """The group's sizes, instance types and disk (EKS replaces the group for the last two; here it is changed
+        where it is); a group deleted behind the stack's back fails the update."""
+        props = cloudformation_json["Properties"]
+        group = eks_backends[account_id][region_name].describe_nodegroup(original_resource.cluster,
+                                                                          original_resource.name)
+        group.scaling_config = {k[0].lower() + k[1:]: v for k, v in (props.get("ScalingConfig") or {}).items()}
+        group.instance_types = props.get("InstanceTypes") or group.instance_types
+        group.disk_size = props.get("DiskSize") or group.disk_size
+        return original_resource
 
     def delete(self, account_id: str, region_name: str) -> None:
         eks_backends[account_id][region_name].delete_nodegroup(self.cluster, self.name)

@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.infra.conftest import REGION
 from tests.infra.helpers import wait_operation
-from tests.infra.test_cluster_records import _config, pending_cluster
+from tests.infra.test_cluster_records import pending_cluster
 from tests.support.actors import assert_error
 
 
@@ -83,8 +83,8 @@ def test_cluster_journey(infra_api: str, customer_aws: Any) -> None:
         err = assert_error(owner.post(path, json=body), 409, "compute_backend_unavailable")
         assert "Kubernetes compute backend is not available yet" in err["message"], (path, err)
 
-    # Provisioned: the config no longer changes, the record cannot go, the network cannot be destroyed.
-    assert_error(owner.post(f"{base}/{cid}", json={"config": _config(maxSize=6)}), 409, "cluster_provisioned")
+    # Provisioned: the record cannot go, the network cannot be destroyed (its config changes in place:
+    # test_cluster_update).
     assert_error(owner.delete(f"/infra/clusters/{cid}"), 409, "cluster_not_destroyed")
     assert_error(owner.delete(f"/infra/connections/{conn_id}/networks/{network['id']}"), 409, "network_in_use")
     # Provisioning again is refused; an active cluster has nothing to provision.

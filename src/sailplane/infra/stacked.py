@@ -5,6 +5,7 @@ CloudFormation stack in a connection's account.
   through `Lifecycle`, the one compare-and-set of its status; never a blind write: `UPDATE … WHERE status IN`):
 
       pending → provisioning → active → destroying → destroyed       (provision; destroy)
+      active → updating → active | failed                            (a kind that updates in place: clusters)
       provisioning, destroying → failed → provisioning | destroying  (a failed operation; its retry)
       destroyed → provisioning                                       (provisioned again)
 
@@ -57,15 +58,17 @@ ACTIVE: Final = "active"
 DESTROYING: Final = "destroying"
 DESTROYED: Final = "destroyed"
 FAILED: Final = "failed"
-STATES: Final = (PENDING, PROVISIONING, ACTIVE, DESTROYING, DESTROYED, FAILED)
+UPDATING: Final = "updating"
+STATES: Final = (PENDING, PROVISIONING, ACTIVE, UPDATING, DESTROYING, DESTROYED, FAILED)
 # Without infrastructure of ours in the account: the record may be deleted.
 DELETABLE: Final = (PENDING, DESTROYED)
 TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     PROVISIONING: frozenset((PENDING, FAILED, DESTROYED)),
-    ACTIVE: frozenset((PROVISIONING,)),
+    ACTIVE: frozenset((PROVISIONING, UPDATING)),
+    UPDATING: frozenset((ACTIVE,)),
     DESTROYING: frozenset((ACTIVE, FAILED)),
     DESTROYED: frozenset((DESTROYING,)),
-    FAILED: frozenset((PROVISIONING, DESTROYING)),
+    FAILED: frozenset((PROVISIONING, UPDATING, DESTROYING)),
 }
 CREATE_FAILED: Final = ("ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED")
 CREATED: Final = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
@@ -238,6 +241,8 @@ class Subject(Protocol):
 
 S = TypeVar("S", bound=Subject)
 StepFn = Callable[[StepContext], Outcome]
+# (the failed outcome, its message) → the state a failed operation leaves the record in, with the values to write.
+FailureEnd = Callable[[Outcome, str], tuple[str, dict[str, Any]]]
 
 
 class StackSteps(stacks.StackLookup[S]):
@@ -348,15 +353,20 @@ class StackSteps(stacks.StackLookup[S]):
             return waiting
         return stacks.failed(stack, "stack_delete_failed", f"delete the {self.resource.noun}'s stack; destroy it again")
 
-    def end(self, ctx: StepContext, outcome: Outcome, success: str, values: dict[str, Any], message: str) -> None:
-        """Move the record from the operation's state to `success` or failed (idempotent: from that state only)."""
-        working = PROVISIONING if success == ACTIVE else DESTROYING
+    def end(self, ctx: StepContext, outcome: Outcome, success: str, values: dict[str, Any], message: str, *,
+            working: str | None = None, failure: FailureEnd | None = None) -> None:
+        """Move the record from the operation's state (`working`; provisioning or destroying by the `success` state)
+        to `success`, or after a failure to failed, or where `failure` says given the failure's message (idempotent:
+        from the working state only)."""
+        working = working or (PROVISIONING if success == ACTIVE else DESTROYING)
         with self.db.session() as db:
             if outcome.kind in (DONE, NEXT):
                 self.lifecycle.transition(db, ctx.resource_id, success, source=(working,),
                                           values={**values, "status_message": message[:2000]})
             else:
                 error = (outcome.error or {}).get("message") or "The operation failed."
-                self.lifecycle.transition(db, ctx.resource_id, FAILED, source=(working,),
-                                          values={"status_message": f"{error} (operation {ctx.operation_id})"[:2000]})
+                text = f"{error} (operation {ctx.operation_id})"
+                target, extra = failure(outcome, text) if failure is not None else (FAILED, {"status_message": text})
+                extra["status_message"] = str(extra.get("status_message") or text)[:2000]
+                self.lifecycle.transition(db, ctx.resource_id, target, source=(working,), values=extra)
             db.commit()

@@ -146,7 +146,7 @@ def judge(cluster: dict[str, Any] | None, groups: list[dict[str, Any]], api: Api
 def check(db: Session, principal: Principal, connection_id: str, cluster_id: str, settings: Settings,
           aws: Aws) -> ClusterHealthView:
     row = provisioned.get_in(db, principal, connection_id, cluster_id)
-    if row.status != states.ACTIVE or not row.cluster_name:
+    if row.status not in states.IN_SERVICE or not row.cluster_name:
         raise conflict("cluster_not_active", f"The cluster is {row.status}; its health is checked once it is "
                                              "provisioned (provisionCluster).")
     name, region = row.cluster_name, row.region

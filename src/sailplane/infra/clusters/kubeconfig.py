@@ -18,7 +18,7 @@ EXEC_API = "client.authentication.k8s.io/v1beta1"
 def kubeconfig(row: ProvisionedCluster) -> KubeconfigView:
     outputs = row.iac_outputs or {}
     endpoint, authority = outputs.get("ClusterEndpoint"), outputs.get("ClusterCertificateAuthority")
-    if row.status != states.ACTIVE or not endpoint or not authority or not row.cluster_name:
+    if row.status not in states.IN_SERVICE or not endpoint or not authority or not row.cluster_name:
         raise conflict("cluster_not_active", f"The cluster is {row.status}; a kubeconfig exists once it is "
                                              "provisioned (provisionCluster).")
     name = row.cluster_arn or row.cluster_name

@@ -1,9 +1,13 @@
-"""provisionCluster and destroyProvisionedCluster: the operations that create and delete a cluster's CloudFormation
-stack (`clusters.template`), shaped like the network's (`networks.operations`).
+"""provisionCluster, updateProvisionedCluster (of an active cluster) and destroyProvisionedCluster: the operations that
+create, update and delete a cluster's CloudFormation stack (`clusters.template`), shaped like the network's
+(`networks.operations`).
 
 provision: `plan` (assume the connection's role; the network's subnets), `create_stack` (CreateStack of the stack
-named by the cluster, with a client request token of the operation; a stack that exists already is the one this
-step started), `wait_stack` and `record` (endpoint, ARN, job runner role). destroy: `plan`, `delete_stack` (with a
+named by the cluster, with a client request token of the operation; a stack that exists already is the one this step
+started), `wait_stack` and `record` (endpoint, ARN, job runner role). update: `plan`, `update_stack` (UpdateStack
+with the config the API recorded, with a token; "no updates" when a killed runner had asked already), `wait_stack`,
+`record`; a failed update (the stack rolled back, or never changed) leaves the cluster active with the config it
+runs, only a stack CloudFormation could not roll back leaves it failed. destroy: `plan`, `delete_stack` (with a
 token; a stack gone or going is not deleted again), `wait_stack`, `record`. Each step looks before it acts (a killed
 runner runs it again); credentials are never stored. The operation's end moves the cluster on through
 `clusters.states`: active with its outputs, destroyed, or failed with the operation's message.
@@ -19,13 +23,24 @@ from sqlalchemy import select
 from sailplane.infra import stacks
 from sailplane.infra.clusters import states
 from sailplane.infra.clusters.models import ProvisionedCluster
-from sailplane.infra.clusters.provisioned import RECORDS
+from sailplane.infra.clusters.provisioned import RECORDS, UPDATE, UPDATE_STEPS
 from sailplane.infra.clusters.template import template
 from sailplane.infra.connections.models import Connection
 from sailplane.infra.connections.service import Target, target
 from sailplane.infra.networks.models import Network
-from sailplane.infra.operations.steps import OperationKind, Outcome, StepContext, done, fail, next_step
-from sailplane.infra.stacked import StackSteps
+from sailplane.infra.operations.steps import (
+    OperationKind,
+    Outcome,
+    Step,
+    StepContext,
+    done,
+    fail,
+    next_step,
+)
+from sailplane.infra.providers.aws import CloudError
+from sailplane.infra.stacked import CREATED, StackSteps
+
+ROLLBACK_FAILED = "UPDATE_ROLLBACK_FAILED"
 
 
 @dataclass(frozen=True)
@@ -77,10 +92,7 @@ class _Steps(StackSteps[Subject]):
                         subnet_ids=list(ctx.state["subnets"]), security_group_ids=list(ctx.state["securityGroups"]))
 
 
-class ProvisionCluster(_Steps):
-    def kind(self) -> OperationKind:
-        return self.provision_kind(self.plan, self.record)
-
+class _Planned(_Steps):
     def plan(self, ctx: StepContext) -> Outcome:
         subject = self.subject(ctx)
         if isinstance(subject, Outcome):
@@ -101,12 +113,85 @@ class ProvisionCluster(_Steps):
                      "clusterArn": outputs.get("ClusterArn"), "jobRunnerRoleArn": outputs.get("JobRunnerRoleArn"),
                      "iacOutputs": outputs}, f"The EKS cluster {outputs.get('ClusterName')} is ready.")
 
-    def finished(self, ctx: StepContext, outcome: Outcome) -> None:
+    @staticmethod
+    def outputs(outcome: Outcome) -> dict[str, Any]:
         result = outcome.result or {}
-        self.end(ctx, outcome, states.ACTIVE, {
-            "stack_arn": result.get("stackArn"), "cluster_name": result.get("clusterName"),
-            "cluster_arn": result.get("clusterArn"), "job_runner_role_arn": result.get("jobRunnerRoleArn"),
-            "iac_outputs": result.get("iacOutputs") or {}}, outcome.message or "Provisioned.")
+        return {"stack_arn": result.get("stackArn"), "cluster_name": result.get("clusterName"),
+                "cluster_arn": result.get("clusterArn"), "job_runner_role_arn": result.get("jobRunnerRoleArn"),
+                "iac_outputs": result.get("iacOutputs") or {}}
+
+
+class ProvisionCluster(_Planned):
+    def kind(self) -> OperationKind:
+        return self.provision_kind(self.plan, self.record)
+
+    def finished(self, ctx: StepContext, outcome: Outcome) -> None:
+        self.end(ctx, outcome, states.ACTIVE, self.outputs(outcome), outcome.message or "Provisioned.")
+
+
+class UpdateCluster(_Planned):
+    """An active cluster's stack updated to the config the API recorded (the previous one is in the operation's
+    state, for a failed update to put back)."""
+
+    def kind(self) -> OperationKind:
+        run = {"plan": self.plan, "update_stack": self.update_stack, "wait_stack": self.wait_updated,
+               "record": self.record}
+        return OperationKind(UPDATE, tuple(Step(n, d, run[n]) for n, d in UPDATE_STEPS), finished=self.finished)
+
+    def update_stack(self, ctx: StepContext) -> Outcome:
+        looked = self._stack(ctx)
+        if isinstance(looked, Outcome):
+            return looked
+        subject, role, stack = looked
+        if stack is None:
+            return fail("stack_not_found", f"The cluster's stack {subject.stack_name} is not in the account; "
+                                           "destroy the cluster (destroyProvisionedCluster) and provision it again.")
+        waiting = stacks.wait(stack, delay=self.poll_seconds)  # busy: this update, asked before a restart
+        if waiting is not None:
+            return waiting
+        try:
+            changed = self.aws.update_stack(role, subject.region, str(stack["StackId"]), self.body(subject, ctx), {},
+                                            token=f"sailplane-update-{ctx.operation_id}")
+        except CloudError as exc:
+            return stacks.cloud_failure(exc)
+        if not changed:
+            return next_step("The stack already has this config.", stackArn=str(stack["StackId"]), updated=False,
+                             outputs=stacks.outputs(stack))
+        return next_step(f"Asked CloudFormation to update the stack {subject.stack_name}.",
+                         stackArn=str(stack["StackId"]), updated=True)
+
+    def wait_updated(self, ctx: StepContext) -> Outcome:
+        if not ctx.state.get("updated"):
+            return next_step("Nothing to wait for: the stack had this config.")
+        looked = self._stack(ctx)
+        if isinstance(looked, Outcome):
+            return looked
+        subject, _role, stack = looked
+        if stack is None:
+            return fail("stack_not_found", f"The stack {subject.stack_name} disappeared while it was updated.")
+        waiting = stacks.wait(stack, delay=self.poll_seconds)
+        if waiting is not None:
+            return waiting
+        if stacks.status(stack) not in CREATED:
+            return stacks.failed(stack, "stack_update_failed", "update the cluster's stack (it was rolled back: "
+                                                               "the cluster runs its previous config)")
+        return next_step(f"The stack is {stacks.status(stack)}.", outputs=stacks.outputs(stack))
+
+    def finished(self, ctx: StepContext, outcome: Outcome) -> None:
+        """Active with the new outputs; after a failure, active as it runs (the previous config put back) unless
+        CloudFormation could not roll the stack back (failed: destroy it, or update it again)."""
+        def failure(failed: Outcome, text: str) -> tuple[str, dict[str, Any]]:
+            message = f"The update failed: {text}"
+            if (failed.error or {}).get("causedBy") == ROLLBACK_FAILED:
+                return states.FAILED, {"status_message": message}
+            previous = ctx.state.get("previous") or {}
+            return states.ACTIVE, {"kubernetes_version": previous.get("kubernetesVersion"),
+                                   "node_group": previous.get("systemNodeGroup"),
+                                   "public_access_cidrs": previous.get("publicAccessCidrs"),
+                                   "status_message": f"{message}; the cluster runs its previous config."}
+
+        self.end(ctx, outcome, states.ACTIVE, self.outputs(outcome), outcome.message or "Updated.",
+                 working=states.UPDATING, failure=failure)
 
 
 class DestroyCluster(_Steps):

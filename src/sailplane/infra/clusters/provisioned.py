@@ -36,6 +36,7 @@ from sailplane.infra.connections import service as connections
 from sailplane.infra.networks import states as network_states
 from sailplane.infra.networks.models import Network
 from sailplane.infra.networks.schemas import IacState
+from sailplane.infra.operations import service as operations
 from sailplane.infra.operations.models import Operation
 from sailplane.infra.providers.aws import Aws, CloudError
 from sailplane.infra.stacked import Kind, Records
@@ -47,7 +48,7 @@ from sailplane.kit.pagination import MarkerPage
 from sailplane.tenancy.audit import service as audit
 
 RESOURCE: Final = "cluster"
-PROVISION, DESTROY = "provision_cluster", "destroy_cluster"
+PROVISION, DESTROY, UPDATE = "provision_cluster", "destroy_cluster", "update_cluster"
 PROVISION_STEPS = (
     ("plan", "Assume the connection's role and read the network's subnets"),
     ("create_stack", "Create the cluster's CloudFormation stack"),
@@ -59,6 +60,12 @@ DESTROY_STEPS = (
     ("delete_stack", "Delete the cluster's CloudFormation stack"),
     ("wait_stack", "Wait for CloudFormation to delete the node group, the cluster and its roles"),
     ("record", "Record the cluster as destroyed"),
+)
+UPDATE_STEPS = (
+    ("plan", "Assume the connection's role and read the network's subnets"),
+    ("update_stack", "Update the cluster's CloudFormation stack to the new config"),
+    ("wait_stack", "Wait for CloudFormation to update the EKS cluster and its system node group"),
+    ("record", "Record the cluster's outputs"),
 )
 # EKS versions in standard support that Sailplane's Sail images are built and tested against.
 KUBERNETES_VERSIONS: Final = ("1.32", "1.33", "1.34", "1.35")
@@ -207,26 +214,38 @@ def create(db: Session, principal: Principal, connection_id: str, body: CreatePr
 def update(db: Session, principal: Principal, connection_id: str, cluster_id: str,
            body: UpdateProvisionedClusterRequest, ctx: RequestContext, settings: Settings,
            aws: Aws) -> ProvisionedCluster:
-    """Rename the cluster; change its config while it is not provisioned (pending or destroyed)."""
+    """Rename the cluster; change its config: as recorded while it is not provisioned (pending or destroyed), in
+    place while it is active (the update operation: its stack updated, the cluster serving meanwhile)."""
     row = get_in(db, principal, connection_id, cluster_id)
     changed: dict[str, Any] = {}
     if body.config is not None:
         node_group, cidrs = _config(body.config)
         config = {"kubernetesVersion": body.config.kubernetes_version, "systemNodeGroup": node_group,
                   "publicAccessCidrs": cidrs}
-        if config != {"kubernetesVersion": row.kubernetes_version, "systemNodeGroup": row.node_group,
-                      "publicAccessCidrs": row.public_access_cidrs}:
+        previous = _config_of(row)
+        if config != previous:
             RECORDS.busy(db, principal, row)
-            if row.status not in states.DELETABLE:
-                raise conflict("cluster_provisioned", f"The cluster is {row.status}: its config changes only while "
-                                                      "it is not provisioned (pending or destroyed).")
+            if row.status not in (*states.DELETABLE, states.ACTIVE):
+                raise conflict("cluster_not_updatable", f"The cluster is {row.status}: its config changes while it "
+                                                        "is pending, active or destroyed.")
+            if row.status == states.ACTIVE:
+                _check_in_place(previous, config)
             if node_group["instanceTypes"] != (row.node_group or {}).get("instanceTypes"):
                 region = row.region
                 _check_instance_types(db, principal, connection_id, region, node_group, settings, aws)
                 row = get_in(db, principal, connection_id, cluster_id)
-                if row.status not in states.DELETABLE:
-                    raise conflict("cluster_provisioned", f"The cluster is {row.status}: its config changes only "
-                                                          "while it is not provisioned.")
+                RECORDS.busy(db, principal, row)
+                if _config_of(row) != previous or row.status not in (*states.DELETABLE, states.ACTIVE):
+                    raise conflict("cluster_busy", "The cluster changed while its instance types were checked; "
+                                                   "send the update again.")
+            if row.status == states.ACTIVE:
+                if not states.transition(db, row.id, states.UPDATING, source=(states.ACTIVE,), values={
+                        "status_message": "Updating the cluster's stack to the new config.",
+                        "updated_by": principal.actor_id}):
+                    raise conflict("cluster_busy", "The cluster changed meanwhile; send the update again.")
+                op = operations.start(db, principal, UPDATE, UPDATE_STEPS, RESOURCE, row.id, state={
+                    "stackName": row.stack_name, "stackArn": row.stack_arn, "previous": previous})
+                changed["operationId"] = op.id
             row.kubernetes_version = body.config.kubernetes_version
             row.node_group = node_group
             row.public_access_cidrs = cidrs
@@ -240,6 +259,31 @@ def update(db: Session, principal: Principal, connection_id: str, cluster_id: st
         db.flush()
         audit.record(db, ctx, principal, "cluster.update", RESOURCE, row.id, details=changed)
     return row
+
+
+def _config_of(row: ProvisionedCluster) -> dict[str, Any]:
+    return {"kubernetesVersion": row.kubernetes_version, "systemNodeGroup": dict(row.node_group or {}),
+            "publicAccessCidrs": list(row.public_access_cidrs or [])}
+
+
+def _minor(version: str) -> tuple[int, int]:
+    major, _, minor = version.partition(".")
+    return int(major), int(minor)
+
+
+def _check_in_place(previous: dict[str, Any], config: dict[str, Any]) -> None:
+    """What EKS changes in place on a running cluster: its Kubernetes version one minor version up at a time, never
+    down; the node group's sizes, instance types and disk (the group is replaced for the last two), not its name."""
+    before, after = _minor(previous["kubernetesVersion"]), _minor(config["kubernetesVersion"])
+    if after < before:
+        raise invalid("config.kubernetesVersion", f"EKS cannot downgrade a cluster: it runs "
+                                                  f"{previous['kubernetesVersion']}")
+    if after[0] != before[0] or after[1] > before[1] + 1:
+        raise invalid("config.kubernetesVersion", f"EKS upgrades one minor version at a time: from "
+                                                  f"{previous['kubernetesVersion']} to {before[0]}.{before[1] + 1}")
+    if config["systemNodeGroup"]["name"] != previous["systemNodeGroup"].get("name"):
+        raise invalid(f"{NODE_GROUP}.name", "the system node group of a provisioned cluster keeps its name "
+                                            f"({previous['systemNodeGroup'].get('name')})")
 
 
 def delete_record(db: Session, principal: Principal, cluster_id: str, ctx: RequestContext) -> None:

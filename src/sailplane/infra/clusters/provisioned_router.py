@@ -118,8 +118,11 @@ def describe_connection_cluster(connection_id: ConnectionId, cluster_id: Cluster
 def update_provisioned_cluster(connection_id: ConnectionId, cluster_id: ClusterId,
                                body: UpdateProvisionedClusterRequest, principal: Admin, db: Db, ctx: Ctx,
                                settings: AppSettings, aws: AwsClient) -> ExternalClusterView:
-    """Rename the cluster; change its config while it is not provisioned (pending or destroyed; 409 otherwise:
-    changing a running cluster is not supported yet)."""
+    """Rename the cluster; change its config: recorded while it is pending or destroyed; on an active cluster, an
+    update operation (`update_cluster`, the cluster `updating` until it ends; find it with getOperation or in the
+    cluster's operations) changes it in place: the Kubernetes version one minor version up at a time, the system
+    node group's sizes, instance types and disk, the public access ranges. 409 while another operation runs or
+    the cluster is provisioning, destroying or failed."""
     return service.view(service.update(db, principal, connection_id, cluster_id, body, ctx, settings, aws))
 
 

@@ -62,9 +62,9 @@ def _provisioned(row: ProvisionedCluster) -> Cluster:
 
 
 def provisioned_clusters(db: Session, principal: Principal, cluster_id: str | None = None) -> list[Cluster]:
-    """The organization's active provisioned clusters (shared with all its teams)."""
+    """The organization's provisioned clusters in service (shared with all its teams)."""
     stmt = select(ProvisionedCluster).where(ProvisionedCluster.organization_id == principal.organization_id,
-                                            ProvisionedCluster.status == states.ACTIVE)
+                                            ProvisionedCluster.status.in_(states.IN_SERVICE))
     if cluster_id is not None:
         stmt = stmt.where(ProvisionedCluster.id == cluster_id)
     return [_provisioned(r) for r in db.scalars(stmt.order_by(ProvisionedCluster.id))]

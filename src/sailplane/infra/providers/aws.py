@@ -68,7 +68,10 @@ def _client_config() -> Any:
 
 
 def _call(doing: str, fn: Callable[[], T]) -> T:
+    """`fn()`, AWS's refusals and failures as `CloudError`: an answer botocore cannot read (a proxy's page, a
+    service's error in another protocol) too, which is AWS failing, not us."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     try:
         return fn()
@@ -76,7 +79,7 @@ def _call(doing: str, fn: Callable[[], T]) -> T:
         error = exc.response.get("Error", {})
         raise CloudError(doing, str(error.get("Code") or "ClientError"),
                          str(error.get("Message") or "no message")[:500]) from None
-    except BotoCoreError as exc:
+    except (BotoCoreError, ResponseParserError) as exc:
         raise CloudError(doing, type(exc).__name__, str(exc)[:500]) from None
 
 
