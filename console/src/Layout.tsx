@@ -23,6 +23,8 @@ export function Layout() {
           <NavLink to="/teams">Teams</NavLink>
           <NavLink to="/sessions">Sessions</NavLink>
           <NavLink to="/jobs">Jobs</NavLink>
+          {/* Workloads */}
+          <NavLink to="/notebooks">Notebooks</NavLink>
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

@@ -14,6 +14,9 @@ const Jobs = lazy(() => import("./pages/Jobs"));
 const JobForm = lazy(() => import("./pages/JobForm"));
 const JobDetail = lazy(() => import("./pages/JobDetail"));
 const RunDetail = lazy(() => import("./pages/RunDetail"));
+// Workloads: notebooks (the notebook's own page is /notebook/:id: /notebooks/{id}/ is the notebook proxy's).
+const Notebooks = lazy(() => import("./pages/Notebooks"));
+const NotebookDetail = lazy(() => import("./pages/NotebookDetail"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
@@ -33,6 +36,9 @@ const router = createBrowserRouter([
       { path: "jobs/:jobId", element: page(<JobDetail />) },
       { path: "jobs/:jobId/edit", element: page(<JobForm key="edit" />) },
       { path: "jobs/:jobId/runs/:runId", element: page(<RunDetail />) },
+      // Workloads: notebooks, workload configs, catalogs and queries, notifications.
+      { path: "notebooks", element: page(<Notebooks />) },
+      { path: "notebook/:notebookId", element: page(<NotebookDetail />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },
