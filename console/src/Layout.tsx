@@ -25,6 +25,7 @@ export function Layout() {
           <NavLink to="/jobs">Jobs</NavLink>
           {/* Workloads */}
           <NavLink to="/notebooks">Notebooks</NavLink>
+          <NavLink to="/configs">Configs</NavLink>
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

@@ -17,6 +17,9 @@ const RunDetail = lazy(() => import("./pages/RunDetail"));
 // Workloads: notebooks (the notebook's own page is /notebook/:id: /notebooks/{id}/ is the notebook proxy's).
 const Notebooks = lazy(() => import("./pages/Notebooks"));
 const NotebookDetail = lazy(() => import("./pages/NotebookDetail"));
+const Configs = lazy(() => import("./pages/Configs"));
+const ConfigForm = lazy(() => import("./pages/ConfigForm"));
+const ConfigDetail = lazy(() => import("./pages/ConfigDetail"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
@@ -39,6 +42,9 @@ const router = createBrowserRouter([
       // Workloads: notebooks, workload configs, catalogs and queries, notifications.
       { path: "notebooks", element: page(<Notebooks />) },
       { path: "notebook/:notebookId", element: page(<NotebookDetail />) },
+      { path: "configs", element: page(<Configs />) },
+      { path: "configs/new", element: page(<ConfigForm />) },
+      { path: "configs/:configId", element: page(<ConfigDetail />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

@@ -54,6 +54,7 @@ def framing_page(target: str) -> Iterator[str]:
 
 
 def sign_in(page: Any, url: str, owner: Actor, path: str) -> None:
+    """Sign in on the sign-in page the console sends `path` to, and come back to `path`."""
     assert owner.email is not None
     page.goto(f"{url}{path}")
     page.get_by_label("Email").fill(owner.email)
