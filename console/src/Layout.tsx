@@ -26,6 +26,8 @@ export function Layout() {
           {/* Workloads */}
           <NavLink to="/notebooks">Notebooks</NavLink>
           <NavLink to="/configs">Configs</NavLink>
+          <NavLink to="/catalogs">Catalogs</NavLink>
+          <NavLink to="/queries">Queries</NavLink>
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

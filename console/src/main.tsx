@@ -20,6 +20,10 @@ const NotebookDetail = lazy(() => import("./pages/NotebookDetail"));
 const Configs = lazy(() => import("./pages/Configs"));
 const ConfigForm = lazy(() => import("./pages/ConfigForm"));
 const ConfigDetail = lazy(() => import("./pages/ConfigDetail"));
+const Catalogs = lazy(() => import("./pages/Catalogs"));
+const CatalogForm = lazy(() => import("./pages/CatalogForm"));
+const Queries = lazy(() => import("./pages/Queries"));
+const QueryForm = lazy(() => import("./pages/QueryForm"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
@@ -45,6 +49,12 @@ const router = createBrowserRouter([
       { path: "configs", element: page(<Configs />) },
       { path: "configs/new", element: page(<ConfigForm />) },
       { path: "configs/:configId", element: page(<ConfigDetail />) },
+      { path: "catalogs", element: page(<Catalogs />) },
+      { path: "catalogs/new", element: page(<CatalogForm key="new" />) },
+      { path: "catalogs/:catalogId", element: page(<CatalogForm key="edit" />) },
+      { path: "queries", element: page(<Queries />) },
+      { path: "queries/new", element: page(<QueryForm key="new" />) },
+      { path: "queries/:queryId", element: page(<QueryForm key="edit" />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },
