@@ -28,6 +28,7 @@ export function Layout() {
           <NavLink to="/configs">Configs</NavLink>
           <NavLink to="/catalogs">Catalogs</NavLink>
           <NavLink to="/queries">Queries</NavLink>
+          <NavLink to="/notifications">Notifications</NavLink>
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

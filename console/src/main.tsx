@@ -24,6 +24,9 @@ const Catalogs = lazy(() => import("./pages/Catalogs"));
 const CatalogForm = lazy(() => import("./pages/CatalogForm"));
 const Queries = lazy(() => import("./pages/Queries"));
 const QueryForm = lazy(() => import("./pages/QueryForm"));
+const NotificationChannels = lazy(() => import("./pages/NotificationChannels"));
+const NotificationRules = lazy(() => import("./pages/NotificationRules"));
+const NotificationDeliveries = lazy(() => import("./pages/NotificationDeliveries"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
@@ -55,6 +58,9 @@ const router = createBrowserRouter([
       { path: "queries", element: page(<Queries />) },
       { path: "queries/new", element: page(<QueryForm key="new" />) },
       { path: "queries/:queryId", element: page(<QueryForm key="edit" />) },
+      { path: "notifications", element: page(<NotificationChannels />) },
+      { path: "notifications/rules", element: page(<NotificationRules />) },
+      { path: "notifications/deliveries", element: page(<NotificationDeliveries />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

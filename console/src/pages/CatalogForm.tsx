@@ -102,6 +102,7 @@ export default function CatalogForm() {
         params: { path: { catalog: catalogId } }, body: { name, description: description || null, providerConfig },
       }));
       setCatalog(updated);
+      setSettings(JSON.stringify(updated.providerConfig, null, 2)); // a secret typed does not stay in the page
       setSaved(true);
     } catch (err) {
       setErrors(mapFieldErrors(err, FORM_FIELDS, "providerConfig"));
