@@ -118,7 +118,7 @@ export default function NotebookDetail() {
           <h1>{notebook.name}</h1>
           <dl className="facts">
             <dt>Status</dt>
-            <dd><span className={`status status-${notebook.status}`} data-testid="notebook-status"
+            <dd><span className={`status nb-status status-${notebook.status}`} data-testid="notebook-status"
               aria-live="polite">{notebook.status}</span>
               {changing && <span className="muted" role="status"> (updates live)</span>}</dd>
             {notebook.statusMessage && <><dt>Message</dt><dd>{notebook.statusMessage}</dd></>}

@@ -71,7 +71,7 @@ export default function Notebooks() {
             {rows.map(({ notebook: n, teamIds }) => (
               <tr key={n.id}>
                 <td><Link to={`/notebook/${n.id}`}>{n.name}</Link></td>
-                <td><span className={`status status-${n.status}`}>{n.status}</span></td>
+                <td><span className={`status nb-status status-${n.status}`}>{n.status}</span></td>
                 <td>{n.memberId === memberId ? "You" : <span className="muted">Shared with you</span>}</td>
                 <td>{teamIds.length ? teamIds.map(teamName).join(", ") : <span className="muted">Only the owner</span>}</td>
                 <td>{configName(n.workloadConfigId)}</td>
