@@ -23,6 +23,12 @@ export function Layout() {
           <NavLink to="/teams">Teams</NavLink>
           <NavLink to="/sessions">Sessions</NavLink>
           <NavLink to="/jobs">Jobs</NavLink>
+          {/* Workloads */}
+          <NavLink to="/notebooks">Notebooks</NavLink>
+          <NavLink to="/configs">Configs</NavLink>
+          <NavLink to="/catalogs">Catalogs</NavLink>
+          <NavLink to="/queries">Queries</NavLink>
+          <NavLink to="/notifications">Notifications</NavLink>
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

@@ -14,6 +14,19 @@ const Jobs = lazy(() => import("./pages/Jobs"));
 const JobForm = lazy(() => import("./pages/JobForm"));
 const JobDetail = lazy(() => import("./pages/JobDetail"));
 const RunDetail = lazy(() => import("./pages/RunDetail"));
+// Workloads: notebooks (the notebook's own page is /notebook/:id: /notebooks/{id}/ is the notebook proxy's).
+const Notebooks = lazy(() => import("./pages/Notebooks"));
+const NotebookDetail = lazy(() => import("./pages/NotebookDetail"));
+const Configs = lazy(() => import("./pages/Configs"));
+const ConfigForm = lazy(() => import("./pages/ConfigForm"));
+const ConfigDetail = lazy(() => import("./pages/ConfigDetail"));
+const Catalogs = lazy(() => import("./pages/Catalogs"));
+const CatalogForm = lazy(() => import("./pages/CatalogForm"));
+const Queries = lazy(() => import("./pages/Queries"));
+const QueryForm = lazy(() => import("./pages/QueryForm"));
+const NotificationChannels = lazy(() => import("./pages/NotificationChannels"));
+const NotificationRules = lazy(() => import("./pages/NotificationRules"));
+const NotificationDeliveries = lazy(() => import("./pages/NotificationDeliveries"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
@@ -33,6 +46,21 @@ const router = createBrowserRouter([
       { path: "jobs/:jobId", element: page(<JobDetail />) },
       { path: "jobs/:jobId/edit", element: page(<JobForm key="edit" />) },
       { path: "jobs/:jobId/runs/:runId", element: page(<RunDetail />) },
+      // Workloads: notebooks, workload configs, catalogs and queries, notifications.
+      { path: "notebooks", element: page(<Notebooks />) },
+      { path: "notebook/:notebookId", element: page(<NotebookDetail />) },
+      { path: "configs", element: page(<Configs />) },
+      { path: "configs/new", element: page(<ConfigForm />) },
+      { path: "configs/:configId", element: page(<ConfigDetail />) },
+      { path: "catalogs", element: page(<Catalogs />) },
+      { path: "catalogs/new", element: page(<CatalogForm key="new" />) },
+      { path: "catalogs/:catalogId", element: page(<CatalogForm key="edit" />) },
+      { path: "queries", element: page(<Queries />) },
+      { path: "queries/new", element: page(<QueryForm key="new" />) },
+      { path: "queries/:queryId", element: page(<QueryForm key="edit" />) },
+      { path: "notifications", element: page(<NotificationChannels />) },
+      { path: "notifications/rules", element: page(<NotificationRules />) },
+      { path: "notifications/deliveries", element: page(<NotificationDeliveries />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

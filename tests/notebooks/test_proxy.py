@@ -207,6 +207,12 @@ def test_the_url_sets_a_cookie_for_the_notebook_and_shows_it(node: LiveServer, s
     assert "<marimo-" in page.text or "marimo" in page.text.lower()
     assert "set-cookie" not in page.headers  # marimo's own session cookie stays between the proxy and marimo
     assert setup.token not in page.text
+    # Framed by the console (same origin) only, the refusal pages too.
+    refused = browser(node).get(f"/notebooks/{setup.notebook}/")
+    assert refused.status_code == 401
+    for answer in (page, refused):
+        assert answer.headers["content-security-policy"] == "frame-ancestors 'self'"
+        assert answer.headers["x-frame-options"] == "SAMEORIGIN"
     presence: NotebookPresence = node.app.state.notebook_presence
     assert presence.last_seen(setup.notebook) is not None
 

@@ -36,6 +36,8 @@ slashes) are refused (400), and marimo's own `auth/` routes are not relayed (`ch
 Presence (`NotebookPresence`): a relayed WebSocket attaches on open and detaches on close (as the owner's when
 its holder is the owner, editing); every request and message touches the notebook.
 
+Every answer may be framed by pages of the same origin only (`FRAMING`: the console embeds the notebook).
+
 Routes are outside `/api/v1` and the OpenAPI document (browser traffic, not API operations).
 """
 
@@ -250,7 +252,11 @@ _PAGE = """<!doctype html>
 <body style="font-family: system-ui, sans-serif; margin: 3rem auto; max-width: 36rem; color: #222">
 <h1 style="font-size: 1.4rem">{title}</h1><p>{message}</p></body></html>
 """
-_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# The notebook is shown in the console's page (an iframe on the same origin), never framed by another site
+# (clickjacking: a same-site page on another port would otherwise get the notebook's cookie with it).
+FRAMING = {"Content-Security-Policy": "frame-ancestors 'self'", "X-Frame-Options": "SAMEORIGIN"}
+_FRAMING_RAW = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in FRAMING.items()]
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", **FRAMING}
 
 
 def refusal(request: Request, denied: Denied) -> Response:
@@ -484,7 +490,7 @@ async def _answer(upstream: httpcore.Response, presence: NotebookPresence, noteb
     else:
         response = StreamingResponse(_stream(upstream, presence, notebook), status_code=upstream.status,
                                      background=BackgroundTask(upstream.aclose))
-    response.raw_headers = raw_headers
+    response.raw_headers = raw_headers + _FRAMING_RAW
     return response
 
 
