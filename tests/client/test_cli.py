@@ -31,9 +31,11 @@ class Cli:
     def __init__(self, config_dir: Path) -> None:
         self.config_dir = config_dir
 
-    def __call__(self, *args: str, password: str | None = None, timeout: float = 180
-                 ) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
+    def __call__(self, *args: str, password: str | None = None, timeout: float = 180,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Without a display nor BROWSER (unless `env` names one), as on a server."""
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")
+                  and k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")}, **(env or {})}
         env["SAILPLANE_CONFIG_DIR"] = str(self.config_dir)
         if password is not None:
             env["SAILPLANE_PASSWORD"] = password
