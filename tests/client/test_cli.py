@@ -19,10 +19,15 @@ from sailplane.client import AuthenticationError, Client
 from sailplane.config import Settings
 from tests.runs.live import fresh_database, python_job
 from tests.support.actors import PASSWORD, Actor, signup
+from tests.support.clients import run_script
 from tests.support.server import LiveServer
 from tests.support.world import create_team
 
 SAILPLANE = [sys.executable, "-m", "sailplane.cli"]
+# A PySpark client on the URL it is given: 40 + 2 computed by the session's Sail server.
+ANSWER = ("import sys\nfrom pyspark.sql import SparkSession\n"
+          "spark = SparkSession.builder.remote(sys.argv[1]).create()\n"
+          "print(spark.sql('select 40 + 2 AS n').collect()[0]['n'])\nspark.stop()\n")
 
 
 class Cli:
@@ -126,6 +131,22 @@ def test_sessions_and_their_spark_remote(compute_server: LiveServer, tmp_path: P
         assert remote.startswith("sc://") and ";token=" in remote and "use_ssl" not in remote
         assert second.stdout.startswith("export SPARK_REMOTE='sc://") and "use_ssl=true" in second.stdout
         assert remote.split(";token=")[1] not in second.stdout  # a fresh token each time
+        # The printed string is all a PySpark client needs.
+        out = run_script(sys.executable, ANSWER, remote, timeout=120)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert out.stdout.strip().splitlines()[-1] == "42"
+        one_line_error(cli("sessions", "connect", session["id"], "--export", "--pyspark", "--profile", "work"), 2,
+                       "not both")
+        # --pyspark runs Spark's `pyspark` launcher when it is on PATH, SPARK_REMOTE in its environment (here a
+        # script in its place that shows it; the shell itself is in test_cli_terminal.py).
+        launcher = tmp_path / "bin" / "pyspark"
+        launcher.parent.mkdir()
+        launcher.write_text('#!/bin/sh\necho "launcher $SPARK_REMOTE $*"\n')
+        launcher.chmod(0o755)
+        shell = cli("sessions", "connect", session["id"], "--pyspark", "--profile", "work",
+                    env={"PATH": f"{launcher.parent}:{os.environ['PATH']}"})
+        assert shell.returncode == 0, shell.stderr
+        assert shell.stdout.startswith("launcher sc://") and shell.stdout.strip().endswith(";use_ssl=true")
     finally:
         assert cli("sessions", "close", session["id"], "--profile", "work").returncode == 0
 
