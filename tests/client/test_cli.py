@@ -21,7 +21,7 @@ from tests.runs.live import fresh_database, python_job
 from tests.support.actors import PASSWORD, Actor, signup
 from tests.support.clients import run_script
 from tests.support.server import LiveServer
-from tests.support.world import create_team
+from tests.support.world import create_member, create_team
 
 SAILPLANE = [sys.executable, "-m", "sailplane.cli"]
 # A PySpark client on the URL it is given: 40 + 2 computed by the session's Sail server.
@@ -262,3 +262,39 @@ def test_shell_completion_script_and_answers() -> None:
 
     assert complete("sailplane jo", 1) == ["jobs"]
     assert set(complete("sailplane queries ", 2)) == {"list", "describe"}
+
+
+def test_teams_create_and_their_members(sdk_server: LiveServer, tmp_path: Path) -> None:
+    owner = signup(f"{sdk_server.url}/api/v1")
+    developer = create_member(owner)
+    cli = Cli(tmp_path / "config")
+    assert cli("login", "--url", sdk_server.url, "--email", owner.email or "", password=PASSWORD).returncode == 0
+    roles = {r["role"]["name"]: r["role"]["id"] for r in owner.get("/org/team-roles").json()["items"]}
+    viewer_role = next(name for name, role_id in roles.items() if role_id == "TEAMVIEWER")
+
+    team = cli.json("teams", "create", "Data Eng", "--description", "Pipelines", "--default-role", viewer_role)
+    assert team["team"]["name"] == "Data Eng" and team["team"]["defaultRoleId"] == "TEAMVIEWER"
+    one_line_error(cli("teams", "create", "Data Eng"), 1, "HTTP 409")
+    assert "Data Eng" in [t["team"]["name"] for t in cli.json("teams", "list")]
+
+    added = cli.json("teams", "members", "add", "Data Eng", developer.email or "", "--role", "TEAMDEVELOPER")
+    assert added["member"]["id"] == developer.member_id and added["roleIds"] == ["TEAMDEVELOPER"]
+    listed = {m["member"]["email"]: m["roleIds"] for m in cli.json("teams", "members", "list", team["team"]["id"])}
+    assert listed[developer.email or ""] == ["TEAMDEVELOPER"]
+    assert developer.email in cli("teams", "members", "list", "Data Eng", env={"COLUMNS": "200"}).stdout
+    # Without --role a member gets the team's default role; as seen from the API the CLI stands for.
+    other = create_member(owner)
+    assert cli.json("teams", "members", "add", "Data Eng", other.member_id or "")["roleIds"] == ["TEAMVIEWER"]
+
+    removed = cli("teams", "members", "remove", "Data Eng", developer.email or "")
+    assert removed.returncode == 0, removed.stderr
+    members = owner.get(f"/org/teams/{team['team']['id']}/members").json()["items"]
+    assert developer.member_id not in [m["member"]["id"] for m in members]
+    one_line_error(cli("teams", "members", "add", "Data Eng", "nobody@example.com"), 1, "no member", "nobody@")
+    one_line_error(cli("teams", "members", "list", "No Such Team"), 1, "no team", "'No Such Team'")
+
+    # A member who is not an admin may not create teams: the server's refusal, in one line.
+    member_cli = Cli(tmp_path / "member")
+    assert member_cli("login", "--url", sdk_server.url, "--email", developer.email or "",
+                      password=PASSWORD).returncode == 0
+    one_line_error(member_cli("teams", "create", "Rogue"), 1, "HTTP 403")
