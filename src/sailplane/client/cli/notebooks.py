@@ -6,14 +6,22 @@ laptop's browser)."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sailplane.client.cli.common import OutputOption, ProfileOption, api, by_id, emit, fail, one_named
+from sailplane.client.cli.common import (
+    OutputOption,
+    ProfileOption,
+    api,
+    by_id,
+    can_open_a_browser,
+    emit,
+    fail,
+    one_named,
+)
 from sailplane.client.cli.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
@@ -106,7 +114,7 @@ def open_notebook(notebook: NotebookArg,
     with api(profile) as client:
         found = _find(client, notebook)
         url = str(client.call("openNotebook", {"notebook": found["id"]})["url"])
-    if print_only or not _can_open_a_browser():
+    if print_only or not can_open_a_browser():
         print(url)
         return
     import webbrowser
@@ -115,13 +123,3 @@ def open_notebook(notebook: NotebookArg,
         print(url)  # no browser after all: the user opens it by hand
         return
     print(f"Opened notebook {found['name']} in your browser.", file=sys.stderr)
-
-
-def _can_open_a_browser() -> bool:
-    """A browser the user would see: one named by BROWSER, or a desktop (macOS, Windows, a graphical session).
-    Without them Python's webbrowser falls back to text browsers, which would take over a non-interactive run."""
-    if os.environ.get("BROWSER"):
-        return True
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and sys.stdout.isatty()
