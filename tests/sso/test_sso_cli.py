@@ -73,6 +73,17 @@ def test_login_with_sso_through_the_browser(api_url: str, oidc_issuer: str, sett
     assert me["user"]["email"] == email and me["organizationId"] == owner.org_id
     assert [o["id"] for o in cli.json("orgs")] == [owner.org_id]
 
+    # An account of another organization with an address in the domain: refused, in one line, without waiting.
+    victim = f"victim@{domain}"
+    signup(api_url, email=victim)
+    script, _ = browser(tmp_path, settings, api_url, victim)
+    refused = Cli(tmp_path / "victim")("login", "--url", server, "--sso", victim, env={"BROWSER": str(script)},
+                                       timeout=60)
+    assert refused.returncode == 3, refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("sailplane: error: ")]
+    assert len(errors) == 1 and "refused" in errors[0] and "not a member" in errors[0], refused.stderr
+    assert not (tmp_path / "victim" / "credentials.json").exists()
+
 
 def test_sso_refusals_are_one_line(api_url: str, oidc_issuer: str, settings: Settings, tmp_path: Path) -> None:
     server = api_url.rsplit("/api/v1", 1)[0]

@@ -111,3 +111,16 @@ def test_the_redirect_needs_its_challenge_and_state(api_url: str, oidc_issuer: s
                           ({"redirectUri": LOOPBACK, "codeChallenge": "plain", "state": "s" * 20}, "codeChallenge")):
         err = assert_error(start(api_url, idp["id"], **params), 400, "validation_failed")
         assert field in err["details"]["fieldErrors"], err
+
+
+def test_a_refusal_also_goes_to_the_loopback(api_url: str, oidc_issuer: str, settings: Settings) -> None:
+    """An account of another organization (the provider cannot take it over): the client hears it at once."""
+    subject = f"victim-{unique_email('s').split('@')[0]}"
+    signup(api_url, email=f"{subject}@example.com")
+    idp = auto_setup(signup(api_url), oidc_issuer)
+    state = secrets.token_urlsafe(24)
+    location = handoff(api_url, settings, idp["id"], subject, pkce()[1], state)
+    query = parse_qs(urlsplit(location).query)
+    assert location.startswith(f"{LOOPBACK}?") and "code" not in query
+    assert query["error"] == ["sso_user_refused"] and query["state"] == [state]
+    assert "not a member" in query["error_description"][0]

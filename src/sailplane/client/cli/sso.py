@@ -60,7 +60,7 @@ class Loopback:
                 not secrets.compare_digest(query.get("state", "").encode(), self.state.encode()):
             request.send_error(404)
             return
-        self.code, self.error = query.get("code"), query.get("error")
+        self.code, self.error = query.get("code"), query.get("error_description") or query.get("error")
         request.send_response(200)
         request.send_header("Content-Type", "text/html; charset=utf-8")
         request.send_header("Content-Length", str(len(DONE_PAGE)))
@@ -103,7 +103,7 @@ def sso_login(client: Client, target: str, email: str, timeout: float, print_onl
     finally:
         loopback.close()
     if not loopback.code:
-        fail(f"the identity provider refused the sign-in ({loopback.error or 'no code'})", 3)
+        fail(f"the sign-in was refused: {loopback.error or 'no code came back'}", 3)
     answer: dict[str, Any] = client.call("exchangeSsoCode", body={"code": loopback.code, "codeVerifier": verifier})
     return answer
 

@@ -297,6 +297,19 @@ def finish(db: Session, settings: Settings, state: str | None, code: str | None,
     if not claimed:
         raise _fail(db, ctx, idp, "invalid_state", "The sign-in state is unknown, used or expired; start again.")
     checkpoint(db)  # spent now, whatever happens next (the provider is called below)
+    native, native_state = row.client_redirect_uri, row.client_state
+    try:
+        return _finish_claimed(db, settings, row, idp, code, error, ctx)
+    except ApiError as exc:
+        if not native:
+            raise
+        # A native client hears a refusal at its loopback at once (RFC 6749 section 4.1.2.1's error answer), not
+        # after its wait for a code runs out; the audit already has it.
+        return f"{native}?{urlencode({'error': exc.code, 'error_description': exc.message, 'state': native_state})}"
+
+
+def _finish_claimed(db: Session, settings: Settings, row: SsoLoginState, idp: IdentityProvider, code: str | None,
+                    error: str | None, ctx: RequestContext) -> Issued | Challenge | str:
     if error or not code:
         raise _fail(db, ctx, idp, "idp_error", f"The identity provider answered an error: {(error or 'no code')[:100]}")
     config = _configuration(idp)
