@@ -32,6 +32,7 @@ NOT_IN_MATRIX = {
     "resetPassword": "public; the emailed token is the secret",
     "startSsoLogin": "public; redirects to the identity provider",
     "finishSsoLogin": "public; the IdP's redirect target, the state is the secret",
+    "exchangeSsoCode": "public; the handoff code and the client's PKCE verifier are the secret",
     "health": "public service endpoint",
     "ready": "public service endpoint",
     "jwks": "public keys",

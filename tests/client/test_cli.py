@@ -19,10 +19,15 @@ from sailplane.client import AuthenticationError, Client
 from sailplane.config import Settings
 from tests.runs.live import fresh_database, python_job
 from tests.support.actors import PASSWORD, Actor, signup
+from tests.support.clients import run_script
 from tests.support.server import LiveServer
-from tests.support.world import create_team
+from tests.support.world import create_member, create_team
 
 SAILPLANE = [sys.executable, "-m", "sailplane.cli"]
+# A PySpark client on the URL it is given: 40 + 2 computed by the session's Sail server.
+ANSWER = ("import sys\nfrom pyspark.sql import SparkSession\n"
+          "spark = SparkSession.builder.remote(sys.argv[1]).create()\n"
+          "print(spark.sql('select 40 + 2 AS n').collect()[0]['n'])\nspark.stop()\n")
 
 
 class Cli:
@@ -31,9 +36,11 @@ class Cli:
     def __init__(self, config_dir: Path) -> None:
         self.config_dir = config_dir
 
-    def __call__(self, *args: str, password: str | None = None, timeout: float = 180
-                 ) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
+    def __call__(self, *args: str, password: str | None = None, timeout: float = 180,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Without a display nor BROWSER (unless `env` names one), as on a server."""
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")
+                  and k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")}, **(env or {})}
         env["SAILPLANE_CONFIG_DIR"] = str(self.config_dir)
         if password is not None:
             env["SAILPLANE_PASSWORD"] = password
@@ -124,6 +131,22 @@ def test_sessions_and_their_spark_remote(compute_server: LiveServer, tmp_path: P
         assert remote.startswith("sc://") and ";token=" in remote and "use_ssl" not in remote
         assert second.stdout.startswith("export SPARK_REMOTE='sc://") and "use_ssl=true" in second.stdout
         assert remote.split(";token=")[1] not in second.stdout  # a fresh token each time
+        # The printed string is all a PySpark client needs.
+        out = run_script(sys.executable, ANSWER, remote, timeout=120)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert out.stdout.strip().splitlines()[-1] == "42"
+        one_line_error(cli("sessions", "connect", session["id"], "--export", "--pyspark", "--profile", "work"), 2,
+                       "not both")
+        # --pyspark runs Spark's `pyspark` launcher when it is on PATH, SPARK_REMOTE in its environment (here a
+        # script in its place that shows it; the shell itself is in test_cli_terminal.py).
+        launcher = tmp_path / "bin" / "pyspark"
+        launcher.parent.mkdir()
+        launcher.write_text('#!/bin/sh\necho "launcher $SPARK_REMOTE $*"\n')
+        launcher.chmod(0o755)
+        shell = cli("sessions", "connect", session["id"], "--pyspark", "--profile", "work",
+                    env={"PATH": f"{launcher.parent}:{os.environ['PATH']}"})
+        assert shell.returncode == 0, shell.stderr
+        assert shell.stdout.startswith("launcher sc://") and shell.stdout.strip().endswith(";use_ssl=true")
     finally:
         assert cli("sessions", "close", session["id"], "--profile", "work").returncode == 0
 
@@ -239,3 +262,39 @@ def test_shell_completion_script_and_answers() -> None:
 
     assert complete("sailplane jo", 1) == ["jobs"]
     assert set(complete("sailplane queries ", 2)) == {"list", "describe"}
+
+
+def test_teams_create_and_their_members(sdk_server: LiveServer, tmp_path: Path) -> None:
+    owner = signup(f"{sdk_server.url}/api/v1")
+    developer = create_member(owner)
+    cli = Cli(tmp_path / "config")
+    assert cli("login", "--url", sdk_server.url, "--email", owner.email or "", password=PASSWORD).returncode == 0
+    roles = {r["role"]["name"]: r["role"]["id"] for r in owner.get("/org/team-roles").json()["items"]}
+    viewer_role = next(name for name, role_id in roles.items() if role_id == "TEAMVIEWER")
+
+    team = cli.json("teams", "create", "Data Eng", "--description", "Pipelines", "--default-role", viewer_role)
+    assert team["team"]["name"] == "Data Eng" and team["team"]["defaultRoleId"] == "TEAMVIEWER"
+    one_line_error(cli("teams", "create", "Data Eng"), 1, "HTTP 409")
+    assert "Data Eng" in [t["team"]["name"] for t in cli.json("teams", "list")]
+
+    added = cli.json("teams", "members", "add", "Data Eng", developer.email or "", "--role", "TEAMDEVELOPER")
+    assert added["member"]["id"] == developer.member_id and added["roleIds"] == ["TEAMDEVELOPER"]
+    listed = {m["member"]["email"]: m["roleIds"] for m in cli.json("teams", "members", "list", team["team"]["id"])}
+    assert listed[developer.email or ""] == ["TEAMDEVELOPER"]
+    assert developer.email in cli("teams", "members", "list", "Data Eng", env={"COLUMNS": "200"}).stdout
+    # Without --role a member gets the team's default role; as seen from the API the CLI stands for.
+    other = create_member(owner)
+    assert cli.json("teams", "members", "add", "Data Eng", other.member_id or "")["roleIds"] == ["TEAMVIEWER"]
+
+    removed = cli("teams", "members", "remove", "Data Eng", developer.email or "")
+    assert removed.returncode == 0, removed.stderr
+    members = owner.get(f"/org/teams/{team['team']['id']}/members").json()["items"]
+    assert developer.member_id not in [m["member"]["id"] for m in members]
+    one_line_error(cli("teams", "members", "add", "Data Eng", "nobody@example.com"), 1, "no member", "nobody@")
+    one_line_error(cli("teams", "members", "list", "No Such Team"), 1, "no team", "'No Such Team'")
+
+    # A member who is not an admin may not create teams: the server's refusal, in one line.
+    member_cli = Cli(tmp_path / "member")
+    assert member_cli("login", "--url", sdk_server.url, "--email", developer.email or "",
+                      password=PASSWORD).returncode == 0
+    one_line_error(member_cli("teams", "create", "Rogue"), 1, "HTTP 403")

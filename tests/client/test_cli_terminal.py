@@ -139,3 +139,26 @@ def test_run_wait_shows_a_live_status_line(compute_server: LiveServer, tmp_path:
     term.expect(r"run [A-Z0-9]+: (dispatched|waiting_for_sail|running)")  # the status line, while it runs
     assert term.finish(timeout=120) == 0, term.seen
     assert "succeeded" in term.seen and re.search(r"│ [A-Z0-9]{10,20} +│ succeeded", term.seen), term.seen
+
+
+def test_connect_opens_a_pyspark_shell_on_the_session(compute_server: LiveServer, tmp_path: Path) -> None:
+    owner = signup(f"{compute_server.url}/api/v1")
+    team = create_team(owner, "CLI pyspark")
+    term = Terminal(tmp_path, "login", "--url", compute_server.url, "--email", owner.email or "")
+    term.expect(PASSWORD_PROMPT)
+    term.type(PASSWORD)
+    assert term.finish() == 0, term.seen
+    session = owner.post("/workloads/sessions", json={"teamId": team})
+    assert session.status_code == 201, session.text
+    try:
+        # No `pyspark` launcher on PATH here: the shell is this Python's pyspark.shell.
+        term = Terminal(tmp_path, "sessions", "connect", session.json()["id"], "--no-use-ssl", "--pyspark")
+        term.expect("SparkSession available as 'spark'", timeout=120)
+        term.expect(">>> ")
+        term.type('spark.sql("select 40 + 2").collect()[0][0]')
+        term.expect(r"\n42\r?\n", timeout=120)
+        term.type("exit()")
+        assert term.finish() == 0, term.seen
+        assert ";token=" not in term.seen  # the token is in the shell's environment, not on the screen
+    finally:
+        assert owner.delete(f"/workloads/sessions/{session.json()['id']}").status_code == 200

@@ -15,7 +15,8 @@ from sailplane.kit.schemas import RequestModel
 from tests.support.server import LiveServer
 
 PUBLIC = {"signup", "login", "completeMfaLogin", "requestLoginCode", "verifyLoginCode", "requestPasswordReset",
-          "resetPassword", "verifyEmail", "describeInvitation", "startSsoLogin", "finishSsoLogin"}
+          "resetPassword", "verifyEmail", "describeInvitation", "startSsoLogin", "finishSsoLogin",
+          "exchangeSsoCode"}
 SORTED = {"listTeams": ["name", "email"], "searchMembers": ["name", "email"], "listTeamMembers": ["name", "email"],
           "listMyCatalogs": ["name", "updatedAt"], "listMyQueries": ["updatedAt", "name"],
           "listMyJobs": ["createdAt", "jobKey"], "listOrganizationRoles": ["name"], "listTeamRoles": ["name"],

@@ -11,7 +11,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Imported only by code that runs in a PySpark line's own environment (runs/driver.py), not the server's.
+# Imported only by code that runs in a PySpark line's own environment (runs/driver.py) or with the user's own
+# PySpark client (client/cli/pyspark_shell.py, after `sessions connect --pyspark` found one), not the server's.
 WORKLOAD_ONLY = {"pyspark"}
 
 

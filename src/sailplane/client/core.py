@@ -20,7 +20,7 @@ API_PREFIX = "/api/v1"
 ORG_HEADER = "LakeSail-Organization-Id"
 RETRY_STATUSES = (429, 503)
 # Operations whose answer is a login: their token becomes the client's.
-_SIGN_IN = frozenset({"login", "completeMfaLogin", "verifyLoginCode", "signup"})
+_SIGN_IN = frozenset({"login", "completeMfaLogin", "verifyLoginCode", "signup", "exchangeSsoCode"})
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ PUBLIC_STATUSES: dict[str, set[int]] = {
     "acceptInvitation": {403, 404, 409},
     "startSsoLogin": {404},
     "finishSsoLogin": {401, 403, 404},
+    "exchangeSsoCode": {401, 403},
 }
 
 DESCRIPTIONS = {

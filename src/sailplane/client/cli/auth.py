@@ -1,5 +1,5 @@
-"""`sailplane login`, `logout`, `orgs` and `use`: signing in (password, one-time email code, MFA) and choosing
-the organization a profile acts on."""
+"""`sailplane login`, `logout`, `orgs` and `use`: signing in (password, one-time email code, SSO in the browser,
+MFA) and choosing the organization a profile acts on."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def login(
                                                       "a password.")] = False,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input (scripts; "
                                                       "SAILPLANE_PASSWORD works too).")] = False,
+    sso: Annotated[str, typer.Option("--sso", metavar="EMAIL|DOMAIN|IDP", help="Sign in through your "
+                                     "organization's identity provider in the browser: your email (the provider "
+                                     "that verified its domain), a domain (with --email) or the provider's "
+                                     "ID.")] = "",
+    print_url: Annotated[bool, typer.Option("--print-url", help="With --sso: only print the sign-in URL (open "
+                                                                "it in a browser on this computer).")] = False,
+    sso_timeout: Annotated[float, typer.Option(help="With --sso: seconds to wait for the browser.")] = 300,
     profile: ProfileOption = DEFAULT_PROFILE,
 ) -> None:
     """Sign in and keep the token in the profile (0600 file in your config directory)."""
@@ -28,9 +35,16 @@ def login(
     url = url or (saved.url if saved else "") or os.environ.get("SAILPLANE_URL", "")
     if not url:
         fail("give the server with --url (or SAILPLANE_URL)", 2)
-    email = email or (saved.email if saved and saved.email else "") or typer.prompt("Email")
+    if sso and code:
+        fail("give --sso or --code, not both", 2)
+    if not sso:
+        email = email or (saved.email if saved and saved.email else "") or typer.prompt("Email")
     with errors(profile, signing_in=True), client_for(Profile(url)) as client:
-        if code:
+        if sso:
+            from sailplane.client.cli.sso import sso_login
+
+            answer = sso_login(client, sso, email, sso_timeout, print_url)
+        elif code:
             client.request_login_code(email)
             answer = client.verify_login_code(email, typer.prompt("Code from the email").strip())
         else:
@@ -43,6 +57,7 @@ def login(
             recovery = {"code": mfa} if mfa.isdigit() else {"recovery_code": mfa}
             answer = client.complete_mfa_login(answer["challengeToken"], **recovery)
         me = client.me()
+    email = email or str((me.get("user") or {}).get("email") or "")
     organization = me.get("organizationId")
     path = save(profile, Profile(url, client.token, organization, email))
     print(f"Logged in to {url} as {email} (organization {organization}); token saved in {path}"

@@ -108,3 +108,13 @@ def one_named(rows: Sequence[dict[str, Any]], given: str, what: str, listing: st
     if len(named) > 1:
         fail(f"several {listing} are named {given!r}: give its ID (see `sailplane {listing} list`)", 2)
     return named[0]
+
+
+def can_open_a_browser() -> bool:
+    """A browser the user would see: one named by BROWSER, or a desktop (macOS, Windows, a graphical session).
+    Without them Python's webbrowser falls back to text browsers, which would take over a non-interactive run."""
+    if os.environ.get("BROWSER"):
+        return True
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and sys.stdout.isatty()

@@ -9,6 +9,13 @@ linked by a verified email (primary or a verified added address), or created (ac
 under the linking rules of `_resolve_user`; then MFA if it applies; then our bearer token, bound to the
 provider's organization. A refused ID token answers 401 `invalid_id_token` naming
 the failed check (`details.check` in the audit event), and nothing is created.
+
+A native client (the CLI) cannot be the provider's redirect target: the provider knows only our callback. It
+starts with its own loopback redirect URI (RFC 8252: exactly `http://127.0.0.1:<port>/callback`, nothing
+else), a PKCE challenge and a state of its own; finish then sends the browser there with a one-time handoff code
+instead of answering the token to the browser, and `exchange` answers the login (or the MFA challenge) to the
+holder of the client's PKCE verifier. So a code intercepted on the way (another local process, the browser's
+history) is useless, and no redirect can leave the user's machine.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import base64
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -46,6 +54,10 @@ from sailplane.tenancy.org.service import add_member
 STATE_TTL = timedelta(minutes=10)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DISCOVER = "discover"  # startSsoLogin's {idp} when the provider is found from loginHint's email domain
+# A native client's redirect (RFC 8252 section 7.3): loopback IP literal, any port, this exact path.
+LOOPBACK_REDIRECT = re.compile(r"^http://127\.0\.0\.1:([1-9][0-9]{0,4})/callback$")
+S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+CLIENT_STATE = re.compile(r"^[A-Za-z0-9._~-]{16,200}$")
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
 
@@ -60,6 +72,35 @@ def _configuration(idp: IdentityProvider) -> dict[str, Any]:
         raise ApiError(502, "idp_unavailable", f"The identity provider's configuration is not usable: {error}",
                        retryable=True)
     return config
+
+
+@dataclass(frozen=True)
+class NativeClient:
+    """A native client's side of the sign-in: where the browser ends, and what binds the handoff to the client."""
+
+    redirect_uri: str
+    code_challenge: str
+    state: str
+
+
+def native_client(redirect_uri: str | None, code_challenge: str | None, state: str | None) -> NativeClient | None:
+    """The native client startSsoLogin names (all three parameters, or none). Anything but a loopback redirect
+    to `/callback` is refused: the browser must not carry a handoff code to another host."""
+    if redirect_uri is None and code_challenge is None and state is None:
+        return None
+    errors: dict[str, str] = {}
+    port = LOOPBACK_REDIRECT.match(redirect_uri or "")
+    if port is None or int(port.group(1)) > 65535:
+        errors["redirectUri"] = "must be http://127.0.0.1:<port>/callback (a native client's loopback redirect)"
+    if not S256_CHALLENGE.match(code_challenge or ""):
+        errors["codeChallenge"] = "must be the PKCE S256 challenge (43 base64url characters) of redirectUri's client"
+    if not CLIENT_STATE.match(state or ""):
+        errors["state"] = "must be 16 to 200 characters of A-Z a-z 0-9 . _ ~ -, given with redirectUri"
+    if errors:
+        raise ApiError(400, "validation_failed", "A native client's sign-in needs a loopback redirectUri, its "
+                       "codeChallenge and a state", field_errors=errors)
+    assert redirect_uri is not None and code_challenge is not None and state is not None
+    return NativeClient(redirect_uri, code_challenge, state)
 
 
 class Refused(Exception):
@@ -80,9 +121,11 @@ def _fail(db: Session, ctx: RequestContext, idp: IdentityProvider | None, reason
     return ApiError(status, reason, message)
 
 
-def start(db: Session, settings: Settings, idp_id: str, login_hint: str | None, ctx: RequestContext) -> str:
+def start(db: Session, settings: Settings, idp_id: str, login_hint: str | None, ctx: RequestContext,
+          client: NativeClient | None = None) -> str:
     """The provider's authorization URL. With `idp_id` DISCOVER, the provider is the one that claimed the
-    login hint's email domain; an unknown domain answers exactly like an unknown provider ID (404)."""
+    login hint's email domain; an unknown domain answers exactly like an unknown provider ID (404). With a
+    native `client`, the sign-in ends at its loopback redirect (`finish`, `exchange`)."""
     login_hint = login_hint.strip() if login_hint else None
     if idp_id == DISCOVER:
         if not login_hint or not EMAIL_RE.match(login_hint):
@@ -99,9 +142,11 @@ def start(db: Session, settings: Settings, idp_id: str, login_hint: str | None, 
     now = utcnow()
     db.add(SsoLoginState(identity_provider_id=idp.id, state_hash=token_hash(state), nonce=nonce,
                          code_verifier_encrypted=Encryptor(settings.secret_key).encrypt(verifier), created_at=now,
-                         expires_at=now + STATE_TTL))
+                         expires_at=now + STATE_TTL, client_redirect_uri=client.redirect_uri if client else None,
+                         client_code_challenge=client.code_challenge if client else None,
+                         client_state=client.state if client else None))
     audit.record(db, ctx, None, "auth.sso.start", "identity_provider", idp.id, organization_id=idp.organization_id,
-                 details={"routedBy": "email_domain" if idp_id == DISCOVER else "id"})
+                 details={"routedBy": "email_domain" if idp_id == DISCOVER else "id", "nativeClient": bool(client)})
     db.flush()
     params = {
         "response_type": "code", "client_id": idp.client_id, "redirect_uri": redirect_uri(settings),
@@ -238,7 +283,9 @@ def _resolve_user(db: Session, idp: IdentityProvider, claims: dict[str, Any]) ->
 
 
 def finish(db: Session, settings: Settings, state: str | None, code: str | None, error: str | None,
-           ctx: RequestContext) -> Issued | Challenge:
+           ctx: RequestContext) -> Issued | Challenge | str:
+    """Our token (or an MFA challenge); for a native client's sign-in, the URL of its loopback redirect with the
+    handoff code instead."""
     row = db.scalar(select(SsoLoginState).where(SsoLoginState.state_hash == token_hash(state or "")))
     idp = db.get(IdentityProvider, row.identity_provider_id) if row is not None else None
     now = utcnow()
@@ -250,6 +297,19 @@ def finish(db: Session, settings: Settings, state: str | None, code: str | None,
     if not claimed:
         raise _fail(db, ctx, idp, "invalid_state", "The sign-in state is unknown, used or expired; start again.")
     checkpoint(db)  # spent now, whatever happens next (the provider is called below)
+    native, native_state = row.client_redirect_uri, row.client_state
+    try:
+        return _finish_claimed(db, settings, row, idp, code, error, ctx)
+    except ApiError as exc:
+        if not native:
+            raise
+        # A native client hears a refusal at its loopback at once (RFC 6749 section 4.1.2.1's error answer), not
+        # after its wait for a code runs out; the audit already has it.
+        return f"{native}?{urlencode({'error': exc.code, 'error_description': exc.message, 'state': native_state})}"
+
+
+def _finish_claimed(db: Session, settings: Settings, row: SsoLoginState, idp: IdentityProvider, code: str | None,
+                    error: str | None, ctx: RequestContext) -> Issued | Challenge | str:
     if error or not code:
         raise _fail(db, ctx, idp, "idp_error", f"The identity provider answered an error: {(error or 'no code')[:100]}")
     config = _configuration(idp)
@@ -272,6 +332,15 @@ def finish(db: Session, settings: Settings, state: str | None, code: str | None,
         raise _fail(db, ctx, idp, "sso_user_refused", f"The account cannot sign in: {exc}", 403) from None
     if user.status != "active":
         raise _fail(db, ctx, idp, "account_deactivated", "This account is deactivated.", 403)
+    if row.client_redirect_uri:
+        handoff = secrets.token_urlsafe(32)
+        db.execute(update(SsoLoginState).where(SsoLoginState.id == row.id)
+                   .values(handoff_code_hash=token_hash(handoff), handoff_user_id=user.id))
+        audit.record(db, ctx, None, "auth.sso.login", "user", user.id, organization_id=idp.organization_id,
+                     actor_type="user", actor_id=user.id,
+                     details={"identityProviderId": idp.id, "matchedBy": how, "nativeClient": True})
+        db.flush()
+        return f"{row.client_redirect_uri}?{urlencode({'code': handoff, 'state': row.client_state})}"
     # Bound to the provider's organization: the login (and an MFA challenge on the way) acts only there.
     outcome = begin_login(db, settings, user, ctx, method="sso", device=None, trusted_device_token=None,
                           organization_id=idp.organization_id)
@@ -279,5 +348,38 @@ def finish(db: Session, settings: Settings, state: str | None, code: str | None,
                  actor_type="user", actor_id=user.id,
                  details={"identityProviderId": idp.id, "matchedBy": how,
                           "mfaChallenge": isinstance(outcome, Challenge)})
+    db.flush()
+    return outcome
+
+
+def exchange(db: Session, settings: Settings, code: str, code_verifier: str, ctx: RequestContext) -> Issued | Challenge:
+    """A native client's handoff code and PKCE verifier → the login (or the MFA challenge), once. The code is spent
+    by any attempt, so a guessed or stolen code with the wrong verifier also ends that sign-in."""
+    row = db.scalar(select(SsoLoginState).where(SsoLoginState.handoff_code_hash == token_hash(code)))
+    idp = db.get(IdentityProvider, row.identity_provider_id) if row is not None else None
+    now = utcnow()
+    message = "The sign-in code is unknown, used, expired or not this client's; sign in again."
+    if row is None or idp is None or row.handoff_used_at is not None or row.expires_at <= now:
+        raise _fail(db, ctx, idp, "invalid_sso_code", message, 401)
+    claimed = db.execute(
+        update(SsoLoginState).where(SsoLoginState.id == row.id, SsoLoginState.handoff_used_at.is_(None))
+        .values(handoff_used_at=now)
+    ).rowcount  # type: ignore[attr-defined]
+    if not claimed:
+        raise _fail(db, ctx, idp, "invalid_sso_code", message, 401)
+    checkpoint(db)
+    challenge = _b64(hashlib.sha256(code_verifier.encode()).digest())
+    if not secrets.compare_digest(challenge.encode(), (row.client_code_challenge or "").encode()):
+        raise _fail(db, ctx, idp, "invalid_sso_code", message, 401, check="code_verifier")
+    user = db.get(User, row.handoff_user_id) if row.handoff_user_id else None
+    if user is None or idp.status != "active":
+        raise _fail(db, ctx, idp, "invalid_sso_code", message, 401)
+    if user.status != "active":
+        raise _fail(db, ctx, idp, "account_deactivated", "This account is deactivated.", 403)
+    outcome = begin_login(db, settings, user, ctx, method="sso", device="sailplane CLI", trusted_device_token=None,
+                          organization_id=idp.organization_id)
+    audit.record(db, ctx, None, "auth.sso.exchange", "user", user.id, organization_id=idp.organization_id,
+                 actor_type="user", actor_id=user.id,
+                 details={"identityProviderId": idp.id, "mfaChallenge": isinstance(outcome, Challenge)})
     db.flush()
     return outcome

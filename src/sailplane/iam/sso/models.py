@@ -60,7 +60,12 @@ class IdentityProviderDomain(Base):
 
 
 class SsoLoginState(Base):
-    """One started SSO sign-in: the state (hashed), nonce and PKCE verifier (encrypted), single use."""
+    """One started SSO sign-in: the state (hashed), nonce and PKCE verifier (encrypted), single use.
+
+    A sign-in started for a native client (the CLI: RFC 8252, a loopback redirect) also holds that client's
+    redirect URI, PKCE challenge and state; once the provider's answer is verified, the browser is sent there
+    with a one-time handoff code (hashed here, bound to the user) that only the holder of the client's PKCE
+    verifier can exchange for a login."""
 
     __tablename__ = "sso_login_states"
 
@@ -72,6 +77,12 @@ class SsoLoginState(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+    client_redirect_uri: Mapped[str | None] = mapped_column(String(100), default=None)
+    client_code_challenge: Mapped[str | None] = mapped_column(String(64), default=None)
+    client_state: Mapped[str | None] = mapped_column(String(200), default=None)
+    handoff_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    handoff_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None)
+    handoff_used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class IdentityLink(Base):

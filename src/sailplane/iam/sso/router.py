@@ -23,6 +23,7 @@ from sailplane.iam.sso.schemas import (
     CreateIdentityProviderRequest,
     DcrCapability,
     DomainVerification,
+    ExchangeSsoCodeRequest,
     IdentityProviderList,
     IdentityProviderType,
     IdentityProviderTypeList,
@@ -194,6 +195,18 @@ def start_sso_login(
         description="The user's email address (or username at the provider): passed to the provider as "
                     "`login_hint`; with `discover` it must be an email address and picks the provider that "
                     "claimed its domain.")] = None,
+    redirect_uri: Annotated[str | None, Query(
+        alias="redirectUri", max_length=100,
+        description="A native client's loopback redirect (RFC 8252), exactly `http://127.0.0.1:<port>/callback`: "
+                    "the sign-in then ends there with a one-time `code` (and `state`) for exchangeSsoCode, "
+                    "instead of answering the token to the browser. Needs `codeChallenge` and `state`.")] = None,
+    code_challenge: Annotated[str | None, Query(
+        alias="codeChallenge", max_length=64,
+        description="With `redirectUri`: the client's PKCE S256 challenge; exchangeSsoCode needs its "
+                    "verifier.")] = None,
+    state: Annotated[str | None, Query(
+        max_length=200, description="With `redirectUri`: the client's state, given back to it with the "
+                                    "code.")] = None,
 ) -> RedirectResponse:
     """Begin SSO: redirect to the provider (authorization code flow with PKCE, state and nonce).
 
@@ -202,10 +215,13 @@ def start_sso_login(
     domain across all organizations) is chosen, the way Okta's IdP discovery routes by domain. An unknown
     or unverified domain, or a disabled provider, answers the same 404 as an unknown provider ID, so the
     only thing routing reveals is what starting the flow reveals anyway."""
-    return RedirectResponse(login.start(db, settings, idp, login_hint, ctx), status_code=302)
+    client = login.native_client(redirect_uri, code_challenge, state)
+    return RedirectResponse(login.start(db, settings, idp, login_hint, ctx, client), status_code=302)
 
 
-@router.get("/sso/callback", operation_id="finishSsoLogin", response_model=LoginResponse | MfaChallengeResponse)
+@router.get("/sso/callback", operation_id="finishSsoLogin", response_model=LoginResponse | MfaChallengeResponse,
+            responses={303: {"description": "A native client's sign-in (started with `redirectUri`): to its "
+                                            "loopback redirect with a one-time `code` for exchangeSsoCode."}})
 def finish_sso_login(
     db: Db, settings: AppSettings, ctx: Ctx,
     state: Annotated[str | None, Query(max_length=200)] = None,
@@ -216,4 +232,17 @@ def finish_sso_login(
     issuer, audience, expiry, nonce), finds, links or creates the member, then answers our token (or an
     MFA challenge). The token acts only in the provider's organization. 403 `sso_user_refused` when the
     asserted account exists but is not an active member of that organization (linking rules: README)."""
-    return login_outcome(login.finish(db, settings, state, code, error, ctx))
+    outcome = login.finish(db, settings, state, code, error, ctx)
+    if isinstance(outcome, str):
+        return RedirectResponse(outcome, status_code=303)  # type: ignore[return-value]
+    return login_outcome(outcome)
+
+
+@router.post("/sso/token", operation_id="exchangeSsoCode", response_model=LoginResponse | MfaChallengeResponse)
+def exchange_sso_code(body: ExchangeSsoCodeRequest, db: Db, settings: AppSettings,
+                      ctx: Ctx) -> LoginResponse | MfaChallengeResponse:
+    """A native client's last step of SSO (`sailplane login --sso`): the one-time code its loopback redirect
+    received and the PKCE verifier of the `codeChallenge` it started with answer the token (or an MFA challenge),
+    acting only in the provider's organization. 401 `invalid_sso_code` for an unknown, used or expired code or
+    another verifier (the code is spent either way)."""
+    return login_outcome(login.exchange(db, settings, body.code, body.code_verifier, ctx))

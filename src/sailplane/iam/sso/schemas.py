@@ -188,3 +188,10 @@ class TestResult(ApiModel):
     registration_endpoint: str | None = None
     key_count: int = 0
     tested_at: Timestamp
+
+
+class ExchangeSsoCodeRequest(RequestModel):
+    code: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="The one-time code the native client's loopback redirect received.")
+    code_verifier: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._~-]{43,128}$")] = Field(
+        description="The PKCE verifier (RFC 7636) of the codeChallenge startSsoLogin was given.")
