@@ -70,20 +70,20 @@ class ConsoleMiddleware:
 
     def _answer(self, scope: Scope) -> Response:
         index = self.directory / "index.html"
-        if not index.is_file():
-            return HTMLResponse(NOT_BUILT, status_code=503, headers={"Cache-Control": "no-store"})
         relative = PurePosixPath(scope["path"].lstrip("/"))
         if relative.parts and all(part not in ("", ".", "..") for part in relative.parts):
             candidate = (self.directory / relative).resolve()
             if candidate.is_file() and candidate.is_relative_to(self.directory):
                 return self._file(candidate, relative, Headers(scope=scope))
-            # Not a page: a file the build does not have (an old asset, a typo), a well-known URI another program
-            # looks for (/.well-known/openid-configuration: an SSO client must learn this is no provider), or a
-            # caller that asks for JSON, not a page.
+            # Not a page, built or not: a file the build does not have (an old asset, a typo), a well-known URI
+            # another program looks for (/.well-known/openid-configuration: an SSO client must learn this is no
+            # provider), or a caller that asks for JSON, not a page.
             if "." in relative.name or any(part.startswith(".") for part in relative.parts) \
                     or not _wants_a_page(Headers(scope=scope)):
                 body = error_body(404, "not_found", "The file was not found.", Request(scope))
                 return JSONResponse(body, status_code=404)
+        if not index.is_file():
+            return HTMLResponse(NOT_BUILT, status_code=503, headers={"Cache-Control": "no-store"})
         page = index.read_bytes().replace(b"</head>", self.meta + b"</head>", 1)
         return HTMLResponse(page, headers={"Cache-Control": "no-cache", "Content-Security-Policy": CSP,
                                            "X-Content-Type-Options": "nosniff"})

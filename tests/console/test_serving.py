@@ -111,6 +111,11 @@ def test_without_a_build_the_page_says_how_to_build_it(tmp_path: Path) -> None:
     assert r.status_code == 503 and "scripts/build_console.sh" in r.text
     assert client.get("/sessions").status_code == 503
     assert client.get("/healthz").json() == {"status": "ok"}
+    # What is not a page is a 404 built or not: an SSO client probing for a provider learns this is none.
+    for path, accept in (("/.well-known/openid-configuration", "*/*"), ("/teams", "application/json"),
+                         ("/assets/app.js", "*/*")):
+        r = client.get(path, headers={"Accept": accept})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", path
 
 
 def test_the_page_says_whether_the_gateway_speaks_tls(tmp_path: Path) -> None:
