@@ -17,6 +17,7 @@ from tests.support.server import LiveServer
 PUBLIC = {"signup", "login", "completeMfaLogin", "requestLoginCode", "verifyLoginCode", "requestPasswordReset",
           "resetPassword", "verifyEmail", "describeInvitation", "startSsoLogin", "finishSsoLogin"}
 SORTED = {"listTeams": ["name", "email"], "searchMembers": ["name", "email"], "listTeamMembers": ["name", "email"],
+          "listInvitations": ["createdAt", "email"],
           "listMyCatalogs": ["name", "updatedAt"], "listMyQueries": ["updatedAt", "name"],
           "listMyJobs": ["createdAt", "jobKey"], "listOrganizationRoles": ["name"], "listTeamRoles": ["name"],
           "listMyClusters": ["name"]}
