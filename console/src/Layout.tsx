@@ -23,6 +23,7 @@ export function Layout() {
           <NavLink to="/teams">Teams</NavLink>
           <NavLink to="/sessions">Sessions</NavLink>
           <NavLink to="/jobs">Jobs</NavLink>
+          <NavLink to="/members">Members</NavLink>
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

@@ -15,12 +15,16 @@ const JobForm = lazy(() => import("./pages/JobForm"));
 const JobDetail = lazy(() => import("./pages/JobDetail"));
 const RunDetail = lazy(() => import("./pages/RunDetail"));
 const NotFound = lazy(() => import("./pages/NotFound"));
+// Organization admin, and the invitation link's page (public: the invitee may not have an account yet).
+const Members = lazy(() => import("./pages/Members"));
+const AcceptInvite = lazy(() => import("./pages/AcceptInvite"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
 const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
 
 const router = createBrowserRouter([
   { path: "/signin", element: <SignIn /> },
+  { path: "/invites/:token", element: page(<AcceptInvite />) },
   {
     element: <RequireAuth><Layout /></RequireAuth>,
     children: [
@@ -33,6 +37,7 @@ const router = createBrowserRouter([
       { path: "jobs/:jobId", element: page(<JobDetail />) },
       { path: "jobs/:jobId/edit", element: page(<JobForm key="edit" />) },
       { path: "jobs/:jobId/runs/:runId", element: page(<RunDetail />) },
+      { path: "members", element: page(<Members />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },
