@@ -24,6 +24,7 @@ export function Layout() {
           <NavLink to="/sessions">Sessions</NavLink>
           <NavLink to="/jobs">Jobs</NavLink>
           <NavLink to="/members">Members</NavLink>
+          <NavLink to="/service-accounts">Service accounts</NavLink>
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

@@ -18,6 +18,8 @@ const NotFound = lazy(() => import("./pages/NotFound"));
 // Organization admin, and the invitation link's page (public: the invitee may not have an account yet).
 const Members = lazy(() => import("./pages/Members"));
 const AcceptInvite = lazy(() => import("./pages/AcceptInvite"));
+const ServiceAccounts = lazy(() => import("./pages/ServiceAccounts"));
+const ServiceAccountDetail = lazy(() => import("./pages/ServiceAccountDetail"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
 const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
@@ -38,6 +40,8 @@ const router = createBrowserRouter([
       { path: "jobs/:jobId/edit", element: page(<JobForm key="edit" />) },
       { path: "jobs/:jobId/runs/:runId", element: page(<RunDetail />) },
       { path: "members", element: page(<Members />) },
+      { path: "service-accounts", element: page(<ServiceAccounts />) },
+      { path: "service-accounts/:serviceAccountId", element: page(<ServiceAccountDetail />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

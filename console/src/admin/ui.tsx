@@ -59,3 +59,43 @@ export function Pager({ page, total, pageSize, onPage, label = "Pages" }: {
 export function when(timestamp: string | null | undefined): string {
   return timestamp ? new Date(timestamp).toLocaleString() : "—";
 }
+
+/** Paging a limit+marker list like the API: each page's marker is kept, so Previous goes back exactly. */
+export function useMarkerPaging() {
+  const [markers, setMarkers] = useState<(string | undefined)[]>([undefined]);
+  const [index, setIndex] = useState(0);
+  const next = useCallback((marker: string) => {
+    setMarkers((m) => [...m.slice(0, index + 1), marker]);
+    setIndex(index + 1);
+  }, [index]);
+  const previous = useCallback(() => setIndex((i) => Math.max(0, i - 1)), []);
+  const reset = useCallback(() => { setMarkers([undefined]); setIndex(0); }, []);
+  return { marker: markers[index], page: index + 1, next, previous, reset };
+}
+
+/** Previous/next for a marker list: `nextMarker` is the list's `marker` (null on its last page). */
+export function MarkerPager({ page, nextMarker, onNext, onPrevious, label = "Pages" }: {
+  page: number; nextMarker: string | null | undefined; onNext: (marker: string) => void; onPrevious: () => void;
+  label?: string;
+}) {
+  if (page <= 1 && !nextMarker) return null;
+  return (
+    <nav className="pager" aria-label={label}>
+      <button type="button" disabled={page <= 1} onClick={onPrevious}>Previous</button>
+      <span>Page {page}</span>
+      <button type="button" disabled={!nextMarker} onClick={() => nextMarker && onNext(nextMarker)}>Next</button>
+    </nav>
+  );
+}
+
+/** A copy-to-clipboard button that says when it worked (or that the browser refused). */
+export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
+  const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
+  return (
+    <button type="button" onClick={() => {
+      navigator.clipboard.writeText(text).then(() => setState("copied"), () => setState("failed"));
+    }}>
+      {state === "copied" ? "Copied" : state === "failed" ? "Copy failed: select and copy it" : label}
+    </button>
+  );
+}
