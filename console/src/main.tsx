@@ -20,6 +20,7 @@ const Members = lazy(() => import("./pages/Members"));
 const AcceptInvite = lazy(() => import("./pages/AcceptInvite"));
 const ServiceAccounts = lazy(() => import("./pages/ServiceAccounts"));
 const ServiceAccountDetail = lazy(() => import("./pages/ServiceAccountDetail"));
+const AuditLog = lazy(() => import("./pages/AuditLog"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
 const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
@@ -42,6 +43,7 @@ const router = createBrowserRouter([
       { path: "members", element: page(<Members />) },
       { path: "service-accounts", element: page(<ServiceAccounts />) },
       { path: "service-accounts/:serviceAccountId", element: page(<ServiceAccountDetail />) },
+      { path: "audit", element: page(<AuditLog />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },
