@@ -25,6 +25,7 @@ export function Layout() {
           <NavLink to="/jobs">Jobs</NavLink>
           <NavLink to="/members">Members</NavLink>
           <NavLink to="/service-accounts">Service accounts</NavLink>
+          <NavLink to="/policies">Policies</NavLink>
           <NavLink to="/audit">Audit log</NavLink>
         </nav>
         <div className="account">

@@ -21,6 +21,7 @@ const AcceptInvite = lazy(() => import("./pages/AcceptInvite"));
 const ServiceAccounts = lazy(() => import("./pages/ServiceAccounts"));
 const ServiceAccountDetail = lazy(() => import("./pages/ServiceAccountDetail"));
 const AuditLog = lazy(() => import("./pages/AuditLog"));
+const Policies = lazy(() => import("./pages/Policies"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
 const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
@@ -44,6 +45,7 @@ const router = createBrowserRouter([
       { path: "service-accounts", element: page(<ServiceAccounts />) },
       { path: "service-accounts/:serviceAccountId", element: page(<ServiceAccountDetail />) },
       { path: "audit", element: page(<AuditLog />) },
+      { path: "policies", element: page(<Policies />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

@@ -84,7 +84,7 @@ export default function ServiceAccountDetail() {
         <dt>ID</dt><dd><code>{account.id}</code></dd>
         <dt>Created</dt><dd>{when(account.createdAt)}</dd>
       </dl>
-      <p className="muted">What it may do is its policy's permissions (Policies), by its ID.</p>
+      <p className="muted">What it may do is what its <Link to="/policies">policy</Link> grants, by its ID.</p>
 
       <h2>API keys</h2>
       <CreateKey serviceAccountId={serviceAccountId} onCreated={(key) => {
