@@ -26,6 +26,7 @@ export function Layout() {
           <NavLink to="/members">Members</NavLink>
           <NavLink to="/service-accounts">Service accounts</NavLink>
           <NavLink to="/policies">Policies</NavLink>
+          <NavLink to="/identity-providers">SSO</NavLink>
           <NavLink to="/audit">Audit log</NavLink>
         </nav>
         <div className="account">

@@ -22,6 +22,7 @@ const ServiceAccounts = lazy(() => import("./pages/ServiceAccounts"));
 const ServiceAccountDetail = lazy(() => import("./pages/ServiceAccountDetail"));
 const AuditLog = lazy(() => import("./pages/AuditLog"));
 const Policies = lazy(() => import("./pages/Policies"));
+const IdentityProviders = lazy(() => import("./pages/IdentityProviders"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
 const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
@@ -46,6 +47,7 @@ const router = createBrowserRouter([
       { path: "service-accounts/:serviceAccountId", element: page(<ServiceAccountDetail />) },
       { path: "audit", element: page(<AuditLog />) },
       { path: "policies", element: page(<Policies />) },
+      { path: "identity-providers", element: page(<IdentityProviders />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },
