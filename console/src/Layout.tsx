@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import { Link, Navigate, NavLink, Outlet, useLocation } from "react-router";
+import { OrganizationLink } from "./admin/nav";
 import { useAuth } from "./auth";
 
 /** Pages behind sign-in: without a login, go to the sign-in page and come back here after. */
@@ -23,11 +24,7 @@ export function Layout() {
           <NavLink to="/teams">Teams</NavLink>
           <NavLink to="/sessions">Sessions</NavLink>
           <NavLink to="/jobs">Jobs</NavLink>
-          <NavLink to="/members">Members</NavLink>
-          <NavLink to="/service-accounts">Service accounts</NavLink>
-          <NavLink to="/policies">Policies</NavLink>
-          <NavLink to="/identity-providers">SSO</NavLink>
-          <NavLink to="/audit">Audit log</NavLink>
+          <OrganizationLink />
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

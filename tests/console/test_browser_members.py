@@ -67,7 +67,14 @@ def test_invite_in_the_page_accept_by_the_emailed_link_and_see_only_the_team(
     invitee_context = browser.new_context(viewport={"width": 1024, "height": 768})
     try:
         page = admin_context.new_page()
-        sign_in(page, server.url, owner, "/members")
+        sign_in(page, server.url, owner, "/teams")
+        # The admin pages are one entry of the main navigation, with their own tabs.
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Organization").click()
+        expect(page).to_have_url(f"{server.url}/members")
+        tabs = page.get_by_role("navigation", name="Organization")
+        expect(tabs.get_by_role("link")).to_have_text(["Members", "Service accounts", "Policies",
+                                                        "Identity providers", "Audit log"])
+        expect(tabs.get_by_role("link", name="Members")).to_have_class("active")
         expect(page.get_by_role("heading", name="Members", exact=True)).to_be_visible()
         members = page.get_by_role("table", name="Members")
         expect(members).to_contain_text("Ada Admin")

@@ -6,6 +6,7 @@ import { useSearchParams } from "react-router";
 import { api, ApiFailure, call } from "../api/client";
 import type { components } from "../api/schema";
 import { described, FieldError, MarkerPager, useMarkerPaging, when, type FieldErrors } from "../admin/ui";
+import { AdminTabs } from "../admin/nav";
 
 type AuditEvent = components["schemas"]["AuditEventView"];
 const FILTERS = [
@@ -83,6 +84,7 @@ export default function AuditLog() {
 
   return (
     <section>
+      <AdminTabs />
       <h1>Audit log</h1>
       <form className="inline" onSubmit={apply} aria-label="Filter audit events" key={params.toString()} noValidate>
         {FILTERS.map(({ name, label, placeholder }) => (

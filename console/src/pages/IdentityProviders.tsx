@@ -6,6 +6,7 @@ import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
 import { CopyButton, described, FieldError, MarkerPager, useAction, useMarkerPaging, when } from "../admin/ui";
+import { AdminTabs } from "../admin/nav";
 
 type Provider = components["schemas"]["IdentityProviderView"];
 type ProviderType = components["schemas"]["IdentityProviderType"];
@@ -66,6 +67,7 @@ export default function IdentityProviders() {
 
   return (
     <section>
+      <AdminTabs />
       <h1>Identity providers</h1>
       <p className="muted">Members whose email is in a provider's domains sign in through it (OpenID Connect).</p>
       <div className="actions" role="group" aria-label="How to add a provider">

@@ -5,6 +5,7 @@ import { useSearchParams } from "react-router";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
 import { described, FieldError, Pager, useAction, when } from "../admin/ui";
+import { AdminTabs } from "../admin/nav";
 
 type MemberItem = components["schemas"]["MemberItem"];
 type Invitation = components["schemas"]["InvitationView"];
@@ -63,6 +64,7 @@ export default function Members() {
 
   return (
     <section>
+      <AdminTabs />
       <h1>Members</h1>
       <InviteForm roles={roles} teams={teams} onInvited={() => setInvitesVersion((v) => v + 1)} />
       <Invitations version={invitesVersion} roleName={roleName} teamName={teamName} />

@@ -5,6 +5,7 @@ import { useCallback, useEffect, useMemo, useState, type FormEvent } from "react
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
 import { described, FieldError, MarkerPager, useAction, useMarkerPaging, when } from "../admin/ui";
+import { AdminTabs } from "../admin/nav";
 
 type Policy = components["schemas"]["PolicyView"];
 type Permission = components["schemas"]["PermissionItem"];
@@ -69,6 +70,7 @@ export default function Policies() {
 
   return (
     <section>
+      <AdminTabs />
       <h1>Policies</h1>
       <p className="muted">A policy grants a member, a team or a service account extra permissions across the
         organization, on top of their roles.</p>

@@ -5,6 +5,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
 import { CopyButton, described, FieldError, MarkerPager, useAction, useMarkerPaging, when } from "../admin/ui";
+import { AdminTabs } from "../admin/nav";
 
 type ServiceAccount = components["schemas"]["ServiceAccountView"];
 type ApiKey = components["schemas"]["ApiKeyView"];
@@ -66,6 +67,7 @@ export default function ServiceAccountDetail() {
   if (!account) return <p className="muted" role="status">Loading service account…</p>;
   return (
     <section>
+      <AdminTabs />
       <p><Link to="/service-accounts">← Service accounts</Link></p>
       <div className="title-row">
         <h1>{account.name}</h1>

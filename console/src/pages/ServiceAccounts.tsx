@@ -5,6 +5,7 @@ import { Link, useNavigate } from "react-router";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
 import { described, FieldError, MarkerPager, useAction, useMarkerPaging, when } from "../admin/ui";
+import { AdminTabs } from "../admin/nav";
 
 type ServiceAccount = components["schemas"]["ServiceAccountView"];
 const PAGE_SIZE = 25;
@@ -31,6 +32,7 @@ export default function ServiceAccounts() {
 
   return (
     <section>
+      <AdminTabs />
       <h1>Service accounts</h1>
       <p className="muted">Identities for programs (CI, schedulers, scripts): they sign in with API keys, and act with
         the permissions their policy gives them.</p>
