@@ -23,6 +23,7 @@ const ServiceAccountDetail = lazy(() => import("./pages/ServiceAccountDetail"));
 const AuditLog = lazy(() => import("./pages/AuditLog"));
 const Policies = lazy(() => import("./pages/Policies"));
 const IdentityProviders = lazy(() => import("./pages/IdentityProviders"));
+const TeamDetail = lazy(() => import("./pages/TeamDetail"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
 const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
@@ -48,6 +49,7 @@ const router = createBrowserRouter([
       { path: "audit", element: page(<AuditLog />) },
       { path: "policies", element: page(<Policies />) },
       { path: "identity-providers", element: page(<IdentityProviders />) },
+      { path: "teams/:teamId", element: page(<TeamDetail />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },
