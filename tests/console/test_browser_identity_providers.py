@@ -67,7 +67,7 @@ def test_set_up_test_disable_and_delete_identity_providers(
         expect(corporate).to_contain_text("Passed")
         page.bring_to_front()  # the clipboard is only the focused page's (other tests' pages share the browser)
         corporate.get_by_role("button", name="Copy redirect URI").click()
-        expect(corporate.get_by_role("button", name="Copied")).to_be_visible()
+        expect(corporate.get_by_role("button", name="Copied", exact=True)).to_be_visible()
         assert page.evaluate("navigator.clipboard.readText()") == created["redirectUri"]
 
         # By hand: a server that is not an OpenID provider fails its test, with the reason.

@@ -3,7 +3,8 @@ SMTP server: an admin invites a person in the members page (a bad email first: t
 field), resends the invitation (the first link stops working) and revokes another; the invitee opens the emailed
 link, creates their account in the page (a too-short password first: the API's error beside it), lands in the
 organization and sees only their team's things (teams, jobs, the teams they may start a session for); the admin
-sees them as a member. Screenshots: the members page, the invitation page, the invitee's teams and jobs."""
+sees them as a member. Someone with an account signs in from the link and joins (acting in the new organization).
+Screenshots: the members page, the invitation page, the invitee's teams and jobs."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def emailed_links(mailbox: Mailbox, email: str) -> list[str]:
     public URL's)."""
     links = []
     for message in mailbox.to(email):
+        if "invited you" not in str(message["Subject"]):
+            continue
         match = LINK_RE.search(body_of(message))
         assert match, body_of(message)
         links.append(match.group(1))
@@ -173,3 +176,43 @@ def test_invite_in_the_page_accept_by_the_emailed_link_and_see_only_the_team(
     finally:
         admin_context.close()
         invitee_context.close()
+
+
+def test_someone_with_an_account_signs_in_from_the_link_and_joins(
+        server: LiveServer, api_url: str, mailbox: Mailbox, browser: Any, artifacts: Path) -> None:
+    owner = signup(api_url, org_name="Second Harbour")
+    team = make_team(owner, "harbour-team")
+    existing = signup(api_url, org_name="Home Org")
+    assert existing.email is not None
+    r = owner.post("/org/invites", json={"email": existing.email, "teamIds": [team]})
+    assert r.status_code == 201, r.text
+    link = wait_for_links(mailbox, existing.email, 1)[0]
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}{link}")
+        expect(page.get_by_role("heading", name="Join Second Harbour on Sailplane")).to_be_visible()
+        page.get_by_role("link", name="Sign in").click()
+        page.get_by_label("Email").fill(existing.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page).to_have_url(f"{server.url}{link}")  # back to the invitation after signing in
+        page.get_by_role("button", name="Join Second Harbour").click()
+
+        # In the new organization, with the switcher offering both.
+        expect(page).to_have_url(f"{server.url}/teams")
+        expect(page.locator("tbody tr", has_text="harbour-team")).to_be_visible()
+        switcher = page.get_by_role("combobox", name="Organization")
+        expect(switcher).to_have_value(owner.org_id or "")
+        expect(switcher.locator("option")).to_have_text(["Home Org", "Second Harbour"])
+        assert existing.as_org(owner.org_id or "").get("/me").json()["organizationId"] == owner.org_id
+
+        # Signed in as someone else, a link says so instead of accepting.
+        other = owner.post("/org/invites", json={"email": unique_email("someone")})
+        assert other.status_code == 201
+        other_link = wait_for_links(mailbox, other.json()["email"], 1)[0]
+        page.goto(f"{server.url}{other_link}")
+        expect(page.get_by_text(f"You are signed in as {existing.email}")).to_be_visible()
+        expect(page.get_by_role("button", name="Join Second Harbour")).to_have_count(0)
+    finally:
+        context.close()

@@ -63,7 +63,7 @@ def test_service_account_and_api_key_lifecycle_in_the_page(
         secret = page.get_by_test_id("api-key-secret").inner_text()
         page.bring_to_front()  # the clipboard is only the focused page's (other tests' pages share the browser)
         shown.get_by_role("button", name="Copy key").click()
-        expect(shown.get_by_role("button", name="Copied")).to_be_visible()
+        expect(shown.get_by_role("button", name="Copied", exact=True)).to_be_visible()
         assert page.evaluate("navigator.clipboard.readText()") == secret
         bot = Actor(api_url, secret)
         assert bot.get("/org/members").status_code == 200
