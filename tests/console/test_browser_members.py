@@ -3,8 +3,9 @@ SMTP server: an admin invites a person in the members page (a bad email first: t
 field), resends the invitation (the first link stops working) and revokes another; the invitee opens the emailed
 link, creates their account in the page (a too-short password first: the API's error beside it), lands in the
 organization and sees only their team's things (teams, jobs, the teams they may start a session for); the admin
-sees them as a member. Someone with an account signs in from the link and joins (acting in the new organization).
-Screenshots: the members page, the invitation page, the invitee's teams and jobs."""
+sees them as a member, changes their role (the last Owner's change is refused) and removes them. Someone with
+an account signs in from the link and joins (acting in the new organization). Screenshots: the members page, the
+invitation page, the invitee's teams and jobs."""
 
 from __future__ import annotations
 
@@ -173,6 +174,23 @@ def test_invite_in_the_page_accept_by_the_emailed_link_and_see_only_the_team(
         page.get_by_label("Show").select_option("accepted")
         expect(invitations.locator("tbody tr", has_text=invitee)).to_contain_text("accepted")
         expect(invitations.locator("tbody tr", has_text=invitee).get_by_role("button")).to_have_count(0)
+
+        # The member's role changes in the table; the last Owner's is refused, in the API's words; then removal.
+        grace = members.locator("tbody tr", has_text="Grace Hopper")
+        grace.get_by_label("Role of Grace Hopper").select_option("AUDITOR")
+        expect(page.get_by_text("Grace Hopper is now")).to_be_visible()
+        grace_id = grace.get_attribute("data-member-id")
+        assert owner.get(f"/org/members/{grace_id}").json()["roleIds"] == ["AUDITOR"]
+        last_owner = owner.put(f"/org/members/{owner.member_id}/roles", json={"roleIds": ["MEMBER"]})
+        assert last_owner.status_code in (403, 409), last_owner.text
+        me = members.locator("tbody tr", has_text="Ada Admin")
+        me.get_by_label("Role of Ada Admin").select_option("MEMBER")
+        expect(page.get_by_role("alert")).to_have_text(last_owner.json()["error"]["message"])
+        expect(me.get_by_label("Role of Ada Admin")).to_have_value("OWNER")
+        grace.get_by_role("button", name="Remove").click()
+        grace.get_by_role("button", name="Yes, remove").click()
+        expect(grace).to_have_count(0)
+        assert owner.get(f"/org/members/{grace_id}").status_code == 404
     finally:
         admin_context.close()
         invitee_context.close()

@@ -26,6 +26,9 @@ export default function Members() {
   const [total, setTotal] = useState(0);
   const [error, setError] = useState<string | null>(null);
   const [invitesVersion, setInvitesVersion] = useState(0);
+  const [confirm, setConfirm] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const action = useAction();
 
   useEffect(() => {
     call(api.GET("/api/v1/org/roles", { params: { query: { limit: 100 } } }))
@@ -47,6 +50,25 @@ export default function Members() {
     }
   }, [page, sortBy, sortDirection, search]);
   useEffect(() => { void load(); }, [load]);
+
+  const changeRole = (item: MemberItem, roleId: string) => void action.run(async () => {
+    setNotice(null);
+    try {
+      await call(api.PUT("/api/v1/org/members/{member}/roles", {
+        params: { path: { member: item.member.id } }, body: { roleIds: [roleId] },
+      }));
+      setNotice(`${item.member.displayName} is now ${roleName(roleId)}.`);
+    } finally {
+      await load();  // a refused change shows the role the member still has
+    }
+  });
+  const remove = (item: MemberItem) => void action.run(async () => {
+    setNotice(null);
+    await call(api.DELETE("/api/v1/org/members/{member}", { params: { path: { member: item.member.id } } }));
+    setConfirm(null);
+    setNotice(`${item.member.displayName} was removed from the organization, with their team memberships.`);
+    await load();
+  });
 
   const go = (changes: Record<string, string>) => setParams({ ...Object.fromEntries(params), ...changes });
   const roleName = (id: string) => roles.find((r) => r.role.id === id)?.role.name ?? id;
@@ -77,7 +99,8 @@ export default function Members() {
         <label>Find a member<input name="q" type="search" defaultValue={search} placeholder="Name or email" /></label>
         <button type="submit">Search</button>
       </form>
-      {error && <p className="error" role="alert">{error}</p>}
+      {(error || action.error) && <p className="error" role="alert">{error ?? action.error}</p>}
+      {notice && <p className="ok" role="status">{notice}</p>}
       {members === null && !error && <p className="muted" role="status">Loading members…</p>}
       {members !== null && members.length === 0 && (
         <p className="empty">{search ? `No member matches “${search}”.` : "No members yet: invite someone above."}</p>
@@ -86,18 +109,38 @@ export default function Members() {
         <table aria-label="Members">
           <thead>
             <tr><th>{sortButton("name", "Name")}</th><th>{sortButton("email", "Email")}</th><th>Roles</th>
-              <th>Teams</th><th>Status</th></tr>
+              <th>Teams</th><th>Status</th><th></th></tr>
           </thead>
           <tbody>
-            {members.map(({ member, roleIds, teams: memberTeams }) => (
+            {members.map((item) => {
+              const { member, roleIds, teams: memberTeams } = item;
+              return (
               <tr key={member.id} data-member-id={member.id}>
                 <td>{member.displayName}</td>
                 <td>{member.email}</td>
-                <td>{roleIds.map(roleName).join(", ")}</td>
+                <td>
+                  <label><span className="visually-hidden">Role of {member.displayName}</span>
+                    <select value={roleIds[0] ?? ""} disabled={action.busy || roles.length === 0}
+                      onChange={(e) => changeRole(item, e.target.value)}>
+                      {roles.length === 0 && roleIds.map((id) => <option key={id} value={id}>{id}</option>)}
+                      {roles.map((r) => <option key={r.role.id} value={r.role.id}>{r.role.name}</option>)}
+                    </select>
+                  </label>
+                  {roleIds.length > 1 && <small className="muted"> also {roleIds.slice(1).map(roleName).join(", ")}</small>}
+                </td>
                 <td>{memberTeams.length ? memberTeams.map((t) => t.name).join(", ") : <span className="muted">None</span>}</td>
                 <td><span className={`status status-${member.status}`}>{member.status}</span></td>
+                <td className="row-actions">
+                  {confirm === member.id ? (
+                    <>
+                      <button type="button" className="danger" disabled={action.busy} onClick={() => remove(item)}>Yes, remove</button>
+                      <button type="button" className="link" onClick={() => setConfirm(null)}>Keep</button>
+                    </>
+                  ) : <button type="button" className="danger" onClick={() => setConfirm(member.id)}>Remove</button>}
+                </td>
               </tr>
-            ))}
+              );
+            })}
           </tbody>
         </table>
       )}
