@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import { Link, Navigate, NavLink, Outlet, useLocation } from "react-router";
+import { OrganizationLink } from "./admin/nav";
 import { useAuth } from "./auth";
 
 /** Pages behind sign-in: without a login, go to the sign-in page and come back here after. */
@@ -29,6 +30,7 @@ export function Layout() {
           <NavLink to="/catalogs">Catalogs</NavLink>
           <NavLink to="/queries">Queries</NavLink>
           <NavLink to="/notifications">Notifications</NavLink>
+          <OrganizationLink />
         </nav>
         <div className="account">
           {organizations.length > 1 ? (

@@ -10,8 +10,9 @@ export interface Organization {
 interface AuthState {
   auth: Auth | null;
   organizations: Organization[];
-  /** After a successful login: find the user's organizations and keep the token. */
-  signIn: (token: string, email: string) => Promise<void>;
+  /** After a successful login: find the user's organizations and keep the token (acting in `organizationId` when
+   * given, e.g. the one an invitation just joined, else the user's default). */
+  signIn: (token: string, email: string, organizationId?: string) => Promise<void>;
   signOut: () => Promise<void>;
   switchOrganization: (organizationId: string) => void;
 }
@@ -37,11 +38,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     );
   }, [auth?.token]); // eslint-disable-line react-hooks/exhaustive-deps
 
-  const signIn = useCallback(async (token: string, email: string) => {
+  const signIn = useCallback(async (token: string, email: string, organizationId?: string) => {
     const me = await call(api.GET("/api/v1/me", { headers: { Authorization: `Bearer ${token}` } }));
-    const organizationId = me.organizationId ?? me.organizations[0]?.id ?? null;
+    const acting = organizationId ?? me.organizationId ?? me.organizations[0]?.id ?? null;
     setOrganizations(me.organizations.map((o) => ({ id: o.id, name: o.name })));
-    update({ token, email, organizationId });
+    update({ token, email, organizationId: acting });
   }, [update]);
 
   const signOut = useCallback(async () => {

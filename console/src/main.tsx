@@ -28,12 +28,22 @@ const NotificationChannels = lazy(() => import("./pages/NotificationChannels"));
 const NotificationRules = lazy(() => import("./pages/NotificationRules"));
 const NotificationDeliveries = lazy(() => import("./pages/NotificationDeliveries"));
 const NotFound = lazy(() => import("./pages/NotFound"));
+// Organization admin, and the invitation link's page (public: the invitee may not have an account yet).
+const Members = lazy(() => import("./pages/Members"));
+const AcceptInvite = lazy(() => import("./pages/AcceptInvite"));
+const ServiceAccounts = lazy(() => import("./pages/ServiceAccounts"));
+const ServiceAccountDetail = lazy(() => import("./pages/ServiceAccountDetail"));
+const AuditLog = lazy(() => import("./pages/AuditLog"));
+const Policies = lazy(() => import("./pages/Policies"));
+const IdentityProviders = lazy(() => import("./pages/IdentityProviders"));
+const TeamDetail = lazy(() => import("./pages/TeamDetail"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
 const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
 
 const router = createBrowserRouter([
   { path: "/signin", element: <SignIn /> },
+  { path: "/invites/:token", element: page(<AcceptInvite />) },
   {
     element: <RequireAuth><Layout /></RequireAuth>,
     children: [
@@ -61,6 +71,13 @@ const router = createBrowserRouter([
       { path: "notifications", element: page(<NotificationChannels />) },
       { path: "notifications/rules", element: page(<NotificationRules />) },
       { path: "notifications/deliveries", element: page(<NotificationDeliveries />) },
+      { path: "members", element: page(<Members />) },
+      { path: "service-accounts", element: page(<ServiceAccounts />) },
+      { path: "service-accounts/:serviceAccountId", element: page(<ServiceAccountDetail />) },
+      { path: "audit", element: page(<AuditLog />) },
+      { path: "policies", element: page(<Policies />) },
+      { path: "identity-providers", element: page(<IdentityProviders />) },
+      { path: "teams/:teamId", element: page(<TeamDetail />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

@@ -94,6 +94,15 @@ def invitation(mailbox: Mailbox) -> Callable[[World], dict[str, Any]]:
     return setup
 
 
+def fresh_invitation(w: World) -> dict[str, Any]:
+    r = w.owner.post("/org/invites", json={"email": unique_email("invitee")})
+    assert r.status_code == 201, r.text
+    return {"invitation": r.json()["id"]}
+
+
+shared_invitation = once(fresh_invitation)
+
+
 shared_team_member = once(fresh_team_member)
 
 
@@ -173,6 +182,11 @@ def cases(mailbox: Mailbox) -> list[Case]:
              body=lambda c: {"email": unique_email("invited")}),
         Case("describeInvitation", "GET", lambda w, c: f"/invites/{c['token']}",
              statuses(200, 200, 200, 200, anonymous=200, outsider_in_org=200), setup=invitation(mailbox)),
+        Case("listInvitations", "GET", lambda w, c: "/org/invites", admin403(200, own_org_ok=True)),
+        Case("resendInvitation", "POST", lambda w, c: f"/org/invites/{c['invitation']}/resend", admin403(200),
+             setup=shared_invitation),
+        Case("revokeInvitation", "DELETE", lambda w, c: f"/org/invites/{c['invitation']}", admin403(200),
+             setup=shared_invitation, fresh=fresh_invitation),
         # policies
         Case("listOrganizationPolicies", "GET", lambda w, c: "/org/policies", admin403(200, own_org_ok=True)),
         Case("describeOrganizationPolicy", "GET", lambda w, c: f"/org/policies/{w.sa_with_policy_id}",

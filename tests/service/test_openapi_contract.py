@@ -18,6 +18,7 @@ PUBLIC = {"signup", "login", "completeMfaLogin", "requestLoginCode", "verifyLogi
           "resetPassword", "verifyEmail", "describeInvitation", "startSsoLogin", "finishSsoLogin",
           "exchangeSsoCode"}
 SORTED = {"listTeams": ["name", "email"], "searchMembers": ["name", "email"], "listTeamMembers": ["name", "email"],
+          "listInvitations": ["createdAt", "email"],
           "listMyCatalogs": ["name", "updatedAt"], "listMyQueries": ["updatedAt", "name"],
           "listMyJobs": ["createdAt", "jobKey"], "listOrganizationRoles": ["name"], "listTeamRoles": ["name"],
           "listMyClusters": ["name"]}

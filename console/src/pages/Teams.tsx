@@ -57,7 +57,7 @@ export default function Teams() {
           <tbody>
             {items.map(({ team, memberCount }) => (
               <tr key={team.id} data-team-id={team.id}>
-                <td>{team.name}</td>
+                <td><Link to={`/teams/${team.id}`}>{team.name}</Link></td>
                 <td>{team.description ?? ""}</td>
                 <td>{memberCount}</td>
                 <td><Link to={`/sessions?team=${encodeURIComponent(team.id)}`}>Sessions</Link></td>

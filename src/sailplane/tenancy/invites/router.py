@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from sailplane.iam.auth.deps import AppSettings, Db, optional_identity, require
 from sailplane.iam.auth.principal import Identity, Principal
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.db import checkpoint
 from sailplane.kit.ids import ID_PATTERN
+from sailplane.kit.pagination import PageRequest, paging
 from sailplane.kit.routing import JsonRoute
+from sailplane.kit.schemas import DONE, Message
 from sailplane.notifications.mailer.service import Mailer
 from sailplane.tenancy.invites import service
 from sailplane.tenancy.invites.models import Invitation
@@ -23,6 +25,8 @@ from sailplane.tenancy.invites.schemas import (
     AcceptInvitationRequest,
     CreateInvitationRequest,
     InvitationDetails,
+    InvitationList,
+    InvitationStatus,
     InvitationView,
 )
 
@@ -31,6 +35,9 @@ org_router = APIRouter(route_class=JsonRoute, prefix="/org/invites", tags=["invi
 public_router = APIRouter(route_class=JsonRoute, prefix="/invites", tags=["invitations"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 Invite = Annotated[Principal, Depends(require("CanInviteMembers"))]
+InvitationId = Annotated[str, Path(alias="invitation", pattern=ID_PATTERN, description="The invitation ID.")]
+InvitationPaging = Annotated[PageRequest, Depends(paging(("createdAt", "email")))]
+StatusFilter = Annotated[InvitationStatus | None, Query(alias="status", description="Only invitations in this state.")]
 InviteToken = Annotated[str, Path(alias="invite", pattern=ID_PATTERN,
                                   description="The invitation token from the invitation email.")]
 
@@ -62,6 +69,37 @@ def create_invitation(body: CreateInvitationRequest, db: Db, settings: AppSettin
         service.withdraw_unsent(db, principal, invitation.id, ctx)
         raise service.mail_failure() from exc
     return invitation_view(invitation)
+
+
+@org_router.get("", operation_id="listInvitations", response_model=InvitationList)
+def list_invitations(db: Db, principal: Invite, page: InvitationPaging, state: StatusFilter = None) -> InvitationList:
+    """The organization's invitations (pending, expired and accepted), for resending or revoking them."""
+    total, rows = service.search(db, principal, page, state)
+    return InvitationList(total=total, items=[invitation_view(i) for i in rows])
+
+
+@org_router.post("/{invitation}/resend", operation_id="resendInvitation", response_model=InvitationView)
+def resend_invitation(invitation_id: InvitationId, db: Db, settings: AppSettings, principal: Invite, ctx: Ctx,
+                      mailer: Annotated[Mailer, Depends(get_mailer)]) -> InvitationView:
+    """Email the invitation again with a new link and a new expiry (the previous link stops working); for an
+    invitation not yet accepted, expired or not. 503 `mail_unavailable` when the email could not be sent (resend
+    again later: the previous link no longer works)."""
+    invitation, token = service.renew(db, settings, principal, invitation_id, ctx)
+    checkpoint(db)  # the email must only point at a committed token, and no transaction waits on the mail server
+    try:
+        service.send_invitation_email(mailer, settings, invitation, token, principal.organization.name,
+                                      service.inviter_name(principal))
+    except Exception as exc:  # noqa: BLE001 - any delivery failure: say so
+        log.warning("invitation email not resent: %s", type(exc).__name__)
+        raise service.mail_failure() from exc
+    return invitation_view(invitation)
+
+
+@org_router.delete("/{invitation}", operation_id="revokeInvitation", response_model=Message)
+def revoke_invitation(invitation_id: InvitationId, db: Db, principal: Invite, ctx: Ctx) -> dict[str, str]:
+    """Withdraw an invitation not yet accepted: its link stops working (404). An accepted one answers 409."""
+    service.revoke(db, principal, invitation_id, ctx)
+    return DONE
 
 
 @public_router.get("/{invite}", operation_id="describeInvitation", response_model=InvitationDetails)

@@ -36,6 +36,11 @@ class InvitationView(ApiModel):
     updated_by: str | None
 
 
+class InvitationList(ApiModel):
+    total: int
+    items: list[InvitationView]
+
+
 class InvitationDetails(ApiModel):
     """What the holder of the invitation link may see before accepting."""
 

@@ -29,6 +29,7 @@ from sailplane.kit.crypto import token_hash
 from sailplane.kit.db import commit_before_raising
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found, unauthorized
 from sailplane.kit.ids import ALPHABET
+from sailplane.kit.pagination import PageRequest, count
 from sailplane.notifications.mailer.service import Mailer
 from sailplane.notifications.security import INVITATION_ACCEPTED, INVITATION_CREATED, record_security_event
 from sailplane.tenancy.audit import service as audit
@@ -153,6 +154,68 @@ def inviter_name(principal: Principal) -> str:
         return principal.member.display_name or (user.display_name if user else "A member")
     account = principal.identity.service_account
     return account.name if account else "An administrator"
+
+
+# --- managing: list, resend, revoke ----------------------------------------------------------
+
+
+def search(db: Session, principal: Principal, page: PageRequest,
+           state: InvitationStatus | None) -> tuple[int, list[Invitation]]:
+    """The organization's invitations, a page at a time; `state` is the status as answered (expiry included)."""
+    stmt = select(Invitation).where(Invitation.organization_id == principal.organization_id)
+    now = utcnow()
+    if state == "accepted":
+        stmt = stmt.where(Invitation.status == "accepted")
+    elif state == "pending":
+        stmt = stmt.where(Invitation.status == "pending", Invitation.expires_at > now)
+    elif state == "expired":
+        stmt = stmt.where(Invitation.status == "pending", Invitation.expires_at <= now)
+    column = Invitation.email if page.sort_by == "email" else Invitation.created_at
+    order = column.desc() if page.direction == "desc" else column.asc()
+    total = count(db, stmt)
+    rows = list(db.scalars(stmt.order_by(order, Invitation.id).offset(page.offset).limit(page.limit)))
+    return total, rows
+
+
+def _own(db: Session, principal: Principal, invitation_id: str) -> Invitation:
+    invitation = db.scalar(select(Invitation).where(
+        Invitation.id == invitation_id, Invitation.organization_id == principal.organization_id))
+    if invitation is None:
+        raise not_found("invitation")
+    return invitation
+
+
+def renew(db: Session, settings: Settings, principal: Principal, invitation_id: str,
+          ctx: RequestContext) -> tuple[Invitation, str]:
+    """A new token and expiry for an unaccepted invitation (the old link stops working); flushed, not sent.
+    Resending hands out the invitation's roles and teams again, so it needs what creating it needed."""
+    invitation = _own(db, principal, invitation_id)
+    if status_of(invitation) == "accepted":
+        raise conflict("invite_used", "This invitation was already accepted.")
+    _check_roles(principal, list(invitation.role_ids or []))
+    _check_teams(db, principal, [t for t in invitation.team_ids or []
+                                 if db.get(Team, t) is not None])  # teams deleted since then are skipped on accept
+    token = new_token()
+    now = utcnow()
+    invitation.token_hash = token_hash(token)
+    invitation.expires_at = now + timedelta(seconds=settings.invite_ttl_seconds)
+    invitation.updated_at = now
+    invitation.updated_by = principal.actor_id
+    db.flush()
+    audit.record(db, ctx, principal, "invitation.resend", "invitation", invitation.id,
+                 details={"email": invitation.email})
+    return invitation, token
+
+
+def revoke(db: Session, principal: Principal, invitation_id: str, ctx: RequestContext) -> None:
+    """Withdraw an unaccepted invitation: its link answers 404 from now on."""
+    invitation = _own(db, principal, invitation_id)
+    if status_of(invitation) == "accepted":
+        raise conflict("invite_used", "This invitation was already accepted; remove the member instead.")
+    db.delete(invitation)
+    db.flush()
+    audit.record(db, ctx, principal, "invitation.revoke", "invitation", invitation_id,
+                 details={"email": invitation.email})
 
 
 # --- describing ----------------------------------------------------------------------------
