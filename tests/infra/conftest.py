@@ -118,9 +118,9 @@ def infra_database(tmp_path_factory: pytest.TempPathFactory, database_url: str) 
 
 
 def infra_settings(data_dir: Any, database_url: str, moto: str, **overrides: Any) -> Settings:
-    return make_settings(data_dir, database_url, None, compute_enabled=False, aws_endpoint_url=moto,
-                         aws_principal_arn=PRINCIPAL, operations_interval_seconds=0.2, operations_lease_seconds=3.0,
-                         **overrides)
+    return make_settings(data_dir, database_url, None, **{
+        "compute_enabled": False, "aws_endpoint_url": moto, "aws_principal_arn": PRINCIPAL,
+        "operations_interval_seconds": 0.2, "operations_lease_seconds": 3.0, **overrides})
 
 
 @pytest.fixture(scope="session")

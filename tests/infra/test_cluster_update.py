@@ -13,11 +13,15 @@ back.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from tests.infra.conftest import infra_settings
 from tests.infra.helpers import verified, wait_operation
 from tests.infra.test_cluster_records import _config, adopted_network
+from tests.runs.live import fresh_database
 from tests.support.actors import Actor, assert_error, signup
+from tests.support.server import LiveServer
 
 
 def active_cluster(infra_api: str, customer_aws: Any, cidr: str, version: str) -> tuple[Actor, str, str]:
@@ -126,3 +130,20 @@ def test_a_failed_update_leaves_the_cluster_running_as_it_was(infra_api: str, cu
     assert item["status"] == "active", item
     assert item["config"] == before  # what it runs, not what was asked
     assert item["statusMessage"].startswith("The update failed: ") and "previous config" in item["statusMessage"]
+
+
+def test_the_runner_starts_an_update_at_once(tmp_path: Path, database_url: str, moto_url: str,
+                                             aws_credentials: None, customer_aws: Any) -> None:
+    """The update's request wakes the operation runner once it commits: on a server whose runner looks for work
+    every two minutes (and did at its start), the provisioning and the update still end in seconds."""
+    live = LiveServer(infra_settings(tmp_path / "node", fresh_database(database_url, tmp_path), moto_url,
+                                     operations_interval_seconds=120.0))
+    live.start()
+    try:
+        owner, base, cid = active_cluster(f"{live.url}/api/v1", customer_aws, "10.94.0.0/16", "1.34")
+        r = owner.post(f"{base}/{cid}", json={"config": {**_config(desiredSize=3), "kubernetesVersion": "1.35"}})
+        assert r.status_code == 200 and r.json()["status"] == "updating", r.text
+        ended = wait_operation(owner, latest_operation(owner, cid)["id"], timeout=20.0)
+        assert ended["status"] == "succeeded", ended
+    finally:
+        live.stop()

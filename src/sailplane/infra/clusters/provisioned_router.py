@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from sailplane.iam.auth.deps import AppSettings, Db, require
 from sailplane.iam.auth.principal import Principal
-from sailplane.infra.clusters import health, metrics
+from sailplane.infra.clusters import health, metrics, states
 from sailplane.infra.clusters import provisioned as service
 from sailplane.infra.clusters.kubeconfig import kubeconfig
 from sailplane.infra.clusters.models import ProvisionedCluster
@@ -117,19 +117,28 @@ def describe_connection_cluster(connection_id: ConnectionId, cluster_id: Cluster
              response_model=ExternalClusterView)
 def update_provisioned_cluster(connection_id: ConnectionId, cluster_id: ClusterId,
                                body: UpdateProvisionedClusterRequest, principal: Admin, db: Db, ctx: Ctx,
-                               settings: AppSettings, aws: AwsClient) -> ExternalClusterView:
+                               settings: AppSettings, aws: AwsClient, request: Request) -> ExternalClusterView:
     """Rename the cluster; change its config: recorded while it is pending or destroyed; on an active cluster, an
     update operation (`update_cluster`, the cluster `updating` until it ends; find it with getOperation or in the
     cluster's operations) changes it in place: the Kubernetes version one minor version up at a time, the system
     node group's sizes, instance types and disk, the public access ranges. 409 while another operation runs or
     the cluster is provisioning, destroying or failed."""
-    return service.view(service.update(db, principal, connection_id, cluster_id, body, ctx, settings, aws))
+    row = service.update(db, principal, connection_id, cluster_id, body, ctx, settings, aws)
+    if row.status == states.UPDATING:
+        _wake(request, db)
+    return service.view(row)
 
 
-def _started(request: Request, db: Db, op: Operation) -> OperationView:
+def _wake(request: Request, db: Db) -> None:
+    """The operation runner acts on a new operation once the request's commit makes it visible, not at its next
+    claim tick."""
     runtime = getattr(request.app.state, "operations", None)
     if runtime is not None:
         after_commit(db, runtime.notify)
+
+
+def _started(request: Request, db: Db, op: Operation) -> OperationView:
+    _wake(request, db)
     return operations.view(op)
 
 
