@@ -151,7 +151,10 @@ def start_operations(app: FastAPI) -> None:
              ProvisionCluster(*parts).kind(), UpdateCluster(*parts).kind(), DestroyCluster(*parts).kind()]
     runtime = OperationsRuntime(app.state.background_db, {k.name: k for k in kinds}, node=str(settings.data_dir),
                                 lease_seconds=settings.operations_lease_seconds,
-                                interval=settings.operations_interval_seconds)
+                                interval=settings.operations_interval_seconds,
+                                max_parallel=settings.operations_max_parallel,
+                                on_lease_missed=lambda reason: app.state.metrics.operation_lease_missed.labels(
+                                    reason).inc())
     runtime.start()
     app.state.operations = runtime
 

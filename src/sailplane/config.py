@@ -155,6 +155,7 @@ class Settings:
     operations_enabled: bool = True
     operations_interval_seconds: float = 1.0
     operations_lease_seconds: float = 30.0
+    operations_max_parallel: int = 8  # operations one server drives at once (the rest wait their turn)
     # Operators: the bearer token /metrics asks for (None: loopback clients only, no token), and the log format
     # ("text", or "json": one object per line with the request ID, plus a line per request).
     metrics_token: str | None = None
@@ -290,6 +291,7 @@ def load_settings() -> Settings:
         operations_enabled=os.environ.get("SAILPLANE_OPERATIONS_ENABLED", "1").lower() not in {"0", "false", "no"},
         operations_interval_seconds=_env_float("SAILPLANE_OPERATIONS_INTERVAL_SECONDS", 1.0),
         operations_lease_seconds=_env_float("SAILPLANE_OPERATIONS_LEASE_SECONDS", 30.0),
+        operations_max_parallel=max(1, _env_int("SAILPLANE_OPERATIONS_MAX_PARALLEL", 8)),
         metrics_token=os.environ.get("SAILPLANE_METRICS_TOKEN") or None,
         log_format=_log_format(os.environ.get("SAILPLANE_LOG_FORMAT", "text")),
         metrics_enabled=os.environ.get("SAILPLANE_METRICS_ENABLED", "1").lower() not in {"0", "false", "no"},

@@ -71,6 +71,14 @@ def test_request_counters_move_by_exactly_what_was_done(own_server: LiveServer) 
     assert value(after, "sailplane_http_request_duration_seconds_sum", operation="describeTeam", method="GET") > 0
 
 
+def test_lease_alarms_are_there_at_zero(own_server: LiveServer) -> None:
+    """An operator's alert on missed leases (runs', infrastructure operations') needs the series before any miss."""
+    samples = scrape(own_server.url)
+    for name in ("sailplane_run_lease_renewals_missed_total", "sailplane_operation_lease_renewals_missed_total"):
+        for reason in ("late", "taken_over"):
+            assert samples.get((name, frozenset({"reason": reason}.items()))) == 0, (name, reason)
+
+
 def test_state_gauges_count_what_exists(own_server: LiveServer) -> None:
     owner = signup(f"{own_server.url}/api/v1")
     team = create_team(owner, "State")

@@ -30,6 +30,14 @@ class Metrics:
             "Job run leases this server renewed too late (reason=late: after they had lapsed) or found taken over "
             "by another node (reason=taken_over): a stalled server, whose runs may be retried elsewhere.",
             ("reason",), registry=self.registry)
+        self.operation_lease_missed = Counter(
+            "sailplane_operation_lease_renewals_missed",
+            "Infrastructure operation leases this server renewed too late (reason=late: after they had lapsed) or "
+            "found taken over by another server (reason=taken_over): a stalled or overloaded server.",
+            ("reason",), registry=self.registry)
+        for counter in (self.lease_missed, self.operation_lease_missed):
+            for reason in ("late", "taken_over"):
+                counter.labels(reason)  # at 0 from the start: an alert's rate() needs the series
 
     def observe_request(self, operation: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(operation, method, str(status)).inc()

@@ -6,7 +6,9 @@ Every server runs one (`OperationsRuntime`, on a loop thread of its own). Its cl
 (`pending`/`running`, `not_before` passed) whose lease is free or expired, each by a compare-and-set on the lease
 it saw (`lease_owner`, `lease_expires_at`): of two servers claiming one row, one UPDATE matches and the other
 finds nothing, so an operation is never driven by two runners at once. A renewal tick extends the leases of the
-operations this runner drives every third of a lease. A step's end is recorded by an UPDATE guarded by
+operations this runner drives every third of a lease, on a thread of its own (never queued behind steps, which may
+block on AWS for their whole timeout); a renewal that comes after the lease lapsed, or an operation found taken
+over, is reported (`on_lease_missed`: the operator's metric). A step's end is recorded by an UPDATE guarded by
 `lease_owner = us` (with the next step index and the state it hands on), so a runner that lost its lease records
 nothing. A server killed mid-step leaves its lease to expire (a restart on the same data directory takes its own
 previous life's leases at once); the next claimer resumes at the recorded step, which is why steps are idempotent
@@ -19,7 +21,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Final
 
@@ -74,7 +77,8 @@ class OperationRunner:
     """Drives up to `max_parallel` operations at once, each on a task of its own whose steps run in threads."""
 
     def __init__(self, db: Database, kinds: Mapping[str, OperationKind], *, node: str, lease_seconds: float = 30.0,
-                 interval: float = 1.0, max_parallel: int = 8) -> None:
+                 interval: float = 1.0, max_parallel: int = 8,
+                 on_lease_missed: Callable[[str], None] | None = None) -> None:
         self.db = db
         self.kinds = dict(kinds)
         self.tag = node_tag(node)
@@ -86,12 +90,17 @@ class OperationRunner:
         self.renewals = PeriodicService("operation-leases", self._renew_tick, max(lease_seconds / 3, 0.2),
                                         logger=log)
         self.driving: dict[str, asyncio.Task[None]] = {}
+        self.renewed_at: dict[str, float] = {}  # when each driven operation's lease was last set (monotonic)
+        self.on_lease_missed = on_lease_missed
+        # Steps run in the loop's default executor (a few threads); leases have one of their own.
+        self._leases: ThreadPoolExecutor | None = None
         self._first_claim = True
 
     # --- life ---------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._first_claim = True
+        self._leases = ThreadPoolExecutor(1, thread_name_prefix="operation-leases")
         self.renewals.start()
         self.claims.start()
 
@@ -109,6 +118,8 @@ class OperationRunner:
                 task.cancel()
         await self.renewals.stop()
         await asyncio.to_thread(self._release_all)
+        if self._leases is not None:
+            self._leases.shutdown(wait=False)
 
     # --- claiming and leases ------------------------------------------------------------------------------
 
@@ -117,15 +128,24 @@ class OperationRunner:
         if free <= 0:
             return
         on_start, self._first_claim = self._first_claim, False
+        claimed_at = time.monotonic()
         for operation_id in await asyncio.to_thread(self._claim, free, on_start):
             task = asyncio.get_running_loop().create_task(self._drive(operation_id), name=f"operation-{operation_id}")
             self.driving[operation_id] = task
+            self.renewed_at[operation_id] = claimed_at
             task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         for operation_id, held in list(self.driving.items()):
             if held is task:
                 del self.driving[operation_id]
+                self.renewed_at.pop(operation_id, None)
+
+    def _lease_missed(self, operation_id: str, reason: str) -> None:
+        log.warning("operation %s: lease %s", operation_id, "renewed after it had lapsed" if reason == "late"
+                    else "taken over by another runner")
+        if self.on_lease_missed is not None:
+            self.on_lease_missed(reason)
 
     def _claim(self, capacity: int, on_start: bool) -> list[str]:
         now = utcnow()
@@ -162,18 +182,30 @@ class OperationRunner:
         return claimed
 
     async def _renew_tick(self) -> None:
-        if self.driving:
-            await asyncio.to_thread(self._renew, list(self.driving))
+        if not self.driving:
+            return
+        operation_ids = list(self.driving)
+        started = time.monotonic()
+        renewed = await asyncio.get_running_loop().run_in_executor(self._leases, self._renew, operation_ids)
+        for operation_id in renewed:
+            last = self.renewed_at.get(operation_id)
+            if last is not None and started - last > self.lease_seconds:
+                self._lease_missed(operation_id, "late")
+            if operation_id in self.renewed_at:
+                self.renewed_at[operation_id] = started
 
-    def _renew(self, operation_ids: list[str]) -> None:
+    def _renew(self, operation_ids: list[str]) -> set[str]:
+        """Extend the leases this runner still holds; those it renewed."""
         now = utcnow()
         with self.db.session() as db:
-            db.execute(update(Operation)
-                       .where(Operation.id.in_(operation_ids), Operation.lease_owner == self.owner,
-                              Operation.status.in_(ACTIVE))
-                       .values(lease_expires_at=now + timedelta(seconds=self.lease_seconds)),
-                       execution_options={"synchronize_session": False})
+            renewed = db.scalars(update(Operation)
+                                 .where(Operation.id.in_(operation_ids), Operation.lease_owner == self.owner,
+                                        Operation.status.in_(ACTIVE))
+                                 .values(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
+                                 .returning(Operation.id),
+                                 execution_options={"synchronize_session": False}).all()
             db.commit()
+        return set(renewed)
 
     def _release_all(self) -> None:
         with self.db.session() as db:
@@ -203,6 +235,9 @@ class OperationRunner:
         loaded = await asyncio.to_thread(self._begin_step, operation_id)
         if loaded is None:
             return False
+        if isinstance(loaded, str):
+            self._lease_missed(operation_id, "taken_over")
+            return False
         kind, index, ctx = loaded
         started = time.monotonic()
         try:
@@ -222,11 +257,13 @@ class OperationRunner:
         recorded = await asyncio.to_thread(self._record, operation_id, kind, index, outcome, duration)
         return recorded and outcome.kind == NEXT and index + 1 < len(kind.steps)
 
-    def _begin_step(self, operation_id: str) -> tuple[OperationKind, int, StepContext] | None:
+    def _begin_step(self, operation_id: str) -> tuple[OperationKind, int, StepContext] | str | None:
+        """The step to run now; "lost" when another runner holds the operation now; None when there is none."""
         with self.db.session() as db:
             row = self._held(db, operation_id)
             if row is None:
-                return None
+                ended = db.scalar(select(Operation.status).where(Operation.id == operation_id))
+                return "lost" if ended in ACTIVE else None
             kind = self.kinds.get(row.operation)
             if kind is None or row.step_index >= len(kind.steps):
                 log.error("operation %s: no step %s of a %s operation here", row.id, row.step_index, row.operation)
@@ -252,6 +289,8 @@ class OperationRunner:
             if row is None:
                 log.warning("operation %s: lost its lease during step %s; its end is not recorded", operation_id,
                             kind.steps[index].name)
+                if self.on_lease_missed is not None:
+                    self.on_lease_missed("taken_over")
                 return False
             state = {**(row.state or {}), **outcome.state}
             progress = row.progress or {"resources": []}
@@ -312,8 +351,10 @@ class OperationsRuntime:
     """The runner on an event loop of its own, started and stopped by the app factory."""
 
     def __init__(self, db: Database, kinds: Mapping[str, OperationKind], *, node: str, lease_seconds: float,
-                 interval: float) -> None:
-        self.runner = OperationRunner(db, kinds, node=node, lease_seconds=lease_seconds, interval=interval)
+                 interval: float, max_parallel: int = 8,
+                 on_lease_missed: Callable[[str], None] | None = None) -> None:
+        self.runner = OperationRunner(db, kinds, node=node, lease_seconds=lease_seconds, interval=interval,
+                                      max_parallel=max_parallel, on_lease_missed=on_lease_missed)
         self._thread = LoopThread("operations")
         self._started = False
 
