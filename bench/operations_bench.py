@@ -9,7 +9,12 @@ template, DescribeStacks until it is CREATE_COMPLETE). After one warm-up round e
 medians and their ratio are printed. moto creates a stack at once, so both sides are bound by calls and
 bookkeeping, not by CloudFormation.
 
-Run: .venv/bin/python bench/operations_bench.py [--rounds 7] [--database postgresql]
+Concurrency (`--concurrency 8,32,64`): how many operations one server drives at once without missing a lease renewal.
+A second server (SAILPLANE_OPERATIONS_MAX_PARALLEL at the largest count, 3 s leases: a renewal every second must
+keep up) is given N provisionNetwork operations at once; printed are the time until all succeeded, operations per
+second, and the leases it renewed late or lost (`sailplane_operation_lease_renewals_missed_total`, its /metrics).
+
+Run: .venv/bin/python bench/operations_bench.py [--rounds 7] [--database postgresql] [--concurrency 8,32]
 Everything it starts (moto, the server, a throwaway PostgreSQL) is stopped at the end; its stacks are deleted.
 """
 
@@ -101,7 +106,59 @@ def direct(session: Any, moto: str, role_arn: str, external_id: str, cidr: str) 
     return time.perf_counter() - t0, name
 
 
-def bench(tmp: Path, database_url: str, rounds: int) -> None:
+def missed_leases(api: str) -> float:
+    text = httpx.get(f"{api.removesuffix('/api/v1')}/metrics", timeout=30).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("sailplane_operation_lease_renewals_missed_total{"))
+
+
+def concurrency(tmp: Path, database_url: str, moto: str, counts: list[int]) -> None:
+    server = ServerProcess(tmp / "node-concurrency", database_url)
+    server.env.update({**AWS_ENV, "SAILPLANE_AWS_ENDPOINT_URL": moto, "SAILPLANE_AWS_PRINCIPAL_ARN": PRINCIPAL,
+                       "SAILPLANE_OPERATIONS_INTERVAL_SECONDS": "1", "SAILPLANE_OPERATIONS_LEASE_SECONDS": "3",
+                       "SAILPLANE_OPERATIONS_MAX_PARALLEL": str(max(counts))})
+    server.env.pop("SAILPLANE_CONTROLLER_INTERVAL_SECONDS", None)
+
+    def customer_aws(service: str, region: str = REGION) -> Any:
+        return boto3.session.Session().client(service, region_name=region, endpoint_url=moto)
+
+    try:
+        server.start()
+        owner = signup(server.api)
+        conn_id = verified(owner, customer_aws)["id"]
+        base = f"/infra/connections/{conn_id}/networks"
+        subnet = 0
+        for count in counts:
+            ids = []
+            for _ in range(count):
+                subnet += 1
+                r = owner.post(base, json={"name": f"many-{subnet}", "config": {"cidr": f"10.{subnet}.0.0/16"}})
+                assert r.status_code == 201, r.text
+                ids.append(r.json()["id"])
+            before = missed_leases(server.api)
+            t0 = time.perf_counter()
+            ops = []
+            for network_id in ids:
+                op = owner.post(f"{base}/{network_id}/provision")
+                assert op.status_code == 202, op.text
+                ops.append(op.json()["id"])
+            left = set(ops)
+            while left:
+                for op_id in list(left):
+                    body = owner.get(f"/operations/{op_id}").json()
+                    if body["status"] in ("succeeded", "failed"):
+                        assert body["status"] == "succeeded", body
+                        left.discard(op_id)
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - t0
+            missed = missed_leases(server.api) - before
+            print(f"{database_url.split(':')[0]:10} {count:3d} provisionNetwork at once: all succeeded in "
+                  f"{elapsed:.1f} s ({count / elapsed:.1f} operations/s), lease renewals missed: {missed:.0f}")
+    finally:
+        server.stop()
+
+
+def bench(tmp: Path, database_url: str, rounds: int, counts: list[int]) -> None:
     moto_proc, moto = start_moto(tmp / "moto.log")
     server = ServerProcess(tmp / "node", database_url)
     server.env.update({**AWS_ENV, "SAILPLANE_AWS_ENDPOINT_URL": moto, "SAILPLANE_AWS_PRINCIPAL_ARN": PRINCIPAL,
@@ -128,6 +185,9 @@ def bench(tmp: Path, database_url: str, rounds: int) -> None:
         print(f"{database_url.split(':')[0]:10} provisionNetwork → succeeded: median {o * 1000:.0f} ms (rounds "
               f"{', '.join(f'{x * 1000:.0f}' for x in ours)}) | direct boto3: median {t * 1000:.0f} ms (rounds "
               f"{', '.join(f'{x * 1000:.0f}' for x in theirs)}) | ratio {o / t:.2f}x (target ≤ 1.5x)")
+        server.stop()
+        if counts:
+            concurrency(tmp, database_url, moto, counts)
     finally:
         server.stop()
         try:
@@ -144,16 +204,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--concurrency", default="8,32", help="operations at once, comma-separated ('' for none)")
     args = parser.parse_args()
+    counts = [int(c) for c in args.concurrency.split(",") if c.strip()]
     os.environ.update(AWS_ENV)
     with tempfile.TemporaryDirectory(prefix="sailplane-ops-bench-") as tmp:
         if args.database == "sqlite":
-            bench(Path(tmp), f"sqlite:///{tmp}/bench.db", args.rounds)
+            bench(Path(tmp), f"sqlite:///{tmp}/bench.db", args.rounds, counts)
         else:
             pg = TempPostgres()
             pg.start()
             try:
-                bench(Path(tmp), pg.create_database("operations_bench"), args.rounds)
+                bench(Path(tmp), pg.create_database("operations_bench"), args.rounds, counts)
             finally:
                 pg.stop()
 
