@@ -297,6 +297,36 @@ def test_websocket_relay_and_presence(node: LiveServer, setup: Setup) -> None:
     asyncio.run(from_another_site())
 
 
+def test_the_notebook_servers_socket_is_relayed_uncompressed(node: LiveServer, setup: Setup) -> None:
+    """The proxy's own hop to the notebook server (loopback) offers no permessage-deflate: compressing every kernel
+    message twice more cost more than it saved. Messages still pass both ways, text and binary."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    offered: list[str | None] = []
+
+    async def echo(connection: ServerConnection) -> None:
+        offered.append(connection.request.headers.get("Sec-WebSocket-Extensions") if connection.request else "?")
+        async for message in connection:
+            await connection.send(message)
+
+    async def scenario() -> None:
+        notebook = new_notebook(setup.org, setup.config, "Uncompressed")
+        async with serve(echo, "127.0.0.1", 0) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            with marked_running(node, notebook, port=port, token="w" * 24,
+                                editor=f"member:{setup.org.dev1.member_id}"):
+                cookie = cookie_of(await asyncio.to_thread(sign_in, node, setup.org.dev1, notebook))
+                url = f"ws://127.0.0.1:{node.port}/notebooks/{notebook}/ws?session_id=s-plain"
+                async with connect(url, additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"}) as ws:
+                    await ws.send("hello")
+                    assert await asyncio.wait_for(ws.recv(), 10) == "hello"
+                    await ws.send(b"\x00\x01")
+                    assert await asyncio.wait_for(ws.recv(), 10) == b"\x00\x01"
+
+    asyncio.run(scenario())
+    assert offered == [None]
+
+
 def test_read_mode_and_access_rechecked(node: LiveServer, setup: Setup) -> None:
     o = setup.org
     reader = create_member(o.owner)

@@ -549,8 +549,10 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
     url = f"ws://{target.host}:{target.port}{_upstream_path(websocket.scope, rename)}"
     subprotocols = websocket.scope.get("subprotocols") or None
     try:
+        # No permessage-deflate on the loopback hop: compressing each message for a socket on the same host
+        # costs more than it saves (the browser's hop negotiates its own).
         upstream = await connect(url, additional_headers=headers, subprotocols=subprotocols,
-                                            max_size=None, open_timeout=10, proxy=None)
+                                 max_size=None, open_timeout=10, proxy=None, compression=None)
     except (OSError, websockets.WebSocketException, TimeoutError) as exc:
         log.info("notebook %s: WebSocket to its server failed: %s", notebook, exc)
         await websocket.close(code=1011)
