@@ -43,6 +43,7 @@ const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Sus
 
 const router = createBrowserRouter([
   { path: "/signin", element: <SignIn /> },
+  { path: "/signin/sso", element: <SignIn sso /> },  // where single sign-on ends (sso.ts)
   { path: "/invites/:token", element: page(<AcceptInvite />) },
   {
     element: <RequireAuth><Layout /></RequireAuth>,

@@ -1,25 +1,58 @@
-/** Sign-in: password (then the MFA code when the API asks for one), or a one-time code sent by email. */
-import { useState, type FormEvent } from "react";
+/** Sign-in: password (then the MFA code when the API asks for one), a one-time code sent by email, or single
+ * sign-on through the identity provider of the email's domain (ending at /signin/sso: see sso.ts). */
+import { useEffect, useState, type FormEvent } from "react";
 import { Navigate, useSearchParams } from "react-router";
 import { api, call } from "../api/client";
 import { useAuth } from "../auth";
+import { SSO_PAGE, ssoStartUrl, takeSsoReturn } from "../sso";
 
 type Step =
   | { kind: "password" }
   | { kind: "mfa"; challengeToken: string }
-  | { kind: "code-sent" };
+  | { kind: "code-sent" }
+  | { kind: "sso" };
 
-export function SignIn() {
+// The SSO answer is taken once per page load (React's development double effects must not spend it twice).
+let ssoAnswer: ReturnType<typeof takeSsoReturn> | null = null;
+
+export function SignIn({ sso = false }: { sso?: boolean }) {
   const { auth, signIn } = useAuth();
   const [params] = useSearchParams();
-  const [step, setStep] = useState<Step>({ kind: "password" });
+  const [step, setStep] = useState<Step>({ kind: sso ? "sso" : "password" });
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [code, setCode] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const next = params.get("next");
+  const [ssoNext, setSsoNext] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (!sso) return;
+    if (ssoAnswer === null) {
+      ssoAnswer = takeSsoReturn(window.location.hash);
+      window.history.replaceState(null, "", SSO_PAGE);  // the code leaves the address bar and history
+    }
+    const answer = ssoAnswer;
+    if (answer.kind === "error") {
+      setError(answer.message);
+      setStep({ kind: "password" });
+      return;
+    }
+    setEmail(answer.email);
+    setSsoNext(answer.next);
+    void run(async () => {
+      try {
+        await finish(await call(api.POST("/api/v1/auth/sso/token",
+          { body: { code: answer.code, codeVerifier: answer.verifier } })), answer.email);
+      } catch (e) {
+        setStep({ kind: "password" });
+        throw e;
+      }
+    });
+  }, [sso]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const next = params.get("next") ?? ssoNext;
   if (auth) return <Navigate to={next && next.startsWith("/") && !next.startsWith("//") ? next : "/teams"} replace />;
 
   async function run(action: () => Promise<void>) {
@@ -34,8 +67,8 @@ export function SignIn() {
     }
   }
 
-  function finish(answer: { token?: string; challengeToken?: string }) {
-    if (answer.token) return signIn(answer.token, email);
+  function finish(answer: { token?: string; challengeToken?: string }, who: string = email) {
+    if (answer.token) return signIn(answer.token, who);
     if (answer.challengeToken) {
       setCode("");
       setStep({ kind: "mfa", challengeToken: answer.challengeToken });
@@ -67,6 +100,14 @@ export function SignIn() {
       setStep({ kind: "code-sent" });
     });
   };
+  const onSso = () => {
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email.trim())) {
+      setError("Enter your work email address first: its domain picks your organization's identity provider.");
+      return;
+    }
+    setBusy(true);
+    window.location.assign(ssoStartUrl(email.trim(), next));
+  };
   const onVerifyCode = (e: FormEvent) => {
     e.preventDefault();
     void run(async () =>
@@ -87,8 +128,12 @@ export function SignIn() {
           <button type="button" className="link" disabled={busy} onClick={onSendCode}>
             Email me a one-time code instead
           </button>
+          <button type="button" className="link" disabled={busy} onClick={onSso}>
+            Sign in with SSO
+          </button>
         </form>
       )}
+      {step.kind === "sso" && <p className="muted" role="status">Finishing single sign-on…</p>}
       {step.kind === "mfa" && (
         <form onSubmit={onMfa} aria-label="Two-factor authentication">
           <p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
