@@ -42,6 +42,7 @@ export function Layout() {
             </label>
           ) : organizations.length === 1 ? <span className="muted">{organizations[0].name}</span> : null}
           <span className="muted">{auth?.email}</span>
+          <NavLink to="/account">Account</NavLink>
           <button type="button" className="link" onClick={() => void signOut()}>Sign out</button>
         </div>
       </header>

@@ -37,6 +37,8 @@ const AuditLog = lazy(() => import("./pages/AuditLog"));
 const Policies = lazy(() => import("./pages/Policies"));
 const IdentityProviders = lazy(() => import("./pages/IdentityProviders"));
 const TeamDetail = lazy(() => import("./pages/TeamDetail"));
+// The signed-in person's own security: two-factor authentication and password.
+const Account = lazy(() => import("./pages/Account"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
 const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
@@ -79,6 +81,7 @@ const router = createBrowserRouter([
       { path: "policies", element: page(<Policies />) },
       { path: "identity-providers", element: page(<IdentityProviders />) },
       { path: "teams/:teamId", element: page(<TeamDetail />) },
+      { path: "account", element: page(<Account />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

@@ -10,7 +10,16 @@ type Step =
   | { kind: "password" }
   | { kind: "mfa"; challengeToken: string }
   | { kind: "code-sent" }
-  | { kind: "sso" };
+  | { kind: "sso" }
+  | { kind: "new-password"; token: string; userId: string };
+
+interface Answer {
+  token?: string;
+  challengeToken?: string;
+  userId?: string;
+  mustChangePassword?: boolean;
+  mfaEnrollmentRequired?: boolean;
+}
 
 // The SSO answer is taken once per page load (React's development double effects must not spend it twice).
 let ssoAnswer: ReturnType<typeof takeSsoReturn> | null = null;
@@ -26,6 +35,9 @@ export function SignIn({ sso = false }: { sso?: boolean }) {
   const [busy, setBusy] = useState(false);
 
   const [ssoNext, setSsoNext] = useState<string | null>(null);
+  const [forcedNext, setForcedNext] = useState<string | null>(null);
+  const [newPassword, setNewPassword] = useState("");
+  const [repeat, setRepeat] = useState("");
 
   useEffect(() => {
     if (!sso) return;
@@ -52,7 +64,7 @@ export function SignIn({ sso = false }: { sso?: boolean }) {
     });
   }, [sso]); // eslint-disable-line react-hooks/exhaustive-deps
 
-  const next = params.get("next") ?? ssoNext;
+  const next = forcedNext ?? params.get("next") ?? ssoNext;
   if (auth) return <Navigate to={next && next.startsWith("/") && !next.startsWith("//") ? next : "/teams"} replace />;
 
   async function run(action: () => Promise<void>) {
@@ -67,7 +79,15 @@ export function SignIn({ sso = false }: { sso?: boolean }) {
     }
   }
 
-  function finish(answer: { token?: string; challengeToken?: string }, who: string = email) {
+  function finish(answer: Answer, who: string = email) {
+    if (answer.token && answer.mustChangePassword && answer.userId) {
+      // The API refuses everything else with this login until the password is changed.
+      setNewPassword("");
+      setRepeat("");
+      setStep({ kind: "new-password", token: answer.token, userId: answer.userId });
+      return Promise.resolve();
+    }
+    if (answer.token && answer.mfaEnrollmentRequired) setForcedNext("/account?enroll=required");
     if (answer.token) return signIn(answer.token, who);
     if (answer.challengeToken) {
       setCode("");
@@ -108,6 +128,23 @@ export function SignIn({ sso = false }: { sso?: boolean }) {
     setBusy(true);
     window.location.assign(ssoStartUrl(email.trim(), next));
   };
+  const onNewPassword = (e: FormEvent) => {
+    e.preventDefault();
+    if (step.kind !== "new-password") return;
+    if (newPassword !== repeat) {
+      setError("The two new passwords differ.");
+      return;
+    }
+    void run(async () => {
+      const headers: Record<string, string> = { Authorization: `Bearer ${step.token}` };
+      const me = await call(api.GET("/api/v1/me", { headers }));
+      const organizationId = me.organizationId ?? me.organizations[0]?.id;
+      if (organizationId) headers["LakeSail-Organization-Id"] = organizationId;
+      await call(api.POST("/api/v1/users/{user}/change-password", { params: { path: { user: step.userId } },
+        headers, body: { currentPassword: password, newPassword } }));
+      await signIn(step.token, email);
+    });
+  };
   const onVerifyCode = (e: FormEvent) => {
     e.preventDefault();
     void run(async () =>
@@ -141,6 +178,20 @@ export function SignIn({ sso = false }: { sso?: boolean }) {
             value={code} onChange={(e) => setCode(e.target.value)} /></label>
           <button type="submit" disabled={busy}>{busy ? "Checking…" : "Verify"}</button>
           <button type="button" className="link" onClick={() => setStep({ kind: "password" })}>Back</button>
+        </form>
+      )}
+      {step.kind === "new-password" && (
+        <form onSubmit={onNewPassword} aria-label="Choose a new password">
+          <p>Your password was reset or has expired: choose a new one to continue.</p>
+          {!password && (
+            <label>Current password<input type="password" name="currentPassword" autoComplete="current-password"
+              required value={password} onChange={(e) => setPassword(e.target.value)} /></label>
+          )}
+          <label>New password<input type="password" name="newPassword" autoComplete="new-password" required
+            autoFocus value={newPassword} onChange={(e) => setNewPassword(e.target.value)} /></label>
+          <label>Repeat new password<input type="password" name="repeatPassword" autoComplete="new-password"
+            required value={repeat} onChange={(e) => setRepeat(e.target.value)} /></label>
+          <button type="submit" disabled={busy}>{busy ? "Saving…" : "Change password and continue"}</button>
         </form>
       )}
       {step.kind === "code-sent" && (
