@@ -36,6 +36,9 @@ const ServiceAccountDetail = lazy(() => import("./pages/ServiceAccountDetail"));
 const AuditLog = lazy(() => import("./pages/AuditLog"));
 const Policies = lazy(() => import("./pages/Policies"));
 const IdentityProviders = lazy(() => import("./pages/IdentityProviders"));
+// The pages the server's emails link to (public).
+const VerifyEmail = lazy(() => import("./pages/EmailLinks").then((m) => ({ default: m.VerifyEmail })));
+const ResetPassword = lazy(() => import("./pages/EmailLinks").then((m) => ({ default: m.ResetPassword })));
 const TeamDetail = lazy(() => import("./pages/TeamDetail"));
 // The signed-in person's own security: two-factor authentication and password.
 const Account = lazy(() => import("./pages/Account"));
@@ -47,6 +50,8 @@ const router = createBrowserRouter([
   { path: "/signin", element: <SignIn /> },
   { path: "/signin/sso", element: <SignIn sso /> },  // where single sign-on ends (sso.ts)
   { path: "/invites/:token", element: page(<AcceptInvite />) },
+  { path: "/verify-email", element: page(<VerifyEmail />) },
+  { path: "/reset-password", element: page(<ResetPassword />) },
   {
     element: <RequireAuth><Layout /></RequireAuth>,
     children: [

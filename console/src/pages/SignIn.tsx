@@ -10,6 +10,7 @@ type Step =
   | { kind: "password" }
   | { kind: "mfa"; challengeToken: string }
   | { kind: "code-sent" }
+  | { kind: "reset-sent" }
   | { kind: "sso" }
   | { kind: "new-password"; token: string; userId: string };
 
@@ -145,6 +146,16 @@ export function SignIn({ sso = false }: { sso?: boolean }) {
       await signIn(step.token, email);
     });
   };
+  const onForgot = () => {
+    if (!email) {
+      setError("Enter your email address first.");
+      return;
+    }
+    void run(async () => {
+      await call(api.POST("/api/v1/auth/password/forgot", { body: { email } }));
+      setStep({ kind: "reset-sent" });
+    });
+  };
   const onVerifyCode = (e: FormEvent) => {
     e.preventDefault();
     void run(async () =>
@@ -167,6 +178,9 @@ export function SignIn({ sso = false }: { sso?: boolean }) {
           </button>
           <button type="button" className="link" disabled={busy} onClick={onSso}>
             Sign in with SSO
+          </button>
+          <button type="button" className="link" disabled={busy} onClick={onForgot}>
+            Forgot your password?
           </button>
         </form>
       )}
@@ -193,6 +207,12 @@ export function SignIn({ sso = false }: { sso?: boolean }) {
             required value={repeat} onChange={(e) => setRepeat(e.target.value)} /></label>
           <button type="submit" disabled={busy}>{busy ? "Saving…" : "Change password and continue"}</button>
         </form>
+      )}
+      {step.kind === "reset-sent" && (
+        <div role="status">
+          <p>If {email} has an account, an email with a link to choose a new password is on its way.</p>
+          <button type="button" className="link" onClick={() => setStep({ kind: "password" })}>Back to sign in</button>
+        </div>
       )}
       {step.kind === "code-sent" && (
         <form onSubmit={onVerifyCode} aria-label="One-time code">
