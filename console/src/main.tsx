@@ -5,6 +5,9 @@ import { AuthProvider } from "./auth";
 import { Layout, RequireAuth } from "./Layout";
 import { SignIn } from "./pages/SignIn";
 import "./styles.css";
+import { applyTheme, loadTheme } from "./theme";
+
+applyTheme(loadTheme());  // before the first render: no flash of the other theme
 
 // Pages behind sign-in load on first visit: the sign-in page ships only React, the router and the API client.
 const Teams = lazy(() => import("./pages/Teams"));
