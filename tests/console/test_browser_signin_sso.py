@@ -2,19 +2,23 @@
 on loopback, tests/sso/op) and a real DNS server (the email domain's TXT proof): the email's domain picks the
 provider, the browser signs in there and lands back in the console signed in, on the page it asked for. The
 one-time code comes back in the URL's fragment and leaves the address bar at once; a replayed code, or an answer
-this tab did not start (a forged link), signs nobody in. An unknown domain is said in the page."""
+this tab did not start (a forged link), signs nobody in. With MFA on, the second factor is asked on the way
+back. An unknown domain is said in the page."""
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pyotp
 from playwright.sync_api import expect
 
 from sailplane.config import Settings
+from tests.console.test_browser_account import stored_token
 from tests.sso.conftest import dns_server, oidc_issuer
 from tests.sso.test_domain_routing import publish_and_verify, unique_domain
 from tests.support.actors import Actor, assert_error, signup
@@ -76,7 +80,7 @@ def test_sso_from_the_sign_in_page_lands_signed_in_and_its_code_works_once(
         answer = parse_qs(urlsplit(landing).fragment)
         assert set(answer) == {"code", "state"}
         assert not any("token" in u for u in seen)
-        token = page.evaluate("JSON.parse(localStorage.getItem('sailplane.auth')).token")
+        token = stored_token(page)
         me = Actor(api_url, token).get("/me").json()
         assert me["user"]["email"] == email and me["loginOrganizationId"] == owner.org_id
 
@@ -109,7 +113,26 @@ def test_sso_from_the_sign_in_page_lands_signed_in_and_its_code_works_once(
         finally:
             victim.close()
 
+        # With MFA on, the way back asks for the second factor before the console keeps the login.
+        alice = Actor(api_url, token)
+        secret = alice.post("/me/mfa/totp").json()["secret"]
+        assert alice.post("/me/mfa/totp/verify", json={"code": pyotp.TOTP(secret).now()}).status_code == 200
+        page.get_by_role("button", name="Sign out").click()
+        context.clear_cookies()  # the provider asks again too
+        page.goto(f"{server.url}/signin")
+        page.get_by_label("Email").fill(email)
+        page.get_by_role("button", name="Sign in with SSO").click()
+        expect(page).to_have_url(re.compile(re.escape(oidc_issuer)))
+        sign_in_at_provider(page, email)
+        step = page.get_by_role("form", name="Two-factor authentication")
+        expect(step).to_be_visible()
+        assert stored_token(page) is None
+        step.get_by_label("Code").fill(pyotp.TOTP(secret).at(time.time() + 30))  # the next step: now's is spent
+        step.get_by_role("button", name="Verify").click()
+        expect(page).to_have_url(f"{server.url}/teams")
+        assert Actor(api_url, stored_token(page)).get("/me").json()["loginOrganizationId"] == owner.org_id
+
         events = owner.get("/org/audit-events", params={"action": "auth.sso.exchange"}).json()["items"]
-        assert [e["outcome"] for e in events].count("success") == 1
+        assert [e["outcome"] for e in events].count("success") == 2
     finally:
         context.close()
