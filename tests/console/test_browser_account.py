@@ -155,3 +155,33 @@ def test_a_reset_password_is_changed_at_sign_in_and_the_account_page_changes_it(
         assert login(api_url, member.email, "second-new-password").status_code == 200
     finally:
         context.close()
+
+
+def test_an_organization_that_requires_mfa_sends_the_person_to_enrol_first(
+        server: Any, api_url: str, browser: Any) -> None:
+    owner = signup(api_url)
+    member = make_user(owner)
+    assert member.email is not None
+    assert owner.patch("/org", json={"requireMfa": True}).status_code == 200
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        sign_in(page, server.url, member.email, PASSWORD)
+        expect(page).to_have_url(f"{server.url}/account?enroll=required")
+        expect(page.get_by_role("status").first).to_contain_text("Your organization requires two-factor")
+        token = stored_token(page)
+        assert_error(Actor(api_url, token).get("/org/teams"), 403, "mfa_enrollment_required")
+
+        mfa = page.get_by_role("region", name="Two-factor authentication")
+        expect(mfa).to_contain_text("Your organization requires it.")
+        mfa.get_by_role("button", name="Set up an authenticator app").click()
+        secret = mfa.get_by_label("Secret key").inner_text().strip()
+        mfa.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+        mfa.get_by_role("button", name="Turn on").click()
+        expect(mfa.get_by_role("region", name="Recovery codes")).to_be_visible()
+        assert Actor(api_url, token).get("/org/teams").status_code == 200  # the login may do everything now
+        page.get_by_role("link", name="Teams", exact=True).click()
+        expect(page.get_by_role("heading", name="Teams")).to_be_visible()
+        expect(page.get_by_role("alert")).to_have_count(0)
+    finally:
+        context.close()
