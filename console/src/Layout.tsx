@@ -2,6 +2,7 @@ import type { ReactNode } from "react";
 import { Link, Navigate, NavLink, Outlet, useLocation } from "react-router";
 import { OrganizationLink } from "./admin/nav";
 import { useAuth } from "./auth";
+import { ThemeToggle } from "./theme";
 
 /** Pages behind sign-in: without a login, go to the sign-in page and come back here after. */
 export function RequireAuth({ children }: { children: ReactNode }) {
@@ -42,6 +43,8 @@ export function Layout() {
             </label>
           ) : organizations.length === 1 ? <span className="muted">{organizations[0].name}</span> : null}
           <span className="muted">{auth?.email}</span>
+          <NavLink to="/account">Account</NavLink>
+          <ThemeToggle />
           <button type="button" className="link" onClick={() => void signOut()}>Sign out</button>
         </div>
       </header>

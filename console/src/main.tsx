@@ -5,6 +5,9 @@ import { AuthProvider } from "./auth";
 import { Layout, RequireAuth } from "./Layout";
 import { SignIn } from "./pages/SignIn";
 import "./styles.css";
+import { applyTheme, loadTheme } from "./theme";
+
+applyTheme(loadTheme());  // before the first render: no flash of the other theme
 
 // Pages behind sign-in load on first visit: the sign-in page ships only React, the router and the API client.
 const Teams = lazy(() => import("./pages/Teams"));
@@ -36,14 +39,22 @@ const ServiceAccountDetail = lazy(() => import("./pages/ServiceAccountDetail"));
 const AuditLog = lazy(() => import("./pages/AuditLog"));
 const Policies = lazy(() => import("./pages/Policies"));
 const IdentityProviders = lazy(() => import("./pages/IdentityProviders"));
+// The pages the server's emails link to (public).
+const VerifyEmail = lazy(() => import("./pages/EmailLinks").then((m) => ({ default: m.VerifyEmail })));
+const ResetPassword = lazy(() => import("./pages/EmailLinks").then((m) => ({ default: m.ResetPassword })));
 const TeamDetail = lazy(() => import("./pages/TeamDetail"));
+// The signed-in person's own security: two-factor authentication and password.
+const Account = lazy(() => import("./pages/Account"));
 
 const loading = <p className="muted" role="status">Loading…</p>;
 const page = (element: ReactNode) => <Suspense fallback={loading}>{element}</Suspense>;
 
 const router = createBrowserRouter([
   { path: "/signin", element: <SignIn /> },
+  { path: "/signin/sso", element: <SignIn sso /> },  // where single sign-on ends (sso.ts)
   { path: "/invites/:token", element: page(<AcceptInvite />) },
+  { path: "/verify-email", element: page(<VerifyEmail />) },
+  { path: "/reset-password", element: page(<ResetPassword />) },
   {
     element: <RequireAuth><Layout /></RequireAuth>,
     children: [
@@ -78,6 +89,7 @@ const router = createBrowserRouter([
       { path: "policies", element: page(<Policies />) },
       { path: "identity-providers", element: page(<IdentityProviders />) },
       { path: "teams/:teamId", element: page(<TeamDetail />) },
+      { path: "account", element: page(<Account />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

@@ -89,6 +89,12 @@ def test_the_code_goes_to_the_loopback_and_only_the_verifier_redeems_it(
     "http://127.0.0.1:8080/elsewhere",
     "http://127.0.0.1:8080/callback?next=https://evil.example.com",
     "http://127.0.0.1:8080/callback#x",
+    "//evil.example.com/signin/sso",  # the console's page is a path on this server, nothing else
+    "https://evil.example.com/signin/sso",
+    "/signin/sso/",
+    "/signin/sso?next=x",
+    "/signin/sso#x",
+    "/signin",
 ])
 def test_no_other_redirect_is_accepted(api_url: str, oidc_issuer: str, redirect: str) -> None:
     owner = signup(api_url)
@@ -124,3 +130,37 @@ def test_a_refusal_also_goes_to_the_loopback(api_url: str, oidc_issuer: str, set
     assert location.startswith(f"{LOOPBACK}?") and "code" not in query
     assert query["error"] == ["sso_user_refused"] and query["state"] == [state]
     assert "not a member" in query["error_description"][0]
+
+
+def test_the_console_hears_the_code_in_the_fragment_and_a_refusal_to_start_at_its_page(
+    api_url: str, oidc_issuer: str, settings: Settings
+) -> None:
+    """The web console's page is the other accepted redirect: same origin, the code in the fragment (which
+    browsers never send to a server); an unknown email domain comes back there as an error, not a JSON page."""
+    owner = signup(api_url)
+    idp = auto_setup(owner, oidc_issuer)
+    verifier, challenge = pkce()
+    state = secrets.token_urlsafe(24)
+    r = start(api_url, idp["id"], redirectUri="/signin/sso", codeChallenge=challenge, state=state)
+    assert r.status_code == 302, r.text
+    subject = f"web-{unique_email('s').split('@')[0]}"
+    back = callback_on_our_server(api_url, settings, sign_in_at_provider(r.headers["location"], settings.public_url,
+                                                                         subject))
+    assert back.status_code == 303 and "token" not in back.text
+    location = urlsplit(back.headers["location"])
+    assert (location.scheme, location.netloc, location.path, location.query) == ("", "", "/signin/sso", "")
+    answer = parse_qs(location.fragment)
+    assert answer["state"] == [state] and set(answer) == {"code", "state"}
+    assert_error(exchange(api_url, answer["code"][0], pkce()[0]), 401, "invalid_sso_code")  # not this verifier
+    assert_error(exchange(api_url, answer["code"][0], verifier), 401, "invalid_sso_code")  # and it is spent
+
+    r = httpx.get(f"{api_url}/auth/sso/discover/authorize", follow_redirects=False,
+                  params={"loginHint": "bob@unknown.example", "redirectUri": "/signin/sso",
+                          "codeChallenge": challenge, "state": state})
+    assert r.status_code == 303 and r.headers["location"].startswith("/signin/sso#")
+    refused = parse_qs(urlsplit(r.headers["location"]).fragment)
+    assert refused["error"] == ["not_found"] and refused["state"] == [state] and refused["error_description"]
+    # A native client (or no client) still hears it as the API's error.
+    assert_error(httpx.get(f"{api_url}/auth/sso/discover/authorize", follow_redirects=False,
+                           params={"loginHint": "bob@unknown.example", "redirectUri": LOOPBACK,
+                                   "codeChallenge": challenge, "state": state}), 404, "not_found")

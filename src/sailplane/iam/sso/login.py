@@ -16,6 +16,11 @@ else), a PKCE challenge and a state of its own; finish then sends the browser th
 instead of answering the token to the browser, and `exchange` answers the login (or the MFA challenge) to the
 holder of the client's PKCE verifier. So a code intercepted on the way (another local process, the browser's
 history) is useless, and no redirect can leave the user's machine.
+
+The web console is the other such client: it names its own page `/signin/sso` (a path, so the browser stays on
+the server's origin) and the handoff code comes back in the URL's fragment, which browsers never send to a server,
+so it is in no access log or Referer; the console exchanges it with the PKCE verifier it kept in its tab. Start
+errors (an unknown email domain) also go back to that page, so the person sees them in the console.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ DISCOVER = "discover"  # startSsoLogin's {idp} when the provider is found from l
 # A native client's redirect (RFC 8252 section 7.3): loopback IP literal, any port, this exact path.
 LOOPBACK_REDIRECT = re.compile(r"^http://127\.0\.0\.1:([1-9][0-9]{0,4})/callback$")
 S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+CONSOLE_REDIRECT = "/signin/sso"  # the web console's page that finishes an SSO sign-in (same origin)
 CLIENT_STATE = re.compile(r"^[A-Za-z0-9._~-]{16,200}$")
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
@@ -82,16 +88,28 @@ class NativeClient:
     code_challenge: str
     state: str
 
+    @property
+    def is_console(self) -> bool:
+        return self.redirect_uri == CONSOLE_REDIRECT
+
+
+def client_redirect(redirect_uri: str, params: dict[str, str]) -> str:
+    """Where the browser ends: the loopback redirect with a query, or the console's page with a fragment (never
+    sent to a server, so the one-time code stays out of access logs)."""
+    return f"{redirect_uri}{'#' if redirect_uri == CONSOLE_REDIRECT else '?'}{urlencode(params)}"
+
 
 def native_client(redirect_uri: str | None, code_challenge: str | None, state: str | None) -> NativeClient | None:
     """The native client startSsoLogin names (all three parameters, or none). Anything but a loopback redirect
-    to `/callback` is refused: the browser must not carry a handoff code to another host."""
+    to `/callback`, or the console's own page, is refused: the browser must not carry a handoff code to another
+    host."""
     if redirect_uri is None and code_challenge is None and state is None:
         return None
     errors: dict[str, str] = {}
     port = LOOPBACK_REDIRECT.match(redirect_uri or "")
-    if port is None or int(port.group(1)) > 65535:
-        errors["redirectUri"] = "must be http://127.0.0.1:<port>/callback (a native client's loopback redirect)"
+    if redirect_uri != CONSOLE_REDIRECT and (port is None or int(port.group(1)) > 65535):
+        errors["redirectUri"] = (f"must be http://127.0.0.1:<port>/callback (a native client's loopback redirect) "
+                                 f"or {CONSOLE_REDIRECT} (the web console)")
     if not S256_CHALLENGE.match(code_challenge or ""):
         errors["codeChallenge"] = "must be the PKCE S256 challenge (43 base64url characters) of redirectUri's client"
     if not CLIENT_STATE.match(state or ""):
@@ -305,7 +323,8 @@ def finish(db: Session, settings: Settings, state: str | None, code: str | None,
             raise
         # A native client hears a refusal at its loopback at once (RFC 6749 section 4.1.2.1's error answer), not
         # after its wait for a code runs out; the audit already has it.
-        return f"{native}?{urlencode({'error': exc.code, 'error_description': exc.message, 'state': native_state})}"
+        return client_redirect(native, {"error": exc.code, "error_description": exc.message,
+                                        "state": native_state or ""})
 
 
 def _finish_claimed(db: Session, settings: Settings, row: SsoLoginState, idp: IdentityProvider, code: str | None,
@@ -338,9 +357,10 @@ def _finish_claimed(db: Session, settings: Settings, row: SsoLoginState, idp: Id
                    .values(handoff_code_hash=token_hash(handoff), handoff_user_id=user.id))
         audit.record(db, ctx, None, "auth.sso.login", "user", user.id, organization_id=idp.organization_id,
                      actor_type="user", actor_id=user.id,
-                     details={"identityProviderId": idp.id, "matchedBy": how, "nativeClient": True})
+                     details={"identityProviderId": idp.id, "matchedBy": how, "nativeClient": True,
+                          **({"console": True} if row.client_redirect_uri == CONSOLE_REDIRECT else {})})
         db.flush()
-        return f"{row.client_redirect_uri}?{urlencode({'code': handoff, 'state': row.client_state})}"
+        return client_redirect(row.client_redirect_uri, {"code": handoff, "state": row.client_state or ""})
     # Bound to the provider's organization: the login (and an MFA challenge on the way) acts only there.
     outcome = begin_login(db, settings, user, ctx, method="sso", device=None, trusted_device_token=None,
                           organization_id=idp.organization_id)
@@ -376,7 +396,8 @@ def exchange(db: Session, settings: Settings, code: str, code_verifier: str, ctx
         raise _fail(db, ctx, idp, "invalid_sso_code", message, 401)
     if user.status != "active":
         raise _fail(db, ctx, idp, "account_deactivated", "This account is deactivated.", 403)
-    outcome = begin_login(db, settings, user, ctx, method="sso", device="sailplane CLI", trusted_device_token=None,
+    device = "web console" if row.client_redirect_uri == CONSOLE_REDIRECT else "sailplane CLI"
+    outcome = begin_login(db, settings, user, ctx, method="sso", device=device, trusted_device_token=None,
                           organization_id=idp.organization_id)
     audit.record(db, ctx, None, "auth.sso.exchange", "user", user.id, organization_id=idp.organization_id,
                  actor_type="user", actor_id=user.id,

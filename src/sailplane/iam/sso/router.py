@@ -35,6 +35,7 @@ from sailplane.iam.sso.schemas import (
     UpdateIdentityProviderRequest,
 )
 from sailplane.kit.context import RequestContext, request_context
+from sailplane.kit.errors import ApiError
 from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import MarkerPage, marker_params
 from sailplane.kit.routing import JsonRoute
@@ -184,7 +185,9 @@ def verify_identity_provider_domain(
 
 
 @router.get("/sso/{idp}/authorize", operation_id="startSsoLogin", status_code=302, response_class=RedirectResponse,
-            responses={302: {"description": "Redirect to the identity provider's authorization endpoint."}})
+            responses={302: {"description": "Redirect to the identity provider's authorization endpoint."},
+                       303: {"description": "The web console's sign-in could not start: to its page with "
+                                            "`error` and `error_description` in the fragment."}})
 def start_sso_login(
     idp: Annotated[str, Path(pattern=f"^(?:{ID_PATTERN.strip('^$')}|{login.DISCOVER})$",
                              description="An identity provider ID, or `discover` to find the provider from "
@@ -197,9 +200,11 @@ def start_sso_login(
                     "claimed its domain.")] = None,
     redirect_uri: Annotated[str | None, Query(
         alias="redirectUri", max_length=100,
-        description="A native client's loopback redirect (RFC 8252), exactly `http://127.0.0.1:<port>/callback`: "
-                    "the sign-in then ends there with a one-time `code` (and `state`) for exchangeSsoCode, "
-                    "instead of answering the token to the browser. Needs `codeChallenge` and `state`.")] = None,
+        description="A native client's loopback redirect (RFC 8252), exactly `http://127.0.0.1:<port>/callback`, "
+                    "or the web console's page `/signin/sso`: the sign-in then ends there with a one-time `code` "
+                    "(and `state`) for exchangeSsoCode, in the query (loopback) or the fragment (console), "
+                    "instead of answering the token to the browser. Needs `codeChallenge` and `state`. The "
+                    "console also hears a refusal to start (an unknown domain) at its page, as `error`.")] = None,
     code_challenge: Annotated[str | None, Query(
         alias="codeChallenge", max_length=64,
         description="With `redirectUri`: the client's PKCE S256 challenge; exchangeSsoCode needs its "
@@ -216,7 +221,14 @@ def start_sso_login(
     or unverified domain, or a disabled provider, answers the same 404 as an unknown provider ID, so the
     only thing routing reveals is what starting the flow reveals anyway."""
     client = login.native_client(redirect_uri, code_challenge, state)
-    return RedirectResponse(login.start(db, settings, idp, login_hint, ctx, client), status_code=302)
+    try:
+        return RedirectResponse(login.start(db, settings, idp, login_hint, ctx, client), status_code=302)
+    except ApiError as exc:
+        if client is None or not client.is_console:
+            raise
+        # The person is in the browser: back to the console's page, which says why in words.
+        return RedirectResponse(login.client_redirect(client.redirect_uri, {
+            "error": exc.code, "error_description": exc.message, "state": client.state}), status_code=303)
 
 
 @router.get("/sso/callback", operation_id="finishSsoLogin", response_model=LoginResponse | MfaChallengeResponse,
@@ -241,8 +253,8 @@ def finish_sso_login(
 @router.post("/sso/token", operation_id="exchangeSsoCode", response_model=LoginResponse | MfaChallengeResponse)
 def exchange_sso_code(body: ExchangeSsoCodeRequest, db: Db, settings: AppSettings,
                       ctx: Ctx) -> LoginResponse | MfaChallengeResponse:
-    """A native client's last step of SSO (`sailplane login --sso`): the one-time code its loopback redirect
-    received and the PKCE verifier of the `codeChallenge` it started with answer the token (or an MFA challenge),
-    acting only in the provider's organization. 401 `invalid_sso_code` for an unknown, used or expired code or
-    another verifier (the code is spent either way)."""
+    """A native client's last step of SSO (`sailplane login --sso`, or the web console): the one-time code its
+    redirect received and the PKCE verifier of the `codeChallenge` it started with answer the token (or an MFA
+    challenge), acting only in the provider's organization. 401 `invalid_sso_code` for an unknown, used or expired
+    code or another verifier (the code is spent either way)."""
     return login_outcome(login.exchange(db, settings, body.code, body.code_verifier, ctx))
