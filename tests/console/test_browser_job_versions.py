@@ -89,6 +89,7 @@ def test_versions_drafts_and_their_diff(server: LiveServer, api_url: str, browse
         page.goto(f"{url}/jobs/{job_id}/edit")
         expect(page.get_by_role("note")).to_contain_text("Showing the draft (version 3")
         expect(page.get_by_role("textbox", name="SQL")).to_have_value("SELECT 2")
+        expect(page.get_by_role("button", name="Save new version")).to_have_count(0)  # refused while a draft exists
         page.get_by_role("textbox", name="SQL").fill("SELECT 3")
         page.get_by_role("button", name="Save as draft").click()
         expect_lines(diff, "added", ['"source": "SELECT 3"', '"description": "sales, by day",'])

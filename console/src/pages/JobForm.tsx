@@ -228,7 +228,8 @@ export default function JobForm() {
         </label>
         {error && Object.keys(errors).length === 0 && <p className="error" role="alert">{error}</p>}
         <div className="actions">
-          <button type="submit" disabled={busy}>{busy ? "Saving…" : editing ? "Save new version" : "Create job"}</button>
+          {/* With a draft, the API takes no new version (409) until it is published or discarded: only the draft. */}
+          {!draft && <button type="submit" disabled={busy}>{busy ? "Saving…" : editing ? "Save new version" : "Create job"}</button>}
           {editing && <button type="submit" name="saveDraft" className="secondary" disabled={busy}>Save as draft</button>}
         </div>
       </form>
