@@ -17,6 +17,9 @@ const Jobs = lazy(() => import("./pages/Jobs"));
 const JobForm = lazy(() => import("./pages/JobForm"));
 const JobDetail = lazy(() => import("./pages/JobDetail"));
 const RunDetail = lazy(() => import("./pages/RunDetail"));
+// A job's versions and draft, with diffs.
+const JobVersions = lazy(() => import("./pages/JobVersions"));
+const JobVersion = lazy(() => import("./pages/JobVersion"));
 // Workloads: notebooks (the notebook's own page is /notebook/:id: /notebooks/{id}/ is the notebook proxy's).
 const Notebooks = lazy(() => import("./pages/Notebooks"));
 const NotebookDetail = lazy(() => import("./pages/NotebookDetail"));
@@ -67,6 +70,8 @@ const router = createBrowserRouter([
       { path: "jobs/:jobId", element: page(<JobDetail />) },
       { path: "jobs/:jobId/edit", element: page(<JobForm key="edit" />) },
       { path: "jobs/:jobId/runs/:runId", element: page(<RunDetail />) },
+      { path: "jobs/:jobId/versions", element: page(<JobVersions />) },
+      { path: "jobs/:jobId/versions/:version", element: page(<JobVersion />) },
       // Workloads: notebooks, workload configs, catalogs and queries, notifications.
       { path: "notebooks", element: page(<Notebooks />) },
       { path: "notebook/:notebookId", element: page(<NotebookDetail />) },

@@ -1,8 +1,9 @@
 """Jobs in the console, in a real browser against a real server that runs them (the runs' compute node): a bad
 cron in the job form shows the API's field error beside the cron field; the job created in the form runs from
 its page, and its output appears in the run page line by line while it is running, then it succeeds; the jobs
-list shows its schedule and last status. A job edited in the form gets a new version; a run is cancelled and
-retried from its page. Screenshots: the job form, the run page, the jobs list."""
+list shows its schedule and last status. A job edited in the form gets a new version; a run with parameters
+(named, arguments, held then released) is cancelled and retried from its page. Screenshots: the job form, the
+run page, the jobs list."""
 
 from __future__ import annotations
 
@@ -180,11 +181,20 @@ def test_edit_a_job_then_cancel_and_retry_its_run(
         page.get_by_role("button", name="Run now").click()
         expect(page.locator("#parameters-error")).to_contain_text("namedParameters")
         named.fill('{"day": "monday"}')
+        # Arguments (replacing the version's), and held: the run waits, pending, until released from its page.
+        page.get_by_label("Arguments").fill("--region\neu west")
+        page.get_by_label("Hold").check()
         page.get_by_role("button", name="Run now").click()
         expect(page).to_have_url(re.compile(rf"/jobs/{job_id}/runs/[A-Z0-9]+$"))
         run_id = page.url.rsplit("/", 1)[1]
         status = page.get_by_test_id("run-status")
-        expect(page.get_by_test_id("run-logs")).to_contain_text("waiting with --day=monday", timeout=90_000)
+        expect(status).to_have_text("pending")
+        assert owner.get(f"/workloads/jobs/{job_id}/runs/{run_id}").json()["status"] == "pending"
+        page.get_by_role("button", name="Release run").click()
+        # namedParameters first, then the arguments, each line one argument (the space kept inside it)
+        expect(page.get_by_test_id("run-logs")).to_contain_text("waiting with --day=monday --region eu west",
+                                                                timeout=90_000)
+        expect(page.get_by_role("button", name="Release run")).to_have_count(0)
         expect(status).to_have_text("running", timeout=5_000)
         page.get_by_role("button", name="Cancel run").click()
         expect(status).to_have_text("cancelled", timeout=30_000)

@@ -290,6 +290,15 @@ def test_listings(api_url: str) -> None:
     # /workloads/jobs: by key, limited
     limited = o.owner.get("/workloads/jobs", params={"limit": 2}).json()
     assert limited["total"] == 4 and [i["jobId"] for i in limited["items"]] == [ids["a"], ids["b"]]
+    # ... and a page at a time, sorted like listMyJobs (the other job is dev2's, visible to the owner)
+    second = o.owner.get("/workloads/jobs", params={"limit": 2, "page": 2}).json()
+    assert second["total"] == 4 and [i["jobId"] for i in second["items"]] == [ids["c"], other["id"]]
+    newest = o.owner.get("/workloads/jobs", params={"sortBy": "createdAt", "sortDirection": "desc", "limit": 1}).json()
+    assert [i["jobId"] for i in newest["items"]] == [other["id"]]
+    past_the_end = o.owner.get("/workloads/jobs", params={"page": 3, "limit": 2}).json()
+    assert past_the_end["total"] == 4 and past_the_end["items"] == []
+    assert_error(o.owner.get("/workloads/jobs", params={"sortBy": "status"}), 400, "invalid_sort_field")
+    assert_error(o.owner.get("/workloads/jobs", params={"page": 0}), 400)
     # team jobs
     team = o.viewer1.get(f"/workloads/teams/{o.team1}/jobs").json()
     assert {i["jobId"] for i in team["items"]} == set(ids.values())

@@ -20,7 +20,8 @@ PUBLIC = {"signup", "login", "completeMfaLogin", "requestLoginCode", "verifyLogi
 SORTED = {"listTeams": ["name", "email"], "searchMembers": ["name", "email"], "listTeamMembers": ["name", "email"],
           "listInvitations": ["createdAt", "email"],
           "listMyCatalogs": ["name", "updatedAt"], "listMyQueries": ["updatedAt", "name"],
-          "listMyJobs": ["createdAt", "jobKey"], "listOrganizationRoles": ["name"], "listTeamRoles": ["name"],
+          "listMyJobs": ["createdAt", "jobKey"], "listJobs": ["jobKey", "createdAt"],
+          "listOrganizationRoles": ["name"], "listTeamRoles": ["name"],
           "listMyClusters": ["name"]}
 
 

@@ -21,6 +21,8 @@ export default function JobDetail() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [parameters, setParameters] = useState("");
+  const [args, setArgs] = useState("");
+  const [hold, setHold] = useState(false);
   const [parameterError, setParameterError] = useState<string | null>(null);
 
   useEffect(() => {
@@ -63,7 +65,9 @@ export default function JobDetail() {
     }
   }
 
-  /** Run now, with the named parameters typed in (a JSON object of strings, passed as --name=value) if any. */
+  /** Run now (createJobRun), with the run parameters typed in if any: named parameters (a JSON object of strings,
+   * merged over the version's), arguments (one per line, replacing the version's `parameters`), and `hold` (the run
+   * waits, pending, until released from its page). */
   async function runNow() {
     setError(null);
     setParameterError(null);
@@ -78,11 +82,12 @@ export default function JobDetail() {
         return;
       }
     }
+    const lines = args.split("\n").map((l) => l.trim()).filter(Boolean);
     setBusy(true);
     try {
       const run = await call(api.POST("/api/v1/workloads/jobs/{job}/runs", {
         params: { path: { job: jobId }, header: { "Idempotency-Key": crypto.randomUUID() } },
-        body: { hold: false, ...(namedParameters ? { namedParameters } : {}) },
+        body: { hold, ...(namedParameters ? { namedParameters } : {}), ...(lines.length ? { parameters: [lines] } : {}) },
       }));
       navigate(`/jobs/${jobId}/runs/${run.id}`);
     } catch (e) {
@@ -106,6 +111,7 @@ export default function JobDetail() {
             <h1>{job.jobKey}</h1>
             <div className="actions">
               <Link className="button" to={`/jobs/${job.id}/edit`}>Edit</Link>
+              <Link className="button" to={`/jobs/${job.id}/versions`}>Versions</Link>
               <button type="button" onClick={() => void runNow()} disabled={busy}>{busy ? "Starting…" : "Run now"}</button>
             </div>
           </div>
@@ -117,7 +123,9 @@ export default function JobDetail() {
               ? <><code>{job.cronExpression}</code> ({job.cronTimezone ?? "UTC"}): {describeCron(job.cronExpression) ?? ""}</>
               : "By hand only"}</dd>
             <dt>Next run</dt><dd>{job.nextRunAt ? new Date(job.nextRunAt).toLocaleString() : "—"}</dd>
-            <dt>Version</dt><dd>{job.currentVersion}</dd>
+            <dt>Version</dt><dd>{job.currentVersion}{job.draftVersion
+              ? <> · <Link to={`/jobs/${job.id}/versions?from=${job.currentVersion}&to=draft`}>a draft (version
+                {" "}{job.draftVersion}) is waiting</Link></> : null}</dd>
           </dl>
           <details className="run-options">
             <summary>Run with parameters</summary>
@@ -127,6 +135,12 @@ export default function JobDetail() {
                 {...(parameterError ? { "aria-invalid": true, "aria-describedby": "parameters-error" } : {})} />
               {parameterError && <span className="field-error" id="parameters-error" role="alert">{parameterError}</span>}
             </label>
+            <label>Arguments (one per line, replacing the version's)
+              <textarea name="arguments" rows={3} value={args} spellCheck={false} placeholder={"--verbose\n2026-01-31"}
+                onChange={(e) => setArgs(e.target.value)} />
+            </label>
+            <label className="check"><input type="checkbox" checked={hold} onChange={(e) => setHold(e.target.checked)} />
+              {" "}Hold: create the run pending, to release from its page</label>
           </details>
           {source && <details><summary>Source</summary><pre className="logs"><code>{source}</code></pre></details>}
         </>

@@ -1,7 +1,9 @@
 /** Create or edit a job: the common fields as a form (name, team, SQL or Python source, cron with a preview in
  * plain words and its time zone), everything else in a JSON editor. The API validates; its field errors
  * (`details.fieldErrors`) are shown beside the fields they are about, the rest beside the JSON editor.
- * Editing publishes a new version (createJobVersion), then renames or re-describes the job (updateJob). */
+ * Editing publishes a new version (createJobVersion), then renames or re-describes the job (updateJob); or saves
+ * the changes as the job's draft (createJobDraft, or updateJobDraft when there is one, which the form then shows),
+ * leaving the live version as it is until the draft is published from the versions page. */
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, ApiFailure, call } from "../api/client";
@@ -9,6 +11,7 @@ import type { components } from "../api/schema";
 import { describeCron } from "../cron";
 
 type Job = components["schemas"]["JobView"];
+type Version = components["schemas"]["JobVersionView"];
 type TeamItem = components["schemas"]["TeamItem"];
 type Kind = "sql" | "python";
 type Fields = Record<string, string>;
@@ -22,7 +25,7 @@ const FORM_FIELDS: Record<string, string> = {
 const DEFAULT_EXTRA = { clusterId: "LOCAL", timeoutSeconds: null, concurrencyPolicy: "skip", maxConcurrentRuns: 1,
   missedSchedulePolicy: "latest", config: {} };
 
-function extraOf(job: Job): Record<string, unknown> {
+function extraOf(job: Job | Version): Record<string, unknown> {
   const config: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(job.config)) {
     if (value === null || value === undefined) continue;
@@ -58,6 +61,7 @@ export default function JobForm() {
   const [errors, setErrors] = useState<Fields>({});
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [draft, setDraft] = useState<Version | null>(null);
   const zones = useMemo(() => (typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : []), []);
 
   useEffect(() => {
@@ -70,26 +74,32 @@ export default function JobForm() {
 
   useEffect(() => {
     if (!jobId) return;
-    call(api.GET("/api/v1/workloads/jobs/{job}", { params: { path: { job: jobId } } })).then((d) => {
+    call(api.GET("/api/v1/workloads/jobs/{job}", { params: { path: { job: jobId } } })).then(async (d) => {
       const j = d.included.jobs.find((x) => x.id === jobId);
       if (!j) return;
+      // With a draft, the form shows the draft: saving it again changes the draft, not the live version.
+      const pending = j.draftVersion
+        ? await call(api.GET("/api/v1/workloads/jobs/{job}/draft", { params: { path: { job: jobId } } })) : null;
+      const shown: Job | Version = pending ?? j;
+      setDraft(pending);
       setJob(j);
       setJobKey(j.jobKey);
-      setDescription(j.description ?? "");
+      setDescription(shown.description ?? "");
       setTeam(d.item.teamIds[0] ?? "");
-      const python = j.config.python?.source;
+      const python = shown.config.python?.source;
       setKind(python ? "python" : "sql");
-      setSource(python ?? j.config.sql?.source ?? "");
-      setCron(j.cronExpression ?? "");
-      setTimezone(j.cronTimezone ?? "UTC");
-      setExtra(JSON.stringify(extraOf(j), null, 2));
-    }, (e: Error) => setError(e.message));
+      setSource(python ?? shown.config.sql?.source ?? "");
+      setCron(shown.cronExpression ?? "");
+      setTimezone(shown.cronTimezone ?? "UTC");
+      setExtra(JSON.stringify(extraOf(shown), null, 2));
+    }).catch((e: Error) => setError(e.message));
   }, [jobId]);
 
   const preview = cron.trim() ? describeCron(cron) : null;
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    const asDraft = ((e.nativeEvent as SubmitEvent).submitter as HTMLButtonElement | null)?.name === "saveDraft";
     setErrors({});
     setError(null);
     let rest: Record<string, unknown>;
@@ -115,6 +125,13 @@ export default function JobForm() {
           body: body as components["schemas"]["CreateJobRequest"],
         }));
         navigate(`/jobs/${created.id}`);
+      } else if (job && asDraft) {
+        const body = { ...rest, description: description || null, config, ...schedule } as
+          components["schemas"]["VersionFields"];
+        const path = { params: { path: { job: job.id } }, body };
+        if (draft) await call(api.PATCH("/api/v1/workloads/jobs/{job}/draft", path));
+        else await call(api.POST("/api/v1/workloads/jobs/{job}/draft", path));
+        navigate(`/jobs/${job.id}/versions?from=${job.currentVersion}&to=draft`);
       } else if (job) {
         const body = { ...rest, description: description || null, config, ...schedule };
         const published = await call(api.POST("/api/v1/workloads/jobs/{job}/versions", {
@@ -153,6 +170,9 @@ export default function JobForm() {
     <section>
       <p><Link to={job ? `/jobs/${job.id}` : "/jobs"}>← {job ? job.jobKey : "Jobs"}</Link></p>
       <h1>{editing ? `Edit ${job?.jobKey ?? "job"}` : "New job"}</h1>
+      {draft && <p className="muted" role="note">Showing the draft (version {draft.version}, based on
+        version {draft.basedOnVersion ?? job?.currentVersion}): “Save as draft” changes it; the live version stays as it
+        is until the draft is <Link to={`/jobs/${draft.jobId}/versions`}>published</Link>.</p>}
       <form className="stack" onSubmit={submit} aria-label={editing ? "Edit job" : "Create job"} noValidate>
         <label>Name
           <input name="jobKey" required maxLength={128} value={jobKey} onChange={(e) => setJobKey(e.target.value)}
@@ -208,7 +228,9 @@ export default function JobForm() {
         </label>
         {error && Object.keys(errors).length === 0 && <p className="error" role="alert">{error}</p>}
         <div className="actions">
-          <button type="submit" disabled={busy}>{busy ? "Saving…" : editing ? "Save new version" : "Create job"}</button>
+          {/* With a draft, the API takes no new version (409) until it is published or discarded: only the draft. */}
+          {!draft && <button type="submit" disabled={busy}>{busy ? "Saving…" : editing ? "Save new version" : "Create job"}</button>}
+          {editing && <button type="submit" name="saveDraft" className="secondary" disabled={busy}>Save as draft</button>}
         </div>
       </form>
     </section>

@@ -73,12 +73,14 @@ export default function RunDetail() {
     if (box) box.scrollTop = box.scrollHeight;  // follow the end, like `tail -f`
   }, [logs]);
 
-  async function act(action: "cancel" | "retry") {
+  async function act(action: "cancel" | "retry" | "release") {
     setBusy(true);
     setError(null);
     try {
       const next = action === "cancel"
         ? await call(api.POST("/api/v1/workloads/jobs/{job}/runs/{jobRun}/cancel", { params: { path } }))
+        : action === "release"  // a held run: now it may start
+        ? await call(api.POST("/api/v1/workloads/jobs/{job}/runs/{jobRun}/ready", { params: { path } }))
         : await call(api.POST("/api/v1/workloads/jobs/{job}/runs/{jobRun}/retry", { params: { path }, body: { hold: false } }));
       setRun(next);
       if (action === "retry") setGeneration((g) => g + 1);
@@ -111,6 +113,8 @@ export default function RunDetail() {
               ? <code data-testid="results-path">{run.results.outputPath}</code> : <span className="muted">—</span>}</dd>
           </dl>
           <div className="actions">
+            {run.status === "pending" &&
+              <button type="button" onClick={() => void act("release")} disabled={busy}>Release run</button>}
             {!final && <button type="button" className="danger" onClick={() => void act("cancel")} disabled={busy}>Cancel run</button>}
             {RETRYABLE_RUN_STATES.has(run.status) &&
               <button type="button" onClick={() => void act("retry")} disabled={busy}>Retry</button>}

@@ -47,6 +47,7 @@ TeamId = Annotated[str, Path(pattern=ID_PATTERN, description="The team ID.")]
 ClusterId = Annotated[str, Path(pattern=ID_PATTERN, description="A cluster ID.")]
 ViewTeamJobs = Annotated[Principal, Depends(require_team("CanViewJobs"))]
 SORTABLE = ("createdAt", "jobKey")  # the first is the default
+ORG_SORTABLE = ("jobKey", "createdAt")  # listJobs has always answered by key, so that stays its default
 
 
 async def _version_paging(page: Page = 1, limit: Limit = 100) -> PageRequest:
@@ -54,6 +55,7 @@ async def _version_paging(page: Page = 1, limit: Limit = 100) -> PageRequest:
 
 
 MyPaging = Annotated[PageRequest, Depends(paging(SORTABLE))]
+OrgPaging = Annotated[PageRequest, Depends(paging(ORG_SORTABLE))]
 VersionPaging = Annotated[PageRequest, Depends(_version_paging)]
 
 
@@ -125,9 +127,10 @@ def list_my_jobs(db: Db, principal: CurrentPrincipal, paging: MyPaging) -> Respo
 
 
 @router.get("/workloads/jobs", operation_id="listJobs", response_model=JobList)
-def list_jobs(db: Db, principal: CurrentPrincipal, limit: Limit = 100) -> Response:
-    """Every job of the organization the caller may view, by key, with status, version and schedule."""
-    return job_list(service.list_all(db, principal, limit))
+def list_jobs(db: Db, principal: CurrentPrincipal, paging: OrgPaging) -> Response:
+    """Every job of the organization the caller may view, with status, version and schedule, a page at a time
+    (*beyond* the contract's `limit`: `page`, `sortBy`, `sortDirection` like listMyJobs; by key by default)."""
+    return job_list(service.list_all(db, principal, paging))
 
 
 @router.get("/workloads/teams/{team}/jobs", operation_id="listTeamJobs", response_model=JobList)

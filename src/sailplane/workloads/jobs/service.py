@@ -365,16 +365,20 @@ def _limited(db: Session, principal: Principal, stmt: Select[Job, JobVersion], l
     return _listing(db, principal, rows, total)
 
 
-def list_mine(db: Session, principal: Principal, pr: PageRequest) -> JobListing:
-    """/me/jobs: jobs the caller can access through their teams (all of them for organization admins)."""
-    stmt = _jobs_stmt(principal)
+def _paged_listing(db: Session, principal: Principal, stmt: Select[Job, JobVersion], pr: PageRequest) -> JobListing:
     key = Job.job_key if pr.sort_by == "jobKey" else Job.created_at
     rows = db.execute(paged(ordered(stmt, pr, key, Job.id), pr)).all()
     return _listing(db, principal, rows, page_total(db, stmt, pr, len(rows)))
 
 
-def list_all(db: Session, principal: Principal, limit: int) -> JobListing:
-    return _limited(db, principal, _jobs_stmt(principal), limit)
+def list_mine(db: Session, principal: Principal, pr: PageRequest) -> JobListing:
+    """/me/jobs: jobs the caller can access through their teams (all of them for organization admins)."""
+    return _paged_listing(db, principal, _jobs_stmt(principal), pr)
+
+
+def list_all(db: Session, principal: Principal, pr: PageRequest) -> JobListing:
+    """listJobs: every job the caller may view, a page at a time (by key unless asked otherwise)."""
+    return _paged_listing(db, principal, _jobs_stmt(principal), pr)
 
 
 def list_for_team(db: Session, principal: Principal, team_id: str, limit: int) -> JobListing:
