@@ -29,12 +29,7 @@ import gzip
 import html
 import http.server
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -45,6 +40,8 @@ from typing import Any
 import httpx
 from playwright import sync_api
 
+from session_bench import serve
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -54,43 +51,6 @@ AUTH_KEY = "sailplane.auth"  # console/src/api/client.ts
 READY = f"""() => document.querySelectorAll('table[aria-label="Jobs"] tbody tr').length === {PAGE_ROWS}
   && [...document.querySelectorAll('nav[aria-label="Pages"] button')]
        .some(b => b.textContent === 'Next' && !b.disabled)"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(data_dir: Path) -> Iterator[str]:
-    """`sailplane serve` on loopback with a fresh data directory; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "SAILPLANE_DATA_DIR": str(data_dir), "SAILPLANE_GATEWAY_PORT": str(free_port())}
-    env.pop("SAILPLANE_DATABASE_URL", None)
-    log = open(data_dir.parent / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sailplane.cli", "serve", "--port", str(port), "--no-gateway-tls",
-         "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"serve did not start; see {data_dir.parent / 'serve.log'}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def populate(base: str, jobs: int) -> tuple[dict[str, str], str]:
@@ -216,7 +176,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="console-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         data_dir.mkdir()
-        with serve(data_dir) as base:
+        with serve(data_dir) as (api_base, _):
+            base = api_base.removesuffix("/api/v1")
             auth, _ = populate(base, args.jobs)
             api_times = api_call_times(base, auth, args.samples * 3)
             with static_server(static_page(base, auth)) as static_url, sync_api.sync_playwright() as playwright:
