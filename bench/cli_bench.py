@@ -121,6 +121,9 @@ def run(tmp: Path, rounds: int, jobs: int) -> None:
         config = tmp / "config"
         env = {**os.environ, "SAILPLANE_CONFIG_DIR": str(config),
                "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+        # As installed (pip writes bytecode at install): the warm-up run below writes it, the timed runs load it.
+        # Without it every start compiles Sailplane's modules from source again.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         sys.path.insert(0, str(SRC))
         os.environ["SAILPLANE_CONFIG_DIR"] = str(config)
         from sailplane.client.cli.profiles import DEFAULT_PROFILE, Profile, save
