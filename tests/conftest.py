@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from sailplane.config import Settings
-from tests.support.dnsmasq import free_port
+from tests.support.dnsmasq import Dnsmasq, free_port
 from tests.support.postgres import TempPostgres
 from tests.support.server import LiveServer
 
@@ -131,6 +131,19 @@ def dns_port() -> int:
     """The loopback port of the test DNS server: the server under test is configured with it from the start,
     the DNS server itself is started only by the tests that need it."""
     return free_port()
+
+
+@pytest.fixture(scope="session")
+def dns_server(dns_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dnsmasq]:
+    """The one DNS server on `dns_port` for the whole run, defined here only: a second definition (a test module
+    importing this fixture makes one) would start another dnsmasq on the same port, and records published to one
+    would be looked up at the other."""
+    server = Dnsmasq(dns_port, tmp_path_factory.mktemp("dns"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

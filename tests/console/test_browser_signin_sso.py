@@ -19,12 +19,13 @@ from playwright.sync_api import expect
 
 from sailplane.config import Settings
 from tests.console.test_browser_account import stored_token
-from tests.sso.conftest import dns_server, oidc_issuer
+from tests.sso.conftest import oidc_issuer
 from tests.sso.test_domain_routing import publish_and_verify, unique_domain
 from tests.support.actors import Actor, assert_error, signup
 from tests.support.dnsmasq import Dnsmasq
 
-__all__ = ["dns_server", "oidc_issuer"]  # the real OpenID provider and DNS server, as fixtures of this module
+# The real OpenID provider, as a fixture of this module (the DNS server is the session's one: tests/conftest.py).
+__all__ = ["oidc_issuer"]
 
 
 def sign_in_at_provider(page: Any, login: str) -> None:

@@ -1,5 +1,5 @@
-"""A real OpenID provider (the npm package oidc-provider) on loopback, started from tests/sso/op, and a
-real DNS server (dnsmasq) on the port the server under test resolves through."""
+"""A real OpenID provider (the npm package oidc-provider) on loopback, started from tests/sso/op. (The real DNS
+server the domain tests publish to is the session's one, `dns_server` in tests/conftest.py.)"""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from tests.support.dnsmasq import Dnsmasq
 
 OP_DIR = Path(__file__).parent / "op"
 
@@ -63,12 +61,3 @@ def oidc_issuer_with_token_dcr() -> Iterator[str]:
     """Registration needs the initial access token "iat-secret"."""
     yield from _start("token")
 
-
-@pytest.fixture(scope="session")
-def dns_server(dns_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dnsmasq]:
-    server = Dnsmasq(dns_port, tmp_path_factory.mktemp("dns"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
