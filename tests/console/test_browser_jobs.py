@@ -201,7 +201,13 @@ def test_edit_a_job_then_cancel_and_retry_its_run(
         assert owner.get(f"/workloads/jobs/{job_id}/runs/{run_id}").json()["status"] == "cancelled"
 
         page.get_by_role("button", name="Retry").click()  # the same run, back in the queue: followed again
-        expect(status).to_have_text("running", timeout=90_000)
+        try:
+            expect(status).to_have_text("running", timeout=90_000)
+        except AssertionError:  # say why (a run that failed to start says so in its statusMessage)
+            retried = owner.get(f"/workloads/jobs/{job_id}/runs/{run_id}").json()
+            raise AssertionError(f"the retried run is {retried['status']}: {retried.get('statusMessage')}; "
+                                 f"logs: {owner.get(f'/workloads/jobs/{job_id}/runs/{run_id}/logs').text[-2000:]}"
+                                 ) from None
         expect(page.get_by_role("button", name="Cancel run")).to_be_visible()
         page.get_by_role("button", name="Cancel run").click()
         expect(status).to_have_text("cancelled", timeout=30_000)
