@@ -61,26 +61,25 @@ def list_notebooks(profile: ProfileOption = DEFAULT_PROFILE, output: OutputOptio
 def start(notebook: NotebookArg, wait: WaitOption = False, profile: ProfileOption = DEFAULT_PROFILE,
           output: OutputOption = "table") -> None:
     """Start a notebook: its Sail session and its marimo server."""
-    with api(profile) as client:
-        record = client.call("startNotebook", {"notebook": _find(client, notebook)["id"]})
-        if wait:
-            record = _wait(client, record, "start", quiet=output == "json")
-    emit(output, record, COLUMNS, rows=[record])
-    if wait and record["status"] not in ("running", "idle", "detached"):
-        fail(f"notebook {record['id']} did not start: {record['status']} ({record.get('statusMessage')})")
+    _act("start", ("running", "idle", "detached"), notebook, wait, profile, output)
 
 
 @notebooks.command("stop")
 def stop(notebook: NotebookArg, wait: WaitOption = False, profile: ProfileOption = DEFAULT_PROFILE,
          output: OutputOption = "table") -> None:
     """Stop a notebook (its source is kept)."""
+    _act("stop", ("stopped",), notebook, wait, profile, output)
+
+
+def _act(action: str, settled: tuple[str, ...], notebook: str, wait: bool, profile: str, output: str) -> None:
+    """startNotebook or stopNotebook; with `wait`, until it settles (exit 1 unless in one of `settled`)."""
     with api(profile) as client:
-        record = client.call("stopNotebook", {"notebook": _find(client, notebook)["id"]})
+        record = client.call(f"{action}Notebook", {"notebook": _find(client, notebook)["id"]})
         if wait:
-            record = _wait(client, record, "stop", quiet=output == "json")
+            record = _wait(client, record, action, quiet=output == "json")
     emit(output, record, COLUMNS, rows=[record])
-    if wait and record["status"] != "stopped":
-        fail(f"notebook {record['id']} did not stop: {record['status']} ({record.get('statusMessage')})")
+    if wait and record["status"] not in settled:
+        fail(f"notebook {record['id']} did not {action}: {record['status']} ({record.get('statusMessage')})")
 
 
 def _wait(client: Client, record: dict[str, Any], action: str, *, quiet: bool) -> dict[str, Any]:

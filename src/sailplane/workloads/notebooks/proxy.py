@@ -87,7 +87,6 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 NOT_FORWARDED = HOP_BY_HOP | {"cookie", "authorization", "forwarded", "x-forwarded-for", "x-forwarded-proto",
                               "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip"}
 NOT_RETURNED = HOP_BY_HOP | {"set-cookie", "server", "date"}  # the API's server sets its own Date and Server
-NOT_RETURNED_RAW = frozenset(name.encode() for name in NOT_RETURNED)
 UPSTREAM_TIMEOUTS = {"connect": 10.0, "read": 60.0, "write": 60.0, "pool": 60.0}
 UPSTREAM_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
                    httpcore.UnsupportedProtocol)
@@ -467,13 +466,13 @@ async def _relay_http(proxy: NotebookProxy, presence: NotebookPresence, notebook
 async def _answer(upstream: httpcore.Response, presence: NotebookPresence, notebook: str, own: str) -> Response:
     """The browser's answer: the server's headers less those not returned (its own URL taken out of a redirect);
     a small body read whole (one send, no streaming task), a large or unsized one streamed."""
-    named = {name.strip().lower().encode() for k, v in upstream.headers if k.lower() == b"connection"
-             for name in v.decode("latin-1").split(",")}
+    dropped = {name.encode() for name in NOT_RETURNED | _named_by_connection(
+        [v.decode("latin-1") for k, v in upstream.headers if k.lower() == b"connection"])}
     raw_headers = []
     length = None
     for name, value in upstream.headers:
         lower = name.lower()
-        if lower in NOT_RETURNED_RAW or lower in named:
+        if lower in dropped:
             continue
         if lower == b"location" and value.startswith(own.encode()):
             value = value[len(own):] or b"/"
