@@ -29,14 +29,14 @@ from sailplane.kit.crypto import token_hash
 from sailplane.kit.db import commit_before_raising
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found, unauthorized
 from sailplane.kit.ids import ALPHABET
-from sailplane.kit.pagination import PageRequest, count
+from sailplane.kit.pagination import PageRequest
 from sailplane.notifications.mailer.service import Mailer
 from sailplane.notifications.security import INVITATION_ACCEPTED, INVITATION_CREATED, record_security_event
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.invites.models import Invitation
 from sailplane.tenancy.invites.schemas import AcceptInvitationRequest, CreateInvitationRequest, InvitationStatus
 from sailplane.tenancy.org.models import Member, Organization
-from sailplane.tenancy.org.service import add_member
+from sailplane.tenancy.org.service import add_member, ordered, page_total, paged
 from sailplane.tenancy.service_accounts.models import ServiceAccount
 from sailplane.tenancy.teams.models import Team, TeamMemberRole
 
@@ -171,10 +171,8 @@ def search(db: Session, principal: Principal, page: PageRequest,
     elif state == "expired":
         stmt = stmt.where(Invitation.status == "pending", Invitation.expires_at <= now)
     column = Invitation.email if page.sort_by == "email" else Invitation.created_at
-    order = column.desc() if page.direction == "desc" else column.asc()
-    total = count(db, stmt)
-    rows = list(db.scalars(stmt.order_by(order, Invitation.id).offset(page.offset).limit(page.limit)))
-    return total, rows
+    rows = list(db.scalars(paged(ordered(stmt, page, column, Invitation.id), page)))
+    return page_total(db, stmt, page, len(rows)), rows
 
 
 def _own(db: Session, principal: Principal, invitation_id: str) -> Invitation:
