@@ -30,6 +30,18 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"sailplane test database: {BACKEND}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that never asks for `database_url` (directly or through its fixtures) cannot reach the database under
+    test, so it would run the same on both: it runs once, in the SQLite run, and the PostgreSQL run deselects it.
+    The two runs share two cores, so this is time taken off both."""
+    if BACKEND == "sqlite":
+        return
+    database_free = [item for item in items if "database_url" not in getattr(item, "fixturenames", ())]
+    if database_free:
+        config.hook.pytest_deselected(items=database_free)
+        items[:] = [item for item in items if "database_url" in getattr(item, "fixturenames", ())]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # PySpark's SparkSession.__del__ joins client threads that are calling the gateway, which in these
     # tests runs in this same process. If the cyclic collector ran that __del__ on the gateway's own
@@ -37,10 +49,19 @@ def pytest_configure(config: pytest.Config) -> None:
     gc.disable()
 
 
-@pytest.fixture(autouse=True)
-def _collect_garbage_on_the_main_thread() -> Iterator[None]:
-    yield
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Collect garbage after each test, once its fixtures are torn down, and freeze what survives: the next
+    collection walks only what the next test made. A full walk of the heap (modules, collected items: ~0.9 M
+    objects) took ~0.65 s, as long as a typical test, and was done after every test. What frozen objects leave
+    behind when they die (the garbage of module and session fixtures) is collected when the tests of a
+    directory are done."""
+    result = yield
+    if nextitem is None or nextitem.path.parent != item.path.parent:
+        gc.unfreeze()
     gc.collect()
+    gc.freeze()
+    return result
 
 
 @pytest.fixture(scope="session")
