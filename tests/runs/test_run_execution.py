@@ -17,6 +17,7 @@ from tests.runs.gitrepo import GitRepo
 from tests.runs.live import (
     attempts_in_log,
     create_run,
+    describe,
     logs,
     make_job,
     parquet_rows,
@@ -224,6 +225,41 @@ def test_cancel_while_running(org: Any) -> None:
     assert done["runnerStartedAt"] and done["runnerCompletedAt"] and done["runnerExecutionTimeUs"]
     err = assert_error(org.dev1.post(f"/workloads/jobs/{job['id']}/runs/{run['id']}/cancel"), 409)
     assert "cancelled" in err["message"]
+
+
+def test_a_run_retried_while_its_cancelled_attempt_is_stopping_runs_again(org: Any) -> None:
+    """Retried at once after a cancel, while the cancelled attempt's process is still in its stop grace (it
+    ignores SIGTERM): the new attempt starts once that process is gone and keeps running; the old attempt's end
+    is not recorded as the new one's (it was: the retried run ended cancelled a moment after it started)."""
+    code = py("""
+        import os, signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("attempt", os.environ["SAILPLANE_RUN_ATTEMPT"], flush=True)
+        time.sleep(120)
+    """)
+    job = python_job(org.dev1, org.team1, code)
+    path = f"/workloads/jobs/{job['id']}/runs"
+    run = create_run(org.dev1, job["id"])
+    wait_for(org.dev1, job["id"], run["id"], "running")
+    wait_until(lambda: "attempt 0" in logs(org.dev1, job["id"], run["id"]))
+    assert org.dev1.post(f"{path}/{run['id']}/cancel").json()["status"] == "cancelled"
+    retried = org.dev1.post(f"{path}/{run['id']}/retry")
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "ready"
+    assert processes_of(run["id"])  # the cancelled attempt is still stopping (2 s grace before SIGKILL)
+    wait_until(lambda: "attempt 1" in logs(org.dev1, job["id"], run["id"]), timeout=90)
+    time.sleep(3)  # past the end of the cancelled attempt and several lease renewals
+    again = describe(org.dev1, job["id"], run["id"])
+    assert (again["status"], again["trigger"]) == ("running", "retry"), again
+    print("LOGS", logs(org.dev1, job["id"], run["id"]), again)
+    text = logs(org.dev1, job["id"], run["id"])
+    assert attempts_in_log(text) == 2
+    # The first attempt was stopped before the second started (it ran on, unwatched, beside it).
+    second_start = text.index("--- sailplane: run", text.index("attempt 0"))
+    assert "cancelled; stopping the run" in text[:second_start], text
+    assert org.dev1.post(f"{path}/{run['id']}/cancel").json()["status"] == "cancelled"
+    wait_for(org.dev1, job["id"], run["id"], "cancelled", cleaned=True)
+    wait_until(lambda: processes_of(run["id"]) == [], timeout=10)
 
 
 def test_logs_can_be_followed_while_running(org: Any) -> None:

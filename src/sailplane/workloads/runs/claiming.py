@@ -19,7 +19,7 @@ threads). Two server processes can never start the same run:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,8 +54,12 @@ class Leases:
         return or_(JobRun.lease_expires_at.is_(None), JobRun.lease_expires_at <= now)
 
     @classmethod
-    def _ready_clause(cls, now: datetime) -> Any:
-        return and_(JobRun.status == READY, cls._past_backoff(now))
+    def _ready_clause(cls, now: datetime, held: Collection[str] = ()) -> Any:
+        """Ready runs past their backoff, except `held`: runs whose earlier attempt this process is still ending
+        (a run retried while its cancelled process is being stopped). Claimed now, that attempt's end, written
+        under the same lease owner, would be taken for the new attempt's."""
+        ready = and_(JobRun.status == READY, cls._past_backoff(now))
+        return and_(ready, JobRun.id.not_in(held)) if held else ready
 
     def _claim(self, db: Session, run_ids: str | list[str], now: datetime, *extra: Any) -> int:
         """ready → dispatched under our lease (states.transition stamps dispatchedAt)."""
@@ -64,20 +68,22 @@ class Leases:
                   "lease_expires_at": now + timedelta(seconds=self.lease_seconds)}
         return states.transition(db, run_ids, DISPATCHED, source=(READY,), values=values, now=now, where=extra)
 
-    def claim(self, capacity: int) -> tuple[list[str], bool]:
-        """Up to `capacity` ready runs, oldest first, within their jobs' maxConcurrentRuns; and whether
-        a job's row was locked by another process (worth looking again very soon)."""
+    def claim(self, capacity: int, held: Collection[str] = ()) -> tuple[list[str], bool]:
+        """Up to `capacity` ready runs, oldest first, within their jobs' maxConcurrentRuns, none of `held` (the
+        runs this process still has an attempt of); and whether a job's row was locked by another process (worth
+        looking again very soon)."""
         with self._session() as db:
             now = utcnow()
-            rows = db.execute(select(JobRun.id, JobRun.job_id).where(self._ready_clause(now))
+            rows = db.execute(select(JobRun.id, JobRun.job_id).where(self._ready_clause(now, held))
                               .order_by(JobRun.id).limit(capacity * 4 + 20)).all()
             if not rows:
                 return [], False
             if self.dialect.row_locks:
-                return self._claim_postgres(db, rows, capacity)
+                return self._claim_postgres(db, rows, capacity, held)
             return self._claim_sqlite(db, rows, capacity), False
 
-    def _claim_postgres(self, db: Session, rows: Sequence[Any], capacity: int) -> tuple[list[str], bool]:
+    def _claim_postgres(self, db: Session, rows: Sequence[Any], capacity: int,
+                        held: Collection[str]) -> tuple[list[str], bool]:
         claimed: list[str] = []
         busy = False
         now = utcnow()
@@ -97,7 +103,7 @@ class Leases:
             if free <= 0:
                 continue
             now = utcnow()  # after the count: never earlier than the end that freed the slot
-            ids = list(db.scalars(select(JobRun.id).where(JobRun.job_id == job_id, self._ready_clause(now))
+            ids = list(db.scalars(select(JobRun.id).where(JobRun.job_id == job_id, self._ready_clause(now, held))
                                   .order_by(JobRun.id).limit(free).with_for_update(skip_locked=True)))
             if ids:
                 self._claim(db, ids, now)

@@ -189,7 +189,7 @@ class RunDispatcher:
         capacity = self.config.max_parallel - len(self.live)
         if capacity <= 0:
             return
-        claimed, busy = await asyncio.to_thread(self.leases.claim, capacity)
+        claimed, busy = await asyncio.to_thread(self.leases.claim, capacity, frozenset(self.live))
         for run_id in claimed:
             self.live[run_id] = LiveRun(run_id)
             self._spawn(self._execute(run_id), f"run-{run_id}")
@@ -209,14 +209,14 @@ class RunDispatcher:
                 self._lease_missed("late")
             if run.run_id not in lost:
                 run.renewed_at = started
-        for run_id, why in lost.items():
-            live = self.live.get(run_id)
-            if live is None or live.finishing or live.lost is not None:
+        for live in held:  # these attempts: not a later one of the same run claimed meanwhile
+            why = lost.get(live.run_id)
+            if why is None or live.finishing or live.lost is not None:
                 continue
             live.lost = why
-            log.info("job run %s: %s; stopping it", run_id, why)
+            log.info("job run %s: %s; stopping it", live.run_id, why)
             if live.process is not None:
-                self._spawn(live.process.cancel(self.config.stop_grace), f"cancel-{run_id}")
+                self._spawn(live.process.cancel(self.config.stop_grace), f"cancel-{live.run_id}")
 
     def _lease_missed(self, reason: str) -> None:
         if self.on_lease_missed is not None:
@@ -256,7 +256,8 @@ class RunDispatcher:
         except Exception:
             log.exception("recording the end of job run %s failed", run_id)
         finally:
-            self.live.pop(run_id, None)
+            if self.live.get(run_id) is live:
+                del self.live[run_id]
             self.wake()  # the job may have a queued run waiting for this one's slot
 
     def _spec(self, plan: Plan) -> RunSpec:
