@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests need (pinned Python packages; Debian's PostgreSQL server and dnsmasq when missing),
-# check style, types and import layering, then run the whole suite twice, side by side: on SQLite and on PostgreSQL.
+# check style, types and import layering, then run the whole suite on SQLite and, side by side, its tests that use the
+# database on PostgreSQL (tests/conftest.py deselects the others there).
 # The PostgreSQL server is started by the test run itself on a loopback port and removed after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
