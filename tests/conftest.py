@@ -36,10 +36,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     The two runs share two cores, so this is time taken off both."""
     if BACKEND == "sqlite":
         return
-    database_free = [item for item in items if "database_url" not in getattr(item, "fixturenames", ())]
+    kept: list[pytest.Item] = []
+    database_free: list[pytest.Item] = []
+    for item in items:
+        (kept if "database_url" in getattr(item, "fixturenames", ()) else database_free).append(item)
     if database_free:
         config.hook.pytest_deselected(items=database_free)
-        items[:] = [item for item in items if "database_url" in getattr(item, "fixturenames", ())]
+        items[:] = kept
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -202,21 +202,19 @@ class RunDispatcher:
             return
         started = time.monotonic()
         lost = await asyncio.to_thread(self.leases.renew, [r.run_id for r in held])
-        for run in held:
-            if lost.get(run.run_id) == "taken over":
-                self._lease_missed("taken_over")
-            elif started - run.renewed_at > self.config.lease_seconds:
-                self._lease_missed("late")
-            if run.run_id not in lost:
-                run.renewed_at = started
-        for live in held:  # these attempts: not a later one of the same run claimed meanwhile
+        for live in held:  # these attempts, not a later one of the same run claimed meanwhile
             why = lost.get(live.run_id)
-            if why is None or live.finishing or live.lost is not None:
-                continue
-            live.lost = why
-            log.info("job run %s: %s; stopping it", live.run_id, why)
-            if live.process is not None:
-                self._spawn(live.process.cancel(self.config.stop_grace), f"cancel-{live.run_id}")
+            if why == "taken over":
+                self._lease_missed("taken_over")
+            elif started - live.renewed_at > self.config.lease_seconds:
+                self._lease_missed("late")
+            if why is None:
+                live.renewed_at = started
+            elif not live.finishing and live.lost is None:
+                live.lost = why
+                log.info("job run %s: %s; stopping it", live.run_id, why)
+                if live.process is not None:
+                    self._spawn(live.process.cancel(self.config.stop_grace), f"cancel-{live.run_id}")
 
     def _lease_missed(self, reason: str) -> None:
         if self.on_lease_missed is not None:
