@@ -3,7 +3,8 @@ authentication turned on from the QR code the server draws (served inline, nothi
 with a code computed here (pyotp), the recovery codes shown once and one of them signing in at the MFA step, then
 turned off with a current code; signing out ends the login at the server. A password reset by an admin must be
 changed at the next sign-in before anything else, and the account page changes a password (ending the other
-logins). Screenshots: the enrolment's QR code and the recovery codes."""
+logins). New recovery codes, asked for with a current code, are shown once (copied whole) and void the old ones: an
+old code no longer signs in, a new one does. Screenshots: the enrolment's QR code and the recovery codes."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyotp
 from playwright.sync_api import expect
 
 from tests.accounts.test_me_and_users import make_user
+from tests.mfa.helpers import code_at, fresh_ip
 from tests.support.actors import PASSWORD, Actor, assert_error, login, signup
 
 
@@ -101,6 +104,89 @@ def test_turn_on_two_factor_sign_in_with_a_recovery_code_turn_it_off_and_sign_ou
         assert Actor(api_url, stored_token(page)).get("/me/mfa").json()["enabled"] is False
         assert "token" in login(api_url, owner.email, PASSWORD).json()  # no challenge any more
         assert outside == []  # nothing from a CDN or any other origin
+    finally:
+        context.close()
+
+
+def test_regenerated_recovery_codes_are_shown_once_and_the_old_ones_stop_working(
+        server: Any, api_url: str, browser: Any, artifacts: Path) -> None:
+    owner = signup(api_url)
+    assert owner.email is not None
+    ip = fresh_ip()  # the failed codes below count against this address, not every test's 127.0.0.1
+    owner.extra_headers["X-Forwarded-For"] = ip
+    secret = owner.post("/me/mfa/totp").json()["secret"]
+    first = owner.post("/me/mfa/totp/verify", json={"code": code_at(secret, -1)})
+    assert first.status_code == 200
+    old_codes = first.json()["recoveryCodes"]
+    # One old code spent at a sign-in, so the count shows the regeneration fills it up again.
+
+    def recovery_sign_in(code: str) -> httpx.Response:
+        """Password, then the recovery code at the MFA step (POST /auth/login/mfa)."""
+        assert owner.email is not None
+        challenge = login(api_url, owner.email, PASSWORD, **{"X-Forwarded-For": ip}).json()["challengeToken"]
+        return Actor(api_url, extra_headers={"X-Forwarded-For": ip}).post(
+            "/auth/login/mfa", json={"challengeToken": challenge, "recoveryCode": code})
+
+    assert recovery_sign_in(old_codes[0]).status_code == 200
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Forwarded-For": ip})
+    try:
+        page = context.new_page()
+        sign_in(page, server.url, owner.email, PASSWORD)
+        page.get_by_role("form", name="Two-factor authentication").get_by_label("Code").fill(old_codes[1])
+        page.get_by_role("button", name="Verify").click()
+        expect(page).to_have_url(f"{server.url}/teams")
+        page.goto(f"{server.url}/account")
+        mfa = page.get_by_role("region", name="Two-factor authentication")
+        expect(mfa).to_contain_text(f"{len(old_codes) - 2} recovery codes left")
+
+        regenerate = mfa.get_by_role("form", name="Regenerate recovery codes")
+        expect(regenerate).to_contain_text("the old codes stop working at once")
+        # A wrong code: the API's words beside the field, and the old codes stay.
+        wrong = "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+        regenerate.get_by_label("Authenticator code").fill(wrong)
+        regenerate.get_by_role("button", name="Regenerate recovery codes").click()
+        expect(regenerate.locator("#regenerateCode-error")).to_have_text("is not valid")
+        expect(regenerate.get_by_label("Authenticator code")).to_have_attribute("aria-invalid", "true")
+        expect(mfa.get_by_role("region", name="Recovery codes")).to_have_count(0)
+        assert owner.get("/me/mfa").json()["recoveryCodesRemaining"] == len(old_codes) - 2
+
+        # By keyboard: the code, then Enter.
+        regenerate.get_by_label("Authenticator code").fill(code_at(secret, 0))
+        regenerate.get_by_label("Authenticator code").press("Enter")
+        codes_region = mfa.get_by_role("region", name="Recovery codes")
+        expect(codes_region).to_contain_text("shown only this once")
+        expect(codes_region).to_contain_text("Your old recovery codes no longer work")
+        new_codes = [c.strip() for c in codes_region.locator("code").all_inner_texts()]
+        assert len(new_codes) == len(old_codes) and not set(new_codes) & set(old_codes)
+        expect(mfa).to_contain_text(f"{len(new_codes)} recovery codes left")  # full again
+        assert owner.get("/me/mfa").json()["recoveryCodesRemaining"] == len(new_codes)
+        expect(mfa.get_by_role("form", name="Regenerate recovery codes")).to_have_count(0)  # while shown
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+        page.bring_to_front()
+        codes_region.get_by_role("button", name="Copy recovery codes").click()
+        expect(codes_region.get_by_role("button", name="Copied", exact=True)).to_be_visible()
+        assert page.evaluate("navigator.clipboard.readText()") == "\n".join(new_codes)
+        page.screenshot(path=str(artifacts / "account-recovery-codes-regenerated.png"))
+        codes_region.get_by_role("button", name="I have saved them").click()
+        expect(codes_region).to_have_count(0)
+        page.reload()
+        expect(mfa).to_contain_text(f"{len(new_codes)} recovery codes left")
+        expect(mfa.get_by_role("region", name="Recovery codes")).to_have_count(0)  # shown once only
+
+        # Signing in again: an old (unused) code is refused, a new one signs in.
+        page.get_by_role("button", name="Sign out").click()
+        expect(page).to_have_url(re.compile(r"/signin"))
+        sign_in(page, server.url, owner.email, PASSWORD)
+        step = page.get_by_role("form", name="Two-factor authentication")
+        step.get_by_label("Code").fill(old_codes[2])
+        step.get_by_role("button", name="Verify").click()
+        expect(page.get_by_role("alert")).to_contain_text("not valid")
+        assert stored_token(page) is None
+        assert_error(recovery_sign_in(old_codes[3]), 401, "invalid_code")
+        step.get_by_label("Code").fill(new_codes[0])
+        step.get_by_role("button", name="Verify").click()
+        expect(page).to_have_url(f"{server.url}/teams")
+        assert Actor(api_url, stored_token(page)).get("/me/mfa").json()["recoveryCodesRemaining"] == len(new_codes) - 1
     finally:
         context.close()
 

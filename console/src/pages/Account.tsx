@@ -1,11 +1,12 @@
 /** The signed-in person's own security: two-factor authentication (enrol an authenticator from a QR code the
- * server draws, confirm with its first code, recovery codes shown this once; turn it off with a current code)
- * and their password (needs the current one; every other login ends). */
+ * server draws, confirm with its first code, recovery codes shown this once; new recovery codes with a current
+ * code, the old ones then void; turn it off with a current code) and their password (needs the current one;
+ * every other login ends). */
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { useSearchParams } from "react-router";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
-import { CopyButton, described, FieldError, useAction } from "../admin/ui";
+import { CopyButton, described, FieldError, useAction, type FieldErrors } from "../admin/ui";
 
 type MfaStatus = components["schemas"]["MfaStatus"];
 type Enrollment = components["schemas"]["TotpEnrollment"];
@@ -35,6 +36,7 @@ function TwoFactor() {
   const [status, setStatus] = useState<MfaStatus | null>(null);
   const [enrollment, setEnrollment] = useState<Enrollment | null>(null);
   const [recoveryCodes, setRecoveryCodes] = useState<string[] | null>(null);
+  const [replaced, setReplaced] = useState(false); // the codes shown replace earlier ones (regenerated)
   const [code, setCode] = useState("");
   const { busy, error, fields, run } = useAction();
 
@@ -52,10 +54,16 @@ function TwoFactor() {
       const answer = await call(api.POST("/api/v1/me/mfa/totp/verify", { body: { code: code.trim() } }));
       setEnrollment(null);
       setCode("");
+      setReplaced(false);
       setRecoveryCodes(answer.recoveryCodes);
       setStatus(await call(api.GET("/api/v1/me/mfa")));
     });
   };
+  const regenerated = (codes: string[]) => void run(async () => {
+    setReplaced(true);
+    setRecoveryCodes(codes);
+    setStatus(await call(api.GET("/api/v1/me/mfa")));
+  });
   const disable = (e: FormEvent) => {
     e.preventDefault();
     void run(async () => {
@@ -83,6 +91,7 @@ function TwoFactor() {
         <div role="region" aria-label="Recovery codes">
           <p><strong>Save these recovery codes now: they are shown only this once.</strong> Each one signs you in
             once if you lose your authenticator.</p>
+          {replaced && <p className="notice">Your old recovery codes no longer work: only these new ones do.</p>}
           <ul className="codes">{recoveryCodes.map((c) => <li key={c}><code>{c}</code></li>)}</ul>
           <CopyButton text={recoveryCodes.join("\n")} label="Copy recovery codes" />
           <button type="button" onClick={() => setRecoveryCodes(null)}>I have saved them</button>
@@ -105,6 +114,7 @@ function TwoFactor() {
           <button type="button" className="link" onClick={() => setEnrollment(null)}>Cancel</button>
         </form>
       )}
+      {status?.enabled && !recoveryCodes && <RegenerateRecoveryCodes onRegenerated={regenerated} />}
       {status?.enabled && !recoveryCodes && (
         <form onSubmit={disable} aria-label="Turn off two-factor authentication">
           <label>Current code<input name="code" inputMode="numeric" autoComplete="one-time-code" required
@@ -114,6 +124,37 @@ function TwoFactor() {
         </form>
       )}
     </section>
+  );
+}
+
+/** New recovery codes for a current authenticator code; the API voids the old ones at once. */
+function RegenerateRecoveryCodes({ onRegenerated }: { onRegenerated: (codes: string[]) => void }) {
+  const [code, setCode] = useState("");
+  const { busy, error, fields, run } = useAction();
+  // The API names the field `code`, like the turn-off form's: shown beside this form's own field (its own id).
+  const errors: FieldErrors = fields.code ? { regenerateCode: fields.code } : {};
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      const answer = await call(api.POST("/api/v1/me/mfa/recovery-codes", { body: { code: code.trim() } }));
+      setCode("");
+      onRegenerated(answer.recoveryCodes);
+    });
+  };
+
+  return (
+    <form onSubmit={submit} aria-label="Regenerate recovery codes">
+      <h3>Recovery codes</h3>
+      <p className="hint">New recovery codes replace all of your current ones: the old codes stop working at once,
+        used or not. Enter a code from your authenticator app to confirm.</p>
+      {error && Object.keys(errors).length === 0 && <p className="error" role="alert">{error}</p>}
+      <label>Authenticator code<input name="regenerateCode" inputMode="numeric" autoComplete="one-time-code"
+        required value={code} onChange={(e) => setCode(e.target.value)} {...described(errors, "regenerateCode")} />
+      </label>
+      <FieldError errors={errors} name="regenerateCode" />
+      <button type="submit" disabled={busy}>{busy ? "Regenerating…" : "Regenerate recovery codes"}</button>
+    </form>
   );
 }
 

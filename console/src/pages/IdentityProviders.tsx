@@ -1,7 +1,9 @@
 /** Identity providers for single sign-on (OpenID Connect): the organization's providers a page at a time (limit +
  * marker), set one up automatically from its URL (discovery + Dynamic Client Registration) or by hand with a
  * client registered at the provider (its redirect URI shown to copy), test the connection (each check in plain
- * words), switch it on or off, delete it. The client secret is write-only: the API only says whether one is set. */
+ * words), prove each email domain (the DNS TXT record to publish, then the server's check), replace the client
+ * secret (the old one is no longer used from then on), switch it on or off, delete it. The client secret is
+ * write-only: the API only says whether one is set and when it was last replaced. */
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
@@ -11,6 +13,7 @@ import { AdminTabs } from "../admin/nav";
 type Provider = components["schemas"]["IdentityProviderView"];
 type ProviderType = components["schemas"]["IdentityProviderType"];
 type TestResult = components["schemas"]["TestResult"];
+type DomainClaim = components["schemas"]["DomainVerification"];
 const PAGE_SIZE = 25;
 
 const list = (text: string) => text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
@@ -23,6 +26,7 @@ export default function IdentityProviders() {
   const [error, setError] = useState<string | null>(null);
   const [tests, setTests] = useState<Record<string, TestResult>>({});
   const [confirm, setConfirm] = useState<string | null>(null);
+  const [rotating, setRotating] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [mode, setMode] = useState<"auto" | "manual">("auto");
   const action = useAction();
@@ -60,6 +64,12 @@ export default function IdentityProviders() {
     setNotice(`${p.name} was deleted: its members sign in with a password or a one-time code from now on.`);
     await load();
   });
+  const rotated = (p: Provider) => {
+    setRotating(null);
+    setNotice(`The client secret of ${p.name} was replaced: sign-ins through it use the new one, and the old one `
+      + "is no longer used.");
+    void load();
+  };
   const created = (p: Provider) => {
     setNotice(`${p.name} was added. Test it before people sign in with it.`);
     void load();
@@ -90,6 +100,8 @@ export default function IdentityProviders() {
             <h2>{p.name} <span className={`status status-${p.status}`}>{p.status}</span></h2>
             <div className="row-actions">
               <button type="button" disabled={action.busy} onClick={() => test(p)}>Test connection</button>
+              <button type="button" className="secondary" aria-expanded={rotating === p.id}
+                onClick={() => setRotating(rotating === p.id ? null : p.id)}>Rotate secret</button>
               {p.status === "active"
                 ? <button type="button" className="secondary" disabled={action.busy} onClick={() => setStatus(p, "disabled")}>Disable</button>
                 : <button type="button" className="secondary" disabled={action.busy} onClick={() => setStatus(p, "active")}>Enable</button>}
@@ -106,13 +118,17 @@ export default function IdentityProviders() {
               {p.autoConfigured && <span className="muted"> (set up automatically)</span>}</dd>
             <dt>Issuer</dt><dd><code>{p.issuer}</code></dd>
             <dt>Client ID</dt><dd><code>{p.clientId}</code></dd>
-            <dt>Client secret</dt><dd>{p.hasClientSecret ? "Set (never shown)" : "None (PKCE only)"}</dd>
+            <dt>Client secret</dt><dd>{p.hasClientSecret ? "Set (never shown)" : "None (PKCE only)"}
+              {p.secretRotatedAt && <span className="muted"> · replaced {when(p.secretRotatedAt)}</span>}</dd>
             <dt>Redirect URI</dt><dd><code>{p.redirectUri}</code> <CopyButton text={p.redirectUri} label="Copy redirect URI" /></dd>
-            <dt>Email domains</dt><dd>{p.emailDomains.length ? p.emailDomains.join(", ") : <span className="muted">None</span>}</dd>
+            <dt>Email domains</dt><dd>{p.emailDomains.length
+              ? <DomainClaims provider={p} onVerified={() => void load()} />
+              : <span className="muted">None</span>}</dd>
             <dt>Last test</dt><dd>{p.lastTestedAt
               ? <>{p.lastTestOk ? "Passed" : "Failed"} <span className="muted">{when(p.lastTestedAt)}</span></>
               : <span className="muted">Never tested</span>}</dd>
           </dl>
+          {rotating === p.id && <RotateSecret provider={p} onRotated={rotated} onCancel={() => setRotating(null)} />}
           {tests[p.id] && (
             <div role="region" aria-label={`Test result of ${p.name}`}>
               <p className={tests[p.id].ok ? "ok" : "error"}>{tests[p.id].ok
@@ -129,6 +145,92 @@ export default function IdentityProviders() {
       <MarkerPager page={paging.page} nextMarker={nextMarker} onNext={paging.next} onPrevious={paging.previous}
         label="Identity provider pages" />
     </section>
+  );
+}
+
+/** Each claimed email domain: verified, or the TXT record to publish and a button for the server to check it. */
+function DomainClaims({ provider, onVerified }: { provider: Provider; onVerified: () => void }) {
+  const { busy, error, run } = useAction();
+  const [checking, setChecking] = useState<string | null>(null);
+  const [verified, setVerified] = useState<string | null>(null);
+  const claims: DomainClaim[] = provider.domainVerifications;
+
+  const verify = (claim: DomainClaim) => {
+    setChecking(claim.domain);
+    setVerified(null);
+    void run(async () => {
+      await call(api.POST("/api/v1/auth/idps/{idp}/domains/{domain}/verify", {
+        params: { path: { idp: provider.id, domain: claim.domain } } }));
+      setVerified(claim.domain);
+      onVerified();
+    }).finally(() => setChecking(null));
+  };
+
+  return (
+    <div role="region" aria-label={`Email domains of ${provider.name}`}>
+      <ul className="domains">
+        {claims.map((c) => (
+          <li key={c.domain} aria-label={c.domain}>
+            <strong>{c.domain}</strong>{" "}
+            {c.status === "verified" ? (
+              <span className="status status-active">verified</span>
+            ) : (
+              <>
+                <span className="status status-pending">pending</span>
+                <p className="hint">Sign-in goes through this provider once you prove the domain: publish a TXT
+                  record <code>{c.recordName}</code> <CopyButton text={c.recordName} label="Copy record name" /> with
+                  the value <code>{c.recordValue}</code> <CopyButton text={c.recordValue} label="Copy record value" />,
+                  then verify it.</p>
+                {c.lastCheckError && (
+                  <p className="muted">Last check{c.lastCheckedAt ? ` ${when(c.lastCheckedAt)}` : ""}: {c.lastCheckError}</p>
+                )}
+                <button type="button" disabled={busy} onClick={() => verify(c)}>
+                  {checking === c.domain ? "Checking DNS…" : `Verify ${c.domain}`}</button>
+              </>
+            )}
+          </li>
+        ))}
+      </ul>
+      {verified && <p className="ok" role="status">{verified} is verified: its members sign in through {provider.name}.</p>}
+      {error && <p className="error" role="alert">{error}</p>}
+    </div>
+  );
+}
+
+/** A new client secret, typed in by the admin (made at the provider first): the API stores it encrypted, never
+ * answers it, and stops using the old one at once. */
+function RotateSecret({ provider, onRotated, onCancel }: {
+  provider: Provider; onRotated: (p: Provider) => void; onCancel: () => void;
+}) {
+  const [secret, setSecret] = useState("");
+  const { busy, error, fields, run } = useAction();
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    await run(async () => {
+      const p = await call(api.POST("/api/v1/auth/idps/{idp}/rotate-secret", {
+        params: { path: { idp: provider.id } }, body: { clientSecret: secret } }));
+      setSecret("");
+      onRotated(p);
+    });
+  }
+
+  return (
+    <form className="stack panel" onSubmit={submit} aria-label={`Rotate the client secret of ${provider.name}`}
+      noValidate>
+      <p className="hint">Create a new secret for client <code>{provider.clientId}</code> at the provider, then enter
+        it here. Sign-ins use it from then on and the current secret is no longer used; it is never shown again.</p>
+      <label>New client secret
+        <input name="clientSecret" type="password" autoComplete="off" required autoFocus value={secret}
+          onChange={(e) => setSecret(e.target.value)} {...described(fields, "clientSecret")} />
+        <FieldError errors={fields} name="clientSecret" />
+      </label>
+      {error && Object.keys(fields).length === 0 && <p className="error" role="alert">{error}</p>}
+      <div className="actions">
+        <button type="submit" disabled={busy}>{busy ? "Replacing…" : "Replace secret"}</button>
+        <button type="button" className="link" onClick={onCancel}>Cancel</button>
+      </div>
+    </form>
   );
 }
 
