@@ -35,13 +35,20 @@ class Metrics:
             "Infrastructure operation leases this server renewed too late (reason=late: after they had lapsed) or "
             "found taken over by another server (reason=taken_over): a stalled or overloaded server.",
             ("reason",), registry=self.registry)
+        # The request series by (operation, method, status): few (operations are route names, never paths).
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         for counter in (self.lease_missed, self.operation_lease_missed):
             for reason in ("late", "taken_over"):
                 counter.labels(reason)  # at 0 from the start: an alert's rate() needs the series
 
     def observe_request(self, operation: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(operation, method, str(status)).inc()
-        self.latency.labels(operation, method).observe(seconds)
+        key = (operation, method, status)
+        series = self._request_series.get(key)
+        if series is None:  # `labels()` locks and builds its key each call: looked up once per label set
+            series = self._request_series[key] = (self.requests.labels(operation, method, str(status)),
+                                                  self.latency.labels(operation, method))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def add(self, collector: Collector) -> None:
         self.registry.register(collector)
