@@ -1,4 +1,4 @@
-import type { ReactNode } from "react";
+import { useEffect, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import { Link, Navigate, NavLink, Outlet, useLocation } from "react-router";
 import { OrganizationLink } from "./admin/nav";
 import { useAuth } from "./auth";
@@ -15,13 +15,29 @@ export function RequireAuth({ children }: { children: ReactNode }) {
   return <>{children}</>;
 }
 
+/** The top bar and the page. Below tablet-landscape width (styles.css) the main navigation folds behind a Menu
+ * button (aria-expanded; Escape closes it and gives the button the focus back; following a link closes it). */
 export function Layout() {
   const { auth, organizations, signOut, switchOrganization } = useAuth();
+  const { pathname } = useLocation();
+  const [menuOpen, setMenuOpen] = useState(false);
+  const menuButton = useRef<HTMLButtonElement>(null);
+  useEffect(() => setMenuOpen(false), [pathname]);
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.key !== "Escape" || !menuOpen) return;
+    setMenuOpen(false);
+    menuButton.current?.focus();
+  };
   return (
     <div className="shell">
-      <header className="topbar">
+      <header className="topbar" onKeyDown={onKeyDown}>
         <Link className="brand" to="/teams">Sailplane</Link>
-        <nav aria-label="Main">
+        <button type="button" className="menu-button secondary" ref={menuButton} aria-expanded={menuOpen}
+          aria-controls="main-nav" onClick={() => setMenuOpen((open) => !open)}>
+          Menu
+        </button>
+        <nav aria-label="Main" id="main-nav" className={menuOpen ? "open" : undefined}
+          onClick={(e) => { if ((e.target as HTMLElement).closest("a")) setMenuOpen(false); }}>
           <NavLink to="/teams">Teams</NavLink>
           <NavLink to="/sessions">Sessions</NavLink>
           <NavLink to="/jobs">Jobs</NavLink>
@@ -42,7 +58,7 @@ export function Layout() {
               </select>
             </label>
           ) : organizations.length === 1 ? <span className="muted">{organizations[0].name}</span> : null}
-          <span className="muted">{auth?.email}</span>
+          <span className="muted email" title={auth?.email}>{auth?.email}</span>
           <NavLink to="/account">Account</NavLink>
           <ThemeToggle />
           <button type="button" className="link" onClick={() => void signOut()}>Sign out</button>

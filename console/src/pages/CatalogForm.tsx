@@ -1,17 +1,18 @@
 /** Register a catalog, or change one: name, description, provider (fixed once created) and teams as fields, the
  * provider's settings as JSON. Secrets are write-only: the API names the ones set (`configuredSecrets`) and keeps
- * any left out of an update (its providerConfig is merged). The catalog's page lists the saved queries using it. */
+ * any left out of an update (its providerConfig is merged). The catalog's page shares it with teams (teamSharing)
+ * and lists the saved queries using it. */
 import { useEffect, useState, type FormEvent } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { Link, useParams } from "react-router";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
-import { fieldHelpers, mapFieldErrors, parseObject, type Fields } from "../fields";
+import { parseObject, useFormActions } from "../fields";
 import { TeamPicker } from "../teamPicker";
+import { CATALOG_SHARING, TeamSharing, useTeamChoice } from "../teamSharing";
 import "../workloads.css";
 
 type Catalog = components["schemas"]["CatalogView"];
 type Query = components["schemas"]["QueryView"];
-type TeamItem = components["schemas"]["TeamItem"];
 type Provider = components["schemas"]["CreateCatalogRequest"]["provider"];
 const PROVIDERS: { value: Provider; label: string; example: Record<string, unknown> }[] = [
   { value: "iceberg_rest", label: "Iceberg REST", example: { uri: "https://catalog.example.com", warehouse: null } },
@@ -28,29 +29,15 @@ const withoutNulls = (o: Record<string, unknown>) => Object.fromEntries(Object.e
 export default function CatalogForm() {
   const { catalogId } = useParams();
   const editing = Boolean(catalogId);
-  const navigate = useNavigate();
   const [catalog, setCatalog] = useState<Catalog | null>(null);
-  const [teamNames, setTeamNames] = useState<string[]>([]);
   const [queries, setQueries] = useState<Query[] | null>(null);
-  const [teams, setTeams] = useState<TeamItem[]>([]);
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
   const [provider, setProvider] = useState<Provider>("iceberg_rest");
-  const [teamIds, setTeamIds] = useState<string[]>([]);
   const [settings, setSettings] = useState(JSON.stringify(PROVIDERS[0].example, null, 2));
-  const [errors, setErrors] = useState<Fields>({});
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [saved, setSaved] = useState(false);
-  const { fieldError, described } = fieldHelpers(errors);
-
-  useEffect(() => {
-    if (editing) return;
-    call(api.GET("/api/v1/org/teams", { params: { query: { limit: 100, sortBy: "name" } } })).then((list) => {
-      setTeams(list.items);
-      setTeamIds((t) => (t.length || !list.items[0] ? t : [list.items[0].team.id]));
-    }, (e: Error) => setError(e.message));
-  }, [editing]);
+  const { error, setError, busy, save, remove, fail, feedback, fieldError, described } =
+    useFormActions(FORM_FIELDS, "providerConfig");
+  const { teams, teamIds, setTeamIds } = useTeamChoice(!editing, setError);
 
   useEffect(() => {
     if (!catalogId) return;
@@ -62,15 +49,13 @@ export default function CatalogForm() {
       setDescription(c.description ?? "");
       setProvider(c.provider as Provider);
       setSettings(JSON.stringify(c.providerConfig, null, 2));
-      const names = new Map(d.included.teams.map((t) => [t.id, t.name]));
-      setTeamNames(d.item.teamIds.map((id) => names.get(id) ?? id));
     }, (e: Error) => setError(e.message));
     call(api.GET("/api/v1/data/catalogs/{catalog}/queries", { params: { path: { catalog: catalogId } } }))
       .then((list) => {
         const byId = new Map(list.included.queries.map((q) => [q.id, q]));
         setQueries(list.items.flatMap((ref) => byId.get(ref.queryId) ?? []));
       }, () => setQueries([]));
-  }, [catalogId]);
+  }, [catalogId, setError]);
 
   function chooseProvider(value: Provider) {
     setProvider(value);
@@ -78,51 +63,32 @@ export default function CatalogForm() {
     setSettings(JSON.stringify(example, null, 2));
   }
 
-  async function submit(e: FormEvent) {
+  function submit(e: FormEvent) {
     e.preventDefault();
-    setErrors({});
-    setError(null);
-    setSaved(false);
     const parsed = parseObject(settings);
     if ("problem" in parsed) {
-      setErrors({ providerConfig: parsed.problem });
+      fail({ providerConfig: parsed.problem });
       return;
     }
     const providerConfig = withoutNulls(parsed.value) as Record<string, components["schemas"]["JsonValue"]>;
-    setBusy(true);
-    try {
+    void save(async () => {
       if (!catalogId) {
         const created = await call(api.POST("/api/v1/data/catalogs", {
           body: { name, description: description || null, provider, providerConfig, teamIds },
         }));
-        navigate(`/catalogs/${created.id}`);
-        return;
+        return `/catalogs/${created.id}`;
       }
       const updated = await call(api.PATCH("/api/v1/data/catalogs/{catalog}", {
         params: { path: { catalog: catalogId } }, body: { name, description: description || null, providerConfig },
       }));
       setCatalog(updated);
       setSettings(JSON.stringify(updated.providerConfig, null, 2)); // a secret typed does not stay in the page
-      setSaved(true);
-    } catch (err) {
-      setErrors(mapFieldErrors(err, FORM_FIELDS, "providerConfig"));
-      setError((err as Error).message);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
-  async function remove() {
-    if (!catalogId || !window.confirm(`Delete the catalog ${catalog?.name ?? ""}? Queries using it keep existing without a catalog.`)) return;
-    setBusy(true);
-    try {
-      await call(api.DELETE("/api/v1/data/catalogs/{catalog}", { params: { path: { catalog: catalogId } } }));
-      navigate("/catalogs");
-    } catch (err) {
-      setError((err as Error).message);
-      setBusy(false);
-    }
-  }
+  const onDelete = () => catalogId && void remove(
+    `Delete the catalog ${catalog?.name ?? ""}? Queries using it keep existing without a catalog.`,
+    () => call(api.DELETE("/api/v1/data/catalogs/{catalog}", { params: { path: { catalog: catalogId } } })), "/catalogs");
 
   if (editing && !catalog && !error) return <p className="muted" role="status">Loading catalog…</p>;
   return (
@@ -146,9 +112,7 @@ export default function CatalogForm() {
           </select>
           {fieldError("provider")}
         </label>
-        {editing
-          ? <p className="muted">Shared with: {teamNames.join(", ") || "no team"}</p>
-          : <TeamPicker teams={teams} selected={teamIds} onChange={setTeamIds} error={fieldError("teamIds")} />}
+        {!editing && <TeamPicker teams={teams} selected={teamIds} onChange={setTeamIds} error={fieldError("teamIds")} />}
         <label>Provider settings (JSON)
           <textarea name="providerConfig" rows={8} value={settings} spellCheck={false}
             onChange={(e) => setSettings(e.target.value)} {...described("providerConfig")} />
@@ -157,15 +121,15 @@ export default function CatalogForm() {
             : "Secrets (tokens) are write-only: they are stored encrypted and never shown again."}</span>
           {fieldError("providerConfig")}
         </label>
-        {error && Object.keys(errors).length === 0 && <p className="error" role="alert">{error}</p>}
-        {saved && <p className="muted" role="status">Saved.</p>}
+        {feedback}
         <div className="actions">
           <button type="submit" disabled={busy}>{busy ? "Saving…" : editing ? "Save catalog" : "Create catalog"}</button>
-          {editing && <button type="button" className="danger" onClick={() => void remove()} disabled={busy}>Delete catalog</button>}
+          {editing && <button type="button" className="danger" onClick={onDelete} disabled={busy}>Delete catalog</button>}
         </div>
       </form>
-      {editing && (
+      {catalogId && (
         <>
+          {catalog && <TeamSharing sharing={CATALOG_SHARING} id={catalogId} what="catalog" />}
           <h2>Saved queries using it</h2>
           {queries === null ? <p className="muted" role="status">Loading…</p> : queries.length === 0
             ? <p className="empty">No saved query uses this catalog. <Link to={`/queries/new?catalog=${catalogId}`}>Save one</Link>.</p>

@@ -1,17 +1,18 @@
 /** Save a query, or change one: name, description, SQL, an optional catalog (none detaches it) and schema, and
- * (when created) the teams it is shared with. The API's field errors are shown beside the fields. Deleting is
- * refused (409, said in the API's words) while an active job uses the query. `?catalog=ID` preselects a catalog. */
+ * the teams it is shared with (picked when created, then shared and unshared on its page: teamSharing). The API's
+ * field errors are shown beside the fields. Deleting is refused (409, said in the API's words) while an active job
+ * uses the query. `?catalog=ID` preselects a catalog. */
 import { useEffect, useState, type FormEvent } from "react";
-import { Link, useNavigate, useParams, useSearchParams } from "react-router";
+import { Link, useParams, useSearchParams } from "react-router";
 import { api, call } from "../api/client";
 import type { components } from "../api/schema";
-import { fieldHelpers, mapFieldErrors, type Fields } from "../fields";
+import { useFormActions } from "../fields";
 import { TeamPicker } from "../teamPicker";
+import { QUERY_SHARING, TeamSharing, useTeamChoice } from "../teamSharing";
 import "../workloads.css";
 
 type Query = components["schemas"]["QueryView"];
 type Catalog = components["schemas"]["CatalogView"];
-type TeamItem = components["schemas"]["TeamItem"];
 const FORM_FIELDS: Record<string, string> = { name: "name", description: "description", sql: "sql",
   catalogId: "catalogId", schema: "schema", teamIds: "teamIds" };
 
@@ -19,32 +20,20 @@ export default function QueryForm() {
   const { queryId } = useParams();
   const [params] = useSearchParams();
   const editing = Boolean(queryId);
-  const navigate = useNavigate();
   const [query, setQuery] = useState<Query | null>(null);
-  const [teamNames, setTeamNames] = useState<string[]>([]);
   const [catalogs, setCatalogs] = useState<Catalog[]>([]);
-  const [teams, setTeams] = useState<TeamItem[]>([]);
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
   const [sql, setSql] = useState("");
   const [catalogId, setCatalogId] = useState(params.get("catalog") ?? "");
   const [schema, setSchema] = useState("");
-  const [teamIds, setTeamIds] = useState<string[]>([]);
-  const [errors, setErrors] = useState<Fields>({});
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [saved, setSaved] = useState(false);
-  const { fieldError, described } = fieldHelpers(errors);
+  const { error, setError, busy, save, remove, feedback, fieldError, described } = useFormActions(FORM_FIELDS, "form");
+  const { teams, teamIds, setTeamIds } = useTeamChoice(!editing, setError);
 
   useEffect(() => {
     call(api.GET("/api/v1/data/catalogs", { params: { query: { limit: 100 } } }))
       .then((list) => setCatalogs(list.included.catalogs), () => {});
-    if (editing) return;
-    call(api.GET("/api/v1/org/teams", { params: { query: { limit: 100, sortBy: "name" } } })).then((list) => {
-      setTeams(list.items);
-      setTeamIds((t) => (t.length || !list.items[0] ? t : [list.items[0].team.id]));
-    }, (e: Error) => setError(e.message));
-  }, [editing]);
+  }, []);
 
   useEffect(() => {
     if (!queryId) return;
@@ -57,51 +46,27 @@ export default function QueryForm() {
       setSql(q.sql);
       setCatalogId(q.catalogId ?? "");
       setSchema(q.schema ?? "");
-      const names = new Map(d.included.teams.map((t) => [t.id, t.name]));
-      setTeamNames(d.item.teamIds.map((id) => names.get(id) ?? id));
     }, (e: Error) => setError(e.message));
-  }, [queryId]);
+  }, [queryId, setError]);
 
-  async function submit(e: FormEvent) {
+  function submit(e: FormEvent) {
     e.preventDefault();
-    setErrors({});
-    setError(null);
-    setSaved(false);
-    setBusy(true);
     const fields = { name, description: description || null, sql, catalogId: catalogId || null, schema: schema || null };
-    try {
+    void save(async () => {
       if (!queryId) {
         const created = await call(api.POST("/api/v1/workloads/queries", { body: { ...fields, teamIds } }));
-        navigate(`/queries/${created.id}`);
-        return;
+        return `/queries/${created.id}`;
       }
       setQuery(await call(api.PATCH("/api/v1/workloads/queries/{query}", {
         params: { path: { query: queryId } }, body: fields,
       })));
-      setSaved(true);
-    } catch (err) {
-      setErrors(mapFieldErrors(err, FORM_FIELDS, "form"));
-      setError((err as Error).message);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
-  async function remove() {
-    if (!queryId || !window.confirm(`Delete the saved query ${query?.name ?? ""}?`)) return;
-    setBusy(true);
-    setError(null);
-    try {
-      await call(api.DELETE("/api/v1/workloads/queries/{query}", { params: { path: { query: queryId } } }));
-      navigate("/queries");
-    } catch (err) {
-      setError((err as Error).message);
-      setBusy(false);
-    }
-  }
+  const onDelete = () => queryId && void remove(`Delete the saved query ${query?.name ?? ""}?`,
+    () => call(api.DELETE("/api/v1/workloads/queries/{query}", { params: { path: { query: queryId } } })), "/queries");
 
   if (editing && !query && !error) return <p className="muted" role="status">Loading query…</p>;
-  const shownError = error && (Object.keys(errors).length === 0 || errors.form);
   return (
     <section>
       <p><Link to="/queries">← Saved queries</Link></p>
@@ -133,16 +98,14 @@ export default function QueryForm() {
             onChange={(e) => setSchema(e.target.value)} {...described("schema")} />
           {fieldError("schema")}
         </label>
-        {editing
-          ? <p className="muted">Shared with: {teamNames.join(", ")}</p>
-          : <TeamPicker teams={teams} selected={teamIds} onChange={setTeamIds} error={fieldError("teamIds")} />}
-        {shownError && <p className="error" role="alert">{error}</p>}
-        {saved && <p className="muted" role="status">Saved.</p>}
+        {!editing && <TeamPicker teams={teams} selected={teamIds} onChange={setTeamIds} error={fieldError("teamIds")} />}
+        {feedback}
         <div className="actions">
           <button type="submit" disabled={busy}>{busy ? "Saving…" : editing ? "Save query" : "Save new query"}</button>
-          {editing && <button type="button" className="danger" onClick={() => void remove()} disabled={busy}>Delete query</button>}
+          {editing && <button type="button" className="danger" onClick={onDelete} disabled={busy}>Delete query</button>}
         </div>
       </form>
+      {queryId && query && <TeamSharing sharing={QUERY_SHARING} id={queryId} what="saved query" />}
     </section>
   );
 }

@@ -1,10 +1,12 @@
 /** Sign-in: password (then the MFA code when the API asks for one), a one-time code sent by email, or single
- * sign-on through the identity provider of the email's domain (ending at /signin/sso: see sso.ts). */
+ * sign-on through the identity provider of the email's domain (ending at /signin/sso: see sso.ts). The theme
+ * toggle of the top bar is here too, remembered the same way. */
 import { useEffect, useState, type FormEvent } from "react";
 import { Navigate, useSearchParams } from "react-router";
 import { api, call } from "../api/client";
 import { useAuth } from "../auth";
 import { SSO_PAGE, ssoStartUrl, takeSsoReturn } from "../sso";
+import { ThemeToggle } from "../theme";
 
 type Step =
   | { kind: "password" }
@@ -164,6 +166,7 @@ export function SignIn({ sso = false }: { sso?: boolean }) {
 
   return (
     <div className="signin">
+      <div className="signin-tools"><ThemeToggle /></div>
       <h1>Sign in to Sailplane</h1>
       {error && <p className="error" role="alert">{error}</p>}
       {step.kind === "password" && (
