@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from sailplane.client.cli import Group
 from sailplane.client.cli import register as register_user_commands
 
 if TYPE_CHECKING:  # the server's modules load only when a server command runs: user commands start fast
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # the server's modules load only when a server command runs: 
     from sailplane.config import Settings
     from sailplane.startup import StartupError
 
-app = typer.Typer(help="Sailplane: a self-hostable control plane for Sail.", no_args_is_help=True,
+app = typer.Typer(cls=Group, help="Sailplane: a self-hostable control plane for Sail.", no_args_is_help=True,
                   add_completion=True)
 admin = typer.Typer(help="Administrative tasks for automation.", no_args_is_help=True)
 app.add_typer(admin, name="admin")

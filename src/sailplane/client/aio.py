@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from sailplane.client.core import Core, LogChunk, next_query
+from sailplane.client.core import Core, LogChunk, next_query, server_trust
 from sailplane.client.errors import ServerUnreachableError
 from sailplane.client.operations import Operations
 from sailplane.client.spec import operation
@@ -19,7 +19,7 @@ class AsyncClient(Operations[Awaitable[Any]]):
                  timeout: float = 30.0, max_retries: int = 3, max_retry_wait: float = 30.0,
                  http: httpx.AsyncClient | None = None) -> None:
         self.core = Core(base_url, token, organization_id, max_retries, max_retry_wait)
-        self.http = http or httpx.AsyncClient(timeout=timeout)
+        self.http = http or httpx.AsyncClient(timeout=timeout, verify=server_trust(self.core.base_url))
 
     @property
     def token(self) -> str | None:

@@ -9,7 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -117,6 +117,19 @@ class Core:
         if response.headers.get("content-type", "").startswith("application/json"):
             return response.json()
         return response.text
+
+
+def server_trust(base_url: str) -> Any:
+    """What the client's own httpx transport checks servers' certificates against (its `verify`): httpx's default
+    for an https server (its CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR). A server spoken to over plain HTTP gets a
+    context that trusts no one instead: loading the bundle costs ~25 ms, more than a small request, and nothing
+    does a TLS handshake with this context on such a client (it follows no redirects; a proxy's own TLS uses the
+    proxy's context). Should one happen all the same, it fails verification rather than passing unverified."""
+    if urlsplit(base_url).scheme.lower() != "http":
+        return True
+    import ssl
+
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names, against no roots
 
 
 def retry_after(response: httpx.Response) -> float | None:
