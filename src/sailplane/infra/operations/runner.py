@@ -141,8 +141,9 @@ class OperationRunner:
             return
         on_start, self._first_claim = self._first_claim, False
         claimed_at = time.monotonic()
-        for operation_id in await asyncio.to_thread(self._claim, free, on_start):
-            task = asyncio.get_running_loop().create_task(self._drive(operation_id), name=f"operation-{operation_id}")
+        for operation_id, held in await asyncio.to_thread(self._claim, free, on_start):
+            task = asyncio.get_running_loop().create_task(self._drive(operation_id, held),
+                                                          name=f"operation-{operation_id}")
             self.driving[operation_id] = task
             self.renewed_at[operation_id] = claimed_at
             task.add_done_callback(self._forget)
@@ -159,35 +160,49 @@ class OperationRunner:
         if self.on_lease_missed is not None:
             self.on_lease_missed(reason)
 
-    def _claim(self, capacity: int, on_start: bool) -> list[str]:
+    def _claim(self, capacity: int, on_start: bool) -> list[tuple[str, _Held | None]]:
+        """Claim due operations whose lease is free; each with its step to run now, shown running by the claim's own
+        UPDATE (None: `_begin_step` finds out what to do with it)."""
         now = utcnow()
         free = or_(Operation.lease_owner.is_(None), Operation.lease_expires_at.is_(None),
                    Operation.lease_expires_at < now)
         if on_start:  # our own node's previous life (killed): its leases are ours to take at once
             free = or_(free, and_(Operation.lease_owner.like(f"{self.tag}:%"), Operation.lease_owner != self.owner))
         due = or_(Operation.not_before.is_(None), Operation.not_before <= now)
-        claimed: list[str] = []
+        claimed: list[tuple[str, _Held | None]] = []
         with self.db.session() as db:
-            rows = db.execute(select(Operation.id, Operation.lease_owner, Operation.lease_expires_at)
+            rows = db.scalars(select(Operation)
                               .where(Operation.status.in_(ACTIVE), due, free, Operation.id.notin_(self.driving))
                               .order_by(Operation.id).limit(capacity)).all()
             for row in rows:
+                # The lease as seen, and the row as seen (every write of its state and progress sets updated_at):
+                # a runner whose lease lapsed but that recorded a step after this read leaves the row unclaimed.
                 same_owner = Operation.lease_owner.is_(None) if row.lease_owner is None \
                     else Operation.lease_owner == row.lease_owner
                 same_expiry = Operation.lease_expires_at.is_(None) if row.lease_expires_at is None \
                     else Operation.lease_expires_at == row.lease_expires_at
+                same_row = Operation.updated_at == row.updated_at
+                kind = self.kinds.get(row.operation)
+                values: dict[str, Any] = {}
+                held: _Held | None = None
+                if kind is not None and 0 <= row.step_index < len(kind.steps):
+                    progress = step_progress(row.progress, row.step_index, RUNNING_STEP,
+                                             kind.steps[row.step_index].description) if row.progress else None
+                    values["progress"] = progress
+                    held = _Held(row.id, row.organization_id, row.resource_type, row.resource_id, kind,
+                                 row.step_index, dict(row.state or {}), progress)
                 result = db.execute(
                     update(Operation)
                     .where(Operation.id == row.id, Operation.status.in_(STATES.sources(RUNNING)), same_owner,
-                           same_expiry)
+                           same_expiry, same_row)
                     .values(status=RUNNING, lease_owner=self.owner,
                             lease_expires_at=now + timedelta(seconds=self.lease_seconds),
                             attempts=Operation.attempts + 1,
-                            started_at=func.coalesce(Operation.started_at, now), updated_at=now),
+                            started_at=func.coalesce(Operation.started_at, now), updated_at=now, **values),
                     execution_options={"synchronize_session": False})
                 db.commit()
                 if result.rowcount:  # type: ignore[attr-defined]
-                    claimed.append(row.id)
+                    claimed.append((row.id, held))
                     if row.lease_owner is not None:
                         log.info("operation %s: resuming after its runner %s stopped holding it", row.id,
                                  row.lease_owner)
@@ -228,11 +243,11 @@ class OperationRunner:
 
     # --- driving one operation ----------------------------------------------------------------------------
 
-    async def _drive(self, operation_id: str) -> None:
+    async def _drive(self, operation_id: str, held: _Held | None) -> None:
         """The operation's steps one after the other in one worker thread (`_steps`), each step's end recorded
         together with the next step's start: from one step to the next is one transaction, no thread hop."""
         try:
-            outcome = await asyncio.to_thread(self._steps, operation_id)
+            outcome = await asyncio.to_thread(self._steps, operation_id, held)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -241,10 +256,11 @@ class OperationRunner:
         if outcome is not None and outcome.kind == AGAIN:
             self._wake_at(outcome.delay)
 
-    def _steps(self, operation_id: str) -> Outcome | None:
-        """Run the operation's steps while we hold it and it goes on, until the runner stops (the step in progress
-        ends first; the next is left to whoever claims the operation next); the last step's outcome."""
-        loaded = self._begin_step(operation_id)
+    def _steps(self, operation_id: str, claimed: _Held | None) -> Outcome | None:
+        """Run the operation's steps while we hold it and it goes on, from the one its claim started (else the one
+        `_begin_step` finds), until the runner stops (the step in progress ends first; the next is left to whoever
+        claims the operation next); the last step's outcome."""
+        loaded = claimed if claimed is not None else self._begin_step(operation_id)
         if isinstance(loaded, str):
             self._lease_missed(operation_id, "taken_over")
             return None
