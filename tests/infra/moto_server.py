@@ -9,19 +9,25 @@ moto's CloudFormation has no `AWS::EKS::Cluster` nor `AWS::EKS::Nodegroup` (it s
 creating and deleting through moto's own EKS backend (so DescribeCluster sees what the stack made), with the
 attributes AWS gives (`Arn`, `Endpoint`, `CertificateAuthorityData`). moto's clusters have no Kubernetes API server
 behind their endpoint: with `SAILPLANE_TEST_EKS_ENDPOINT` and `SAILPLANE_TEST_EKS_CA` set, a cluster the stack makes
-gets that endpoint and CA (the tests' stand-in API server, `tests.infra.kube_standin`). Nothing else of moto
-changes.
+gets that endpoint and CA (the tests' stand-in API server, `tests.infra.kube_standin`).
+
+moto's backends are not thread-safe, and its server answers each request on a thread of its own: CreateStacks at
+once fail now and then with a 500 from inside moto (about 1 in 200 with 32 at once, boto3 alone; the concurrency
+part of bench/operations_bench.py met it), which AWS does not. Requests are answered one at a time here. Nothing
+else of moto changes.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from moto.core.common_models import CloudFormationModel
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.route_tables import RouteTable
 from moto.eks.models import eks_backends
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 
 
@@ -143,6 +149,18 @@ class _EksNodegroup(CloudFormationModel):
 
     def delete(self, account_id: str, region_name: str) -> None:
         eks_backends[account_id][region_name].delete_nodegroup(self.cluster, self.name)
+
+
+_ONE_AT_A_TIME = threading.Lock()
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _serialized(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
+    with _ONE_AT_A_TIME:
+        return _dispatch(self, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = _serialized  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from sailplane.infra.operations.steps import (
     fail,
     next_step,
 )
-from sailplane.infra.providers.aws import CloudError
+from sailplane.infra.providers.aws import AssumedRole, CloudError
 from sailplane.kit.clock import utcnow
 from sailplane.kit.context import RequestContext
 from sailplane.kit.errors import conflict, not_found
@@ -285,15 +285,14 @@ class StackSteps(stacks.StackLookup[S]):
                              f"({self.resource.destroy_op}), then provision it again")
 
     def create_stack(self, ctx: StepContext) -> Outcome:
-        looked = self._stack(ctx)
-        if isinstance(looked, Outcome):
-            return looked
-        subject, role, stack = looked
-        if stack is not None:  # this step ran before its end was recorded (or a failed stack is left over)
-            if stacks.status(stack) in CREATE_FAILED:
-                return self._create_failed(stack)
-            return next_step(f"The stack {subject.stack_name} exists ({stacks.status(stack)}).",
-                             stackArn=str(stack["StackId"]))
+        """CreateStack of the record's stack name with a client request token of the operation: a second run of this
+        step (its server killed before its end was recorded) cannot make a second stack, since the name is taken;
+        CloudFormation says so (AlreadyExistsException) and the step goes on with the stack it finds. Asking first
+        would be a DescribeStacks more for every operation, to save one refused call in the rare repeat."""
+        found = self._role(ctx)
+        if isinstance(found, Outcome):
+            return found
+        subject, role = found
         body = self.body(subject, ctx)
         try:
             arn = self.aws.create_stack(role, subject.region, subject.stack_name, body,
@@ -301,9 +300,22 @@ class StackSteps(stacks.StackLookup[S]):
                                         tags={f"sailplane:{self.resource.noun}": subject.resource_id})
         except CloudError as exc:
             if exc.code == "AlreadyExistsException":
-                return again(1.0, "The stack exists already; reading it again.")
+                return self._existing(subject, role)
             return stacks.cloud_failure(exc)
         return next_step(f"Asked CloudFormation to create the stack {subject.stack_name}.", stackArn=arn)
+
+    def _existing(self, subject: S, role: AssumedRole) -> Outcome:
+        """The stack of this name exists: this step ran before its end was recorded, or a failed stack is left over."""
+        try:
+            stack = self.aws.describe_stack(role, subject.region, subject.stack_name)
+        except CloudError as exc:
+            return stacks.cloud_failure(exc)
+        if stack is None:  # deleted in between
+            return again(1.0, "The stack existed a moment ago; creating it again.")
+        if stacks.status(stack) in CREATE_FAILED:
+            return self._create_failed(stack)
+        return next_step(f"The stack {subject.stack_name} exists ({stacks.status(stack)}).",
+                         stackArn=str(stack["StackId"]))
 
     def wait_created(self, ctx: StepContext) -> Outcome:
         looked = self._stack(ctx)

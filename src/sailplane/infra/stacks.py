@@ -6,6 +6,7 @@ Used by the connection template sync (`connections.sync`) and the stack-backed r
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from sailplane.infra.connections.service import Target, assumed_role
@@ -14,7 +15,8 @@ from sailplane.infra.providers.aws import AssumedRole, Aws, CloudError
 from sailplane.kit.crypto import Encryptor
 from sailplane.kit.db import Database
 
-POLL_SECONDS = 3.0
+POLL_SECONDS = 3.0  # the longest a busy stack goes undescribed (a kind may say longer: clusters)
+FIRST_POLL_SECONDS = 0.5  # the shortest (`poll_delay`)
 SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE",
            "IMPORT_ROLLBACK_COMPLETE")
 _UNAVAILABLE = ("Throttling", "ThrottlingException", "RequestLimitExceeded", "EndpointConnectionError",
@@ -31,8 +33,23 @@ def busy(stack: dict[str, Any]) -> bool:
 
 
 def wait(stack: dict[str, Any], delay: float = POLL_SECONDS) -> Outcome | None:
-    """`again` while the stack is busy; None once it has settled (whichever way: the caller judges)."""
-    return again(delay, f"The stack is {status(stack)}.") if busy(stack) else None
+    """`again` while the stack is busy (looked at again within `delay`: `poll_delay`); None once it has settled
+    (whichever way: the caller judges)."""
+    return again(poll_delay(stack, delay), f"The stack is {status(stack)}.") if busy(stack) else None
+
+
+def poll_delay(stack: dict[str, Any], longest: float = POLL_SECONDS, now: datetime | None = None) -> float:
+    """How long until a busy stack is described again: a quarter of the time since CloudFormation last started on
+    it, between FIRST_POLL_SECONDS and `longest`. Like boto3's waiters, but quick at first: a stack that settles in
+    a second (a small change; moto at once) is seen settled within a second, not a whole `longest` later, and one
+    that has been busy for minutes is described every `longest` (a clock off from AWS's only moves it between the
+    two)."""
+    started = [t for t in (stack.get("CreationTime"), stack.get("LastUpdatedTime"), stack.get("DeletionTime"))
+               if isinstance(t, datetime)]
+    if not started:
+        return longest
+    elapsed = ((now or datetime.now(UTC)) - max(started)).total_seconds()
+    return max(min(FIRST_POLL_SECONDS, longest), min(longest, elapsed / 4))
 
 
 def failed(stack: dict[str, Any], code: str, doing: str) -> Outcome:

@@ -1,13 +1,14 @@
 """provisionNetwork and destroyNetwork: the operations that create and delete a network's CloudFormation stack.
 
 provision: `plan` (assume the connection's role, choose the zones), `create_stack` (CreateStack of the stack named
-by the network, `iacState.stackName`, with a client request token of the operation; when the stack exists already
-this step ran before its end was recorded and it goes on with that stack), `wait_stack` (until CloudFormation
-settles; a failed create fails the operation with its reason) and `record` (the outputs). destroy: `plan`,
-`delete_stack` (DeleteStack with a token; a stack already gone or going is not deleted again), `wait_stack`,
-`record`. Each step may run twice (a killed runner), so each looks before it acts. Temporary credentials are never
-stored: each step assumes the role again. The operation's end moves the network on (`finished`, through
-`networks.states`): active with its outputs, destroyed, or failed with the operation's message.
+by the network, `iacState.stackName`, with a client request token of the operation; when CloudFormation says the
+stack exists already this step ran before its end was recorded and it goes on with that stack), `wait_stack` (until
+CloudFormation settles; a failed create fails the operation with its reason) and `record` (the outputs). destroy:
+`plan`, `delete_stack` (DeleteStack with a token; a stack already gone or going is not deleted again), `wait_stack`,
+`record`. Each step may run twice (a killed runner), so each looks before it acts (or acts so that a repeat is
+refused, then looks). Temporary credentials are never stored: each step assumes the role again. The operation's end
+moves the network on (`finished`, through `networks.states`): active with its outputs, destroyed, or failed with the
+operation's message.
 """
 
 from __future__ import annotations

@@ -3,16 +3,18 @@
     pending → running → succeeded | failed      (a step waiting on AWS stays `running`, its lease released)
 
 Every server runs one (`OperationsRuntime`, on a loop thread of its own). Its claim tick takes due operations
-(`pending`/`running`, `not_before` passed) whose lease is free or expired, each by a compare-and-set on the lease
-it saw (`lease_owner`, `lease_expires_at`): of two servers claiming one row, one UPDATE matches and the other
-finds nothing, so an operation is never driven by two runners at once. A renewal tick extends the leases of the
-operations this runner drives every third of a lease, on a thread of its own (never queued behind steps, which may
-block on AWS for their whole timeout); a renewal that comes after the lease lapsed, or an operation found taken
-over, is reported (`on_lease_missed`: the operator's metric). A step's end is recorded by an UPDATE guarded by
-`lease_owner = us` (with the next step index and the state it hands on), so a runner that lost its lease records
-nothing. A server killed mid-step leaves its lease to expire (a restart on the same data directory takes its own
-previous life's leases at once); the next claimer resumes at the recorded step, which is why steps are idempotent
-(`steps`). A step waiting on AWS (`again`) records `not_before` and releases the lease: any server continues it.
+(`pending`/`running`, `not_before` passed) whose lease is free or expired, each by a compare-and-set on the lease it
+saw (`lease_owner`, `lease_expires_at`): of two servers claiming one row, one UPDATE matches and the other finds
+nothing, so an operation is never driven by two runners at once. A renewal tick extends the leases of the operations
+this runner drives every third of a lease, on a thread of its own (never queued behind steps, which may block on AWS
+for their whole timeout); a renewal that comes after the lease lapsed, or an operation found taken over, is reported
+(`on_lease_missed`: the operator's metric). A step's end is recorded by an UPDATE guarded by `lease_owner = us`
+(with the next step index, the state it hands on and the next step shown running: one transaction from a step to the
+next, all of an operation's steps in one worker thread while it goes on here), so a runner that lost its lease
+records nothing. A server killed mid-step leaves its lease to expire (a restart on the same data directory takes its
+own previous life's leases at once); the next claimer resumes at the recorded step, which is why steps are
+idempotent (`steps`). A step waiting on AWS (`again`) records `not_before` and releases the lease: any server
+continues it (this one looks again once `not_before` has passed, not at its next interval).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
@@ -61,6 +64,8 @@ RUNNING: Final = "running"
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 ACTIVE: Final = (PENDING, RUNNING)
+# A step's `not_before` wake-up comes this much after it, so the claim it causes finds the operation due.
+_WAKE_MARGIN: Final = 0.05
 STATES = StateTable("operations", (PENDING, RUNNING, SUCCEEDED, FAILED), {
     RUNNING: frozenset({PENDING, RUNNING}),
     SUCCEEDED: frozenset({RUNNING}),
@@ -95,11 +100,14 @@ class OperationRunner:
         # Steps run in the loop's default executor (a few threads); leases have one of their own.
         self._leases: ThreadPoolExecutor | None = None
         self._first_claim = True
+        self._timers: set[asyncio.TimerHandle] = set()  # wake-ups at the `not_before` of steps waiting on AWS
+        self._stopping = False  # read by the step threads between steps
 
     # --- life ---------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._first_claim = True
+        self._stopping = False
         self._leases = ThreadPoolExecutor(1, thread_name_prefix="operation-leases")
         self.renewals.start()
         self.claims.start()
@@ -110,7 +118,11 @@ class OperationRunner:
     async def stop(self, timeout: float = 30.0) -> None:
         """Claim no more; let the steps in progress end (up to `timeout`), then give the leases back so the next
         server resumes without waiting for them to expire."""
+        self._stopping = True
         await self.claims.stop()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         tasks = list(self.driving.values())
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=timeout)
@@ -129,8 +141,9 @@ class OperationRunner:
             return
         on_start, self._first_claim = self._first_claim, False
         claimed_at = time.monotonic()
-        for operation_id in await asyncio.to_thread(self._claim, free, on_start):
-            task = asyncio.get_running_loop().create_task(self._drive(operation_id), name=f"operation-{operation_id}")
+        for operation_id, held in await asyncio.to_thread(self._claim, free, on_start):
+            task = asyncio.get_running_loop().create_task(self._drive(operation_id, held),
+                                                          name=f"operation-{operation_id}")
             self.driving[operation_id] = task
             self.renewed_at[operation_id] = claimed_at
             task.add_done_callback(self._forget)
@@ -147,35 +160,49 @@ class OperationRunner:
         if self.on_lease_missed is not None:
             self.on_lease_missed(reason)
 
-    def _claim(self, capacity: int, on_start: bool) -> list[str]:
+    def _claim(self, capacity: int, on_start: bool) -> list[tuple[str, _Held | None]]:
+        """Claim due operations whose lease is free; each with its step to run now, shown running by the claim's own
+        UPDATE (None: `_begin_step` finds out what to do with it)."""
         now = utcnow()
         free = or_(Operation.lease_owner.is_(None), Operation.lease_expires_at.is_(None),
                    Operation.lease_expires_at < now)
         if on_start:  # our own node's previous life (killed): its leases are ours to take at once
             free = or_(free, and_(Operation.lease_owner.like(f"{self.tag}:%"), Operation.lease_owner != self.owner))
         due = or_(Operation.not_before.is_(None), Operation.not_before <= now)
-        claimed: list[str] = []
+        claimed: list[tuple[str, _Held | None]] = []
         with self.db.session() as db:
-            rows = db.execute(select(Operation.id, Operation.lease_owner, Operation.lease_expires_at)
+            rows = db.scalars(select(Operation)
                               .where(Operation.status.in_(ACTIVE), due, free, Operation.id.notin_(self.driving))
                               .order_by(Operation.id).limit(capacity)).all()
             for row in rows:
+                # The lease as seen, and the row as seen (every write of its state and progress sets updated_at):
+                # a runner whose lease lapsed but that recorded a step after this read leaves the row unclaimed.
                 same_owner = Operation.lease_owner.is_(None) if row.lease_owner is None \
                     else Operation.lease_owner == row.lease_owner
                 same_expiry = Operation.lease_expires_at.is_(None) if row.lease_expires_at is None \
                     else Operation.lease_expires_at == row.lease_expires_at
+                same_row = Operation.updated_at == row.updated_at
+                kind = self.kinds.get(row.operation)
+                values: dict[str, Any] = {}
+                held: _Held | None = None
+                if kind is not None and 0 <= row.step_index < len(kind.steps):
+                    progress = step_progress(row.progress, row.step_index, RUNNING_STEP,
+                                             kind.steps[row.step_index].description) if row.progress else None
+                    values["progress"] = progress
+                    held = _Held(row.id, row.organization_id, row.resource_type, row.resource_id, kind,
+                                 row.step_index, dict(row.state or {}), progress)
                 result = db.execute(
                     update(Operation)
                     .where(Operation.id == row.id, Operation.status.in_(STATES.sources(RUNNING)), same_owner,
-                           same_expiry)
+                           same_expiry, same_row)
                     .values(status=RUNNING, lease_owner=self.owner,
                             lease_expires_at=now + timedelta(seconds=self.lease_seconds),
                             attempts=Operation.attempts + 1,
-                            started_at=func.coalesce(Operation.started_at, now), updated_at=now),
+                            started_at=func.coalesce(Operation.started_at, now), updated_at=now, **values),
                     execution_options={"synchronize_session": False})
                 db.commit()
                 if result.rowcount:  # type: ignore[attr-defined]
-                    claimed.append(row.id)
+                    claimed.append((row.id, held))
                     if row.lease_owner is not None:
                         log.info("operation %s: resuming after its runner %s stopped holding it", row.id,
                                  row.lease_owner)
@@ -216,49 +243,50 @@ class OperationRunner:
 
     # --- driving one operation ----------------------------------------------------------------------------
 
-    async def _drive(self, operation_id: str) -> None:
+    async def _drive(self, operation_id: str, held: _Held | None) -> None:
+        """The operation's steps one after the other in one worker thread (`_steps`), each step's end recorded
+        together with the next step's start: from one step to the next is one transaction, no thread hop."""
         try:
-            while await self._one_step(operation_id):
-                pass
+            outcome = await asyncio.to_thread(self._steps, operation_id, held)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("operation %s: the runner failed; its lease lapses and it is resumed", operation_id)
+            return
+        if outcome is not None and outcome.kind == AGAIN:
+            self._wake_at(outcome.delay)
+
+    def _steps(self, operation_id: str, claimed: _Held | None) -> Outcome | None:
+        """Run the operation's steps while we hold it and it goes on, from the one its claim started (else the one
+        `_begin_step` finds), until the runner stops (the step in progress ends first; the next is left to whoever
+        claims the operation next); the last step's outcome."""
+        loaded = claimed if claimed is not None else self._begin_step(operation_id)
+        if isinstance(loaded, str):
+            self._lease_missed(operation_id, "taken_over")
+            return None
+        held, outcome = loaded, None
+        while held is not None and not self._stopping:
+            held, outcome = self._step(held)
+        return outcome
+
+    def _wake_at(self, delay: float) -> None:
+        """A step waits on AWS (`again`): claim again once its `not_before` has passed, not up to an interval
+        later (the claim is still a compare-and-set: another server may have continued it first)."""
+        def fire() -> None:
+            self._timers.discard(handle)
+            self.wake()
+
+        handle = asyncio.get_running_loop().call_later(delay + _WAKE_MARGIN, fire)
+        self._timers.add(handle)
 
     def _held(self, db: Session, operation_id: str) -> Operation | None:
         row: Operation | None = db.scalar(select(Operation).where(
             Operation.id == operation_id, Operation.lease_owner == self.owner, Operation.status.in_(ACTIVE)))
         return row
 
-    async def _one_step(self, operation_id: str) -> bool:
-        """Run the recorded step and record its end; whether to go on with the next one."""
-        loaded = await asyncio.to_thread(self._begin_step, operation_id)
-        if loaded is None:
-            return False
-        if isinstance(loaded, str):
-            self._lease_missed(operation_id, "taken_over")
-            return False
-        kind, index, ctx = loaded
-        started = time.monotonic()
-        try:
-            outcome = await asyncio.to_thread(kind.steps[index].run, ctx)
-        except Exception:
-            log.exception("operation %s: step %s raised", operation_id, kind.steps[index].name)
-            outcome = fail("internal_error", f"The step {kind.steps[index].name} failed unexpectedly; start the "
-                                             "operation again.", retryable=True)
-        duration = time.monotonic() - started
-        ended = outcome.kind in (DONE, FAIL) or (outcome.kind == NEXT and index + 1 >= len(kind.steps))
-        if ended and kind.finished is not None:
-            try:
-                await asyncio.to_thread(kind.finished, ctx, outcome)
-            except Exception:
-                log.exception("operation %s: recording its end on %s %s failed", operation_id,
-                              ctx.resource_type, ctx.resource_id)
-        recorded = await asyncio.to_thread(self._record, operation_id, kind, index, outcome, duration)
-        return recorded and outcome.kind == NEXT and index + 1 < len(kind.steps)
-
-    def _begin_step(self, operation_id: str) -> tuple[OperationKind, int, StepContext] | str | None:
-        """The step to run now; "lost" when another runner holds the operation now; None when there is none."""
+    def _begin_step(self, operation_id: str) -> _Held | str | None:
+        """The step to run now (marked running); "lost" when another runner holds the operation now; None when
+        there is none."""
         with self.db.session() as db:
             row = self._held(db, operation_id)
             if row is None:
@@ -267,8 +295,8 @@ class OperationRunner:
             kind = self.kinds.get(row.operation)
             if kind is None or row.step_index >= len(kind.steps):
                 log.error("operation %s: no step %s of a %s operation here", row.id, row.step_index, row.operation)
-                self._end(db, row, FAILED, error=_error("unknown_operation",
-                                                        "This server does not know how to run this operation."))
+                self._end(db, row.id, FAILED, error=_error("unknown_operation",
+                                                           "This server does not know how to run this operation."))
                 db.commit()
                 return None
             step = kind.steps[row.step_index]
@@ -278,28 +306,55 @@ class OperationRunner:
                        .values(progress=progress, updated_at=utcnow()),
                        execution_options={"synchronize_session": False})
             db.commit()
-            ctx = StepContext(row.id, row.organization_id, row.resource_type, row.resource_id, dict(row.state or {}))
-            return kind, row.step_index, ctx
+            return _Held(row.id, row.organization_id, row.resource_type, row.resource_id, kind, row.step_index,
+                         dict(row.state or {}), progress)
 
-    def _record(self, operation_id: str, kind: OperationKind, index: int, outcome: Outcome, duration: float) -> bool:
-        """The step's end, if we still hold the operation: whether it was recorded."""
+    def _step(self, held: _Held) -> tuple[_Held | None, Outcome]:
+        """Run the held step and record its end; the next step when the operation goes on here (recorded as
+        running in the same UPDATE), with the step's outcome."""
+        kind, index = held.kind, held.index
+        ctx = StepContext(held.operation_id, held.organization_id, held.resource_type, held.resource_id,
+                          dict(held.state))
+        started = time.monotonic()
+        try:
+            outcome = kind.steps[index].run(ctx)
+        except Exception:
+            log.exception("operation %s: step %s raised", held.operation_id, kind.steps[index].name)
+            outcome = fail("internal_error", f"The step {kind.steps[index].name} failed unexpectedly; start the "
+                                             "operation again.", retryable=True)
+        duration = time.monotonic() - started
+        ended = outcome.kind in (DONE, FAIL) or (outcome.kind == NEXT and index + 1 >= len(kind.steps))
+        if ended and kind.finished is not None:
+            try:
+                kind.finished(ctx, outcome)
+            except Exception:
+                log.exception("operation %s: recording its end on %s %s failed", held.operation_id,
+                              ctx.resource_type, ctx.resource_id)
+        return self._record(held, outcome, duration), outcome
+
+    def _record(self, held: _Held, outcome: Outcome, duration: float) -> _Held | None:
+        """The step's end, if we still hold the operation; the next step to run when the operation goes on.
+
+        What the operation's row holds (its state, its progress) is what `held` says: only the runner holding the
+        lease writes them, and every write is guarded by `lease_owner = us`, so no read is needed first."""
+        operation_id, kind, index = held.operation_id, held.kind, held.index
         now = utcnow()
+        state = {**held.state, **outcome.state}
+        progress = held.progress or {"resources": []}
+        message = outcome.message or kind.steps[index].description
+        values: dict[str, Any] = {"state": state, "updated_at": now}
+        last = index + 1 >= len(kind.steps)
+        following: _Held | None = None
         with self.db.session() as db:
-            row = self._held(db, operation_id)
-            if row is None:
-                log.warning("operation %s: lost its lease during step %s; its end is not recorded", operation_id,
-                            kind.steps[index].name)
-                if self.on_lease_missed is not None:
-                    self.on_lease_missed("taken_over")
-                return False
-            state = {**(row.state or {}), **outcome.state}
-            progress = row.progress or {"resources": []}
-            message = outcome.message or kind.steps[index].description
-            values: dict[str, Any] = {"state": state, "updated_at": now}
-            last = index + 1 >= len(kind.steps)
             if outcome.kind == NEXT and not last:
-                values.update(step_index=index + 1,
-                              progress=step_progress(progress, index, SUCCEEDED_STEP, message, duration))
+                step = kind.steps[index + 1]
+                done_progress = step_progress(progress, index, SUCCEEDED_STEP, message, duration)
+                # The next step starts now: marked running in the same UPDATE (its message is what it does).
+                next_progress = step_progress(done_progress, index + 1, RUNNING_STEP, step.description) \
+                    if held.progress else done_progress
+                values.update(step_index=index + 1, progress=next_progress)
+                following = _Held(operation_id, held.organization_id, held.resource_type, held.resource_id, kind,
+                                  index + 1, state, next_progress if held.progress else None)
             elif outcome.kind == AGAIN:
                 values.update(progress=step_progress(progress, index, RUNNING_STEP, message, duration),
                               not_before=now + timedelta(seconds=outcome.delay), lease_owner=None,
@@ -307,26 +362,38 @@ class OperationRunner:
             elif outcome.kind == FAIL:
                 values.update(progress=step_progress(progress, index, FAILED_STEP, message, duration,
                                                      rest=UNCHANGED_STEP))
-                return self._end(db, row, FAILED, error=_error(**(outcome.error or {})), **values)
+                self._ended(operation_id, kind, index,
+                            self._end(db, operation_id, FAILED, error=_error(**(outcome.error or {})), **values))
+                return None
             else:  # done, or the last step's next
                 values.update(progress=step_progress(progress, index, SUCCEEDED_STEP, message, duration,
                                                      rest=UNCHANGED_STEP))
-                return self._end(db, row, SUCCEEDED, result=outcome.result or {}, **values)
+                self._ended(operation_id, kind, index,
+                            self._end(db, operation_id, SUCCEEDED, result=outcome.result or {}, **values))
+                return None
             result = db.execute(update(Operation)
                                 .where(Operation.id == operation_id, Operation.lease_owner == self.owner,
                                        Operation.status.in_(ACTIVE)).values(**values),
                                 execution_options={"synchronize_session": False})
             db.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        return following if self._ended(operation_id, kind, index, bool(result.rowcount)) else None  # type: ignore[attr-defined]
 
-    def _end(self, db: Session, row: Operation, status: str, **values: Any) -> bool:
+    def _ended(self, operation_id: str, kind: OperationKind, index: int, recorded: bool) -> bool:
+        if not recorded:
+            log.warning("operation %s: lost its lease during step %s; its end is not recorded", operation_id,
+                        kind.steps[index].name)
+            if self.on_lease_missed is not None:
+                self.on_lease_missed("taken_over")
+        return recorded
+
+    def _end(self, db: Session, operation_id: str, status: str, **values: Any) -> bool:
         """The operation's end, if we hold it, with the notification it causes (`events`, `notifications.outbox`)
         in the same transaction; commits."""
         now = utcnow()
         values = {"updated_at": now, **values, "status": status, "completed_at": now, "lease_owner": None,
                   "lease_expires_at": None, "not_before": None}
         ended = db.execute(update(Operation)
-                           .where(Operation.id == row.id, Operation.lease_owner == self.owner,
+                           .where(Operation.id == operation_id, Operation.lease_owner == self.owner,
                                   Operation.status.in_(STATES.sources(status)))
                            .values(**values)
                            .returning(Operation.id, Operation.organization_id, Operation.member_id,
@@ -337,6 +404,21 @@ class OperationRunner:
             outbox.record(db, [events.operation_ended(e, now) for e in ended], now)
         db.commit()
         return bool(ended)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """An operation this runner holds, at the step it runs next: what its row says (the runner holding the lease
+    is the only writer of its state and progress)."""
+
+    operation_id: str
+    organization_id: str
+    resource_type: str
+    resource_id: str
+    kind: OperationKind
+    index: int
+    state: dict[str, Any]
+    progress: dict[str, Any] | None
 
 
 def _error(code: str = "operation_failed", message: str = "The operation failed.", causedBy: str | None = None,  # noqa: N803

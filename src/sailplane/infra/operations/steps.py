@@ -1,8 +1,9 @@
 """What an operation kind is: named steps run in order, each idempotent, each ending in an `Outcome`.
 
 A step may run more than once (its server was killed before its end was recorded), so it must be safe to
-repeat: it looks before it acts (the stack's status, the version it is at) and passes AWS a client request token
-derived from the operation, never creating blindly. What later steps need goes into `Outcome.state`, saved with
+repeat: it looks before it acts (the stack's status, the version it is at), or acts so that a repeat is refused and
+then looks (CreateStack of the resource's own stack name: AlreadyExistsException), and passes AWS a client request
+token derived from the operation, never creating blindly. What later steps need goes into `Outcome.state`, saved with
 the step's end in the same UPDATE.
 """
 

@@ -94,8 +94,10 @@ class AssumedRole:
     account_id: str
 
 
+@functools.cache
 def known_regions() -> frozenset[str]:
-    """The regions botocore knows (its bundled endpoint data; no call): what a connection's region may be."""
+    """The regions botocore knows (its bundled endpoint data; no call): what a connection's region may be. Read once
+    per process: a session of its own loads the endpoint data, most of createNetwork's time (and CPU) otherwise."""
     import boto3
 
     return frozenset(boto3.session.Session().get_available_regions("ec2"))
