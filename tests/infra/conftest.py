@@ -28,6 +28,8 @@ import httpx
 import pytest
 
 from sailplane.config import Settings
+from sailplane.kit.db import Database
+from sailplane.migrations.runner import upgrade
 from tests.conftest import make_settings
 from tests.infra.kube_standin import KubeStandIn
 from tests.runs.live import fresh_database
@@ -147,3 +149,15 @@ def customer_aws(moto_url: str, aws_credentials: None) -> Any:
         return boto3.session.Session().client(service, region_name=region, endpoint_url=moto_url)
 
     return client
+
+
+@pytest.fixture
+def db(tmp_path: Path, database_url: str) -> Iterator[Database]:
+    """A fresh, migrated database of the run's kind for a runner test of its own (no server)."""
+    url = fresh_database(database_url, tmp_path)
+    upgrade(url)
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        database.engine.dispose()

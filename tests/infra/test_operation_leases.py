@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select, update
 
 from sailplane.infra.operations.models import Operation
@@ -24,22 +21,9 @@ from sailplane.infra.operations.steps import OperationKind, Outcome, Step, StepC
 from sailplane.kit.clock import utcnow
 from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
-from sailplane.migrations.runner import upgrade
 from sailplane.tenancy.org.models import Organization
-from tests.runs.live import fresh_database
 
 LEASE = 1.5
-
-
-@pytest.fixture
-def db(tmp_path: Path, database_url: str) -> Iterator[Database]:
-    url = fresh_database(database_url, tmp_path)
-    upgrade(url)
-    database = Database(url)
-    try:
-        yield database
-    finally:
-        database.engine.dispose()
 
 
 def blocking_kind(seconds: float) -> OperationKind:

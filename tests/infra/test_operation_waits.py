@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,22 +30,9 @@ from sailplane.infra.operations.steps import (
 )
 from sailplane.kit.db import Database
 from sailplane.kit.ids import new_id
-from sailplane.migrations.runner import upgrade
 from sailplane.tenancy.org.models import Organization
-from tests.runs.live import fresh_database
 
 INTERVAL = 60.0  # the runner's own look for work: far longer than any wait below
-
-
-@pytest.fixture
-def db(tmp_path: Path, database_url: str) -> Iterator[Database]:
-    url = fresh_database(database_url, tmp_path)
-    upgrade(url)
-    database = Database(url)
-    try:
-        yield database
-    finally:
-        database.engine.dispose()
 
 
 def waits_once(delay: float) -> OperationKind:
