@@ -186,11 +186,8 @@ class OperationRunner:
                 values: dict[str, Any] = {}
                 held: _Held | None = None
                 if kind is not None and 0 <= row.step_index < len(kind.steps):
-                    progress = step_progress(row.progress, row.step_index, RUNNING_STEP,
-                                             kind.steps[row.step_index].description) if row.progress else None
-                    values["progress"] = progress
-                    held = _Held(row.id, row.organization_id, row.resource_type, row.resource_id, kind,
-                                 row.step_index, dict(row.state or {}), progress)
+                    held = _Held.starting(row, kind)
+                    values["progress"] = held.progress
                 result = db.execute(
                     update(Operation)
                     .where(Operation.id == row.id, Operation.status.in_(STATES.sources(RUNNING)), same_owner,
@@ -299,15 +296,12 @@ class OperationRunner:
                                                            "This server does not know how to run this operation."))
                 db.commit()
                 return None
-            step = kind.steps[row.step_index]
-            progress = step_progress(row.progress or {"resources": []}, row.step_index, RUNNING_STEP,
-                                     step.description) if row.progress else None
+            held = _Held.starting(row, kind)
             db.execute(update(Operation).where(Operation.id == row.id, Operation.lease_owner == self.owner)
-                       .values(progress=progress, updated_at=utcnow()),
+                       .values(progress=held.progress, updated_at=utcnow()),
                        execution_options={"synchronize_session": False})
             db.commit()
-            return _Held(row.id, row.organization_id, row.resource_type, row.resource_id, kind, row.step_index,
-                         dict(row.state or {}), progress)
+            return held
 
     def _step(self, held: _Held) -> tuple[_Held | None, Outcome]:
         """Run the held step and record its end; the next step when the operation goes on here (recorded as
@@ -419,6 +413,14 @@ class _Held:
     index: int
     state: dict[str, Any]
     progress: dict[str, Any] | None
+
+    @classmethod
+    def starting(cls, row: Operation, kind: OperationKind) -> _Held:
+        """The row at its recorded step, that step shown running (an operation without progress keeps none)."""
+        progress = step_progress(row.progress, row.step_index, RUNNING_STEP,
+                                 kind.steps[row.step_index].description) if row.progress else None
+        return cls(row.id, row.organization_id, row.resource_type, row.resource_id, kind, row.step_index,
+                   dict(row.state or {}), progress)
 
 
 def _error(code: str = "operation_failed", message: str = "The operation failed.", causedBy: str | None = None,  # noqa: N803
