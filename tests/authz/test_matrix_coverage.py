@@ -3,8 +3,6 @@ and the few operations outside them say why."""
 
 from __future__ import annotations
 
-import httpx
-
 from tests.authz import (
     test_matrix,
     test_matrix_data,
@@ -16,7 +14,7 @@ from tests.authz import (
 from tests.authz.matrix import CALLERS, Case
 from tests.conftest import Mailbox
 from tests.infra import test_matrix_infra
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, openapi_document
 
 # Public, or they change who the caller is: tested where they are defined, not per caller.
 NOT_IN_MATRIX = {
@@ -48,7 +46,7 @@ def all_cases(mailbox: Mailbox) -> list[Case]:
 
 
 def test_matrices_cover_every_operation(server: LiveServer, mailbox: Mailbox) -> None:
-    doc = httpx.get(f"{server.url}/api/v1/openapi.json").json()
+    doc = openapi_document(f"{server.url}/api/v1")
     published = {op["operationId"] for ops in doc["paths"].values() for op in ops.values()}
     covered = {c.op for c in all_cases(mailbox)}
     assert not covered & set(NOT_IN_MATRIX)

@@ -7,10 +7,8 @@ import json
 import subprocess
 import sys
 
-import httpx
-
 from sailplane.client import spec
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, openapi_document
 
 
 def _snapshot_tool():  # type: ignore[no-untyped-def]
@@ -26,7 +24,7 @@ def _snapshot_tool():  # type: ignore[no-untyped-def]
 
 
 def test_every_operation_of_the_live_document_is_in_the_client(sdk_server: LiveServer) -> None:
-    document = httpx.get(f"{sdk_server.url}/api/v1/openapi.json").json()
+    document = openapi_document(f"{sdk_server.url}/api/v1")
     live = _snapshot_tool().operations(document)
     client = {name: {"method": op.method, "path": op.path, "pathParams": list(op.path_params),
                      "query": sorted(op.query), "headers": sorted(op.headers), "body": list(op.body),

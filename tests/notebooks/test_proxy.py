@@ -55,7 +55,7 @@ from sailplane.workloads.notebooks.opening import COOKIE_NAME, OPEN_AUDIENCE
 from sailplane.workloads.notebooks.presence import NotebookPresence
 from tests.notebooks.helpers import Org, build_org, db_rows, make_config, make_notebook, start_running, stop_stopped
 from tests.support.actors import Actor, assert_error
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, openapi_document
 from tests.support.waiting import wait_until
 from tests.support.world import add_to_team, create_member
 
@@ -182,7 +182,7 @@ def test_the_url_holds_a_jwt_verifiable_with_the_jwks(node: LiveServer, setup: S
 
 
 def test_open_is_in_the_openapi_document(api_url: str) -> None:
-    doc = httpx.get(f"{api_url}/openapi.json").json()
+    doc = openapi_document(api_url)
     operation = doc["paths"]["/api/v1/workloads/notebooks/{notebook}/open"]["post"]
     assert operation["operationId"] == "openNotebook"
     assert {"200", "401", "404", "409"} <= set(operation["responses"])

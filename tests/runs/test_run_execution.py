@@ -246,7 +246,7 @@ def test_a_run_retried_while_its_cancelled_attempt_is_stopping_runs_again(org: A
     retried = org.dev1.post(f"{path}/{run['id']}/retry")
     assert retried.status_code == 200, retried.text
     assert retried.json()["status"] == "ready"
-    assert processes_of(run["id"])  # the cancelled attempt is still stopping (2 s grace before SIGKILL)
+    assert processes_of(run["id"])  # the cancelled attempt is still stopping (5 s grace before SIGKILL)
     wait_until(lambda: "attempt 1" in logs(org.dev1, job["id"], run["id"]), timeout=90)
     time.sleep(3)  # past the end of the cancelled attempt and several lease renewals
     again = describe(org.dev1, job["id"], run["id"])
@@ -259,7 +259,7 @@ def test_a_run_retried_while_its_cancelled_attempt_is_stopping_runs_again(org: A
     assert "cancelled; stopping the run" in text[:second_start], text
     assert org.dev1.post(f"{path}/{run['id']}/cancel").json()["status"] == "cancelled"
     wait_for(org.dev1, job["id"], run["id"], "cancelled", cleaned=True)
-    wait_until(lambda: processes_of(run["id"]) == [], timeout=10)
+    wait_until(lambda: processes_of(run["id"]) == [], timeout=20)
 
 
 def test_logs_can_be_followed_while_running(org: Any) -> None:

@@ -13,7 +13,7 @@ from sailplane.compute.environments import DEFAULT_LINE, LINES, SparkEnvironment
 from tests.sessions.helpers import close, issue_token, open_session, org_with_team, sail_pids
 from tests.support.actors import Actor, assert_error
 from tests.support.clients import assert_probe_ok, probe_line
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, openapi_document
 from tests.support.waiting import wait_until
 
 
@@ -96,9 +96,8 @@ def test_spark_version_must_be_a_line_this_server_has(owner: tuple[Actor, str], 
 
 
 def test_the_openapi_lists_the_lines(compute_api: str) -> None:
-    import httpx
 
-    spec = httpx.get(f"{compute_api}/openapi.json").json()
+    spec = openapi_document(compute_api)
     found = [schema for name, schema in spec["components"]["schemas"].items()
              if "sparkVersion" in schema.get("properties", {})]
     assert len(found) >= 2, "the workload config's sail and the job's lakesail"

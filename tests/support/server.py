@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 
+import httpx
 import uvicorn
 
 from sailplane.app import create_app
@@ -44,3 +45,12 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.socket.close()
+
+
+def openapi_document(api_url: str) -> dict:
+    """The server's OpenAPI document. Its first build takes ~1.6 s of CPU (every route's schemas); with both
+    databases' suites and their workloads on two cores that has passed httpx's 5 s default, so wait longer."""
+    response = httpx.get(f"{api_url}/openapi.json", timeout=60)
+    response.raise_for_status()
+    document: dict = response.json()
+    return document

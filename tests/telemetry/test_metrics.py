@@ -17,7 +17,7 @@ from tests.notebooks.helpers import make_config, make_notebook
 from tests.runs.live import create_run, fresh_database, make_job
 from tests.support.actors import Actor, signup
 from tests.support.metrics import Samples, scrape, value
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, openapi_document
 from tests.support.world import create_team
 
 
@@ -151,7 +151,7 @@ def test_an_actor_token_is_not_a_metrics_token(own_server: LiveServer) -> None:
 
 
 def test_the_openapi_document_publishes_metrics(own_server: LiveServer) -> None:
-    doc = httpx.get(f"{own_server.url}/api/v1/openapi.json").json()
+    doc = openapi_document(f"{own_server.url}/api/v1")
     operation = doc["paths"]["/metrics"]["get"]
     assert operation["operationId"] == "metrics"
     assert "text/plain" in operation["responses"]["200"]["content"]
