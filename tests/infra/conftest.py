@@ -9,7 +9,8 @@ What moto does not model, and the tests therefore cannot show: it accepts any ex
 do not exist), it enforces no IAM policy (neither the role's trust policy nor its permissions), it ignores
 CloudFormation client request tokens, and its stack update replaces the template and outputs but does not apply
 changes to an existing role's policies; its EKS clusters have no Kubernetes API server (the tests' moto server gives
-them the address of `tests.infra.kube_standin`'s). Every account is moto's default 123456789012.
+them the address of `tests.infra.kube_standin`'s) and no access entries (the tests' moto server adds those too).
+Every account is moto's default 123456789012.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """A provisioned cluster's kubeconfig: its endpoint and CA (the stack's outputs), and a user that is an `exec`
-entry running `aws eks get-token` — a short-lived token made on the reader's machine with their own AWS identity
-(an EKS access entry grants it rights). Never a static secret: nothing in it can be replayed to reach the cluster.
+entry running `aws eks get-token` — a short-lived token made on the reader's machine with their own AWS identity,
+which the cluster lets in only with an EKS access entry: the cluster's stack makes one for the connection's role
+(cluster admin) and one for the job runner's role (its namespace), none for anyone else (`clusters.template`). Never a
+static secret: nothing in it can be replayed to reach the cluster.
 """
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ class _Steps(StackSteps[Subject]):
                            dict(network.iac_outputs or {}), target(conn, self.encryptor))
 
     def body(self, subject: Subject, ctx: StepContext) -> dict[str, Any]:
-        return template(subject.resource_id, subject.connection_id, kubernetes_version=subject.kubernetes_version,
+        return template(subject.resource_id, subject.connection_id, connection_role_arn=subject.connection.role_arn,
+                        kubernetes_version=subject.kubernetes_version,
                         node_group=subject.node_group, public_access_cidrs=subject.public_access_cidrs,
                         subnet_ids=list(ctx.state["subnets"]), security_group_ids=list(ctx.state["securityGroups"]))
 

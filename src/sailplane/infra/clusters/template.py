@@ -1,6 +1,32 @@
 """The CloudFormation template of a provisioned cluster: the EKS cluster and its IAM role, the system node group and
-its nodes' role, and the job runner's role (what Sail jobs on the cluster run as, assumed through EKS Pod
-Identity). Its outputs become the cluster's `iacOutputs`, `providerMetadata` and `jobRunnerRoleArn`.
+its nodes' role, the job runner's role (what Sail jobs on the cluster run as, assumed through EKS Pod Identity), and
+who may use the cluster's Kubernetes API. Its outputs become the cluster's `iacOutputs`, `providerMetadata` and
+`jobRunnerRoleArn`.
+
+Access to the Kubernetes API is by EKS access entries only (`AccessConfig.AuthenticationMode` `API`): who may reach
+the cluster is the list EKS answers (ListAccessEntries, audited by CloudTrail), not an `aws-auth` ConfigMap anyone
+with write access to `kube-system` could edit; a new cluster has no ConfigMap to honour (and EKS moves the mode one
+way only, so a later `API_AND_CONFIG_MAP` is never needed). The entries are resources of this stack
+(`AWS::EKS::AccessEntry`), so every update keeps them as they are, a resumed operation finds them made by the stack
+it resumes, and destroying the cluster deletes them with it:
+- `ConnectionAccess`: the connection's role (the principal Sailplane acts as in the account: it creates the stack,
+  and signs the bearer tokens of getProvisionedClusterHealth and, later, of the Kubernetes compute backend) gets
+  `AmazonEKSClusterAdminPolicy` on the whole cluster: Sailplane reads nodes and `kube-system`, and will create the
+  workloads' namespace, service accounts and system components, which is cluster-wide work.
+- `JobRunnerAccess`: the job runner's role gets `AmazonEKSEditPolicy` scoped to `WORKLOAD_NAMESPACE` only. It is
+  the identity of pods that run users' code, so it gets what Spark on Kubernetes needs where the workloads run (a
+  driver creates and deletes its executor pods, services and config maps) and nothing elsewhere: not `kube-system`,
+  not nodes nor other cluster-scoped objects, and no RBAC (`edit`, not `admin`: no roles or bindings), so a job
+  cannot reach past its namespace nor touch the system node group's pods. The namespace is where the Kubernetes
+  backend will run workloads (it creates it; an access scope may name a namespace before it exists).
+- `BootstrapClusterCreatorAdminPermissions` is false: the creator is the connection's role (CloudFormation runs with
+  the caller's credentials), and EKS's own admin entry for it would make `ConnectionAccess` fail (the principal has
+  an entry already) and would be an entry outside the stack. The flag is only read when a cluster is created (a
+  change replaces the cluster, which CloudFormation refuses for one with a `Name`); no cluster stack in an account
+  predates it (the connection's template does not grant the cluster stacks' permissions yet).
+A kubeconfig (`kubeconfig.py`) runs `aws eks get-token` with the AWS identity of whoever uses it: a session of the
+connection's role (what Sailplane signs its own tokens with) is cluster admin; any other identity (an admin's own)
+needs an access entry of its own, which Sailplane does not make.
 """
 
 from __future__ import annotations
@@ -9,6 +35,10 @@ from typing import Any
 
 PROJECT = "sailplane-cluster"
 _MANAGED = "arn:aws:iam::aws:policy/"
+_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/"
+WORKLOAD_NAMESPACE = "sailplane-workloads"  # where the Kubernetes backend runs workloads (the job runner's scope)
+CONNECTION_ACCESS_POLICY = f"{_ACCESS_POLICY}AmazonEKSClusterAdminPolicy"
+JOB_RUNNER_ACCESS_POLICY = f"{_ACCESS_POLICY}AmazonEKSEditPolicy"
 
 
 def stack_name_for(cluster_id: str) -> str:
@@ -32,9 +62,17 @@ def _tags(cluster_id: str, **extra: str) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in {"sailplane:cluster": cluster_id, **extra}.items()]
 
 
-def template(cluster_id: str, connection_id: str, *, kubernetes_version: str, node_group: dict[str, Any],
-             public_access_cidrs: list[str], subnet_ids: list[str], security_group_ids: list[str]) -> dict[str, Any]:
-    """The stack's template: the cluster in `subnet_ids` (the network's private subnets, or the adopted VPC's)."""
+def _access_entry(cluster_id: str, principal: Any, policy: str, scope: dict[str, Any]) -> dict[str, Any]:
+    return {"Type": "AWS::EKS::AccessEntry", "Properties": {
+        "ClusterName": {"Ref": "Cluster"}, "PrincipalArn": principal, "Type": "STANDARD",
+        "AccessPolicies": [{"PolicyArn": policy, "AccessScope": scope}], "Tags": _tags(cluster_id)}}
+
+
+def template(cluster_id: str, connection_id: str, *, connection_role_arn: str, kubernetes_version: str,
+             node_group: dict[str, Any], public_access_cidrs: list[str], subnet_ids: list[str],
+             security_group_ids: list[str]) -> dict[str, Any]:
+    """The stack's template: the cluster in `subnet_ids` (the network's private subnets, or the adopted VPC's), its
+    Kubernetes API open to `connection_role_arn` (admin) and the job runner's role (its namespace)."""
     name = cluster_name_for(cluster_id)
     instance_types = list(dict.fromkeys(t for alternatives in node_group["instanceTypes"] for t in alternatives))
     vpc: dict[str, Any] = {"SubnetIds": subnet_ids, "EndpointPrivateAccess": True,
@@ -57,7 +95,8 @@ def template(cluster_id: str, connection_id: str, *, kubernetes_version: str, no
             "Tags": _tags(cluster_id)}},
         "Cluster": {"Type": "AWS::EKS::Cluster", "Properties": {
             "Name": name, "Version": kubernetes_version, "RoleArn": {"Fn::GetAtt": ["ClusterRole", "Arn"]},
-            "ResourcesVpcConfig": vpc, "AccessConfig": {"AuthenticationMode": "API"},
+            "ResourcesVpcConfig": vpc,
+            "AccessConfig": {"AuthenticationMode": "API", "BootstrapClusterCreatorAdminPermissions": False},
             "Tags": _tags(cluster_id)}},
         "SystemNodeGroup": {"Type": "AWS::EKS::Nodegroup", "Properties": {
             "ClusterName": {"Ref": "Cluster"}, "NodegroupName": node_group["name"],
@@ -66,6 +105,11 @@ def template(cluster_id: str, connection_id: str, *, kubernetes_version: str, no
             "ScalingConfig": {"MinSize": node_group["minSize"], "MaxSize": node_group["maxSize"],
                               "DesiredSize": node_group["desiredSize"]},
             "Labels": {"sailplane.io/node-role": "system"}, "Tags": {"sailplane:cluster": cluster_id}}},
+        "ConnectionAccess": _access_entry(cluster_id, connection_role_arn, CONNECTION_ACCESS_POLICY,
+                                          {"Type": "cluster"}),
+        "JobRunnerAccess": _access_entry(cluster_id, {"Fn::GetAtt": ["JobRunnerRole", "Arn"]},
+                                         JOB_RUNNER_ACCESS_POLICY,
+                                         {"Type": "namespace", "Namespaces": [WORKLOAD_NAMESPACE]}),
     }
     outputs = {
         "ClusterName": {"Value": {"Ref": "Cluster"}},
