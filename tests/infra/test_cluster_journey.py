@@ -77,6 +77,8 @@ def test_cluster_journey(infra_api: str, customer_aws: Any) -> None:
     team = owner.post("/org/teams", json={"name": "analysts"})
     assert team.status_code == 201, team.text
     team_id = team.json()["team"]["id"]
+    # A new cluster is shared with no team (tests/infra/test_cluster_teams.py): the admin shares it first.
+    assert owner.post(f"/infra/clusters/{cid}/teams", json={"teamIds": [team_id]}).status_code == 200
     for path, body in (("/workloads/compute-configs", {"name": "eks", "teamId": team_id, "clusterId": cid}),
                        ("/workloads/jobs", {"jobKey": "eks", "clusterId": cid, "teamIds": [team_id],
                                             "config": {"sql": {"source": "SELECT 1"}}})):

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from sailplane.kit.ids import new_id
-from tests.authz.matrix import CALLERS, Case, Context, by_caller, once, run_cases
+from tests.authz.matrix import CALLERS, TEAM1, Case, Context, by_caller, lists, once, run_cases
 from tests.infra.conftest import ACCOUNT, REGION
 from tests.support.waiting import wait_until
 from tests.support.world import World, build_world
@@ -108,6 +108,26 @@ def _active_cluster(w: World) -> Context:
 shared_active_cluster = once(_active_cluster)
 
 
+def _share(w: World, context: Context) -> Context:
+    r = w.owner.post(f"/infra/clusters/{context['cluster']}/teams", json={"teamIds": [w.team1]})
+    assert r.status_code == 200, r.text
+    return {**context, "team1": w.team1}
+
+
+def _shared_cluster(w: World) -> Context:
+    """A pending cluster shared with team 1 (the target of removeProvisionedClusterTeam)."""
+    return _share(w, _cluster(w))
+
+
+def _active_for_team1(w: World) -> Context:
+    """The shared active cluster, shared with team 1: team 1's members see it in /me/clusters."""
+    return _share(w, shared_active_cluster(w))
+
+
+shared_cluster_of_team1 = once(_shared_cluster)
+shared_active_for_team1 = once(_active_for_team1)
+
+
 def _admins(ok: int, *, own_org: bool = False) -> dict[str, int]:
     return by_caller(ok, ADMINS + (("outsider",) if own_org else ()), seen=IN_ORG)
 
@@ -159,6 +179,19 @@ def cases() -> list[Case]:
              setup=shared_cluster),
         Case("deleteProvisionedClusterRecord", "DELETE", lambda w, c: f"/infra/clusters/{c['cluster']}",
              _admins(200), setup=shared_cluster, fresh=_cluster),
+        Case("listProvisionedClusterTeams", "GET", lambda w, c: f"/infra/clusters/{c['cluster']}/teams", _admins(200),
+             setup=shared_cluster_of_team1, check=lists("team1", ADMINS)),
+        Case("addProvisionedClusterTeams", "POST", lambda w, c: f"/infra/clusters/{c['cluster']}/teams",
+             _admins(200), setup=shared_cluster_of_team1, body=lambda c: {"teamIds": [c["team1"]]}),
+        Case("removeProvisionedClusterTeam", "DELETE",
+             lambda w, c: f"/infra/clusters/{c['cluster']}/teams/{c['team1']}", _admins(200),
+             setup=shared_cluster_of_team1, fresh=_shared_cluster),
+        # /me/clusters (every caller's cases: tests/authz/test_matrix_workloads.py) with a provisioned cluster shared
+        # with team 1: its members (any team role) and the organization admins see it; nobody else learns of it.
+        Case("listMyClusters", "GET", lambda w, c: "/me/clusters", by_caller(200, CALLERS, outsider_in_org=404),
+             setup=shared_active_for_team1, check=lists("cluster", TEAM1), label="provisioned, team 1"),
+        Case("describeMyCluster", "GET", lambda w, c: f"/me/clusters/{c['cluster']}", by_caller(200, TEAM1),
+             setup=shared_active_for_team1, label="provisioned, team 1"),
         Case("listConnectionClusters", "GET", _on("/clusters"), _admins(200), setup=shared_cluster),
         Case("createProvisionedCluster", "POST", _on("/clusters"), _admins(201), setup=shared_active_network,
              body=lambda c: {"name": f"k-{new_id()}", "networkId": c["network"], "config": _CLUSTER_CONFIG}),

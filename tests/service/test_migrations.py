@@ -83,8 +83,53 @@ def test_compute_instance_pids_become_refs(fresh_database_url: str) -> None:
     assert "pid" not in columns and "ref" in columns
 
 
+def test_existing_clusters_stay_shared_with_their_organizations_teams(fresh_database_url: str) -> None:
+    """0011: every provisioned cluster recorded before sharing existed is shared with every team of its
+    organization (what those teams could use until then), and with no team of another organization."""
+    upgrade(fresh_database_url, "0010")
+    now = datetime.now(UTC)
+    stamps = {"created_at": now, "updated_at": now}
+    engine = create_engine(fresh_database_url)
+    try:
+        with engine.begin() as conn:
+            for org, teams in (("ORG1", ("T1A", "T1B")), ("ORG2", ("T2A",)), ("ORG3", ())):
+                conn.execute(_table("organizations", "id", "name", "require_mfa").insert(),
+                             {"id": org, "name": org, "require_mfa": False, **stamps})
+                for team in teams:
+                    conn.execute(_table("teams", "id", "organization_id", "name", "default_role_id").insert(),
+                                 {"id": team, "organization_id": org, "name": team, "default_role_id": "R", **stamps})
+                conn.execute(_table("connections", "id", "organization_id", "name", "provider", "account_id", "region",
+                                    "role_name", "external_id", "stack_name", "status").insert(),
+                             {"id": f"C{org}", "organization_id": org, "name": "c", "provider": "aws",
+                              "account_id": "123456789012", "region": "us-east-1", "role_name": "r",
+                              "external_id": "x", "stack_name": "s", "status": "active", **stamps})
+                conn.execute(_table("networks", "id", "organization_id", "connection_id", "name", "region", "cidr",
+                                    "adopted", "iac_outputs", "status").insert(),
+                             {"id": f"N{org}", "organization_id": org, "connection_id": f"C{org}", "name": "n",
+                              "region": "us-east-1", "cidr": "10.0.0.0/16", "adopted": True, "iac_outputs": {},
+                              "status": "active", **stamps})
+                clusters = _table("provisioned_clusters", "id", "organization_id", "connection_id", "network_id",
+                                  "name", "region", "kubernetes_version", "node_group", "public_access_cidrs",
+                                  "iac_outputs", "status")
+                for cluster, status in ((f"K{org}", "active"), (f"P{org}", "pending")):
+                    conn.execute(clusters.insert(),
+                                 {"id": cluster, "organization_id": org, "connection_id": f"C{org}",
+                                  "network_id": f"N{org}", "name": cluster, "region": "us-east-1",
+                                  "kubernetes_version": "1.35", "node_group": {}, "public_access_cidrs": [],
+                                  "iac_outputs": {}, "status": status, **stamps})
+        upgrade(fresh_database_url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT cluster_id, team_id, created_at FROM provisioned_cluster_teams "
+                                     "ORDER BY cluster_id, team_id")).all()
+    finally:
+        engine.dispose()
+    assert [(r[0], r[1]) for r in rows] == [("KORG1", "T1A"), ("KORG1", "T1B"), ("KORG2", "T2A"),
+                                            ("PORG1", "T1A"), ("PORG1", "T1B"), ("PORG2", "T2A")]
+    assert all(r[2] is not None for r in rows)
+
+
 def _table(name: str, *columns: str) -> TableClause:
-    json_columns = {"config", "endpoint_limits"}
+    json_columns = {"config", "endpoint_limits", "iac_outputs", "node_group", "public_access_cidrs"}
     types = {c: JSON() if c in json_columns else None for c in columns}
     return table(name, *(column(c, types[c]) for c in columns),
                  column("created_at", UTCDateTime(timezone=True)), column("updated_at", UTCDateTime(timezone=True)))

@@ -33,6 +33,7 @@ from sailplane.data.schemas import (
     TeamIdsRequest,
     UpdateCatalogRequest,
     UpdateQueryRequest,
+    team_list,
 )
 from sailplane.iam.auth.deps import AppSettings, CurrentPrincipal, Db, require_team
 from sailplane.iam.auth.principal import Principal
@@ -42,8 +43,7 @@ from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import Limit, PageRequest, paging
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
-from sailplane.tenancy.teams.models import Team
-from sailplane.tenancy.teams.schemas import TeamItem, TeamView
+from sailplane.tenancy.teams.schemas import TeamView
 from sailplane.workloads.jobs import service as jobs
 
 catalogs_router = APIRouter(route_class=JsonRoute, tags=["catalogs"])
@@ -120,11 +120,6 @@ def catalog_list(listing: service.Listing) -> CatalogList:
 def query_list(listing: service.Listing) -> QueryList:
     items, included = _query_parts(listing)
     return QueryList(total=listing.total, items=items, included=included)
-
-
-def team_list(total: int, teams: list[tuple[Team, int]]) -> ResourceTeamList:
-    return ResourceTeamList(total=total, items=[TeamItem(team=TeamView.model_validate(t), member_count=n)
-                                                for t, n in teams])
 
 
 # --- catalogs -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -94,6 +95,12 @@ class QueryDescription(ApiModel):
 class ResourceTeamList(ApiModel):
     total: int
     items: list[TeamItem]
+
+
+def team_list(total: int, teams: Sequence[tuple[Any, int]]) -> ResourceTeamList:
+    """The teams a resource is shared with (Team rows with their member counts), as listCatalogTeams answers."""
+    return ResourceTeamList(total=total, items=[TeamItem(team=TeamView.model_validate(t), member_count=n)
+                                                for t, n in teams])
 
 
 class CatalogTeamLink(ApiModel):

@@ -29,8 +29,8 @@ from sailplane.kit.errors import conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import PageRequest, count
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.org.service import ordered, page_total, paged
-from sailplane.tenancy.teams.models import Team, TeamMemberRole
-from sailplane.tenancy.teams.service import get_team
+from sailplane.tenancy.teams.models import Team
+from sailplane.tenancy.teams.service import get_team, with_member_counts
 
 MAX_SQL_BYTES = 1024 * 1024
 
@@ -219,11 +219,7 @@ def list_teams(db: Session, principal: Principal, kind: Kind, resource_id: str,
     """The resource's teams that the caller can see, by name, each with its member count."""
     record = _get(db, principal, kind, resource_id)
     team_ids = [t for t in _team_ids(db, kind, [record.id])[record.id] if principal.can_see_team(t)]
-    members = (select(func.count(func.distinct(TeamMemberRole.member_id)))
-               .where(TeamMemberRole.team_id == Team.id).correlate(Team).scalar_subquery())
-    rows = db.execute(select(Team, members).where(Team.id.in_(team_ids))
-                      .order_by(func.lower(Team.name), Team.id).limit(limit)).all()
-    return len(team_ids), [(team, int(n or 0)) for team, n in rows]
+    return len(team_ids), with_member_counts(db, team_ids, limit)
 
 
 # --- sharing ----------------------------------------------------------------------------------

@@ -79,11 +79,8 @@ def _content_hash(workload_type: str, cluster_id: str, config: dict[str, Any], l
 
 
 def _cluster(db: Session, principal: Principal, cluster_id: str, team_id: str, field_name: str) -> Cluster:
-    """The cluster if it is shared with the config's team; unknown and not shared look the same."""
-    cluster = cluster_for_teams(db, principal, cluster_id, [team_id])
-    if cluster is None:
-        raise invalid(field_name, f"unknown cluster {cluster_id}")
-    return cluster
+    """The cluster if it is shared with the config's team (else 422; one the caller cannot see is unknown)."""
+    return cluster_for_teams(db, principal, cluster_id, [team_id], field_name)
 
 
 def _check_for_cluster(cluster: Cluster, sail: SailConfig, settings: Settings, prefix: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, and_, or_, select, true
 
 from sailplane.iam.auth import catalog
+from sailplane.infra.clusters.models import ProvisionedCluster, ProvisionedClusterTeam
 from sailplane.tenancy.org.models import Member
 from sailplane.tenancy.service_accounts.models import ServiceAccount
 from sailplane.workloads.jobs.models import Job, JobTeam
@@ -117,6 +118,12 @@ def teams_granting(who: Caller, permission: str) -> list[str]:
 def may_use_clusters(who: Caller) -> bool:
     """Clusters are for whoever works in a team: an allTeams role, a team membership or CanUseClusters."""
     return all_teams(who) or bool(who.team_ids) or has(who, USE_CLUSTERS)
+
+
+def sees_all_clusters(who: Caller) -> bool:
+    """Every provisioned cluster of the organization is usable: organization admins (allTeams roles) and holders
+    of CanUseClusters organization-wide (a policy); everyone else uses those shared with a team of theirs."""
+    return all_teams(who) or has(who, USE_CLUSTERS)
 
 
 def sees_all_configs(who: Caller) -> bool:
@@ -242,6 +249,15 @@ def configs_visible_to(who: Caller) -> ColumnElement[bool] | None:
     if sees_all_configs(who):
         return None
     return WorkloadConfig.team_id.in_(who.team_ids)
+
+
+def clusters_visible_to(who: Caller) -> ColumnElement[bool] | None:
+    """The provisioned clusters the caller may see and name in a workload; None: every one of the organization
+    (`sees_all_clusters`). The built-in cluster is shared with every team and is not a row."""
+    if sees_all_clusters(who):
+        return None
+    return ProvisionedCluster.id.in_(select(ProvisionedClusterTeam.cluster_id)
+                                     .where(ProvisionedClusterTeam.team_id.in_(sorted(who.team_ids))))
 
 
 def sessions_visible_to(who: Caller) -> ColumnElement[bool] | None:

@@ -1,4 +1,5 @@
-"""The provisioned_clusters table: an EKS cluster in a network of a connection's account (a CloudFormation stack)."""
+"""The provisioned_clusters table: an EKS cluster in a network of a connection's account (a CloudFormation stack);
+and provisioned_cluster_teams: the teams a cluster is shared with (whose members may see it and run workloads on it)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,15 @@ class ProvisionedCluster(Timestamps, Base):
     last_health_status: Mapped[str | None] = mapped_column(String(20), default=None)
     last_health_message: Mapped[str | None] = mapped_column(String(2000), default=None)
     last_health_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True), default=None)
+
+
+class ProvisionedClusterTeam(Timestamps, Base):
+    """A team the cluster is shared with. A team's or a cluster's deletion takes its rows (ON DELETE CASCADE, as
+    catalog_teams and notebook_teams; deleteProvisionedClusterRecord also deletes them explicitly)."""
+
+    __tablename__ = "provisioned_cluster_teams"
+    __table_args__ = (Index("ix_provisioned_cluster_teams_team_id", "team_id"),)
+
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("provisioned_clusters.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)

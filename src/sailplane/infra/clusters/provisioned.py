@@ -14,13 +14,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sailplane.config import Settings
 from sailplane.iam.auth.principal import Principal
 from sailplane.infra.clusters import states
-from sailplane.infra.clusters.models import ProvisionedCluster
+from sailplane.infra.clusters.models import ProvisionedCluster, ProvisionedClusterTeam
 from sailplane.infra.clusters.schemas import (
     ClusterConfigInput,
     CreateProvisionedClusterRequest,
@@ -287,8 +287,11 @@ def _check_in_place(previous: dict[str, Any], config: dict[str, Any]) -> None:
 
 
 def delete_record(db: Session, principal: Principal, cluster_id: str, ctx: RequestContext) -> None:
-    """Forget the cluster: only once nothing of it is left in the account (destroyed, or never provisioned)."""
+    """Forget the cluster: only once nothing of it is left in the account (destroyed, or never provisioned). Its
+    team links go with it (as a catalog's: explicitly, not left to the foreign key)."""
     RECORDS.delete_record(db, principal, cluster_id, ctx)
+    db.execute(delete(ProvisionedClusterTeam).where(ProvisionedClusterTeam.cluster_id == cluster_id))
+    db.flush()
 
 
 def start_provision(db: Session, principal: Principal, connection_id: str, cluster_id: str,

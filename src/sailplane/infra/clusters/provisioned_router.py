@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from sailplane.data.schemas import ResourceTeamList, TeamIdsRequest, team_list
 from sailplane.iam.auth.deps import AppSettings, Db, require
 from sailplane.iam.auth.principal import Principal
-from sailplane.infra.clusters import health, metrics, states
+from sailplane.infra.clusters import health, metrics, sharing, states
 from sailplane.infra.clusters import provisioned as service
 from sailplane.infra.clusters.kubeconfig import kubeconfig
 from sailplane.infra.clusters.models import ProvisionedCluster
@@ -24,6 +25,8 @@ from sailplane.infra.clusters.schemas import (
     ProvisionedClusterIncluded,
     ProvisionedClusterList,
     ProvisionedClusterRef,
+    ProvisionedClusterTeamLink,
+    ProvisionedClusterTeamLinks,
     UpdateProvisionedClusterRequest,
 )
 from sailplane.infra.connections import service as connections
@@ -34,7 +37,7 @@ from sailplane.infra.operations.schemas import OperationView
 from sailplane.kit.context import RequestContext, request_context
 from sailplane.kit.db import after_commit
 from sailplane.kit.ids import ID_PATTERN
-from sailplane.kit.pagination import MarkerPage, marker_params
+from sailplane.kit.pagination import Limit, MarkerPage, marker_params
 from sailplane.kit.routing import JsonRoute
 from sailplane.kit.schemas import DONE, Message
 
@@ -43,6 +46,7 @@ Admin = Annotated[Principal, Depends(require("CanManageInfrastructure"))]
 Ctx = Annotated[RequestContext, Depends(request_context)]
 Page = Annotated[MarkerPage, Depends(marker_params)]
 ClusterId = Annotated[str, Path(alias="cluster", pattern=ID_PATTERN, description="A provisioned cluster's ID.")]
+TeamId = Annotated[str, Path(pattern=ID_PATTERN, description="The team ID.")]
 
 
 def _included(db: Db, principal: Principal, rows: list[ProvisionedCluster]) -> ProvisionedClusterIncluded:
@@ -85,6 +89,33 @@ def delete_provisioned_cluster_record(cluster_id: ClusterId, principal: Admin, d
     """Forget a cluster once nothing of it is left in the account: destroyed, or never provisioned. 409 otherwise
     (a failed cluster may still have infrastructure: destroy it first)."""
     service.delete_record(db, principal, cluster_id, ctx)
+    return DONE
+
+
+@router.get("/clusters/{cluster}/teams", operation_id="listProvisionedClusterTeams", response_model=ResourceTeamList)
+def list_provisioned_cluster_teams(cluster_id: ClusterId, principal: Admin, db: Db,
+                                   limit: Limit = 100) -> ResourceTeamList:
+    """The teams the cluster is shared with: their members see it in listMyClusters and may run workloads on it."""
+    total, teams = sharing.list_teams(db, principal, cluster_id, limit)
+    return team_list(total, teams)
+
+
+@router.post("/clusters/{cluster}/teams", operation_id="addProvisionedClusterTeams",
+             response_model=ProvisionedClusterTeamLinks)
+def add_provisioned_cluster_teams(cluster_id: ClusterId, body: TeamIdsRequest, principal: Admin, db: Db,
+                                  ctx: Ctx) -> ProvisionedClusterTeamLinks:
+    """Share the cluster with more teams (idempotent); 422 naming `teamIds` for a team not of the organization."""
+    links = sharing.add_teams(db, principal, cluster_id, body.team_ids, ctx)
+    return ProvisionedClusterTeamLinks(items=[ProvisionedClusterTeamLink.model_validate(x) for x in links])
+
+
+@router.delete("/clusters/{cluster}/teams/{team}", operation_id="removeProvisionedClusterTeam",
+               response_model=Message)
+def remove_provisioned_cluster_team(cluster_id: ClusterId, team: TeamId, principal: Admin, db: Db,
+                                    ctx: Ctx) -> dict[str, str]:
+    """Stop sharing the cluster with a team (404 when it is not shared with it); a cluster may be shared with no
+    team (organization admins still use it)."""
+    sharing.remove_team(db, principal, cluster_id, team, ctx)
     return DONE
 
 

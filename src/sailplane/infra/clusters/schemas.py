@@ -206,3 +206,18 @@ class ClusterMetricsView(ApiModel):
     estimated_cost: list[MetricPoint] = Field(description="Empty: Sailplane has no price source yet.")
     active_job_count: list[MetricPoint] = Field(description="Empty: no job runs on a provisioned cluster until the "
                                                             "Kubernetes compute backend exists.")
+
+
+class ProvisionedClusterTeamLink(ApiModel):
+    """A team the cluster is shared with (as catalogs' CatalogTeamLink)."""
+
+    cluster_id: str
+    team_id: str
+    created_at: Timestamp
+    created_by: str | None
+    updated_at: Timestamp
+    updated_by: str | None
+
+
+class ProvisionedClusterTeamLinks(ApiModel):
+    items: list[ProvisionedClusterTeamLink]

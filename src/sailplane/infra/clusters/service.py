@@ -3,8 +3,12 @@
 Every organization has the built-in cluster `local` (ID `LOCAL`, compute backend `local`: Sail
 servers as processes on the control plane's machine). It is shared with all of the organization's
 teams, so anyone who works in a team (and organization admins) can use it. The organization's active
-provisioned (EKS) clusters are shared with all its teams the same way (compute backend `kubernetes`); workloads
-naming one are refused (409) until that compute backend exists.
+provisioned (EKS) clusters (compute backend `kubernetes`) are shared with the teams an organization admin chose
+(`clusters.sharing`; a new cluster with none, so organization admins grant teams as in Databricks' "can attach
+to"): members of those teams see and name them, organization admins (and CanUseClusters organization-wide) all
+of them (`authz.clusters_visible_to`). A cluster the caller cannot see is answered exactly like one that does not
+exist (404 here, an unknown `clusterId` in a workload); one they see but that is not shared with the workload's
+teams is refused as such; workloads naming a shared one are refused (409) until that compute backend exists.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from sqlalchemy.orm import Session
 from sailplane.compute.registry import LOCAL_CLUSTER_ID
 from sailplane.iam.auth import authz
 from sailplane.iam.auth.principal import Principal
-from sailplane.infra.clusters import states
+from sailplane.infra.clusters import sharing, states
 from sailplane.infra.clusters.models import ProvisionedCluster
-from sailplane.kit.errors import conflict, not_found
+from sailplane.kit.errors import conflict, invalid, not_found
 from sailplane.kit.pagination import PageRequest
 
 LOCAL_CLUSTER_NAME = "local"
@@ -62,9 +66,13 @@ def _provisioned(row: ProvisionedCluster) -> Cluster:
 
 
 def provisioned_clusters(db: Session, principal: Principal, cluster_id: str | None = None) -> list[Cluster]:
-    """The organization's provisioned clusters in service (shared with all its teams)."""
+    """The organization's provisioned clusters in service that the caller may see (shared with a team of theirs;
+    organization admins: all)."""
     stmt = select(ProvisionedCluster).where(ProvisionedCluster.organization_id == principal.organization_id,
                                             ProvisionedCluster.status.in_(states.IN_SERVICE))
+    visible = authz.clusters_visible_to(principal)
+    if visible is not None:
+        stmt = stmt.where(visible)
     if cluster_id is not None:
         stmt = stmt.where(ProvisionedCluster.id == cluster_id)
     return [_provisioned(r) for r in db.scalars(stmt.order_by(ProvisionedCluster.id))]
@@ -90,18 +98,21 @@ def describe_my_cluster(db: Session, principal: Principal, cluster_id: str) -> C
     raise not_found("cluster")
 
 
-def cluster_for_teams(db: Session, principal: Principal, cluster_id: str, team_ids: Iterable[str]) -> Cluster | None:
-    """The cluster a workload of these teams (a workload config's team, a job's teams) may target:
-    one of the organization's clusters shared with at least one of them; None otherwise, which
-    callers answer as an unknown `clusterId` (422), whether it does not exist or is not shared.
-    A provisioned cluster is 409: the Kubernetes compute backend is not available yet."""
+def cluster_for_teams(db: Session, principal: Principal, cluster_id: str, team_ids: Iterable[str],
+                      field_name: str = "clusterId") -> Cluster:
+    """The cluster a workload of these teams (a workload config's team, a job's teams) may target: one the caller
+    may see that is shared with at least one of them. Else 422 on `field_name`: an unknown cluster, whether it does
+    not exist or the caller may not see it (the same answer), or not shared with the workload's teams. A
+    provisioned cluster is then 409: the Kubernetes compute backend is not available yet."""
     teams = list(team_ids)
-    if not teams:
-        return None
-    if cluster_id == LOCAL_CLUSTER_ID:  # shared with every team of the organization
+    if cluster_id == LOCAL_CLUSTER_ID and teams:  # shared with every team of the organization
         return local_cluster(principal)
-    for cluster in provisioned_clusters(db, principal, cluster_id):
-        raise conflict("compute_backend_unavailable", f"The cluster {cluster.name} is a provisioned Kubernetes "
-                                                      "cluster: the Kubernetes compute backend is not available "
-                                                      "yet. Run workloads on the local cluster for now.")
-    return None
+    found = provisioned_clusters(db, principal, cluster_id) if teams else []
+    if not found:
+        raise invalid(field_name, f"unknown cluster {cluster_id}")
+    if not sharing.shared_with(db, cluster_id, teams):
+        whom = "any of the workload's teams" if len(teams) > 1 else "the workload's team"
+        raise invalid(field_name, f"the cluster {cluster_id} is not shared with {whom}")
+    raise conflict("compute_backend_unavailable", f"The cluster {found[0].name} is a provisioned Kubernetes "
+                                                  "cluster: the Kubernetes compute backend is not available "
+                                                  "yet. Run workloads on the local cluster for now.")

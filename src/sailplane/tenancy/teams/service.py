@@ -166,6 +166,16 @@ def delete_team(db: Session, principal: Principal, team_id: str, ctx: RequestCon
     db.flush()
 
 
+def with_member_counts(db: Session, team_ids: Sequence[str], limit: int) -> list[tuple[Team, int]]:
+    """These teams by name, each with its member count: the team list of a shared resource (listCatalogTeams,
+    listJobTeams, listProvisionedClusterTeams, ...)."""
+    members = (select(func.count(func.distinct(TeamMemberRole.member_id)))
+               .where(TeamMemberRole.team_id == Team.id).correlate(Team).scalar_subquery())
+    rows = db.execute(select(Team, members).where(Team.id.in_(team_ids))
+                      .order_by(func.lower(Team.name), Team.id).limit(limit)).all()
+    return [(team, int(n or 0)) for team, n in rows]
+
+
 # --- team members -----------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
 
-from sailplane.data.schemas import ResourceTeamList
+from sailplane.data.schemas import ResourceTeamList, team_list
 from sailplane.iam.auth.deps import CurrentPrincipal, Db, require_team
 from sailplane.iam.auth.principal import Principal
 from sailplane.kit.context import RequestContext, request_context
@@ -16,7 +16,7 @@ from sailplane.kit.ids import ID_PATTERN
 from sailplane.kit.pagination import Limit, Page, PageRequest, page_request, paging
 from sailplane.kit.routing import JsonRoute, raw_json
 from sailplane.kit.schemas import DONE, Message
-from sailplane.tenancy.teams.schemas import TeamItem, TeamView
+from sailplane.tenancy.teams.schemas import TeamView
 from sailplane.workloads.jobs import service
 from sailplane.workloads.jobs.models import Job, JobVersion
 from sailplane.workloads.jobs.schemas import (
@@ -248,8 +248,7 @@ def describe_job_version(job: JobId, job_version_number: Annotated[int, Path(
 def list_job_teams(job: JobId, db: Db, principal: CurrentPrincipal, limit: Limit = 100) -> ResourceTeamList:
     """The teams the job is shared with (those the caller can see), with member counts."""
     total, teams = service.list_teams(db, principal, job, limit)
-    return ResourceTeamList(total=total, items=[TeamItem(team=TeamView.model_validate(t), member_count=n)
-                                                for t, n in teams])
+    return team_list(total, teams)
 
 
 @router.post("/workloads/jobs/{job}/teams", operation_id="addJobTeams", response_model=JobTeamLinks)

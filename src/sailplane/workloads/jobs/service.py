@@ -36,8 +36,8 @@ from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_fou
 from sailplane.kit.pagination import PageRequest, count
 from sailplane.tenancy.audit import service as audit
 from sailplane.tenancy.org.service import ordered, page_total, paged
-from sailplane.tenancy.teams.models import Team, TeamMemberRole
-from sailplane.tenancy.teams.service import get_team
+from sailplane.tenancy.teams.models import Team
+from sailplane.tenancy.teams.service import get_team, with_member_counts
 from sailplane.workloads.jobs import schedule
 from sailplane.workloads.jobs.models import ACTIVE, DRAFT, PUBLISHED, Job, JobTeam, JobVersion
 from sailplane.workloads.jobs.schemas import (
@@ -267,8 +267,6 @@ def _validate_version(db: Session, principal: Principal, fields: dict[str, Any],
     References must be visible to the caller and usable by the job's teams; an invisible one is
     answered exactly like one that does not exist."""
     cluster = cluster_for_teams(db, principal, fields["cluster_id"], team_ids)
-    if cluster is None:
-        raise invalid("clusterId", f"unknown cluster {fields['cluster_id']}")
     if cluster.status != "active":
         raise invalid("clusterId", f"the cluster is {cluster.status}, not active")
     lakesail = fields["config"].get("lakesail") or {}
@@ -414,11 +412,7 @@ def list_teams(db: Session, principal: Principal, job_id: str, limit: int) -> tu
     """The job's teams that the caller can see, by name, each with its member count."""
     job = get_job(db, principal, job_id)
     team_ids = [t for t in _team_ids(db, [job.id])[job.id] if principal.can_see_team(t)]
-    members = (select(func.count(func.distinct(TeamMemberRole.member_id)))
-               .where(TeamMemberRole.team_id == Team.id).correlate(Team).scalar_subquery())
-    rows = db.execute(select(Team, members).where(Team.id.in_(team_ids))
-                      .order_by(func.lower(Team.name), Team.id).limit(limit)).all()
-    return len(team_ids), [(team, int(n or 0)) for team, n in rows]
+    return len(team_ids), with_member_counts(db, team_ids, limit)
 
 
 # --- jobs -------------------------------------------------------------------------------------
