@@ -9,6 +9,7 @@ is the role the template deployed: its trust policy names our principal on the c
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -189,3 +190,49 @@ def test_sync_of_a_missing_stack_fails_saying_why(infra_api: str, customer_aws: 
                                                                      "unchanged", "unchanged"]
     described = owner.get(f"/infra/connections/{connection['id']}").json()["item"]
     assert described["templateSyncedAt"] is None and "was not found" in described["templateSyncMessage"]
+
+
+# What version 3 added to version 2's policy: the cluster stacks' statements.
+V3_STATEMENTS = {"ClusterStacks", "ClusterRoles", "ClusterRolePolicies", "NodeRolePolicies", "PassClusterRole",
+                 "PassNodeRole", "EksServiceLinkedRoles", "Clusters", "ClusterLookups"}
+
+
+def _as_version_2(template: dict[str, Any]) -> dict[str, Any]:
+    old = as_older_version(template, "2")
+    policy = old["Resources"]["SailplaneRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    policy["Statement"] = [s for s in template["Resources"]["SailplaneRole"]["Properties"]["Policies"][0]
+                           ["PolicyDocument"]["Statement"] if s["Sid"] not in V3_STATEMENTS]
+    return old
+
+
+def test_a_version_2_connection_syncs_to_the_cluster_stacks_permissions(infra_api: str, customer_aws: Any) -> None:
+    """A connection deployed from version 2 (the network stacks' permissions only) is brought to version 3 by the
+    sync: its role's policy then grants the cluster stacks' permissions (tests/infra/test_connection_permissions.py
+    says which)."""
+    assert TEMPLATE_VERSION == "3"
+    owner = signup(infra_api)
+    connection = verified(owner, customer_aws, _as_version_2)
+    stack_name, role_name = connection["template"]["stackName"], connection["template"]["parameters"]["RoleName"]
+    iam = customer_aws("iam")
+
+    def sids() -> set[str]:
+        document = iam.get_role_policy(RoleName=role_name, PolicyName="sailplane-connection")["PolicyDocument"]
+        if isinstance(document, dict):
+            return {s["Sid"] for s in document["Statement"]}
+        # moto's CloudFormation stores a stack's inline policy as Python's repr of it, not JSON.
+        return set(re.findall(r"""['"]Sid['"]: ['"](\w+)['"]""", unquote(document)))
+
+    assert stack_outputs(customer_aws, stack_name)["TemplateVersion"] == "2"
+    assert not sids() & V3_STATEMENTS
+    op = owner.post(f"/infra/connections/{connection['id']}/sync-template").json()
+    ended = wait_operation(owner, op["id"])
+    assert ended["status"] == "succeeded", ended
+    assert ended["result"]["previousVersion"] == "2" and ended["result"]["templateVersion"] == "3"
+    assert ended["result"]["updated"] is True
+    assert stack_outputs(customer_aws, stack_name)["TemplateVersion"] == "3"
+    # The stack runs version 3's policy (moto's CloudFormation does not carry an update of a role's inline policy
+    # over to IAM, so it is read from the stack's template).
+    body = customer_aws("cloudformation").get_template(StackName=stack_name)["TemplateBody"]
+    template = json.loads(body) if isinstance(body, str) else body
+    statements = template["Resources"]["SailplaneRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert {s["Sid"] for s in statements} >= V3_STATEMENTS

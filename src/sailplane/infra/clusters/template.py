@@ -1,7 +1,8 @@
 """The CloudFormation template of a provisioned cluster: the EKS cluster and its IAM role, the system node group and
 its nodes' role, the job runner's role (what Sail jobs on the cluster run as, assumed through EKS Pod Identity), and
 who may use the cluster's Kubernetes API. Its outputs become the cluster's `iacOutputs`, `providerMetadata` and
-`jobRunnerRoleArn`.
+`jobRunnerRoleArn`. The three roles are named `sailplane-<connection>-<cluster>-cluster|node|jr`
+(`role_name_prefix`), since the connection's role may create, change, pass and delete roles of that prefix only.
 
 Access to the Kubernetes API is by EKS access entries only (`AccessConfig.AuthenticationMode` `API`): who may reach
 the cluster is the list EKS answers (ListAccessEntries, audited by CloudTrail), not an `aws-auth` ConfigMap anyone
@@ -23,7 +24,7 @@ it resumes, and destroying the cluster deletes them with it:
   the caller's credentials), and EKS's own admin entry for it would make `ConnectionAccess` fail (the principal has
   an entry already) and would be an entry outside the stack. The flag is only read when a cluster is created (a
   change replaces the cluster, which CloudFormation refuses for one with a `Name`); no cluster stack in an account
-  predates it (the connection's template does not grant the cluster stacks' permissions yet).
+  predates it (version 3 of the connection's template is the first to grant the cluster stacks' permissions).
 A kubeconfig (`kubeconfig.py`) runs `aws eks get-token` with the AWS identity of whoever uses it: a session of the
 connection's role (what Sailplane signs its own tokens with) is cluster admin; any other identity (an admin's own)
 needs an access entry of its own, which Sailplane does not make.
@@ -39,6 +40,11 @@ _ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/"
 WORKLOAD_NAMESPACE = "sailplane-workloads"  # where the Kubernetes backend runs workloads (the job runner's scope)
 CONNECTION_ACCESS_POLICY = f"{_ACCESS_POLICY}AmazonEKSClusterAdminPolicy"
 JOB_RUNNER_ACCESS_POLICY = f"{_ACCESS_POLICY}AmazonEKSEditPolicy"
+# The roles' names end so (`role_name_prefix`): the connection's template passes `*-cluster` to EKS and `*-node` to
+# EKS and EC2 only, and attaches only these AWS managed policies to its roles.
+CLUSTER_ROLE_SUFFIX, NODE_ROLE_SUFFIX = "cluster", "node"
+CLUSTER_ROLE_POLICIES = ("AmazonEKSClusterPolicy",)
+NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 
 
 def stack_name_for(cluster_id: str) -> str:
@@ -49,8 +55,28 @@ def cluster_name_for(cluster_id: str) -> str:
     return f"sailplane-{cluster_id.lower()}"
 
 
+def role_name_prefix(connection_id: str) -> str:
+    """What every IAM role of a cluster stack of this connection is named with: the connection's template lets its
+    role create, change, pass and delete roles of this prefix only (`connections.template`)."""
+    return f"sailplane-{connection_id.lower()}-"
+
+
+def _role_name(connection_id: str, cluster_id: str, suffix: str) -> str:
+    # IDs are at most 20 characters (kit.ids): at most 59 of IAM's 64, so the suffix (what the connection's template
+    # tells the cluster's role from the nodes') is never cut off.
+    return f"{role_name_prefix(connection_id)}{cluster_id.lower()}-{suffix}"
+
+
+def cluster_role_name(connection_id: str, cluster_id: str) -> str:
+    return _role_name(connection_id, cluster_id, CLUSTER_ROLE_SUFFIX)
+
+
+def node_role_name(connection_id: str, cluster_id: str) -> str:
+    return _role_name(connection_id, cluster_id, NODE_ROLE_SUFFIX)
+
+
 def job_runner_role_name(connection_id: str, cluster_id: str) -> str:
-    return f"sailplane-{connection_id.lower()}-{cluster_id.lower()}-jr"[:64]
+    return _role_name(connection_id, cluster_id, "jr")
 
 
 def _trust(service: str, *actions: str) -> dict[str, Any]:
@@ -83,12 +109,13 @@ def template(cluster_id: str, connection_id: str, *, connection_role_arn: str, k
         vpc["SecurityGroupIds"] = security_group_ids
     resources: dict[str, Any] = {
         "ClusterRole": {"Type": "AWS::IAM::Role", "Properties": {
+            "RoleName": cluster_role_name(connection_id, cluster_id),
             "AssumeRolePolicyDocument": _trust("eks.amazonaws.com"),
-            "ManagedPolicyArns": [f"{_MANAGED}AmazonEKSClusterPolicy"], "Tags": _tags(cluster_id)}},
+            "ManagedPolicyArns": [f"{_MANAGED}{p}" for p in CLUSTER_ROLE_POLICIES], "Tags": _tags(cluster_id)}},
         "NodeRole": {"Type": "AWS::IAM::Role", "Properties": {
+            "RoleName": node_role_name(connection_id, cluster_id),
             "AssumeRolePolicyDocument": _trust("ec2.amazonaws.com"),
-            "ManagedPolicyArns": [f"{_MANAGED}AmazonEKSWorkerNodePolicy", f"{_MANAGED}AmazonEKS_CNI_Policy",
-                                  f"{_MANAGED}AmazonEC2ContainerRegistryReadOnly"], "Tags": _tags(cluster_id)}},
+            "ManagedPolicyArns": [f"{_MANAGED}{p}" for p in NODE_ROLE_POLICIES], "Tags": _tags(cluster_id)}},
         "JobRunnerRole": {"Type": "AWS::IAM::Role", "Properties": {
             "RoleName": job_runner_role_name(connection_id, cluster_id),
             "AssumeRolePolicyDocument": _trust("pods.eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"),

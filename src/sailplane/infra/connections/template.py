@@ -5,13 +5,25 @@ confused-deputy guard), with the permissions Sailplane needs in that account. `T
 the role or its permissions change; the stack's `TemplateVersion` output says which version is deployed, and
 syncConnectionTemplate brings an older stack up to date (UpdateStack through the role itself, which is why the role
 may update its own stack and role).
+
+CloudFormation builds a stack's resources with its caller's credentials, so the role holds what each resource type's
+handlers need (create, read, update, delete) for the stacks Sailplane makes: the networks' (`networks.template`) and,
+from version 3, the provisioned clusters' (`clusters.template`), each as narrowly as the resources allow: stacks
+`sailplane-network-*` / `sailplane-cluster-*`; IAM roles only of this connection's cluster roles' prefix
+(`clusters.template.role_name_prefix`), with only the AWS managed policies those roles use, passed only to the services
+that take them; EKS clusters named `sailplane-*` and their node groups and access entries. Plus what Sailplane itself
+calls with the role: describing a cluster and its node groups (health), CloudWatch GetMetricData (metrics).
+`tests/infra/test_connection_permissions.py` checks the policy against AWS's own resource provider schemas (cfn-lint's
+copy): a resource type or property added to a stack without its permissions fails there, not on a customer's account.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE_VERSION = "2"  # 2: the network stacks' permissions
+from sailplane.infra.clusters import template as clusters
+
+TEMPLATE_VERSION = "3"  # 2: the network stacks' permissions; 3: the cluster stacks' permissions
 PARAM_EXTERNAL_ID, PARAM_PRINCIPAL, PARAM_ROLE_NAME = "ExternalId", "SailplanePrincipalArn", "RoleName"
 
 
@@ -34,16 +46,63 @@ _NETWORK_ACTIONS = (
     "CreateNatGateway", "DeleteNatGateway", "DescribeNatGateways", "CreateSecurityGroup", "DeleteSecurityGroup",
     "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
     "RevokeSecurityGroupEgress", "DescribeSecurityGroups", "CreateTags", "DeleteTags",
+    # 3: what the resource types' handlers also read or change (their provider schemas)
+    "DescribeNetworkAcls", "DescribeVpcEncryptionControls", "DescribeVpnGateways", "DescribeNetworkInterfaces",
+    "DescribeInstances", "ReplaceRouteTableAssociation",
+    "UpdateSecurityGroupRuleDescriptionsIngress", "UpdateSecurityGroupRuleDescriptionsEgress",
 )
+# What CloudFormation does for a provisioned cluster's stack (infra/clusters/template.py) with the role's credentials
+# beyond its IAM and EKS statements: EKS's checks of the subnets and security groups it is given, and CloudWatch
+# GetMetricData (getProvisionedClusterMetrics; it has no resource-level permissions).
+_CLUSTER_LOOKUPS = (
+    "ec2:DescribeSecurityGroups", "ec2:DescribeRouteTables", "ec2:DescribeKeyPairs", "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeLaunchTemplateVersions", "cloudwatch:GetMetricData",
+)
+# The EKS actions of the cluster stacks' resources (the cluster, its node group, its access entries) and of
+# getProvisionedClusterHealth (DescribeCluster, ListNodegroups, DescribeNodegroup).
+_EKS_ACTIONS = (
+    "CreateCluster", "DeleteCluster", "DescribeCluster", "UpdateClusterConfig", "UpdateClusterVersion",
+    "ActivateCertificateAuthority", "DescribeUpdate", "ListUpdates", "TagResource", "UntagResource",
+    "CreateNodegroup", "DeleteNodegroup", "DescribeNodegroup", "ListNodegroups", "UpdateNodegroupConfig",
+    "UpdateNodegroupVersion", "CreateAccessEntry", "DeleteAccessEntry", "DescribeAccessEntry", "UpdateAccessEntry",
+    "ListAccessEntries", "AssociateAccessPolicy", "DisassociateAccessPolicy", "ListAssociatedAccessPolicies",
+)
+# What CloudFormation does to the cluster stacks' roles (create, read, update, delete an AWS::IAM::Role), and what
+# EKS reads of the roles it is given. Not PutRolePolicy nor a permissions boundary: the roles have neither, and a
+# role that may write any inline policy into a role it creates may give itself anything.
+_CLUSTER_ROLE_ACTIONS = (
+    "CreateRole", "DeleteRole", "GetRole", "UpdateRole", "UpdateRoleDescription", "UpdateAssumeRolePolicy", "TagRole",
+    "UntagRole", "ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy", "DeleteRolePolicy",
+)
+# The service-linked roles EKS makes on an account's first cluster and node group (with its caller's permission).
+_EKS_SERVICE_LINKED_ROLES = {"eks.amazonaws.com": "AWSServiceRoleForAmazonEKS",
+                             "eks-nodegroup.amazonaws.com": "AWSServiceRoleForAmazonEKSNodegroup"}
 
 
-def _permissions(stack_name: str) -> dict[str, Any]:
+def _arn(resource: str) -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{resource}"}
+
+
+def _managed(policies: tuple[str, ...]) -> list[dict[str, str]]:
+    return [_arn(f"iam::aws:policy/{name}") for name in policies]
+
+
+def _permissions(connection_id: str, stack_name: str) -> dict[str, Any]:
     """What the role may do: read the account's regions, instance types and networks; keep its own stack (and so
-    its own role) up to date; build and delete networks' stacks (version 2). Clusters (later) add their own statements
-    in a new version."""
-    stack_arn = {"Fn::Sub": f"arn:${{AWS::Partition}}:cloudformation:*:${{AWS::AccountId}}:stack/{stack_name}/*"}
-    own_role = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${RoleName}"}
-    network_stacks = {"Fn::Sub": "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/sailplane-network-*/*"}
+    its own role) up to date; build and delete networks' stacks (version 2) and provisioned clusters' stacks, read
+    their clusters' health and metrics (version 3)."""
+    stack_arn = _arn(f"cloudformation:*:${{AWS::AccountId}}:stack/{stack_name}/*")
+    own_role = _arn("iam::${AWS::AccountId}:role/${RoleName}")
+    network_stacks = _arn("cloudformation:*:${AWS::AccountId}:stack/sailplane-network-*/*")
+    cluster_stacks = _arn(f"cloudformation:*:${{AWS::AccountId}}:stack/{clusters.PROJECT}-*/*")
+    roles = f"iam::${{AWS::AccountId}}:role/{clusters.role_name_prefix(connection_id)}*"
+    cluster_role = _arn(f"{roles}-{clusters.CLUSTER_ROLE_SUFFIX}")
+    node_role = _arn(f"{roles}-{clusters.NODE_ROLE_SUFFIX}")
+    eks_name = clusters.cluster_name_for("*")  # sailplane-*: cluster names carry no connection
+    eks = [_arn(f"eks:*:${{AWS::AccountId}}:{kind}/{eks_name}{rest}")
+           for kind, rest in (("cluster", ""), ("nodegroup", "/*"), ("access-entry", "/*"))]
+    service_linked = [_arn(f"iam::${{AWS::AccountId}}:role/aws-service-role/{service}/{name}")
+                      for service, name in _EKS_SERVICE_LINKED_ROLES.items()]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -60,8 +119,33 @@ def _permissions(stack_name: str) -> dict[str, Any]:
             {"Sid": "NetworkResources", "Effect": "Allow", "Resource": "*",
              "Action": [f"ec2:{action}" for action in _NETWORK_ACTIONS]},
             {"Sid": "OwnRole", "Effect": "Allow", "Resource": own_role,
-             "Action": ["iam:GetRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy",
-                        "iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:TagRole", "iam:UntagRole"]},
+             "Action": ["iam:GetRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
+                        "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:ListRolePolicies",
+                        "iam:ListAttachedRolePolicies", "iam:TagRole", "iam:UntagRole"]},
+            {"Sid": "ClusterStacks", "Effect": "Allow", "Resource": cluster_stacks,
+             "Action": ["cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
+                        "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
+                        "cloudformation:GetTemplate", "cloudformation:TagResource"]},
+            {"Sid": "ClusterRoles", "Effect": "Allow", "Resource": _arn(roles),
+             "Action": [f"iam:{action}" for action in _CLUSTER_ROLE_ACTIONS]},
+            {"Sid": "ClusterRolePolicies", "Effect": "Allow", "Resource": cluster_role,
+             "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+             "Condition": {"StringEquals": {"iam:PolicyARN": _managed(clusters.CLUSTER_ROLE_POLICIES)}}},
+            {"Sid": "NodeRolePolicies", "Effect": "Allow", "Resource": node_role,
+             "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+             "Condition": {"StringEquals": {"iam:PolicyARN": _managed(clusters.NODE_ROLE_POLICIES)}}},
+            # The job runner's role is passed to nothing yet (EKS Pod Identity associations come with the
+            # Kubernetes backend, in a later version: to pods.eks.amazonaws.com).
+            {"Sid": "PassClusterRole", "Effect": "Allow", "Resource": cluster_role, "Action": "iam:PassRole",
+             "Condition": {"StringEquals": {"iam:PassedToService": "eks.amazonaws.com"}}},
+            {"Sid": "PassNodeRole", "Effect": "Allow", "Resource": node_role, "Action": "iam:PassRole",
+             "Condition": {"StringEquals": {"iam:PassedToService": ["eks.amazonaws.com", "ec2.amazonaws.com"]}}},
+            {"Sid": "EksServiceLinkedRoles", "Effect": "Allow", "Resource": service_linked,
+             "Action": "iam:CreateServiceLinkedRole",
+             "Condition": {"StringEquals": {"iam:AWSServiceName": list(_EKS_SERVICE_LINKED_ROLES)}}},
+            {"Sid": "Clusters", "Effect": "Allow", "Resource": eks,
+             "Action": [f"eks:{action}" for action in _EKS_ACTIONS]},
+            {"Sid": "ClusterLookups", "Effect": "Allow", "Resource": "*", "Action": list(_CLUSTER_LOOKUPS)},
         ],
     }
 
@@ -101,7 +185,8 @@ def template(connection_id: str, *, external_id: str, principal_arn: str, role_n
                             "Condition": {"StringEquals": {"sts:ExternalId": {"Ref": PARAM_EXTERNAL_ID}}},
                         }],
                     },
-                    "Policies": [{"PolicyName": "sailplane-connection", "PolicyDocument": _permissions(stack_name)}],
+                    "Policies": [{"PolicyName": "sailplane-connection",
+                                  "PolicyDocument": _permissions(connection_id, stack_name)}],
                     "Tags": [{"Key": "sailplane:connection", "Value": connection_id},
                              {"Key": "sailplane:template-version", "Value": TEMPLATE_VERSION}],
                 },

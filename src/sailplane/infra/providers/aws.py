@@ -222,11 +222,13 @@ class Aws:
     def create_stack(self, role: AssumedRole, region: str, stack: str, template: dict[str, Any], token: str,
                      tags: dict[str, str]) -> str:
         """CreateStack; its StackId. `token` is the client request token (the same step run again is the same
-        request to CloudFormation; moto ignores it, so callers look for the stack by name first)."""
+        request to CloudFormation; moto ignores it, so callers look for the stack by name first). A cluster's stack
+        makes named IAM roles, which CloudFormation refuses without CAPABILITY_NAMED_IAM (moto does not check)."""
         cfn = self._client("cloudformation", region, role)
         found = _call(f"Creating the stack {stack} (cloudformation:CreateStack)", lambda: cfn.create_stack(
             StackName=stack, TemplateBody=json.dumps(template), ClientRequestToken=token,
-            OnFailure="ROLLBACK", Tags=[{"Key": k, "Value": v} for k, v in tags.items()]))
+            Capabilities=["CAPABILITY_NAMED_IAM"], OnFailure="ROLLBACK",
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()]))
         return str(found["StackId"])
 
     def delete_stack(self, role: AssumedRole, region: str, stack: str, token: str) -> None:
