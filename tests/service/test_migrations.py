@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, column, create_engine, inspect, make_url, table, text
 from sqlalchemy.sql.expression import TableClause
 
 from sailplane.kit.db import Base, UTCDateTime
 from sailplane.kit.models_registry import load_all_models
-from sailplane.migrations.runner import upgrade
+from sailplane.migrations.runner import alembic_config, upgrade
 from tests.support.server import LiveServer
 
 
@@ -29,6 +30,14 @@ def test_migrations_match_the_models(server: LiveServer, database_url: str) -> N
     finally:
         engine.dispose()
     assert diff == [], diff
+
+
+def test_every_migration_is_logged_on_one_line() -> None:
+    """Alembic logs a migration's first docstring paragraph at each upgrade, and `sailplane serve` prints that log
+    above its one-line errors (tests/cli/test_startup_errors.py): a paragraph of two lines broke them (0011)."""
+    scripts = list(ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions())
+    assert len(scripts) >= 11
+    assert [s.revision for s in scripts if "\n" in s.doc or not s.doc.strip()] == []
 
 
 @pytest.fixture

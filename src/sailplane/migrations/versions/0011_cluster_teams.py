@@ -1,5 +1,7 @@
-"""provisioned_cluster_teams: the teams a provisioned cluster is shared with; existing clusters stay shared with
-every team of their organization (what every team could use before)
+"""provisioned_cluster_teams: the teams a provisioned cluster is shared with
+
+Existing clusters stay shared with every team of their organization (what every team could use before). The first
+line stays one line: alembic logs it at each upgrade, and `sailplane serve` prints those logs.
 
 Revision ID: 0011
 Revises: 0010
