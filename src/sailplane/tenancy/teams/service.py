@@ -166,9 +166,11 @@ def delete_team(db: Session, principal: Principal, team_id: str, ctx: RequestCon
     db.flush()
 
 
-def with_member_counts(db: Session, team_ids: Sequence[str], limit: int) -> list[tuple[Team, int]]:
+def with_member_counts(db: Session, team_ids: Sequence[str], limit: int | None = None) -> list[tuple[Team, int]]:
     """These teams by name, each with its member count: the team list of a shared resource (listCatalogTeams,
-    listJobTeams, listProvisionedClusterTeams, ...)."""
+    listJobTeams, listProvisionedClusterTeams, a notebook listing's included teams)."""
+    if not team_ids:
+        return []
     members = (select(func.count(func.distinct(TeamMemberRole.member_id)))
                .where(TeamMemberRole.team_id == Team.id).correlate(Team).scalar_subquery())
     rows = db.execute(select(Team, members).where(Team.id.in_(team_ids))

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from sailplane.iam.auth import authz
@@ -31,8 +31,8 @@ from sailplane.kit.db import after_commit, checkpoint
 from sailplane.kit.errors import ApiError, conflict, forbidden, invalid, not_found
 from sailplane.kit.pagination import count
 from sailplane.tenancy.audit import service as audit
-from sailplane.tenancy.teams.models import Team, TeamMemberRole
-from sailplane.tenancy.teams.service import get_team
+from sailplane.tenancy.teams.models import Team
+from sailplane.tenancy.teams.service import get_team, with_member_counts
 from sailplane.workloads import configs
 from sailplane.workloads.models import WorkloadConfig
 from sailplane.workloads.notebooks.models import Notebook, NotebookRevision, NotebookTeam
@@ -141,12 +141,7 @@ def _listing(db: Session, principal: Principal, notebooks: list[Notebook], total
     ids = [n.id for n in notebooks]
     team_ids = _team_ids(db, ids)
     shown = sorted({t for ts in team_ids.values() for t in ts if principal.can_see_team(t)})
-    teams: list[tuple[Team, int]] = []
-    if shown:
-        members = (select(func.count(func.distinct(TeamMemberRole.member_id)))
-                   .where(TeamMemberRole.team_id == Team.id).correlate(Team).scalar_subquery())
-        teams = [(t, int(n or 0)) for t, n in db.execute(select(Team, members).where(Team.id.in_(shown))
-                                                          .order_by(Team.id)).all()]
+    teams = with_member_counts(db, shown)
     config_ids = sorted({n.workload_config_id for n in notebooks})
     found = [configs.find_config(db, principal, c) for c in config_ids]
     return NotebookListing(total, notebooks, team_ids, teams, [c for c in found if c is not None])
