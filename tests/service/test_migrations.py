@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, column, create_engine, inspect, make_url, table, text
+from sqlalchemy import JSON, Connection, column, create_engine, inspect, make_url, table, text
 from sqlalchemy.sql.expression import TableClause
 
 from sailplane.kit.db import Base, UTCDateTime
@@ -66,10 +66,7 @@ def test_compute_instance_pids_become_refs(fresh_database_url: str) -> None:
     engine = create_engine(fresh_database_url)
     try:
         with engine.begin() as conn:
-            conn.execute(_table("organizations", "id", "name", "require_mfa").insert(),
-                         {"id": "ORG1", "name": "o", "require_mfa": False, **stamps})
-            conn.execute(_table("teams", "id", "organization_id", "name", "default_role_id").insert(),
-                         {"id": "TEAM1", "organization_id": "ORG1", "name": "t", "default_role_id": "R", **stamps})
+            _organization(conn, "ORG1", ["TEAM1"], stamps)
             conn.execute(_table("workload_configs", "id", "organization_id", "team_id", "inline", "workload_type",
                                 "cluster_id", "config", "endpoint_limits", "content_hash").insert(),
                          {"id": "CFG1", "organization_id": "ORG1", "team_id": "TEAM1", "inline": True,
@@ -102,11 +99,7 @@ def test_existing_clusters_stay_shared_with_their_organizations_teams(fresh_data
     try:
         with engine.begin() as conn:
             for org, teams in (("ORG1", ("T1A", "T1B")), ("ORG2", ("T2A",)), ("ORG3", ())):
-                conn.execute(_table("organizations", "id", "name", "require_mfa").insert(),
-                             {"id": org, "name": org, "require_mfa": False, **stamps})
-                for team in teams:
-                    conn.execute(_table("teams", "id", "organization_id", "name", "default_role_id").insert(),
-                                 {"id": team, "organization_id": org, "name": team, "default_role_id": "R", **stamps})
+                _organization(conn, org, teams, stamps)
                 conn.execute(_table("connections", "id", "organization_id", "name", "provider", "account_id", "region",
                                     "role_name", "external_id", "stack_name", "status").insert(),
                              {"id": f"C{org}", "organization_id": org, "name": "c", "provider": "aws",
@@ -135,6 +128,15 @@ def test_existing_clusters_stay_shared_with_their_organizations_teams(fresh_data
     assert [(r[0], r[1]) for r in rows] == [("KORG1", "T1A"), ("KORG1", "T1B"), ("KORG2", "T2A"),
                                             ("PORG1", "T1A"), ("PORG1", "T1B"), ("PORG2", "T2A")]
     assert all(r[2] is not None for r in rows)
+
+
+def _organization(conn: Connection, org: str, teams: Iterable[str], stamps: dict[str, datetime]) -> None:
+    """An organization row and its teams' rows, as an older schema stores them."""
+    conn.execute(_table("organizations", "id", "name", "require_mfa").insert(),
+                 {"id": org, "name": org, "require_mfa": False, **stamps})
+    for team in teams:
+        conn.execute(_table("teams", "id", "organization_id", "name", "default_role_id").insert(),
+                     {"id": team, "organization_id": org, "name": team, "default_role_id": "R", **stamps})
 
 
 def _table(name: str, *columns: str) -> TableClause:
