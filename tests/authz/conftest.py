@@ -15,7 +15,7 @@ from tests.support.server import LiveServer
 from tests.support.world import World, build_world
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def core_world(api_url: str) -> World:
     """Shared by the matrices whose routes need no compute; they create their targets in it."""
     return build_world(api_url)

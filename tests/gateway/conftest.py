@@ -58,12 +58,12 @@ class RunningGateway:
     starting_session: str = STARTING_SESSION
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sail_backend(tmp_path_factory: pytest.TempPathFactory) -> LocalSailBackend:
     return LocalSailBackend(tmp_path_factory.mktemp("gateway-compute"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sail(sail_backend: LocalSailBackend) -> Iterator[InstanceHandle]:
     handle = asyncio.run(sail_backend.start(InstanceSpec(instance_id="GWSAIL1")))
     yield handle
@@ -72,7 +72,7 @@ def sail(sail_backend: LocalSailBackend) -> Iterator[InstanceHandle]:
     assert sail_backend.scan() == [], "a Sail process was left behind"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> SigningKeys:
     return SigningKeys.load_or_create(tmp_path_factory.mktemp("keys"))
 
@@ -104,12 +104,12 @@ def _run_gateway(upstream: InstanceHandle, keys: SigningKeys, cert_dir: Path | N
         thread.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def gateway(sail: InstanceHandle, signing_keys: SigningKeys) -> Iterator[RunningGateway]:
     yield from _run_gateway(sail, signing_keys, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tls_gateway(
     sail: InstanceHandle, signing_keys: SigningKeys, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningGateway]:

@@ -46,7 +46,7 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "
            "AWS_EC2_METADATA_DISABLED": "true"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeStandIn]:
     """The stand-in for every EKS cluster's Kubernetes API server (tests.infra.kube_standin)."""
     standin = KubeStandIn(tmp_path_factory.mktemp("kube-api"))
@@ -92,7 +92,7 @@ def moto_process(log_dir: Path, kube_api: KubeStandIn) -> Iterator[tuple[subproc
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def moto_url(tmp_path_factory: pytest.TempPathFactory, kube_api: KubeStandIn) -> Iterator[str]:
     """The moto server for the test session (`moto_process`)."""
     with moto_process(tmp_path_factory.mktemp("moto"), kube_api) as (_proc, url):
@@ -100,7 +100,7 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory, kube_api: KubeStandIn) ->
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def aws_credentials() -> Iterator[None]:
     """Our server's own AWS credentials (boto3's default chain reads the environment), as in production."""
     saved = {k: os.environ.get(k) for k in AWS_ENV}
@@ -115,7 +115,7 @@ def aws_credentials() -> Iterator[None]:
                 os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def infra_database(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> str:
     return fresh_database(database_url, tmp_path_factory.mktemp("infra-db"))
 
@@ -126,7 +126,7 @@ def infra_settings(data_dir: Any, database_url: str, moto: str, **overrides: Any
         "operations_interval_seconds": 0.2, "operations_lease_seconds": 3.0, **overrides})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def infra_server(tmp_path_factory: pytest.TempPathFactory, infra_database: str, moto_url: str,
                  aws_credentials: None) -> Iterator[LiveServer]:
     live = LiveServer(infra_settings(tmp_path_factory.mktemp("infra-node"), infra_database, moto_url))
@@ -137,7 +137,7 @@ def infra_server(tmp_path_factory: pytest.TempPathFactory, infra_database: str, 
         live.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def infra_api(infra_server: LiveServer) -> str:
     return f"{infra_server.url}/api/v1"
 

@@ -28,7 +28,7 @@ def assert_no_marimo_left(data_dir: Path) -> None:
     assert leftovers == [], f"marimo servers left running: {leftovers}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def timeouts_server(tmp_path_factory: pytest.TempPathFactory, database_url: str,
                     smtp: tuple[Mailbox, int]) -> Iterator[LiveServer]:
     """A compute node whose notebooks detach after 1 s without a browser and idle after 1 s without activity."""

@@ -17,7 +17,7 @@ from tests.support.receiver import Receiver
 from tests.support.server import LiveServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
     try:
@@ -40,7 +40,7 @@ def notification_settings(data_dir: Path, database_url: str, smtp_port: int, rec
     return make_settings(data_dir, database_url, smtp_port, **values)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def notify_server(tmp_path_factory: pytest.TempPathFactory, database_url: str, smtp: tuple[Mailbox, int],
                   receiver: Receiver) -> Iterator[LiveServer]:
     database = fresh_database(database_url, tmp_path_factory.mktemp("notify-db"))
@@ -52,6 +52,6 @@ def notify_server(tmp_path_factory: pytest.TempPathFactory, database_url: str, s
         live.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def notify_api(notify_server: LiveServer) -> str:
     return f"{notify_server.url}/api/v1"

@@ -12,12 +12,12 @@ from tests.runs.live import assert_nothing_left, fresh_database, runner_settings
 from tests.support.server import LiveServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def runs_database(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> str:
     return fresh_database(database_url, tmp_path_factory.mktemp("runs-db"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def runs_server(tmp_path_factory: pytest.TempPathFactory, runs_database: str) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("runs-node")
     live = LiveServer(runner_settings(data_dir, runs_database))
@@ -29,11 +29,11 @@ def runs_server(tmp_path_factory: pytest.TempPathFactory, runs_database: str) ->
         assert_nothing_left(data_dir)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def runs_api(runs_server: LiveServer) -> str:
     return f"{runs_server.url}/api/v1"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def runs_data_dir(runs_server: LiveServer) -> Path:
     return runs_server.settings.data_dir

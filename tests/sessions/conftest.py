@@ -33,7 +33,7 @@ def assert_no_sail_left(data_dir: Path) -> None:
     assert leftovers == [], f"Sail processes left running: {leftovers}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def compute_server(tmp_path_factory: pytest.TempPathFactory, database_url: str,
                    smtp: tuple[Mailbox, int]) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("compute-node")
@@ -46,6 +46,6 @@ def compute_server(tmp_path_factory: pytest.TempPathFactory, database_url: str,
         assert_no_sail_left(data_dir)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def compute_api(compute_server: LiveServer) -> str:
     return f"{compute_server.url}/api/v1"

@@ -45,18 +45,18 @@ def _start(mode: str) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def oidc_issuer() -> Iterator[str]:
     """Discovery, JWKS and open Dynamic Client Registration."""
     yield from _start("open")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def oidc_issuer_without_dcr() -> Iterator[str]:
     yield from _start("noreg")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def oidc_issuer_with_token_dcr() -> Iterator[str]:
     """Registration needs the initial access token "iat-secret"."""
     yield from _start("token")
