@@ -19,11 +19,16 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from sailplane.config import Settings
+from sailplane.iam.auth.passwords import INSECURE_FAST_HASHING
 from tests.support.dnsmasq import Dnsmasq, free_port
 from tests.support.postgres import TempPostgres
 from tests.support.server import LiveServer
 
 BACKEND = os.environ.get("SAILPLANE_TEST_DATABASE", "sqlite")
+# argon2's test profile for the servers the suite starts (in this process, and children given this environment):
+# at production strength hashing was ~0.1-0.2 s of CPU per sign-up and sign-in, a large share of the whole run.
+# tests/auth/test_password_login.py checks production hashing on a server started without it.
+os.environ[INSECURE_FAST_HASHING] = "1"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -43,6 +48,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if database_free:
         config.hook.pytest_deselected(items=database_free)
         items[:] = kept
+
+
+_DIRECTORY_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    directory = report.nodeid.split("::")[0].rpartition("/")[0]
+    _DIRECTORY_SECONDS[directory] = _DIRECTORY_SECONDS.get(directory, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the run's time went, by test directory (setup, call and teardown): a CI log names what to speed up."""
+    if not _DIRECTORY_SECONDS:
+        return
+    terminalreporter.write_sep("=", "seconds by test directory")
+    for directory, seconds in sorted(_DIRECTORY_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:8.1f}  {directory}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
