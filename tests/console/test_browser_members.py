@@ -150,6 +150,9 @@ def test_invite_in_the_page_accept_by_the_emailed_link_and_see_only_the_team(
 
         # Signed in, in the organization: only alpha-team's things.
         expect(other).to_have_url(f"{server.url}/teams")
+        # The Teams page, not the invitation page still on screen while it loads (that page names the organization
+        # three times: the locator below then failed at once, a strict-mode violation).
+        expect(other.get_by_role("heading", name="Teams")).to_be_visible()
         expect(other.get_by_text("Harbour Analytics")).to_be_visible()
         expect(other.locator("tbody tr", has_text="alpha-team")).to_be_visible()
         expect(other.locator("tbody tr")).to_have_count(1)

@@ -271,6 +271,33 @@ def test_a_run_retried_while_its_cancelled_attempt_is_stopping_runs_again(org: A
     wait_until(lambda: processes_of(run["id"]) == [], timeout=20)
 
 
+def test_a_cancelled_run_gets_its_stop_grace_to_clean_up(org: Any) -> None:
+    """SIGTERM, then the grace (60 s on the test server) before SIGKILL, also in the sandbox: its launcher (the
+    process group's leader) exits at SIGTERM, and the job was killed with it, before its handler could finish."""
+    code = py("""
+        import signal, sys, time
+        def stop(*_):
+            print("cleaning up", flush=True)
+            time.sleep(2)
+            print("cleaned up", flush=True)
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        print("working", flush=True)
+        time.sleep(120)
+    """)
+    job = python_job(org.dev1, org.team1, code)
+    run = create_run(org.dev1, job["id"])
+    wait_for(org.dev1, job["id"], run["id"], "running")
+    wait_until(lambda: "working" in logs(org.dev1, job["id"], run["id"]))
+    t0 = time.monotonic()
+    assert org.dev1.post(f"/workloads/jobs/{job['id']}/runs/{run['id']}/cancel").json()["status"] == "cancelled"
+    wait_for(org.dev1, job["id"], run["id"], "cancelled", cleaned=True)
+    text = logs(org.dev1, job["id"], run["id"])
+    assert "cleaning up" in text and "cleaned up" in text, text
+    assert time.monotonic() - t0 < 30  # it ended when its handler did, not at the end of the grace
+    assert processes_of(run["id"]) == []
+
+
 def test_logs_can_be_followed_while_running(org: Any) -> None:
     code = py("""
         import time

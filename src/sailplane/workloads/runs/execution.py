@@ -426,6 +426,7 @@ class RunningProcess:
         self._completed_ns: int | None = None
         self._completed_at: datetime | None = None
         self._timeout_limit: float | None = None
+        self._stop_deadline: float | None = None  # when a stop's grace ends (monotonic), once stopping
         self._finish_lock = asyncio.Lock()
         self._confined = confined  # the leader is a sandbox launcher: it reports signals as 128 + N
 
@@ -473,6 +474,7 @@ class RunningProcess:
             await self._finish()
 
     async def _stop(self, grace: float) -> None:
+        self._stop_deadline = time.monotonic() + grace
         signal_group(self.pgid, signal.SIGTERM)
         if not await self._wait_exit(grace):
             signal_group(self.pgid, signal.SIGKILL)
@@ -531,9 +533,15 @@ class RunningProcess:
         return self._exited()
 
     async def _finish(self) -> None:
-        """Kill what is left of the group, reap the leader and compute the outcome (once)."""
+        """Kill what is left of the group, reap the leader and compute the outcome (once).
+
+        While stopping, the group's processes first get the rest of their grace: in the sandbox the leader is
+        bwrap's launcher, which exits at SIGTERM while the job may still be handling it (the job was killed at
+        once, and a retried attempt could start while it ran on)."""
         async with self._finish_lock:
             if self._outcome is None:
+                if self._stop_deadline is not None:
+                    await self._wait_group_gone(self._stop_deadline - time.monotonic(), note=False)
                 self._mark_completed()
                 if self._proc.returncode is None:
                     # The leader is a zombie until reaped, so the group id is still ours: clear stragglers.
@@ -542,13 +550,15 @@ class RunningProcess:
                 await self._wait_group_gone()
                 self._decide(exit_status(code) if self._confined else code)
 
-    async def _wait_group_gone(self, timeout: float = 10.0) -> None:
-        """SIGKILL is delivered asynchronously: wait until no process of the group is alive."""
+    async def _wait_group_gone(self, timeout: float = 10.0, *, note: bool = True) -> None:
+        """Wait until no process of the group is alive (SIGKILL is delivered asynchronously, SIGTERM handled
+        in the job's own time); the unreaped leader keeps the group id ours meanwhile."""
         end = time.monotonic() + timeout
         delay = 0.002
         while group_alive(self.pgid):
             if time.monotonic() >= end:
-                self._note(f"processes of group {self.pgid} still alive after SIGKILL")
+                if note:
+                    self._note(f"processes of group {self.pgid} still alive after SIGKILL")
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
