@@ -541,27 +541,27 @@ class RunningProcess:
         async with self._finish_lock:
             if self._outcome is None:
                 if self._stop_deadline is not None:
-                    await self._wait_group_gone(self._stop_deadline - time.monotonic(), note=False)
+                    await self._wait_group_gone(self._stop_deadline - time.monotonic())
                 self._mark_completed()
                 if self._proc.returncode is None:
                     # The leader is a zombie until reaped, so the group id is still ours: clear stragglers.
                     signal_group(self.pgid, signal.SIGKILL)
                 code = self._proc.wait()
-                await self._wait_group_gone()
+                if not await self._wait_group_gone(10.0):
+                    self._note(f"processes of group {self.pgid} still alive after SIGKILL")
                 self._decide(exit_status(code) if self._confined else code)
 
-    async def _wait_group_gone(self, timeout: float = 10.0, *, note: bool = True) -> None:
+    async def _wait_group_gone(self, timeout: float) -> bool:
         """Wait until no process of the group is alive (SIGKILL is delivered asynchronously, SIGTERM handled
-        in the job's own time); the unreaped leader keeps the group id ours meanwhile."""
+        in the job's own time); the unreaped leader keeps the group id ours meanwhile. True if it is gone."""
         end = time.monotonic() + timeout
         delay = 0.002
         while group_alive(self.pgid):
             if time.monotonic() >= end:
-                if note:
-                    self._note(f"processes of group {self.pgid} still alive after SIGKILL")
-                return
+                return False
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
+        return True
 
     def _decide(self, code: int) -> None:
         assert self._completed_ns is not None and self._completed_at is not None
