@@ -84,6 +84,7 @@ class LiveRun:
     instance_id: str | None = None
     output: tuple[Path, Path] | None = None  # (where the instance writes results, where they are kept)
     renewed_at: float = field(default_factory=time.monotonic)  # when its lease was last extended (or taken)
+    lapse_counted: bool = False  # the lease lapsed since `renewed_at` and that lapse is in the metric already
 
 
 @dataclass
@@ -205,18 +206,23 @@ class RunDispatcher:
         for live in held:  # these attempts, not a later one of the same run claimed meanwhile
             why = lost.get(live.run_id)
             if why == "taken over":
-                self._lease_missed("taken_over")
+                self._lease_missed(live, "taken_over")
             elif started - live.renewed_at > self.config.lease_seconds:
-                self._lease_missed("late")
+                self._lease_missed(live, "late")
             if why is None:
-                live.renewed_at = started
+                live.renewed_at, live.lapse_counted = started, False
             elif not live.finishing and live.lost is None:
                 live.lost = why
                 log.info("job run %s: %s; stopping it", live.run_id, why)
                 if live.process is not None:
                     self._spawn(live.process.cancel(self.config.stop_grace), f"cancel-{live.run_id}")
 
-    def _lease_missed(self, reason: str) -> None:
+    def _lease_missed(self, live: LiveRun, reason: str) -> None:
+        """Count one lapse once: the renewal in flight when a stalled process wakes and the end of its attempt
+        (its process killed by the node that took the run over) both find it."""
+        if live.lapse_counted:
+            return
+        live.lapse_counted = True
         if self.on_lease_missed is not None:
             self.on_lease_missed(reason)
 
@@ -374,7 +380,7 @@ class RunDispatcher:
         live.finishing = True
         run_id = live.run_id
         if live.lost is None and time.monotonic() - live.renewed_at > self.config.lease_seconds:
-            self._lease_missed("late")  # stalled past the lease; the records below find whether it was taken
+            self._lease_missed(live, "late")  # stalled past the lease; the records below find whether it was taken
         if live.process is not None and live.process.outcome is None:
             await live.process.cancel(self.config.stop_grace)
             outcome = live.process.outcome
