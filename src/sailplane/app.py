@@ -1,11 +1,17 @@
 """The ASGI application: routers, error handlers, and the service endpoints."""
 
+# ruff: noqa: E402 - httpx is loaded without its command line before any import that loads it
+
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+from sailplane.httpx_loading import import_httpx_without_cli
+
+import_httpx_without_cli()
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -20,7 +26,7 @@ from sailplane.kit.errors import error_body, install_error_handlers
 from sailplane.kit.input import InputGuardMiddleware
 from sailplane.kit.openapi import install_openapi
 from sailplane.kit.requests import RequestIdMiddleware
-from sailplane.migrations.runner import is_current, upgrade
+from sailplane.migrations.runner import is_current, upgrade_unless_current
 from sailplane.notifications.mailer.service import Mailer
 from sailplane.notifications.outbox import WAKE_SENDER
 from sailplane.telemetry.endpoint import install_metrics_endpoint
@@ -201,7 +207,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
-            upgrade(settings.database_url)
+            upgrade_unless_current(settings.database_url)
         await asyncio.to_thread(start_background, app)  # unless the CLI started it already
         try:
             yield

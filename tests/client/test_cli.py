@@ -247,8 +247,10 @@ def test_shell_completion_script_and_answers() -> None:
     """`sailplane --show-completion bash` prints the script; the script's own call completes commands."""
     entry = "import sys; sys.argv[0] = 'sailplane'; from sailplane.cli import app; app(prog_name='sailplane')"
     env = {k: v for k, v in os.environ.items() if not k.startswith("_SAILPLANE")}
-    shown = subprocess.run([sys.executable, "-c", entry, "--show-completion", "bash"], env=env,
-                           capture_output=True, text=True, timeout=60)
+    # typer finds the shell among the command's ancestors (its `bash` argument is not read): run it from bash,
+    # as a user would, also when the suite itself was started by no shell.
+    shown = subprocess.run(["bash", "-c", '"$0" -c "$1" --show-completion bash; exit $?', sys.executable, entry],
+                           env=env, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     script = shown.stdout
     assert "complete -o default -F _sailplane_completion sailplane" in script

@@ -16,7 +16,14 @@ from sqlalchemy.sql.expression import TableClause
 
 from sailplane.kit.db import Base, UTCDateTime
 from sailplane.kit.models_registry import load_all_models
-from sailplane.migrations.runner import alembic_config, upgrade
+from sailplane.migrations.runner import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    is_current,
+    upgrade,
+    upgrade_unless_current,
+)
 from tests.support.server import LiveServer
 
 
@@ -144,3 +151,26 @@ def _table(name: str, *columns: str) -> TableClause:
     types = {c: JSON() if c in json_columns else None for c in columns}
     return table(name, *(column(c, types[c]) for c in columns),
                  column("created_at", UTCDateTime(timezone=True)), column("updated_at", UTCDateTime(timezone=True)))
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    """The server reads the head from the version files' names (no Alembic at start): it holds while the
+    revisions are one chain named by their prefixes."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert head_revision() == scripts.get_current_head()
+    for script in scripts.walk_revisions():
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
+        if script.down_revision is not None:
+            assert int(str(script.down_revision)) == int(script.revision) - 1, script.path
+
+
+def test_a_schema_is_current_only_at_the_head(fresh_database_url: str) -> None:
+    engine = create_engine(fresh_database_url)
+    try:
+        assert current_revision(engine) is None and not is_current(engine)
+        upgrade(fresh_database_url, "0010")
+        assert current_revision(engine) == "0010" and not is_current(engine)
+        upgrade_unless_current(fresh_database_url)
+        assert current_revision(engine) == head_revision() and is_current(engine)
+    finally:
+        engine.dispose()

@@ -9,8 +9,12 @@ import stat
 import sys
 from pathlib import Path
 
+import pytest
+
 from sailplane.config import Settings
 from tests.client.test_cli import Cli, one_line_error
+from tests.client.test_cli_terminal import Terminal
+from tests.mfa.helpers import code_at
 from tests.sso.test_domain_routing import publish_and_verify, unique_domain
 from tests.support.actors import Actor, signup
 from tests.support.dnsmasq import Dnsmasq
@@ -92,3 +96,44 @@ def test_sso_refusals_are_one_line(api_url: str, oidc_issuer: str, settings: Set
     one_line_error(unknown, 1, "HTTP 404")
     one_line_error(cli("login", "--url", server, "--sso", unique_domain()), 2, "email address")
     assert not (tmp_path / "config" / "credentials.json").exists()
+
+
+def test_sso_then_the_mfa_prompt_in_a_terminal(api_url: str, oidc_issuer: str, settings: Settings,
+                                              dns_server: Dnsmasq, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user with an authenticator signs in through the identity provider, then types the authenticator code at
+    the CLI's prompt (a pseudo-terminal); a wrong code is refused in one line and saves nothing."""
+    owner = signup(api_url)
+    domain = unique_domain()
+    r = owner.post("/auth/idps/auto-setup", json={"name": "Corp SSO", "providerUrl": oidc_issuer,
+                                                  "emailDomains": [domain]})
+    assert r.status_code == 201, r.text
+    publish_and_verify(owner, dns_server, r.json(), domain)
+    email = f"mfa-user@{domain}"
+    server = api_url.rsplit("/api/v1", 1)[0]
+    script, _ = browser(tmp_path, settings, api_url, email)
+    first = Cli(tmp_path / "first")("login", "--url", server, "--sso", email, env={"BROWSER": str(script)},
+                                    timeout=120)
+    assert first.returncode == 0, first.stderr
+    user = Actor(api_url, json.loads((tmp_path / "first" / "credentials.json").read_text())
+                 ["profiles"]["default"]["token"])
+    r = user.post("/me/mfa/totp")
+    assert r.status_code == 201, r.text
+    secret = r.json()["secret"]
+    assert user.post("/me/mfa/totp/verify", json={"code": code_at(secret, -1)}).status_code == 200
+
+    monkeypatch.setenv("BROWSER", str(script))
+    wrong = Terminal(tmp_path / "wrong", "login", "--url", server, "--sso", email)
+    wrong.expect("Authenticator code", timeout=120)
+    wrong.type("000000" if code_at(secret, 0) != "000000" else "111111")
+    assert wrong.finish() == 3, wrong.seen
+    assert len([line for line in wrong.seen.splitlines() if line.startswith("sailplane: error: ")]) == 1, wrong.seen
+    assert not (tmp_path / "wrong" / "credentials.json").exists()
+
+    term = Terminal(tmp_path / "second", "login", "--url", server, "--sso", email)
+    term.expect("Authenticator code", timeout=120)
+    term.type(code_at(secret, 1))  # the step after the enrolment's: each code is accepted once
+    assert term.finish() == 0, term.seen
+    assert f"Logged in to {server} as {email} (organization {owner.org_id})" in term.seen
+    saved = json.loads((tmp_path / "second" / "credentials.json").read_text())["profiles"]["default"]
+    assert Actor(api_url, saved["token"]).get("/me").json()["user"]["email"] == email

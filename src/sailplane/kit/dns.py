@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import TYPE_CHECKING
 
-import dns.exception
-import dns.nameserver
-import dns.resolver
+if TYPE_CHECKING:  # dnspython is imported by the first lookup through configured nameservers: ~2.5 MB
+    import dns.resolver
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -18,6 +18,9 @@ class LookupFailed(Exception):
 
 
 def make_resolver(nameservers: tuple[tuple[str, int], ...], timeout: float) -> dns.resolver.Resolver:
+    import dns.nameserver
+    import dns.resolver
+
     if nameservers:
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in nameservers]
@@ -45,6 +48,9 @@ def _lookup(host: str, nameservers: tuple[tuple[str, int], ...], timeout: float)
         except (OSError, UnicodeError) as exc:
             raise LookupFailed(f"host {host!r} does not resolve") from exc
         return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    import dns.exception
+    import dns.name
+
     resolver = make_resolver(nameservers, timeout)
     found: list[IpAddress] = []
     for rdtype in ("A", "AAAA"):

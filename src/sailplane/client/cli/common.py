@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from sailplane.client.cli.profiles import DEFAULT_PROFILE, Profile, load
+from sailplane.httpx_loading import import_httpx_without_cli
 
 if TYPE_CHECKING:
     from sailplane.client import Client
@@ -36,25 +37,10 @@ def profile_or_fail(name: str) -> Profile:
 
 
 def client_for(profile: Profile) -> Client:
-    _import_httpx()
+    import_httpx_without_cli()
     from sailplane.client import Client
 
     return Client(profile.url, token=profile.token, organization_id=profile.organization_id)
-
-
-def _import_httpx() -> None:
-    """httpx without its own command line: its package imports `httpx._main` (click, rich, pygments: ~50 ms, more
-    than the rest of httpx) whenever click is installed, and a `sailplane` process never runs `httpx`. With the
-    module marked missing while httpx loads, httpx's `main` is its stub; the mark goes once it has loaded, so a later
-    `import httpx._main` still works."""
-    if "httpx" in sys.modules:
-        return
-    sys.modules["httpx._main"] = None  # type: ignore[assignment]
-    try:
-        import httpx  # noqa: F401
-    finally:
-        if "httpx._main" in sys.modules and sys.modules["httpx._main"] is None:
-            del sys.modules["httpx._main"]
 
 
 @contextmanager

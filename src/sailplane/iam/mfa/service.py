@@ -16,7 +16,6 @@ import time
 from datetime import timedelta
 
 import pyotp
-import segno
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -179,6 +178,8 @@ def start_enrollment(db: Session, settings: Settings, principal: Principal,
     existing.last_used_step = 0
     existing.created_at = utcnow()
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    import segno  # only enrolment draws a QR code
+
     buffer = io.BytesIO()
     segno.make(uri, error="m").save(buffer, kind="svg", scale=4, xmldecl=False)
     audit.record(db, ctx, principal, "mfa.totp.enroll_start", "user", user.id)

@@ -8,15 +8,16 @@ anyway). Lookups go to the configured nameservers (SAILPLANE_DNS_NAMESERVERS) or
 
 from __future__ import annotations
 
-import dns.exception
-import dns.name
-import dns.resolver
+from typing import TYPE_CHECKING
 
 from sailplane.config import Settings
 from sailplane.kit.dns import make_resolver
 
 CHALLENGE_LABEL = "_sailplane-challenge"
 VALUE_PREFIX = "sailplane-domain-verification="
+
+if TYPE_CHECKING:  # dnspython is imported by the first check (kit.dns)
+    import dns.resolver
 
 
 class DnsUnavailable(Exception):
@@ -38,6 +39,10 @@ def _resolver(settings: Settings) -> dns.resolver.Resolver:
 def txt_values(settings: Settings, name: str) -> list[str]:
     """The TXT strings published at `name` (each record's chunks joined); empty when the name or the record
     does not exist. DnsUnavailable when the servers give no usable answer."""
+    import dns.exception
+    import dns.name
+    import dns.resolver
+
     qname = dns.name.from_text(name)  # absolute: no search domains appended
     try:
         answer = _resolver(settings).resolve(qname, "TXT", search=False, raise_on_no_answer=False)

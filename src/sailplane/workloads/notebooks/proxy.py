@@ -53,11 +53,10 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpcore
-import websockets
 from fastapi import APIRouter, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
@@ -65,7 +64,6 @@ from starlette.background import BackgroundTask
 from starlette.responses import HTMLResponse, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
-from websockets.asyncio.client import ClientConnection, connect
 
 from sailplane.config import Settings
 from sailplane.gateway.tokens import SigningKeys
@@ -75,6 +73,9 @@ from sailplane.workloads.notebooks import opening
 from sailplane.workloads.notebooks.opening import COOKIE_NAME, EDIT, TAKEOVER, Denied, Target
 from sailplane.workloads.notebooks.presence import NotebookPresence
 from sailplane.workloads.notebooks.states import OPENABLE_STATES
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 log = logging.getLogger(__name__)
 
@@ -547,6 +548,9 @@ async def relay_websocket(websocket: WebSocket, notebook: str, path: str) -> Non
     rename = _session_renamer(proxy.settings.secret_key, notebook, target)
     url = f"ws://{target.host}:{target.port}{_upstream_path(websocket.scope, rename)}"
     subprotocols = websocket.scope.get("subprotocols") or None
+    import websockets  # on the first notebook opened: a server that has none does without it
+    from websockets.asyncio.client import connect
+
     try:
         # No permessage-deflate on the loopback hop: compressing each message for a socket on the same host
         # costs more than it saves (the browser's hop negotiates its own).
@@ -587,6 +591,8 @@ def _same_origin(websocket: WebSocket, public_url: str) -> bool:
 
 async def _browser_to_server(websocket: WebSocket, upstream: ClientConnection, presence: NotebookPresence,
                              notebook: str) -> None:
+    import websockets
+
     try:
         while True:
             message = await websocket.receive()
@@ -603,6 +609,8 @@ async def _browser_to_server(websocket: WebSocket, upstream: ClientConnection, p
 
 async def _server_to_browser(websocket: WebSocket, upstream: ClientConnection, presence: NotebookPresence,
                              notebook: str) -> None:
+    import websockets
+
     try:
         async for message in upstream:
             presence.touch(notebook)
