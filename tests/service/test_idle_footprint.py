@@ -1,8 +1,8 @@
 """What an idle API server leaves unloaded (bench/api_bench.py's idle RSS, ≤ 150 MB): Alembic once the schema is
 current, httpx's command line (click, rich, pygments), and what only a feature in use needs: dnspython (webhook
 hosts and SSO domain proofs through configured nameservers), segno (an MFA enrolment's QR code), websockets (a
-notebook opened). Each check fails if an eager import comes back. The server is the app with its lifespan run,
-in a fresh interpreter, on a database of its own (SQLite, so this runs once)."""
+notebook opened), protobuf (a Sail server's health check). Each check fails if an eager import comes back. The
+server is the app with its lifespan run, in a fresh interpreter, on a database of its own (SQLite: runs once)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ async def main():
 asyncio.run(main())
 print(json.dumps(sorted(sys.modules)))
 """
-FEATURE_MODULES = {"dns", "segno", "websockets", "httpx._main", "rich", "pygments"}
+FEATURE_MODULES = {"dns", "segno", "websockets", "httpx._main", "rich", "pygments", "grpc_health.v1", "google.protobuf"}
 
 
 def loaded_by_an_idle_server(data_dir: Path) -> set[str]:

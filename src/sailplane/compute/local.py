@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sailplane.compute.backend import ComputeError, InstanceHandle, InstanceSpec, InstanceStartError
 from sailplane.compute.environments import LINES, SparkEnvError, SparkEnvironments
@@ -159,7 +158,10 @@ def _tail(path: Path, offset: int = 0, limit: int = _LOG_TAIL_BYTES) -> str:
 
 
 async def grpc_health_check(address: str, *, timeout: float = 5.0) -> bool:
-    """Standard grpc.health.v1 check (Sail implements it); True only for SERVING."""
+    """Standard grpc.health.v1 check (Sail implements it); True only for SERVING. Its messages (protobuf, ~2 MB)
+    are loaded by the first check: the gateway relays bytes and needs none."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     async with grpc.aio.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for service in (SPARK_CONNECT_SERVICE, ""):
