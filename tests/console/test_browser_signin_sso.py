@@ -20,8 +20,8 @@ from playwright.sync_api import expect
 from sailplane.config import Settings
 from tests.console.test_browser_account import stored_token
 from tests.sso.conftest import oidc_issuer
-from tests.sso.test_domain_routing import publish_and_verify, unique_domain
-from tests.support.actors import Actor, assert_error, signup
+from tests.sso.test_domain_routing import organization_with_sso, unique_domain
+from tests.support.actors import Actor, assert_error
 from tests.support.dnsmasq import Dnsmasq
 
 # The real OpenID provider, as a fixture of this module (the DNS server is the session's one: tests/conftest.py).
@@ -39,12 +39,7 @@ def sign_in_at_provider(page: Any, login: str) -> None:
 def test_sso_from_the_sign_in_page_lands_signed_in_and_its_code_works_once(
         server: Any, api_url: str, settings: Settings, oidc_issuer: str, dns_server: Dnsmasq, browser: Any,
         artifacts: Path) -> None:
-    owner = signup(api_url)
-    domain = unique_domain()
-    r = owner.post("/auth/idps/auto-setup", json={"name": "Corp SSO", "providerUrl": oidc_issuer,
-                                                  "emailDomains": [domain]})
-    assert r.status_code == 201, r.text
-    publish_and_verify(owner, dns_server, r.json(), domain)
+    owner, domain = organization_with_sso(api_url, oidc_issuer, dns_server)
     email = f"alice@{domain}"
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})

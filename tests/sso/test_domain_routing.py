@@ -57,6 +57,17 @@ def publish_and_verify(owner: Actor, dns: Dnsmasq, idp: dict[str, Any], domain: 
     return r.json()  # type: ignore[no-any-return]
 
 
+def organization_with_sso(api_url: str, oidc_issuer: str, dns: Dnsmasq) -> tuple[Actor, str]:
+    """An owner whose organization signs in a fresh domain's users through the provider (its domain verified)."""
+    owner = signup(api_url)
+    domain = unique_domain()
+    r = owner.post("/auth/idps/auto-setup", json={"name": "Corp SSO", "providerUrl": oidc_issuer,
+                                                  "emailDomains": [domain]})
+    assert r.status_code == 201, r.text
+    publish_and_verify(owner, dns, r.json(), domain)
+    return owner, domain
+
+
 def test_a_user_starts_sso_from_their_email_address(api_url: str, oidc_issuer: str, settings: Settings,
                                                     dns_server: Dnsmasq) -> None:
     owner = signup(api_url)

@@ -15,7 +15,7 @@ from sailplane.config import Settings
 from tests.client.test_cli import Cli, one_line_error
 from tests.client.test_cli_terminal import Terminal
 from tests.mfa.helpers import code_at
-from tests.sso.test_domain_routing import publish_and_verify, unique_domain
+from tests.sso.test_domain_routing import organization_with_sso, unique_domain
 from tests.support.actors import Actor, signup
 from tests.support.dnsmasq import Dnsmasq
 
@@ -51,12 +51,7 @@ def browser(tmp_path: Path, settings: Settings, api_url: str, login: str) -> tup
 
 def test_login_with_sso_through_the_browser(api_url: str, oidc_issuer: str, settings: Settings,
                                             dns_server: Dnsmasq, tmp_path: Path) -> None:
-    owner = signup(api_url)
-    domain = unique_domain()
-    r = owner.post("/auth/idps/auto-setup", json={"name": "Corp SSO", "providerUrl": oidc_issuer,
-                                                  "emailDomains": [domain]})
-    assert r.status_code == 201, r.text
-    publish_and_verify(owner, dns_server, r.json(), domain)
+    owner, domain = organization_with_sso(api_url, oidc_issuer, dns_server)
     email = f"cli-user@{domain}"
     script, seen = browser(tmp_path, settings, api_url, email)
     server = api_url.rsplit("/api/v1", 1)[0]
@@ -103,12 +98,7 @@ def test_sso_then_the_mfa_prompt_in_a_terminal(api_url: str, oidc_issuer: str, s
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A user with an authenticator signs in through the identity provider, then types the authenticator code at
     the CLI's prompt (a pseudo-terminal); a wrong code is refused in one line and saves nothing."""
-    owner = signup(api_url)
-    domain = unique_domain()
-    r = owner.post("/auth/idps/auto-setup", json={"name": "Corp SSO", "providerUrl": oidc_issuer,
-                                                  "emailDomains": [domain]})
-    assert r.status_code == 201, r.text
-    publish_and_verify(owner, dns_server, r.json(), domain)
+    owner, domain = organization_with_sso(api_url, oidc_issuer, dns_server)
     email = f"mfa-user@{domain}"
     server = api_url.rsplit("/api/v1", 1)[0]
     script, _ = browser(tmp_path, settings, api_url, email)
