@@ -7,8 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from tests.runs.live import ServerProcess, fresh_database
 from tests.support.actors import PASSWORD, Actor, assert_error, login, signup, unique_email
+from tests.support.databases import fresh_database
+from tests.support.server import ServerProcess
 
 
 def test_signup_makes_the_first_user_owner_of_a_new_organization(api_url: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from sailplane.compute.local import LocalSailBackend
 from tests.conftest import make_settings
-from tests.runs.live import fresh_database
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 from tests.support.world import World, build_world
 

@@ -17,9 +17,10 @@ import pytest
 
 from sailplane.client import AuthenticationError, Client
 from sailplane.config import Settings
-from tests.runs.live import fresh_database, python_job
+from tests.runs.live import python_job
 from tests.support.actors import PASSWORD, Actor, signup
 from tests.support.clients import run_script
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 from tests.support.world import create_member, create_team
 

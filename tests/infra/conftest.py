@@ -33,7 +33,7 @@ from sailplane.kit.db import Database
 from sailplane.migrations.runner import upgrade
 from tests.conftest import make_settings
 from tests.infra.kube_standin import KubeStandIn
-from tests.runs.live import fresh_database
+from tests.support.databases import fresh_database
 from tests.support.ports import free_port
 from tests.support.server import LiveServer
 

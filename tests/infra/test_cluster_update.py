@@ -20,8 +20,8 @@ from typing import Any
 from tests.infra.conftest import infra_settings
 from tests.infra.helpers import verified, wait_operation
 from tests.infra.test_cluster_records import _config, adopted_network
-from tests.runs.live import fresh_database
 from tests.support.actors import Actor, assert_error, signup
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 
 

@@ -13,8 +13,9 @@ import pytest
 from tests.infra.conftest import infra_settings
 from tests.infra.helpers import verified, wait_operation
 from tests.notifications.helpers import channel, delivered, rule
-from tests.runs.live import fresh_database, unique_key
+from tests.runs.live import unique_key
 from tests.support.actors import signup
+from tests.support.databases import fresh_database
 from tests.support.receiver import Receiver
 from tests.support.server import LiveServer
 from tests.support.waiting import wait_until

@@ -21,8 +21,9 @@ import pytest
 from tests.infra.conftest import PRINCIPAL, REGION, moto_process
 from tests.infra.helpers import verified, wait_operation
 from tests.infra.kube_standin import KubeStandIn
-from tests.runs.live import ServerProcess, fresh_database
 from tests.support.actors import signup
+from tests.support.databases import fresh_database
+from tests.support.server import ServerProcess
 from tests.support.waiting import wait_until
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from sailplane.kit.ids import new_id
-from tests.runs.live import assert_nothing_left, fresh_database, runner_settings
+from tests.runs.live import assert_nothing_left, runner_settings
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 
 

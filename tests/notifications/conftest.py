@@ -11,10 +11,10 @@ import pytest
 
 from sailplane.config import Settings
 from tests.conftest import Mailbox, make_settings
-from tests.runs.live import RUNNER_EXTRA, fresh_database
 from tests.sso.conftest import oidc_issuer  # noqa: F401 - the real OpenID provider (auto-setup), shared
+from tests.support.databases import fresh_database
 from tests.support.receiver import Receiver
-from tests.support.server import LiveServer
+from tests.support.server import RUNNER_EXTRA, LiveServer
 
 
 @pytest.fixture(scope="package")

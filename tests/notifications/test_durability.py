@@ -14,10 +14,11 @@ from tests.conftest import Mailbox
 from tests.data.helpers import build_org
 from tests.notifications.conftest import notification_settings
 from tests.notifications.helpers import channel, delivered, deliveries, failing_run, rule
-from tests.runs.live import ServerProcess, fresh_database, unique_key
+from tests.runs.live import unique_key
+from tests.support.databases import fresh_database
 from tests.support.metrics import scrape, value
 from tests.support.receiver import Answer, Receiver
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, ServerProcess
 
 SECRET = "durable-signing-secret-0123456789"
 

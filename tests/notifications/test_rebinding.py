@@ -14,8 +14,9 @@ import pytest
 from tests.conftest import Mailbox
 from tests.notifications.conftest import notification_settings
 from tests.notifications.helpers import channel
-from tests.runs.live import fresh_database, unique_key
+from tests.runs.live import unique_key
 from tests.support.actors import Actor, signup
+from tests.support.databases import fresh_database
 from tests.support.receiver import Receiver
 from tests.support.scripted_dns import ScriptedDns
 from tests.support.server import LiveServer

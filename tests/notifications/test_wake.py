@@ -14,7 +14,8 @@ from tests.conftest import Mailbox
 from tests.data.helpers import build_org
 from tests.notifications.conftest import notification_settings
 from tests.notifications.helpers import channel, failing_run, rule
-from tests.runs.live import fresh_database, unique_key
+from tests.runs.live import unique_key
+from tests.support.databases import fresh_database
 from tests.support.receiver import Receiver
 from tests.support.server import LiveServer
 from tests.support.waiting import wait_until

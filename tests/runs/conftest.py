@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.runs.live import assert_nothing_left, fresh_database, runner_settings
+from tests.runs.live import assert_nothing_left, runner_settings
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 
 

@@ -1,8 +1,8 @@
-"""Live servers for run tests, and shortcuts: jobs, runs, waiting for states, processes.
+"""Run tests' shortcuts: settings, jobs, runs, waiting for states, processes.
 
-Run tests use a database of their own (a second SQLite file, or a second database on the test
-PostgreSQL server): every server on a database dispatches its ready runs, so other test servers
-on the shared database would otherwise execute (and hold the logs of) these tests' runs.
+Run tests use a database of their own (tests.support.databases.fresh_database): every server on a
+database dispatches its ready runs, so other test servers on the shared database would otherwise
+execute (and hold the logs of) these tests' runs.
 """
 
 from __future__ import annotations
@@ -22,31 +22,11 @@ from sailplane.kit.ids import new_id
 from sailplane.workloads.runs.execution import RUN_MARKER, find_run_processes
 from tests.conftest import make_settings
 from tests.support.actors import Actor
+from tests.support.server import RUNNER_EXTRA
 from tests.support.waiting import wait_until as _wait_until
 
 TERMINAL = ("succeeded", "failed", "timeout", "cancelled")
 EXECUTING = ("dispatched", "waiting_for_sail", "running")
-# Fast loops so lifecycle tests take seconds: leases, retries and kept instances. The stop grace is long, so a test
-# sees a process that ignores SIGTERM still stopping however loaded the machine (it then ends that process itself);
-# every other test's processes end at SIGTERM and never wait for it.
-RUNNER_EXTRA = {
-    "runs_poll_interval": "0.2", "runs_lease_seconds": "3", "runs_renew_interval": "0.5",
-    "runs_retain_seconds": "3", "runs_retry_backoff": "0.2", "runs_pool_size": "2", "runs_stop_grace": "60",
-}
-
-
-def fresh_database(database_url: str, directory: Path) -> str:
-    """An empty database beside the shared test database (same engine)."""
-    if database_url.startswith("sqlite"):
-        return f"sqlite:///{directory / f'runs-{new_id().lower()}.db'}"
-    import psycopg
-
-    base, _, _name = database_url.rpartition("/")
-    name = f"runs_{new_id().lower()}"
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(f"{plain}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{base}/{name}"
 
 
 def runner_settings(data_dir: Path, database_url: str, **extra: str) -> Settings:
@@ -208,64 +188,3 @@ def iso_order(run: dict[str, Any], *fields: str) -> bool:
 
 def processes_of(run_id: str) -> list[int]:
     return find_run_processes(run_id)
-
-
-
-
-# --- a server in its own process (it can be killed) -----------------------------------------------
-
-class ServerProcess:
-    """`sailplane serve` as a child process, so a test can SIGKILL it mid-run like a crash."""
-
-    def __init__(self, data_dir: Path, database_url: str) -> None:
-        from tests.support.ports import free_port
-
-        self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()  # below the ephemeral range: bound later, by the child (tests/support/ports.py)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
-        env.update({"SAILPLANE_DATA_DIR": str(data_dir), "SAILPLANE_DATABASE_URL": database_url,
-                    "SAILPLANE_SECRET_KEY": "test-secret-key-for-encryption-at-rest",
-                    "SAILPLANE_GATEWAY_PORT": "0", "SAILPLANE_CONTROLLER_INTERVAL_SECONDS": "0.2"})
-        env.update({f"SAILPLANE_{k.upper()}": v for k, v in RUNNER_EXTRA.items()})
-        self.env = env
-        self.proc: Any = None
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
-
-    def start(self) -> ServerProcess:
-        import subprocess
-        import sys
-
-        import httpx
-
-        log = open(self.data_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sailplane.cli", "serve", "--port", str(self.port), "--no-gateway-tls",
-             "--log-level", "warning"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
-        log.close()
-
-        def up() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {(self.data_dir / f'server-{self.port}.log').read_text()}")
-            try:
-                return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, timeout=120, interval=0.1)
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs; its runs' processes and Sail servers stay behind."""
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        """SIGTERM: a graceful shutdown."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=120)

@@ -19,11 +19,9 @@ from sqlalchemy.engine import make_url
 
 from tests.data.helpers import build_org
 from tests.runs.live import (
-    ServerProcess,
     assert_nothing_left,
     create_run,
     describe,
-    fresh_database,
     logs,
     processes_of,
     python_job,
@@ -32,7 +30,9 @@ from tests.runs.live import (
     wait_until,
 )
 from tests.support.actors import Actor
+from tests.support.databases import fresh_database
 from tests.support.metrics import scrape, value
+from tests.support.server import ServerProcess
 
 LONG_RUN = "import time\nprint('working', flush=True)\ntime.sleep(300)\n"
 

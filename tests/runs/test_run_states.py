@@ -36,8 +36,8 @@ from sailplane.workloads.runs.states import (
 )
 from tests.conftest import make_settings
 from tests.jobs.helpers import unique_key
-from tests.runs.live import fresh_database
 from tests.support.actors import signup
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 from tests.support.world import create_team
 

@@ -16,13 +16,13 @@ from tests.runs.live import (
     assert_nothing_left,
     create_run,
     describe,
-    fresh_database,
     python_job,
     runner_settings,
     sql_job,
     wait_for,
 )
 from tests.support.actors import signup
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 from tests.support.world import create_team
 

@@ -24,7 +24,8 @@ from sailplane.workloads.runs.dispatcher import RunDispatcher, RunnerConfig
 from sailplane.workloads.runs.models import JobRun
 from tests.conftest import make_settings
 from tests.data.helpers import build_org
-from tests.runs.live import create_run, describe, fresh_database, sql_job
+from tests.runs.live import create_run, describe, sql_job
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 
 

@@ -48,8 +48,8 @@ from schemathesis.checks import (  # type: ignore[attr-defined]
 )
 
 from tests.conftest import make_settings
-from tests.runs.live import fresh_database
 from tests.support.actors import Actor, signup, unique_email
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 
 EXAMPLES = int(os.environ.get("SAILPLANE_SCHEMATHESIS_EXAMPLES", "10"))

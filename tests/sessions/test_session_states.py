@@ -25,8 +25,8 @@ from sailplane.workloads import instance_states, session_states
 from sailplane.workloads.models import ComputeInstance, InteractiveSession, WorkloadConfig
 from sailplane.workloads.session_states import ACTIVE, CLOSED, FAILED, IDLE, OPEN_STATES, PENDING, SESSION_STATES
 from tests.conftest import make_settings
-from tests.runs.live import fresh_database
 from tests.support.actors import signup
+from tests.support.databases import fresh_database
 from tests.support.server import LiveServer
 from tests.support.world import create_team
 

@@ -14,8 +14,9 @@ import pytest
 
 from sailplane.config import Settings
 from tests.notebooks.helpers import make_config, make_notebook
-from tests.runs.live import create_run, fresh_database, make_job
+from tests.runs.live import create_run, make_job
 from tests.support.actors import Actor, signup
+from tests.support.databases import fresh_database
 from tests.support.metrics import Samples, scrape, value
 from tests.support.server import LiveServer, openapi_document
 from tests.support.world import create_team
