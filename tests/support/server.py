@@ -3,19 +3,17 @@ process that a test can kill like a crash (ServerProcess)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
 
 from sailplane.app import create_app
 from sailplane.config import Settings
-from tests.support.waiting import wait_until
+from tests.support.load import Served
 
 # Fast loops so lifecycle tests take seconds: leases, retries and kept instances. The stop grace is long, so a test
 # sees a process that ignores SIGTERM still stopping however loaded the machine (it then ends that process itself);
@@ -69,58 +67,25 @@ def openapi_document(api_url: str) -> dict:
     return document
 
 
-class ServerProcess:
-    """`sailplane serve` as a child process, so a test can SIGKILL it mid-run like a crash."""
+class ServerProcess(Served):
+    """`sailplane serve` as a child process with the run tests' fast loops and a fixed secret key, so a test can
+    SIGKILL it mid-run like a crash (or restart another on the same data). `env` may be changed before start."""
 
     def __init__(self, data_dir: Path, database_url: str) -> None:
-        from tests.support.ports import free_port
-
-        self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()  # below the ephemeral range: bound later, by the child (tests/support/ports.py)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAILPLANE_")}
-        env.update({"SAILPLANE_DATA_DIR": str(data_dir), "SAILPLANE_DATABASE_URL": database_url,
-                    "SAILPLANE_SECRET_KEY": "test-secret-key-for-encryption-at-rest",
-                    "SAILPLANE_GATEWAY_PORT": "0", "SAILPLANE_CONTROLLER_INTERVAL_SECONDS": "0.2"})
-        env.update({f"SAILPLANE_{k.upper()}": v for k, v in RUNNER_EXTRA.items()})
-        self.env = env
-        self.proc: Any = None
+        super().__init__(data_dir, database_url, env={
+            "SAILPLANE_SECRET_KEY": "test-secret-key-for-encryption-at-rest",
+            "SAILPLANE_CONTROLLER_INTERVAL_SECONDS": "0.2",
+            **{f"SAILPLANE_{k.upper()}": v for k, v in RUNNER_EXTRA.items()}})
 
     @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
+    def env(self) -> dict[str, str]:
+        return self._env
 
-    def start(self) -> ServerProcess:
-        import subprocess
-        import sys
-
-        import httpx
-
-        log = open(self.data_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sailplane.cli", "serve", "--port", str(self.port), "--no-gateway-tls",
-             "--log-level", "warning"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
-        log.close()
-
-        def up() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {(self.data_dir / f'server-{self.port}.log').read_text()}")
-            try:
-                return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, timeout=120, interval=0.1)
+    def start(self, timeout: float = 120) -> ServerProcess:
+        super().start(timeout)
         return self
 
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs; its runs' processes and Sail servers stay behind."""
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-
     def stop(self) -> None:
-        """SIGTERM: a graceful shutdown."""
+        """SIGTERM: a graceful shutdown (SIGKILL only if it has not ended in two minutes)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=120)
+            self.terminate(timeout=120)
