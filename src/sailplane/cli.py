@@ -39,6 +39,10 @@ def _console() -> Console:
 
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
+# An idle keep-alive connection is kept longer than clients keep theirs (httpx, our SDK's: 5 s; load balancers: 60 s).
+# With uvicorn's 5 s the server closed a connection just as a client reused it: a POST then failed with
+# "connection reset", which no client retries.
+KEEP_ALIVE_SECONDS = 75
 
 
 def _debug(log_level: str = "") -> bool:
@@ -140,6 +144,7 @@ def serve(
         json_logs = {"log_config": None, "access_log": False} if log_format == "json" else {}
         uvicorn.run(server, host=host, port=port, log_level=log_level, proxy_headers=True,
                     forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS,
                     **json_logs)  # type: ignore[arg-type]
     finally:
         stop_background(server)

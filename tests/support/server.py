@@ -12,6 +12,7 @@ import httpx
 import uvicorn
 
 from sailplane.app import create_app
+from sailplane.cli import KEEP_ALIVE_SECONDS
 from sailplane.config import Settings
 from tests.support.load import Served
 
@@ -35,7 +36,8 @@ class LiveServer:
         self.socket.bind(("127.0.0.1", 0))
         self.port = int(self.socket.getsockname()[1])
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                proxy_headers=True, forwarded_allow_ips="127.0.0.1", lifespan="on")
+                                proxy_headers=True, forwarded_allow_ips="127.0.0.1", lifespan="on",
+                                timeout_keep_alive=KEEP_ALIVE_SECONDS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
                                        name="sailplane-test-server", daemon=True)
