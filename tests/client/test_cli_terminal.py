@@ -77,6 +77,10 @@ class Terminal:
 # click writes "Password:" itself, then getpass turns echo off (discarding what was typed) and writes " ": only
 # then may the password be typed.
 PASSWORD_PROMPT = "Password: "
+# A visible prompt is written the same way: click writes "Authenticator code (...):", then input(" ") the space. Typed
+# before that space, the terminal echoes the code first and the space lands at the start of the next line, in front
+# of the error line (a CI failure): wait for the whole prompt.
+MFA_PROMPT = re.escape("Authenticator code (or a recovery code): ")
 
 
 def _saved(config_dir: Path) -> dict[str, str]:
@@ -90,7 +94,7 @@ def test_password_then_mfa_prompt(sdk_server: LiveServer, tmp_path: Path) -> Non
     term.type(actor.email or "")
     term.expect(PASSWORD_PROMPT)
     term.type(PASSWORD)
-    term.expect("Authenticator code")
+    term.expect(MFA_PROMPT)
     term.type(code_at(secret, 0))
     assert term.finish() == 0, term.seen
     assert PASSWORD not in term.seen  # not echoed
@@ -118,7 +122,7 @@ def test_a_wrong_authenticator_code_is_one_line(sdk_server: LiveServer, tmp_path
     term = Terminal(tmp_path, "login", "--url", sdk_server.url, "--email", actor.email or "")
     term.expect(PASSWORD_PROMPT)
     term.type(PASSWORD)
-    term.expect("Authenticator code")
+    term.expect(MFA_PROMPT)
     right = code_at(secret, 0)
     term.type(str((int(right) + 1) % 1_000_000).zfill(6))
     assert term.finish() == 3, term.seen

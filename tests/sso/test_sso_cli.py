@@ -13,7 +13,7 @@ import pytest
 
 from sailplane.config import Settings
 from tests.client.test_cli import Cli, one_line_error
-from tests.client.test_cli_terminal import Terminal
+from tests.client.test_cli_terminal import MFA_PROMPT, Terminal
 from tests.mfa.helpers import code_at
 from tests.sso.test_domain_routing import organization_with_sso, unique_domain
 from tests.support.actors import Actor, signup
@@ -114,14 +114,14 @@ def test_sso_then_the_mfa_prompt_in_a_terminal(api_url: str, oidc_issuer: str, s
 
     monkeypatch.setenv("BROWSER", str(script))
     wrong = Terminal(tmp_path / "wrong", "login", "--url", server, "--sso", email)
-    wrong.expect("Authenticator code", timeout=120)
+    wrong.expect(MFA_PROMPT, timeout=120)
     wrong.type("000000" if code_at(secret, 0) != "000000" else "111111")
     assert wrong.finish() == 3, wrong.seen
     assert len([line for line in wrong.seen.splitlines() if line.startswith("sailplane: error: ")]) == 1, wrong.seen
     assert not (tmp_path / "wrong" / "credentials.json").exists()
 
     term = Terminal(tmp_path / "second", "login", "--url", server, "--sso", email)
-    term.expect("Authenticator code", timeout=120)
+    term.expect(MFA_PROMPT, timeout=120)
     term.type(code_at(secret, 1))  # the step after the enrolment's: each code is accepted once
     assert term.finish() == 0, term.seen
     assert f"Logged in to {server} as {email} (organization {owner.org_id})" in term.seen
