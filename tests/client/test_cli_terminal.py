@@ -77,9 +77,9 @@ class Terminal:
 # click writes "Password:" itself, then getpass turns echo off (discarding what was typed) and writes " ": only
 # then may the password be typed.
 PASSWORD_PROMPT = "Password: "
-# A visible prompt is written the same way: click writes "Authenticator code (...):", then input(" ") the space. Typed
-# before that space, the terminal echoes the code first and the space lands at the start of the next line, in front
-# of the error line (a CI failure): wait for the whole prompt.
+# A visible prompt is one write (strace: 41 bytes), yet a CI run read "...code):", the echo of the code typed on
+# seeing "Authenticator code", then the prompt's last space at the start of the next line, in front of the error
+# line: type only once the whole prompt, its trailing space included, is on the terminal.
 MFA_PROMPT = re.escape("Authenticator code (or a recovery code): ")
 
 
